@@ -1,0 +1,219 @@
+// Fixtures shared by the sandbox suites: a deployed protocol, registered providers, signed
+// proofs, and the TON-conservation check every flow runs.
+import { Blockchain, BlockchainTransaction, SandboxContract, TreasuryContract } from '@ton/sandbox';
+import { Address, Cell, toNano } from '@ton/core';
+import { KeyPair } from '@ton/crypto';
+import '@ton/test-utils';
+import {
+    Provider,
+    ProtocolParams,
+    Root,
+    rootForDeployment,
+    GLOBAL_ID_MAINNET,
+    TCB_UP_TO_DATE,
+    buildAttestationProof,
+    buildListing,
+    buildSignatureChain,
+    ed25519FromSeed,
+    providerForOwner,
+    signAttestationProof,
+    AttestationFields,
+    ListingInput,
+} from '../wrappers';
+
+export const START_TIME = 1_800_000_000;
+export const DAY = 86_400;
+
+export const TEST_PARAMS: ProtocolParams = {
+    $$type: 'ProtocolParams',
+    minProviderStake: toNano('100'),
+    unbondingPeriod: BigInt(7 * DAY),
+    attestationMaxAge: BigInt(DAY),
+    protocolFeeBps: 250n,
+    collateralBps: 2000n,
+    timeoutSlashBps: 10000n,
+    revocationSlashBps: 1000n,
+    equivocationSlashBps: 2000n,
+    reporterRewardBps: 1000n,
+    minSessionBudget: toNano('1'),
+    maxSessionDuration: BigInt(30 * DAY),
+    closeGracePeriod: BigInt(3600),
+};
+
+export const TEST_LISTING: ListingInput = {
+    gpuModel: 'NVIDIA H100 80GB HBM3',
+    gpuCount: 8,
+    vramGb: 80,
+    endpoint: 'https://worker.example:8443',
+    models: [
+        { name: 'Qwen/Qwen3-8B', pricePerMillionIn: toNano('0.05'), pricePerMillionOut: toNano('0.2') },
+        { name: 'meta-llama/Llama-3.1-70B-Instruct', pricePerMillionIn: toNano('0.4'), pricePerMillionOut: toNano('1.2') },
+    ],
+};
+
+export const MEASUREMENT = Buffer.alloc(32, 0x4d);
+
+export function seededKey(label: string): KeyPair {
+    return ed25519FromSeed(Buffer.from(label.padEnd(32, '.').slice(0, 32)));
+}
+
+export interface Protocol {
+    blockchain: Blockchain;
+    governance: SandboxContract<TreasuryContract>;
+    root: SandboxContract<Root>;
+    verifiers: KeyPair[];
+    globalId: number;
+}
+
+// Root deployed by `governance`, three verifiers with threshold 2, one allowed measurement.
+export async function deployProtocol(params: ProtocolParams = TEST_PARAMS): Promise<Protocol> {
+    const blockchain = await Blockchain.create();
+    blockchain.now = START_TIME;
+    const governance = await blockchain.treasury('governance');
+    const root = blockchain.openContract(await rootForDeployment({ owner: governance.address, globalId: GLOBAL_ID_MAINNET, params }));
+    const deployed = await root.send(governance.getSender(), { value: toNano('1') }, { $$type: 'DeployRoot', queryId: 0n });
+    expect(deployed.transactions).toHaveTransaction({ to: root.address, deploy: true, success: true });
+
+    const verifiers = ['verifier-a', 'verifier-b', 'verifier-c'].map(seededKey);
+    for (const v of verifiers) {
+        await root.send(governance.getSender(), { value: toNano('0.05') }, {
+            $$type: 'AddVerifier',
+            queryId: 0n,
+            publicKey: BigInt('0x' + v.publicKey.toString('hex')),
+        });
+    }
+    await root.send(governance.getSender(), { value: toNano('0.05') }, { $$type: 'SetThreshold', queryId: 0n, threshold: 2n });
+    await root.send(governance.getSender(), { value: toNano('0.05') }, {
+        $$type: 'AllowMeasurement',
+        queryId: 0n,
+        measurement: BigInt('0x' + MEASUREMENT.toString('hex')),
+    });
+    const globalId = Number(await root.getGlobalId());
+    return { blockchain, governance, root, verifiers, globalId };
+}
+
+export interface RegisteredProvider {
+    owner: SandboxContract<TreasuryContract>;
+    provider: SandboxContract<Provider>;
+}
+
+// Sends Register with `value` attached (the stake is that minus the chain's gas budget).
+export async function sendRegister(p: Protocol, owner: SandboxContract<TreasuryContract>, value: bigint, listing = TEST_LISTING) {
+    const provider = p.blockchain.openContract(await providerForOwner(p.root.address, owner.address));
+    const result = await provider.send(owner.getSender(), { value }, {
+        $$type: 'Register',
+        queryId: 1n,
+        listing: buildListing(listing),
+    });
+    return { provider, result };
+}
+
+export async function registerProvider(p: Protocol, name = 'gpu-owner', value = toNano('150')): Promise<RegisteredProvider> {
+    const owner = await p.blockchain.treasury(name);
+    const { provider, result } = await sendRegister(p, owner, value);
+    expect(result.transactions).toHaveTransaction({ from: p.root.address, to: provider.address, success: true });
+    return { owner, provider };
+}
+
+export interface Enclave {
+    signing: KeyPair;
+    encryption: Buffer; // X25519 public key (only carried, never used on-chain)
+}
+
+export function makeEnclave(label = 'enclave'): Enclave {
+    return { signing: seededKey(label + '-ed25519'), encryption: Buffer.alloc(32, 0x58) };
+}
+
+export function proofFields(p: Protocol, provider: Address, enclave: Enclave, overrides: Partial<AttestationFields> = {}): AttestationFields {
+    const now = p.blockchain.now ?? START_TIME;
+    return {
+        globalId: p.globalId,
+        root: p.root.address,
+        provider,
+        signingKey: enclave.signing.publicKey,
+        encryptionKey: enclave.encryption,
+        measurement: MEASUREMENT,
+        tcbStatus: Number(TCB_UP_TO_DATE),
+        issuedAt: now,
+        validUntil: now + 12 * 3600,
+        nonce: 1n,
+        ...overrides,
+    };
+}
+
+export function signedProof(fields: AttestationFields, signers: KeyPair[]): { proof: Cell; signatures: Cell } {
+    const proof = buildAttestationProof(fields);
+    const signatures = buildSignatureChain(signers.map((k) => signAttestationProof(proof, k.secretKey)));
+    return { proof, signatures };
+}
+
+export async function submitAttestation(
+    p: Protocol,
+    reg: RegisteredProvider,
+    proof: { proof: Cell; signatures: Cell },
+    value = toNano('0.1'),
+    from: SandboxContract<TreasuryContract> = reg.owner,
+) {
+    return reg.provider.send(from.getSender(), { value }, {
+        $$type: 'SubmitAttestation',
+        queryId: 7n,
+        proof: proof.proof,
+        signatures: proof.signatures,
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// TON conservation: across any set of transactions, the balances of every account they touch
+// change by exactly minus the fees the network took (transaction fees plus the forward fees
+// carried by the messages they created).
+// ---------------------------------------------------------------------------------------------
+
+export class Ledger {
+    private before = new Map<string, bigint>();
+    constructor(private blockchain: Blockchain) {}
+
+    async snapshot(addresses: Address[]) {
+        for (const a of addresses) {
+            this.before.set(a.toRawString(), (await this.blockchain.getContract(a)).balance);
+        }
+    }
+
+    // Asserts conservation for the given transactions, whose accounts must all be snapshotted.
+    async expectConserved(transactions: BlockchainTransaction[]) {
+        let fees = 0n;
+        const touched = new Set<string>();
+        for (const tx of transactions) {
+            fees += tx.totalFees.coins;
+            for (const out of tx.outMessages.values()) {
+                if (out.info.type === 'internal') fees += out.info.forwardFee;
+            }
+            const account = Address.parseRaw(`0:${tx.address.toString(16).padStart(64, '0')}`);
+            touched.add(account.toRawString());
+        }
+        for (const t of touched) {
+            if (!this.before.has(t)) throw new Error(`account ${t} was not snapshotted before the flow`);
+        }
+        let delta = 0n;
+        for (const [raw, before] of this.before) {
+            delta += (await this.blockchain.getContract(Address.parseRaw(raw))).balance - before;
+        }
+        expect(delta + fees).toBe(0n);
+    }
+}
+
+export function gasUsed(tx: BlockchainTransaction): bigint {
+    if (tx.description.type !== 'generic' || tx.description.computePhase.type !== 'vm') return 0n;
+    return tx.description.computePhase.gasUsed;
+}
+
+// The transaction in which `to` processed a message from `from` (first match).
+export function findTx(transactions: BlockchainTransaction[], from: Address, to: Address): BlockchainTransaction {
+    const tx = transactions.find(
+        (t) =>
+            t.inMessage?.info.type === 'internal' &&
+            t.inMessage.info.src.equals(from) &&
+            t.inMessage.info.dest.equals(to),
+    );
+    if (!tx) throw new Error(`no transaction from ${from} to ${to}`);
+    return tx;
+}

@@ -1,0 +1,144 @@
+// The attestation proof: how it is built, signed, chained with signatures and parsed. The cell
+// layout itself is AttestationProof in contracts/messages.tact; this module is the only place
+// off-chain code builds or reads one (tests, scripts, tee-verifier and the SDK import it).
+import { Address, Cell, beginCell } from '@ton/core';
+import { keyPairFromSeed, sign, signVerify } from '@ton/crypto';
+import {
+    ATTESTATION_PROOF_TAG,
+    AttestationProof,
+    loadAttestationProof,
+    loadVerifierSignature,
+    storeAttestationProof,
+    storeVerifierSignature,
+} from './Root';
+
+export const GLOBAL_ID_MAINNET = -239;
+export const GLOBAL_ID_TESTNET = -3;
+
+export interface AttestationFields {
+    globalId: number;
+    root: Address;
+    provider: Address;
+    signingKey: Buffer; // enclave ed25519 public key, 32 bytes
+    encryptionKey: Buffer; // enclave X25519 public key, 32 bytes
+    measurement: Buffer; // 32 bytes, see docs/attestation.md
+    tcbStatus: number; // TCB_* constant
+    issuedAt: number; // unix seconds
+    validUntil: number; // unix seconds
+    nonce: bigint; // verifier-issued, < 2^64
+}
+
+export interface ProofSignature {
+    publicKey: Buffer; // verifier ed25519 public key, 32 bytes
+    signature: Buffer; // 64 bytes over the proof cell's hash
+}
+
+export function bufferToBigInt(buffer: Buffer): bigint {
+    return buffer.length === 0 ? 0n : BigInt('0x' + buffer.toString('hex'));
+}
+
+export function bigIntToBuffer32(value: bigint): Buffer {
+    if (value < 0n || value >= 1n << 256n) throw new RangeError('value does not fit in 256 bits');
+    return Buffer.from(value.toString(16).padStart(64, '0'), 'hex');
+}
+
+function require32Bytes(name: string, value: Buffer) {
+    if (value.length !== 32) throw new RangeError(`${name} must be 32 bytes, got ${value.length}`);
+}
+
+export function buildAttestationProof(fields: AttestationFields): Cell {
+    require32Bytes('signingKey', fields.signingKey);
+    require32Bytes('encryptionKey', fields.encryptionKey);
+    require32Bytes('measurement', fields.measurement);
+    if (fields.validUntil <= fields.issuedAt) throw new RangeError('validUntil must be after issuedAt');
+    if (fields.nonce < 0n || fields.nonce >= 1n << 64n) throw new RangeError('nonce must fit in 64 bits');
+    const proof: AttestationProof = {
+        $$type: 'AttestationProof',
+        tag: ATTESTATION_PROOF_TAG,
+        globalId: BigInt(fields.globalId),
+        root: fields.root,
+        provider: fields.provider,
+        tcbStatus: BigInt(fields.tcbStatus),
+        issuedAt: BigInt(fields.issuedAt),
+        validUntil: BigInt(fields.validUntil),
+        nonce: fields.nonce,
+        enclave: {
+            $$type: 'EnclaveIdentity',
+            signingKey: bufferToBigInt(fields.signingKey),
+            encryptionKey: bufferToBigInt(fields.encryptionKey),
+            measurement: bufferToBigInt(fields.measurement),
+        },
+    };
+    return beginCell().store(storeAttestationProof(proof)).endCell();
+}
+
+export function parseAttestationProof(proof: Cell): AttestationFields & { tag: bigint } {
+    const p = loadAttestationProof(proof.beginParse());
+    return {
+        tag: p.tag,
+        globalId: Number(p.globalId),
+        root: p.root,
+        provider: p.provider,
+        signingKey: bigIntToBuffer32(p.enclave.signingKey),
+        encryptionKey: bigIntToBuffer32(p.enclave.encryptionKey),
+        measurement: bigIntToBuffer32(p.enclave.measurement),
+        tcbStatus: Number(p.tcbStatus),
+        issuedAt: Number(p.issuedAt),
+        validUntil: Number(p.validUntil),
+        nonce: p.nonce,
+    };
+}
+
+// A verifier signs the proof cell's representation hash, which is what Root checks.
+export function signAttestationProof(proof: Cell, verifierSecretKey: Buffer): ProofSignature {
+    return {
+        publicKey: verifierSecretKey.subarray(32),
+        signature: sign(proof.hash(), verifierSecretKey),
+    };
+}
+
+export function verifyProofSignature(proof: Cell, signature: ProofSignature): boolean {
+    return signVerify(proof.hash(), signature.signature, signature.publicKey);
+}
+
+// Root wants the signatures as a chain of cells ordered by ascending public key; this sorts
+// them unless `keepOrder` is set (tests use it to show Root's ordering check). Duplicates are
+// kept, so that callers see the contract's own error.
+export function buildSignatureChain(signatures: ProofSignature[], opts: { keepOrder?: boolean } = {}): Cell {
+    const ordered = opts.keepOrder
+        ? signatures
+        : [...signatures].sort((a, b) => Buffer.compare(a.publicKey, b.publicKey));
+    let next: Cell | null = null;
+    for (let i = ordered.length - 1; i >= 0; i--) {
+        require32Bytes('publicKey', ordered[i].publicKey);
+        if (ordered[i].signature.length !== 64) throw new RangeError('signature must be 64 bytes');
+        next = beginCell()
+            .store(
+                storeVerifierSignature({
+                    $$type: 'VerifierSignature',
+                    publicKey: bufferToBigInt(ordered[i].publicKey),
+                    signature: ordered[i].signature,
+                    next,
+                }),
+            )
+            .endCell();
+    }
+    if (next === null) throw new RangeError('at least one signature is required');
+    return next;
+}
+
+export function parseSignatureChain(chain: Cell): ProofSignature[] {
+    const out: ProofSignature[] = [];
+    let link: Cell | null = chain;
+    while (link) {
+        const s = loadVerifierSignature(link.beginParse());
+        out.push({ publicKey: bigIntToBuffer32(s.publicKey), signature: s.signature });
+        link = s.next;
+    }
+    return out;
+}
+
+// An ed25519 key pair from a 32-byte seed (verifier and enclave keys alike).
+export function ed25519FromSeed(seed: Buffer) {
+    return keyPairFromSeed(seed);
+}
