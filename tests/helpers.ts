@@ -217,3 +217,18 @@ export function findTx(transactions: BlockchainTransaction[], from: Address, to:
     if (!tx) throw new Error(`no transaction from ${from} to ${to}`);
     return tx;
 }
+
+// Opcodes of the events (external out messages) the transactions emitted, in order.
+export function eventOpcodes(transactions: BlockchainTransaction[]): number[] {
+    const out: number[] = [];
+    for (const tx of transactions) {
+        for (const m of tx.outMessages.values()) {
+            if (m.info.type === 'external-out') out.push(m.body.beginParse().loadUint(32));
+        }
+    }
+    return out;
+}
+
+export function key256(buffer: Buffer): bigint {
+    return BigInt('0x' + buffer.toString('hex'));
+}
