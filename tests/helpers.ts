@@ -232,3 +232,8 @@ export function eventOpcodes(transactions: BlockchainTransaction[]): number[] {
 export function key256(buffer: Buffer): bigint {
     return BigInt('0x' + buffer.toString('hex'));
 }
+
+// The sandbox's basechain prices (config params 21 and 25, as on mainnet): what the contracts'
+// getComputeFee() and smallMessageFee() return there.
+export const gasFee = (gas: bigint) => gas * 400n;
+export const SMALL_MESSAGE_FEE = 400_000n + (26_214_400n * 1023n + 2_621_440_000n + 65_535n) / 65_536n;
