@@ -1,0 +1,288 @@
+import { Cell, beginCell, toNano } from '@ton/core';
+import '@ton/test-utils';
+import {
+    ATTESTATION_PROOF_TAG,
+    ERR_BAD_SIGNATURE,
+    ERR_DUPLICATE_SIGNER,
+    ERR_INVALID_VALIDITY,
+    ERR_ISSUED_IN_FUTURE,
+    ERR_MEASUREMENT_NOT_ALLOWED,
+    ERR_NOT_REGISTERED,
+    ERR_PROOF_EXPIRED,
+    ERR_PROOF_TAG,
+    ERR_SIGNERS_NOT_SORTED,
+    ERR_STALE_ATTESTATION,
+    ERR_TOO_FEW_SIGNATURES,
+    ERR_UNKNOWN_SIGNER,
+    ERR_VALIDITY_TOO_LONG,
+    ERR_VALUE_TOO_SMALL,
+    ERR_WRONG_NETWORK,
+    ERR_WRONG_PROVIDER,
+    ERR_WRONG_ROOT,
+    GLOBAL_ID_TESTNET,
+    MAX_CLOCK_SKEW,
+    TCB_SW_HARDENING_NEEDED,
+    buildAttestationProof,
+    buildSignatureChain,
+    parseAttestationProof,
+    signAttestationProof,
+    storeAttestationProof,
+    bufferToBigInt,
+} from '../wrappers';
+import {
+    DAY,
+    Enclave,
+    Ledger,
+    Protocol,
+    RegisteredProvider,
+    TEST_PARAMS,
+    deployProtocol,
+    eventOpcodes,
+    key256,
+    makeEnclave,
+    proofFields,
+    registerProvider,
+    seededKey,
+    sendRegister,
+    signedProof,
+    submitAttestation,
+    MEASUREMENT,
+} from './helpers';
+
+const ATTESTATION_EVENT = 0xc0c09104;
+
+describe('Attestation proofs', () => {
+    let p: Protocol;
+    let reg: RegisteredProvider;
+    let enclave: Enclave;
+    let ledger: Ledger;
+
+    beforeEach(async () => {
+        p = await deployProtocol();
+        reg = await registerProvider(p);
+        enclave = makeEnclave();
+        ledger = new Ledger(p.blockchain);
+        await ledger.snapshot([reg.owner.address, reg.provider.address, p.root.address]);
+    });
+
+    const fields = (overrides = {}) => proofFields(p, reg.provider.address, enclave, overrides);
+    const twoOfThree = () => p.verifiers.slice(0, 2);
+
+    // A proof Root refuses: its exit code shows on Root's transaction, the Provider keeps no
+    // attestation, and the owner gets the value back through the bounce.
+    async function expectRefusedAtRoot(proof: ReturnType<typeof signedProof>, exitCode: bigint) {
+        const r = await submitAttestation(p, reg, proof);
+        expect(r.transactions).toHaveTransaction({ from: reg.provider.address, to: p.root.address, success: false, exitCode: Number(exitCode) });
+        expect(r.transactions).toHaveTransaction({ from: p.root.address, to: reg.provider.address, inMessageBounced: true, success: true });
+        expect(r.transactions).toHaveTransaction({ from: reg.provider.address, to: reg.owner.address, value: (v) => v! > toNano('0.05') });
+        expect(await reg.provider.getAttestation()).toBeNull();
+        await ledger.expectConserved(r.transactions);
+    }
+
+    it('accepts 2-of-3 signatures: the Provider holds the enclave keys, TON conserved', async () => {
+        const proof = signedProof(fields({ tcbStatus: Number(TCB_SW_HARDENING_NEEDED) }), twoOfThree());
+        const r = await submitAttestation(p, reg, proof);
+        expect(r.transactions).toHaveTransaction({ from: reg.provider.address, to: p.root.address, success: true });
+        expect(r.transactions).toHaveTransaction({ from: p.root.address, to: reg.provider.address, success: true });
+        expect(r.transactions).toHaveTransaction({ from: reg.provider.address, to: reg.owner.address, success: true });
+        const a = await reg.provider.getAttestation();
+        expect(a).not.toBeNull();
+        expect(a!.signingKey).toBe(key256(enclave.signing.publicKey));
+        expect(a!.encryptionKey).toBe(key256(enclave.encryption));
+        expect(a!.measurement).toBe(key256(MEASUREMENT));
+        expect(a!.tcbStatus).toBe(TCB_SW_HARDENING_NEEDED);
+        expect(a!.validUntil).toBe(BigInt(p.blockchain.now! + 12 * 3600));
+        expect(a!.verifierEpoch).toBe((await p.root.getVerifierSet()).epoch);
+        expect(eventOpcodes(r.transactions)).toEqual([ATTESTATION_EVENT]);
+        await ledger.expectConserved(r.transactions);
+    });
+
+    it('anyone may relay a proof; the excess goes back to the relayer', async () => {
+        const relay = await p.blockchain.treasury('verifier-relay');
+        await ledger.snapshot([relay.address]);
+        const r = await submitAttestation(p, reg, signedProof(fields(), twoOfThree()), toNano('1'), relay);
+        expect(r.transactions).toHaveTransaction({ from: reg.provider.address, to: relay.address, value: (v) => v! > toNano('0.95') });
+        expect(await reg.provider.getAttestation()).not.toBeNull();
+        await ledger.expectConserved(r.transactions);
+    });
+
+    it('refuses a replayed proof at the Provider, before Root spends gas', async () => {
+        const proof = signedProof(fields(), twoOfThree());
+        await submitAttestation(p, reg, proof);
+        const replay = await submitAttestation(p, reg, proof);
+        expect(replay.transactions).toHaveTransaction({ to: reg.provider.address, success: false, exitCode: Number(ERR_STALE_ATTESTATION) });
+        expect(replay.transactions).not.toHaveTransaction({ to: p.root.address });
+    });
+
+    it('refuses an older proof after a newer one, accepts a newer one', async () => {
+        const now = p.blockchain.now!;
+        await submitAttestation(p, reg, signedProof(fields({ issuedAt: now, nonce: 2n }), twoOfThree()));
+        const older = await submitAttestation(p, reg, signedProof(fields({ issuedAt: now - 60, nonce: 3n }), twoOfThree()));
+        expect(older.transactions).toHaveTransaction({ to: reg.provider.address, exitCode: Number(ERR_STALE_ATTESTATION) });
+        p.blockchain.now = now + 3600;
+        const rotated = makeEnclave('rotated');
+        const newer = await submitAttestation(p, reg, signedProof(proofFields(p, reg.provider.address, rotated, { nonce: 4n }), twoOfThree()));
+        expect(newer.transactions).toHaveTransaction({ from: p.root.address, to: reg.provider.address, success: true });
+        expect((await reg.provider.getAttestation())!.signingKey).toBe(key256(rotated.signing.publicKey));
+    });
+
+    it('refuses a proof for another root', async () => {
+        const otherRoot = await p.blockchain.treasury('other-root');
+        await expectRefusedAtRoot(signedProof(fields({ root: otherRoot.address }), twoOfThree()), ERR_WRONG_ROOT);
+    });
+
+    it('refuses a proof for another provider', async () => {
+        const other = await registerProvider(p, 'other-gpu-owner');
+        // signed for `other`, submitted through `reg`
+        await expectRefusedAtRoot(signedProof(proofFields(p, other.provider.address, enclave), twoOfThree()), ERR_WRONG_PROVIDER);
+    });
+
+    it('refuses a proof for another network', async () => {
+        await expectRefusedAtRoot(signedProof(fields({ globalId: GLOBAL_ID_TESTNET }), twoOfThree()), ERR_WRONG_NETWORK);
+    });
+
+    it('refuses a cell that is not an attestation proof', async () => {
+        const wrongTag = beginCell()
+            .store(storeAttestationProof({ ...rawProof(), tag: ATTESTATION_PROOF_TAG + 1n }))
+            .endCell();
+        await expectRefusedAtRoot(sign(wrongTag), ERR_PROOF_TAG);
+    });
+
+    it('refuses an expired proof', async () => {
+        const now = p.blockchain.now!;
+        await expectRefusedAtRoot(signedProof(fields({ issuedAt: now - 7200, validUntil: now }), twoOfThree()), ERR_PROOF_EXPIRED);
+    });
+
+    it('refuses a validity longer than the attestation max age', async () => {
+        const now = p.blockchain.now!;
+        const maxAge = Number(TEST_PARAMS.attestationMaxAge);
+        await expectRefusedAtRoot(signedProof(fields({ validUntil: now + maxAge + 1 }), twoOfThree()), ERR_VALIDITY_TOO_LONG);
+        // exactly the max age is fine
+        const ok = await submitAttestation(p, reg, signedProof(fields({ validUntil: now + maxAge, nonce: 9n }), twoOfThree()));
+        expect(ok.transactions).toHaveTransaction({ from: p.root.address, to: reg.provider.address, success: true });
+    });
+
+    it('refuses an issued-at beyond the allowed clock skew (it would block every later proof)', async () => {
+        const now = p.blockchain.now!;
+        const skew = Number(MAX_CLOCK_SKEW);
+        await expectRefusedAtRoot(signedProof(fields({ issuedAt: now + skew + 1, validUntil: now + 3600 }), twoOfThree()), ERR_ISSUED_IN_FUTURE);
+    });
+
+    it('refuses a valid-until not after issued-at', async () => {
+        const now = p.blockchain.now!;
+        const raw = beginCell()
+            .store(storeAttestationProof({ ...rawProof(), issuedAt: BigInt(now + 100), validUntil: BigInt(now + 100) }))
+            .endCell();
+        await expectRefusedAtRoot(sign(raw), ERR_INVALID_VALIDITY);
+    });
+
+    it('refuses too few signatures', async () => {
+        await expectRefusedAtRoot(signedProof(fields(), p.verifiers.slice(0, 1)), ERR_TOO_FEW_SIGNATURES);
+    });
+
+    it('refuses the same signer twice', async () => {
+        const proof = buildAttestationProof(fields());
+        const s = signAttestationProof(proof, p.verifiers[0].secretKey);
+        await expectRefusedAtRoot({ proof, signatures: buildSignatureChain([s, s]) }, ERR_DUPLICATE_SIGNER);
+    });
+
+    it('refuses signatures out of key order', async () => {
+        const proof = buildAttestationProof(fields());
+        const sigs = twoOfThree()
+            .map((k) => signAttestationProof(proof, k.secretKey))
+            .sort((a, b) => Buffer.compare(b.publicKey, a.publicKey));
+        await expectRefusedAtRoot({ proof, signatures: buildSignatureChain(sigs, { keepOrder: true }) }, ERR_SIGNERS_NOT_SORTED);
+    });
+
+    it('refuses a signer outside the verifier set', async () => {
+        await expectRefusedAtRoot(signedProof(fields(), [p.verifiers[0], seededKey('impostor')]), ERR_UNKNOWN_SIGNER);
+    });
+
+    it('refuses a signer that governance removed', async () => {
+        await p.root.send(p.governance.getSender(), { value: toNano('0.05') }, {
+            $$type: 'RemoveVerifier',
+            queryId: 0n,
+            publicKey: key256(p.verifiers[1].publicKey),
+        });
+        await expectRefusedAtRoot(signedProof(fields(), twoOfThree()), ERR_UNKNOWN_SIGNER);
+    });
+
+    it('refuses a forged signature', async () => {
+        const proof = buildAttestationProof(fields());
+        const other = buildAttestationProof(fields({ nonce: 999n }));
+        const forged = { ...signAttestationProof(other, p.verifiers[1].secretKey) };
+        const good = signAttestationProof(proof, p.verifiers[0].secretKey);
+        await expectRefusedAtRoot({ proof, signatures: buildSignatureChain([good, forged]) }, ERR_BAD_SIGNATURE);
+    });
+
+    it('refuses a measurement governance withdrew', async () => {
+        await p.root.send(p.governance.getSender(), { value: toNano('0.05') }, {
+            $$type: 'WithdrawMeasurement',
+            queryId: 0n,
+            measurement: key256(MEASUREMENT),
+        });
+        await expectRefusedAtRoot(signedProof(fields(), twoOfThree()), ERR_MEASUREMENT_NOT_ALLOWED);
+    });
+
+    it('refuses a value that cannot pay for the round trip to Root', async () => {
+        const r = await submitAttestation(p, reg, signedProof(fields(), twoOfThree()), toNano('0.005'));
+        expect(r.transactions).toHaveTransaction({ to: reg.provider.address, success: false, exitCode: Number(ERR_VALUE_TOO_SMALL) });
+        expect(r.transactions).not.toHaveTransaction({ to: p.root.address });
+    });
+
+    it('refuses proofs for a Provider that is not registered', async () => {
+        const newcomer = await p.blockchain.treasury('newcomer');
+        const { provider } = await sendRegister(p, newcomer, toNano('50')); // refused: below the minimum
+        const r = await provider.send(newcomer.getSender(), { value: toNano('0.1') }, {
+            $$type: 'SubmitAttestation',
+            queryId: 0n,
+            ...signedProof(proofFields(p, provider.address, enclave), twoOfThree()),
+        });
+        expect(r.transactions).toHaveTransaction({ to: provider.address, success: false, exitCode: Number(ERR_NOT_REGISTERED) });
+    });
+
+    it('refreshes the Provider\'s cached parameters', async () => {
+        const params = { ...TEST_PARAMS, minProviderStake: toNano('120'), unbondingPeriod: BigInt(3 * DAY) };
+        await p.root.send(p.governance.getSender(), { value: toNano('0.05') }, { $$type: 'SetParams', queryId: 0n, params });
+        expect(await reg.provider.getParams()).toEqual(TEST_PARAMS);
+        await submitAttestation(p, reg, signedProof(fields(), twoOfThree()));
+        expect(await reg.provider.getParams()).toEqual(params);
+    });
+
+    it('the proof encoding round-trips', () => {
+        const f = fields();
+        const parsed = parseAttestationProof(buildAttestationProof(f));
+        expect({ ...parsed, root: parsed.root.toString(), provider: parsed.provider.toString() }).toEqual({
+            ...f,
+            tag: ATTESTATION_PROOF_TAG,
+            root: f.root.toString(),
+            provider: f.provider.toString(),
+        });
+    });
+
+    // Helpers for proofs the TypeScript builder refuses to make.
+    function rawProof() {
+        const f = fields();
+        return {
+            $$type: 'AttestationProof' as const,
+            tag: ATTESTATION_PROOF_TAG,
+            globalId: BigInt(f.globalId),
+            root: f.root,
+            provider: f.provider,
+            tcbStatus: 0n,
+            issuedAt: BigInt(f.issuedAt),
+            validUntil: BigInt(f.validUntil),
+            nonce: 1n,
+            enclave: {
+                $$type: 'EnclaveIdentity' as const,
+                signingKey: bufferToBigInt(f.signingKey),
+                encryptionKey: bufferToBigInt(f.encryptionKey),
+                measurement: bufferToBigInt(f.measurement),
+            },
+        };
+    }
+
+    function sign(proof: Cell) {
+        return { proof, signatures: buildSignatureChain(twoOfThree().map((k) => signAttestationProof(proof, k.secretKey))) };
+    }
+});
