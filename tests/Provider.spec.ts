@@ -6,6 +6,7 @@ import {
     ERR_INSUFFICIENT_FREE_STAKE,
     ERR_INVALID_AMOUNT,
     ERR_INVALID_LISTING,
+    ERR_LISTING_TEXT_TOO_LONG,
     ERR_INVALID_STATUS,
     ERR_NOT_OWNER,
     ERR_NOT_REGISTERED,
@@ -59,8 +60,7 @@ describe('Provider registration', () => {
     it('has the address Root computes, and the same code in both builds', async () => {
         const provider = await providerForOwner(p.root.address, owner.address);
         expect((await p.root.getProviderAddress(owner.address)).equals(provider.address)).toBe(true);
-        const fromRoot = await ProviderFromRootBuild.fromInit(p.root.address, owner.address, STATUS_NEW, 0n, 0n,
-            { $$type: 'ProviderStats', sessionsServed: 0n, settled: 0n, slashed: 0n, slashCount: 0n }, null, null, null, null);
+        const fromRoot = await ProviderFromRootBuild.fromInit(p.root.address, owner.address, STATUS_NEW, 0n, 0n, null, null, null);
         expect(fromRoot.init!.code.hash().equals(provider.init!.code.hash())).toBe(true);
     });
 
@@ -154,6 +154,9 @@ describe('Provider registration', () => {
         const cases: [string, () => ReturnType<typeof buildListing>, bigint][] = [
             ['no GPU', () => buildListing({ ...TEST_LISTING, gpuCount: 0 }), ERR_INVALID_LISTING],
             ['no VRAM', () => buildListing({ ...TEST_LISTING, vramGb: 0 }), ERR_INVALID_LISTING],
+            ['a model name over MAX_TEXT_BYTES', () => buildListing({ ...TEST_LISTING, models: [{ name: 'm'.repeat(128), pricePerMillionIn: 1n, pricePerMillionOut: 1n }] }), ERR_LISTING_TEXT_TOO_LONG],
+            ['an endpoint over MAX_TEXT_BYTES', () => buildListing({ ...TEST_LISTING, endpoint: 'https://' + 'e'.repeat(120) }), ERR_LISTING_TEXT_TOO_LONG],
+            ['a GPU model over MAX_TEXT_BYTES', () => buildListing({ ...TEST_LISTING, gpuModel: 'G'.repeat(128) }), ERR_LISTING_TEXT_TOO_LONG],
             ['a model with no price', () => buildListing({ ...TEST_LISTING, models: [{ name: 'free', pricePerMillionIn: 0n, pricePerMillionOut: 0n }] }), ERR_INVALID_LISTING],
             [
                 'no model',

@@ -1,9 +1,9 @@
-// Fixtures shared by the sandbox suites: a deployed protocol, registered providers, signed
-// proofs, and the TON-conservation check every flow runs.
+// Fixtures shared by the sandbox suites and the gas benchmark: a deployed protocol, registered
+// providers, signed proofs, and the TON-conservation check every flow runs. No jest here (the
+// benchmark runs without it): failed expectations throw.
 import { Blockchain, BlockchainTransaction, SandboxContract, TreasuryContract } from '@ton/sandbox';
 import { Address, Cell, toNano } from '@ton/core';
 import { KeyPair } from '@ton/crypto';
-import '@ton/test-utils';
 import {
     Provider,
     ProtocolParams,
@@ -72,7 +72,7 @@ export async function deployProtocol(params: ProtocolParams = TEST_PARAMS): Prom
     const governance = await blockchain.treasury('governance');
     const root = blockchain.openContract(await rootForDeployment({ owner: governance.address, globalId: GLOBAL_ID_MAINNET, params }));
     const deployed = await root.send(governance.getSender(), { value: toNano('1') }, { $$type: 'DeployRoot', queryId: 0n });
-    expect(deployed.transactions).toHaveTransaction({ to: root.address, deploy: true, success: true });
+    requireSuccess(deployed.transactions, governance.address, root.address);
 
     const verifiers = ['verifier-a', 'verifier-b', 'verifier-c'].map(seededKey);
     for (const v of verifiers) {
@@ -111,7 +111,7 @@ export async function sendRegister(p: Protocol, owner: SandboxContract<TreasuryC
 export async function registerProvider(p: Protocol, name = 'gpu-owner', value = toNano('150')): Promise<RegisteredProvider> {
     const owner = await p.blockchain.treasury(name);
     const { provider, result } = await sendRegister(p, owner, value);
-    expect(result.transactions).toHaveTransaction({ from: p.root.address, to: provider.address, success: true });
+    requireSuccess(result.transactions, p.root.address, provider.address);
     return { owner, provider };
 }
 
@@ -197,7 +197,9 @@ export class Ledger {
         for (const [raw, before] of this.before) {
             delta += (await this.blockchain.getContract(Address.parseRaw(raw))).balance - before;
         }
-        expect(delta + fees).toBe(0n);
+        if (delta + fees !== 0n) {
+            throw new Error(`TON not conserved: balances changed by ${delta}, fees were ${fees}`);
+        }
     }
 }
 
@@ -216,6 +218,14 @@ export function findTx(transactions: BlockchainTransaction[], from: Address, to:
     );
     if (!tx) throw new Error(`no transaction from ${from} to ${to}`);
     return tx;
+}
+
+export function requireSuccess(transactions: BlockchainTransaction[], from: Address, to: Address) {
+    const tx = findTx(transactions, from, to);
+    if (tx.description.type !== 'generic' || tx.description.aborted) {
+        const exit = tx.description.type === 'generic' && tx.description.computePhase.type === 'vm' ? tx.description.computePhase.exitCode : '?';
+        throw new Error(`transaction from ${from} to ${to} failed with exit code ${exit}`);
+    }
 }
 
 // Opcodes of the events (external out messages) the transactions emitted, in order.

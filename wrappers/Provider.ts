@@ -16,16 +16,5 @@ export const PROVIDER_STATUS_NAMES: Record<number, string> = {
 // The Provider of `owner` under `root`, with the same initial state as providerInit() in
 // contracts/provider.tact (tests/Provider.spec.ts checks both give the same address).
 export function providerForOwner(root: Address, owner: Address): Promise<Provider> {
-    return Provider.fromInit(
-        root,
-        owner,
-        STATUS_NEW,
-        0n,
-        0n,
-        { $$type: 'ProviderStats', sessionsServed: 0n, settled: 0n, slashed: 0n, slashCount: 0n },
-        null,
-        null,
-        null,
-        null,
-    );
+    return Provider.fromInit(root, owner, STATUS_NEW, 0n, 0n, null, null, null);
 }

@@ -1,0 +1,162 @@
+// Runs every contract operation once on the sandbox and measures it. Used by `npm run bench`
+// (prints a table, writes bench/gas-snapshot.json) and by tests/gas.spec.ts (checks each handler
+// against its GAS_* budget in contracts/constants.tact).
+//
+// A row per handler: `gas` is the compute gas of the transaction that ran it, `feesNano` what
+// that transaction cost (its total fees plus the forward fees of the messages it sent) and
+// `messages` how many messages it sent (internal and events). A row per flow (`flow.*`) sums
+// every transaction the user's message started, the sender's wallet excluded.
+import { BlockchainTransaction, SandboxContract, TreasuryContract } from '@ton/sandbox';
+import { Address, toNano } from '@ton/core';
+import {
+    GAS_PROVIDER_ATTESTATION_VERIFIED,
+    GAS_PROVIDER_REGISTER,
+    GAS_PROVIDER_REGISTRATION_CONFIRMED,
+    GAS_PROVIDER_STAKE,
+    GAS_PROVIDER_SUBMIT_ATTESTATION,
+    GAS_ROOT_REGISTER_PROVIDER,
+    GAS_ROOT_VERIFY_ATTESTATION,
+    MAX_VERIFIERS,
+    Provider,
+    Root,
+    buildListing,
+} from '../wrappers';
+import {
+    DAY,
+    TEST_LISTING,
+    deployProtocol,
+    findTx,
+    gasUsed,
+    key256,
+    makeEnclave,
+    proofFields,
+    seededKey,
+    sendRegister,
+    signedProof,
+    submitAttestation,
+} from '../tests/helpers';
+
+export interface Measurement {
+    gas: number;
+    feesNano: number;
+    messages: number;
+}
+
+export type Measurements = Record<string, Measurement>;
+
+// Handlers whose gas has a budget constant that entry messages charge for.
+export const GAS_BUDGETS: Record<string, bigint> = {
+    'provider.register': GAS_PROVIDER_REGISTER,
+    'provider.register.maxListing': GAS_PROVIDER_REGISTER,
+    'root.registerProvider': GAS_ROOT_REGISTER_PROVIDER,
+    'provider.registrationConfirmed': GAS_PROVIDER_REGISTRATION_CONFIRMED,
+    'provider.submitAttestation': GAS_PROVIDER_SUBMIT_ATTESTATION,
+    'root.verifyAttestation': GAS_ROOT_VERIFY_ATTESTATION,
+    'root.verifyAttestation.3of3': GAS_ROOT_VERIFY_ATTESTATION,
+    'root.verifyAttestation.16of16': GAS_ROOT_VERIFY_ATTESTATION,
+    'provider.attestationVerified': GAS_PROVIDER_ATTESTATION_VERIFIED,
+    'provider.stake': GAS_PROVIDER_STAKE,
+};
+
+function txFees(tx: BlockchainTransaction): bigint {
+    let fees = tx.totalFees.coins;
+    for (const m of tx.outMessages.values()) if (m.info.type === 'internal') fees += m.info.forwardFee;
+    return fees;
+}
+
+function measureTx(tx: BlockchainTransaction): Measurement {
+    if (tx.description.type !== 'generic' || tx.description.aborted) {
+        throw new Error(`benchmarked transaction failed at ${tx.address.toString(16)}`);
+    }
+    return { gas: Number(gasUsed(tx)), feesNano: Number(txFees(tx)), messages: tx.outMessagesCount };
+}
+
+function flow(txs: BlockchainTransaction[], wallet: Address): Measurement {
+    const rest = txs.filter((t) => !Address.parseRaw(`0:${t.address.toString(16).padStart(64, '0')}`).equals(wallet));
+    for (const t of rest) measureTx(t); // throws on any failure
+    return {
+        gas: rest.reduce((s, t) => s + Number(gasUsed(t)), 0),
+        feesNano: rest.reduce((s, t) => s + Number(txFees(t)), 0),
+        messages: rest.length,
+    };
+}
+
+export async function measureOperations(): Promise<Measurements> {
+    const out: Measurements = {};
+    const p = await deployProtocol();
+    const gov = p.governance;
+    const govSend = (msg: Parameters<Root['send']>[3]) => p.root.send(gov.getSender(), { value: toNano('0.05') }, msg);
+    const root = (txs: BlockchainTransaction[]) => measureTx(findTx(txs, gov.address, p.root.address));
+
+    // Governance
+    out['root.addVerifier'] = root((await govSend({ $$type: 'AddVerifier', queryId: 0n, publicKey: key256(seededKey('bench-v').publicKey) })).transactions);
+    out['root.removeVerifier'] = root((await govSend({ $$type: 'RemoveVerifier', queryId: 0n, publicKey: key256(seededKey('bench-v').publicKey) })).transactions);
+    out['root.setThreshold'] = root((await govSend({ $$type: 'SetThreshold', queryId: 0n, threshold: 2n })).transactions);
+    out['root.allowMeasurement'] = root((await govSend({ $$type: 'AllowMeasurement', queryId: 0n, measurement: 7n })).transactions);
+    out['root.withdrawMeasurement'] = root((await govSend({ $$type: 'WithdrawMeasurement', queryId: 0n, measurement: 7n })).transactions);
+    out['root.setParams'] = root((await govSend({ $$type: 'SetParams', queryId: 0n, params: await p.root.getParams() })).transactions);
+    const next = await p.blockchain.treasury('bench-next-owner');
+    out['root.proposeOwner'] = root((await govSend({ $$type: 'ProposeOwner', queryId: 0n, newOwner: next.address })).transactions);
+    const accepted = await p.root.send(next.getSender(), { value: toNano('0.05') }, { $$type: 'AcceptOwnership', queryId: 0n });
+    out['root.acceptOwnership'] = measureTx(findTx(accepted.transactions, next.address, p.root.address));
+    await p.root.send(next.getSender(), { value: toNano('0.05') }, { $$type: 'ProposeOwner', queryId: 0n, newOwner: gov.address });
+    await p.root.send(gov.getSender(), { value: toNano('0.05') }, { $$type: 'AcceptOwnership', queryId: 0n });
+
+    // Registration
+    const owner = await p.blockchain.treasury('bench-owner');
+    const { provider, result } = await sendRegister(p, owner, toNano('150'));
+    out['provider.register'] = measureTx(findTx(result.transactions, owner.address, provider.address));
+    out['root.registerProvider'] = measureTx(findTx(result.transactions, provider.address, p.root.address));
+    out['provider.registrationConfirmed'] = measureTx(findTx(result.transactions, p.root.address, provider.address));
+    out['flow.register'] = flow(result.transactions, owner.address);
+
+    const bigOwner = await p.blockchain.treasury('bench-big-owner');
+    const maxListing = {
+        ...TEST_LISTING,
+        models: Array.from({ length: 16 }, (_, i) => ({
+            name: `org-${i}/`.padEnd(127, 'm'), // the longest name allowed
+            pricePerMillionIn: toNano('0.1'),
+            pricePerMillionOut: toNano('0.3'),
+        })),
+    };
+    const big = await sendRegister(p, bigOwner, toNano('150'), maxListing);
+    out['provider.register.maxListing'] = measureTx(findTx(big.result.transactions, bigOwner.address, big.provider.address));
+
+    // Attestation
+    const reg = { owner, provider };
+    const enclave = makeEnclave();
+    const att = await submitAttestation(p, reg, signedProof(proofFields(p, provider.address, enclave), p.verifiers.slice(0, 2)));
+    out['provider.submitAttestation'] = measureTx(findTx(att.transactions, owner.address, provider.address));
+    out['root.verifyAttestation'] = measureTx(findTx(att.transactions, provider.address, p.root.address));
+    out['provider.attestationVerified'] = measureTx(findTx(att.transactions, p.root.address, provider.address));
+    out['flow.attest'] = flow(att.transactions, owner.address);
+
+    p.blockchain.now! += 60;
+    const att3 = await submitAttestation(p, reg, signedProof(proofFields(p, provider.address, enclave, { nonce: 2n }), p.verifiers));
+    out['root.verifyAttestation.3of3'] = measureTx(findTx(att3.transactions, provider.address, p.root.address));
+
+    // the most signatures a proof can carry: MAX_VERIFIERS, all required
+    const extra = Array.from({ length: Number(MAX_VERIFIERS) - p.verifiers.length }, (_, i) => seededKey(`bench-verifier-${i}`));
+    for (const v of extra) await govSend({ $$type: 'AddVerifier', queryId: 0n, publicKey: key256(v.publicKey) });
+    await govSend({ $$type: 'SetThreshold', queryId: 0n, threshold: MAX_VERIFIERS });
+    p.blockchain.now! += 60;
+    const all = [...p.verifiers, ...extra];
+    const att16 = await submitAttestation(p, reg, signedProof(proofFields(p, provider.address, enclave, { nonce: 3n }), all), toNano('0.5'));
+    out['root.verifyAttestation.16of16'] = measureTx(findTx(att16.transactions, provider.address, p.root.address));
+
+    // Staking and owner operations
+    const send = (from: SandboxContract<TreasuryContract>, msg: Parameters<Provider['send']>[3], value = toNano('0.05')) =>
+        provider.send(from.getSender(), { value }, msg);
+    const own = (txs: BlockchainTransaction[]) => measureTx(findTx(txs, owner.address, provider.address));
+    const staker = await p.blockchain.treasury('bench-staker');
+    out['provider.stake'] = measureTx(findTx((await send(staker, { $$type: 'Stake', queryId: 0n }, toNano('10'))).transactions, staker.address, provider.address));
+    out['provider.requestUnstake'] = own((await send(owner, { $$type: 'RequestUnstake', queryId: 0n, amount: toNano('10') })).transactions);
+    p.blockchain.now! += 7 * DAY;
+    out['provider.withdrawStake'] = own((await send(owner, { $$type: 'WithdrawStake', queryId: 0n })).transactions);
+    out['provider.updateListing'] = own((await send(owner, { $$type: 'UpdateListing', queryId: 0n, listing: buildListing(TEST_LISTING) })).transactions);
+    out['provider.pause'] = own((await send(owner, { $$type: 'PauseProvider', queryId: 0n })).transactions);
+    out['provider.resume'] = own((await send(owner, { $$type: 'ResumeProvider', queryId: 0n })).transactions);
+    out['provider.exit'] = own((await send(owner, { $$type: 'ExitProvider', queryId: 0n })).transactions);
+
+    return out;
+}
