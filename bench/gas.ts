@@ -28,7 +28,11 @@ async function main() {
         messages: m.messages,
     }));
     console.table(rows);
-    const sorted = Object.fromEntries(Object.keys(current).sort().map((k) => [k, current[k]]));
+    const sorted = Object.fromEntries(
+        Object.keys(current)
+            .sort()
+            .map((k) => [k, current[k]]),
+    );
     writeFileSync(SNAPSHOT, JSON.stringify(sorted, null, 2) + '\n');
     const over = rows.filter((r) => typeof r.budget === 'number' && r.gas > r.budget);
     if (over.length > 0) {

@@ -89,8 +89,12 @@ export async function measureOperations(): Promise<Measurements> {
     const root = (txs: BlockchainTransaction[]) => measureTx(findTx(txs, gov.address, p.root.address));
 
     // Governance
-    out['root.addVerifier'] = root((await govSend({ $$type: 'AddVerifier', queryId: 0n, publicKey: key256(seededKey('bench-v').publicKey) })).transactions);
-    out['root.removeVerifier'] = root((await govSend({ $$type: 'RemoveVerifier', queryId: 0n, publicKey: key256(seededKey('bench-v').publicKey) })).transactions);
+    out['root.addVerifier'] = root(
+        (await govSend({ $$type: 'AddVerifier', queryId: 0n, publicKey: key256(seededKey('bench-v').publicKey) })).transactions,
+    );
+    out['root.removeVerifier'] = root(
+        (await govSend({ $$type: 'RemoveVerifier', queryId: 0n, publicKey: key256(seededKey('bench-v').publicKey) })).transactions,
+    );
     out['root.setThreshold'] = root((await govSend({ $$type: 'SetThreshold', queryId: 0n, threshold: 2n })).transactions);
     out['root.allowMeasurement'] = root((await govSend({ $$type: 'AllowMeasurement', queryId: 0n, measurement: 7n })).transactions);
     out['root.withdrawMeasurement'] = root((await govSend({ $$type: 'WithdrawMeasurement', queryId: 0n, measurement: 7n })).transactions);
@@ -141,7 +145,12 @@ export async function measureOperations(): Promise<Measurements> {
     await govSend({ $$type: 'SetThreshold', queryId: 0n, threshold: MAX_VERIFIERS });
     p.blockchain.now! += 60;
     const all = [...p.verifiers, ...extra];
-    const att16 = await submitAttestation(p, reg, signedProof(proofFields(p, provider.address, enclave, { nonce: 3n }), all), toNano('0.5'));
+    const att16 = await submitAttestation(
+        p,
+        reg,
+        signedProof(proofFields(p, provider.address, enclave, { nonce: 3n }), all),
+        toNano('0.5'),
+    );
     out['root.verifyAttestation.16of16'] = measureTx(findTx(att16.transactions, provider.address, p.root.address));
 
     // Staking and owner operations
@@ -149,11 +158,15 @@ export async function measureOperations(): Promise<Measurements> {
         provider.send(from.getSender(), { value }, msg);
     const own = (txs: BlockchainTransaction[]) => measureTx(findTx(txs, owner.address, provider.address));
     const staker = await p.blockchain.treasury('bench-staker');
-    out['provider.stake'] = measureTx(findTx((await send(staker, { $$type: 'Stake', queryId: 0n }, toNano('10'))).transactions, staker.address, provider.address));
+    out['provider.stake'] = measureTx(
+        findTx((await send(staker, { $$type: 'Stake', queryId: 0n }, toNano('10'))).transactions, staker.address, provider.address),
+    );
     out['provider.requestUnstake'] = own((await send(owner, { $$type: 'RequestUnstake', queryId: 0n, amount: toNano('10') })).transactions);
     p.blockchain.now! += 7 * DAY;
     out['provider.withdrawStake'] = own((await send(owner, { $$type: 'WithdrawStake', queryId: 0n })).transactions);
-    out['provider.updateListing'] = own((await send(owner, { $$type: 'UpdateListing', queryId: 0n, listing: buildListing(TEST_LISTING) })).transactions);
+    out['provider.updateListing'] = own(
+        (await send(owner, { $$type: 'UpdateListing', queryId: 0n, listing: buildListing(TEST_LISTING) })).transactions,
+    );
     out['provider.pause'] = own((await send(owner, { $$type: 'PauseProvider', queryId: 0n })).transactions);
     out['provider.resume'] = own((await send(owner, { $$type: 'ResumeProvider', queryId: 0n })).transactions);
     out['provider.exit'] = own((await send(owner, { $$type: 'ExitProvider', queryId: 0n })).transactions);

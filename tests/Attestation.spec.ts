@@ -72,7 +72,12 @@ describe('Attestation proofs', () => {
     // attestation, and the owner gets the value back through the bounce.
     async function expectRefusedAtRoot(proof: ReturnType<typeof signedProof>, exitCode: bigint) {
         const r = await submitAttestation(p, reg, proof);
-        expect(r.transactions).toHaveTransaction({ from: reg.provider.address, to: p.root.address, success: false, exitCode: Number(exitCode) });
+        expect(r.transactions).toHaveTransaction({
+            from: reg.provider.address,
+            to: p.root.address,
+            success: false,
+            exitCode: Number(exitCode),
+        });
         expect(r.transactions).toHaveTransaction({ from: p.root.address, to: reg.provider.address, inMessageBounced: true, success: true });
         expect(r.transactions).toHaveTransaction({ from: reg.provider.address, to: reg.owner.address, value: (v) => v! > toNano('0.05') });
         expect(await reg.provider.getAttestation()).toBeNull();
@@ -110,7 +115,11 @@ describe('Attestation proofs', () => {
         const proof = signedProof(fields(), twoOfThree());
         await submitAttestation(p, reg, proof);
         const replay = await submitAttestation(p, reg, proof);
-        expect(replay.transactions).toHaveTransaction({ to: reg.provider.address, success: false, exitCode: Number(ERR_STALE_ATTESTATION) });
+        expect(replay.transactions).toHaveTransaction({
+            to: reg.provider.address,
+            success: false,
+            exitCode: Number(ERR_STALE_ATTESTATION),
+        });
         expect(replay.transactions).not.toHaveTransaction({ to: p.root.address });
     });
 
@@ -121,7 +130,11 @@ describe('Attestation proofs', () => {
         expect(older.transactions).toHaveTransaction({ to: reg.provider.address, exitCode: Number(ERR_STALE_ATTESTATION) });
         p.blockchain.now = now + 3600;
         const rotated = makeEnclave('rotated');
-        const newer = await submitAttestation(p, reg, signedProof(proofFields(p, reg.provider.address, rotated, { nonce: 4n }), twoOfThree()));
+        const newer = await submitAttestation(
+            p,
+            reg,
+            signedProof(proofFields(p, reg.provider.address, rotated, { nonce: 4n }), twoOfThree()),
+        );
         expect(newer.transactions).toHaveTransaction({ from: p.root.address, to: reg.provider.address, success: true });
         expect((await reg.provider.getAttestation())!.signingKey).toBe(key256(rotated.signing.publicKey));
     });
@@ -165,7 +178,10 @@ describe('Attestation proofs', () => {
     it('refuses an issued-at beyond the allowed clock skew (it would block every later proof)', async () => {
         const now = p.blockchain.now!;
         const skew = Number(MAX_CLOCK_SKEW);
-        await expectRefusedAtRoot(signedProof(fields({ issuedAt: now + skew + 1, validUntil: now + 3600 }), twoOfThree()), ERR_ISSUED_IN_FUTURE);
+        await expectRefusedAtRoot(
+            signedProof(fields({ issuedAt: now + skew + 1, validUntil: now + 3600 }), twoOfThree()),
+            ERR_ISSUED_IN_FUTURE,
+        );
     });
 
     it('refuses a valid-until not after issued-at', async () => {
@@ -199,11 +215,15 @@ describe('Attestation proofs', () => {
     });
 
     it('refuses a signer that governance removed', async () => {
-        await p.root.send(p.governance.getSender(), { value: toNano('0.05') }, {
-            $$type: 'RemoveVerifier',
-            queryId: 0n,
-            publicKey: key256(p.verifiers[1].publicKey),
-        });
+        await p.root.send(
+            p.governance.getSender(),
+            { value: toNano('0.05') },
+            {
+                $$type: 'RemoveVerifier',
+                queryId: 0n,
+                publicKey: key256(p.verifiers[1].publicKey),
+            },
+        );
         await expectRefusedAtRoot(signedProof(fields(), twoOfThree()), ERR_UNKNOWN_SIGNER);
     });
 
@@ -216,11 +236,15 @@ describe('Attestation proofs', () => {
     });
 
     it('refuses a measurement governance withdrew', async () => {
-        await p.root.send(p.governance.getSender(), { value: toNano('0.05') }, {
-            $$type: 'WithdrawMeasurement',
-            queryId: 0n,
-            measurement: key256(MEASUREMENT),
-        });
+        await p.root.send(
+            p.governance.getSender(),
+            { value: toNano('0.05') },
+            {
+                $$type: 'WithdrawMeasurement',
+                queryId: 0n,
+                measurement: key256(MEASUREMENT),
+            },
+        );
         await expectRefusedAtRoot(signedProof(fields(), twoOfThree()), ERR_MEASUREMENT_NOT_ALLOWED);
     });
 
@@ -233,15 +257,19 @@ describe('Attestation proofs', () => {
     it('refuses proofs for a Provider that is not registered', async () => {
         const newcomer = await p.blockchain.treasury('newcomer');
         const { provider } = await sendRegister(p, newcomer, toNano('50')); // refused: below the minimum
-        const r = await provider.send(newcomer.getSender(), { value: toNano('0.1') }, {
-            $$type: 'SubmitAttestation',
-            queryId: 0n,
-            ...signedProof(proofFields(p, provider.address, enclave), twoOfThree()),
-        });
+        const r = await provider.send(
+            newcomer.getSender(),
+            { value: toNano('0.1') },
+            {
+                $$type: 'SubmitAttestation',
+                queryId: 0n,
+                ...signedProof(proofFields(p, provider.address, enclave), twoOfThree()),
+            },
+        );
         expect(r.transactions).toHaveTransaction({ to: provider.address, success: false, exitCode: Number(ERR_NOT_REGISTERED) });
     });
 
-    it('refreshes the Provider\'s cached parameters', async () => {
+    it("refreshes the Provider's cached parameters", async () => {
         const params = { ...TEST_PARAMS, minProviderStake: toNano('120'), unbondingPeriod: BigInt(3 * DAY) };
         await p.root.send(p.governance.getSender(), { value: toNano('0.05') }, { $$type: 'SetParams', queryId: 0n, params });
         expect(await reg.provider.getParams()).toEqual(TEST_PARAMS);

@@ -47,7 +47,6 @@ import {
 const PROVIDER_STATE_EVENT = 0xc0c09101;
 const LISTING_EVENT = 0xc0c09103;
 
-
 describe('Provider registration', () => {
     let p: Protocol;
     let owner: SandboxContract<TreasuryContract>;
@@ -108,8 +107,18 @@ describe('Provider registration', () => {
         const ledger = new Ledger(p.blockchain);
         await ledger.snapshot([owner.address, p.root.address, provider.address]);
         const { result } = await sendRegister(p, owner, toNano('50'));
-        expect(result.transactions).toHaveTransaction({ from: provider.address, to: p.root.address, success: false, exitCode: Number(ERR_BELOW_MIN_STAKE) });
-        expect(result.transactions).toHaveTransaction({ from: p.root.address, to: provider.address, inMessageBounced: true, success: true });
+        expect(result.transactions).toHaveTransaction({
+            from: provider.address,
+            to: p.root.address,
+            success: false,
+            exitCode: Number(ERR_BELOW_MIN_STAKE),
+        });
+        expect(result.transactions).toHaveTransaction({
+            from: p.root.address,
+            to: provider.address,
+            inMessageBounced: true,
+            success: true,
+        });
         expect(result.transactions).toHaveTransaction({ from: provider.address, to: owner.address, value: (v) => v! > toNano('49.9') });
         const opened = p.blockchain.openContract(provider);
         expect(await opened.getStatus()).toBe(STATUS_NEW);
@@ -130,7 +139,11 @@ describe('Provider registration', () => {
         const nowhere = p.blockchain.openContract(await providerForOwner(provider.address, owner.address));
         const ledger = new Ledger(p.blockchain);
         await ledger.snapshot([owner.address, nowhere.address, provider.address]);
-        const result = await nowhere.send(owner.getSender(), { value: toNano('150') }, { $$type: 'Register', queryId: 1n, listing: buildListing(TEST_LISTING) });
+        const result = await nowhere.send(
+            owner.getSender(),
+            { value: toNano('150') },
+            { $$type: 'Register', queryId: 1n, listing: buildListing(TEST_LISTING) },
+        );
         expect(result.transactions).toHaveTransaction({ from: nowhere.address, to: provider.address, success: false });
         expect(result.transactions).toHaveTransaction({ from: nowhere.address, to: owner.address, value: (v) => v! > toNano('149.9') });
         expect(await nowhere.getStatus()).toBe(STATUS_NEW);
@@ -139,14 +152,23 @@ describe('Provider registration', () => {
 
     it('too little value for the chain is refused before anything is sent', async () => {
         const { provider, result } = await sendRegister(p, owner, toNano('0.03'));
-        expect(result.transactions).toHaveTransaction({ from: owner.address, to: provider.address, success: false, exitCode: Number(ERR_VALUE_TOO_SMALL) });
+        expect(result.transactions).toHaveTransaction({
+            from: owner.address,
+            to: provider.address,
+            success: false,
+            exitCode: Number(ERR_VALUE_TOO_SMALL),
+        });
         expect(result.transactions).not.toHaveTransaction({ from: provider.address, to: p.root.address });
     });
 
     it('only the owner registers its Provider', async () => {
         const attacker = await p.blockchain.treasury('attacker');
         const provider = p.blockchain.openContract(await providerForOwner(p.root.address, owner.address));
-        const result = await provider.send(attacker.getSender(), { value: toNano('150') }, { $$type: 'Register', queryId: 1n, listing: buildListing(TEST_LISTING) });
+        const result = await provider.send(
+            attacker.getSender(),
+            { value: toNano('150') },
+            { $$type: 'Register', queryId: 1n, listing: buildListing(TEST_LISTING) },
+        );
         expect(result.transactions).toHaveTransaction({ to: provider.address, success: false, exitCode: Number(ERR_NOT_OWNER) });
     });
 
@@ -154,10 +176,26 @@ describe('Provider registration', () => {
         const cases: [string, () => ReturnType<typeof buildListing>, bigint][] = [
             ['no GPU', () => buildListing({ ...TEST_LISTING, gpuCount: 0 }), ERR_INVALID_LISTING],
             ['no VRAM', () => buildListing({ ...TEST_LISTING, vramGb: 0 }), ERR_INVALID_LISTING],
-            ['a model name over MAX_TEXT_BYTES', () => buildListing({ ...TEST_LISTING, models: [{ name: 'm'.repeat(128), pricePerMillionIn: 1n, pricePerMillionOut: 1n }] }), ERR_LISTING_TEXT_TOO_LONG],
-            ['an endpoint over MAX_TEXT_BYTES', () => buildListing({ ...TEST_LISTING, endpoint: 'https://' + 'e'.repeat(120) }), ERR_LISTING_TEXT_TOO_LONG],
-            ['a GPU model over MAX_TEXT_BYTES', () => buildListing({ ...TEST_LISTING, gpuModel: 'G'.repeat(128) }), ERR_LISTING_TEXT_TOO_LONG],
-            ['a model with no price', () => buildListing({ ...TEST_LISTING, models: [{ name: 'free', pricePerMillionIn: 0n, pricePerMillionOut: 0n }] }), ERR_INVALID_LISTING],
+            [
+                'a model name over MAX_TEXT_BYTES',
+                () => buildListing({ ...TEST_LISTING, models: [{ name: 'm'.repeat(128), pricePerMillionIn: 1n, pricePerMillionOut: 1n }] }),
+                ERR_LISTING_TEXT_TOO_LONG,
+            ],
+            [
+                'an endpoint over MAX_TEXT_BYTES',
+                () => buildListing({ ...TEST_LISTING, endpoint: 'https://' + 'e'.repeat(120) }),
+                ERR_LISTING_TEXT_TOO_LONG,
+            ],
+            [
+                'a GPU model over MAX_TEXT_BYTES',
+                () => buildListing({ ...TEST_LISTING, gpuModel: 'G'.repeat(128) }),
+                ERR_LISTING_TEXT_TOO_LONG,
+            ],
+            [
+                'a model with no price',
+                () => buildListing({ ...TEST_LISTING, models: [{ name: 'free', pricePerMillionIn: 0n, pricePerMillionOut: 0n }] }),
+                ERR_INVALID_LISTING,
+            ],
             [
                 'no model',
                 () => {
@@ -193,7 +231,11 @@ describe('Provider registration', () => {
 
         it.each(cases)('refuses %s', async (_name, listing, exitCode) => {
             const provider = p.blockchain.openContract(await providerForOwner(p.root.address, owner.address));
-            const result = await provider.send(owner.getSender(), { value: toNano('150') }, { $$type: 'Register', queryId: 1n, listing: listing() });
+            const result = await provider.send(
+                owner.getSender(),
+                { value: toNano('150') },
+                { $$type: 'Register', queryId: 1n, listing: listing() },
+            );
             expect(result.transactions).toHaveTransaction({ to: provider.address, success: false, exitCode: Number(exitCode) });
         });
     });
@@ -201,22 +243,34 @@ describe('Provider registration', () => {
     it('messages only Root may send are refused from anyone else', async () => {
         const reg = await registerProvider(p);
         const attacker = await p.blockchain.treasury('attacker');
-        const forged = await reg.provider.send(attacker.getSender(), { value: toNano('1') }, {
-            $$type: 'RegistrationConfirmed',
-            queryId: 0n,
-            stake: toNano('1000000'),
-            params: paramsCell(TEST_PARAMS),
-        });
+        const forged = await reg.provider.send(
+            attacker.getSender(),
+            { value: toNano('1') },
+            {
+                $$type: 'RegistrationConfirmed',
+                queryId: 0n,
+                stake: toNano('1000000'),
+                params: paramsCell(TEST_PARAMS),
+            },
+        );
         expect(forged.transactions).toHaveTransaction({ to: reg.provider.address, success: false, exitCode: Number(ERR_NOT_ROOT) });
-        const forgedAttestation = await reg.provider.send(attacker.getSender(), { value: toNano('1') }, {
-            $$type: 'AttestationVerified',
-            queryId: 0n,
-            excessTo: attacker.address,
-            verifierEpoch: 0n,
-            params: paramsCell(TEST_PARAMS),
-            proof: beginCell().endCell(),
+        const forgedAttestation = await reg.provider.send(
+            attacker.getSender(),
+            { value: toNano('1') },
+            {
+                $$type: 'AttestationVerified',
+                queryId: 0n,
+                excessTo: attacker.address,
+                verifierEpoch: 0n,
+                params: paramsCell(TEST_PARAMS),
+                proof: beginCell().endCell(),
+            },
+        );
+        expect(forgedAttestation.transactions).toHaveTransaction({
+            to: reg.provider.address,
+            success: false,
+            exitCode: Number(ERR_NOT_ROOT),
         });
-        expect(forgedAttestation.transactions).toHaveTransaction({ to: reg.provider.address, success: false, exitCode: Number(ERR_NOT_ROOT) });
         expect(await reg.provider.getStake()).toBeLessThan(toNano('150'));
         expect(await reg.provider.getAttestation()).toBeNull();
     });
@@ -271,7 +325,11 @@ describe('Provider staking', () => {
         expect(queue.requests.get(0)?.releaseAt).toBe(BigInt(p.blockchain.now! + 7 * DAY));
 
         const early = await send(reg.owner, { $$type: 'WithdrawStake', queryId: 2n });
-        expect(early.transactions).toHaveTransaction({ to: reg.provider.address, success: false, exitCode: Number(ERR_NOTHING_TO_WITHDRAW) });
+        expect(early.transactions).toHaveTransaction({
+            to: reg.provider.address,
+            success: false,
+            exitCode: Number(ERR_NOTHING_TO_WITHDRAW),
+        });
 
         p.blockchain.now! += 7 * DAY - 1;
         const stillEarly = await send(reg.owner, { $$type: 'WithdrawStake', queryId: 3n });
@@ -280,7 +338,11 @@ describe('Provider staking', () => {
         p.blockchain.now! += 1;
         const ownerBefore = (await p.blockchain.getContract(reg.owner.address)).balance;
         const paid = await send(reg.owner, { $$type: 'WithdrawStake', queryId: 4n });
-        expect(paid.transactions).toHaveTransaction({ from: reg.provider.address, to: reg.owner.address, value: (v) => v! >= toNano('50') });
+        expect(paid.transactions).toHaveTransaction({
+            from: reg.provider.address,
+            to: reg.owner.address,
+            value: (v) => v! >= toNano('50'),
+        });
         expect((await p.blockchain.getContract(reg.owner.address)).balance).toBeGreaterThan(ownerBefore + toNano('49.99'));
         expect((await reg.provider.getUnbonding()).total).toBe(0n);
         expect((await reg.provider.getUnbonding()).count).toBe(0n);
@@ -295,7 +357,11 @@ describe('Provider staking', () => {
         await send(reg.owner, { $$type: 'RequestUnstake', queryId: 2n, amount: toNano('20') });
         p.blockchain.now! += 6 * DAY;
         const r = await send(reg.owner, { $$type: 'WithdrawStake', queryId: 3n });
-        expect(r.transactions).toHaveTransaction({ from: reg.provider.address, to: reg.owner.address, value: (v) => v! >= toNano('10') && v! < toNano('10.05') });
+        expect(r.transactions).toHaveTransaction({
+            from: reg.provider.address,
+            to: reg.owner.address,
+            value: (v) => v! >= toNano('10') && v! < toNano('10.05'),
+        });
         const queue = await reg.provider.getUnbonding();
         expect([queue.total, queue.count]).toEqual([toNano('20'), 1n]);
     });
@@ -304,7 +370,11 @@ describe('Provider staking', () => {
         const free = await reg.provider.getFreeStake();
         expect(free).toBe((await reg.provider.getStake()) - TEST_PARAMS.minProviderStake);
         const r = await send(reg.owner, { $$type: 'RequestUnstake', queryId: 1n, amount: free + 1n });
-        expect(r.transactions).toHaveTransaction({ to: reg.provider.address, success: false, exitCode: Number(ERR_INSUFFICIENT_FREE_STAKE) });
+        expect(r.transactions).toHaveTransaction({
+            to: reg.provider.address,
+            success: false,
+            exitCode: Number(ERR_INSUFFICIENT_FREE_STAKE),
+        });
         const ok = await send(reg.owner, { $$type: 'RequestUnstake', queryId: 1n, amount: free });
         expect(ok.transactions).toHaveTransaction({ to: reg.provider.address, success: true });
         expect(await reg.provider.getFreeStake()).toBe(0n);

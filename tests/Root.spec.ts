@@ -17,6 +17,8 @@ import {
     ERR_VERIFIER_EXISTS,
     ERR_VERIFIER_UNKNOWN,
     ERR_WRONG_NETWORK,
+    ERR_VALUE_TOO_SMALL,
+    ROOT_STORAGE_RESERVE,
     GLOBAL_ID_MAINNET,
     GLOBAL_ID_TESTNET,
     MAX_MEASUREMENTS,
@@ -67,9 +69,18 @@ describe('Root deployment', () => {
         expect(await opened.getTreasury()).toBe(0n);
         expect(await opened.getProviderCount()).toBe(0n);
         expect(await opened.getPendingOwner()).toBeNull();
-        // the excess of the deploy message comes back
-        expect(result.transactions).toHaveTransaction({ from: opened.address, to: governance.address, success: true });
+        // the deploy value stays as Root's operating balance (storage and gas), none of it treasury
+        expect((await blockchain.getContract(opened.address)).balance).toBeGreaterThan(toNano('0.99'));
+        expect(result.transactions).not.toHaveTransaction({ from: opened.address, to: governance.address });
         await ledger.expectConserved(result.transactions);
+    });
+
+    it('refuses a deployment that does not fund the storage reserve', async () => {
+        const root = blockchain.openContract(
+            await rootForDeployment({ owner: governance.address, globalId: GLOBAL_ID_MAINNET, params: TEST_PARAMS }),
+        );
+        const result = await root.send(governance.getSender(), { value: ROOT_STORAGE_RESERVE / 2n }, { $$type: 'DeployRoot', queryId: 0n });
+        await expectRefused(root, result, ERR_VALUE_TOO_SMALL);
     });
 
     const invalid: [string, Partial<ProtocolParams>][] = [
@@ -300,7 +311,7 @@ describe('Root governance', () => {
         });
     });
 
-    it('a RegisterProvider from anything but that owner\'s Provider is refused', async () => {
+    it("a RegisterProvider from anything but that owner's Provider is refused", async () => {
         const r = await send(stranger, {
             $$type: 'RegisterProvider',
             queryId: 1n,

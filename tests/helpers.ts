@@ -76,18 +76,26 @@ export async function deployProtocol(params: ProtocolParams = TEST_PARAMS): Prom
 
     const verifiers = ['verifier-a', 'verifier-b', 'verifier-c'].map(seededKey);
     for (const v of verifiers) {
-        await root.send(governance.getSender(), { value: toNano('0.05') }, {
-            $$type: 'AddVerifier',
-            queryId: 0n,
-            publicKey: BigInt('0x' + v.publicKey.toString('hex')),
-        });
+        await root.send(
+            governance.getSender(),
+            { value: toNano('0.05') },
+            {
+                $$type: 'AddVerifier',
+                queryId: 0n,
+                publicKey: BigInt('0x' + v.publicKey.toString('hex')),
+            },
+        );
     }
     await root.send(governance.getSender(), { value: toNano('0.05') }, { $$type: 'SetThreshold', queryId: 0n, threshold: 2n });
-    await root.send(governance.getSender(), { value: toNano('0.05') }, {
-        $$type: 'AllowMeasurement',
-        queryId: 0n,
-        measurement: BigInt('0x' + MEASUREMENT.toString('hex')),
-    });
+    await root.send(
+        governance.getSender(),
+        { value: toNano('0.05') },
+        {
+            $$type: 'AllowMeasurement',
+            queryId: 0n,
+            measurement: BigInt('0x' + MEASUREMENT.toString('hex')),
+        },
+    );
     const globalId = Number(await root.getGlobalId());
     return { blockchain, governance, root, verifiers, globalId };
 }
@@ -100,11 +108,15 @@ export interface RegisteredProvider {
 // Sends Register with `value` attached (the stake is that minus the chain's gas budget).
 export async function sendRegister(p: Protocol, owner: SandboxContract<TreasuryContract>, value: bigint, listing = TEST_LISTING) {
     const provider = p.blockchain.openContract(await providerForOwner(p.root.address, owner.address));
-    const result = await provider.send(owner.getSender(), { value }, {
-        $$type: 'Register',
-        queryId: 1n,
-        listing: buildListing(listing),
-    });
+    const result = await provider.send(
+        owner.getSender(),
+        { value },
+        {
+            $$type: 'Register',
+            queryId: 1n,
+            listing: buildListing(listing),
+        },
+    );
     return { provider, result };
 }
 
@@ -124,7 +136,12 @@ export function makeEnclave(label = 'enclave'): Enclave {
     return { signing: seededKey(label + '-ed25519'), encryption: Buffer.alloc(32, 0x58) };
 }
 
-export function proofFields(p: Protocol, provider: Address, enclave: Enclave, overrides: Partial<AttestationFields> = {}): AttestationFields {
+export function proofFields(
+    p: Protocol,
+    provider: Address,
+    enclave: Enclave,
+    overrides: Partial<AttestationFields> = {},
+): AttestationFields {
     const now = p.blockchain.now ?? START_TIME;
     return {
         globalId: p.globalId,
@@ -154,12 +171,16 @@ export async function submitAttestation(
     value = toNano('0.1'),
     from: SandboxContract<TreasuryContract> = reg.owner,
 ) {
-    return reg.provider.send(from.getSender(), { value }, {
-        $$type: 'SubmitAttestation',
-        queryId: 7n,
-        proof: proof.proof,
-        signatures: proof.signatures,
-    });
+    return reg.provider.send(
+        from.getSender(),
+        { value },
+        {
+            $$type: 'SubmitAttestation',
+            queryId: 7n,
+            proof: proof.proof,
+            signatures: proof.signatures,
+        },
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -211,10 +232,7 @@ export function gasUsed(tx: BlockchainTransaction): bigint {
 // The transaction in which `to` processed a message from `from` (first match).
 export function findTx(transactions: BlockchainTransaction[], from: Address, to: Address): BlockchainTransaction {
     const tx = transactions.find(
-        (t) =>
-            t.inMessage?.info.type === 'internal' &&
-            t.inMessage.info.src.equals(from) &&
-            t.inMessage.info.dest.equals(to),
+        (t) => t.inMessage?.info.type === 'internal' && t.inMessage.info.src.equals(from) && t.inMessage.info.dest.equals(to),
     );
     if (!tx) throw new Error(`no transaction from ${from} to ${to}`);
     return tx;
@@ -223,7 +241,8 @@ export function findTx(transactions: BlockchainTransaction[], from: Address, to:
 export function requireSuccess(transactions: BlockchainTransaction[], from: Address, to: Address) {
     const tx = findTx(transactions, from, to);
     if (tx.description.type !== 'generic' || tx.description.aborted) {
-        const exit = tx.description.type === 'generic' && tx.description.computePhase.type === 'vm' ? tx.description.computePhase.exitCode : '?';
+        const exit =
+            tx.description.type === 'generic' && tx.description.computePhase.type === 'vm' ? tx.description.computePhase.exitCode : '?';
         throw new Error(`transaction from ${from} to ${to} failed with exit code ${exit}`);
     }
 }

@@ -105,9 +105,7 @@ export function verifyProofSignature(proof: Cell, signature: ProofSignature): bo
 // them unless `keepOrder` is set (tests use it to show Root's ordering check). Duplicates are
 // kept, so that callers see the contract's own error.
 export function buildSignatureChain(signatures: ProofSignature[], opts: { keepOrder?: boolean } = {}): Cell {
-    const ordered = opts.keepOrder
-        ? signatures
-        : [...signatures].sort((a, b) => Buffer.compare(a.publicKey, b.publicKey));
+    const ordered = opts.keepOrder ? signatures : [...signatures].sort((a, b) => Buffer.compare(a.publicKey, b.publicKey));
     let next: Cell | null = null;
     for (let i = ordered.length - 1; i >= 0; i--) {
         require32Bytes('publicKey', ordered[i].publicKey);

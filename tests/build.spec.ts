@@ -1,0 +1,20 @@
+// The build artifacts that Blueprint's compile() and deploy tooling read must hold the code of
+// the contract they are named after (see tools/build.ts).
+import { readFileSync } from 'fs';
+import { join } from 'path';
+import { Address, Cell } from '@ton/core';
+import { GLOBAL_ID_MAINNET, providerForOwner, rootForDeployment } from '../wrappers';
+import { TEST_PARAMS } from './helpers';
+
+function artifactCode(name: string): Cell {
+    const json = JSON.parse(readFileSync(join(__dirname, '..', 'build', `${name}.compiled.json`), 'utf8'));
+    return Cell.fromBoc(Buffer.from(json.hex, 'hex'))[0];
+}
+
+it('build/Root.compiled.json holds Root code and build/Provider.compiled.json Provider code', async () => {
+    const owner = new Address(0, Buffer.alloc(32, 1));
+    const root = await rootForDeployment({ owner, globalId: GLOBAL_ID_MAINNET, params: TEST_PARAMS });
+    const provider = await providerForOwner(root.address, owner);
+    expect(artifactCode('Root').hash().equals(root.init!.code.hash())).toBe(true);
+    expect(artifactCode('Provider').hash().equals(provider.init!.code.hash())).toBe(true);
+});
