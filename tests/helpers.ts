@@ -16,6 +16,12 @@ import {
     buildSignatureChain,
     ed25519FromSeed,
     providerForOwner,
+    Session,
+    sessionFor,
+    buildUsageReceipt,
+    signUsageReceipt,
+    amountDue,
+    modelKey,
     signAttestationProof,
     AttestationFields,
     ListingInput,
@@ -266,3 +272,70 @@ export function key256(buffer: Buffer): bigint {
 // getComputeFee() and smallMessageFee() return there.
 export const gasFee = (gas: bigint) => gas * 400n;
 export const SMALL_MESSAGE_FEE = 400_000n + (26_214_400n * 1023n + 2_621_440_000n + 65_535n) / 65_536n;
+
+// ---------------------------------------------------------------------------------------------
+// Sessions
+// ---------------------------------------------------------------------------------------------
+
+export const MODEL = 'Qwen/Qwen3-8B';
+export const PRICES = { pricePerMillionIn: toNano('0.05'), pricePerMillionOut: toNano('0.2') }; // TEST_LISTING's
+
+export interface AttestedProvider extends RegisteredProvider {
+    enclave: Enclave;
+}
+
+// A registered provider (300 TON attached) whose enclave is attested for 12 hours.
+export async function attestedProvider(p: Protocol, name = 'gpu-owner'): Promise<AttestedProvider> {
+    const reg = await registerProvider(p, name, toNano('300'));
+    const enclave = makeEnclave(name);
+    const r = await submitAttestation(p, reg, signedProof(proofFields(p, reg.provider.address, enclave), p.verifiers.slice(0, 2)));
+    requireSuccess(r.transactions, p.root.address, reg.provider.address);
+    return { ...reg, enclave };
+}
+
+export interface OpenedSession {
+    client: SandboxContract<TreasuryContract>;
+    session: SandboxContract<Session>;
+    result: Awaited<ReturnType<SandboxContract<Session>['send']>>;
+}
+
+export async function sendOpenSession(
+    p: Protocol,
+    provider: Address,
+    opts: { client?: string; value?: bigint; nonce?: bigint; model?: string; deadline?: number } = {},
+): Promise<OpenedSession> {
+    const client = await p.blockchain.treasury(opts.client ?? 'client');
+    const session = p.blockchain.openContract(await sessionFor(provider, client.address, opts.nonce ?? 1n));
+    const result = await session.send(
+        client.getSender(),
+        { value: opts.value ?? toNano('10') },
+        {
+            $$type: 'OpenSession',
+            queryId: 3n,
+            modelKey: modelKey(opts.model ?? MODEL),
+            deadline: BigInt(opts.deadline ?? (p.blockchain.now ?? START_TIME) + DAY),
+        },
+    );
+    return { client, session, result };
+}
+
+export function signedReceipt(
+    p: Protocol,
+    session: Address,
+    enclave: Enclave,
+    seqno: number,
+    tokensIn: bigint,
+    tokensOut: bigint,
+    overrides: Partial<{ amountDue: bigint; globalId: number; session: Address }> = {},
+) {
+    const receipt = buildUsageReceipt({
+        globalId: overrides.globalId ?? p.globalId,
+        session: overrides.session ?? session,
+        seqno,
+        tokensIn,
+        tokensOut,
+        amountDue: overrides.amountDue ?? amountDue(tokensIn, tokensOut, PRICES),
+        resultsHash: BigInt(seqno),
+    });
+    return { receipt, signature: signUsageReceipt(receipt, enclave.signing.secretKey) };
+}

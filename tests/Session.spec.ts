@@ -1,0 +1,557 @@
+import { SandboxContract, TreasuryContract } from '@ton/sandbox';
+import { Address, Cell, beginCell, toNano } from '@ton/core';
+import '@ton/test-utils';
+import {
+    ERR_AMOUNT_MISMATCH,
+    ERR_BUDGET_TOO_SMALL,
+    ERR_CLAIM_WINDOW_OVER,
+    ERR_INSUFFICIENT_COLLATERAL,
+    ERR_INVALID_DEADLINE,
+    ERR_MODEL_NOT_LISTED,
+    ERR_NOT_ATTESTED,
+    ERR_NOT_CLIENT,
+    ERR_NOT_PROVIDER_CONTRACT,
+    ERR_NOT_SESSION,
+    ERR_OVER_BUDGET,
+    ERR_PROVIDER_UNAVAILABLE,
+    ERR_RECEIPT_OTHER_SESSION,
+    ERR_RECEIPT_SIGNATURE,
+    ERR_RECEIPT_TAG,
+    ERR_SESSION_STATUS,
+    ERR_STALE_RECEIPT,
+    ERR_TOO_EARLY,
+    ERR_VALUE_TOO_SMALL,
+    GLOBAL_ID_TESTNET,
+    SESSION_CLOSING,
+    SESSION_FINALIZED,
+    SESSION_OPEN,
+    SESSION_STORAGE_RESERVE,
+    Session,
+    amountDue,
+    sessionFor,
+    storeUsageReceipt,
+    RECEIPT_TAG,
+} from '../wrappers';
+import {
+    AttestedProvider,
+    DAY,
+    Ledger,
+    PRICES,
+    Protocol,
+    TEST_PARAMS,
+    attestedProvider,
+    deployProtocol,
+    eventOpcodes,
+    makeEnclave,
+    registerProvider,
+    sendOpenSession,
+    signedReceipt,
+} from './helpers';
+
+const BPS = 10_000n;
+const collateralOf = (budget: bigint) => (budget * TEST_PARAMS.collateralBps) / BPS;
+const netOfFee = (amount: bigint) => amount - (amount * TEST_PARAMS.protocolFeeBps) / BPS;
+const GRACE = Number(TEST_PARAMS.closeGracePeriod);
+
+describe('Sessions', () => {
+    let p: Protocol;
+    let prov: AttestedProvider;
+    let ledger: Ledger;
+
+    beforeEach(async () => {
+        p = await deployProtocol();
+        prov = await attestedProvider(p);
+    });
+
+    async function snapshot(...addresses: Address[]) {
+        ledger = new Ledger(p.blockchain);
+        await ledger.snapshot([prov.owner.address, prov.provider.address, p.root.address, ...addresses]);
+    }
+
+    async function openAccepted(opts: Parameters<typeof sendOpenSession>[2] = {}) {
+        const opened = await sendOpenSession(p, prov.provider.address, opts);
+        expect(opened.result.transactions).toHaveTransaction({ from: prov.provider.address, to: opened.session.address, success: true });
+        return opened;
+    }
+
+    const claim = (
+        session: SandboxContract<Session>,
+        from: SandboxContract<TreasuryContract>,
+        r: { receipt: Cell; signature: Buffer },
+        value = toNano('0.05'),
+    ) => session.send(from.getSender(), { value }, { $$type: 'ClaimUsage', queryId: 5n, receipt: r.receipt, signature: r.signature });
+
+    const finalize = (session: SandboxContract<Session>, from: SandboxContract<TreasuryContract>, value = toNano('0.2')) =>
+        session.send(from.getSender(), { value }, { $$type: 'FinalizeSession', queryId: 6n });
+
+    describe('opening', () => {
+        it('escrows the budget, locks collateral at the Provider and fixes the terms', async () => {
+            const client = await p.blockchain.treasury('client');
+            const session = await sessionFor(prov.provider.address, client.address, 1n);
+            await snapshot(client.address, session.address);
+            const { result, session: opened } = await openAccepted();
+            expect(result.transactions).toHaveTransaction({ from: client.address, to: opened.address, deploy: true, success: true });
+            expect(result.transactions).toHaveTransaction({ from: opened.address, to: prov.provider.address, success: true });
+            expect(result.transactions).toHaveTransaction({ from: opened.address, to: client.address, success: true }); // excess
+            expect(await opened.getStatus()).toBe(SESSION_OPEN);
+            const budget = await opened.getBudget();
+            expect(budget).toBeGreaterThan(toNano('9.9'));
+            expect(budget).toBeLessThan(toNano('10'));
+            expect(await prov.provider.getLocked()).toBe(collateralOf(budget));
+            const terms = (await opened.getTerms())!;
+            expect(terms.payee.equals(prov.owner.address)).toBe(true);
+            expect(terms.root.equals(p.root.address)).toBe(true);
+            expect(terms.pricePerMillionOut).toBe(PRICES.pricePerMillionOut);
+            expect(terms.signingKey).toBe(BigInt('0x' + prov.enclave.signing.publicKey.toString('hex')));
+            expect(terms.collateral).toBe(collateralOf(budget));
+            // the Session holds the budget and its reserve, nothing less
+            expect((await p.blockchain.getContract(opened.address)).balance).toBeGreaterThanOrEqual(budget + SESSION_STORAGE_RESERVE);
+            expect(eventOpcodes(result.transactions)).toContain(0xc0c09201);
+            await ledger.expectConserved(result.transactions);
+        });
+
+        // Each refusal: the Provider's exit code, a bounce, the client refunded, nothing locked,
+        // and the session gone (the nonce can be used again).
+        async function expectRefused(opened: Awaited<ReturnType<typeof sendOpenSession>>, exitCode: bigint, value = toNano('10')) {
+            const { result, session, client } = opened;
+            expect(result.transactions).toHaveTransaction({
+                from: session.address,
+                to: prov.provider.address,
+                success: false,
+                exitCode: Number(exitCode),
+            });
+            expect(result.transactions).toHaveTransaction({
+                from: prov.provider.address,
+                to: session.address,
+                inMessageBounced: true,
+                success: true,
+            });
+            expect(result.transactions).toHaveTransaction({
+                from: session.address,
+                to: client.address,
+                value: (v) => v! > value - toNano('0.1'),
+            });
+            expect(await prov.provider.getLocked()).toBe(0n);
+            expect((await p.blockchain.getContract(session.address)).accountState?.type).not.toBe('active');
+        }
+
+        it('refused by a paused provider', async () => {
+            await prov.provider.send(prov.owner.getSender(), { value: toNano('0.05') }, { $$type: 'PauseProvider', queryId: 0n });
+            const client = await p.blockchain.treasury('client');
+            await snapshot(client.address, (await sessionFor(prov.provider.address, client.address, 1n)).address);
+            const opened = await sendOpenSession(p, prov.provider.address);
+            await expectRefused(opened, ERR_PROVIDER_UNAVAILABLE);
+            await ledger.expectConserved(opened.result.transactions);
+        });
+
+        it('refused by a provider never attested', async () => {
+            const bare = await registerProvider(p, 'bare-owner');
+            const opened = await sendOpenSession(p, bare.provider.address);
+            expect(opened.result.transactions).toHaveTransaction({ to: bare.provider.address, exitCode: Number(ERR_NOT_ATTESTED) });
+            expect(opened.result.transactions).toHaveTransaction({
+                from: opened.session.address,
+                to: opened.client.address,
+                value: (v) => v! > toNano('9.9'),
+            });
+        });
+
+        it('refused once the attestation expired', async () => {
+            p.blockchain.now! += 12 * 3600 + 1;
+            await expectRefused(await sendOpenSession(p, prov.provider.address), ERR_NOT_ATTESTED);
+        });
+
+        it('refused for a model the provider does not list', async () => {
+            await expectRefused(await sendOpenSession(p, prov.provider.address, { model: 'not/listed' }), ERR_MODEL_NOT_LISTED);
+        });
+
+        it('refused below the minimum budget', async () => {
+            await expectRefused(await sendOpenSession(p, prov.provider.address, { value: toNano('1') }), ERR_BUDGET_TOO_SMALL, toNano('1'));
+        });
+
+        it('refused with a deadline in the past or beyond the maximum duration', async () => {
+            await expectRefused(await sendOpenSession(p, prov.provider.address, { deadline: p.blockchain.now! }), ERR_INVALID_DEADLINE);
+            const tooFar = p.blockchain.now! + Number(TEST_PARAMS.maxSessionDuration) + 1;
+            await expectRefused(await sendOpenSession(p, prov.provider.address, { deadline: tooFar }), ERR_INVALID_DEADLINE);
+        });
+
+        it('refused when unlocked stake cannot cover the collateral', async () => {
+            const stake = await prov.provider.getStake();
+            // collateral is 20% of the budget: a budget of 5x the stake needs all of it and more
+            const opened = await sendOpenSession(p, prov.provider.address, { value: stake * 5n + toNano('1') });
+            expect(opened.result.transactions).toHaveTransaction({
+                to: prov.provider.address,
+                exitCode: Number(ERR_INSUFFICIENT_COLLATERAL),
+            });
+            expect(await prov.provider.getLocked()).toBe(0n);
+        });
+
+        it('a Provider that does not exist bounces and the client is refunded', async () => {
+            const nowhere = new Address(0, Buffer.alloc(32, 7));
+            const opened = await sendOpenSession(p, nowhere);
+            expect(opened.result.transactions).toHaveTransaction({ from: opened.session.address, to: nowhere, success: false });
+            expect(opened.result.transactions).toHaveTransaction({
+                from: opened.session.address,
+                to: opened.client.address,
+                value: (v) => v! > toNano('9.9'),
+            });
+        });
+
+        it('only the client opens, once, with enough value', async () => {
+            const client = await p.blockchain.treasury('client');
+            const stranger = await p.blockchain.treasury('stranger');
+            const session = p.blockchain.openContract(await sessionFor(prov.provider.address, client.address, 1n));
+            const open = { $$type: 'OpenSession' as const, queryId: 0n, modelKey: 0n, deadline: BigInt(p.blockchain.now! + DAY) };
+            let r = await session.send(stranger.getSender(), { value: toNano('10') }, open);
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_NOT_CLIENT) });
+            r = await session.send(client.getSender(), { value: toNano('0.01') }, open);
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_VALUE_TOO_SMALL) });
+            await openAccepted();
+            r = await session.send(client.getSender(), { value: toNano('10') }, open);
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_SESSION_STATUS) });
+        });
+
+        it('messages between Session and Provider are authenticated', async () => {
+            const { session } = await openAccepted();
+            const attacker = await p.blockchain.treasury('attacker');
+            let r = await session.send(
+                attacker.getSender(),
+                { value: toNano('1') },
+                { $$type: 'SessionAccepted', queryId: 0n, terms: beginCell().endCell() },
+            );
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_NOT_PROVIDER_CONTRACT) });
+            r = await prov.provider.send(
+                attacker.getSender(),
+                { value: toNano('1') },
+                {
+                    $$type: 'LockCollateral',
+                    queryId: 0n,
+                    client: attacker.address,
+                    nonce: 1n,
+                    budget: toNano('1000'),
+                    modelKey: 0n,
+                    deadline: 0n,
+                },
+            );
+            expect(r.transactions).toHaveTransaction({ to: prov.provider.address, exitCode: Number(ERR_NOT_SESSION) });
+            const locked = await prov.provider.getLocked();
+            r = await prov.provider.send(
+                attacker.getSender(),
+                { value: toNano('1') },
+                {
+                    $$type: 'ReleaseCollateral',
+                    queryId: 0n,
+                    client: attacker.address,
+                    nonce: 1n,
+                    collateral: locked,
+                    settled: 0n,
+                    timedOut: true,
+                },
+            );
+            expect(r.transactions).toHaveTransaction({ to: prov.provider.address, exitCode: Number(ERR_NOT_SESSION) });
+            expect(await prov.provider.getLocked()).toBe(locked);
+        });
+    });
+
+    describe('claims', () => {
+        let client: SandboxContract<TreasuryContract>;
+        let session: SandboxContract<Session>;
+        let relay: SandboxContract<TreasuryContract>;
+
+        beforeEach(async () => {
+            ({ client, session } = await openAccepted());
+            relay = await p.blockchain.treasury('worker-hot-wallet');
+        });
+
+        it("pays the provider's owner the amount less the protocol fee, cumulatively", async () => {
+            await snapshot(client.address, session.address, relay.address);
+            const first = signedReceipt(p, session.address, prov.enclave, 1, 1_000_000n, 2_000_000n);
+            const due1 = amountDue(1_000_000n, 2_000_000n, PRICES); // 0.45 TON
+            const r1 = await claim(session, relay, first);
+            expect(r1.transactions).toHaveTransaction({
+                from: session.address,
+                to: prov.owner.address,
+                value: (v) => v! >= netOfFee(due1),
+            });
+            expect(await session.getClaimed()).toBe(due1);
+            expect(await session.getSeqno()).toBe(1n);
+
+            const second = signedReceipt(p, session.address, prov.enclave, 2, 3_000_000n, 5_000_000n);
+            const due2 = amountDue(3_000_000n, 5_000_000n, PRICES);
+            const ownerBefore = (await p.blockchain.getContract(prov.owner.address)).balance;
+            const r2 = await claim(session, relay, second, toNano('0.02'));
+            const paid = (await p.blockchain.getContract(prov.owner.address)).balance - ownerBefore;
+            expect(paid).toBeGreaterThanOrEqual(netOfFee(due2) - netOfFee(due1));
+            expect(paid).toBeLessThan(netOfFee(due2) - netOfFee(due1) + toNano('0.02'));
+            expect(await session.getClaimed()).toBe(due2);
+            expect(eventOpcodes(r2.transactions)).toEqual([0xc0c09202]);
+            // the Session still holds the unclaimed budget
+            expect((await p.blockchain.getContract(session.address)).balance).toBeGreaterThanOrEqual((await session.getBudget()) - due2);
+            await ledger.expectConserved([...r1.transactions, ...r2.transactions]);
+        });
+
+        it('refuses a stale seqno or a lower amount', async () => {
+            await claim(session, relay, signedReceipt(p, session.address, prov.enclave, 2, 1_000_000n, 1_000_000n));
+            let r = await claim(session, relay, signedReceipt(p, session.address, prov.enclave, 2, 2_000_000n, 2_000_000n));
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_STALE_RECEIPT) });
+            r = await claim(session, relay, signedReceipt(p, session.address, prov.enclave, 1, 5_000_000n, 5_000_000n));
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_STALE_RECEIPT) });
+            r = await claim(session, relay, signedReceipt(p, session.address, prov.enclave, 3, 500_000n, 500_000n));
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_STALE_RECEIPT) });
+            expect(await session.getSeqno()).toBe(2n);
+        });
+
+        it('refuses a receipt for another session or network', async () => {
+            const other = await sessionFor(prov.provider.address, client.address, 2n);
+            let r = await claim(session, relay, signedReceipt(p, session.address, prov.enclave, 1, 1n, 1n, { session: other.address }));
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_RECEIPT_OTHER_SESSION) });
+            r = await claim(session, relay, signedReceipt(p, session.address, prov.enclave, 1, 1n, 1n, { globalId: GLOBAL_ID_TESTNET }));
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_RECEIPT_OTHER_SESSION) });
+        });
+
+        it('refuses a cell that is not a receipt', async () => {
+            const good = signedReceipt(p, session.address, prov.enclave, 1, 1n, 1n);
+            const fields = (await import('../wrappers')).parseUsageReceipt(good.receipt);
+            const wrong = beginCell()
+                .store(
+                    storeUsageReceipt({
+                        $$type: 'UsageReceipt',
+                        ...fields,
+                        tag: RECEIPT_TAG + 1n,
+                        globalId: BigInt(fields.globalId),
+                        seqno: BigInt(fields.seqno),
+                    }),
+                )
+                .endCell();
+            const r = await claim(session, relay, { receipt: wrong, signature: good.signature });
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_RECEIPT_TAG) });
+        });
+
+        it('refuses a receipt not signed by the attested enclave key', async () => {
+            const forged = signedReceipt(p, session.address, makeEnclave('another-enclave'), 1, 1_000_000n, 1_000_000n);
+            const r = await claim(session, relay, forged);
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_RECEIPT_SIGNATURE) });
+            expect(await session.getClaimed()).toBe(0n);
+        });
+
+        it('refuses an amount that does not match the listed prices', async () => {
+            const due = amountDue(1_000_000n, 1_000_000n, PRICES);
+            const r = await claim(
+                session,
+                relay,
+                signedReceipt(p, session.address, prov.enclave, 1, 1_000_000n, 1_000_000n, { amountDue: due + 1n }),
+            );
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_AMOUNT_MISMATCH) });
+        });
+
+        it('refuses an amount above the budget', async () => {
+            const budget = await session.getBudget();
+            const tokensOut = (budget * 1_000_000n) / PRICES.pricePerMillionOut + 1_000_000n;
+            const r = await claim(session, relay, signedReceipt(p, session.address, prov.enclave, 1, 0n, tokensOut));
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_OVER_BUDGET) });
+        });
+
+        it('refuses a claim whose value cannot pay its gas', async () => {
+            const r = await claim(session, relay, signedReceipt(p, session.address, prov.enclave, 1, 1n, 1n), toNano('0.002'));
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_VALUE_TOO_SMALL) });
+        });
+
+        it('the client tops up while open, nobody else', async () => {
+            const budget = await session.getBudget();
+            const stranger = await p.blockchain.treasury('stranger');
+            let r = await session.send(stranger.getSender(), { value: toNano('5') }, { $$type: 'TopUpSession', queryId: 0n });
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_NOT_CLIENT) });
+            r = await session.send(client.getSender(), { value: toNano('5') }, { $$type: 'TopUpSession', queryId: 0n });
+            expect(r.transactions).toHaveTransaction({ to: session.address, success: true });
+            expect(await session.getBudget()).toBeGreaterThan(budget + toNano('4.99'));
+            await session.send(client.getSender(), { value: toNano('0.05') }, { $$type: 'CloseSession', queryId: 0n });
+            r = await session.send(client.getSender(), { value: toNano('5') }, { $$type: 'TopUpSession', queryId: 0n });
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_SESSION_STATUS) });
+        });
+    });
+
+    describe('closing and finalizing', () => {
+        let client: SandboxContract<TreasuryContract>;
+        let session: SandboxContract<Session>;
+
+        beforeEach(async () => {
+            ({ client, session } = await openAccepted());
+        });
+
+        it('a whole lifecycle: claim, close, final claim in the grace window, finalize; TON conserved', async () => {
+            const budget = await session.getBudget();
+            const collateral = collateralOf(budget);
+            const stakeBefore = await prov.provider.getStake();
+            await snapshot(client.address, session.address);
+            const txs = [];
+            txs.push(
+                ...(await claim(session, prov.owner, signedReceipt(p, session.address, prov.enclave, 1, 2_000_000n, 1_000_000n)))
+                    .transactions,
+            );
+            p.blockchain.now! += 600;
+            const close = await session.send(client.getSender(), { value: toNano('0.05') }, { $$type: 'CloseSession', queryId: 0n });
+            txs.push(...close.transactions);
+            expect(await session.getStatus()).toBe(SESSION_CLOSING);
+            p.blockchain.now! += GRACE; // last second of the grace window
+            const final = signedReceipt(p, session.address, prov.enclave, 2, 4_000_000n, 3_000_000n);
+            txs.push(...(await claim(session, prov.owner, final)).transactions);
+            const claimed = amountDue(4_000_000n, 3_000_000n, PRICES);
+            expect(await session.getClaimed()).toBe(claimed);
+
+            const early = await finalize(session, client);
+            expect(early.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_TOO_EARLY) });
+            txs.push(...early.transactions);
+            p.blockchain.now! += 1;
+            const late = await claim(session, prov.owner, signedReceipt(p, session.address, prov.enclave, 3, 5_000_000n, 3_000_000n));
+            expect(late.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_CLAIM_WINDOW_OVER) });
+            txs.push(...late.transactions);
+
+            const stranger = await p.blockchain.treasury('finalizer');
+            await ledger.snapshot([stranger.address]);
+            const done = await finalize(session, stranger);
+            txs.push(...done.transactions);
+            expect(done.transactions).toHaveTransaction({ from: session.address, to: p.root.address, success: true });
+            expect(done.transactions).toHaveTransaction({ from: session.address, to: prov.provider.address, success: true });
+            expect(done.transactions).toHaveTransaction({
+                from: session.address,
+                to: client.address,
+                value: (v) => v! >= budget - claimed,
+            });
+            expect(await session.getStatus()).toBe(SESSION_FINALIZED);
+            expect(await prov.provider.getLocked()).toBe(0n);
+            expect(await prov.provider.getStake()).toBe(stakeBefore);
+            const stats = await prov.provider.getStats();
+            expect([stats.sessionsServed, stats.settled]).toEqual([1n, claimed]);
+            expect(await p.root.getTreasury()).toBe(claimed - netOfFee(claimed));
+            // the tombstone keeps its storage reserve and nothing else
+            expect((await p.blockchain.getContract(session.address)).balance).toBeLessThanOrEqual(SESSION_STORAGE_RESERVE);
+            expect(collateral).toBeGreaterThan(0n);
+            await ledger.expectConserved(txs);
+
+            // a claim after the refund is refused, and so is a second finalize
+            const after = await claim(session, prov.owner, signedReceipt(p, session.address, prov.enclave, 4, 6_000_000n, 3_000_000n));
+            expect(after.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_SESSION_STATUS) });
+            const again = await finalize(session, client);
+            expect(again.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_SESSION_STATUS) });
+        });
+
+        it('the treasury can pay out the fees it received', async () => {
+            await claim(session, prov.owner, signedReceipt(p, session.address, prov.enclave, 1, 0n, 10_000_000n));
+            await session.send(client.getSender(), { value: toNano('0.05') }, { $$type: 'CloseSession', queryId: 0n });
+            p.blockchain.now! += GRACE + 1;
+            await finalize(session, client);
+            const treasury = await p.root.getTreasury();
+            expect(treasury).toBeGreaterThan(0n);
+            const to = await p.blockchain.treasury('fee-recipient');
+            const r = await p.root.send(
+                p.governance.getSender(),
+                { value: toNano('0.05') },
+                { $$type: 'WithdrawTreasury', queryId: 0n, amount: treasury, to: to.address },
+            );
+            expect(r.transactions).toHaveTransaction({ from: p.root.address, to: to.address, value: (v) => v! >= treasury });
+            expect(await p.root.getTreasury()).toBe(0n);
+        });
+
+        it('only the client closes, and only an open session', async () => {
+            const stranger = await p.blockchain.treasury('stranger');
+            let r = await session.send(stranger.getSender(), { value: toNano('0.05') }, { $$type: 'CloseSession', queryId: 0n });
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_NOT_CLIENT) });
+            await session.send(client.getSender(), { value: toNano('0.05') }, { $$type: 'CloseSession', queryId: 0n });
+            r = await session.send(client.getSender(), { value: toNano('0.05') }, { $$type: 'CloseSession', queryId: 0n });
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_SESSION_STATUS) });
+        });
+
+        it('claims end at deadline + grace even if nobody closes', async () => {
+            await claim(session, prov.owner, signedReceipt(p, session.address, prov.enclave, 1, 1_000_000n, 0n));
+            const deadline = Number(await session.getDeadline());
+            p.blockchain.now = deadline + GRACE;
+            let r = await claim(session, prov.owner, signedReceipt(p, session.address, prov.enclave, 2, 2_000_000n, 0n));
+            expect(r.transactions).toHaveTransaction({ to: session.address, success: true });
+            r = await finalize(session, client);
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_TOO_EARLY) });
+            p.blockchain.now = deadline + GRACE + 1;
+            r = await claim(session, prov.owner, signedReceipt(p, session.address, prov.enclave, 3, 3_000_000n, 0n));
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_CLAIM_WINDOW_OVER) });
+            r = await finalize(session, client);
+            expect(r.transactions).toHaveTransaction({ to: session.address, success: true });
+            expect(await prov.provider.getLocked()).toBe(0n);
+        });
+
+        it('refuses a finalize whose value cannot pay for the messages it sends', async () => {
+            await session.send(client.getSender(), { value: toNano('0.05') }, { $$type: 'CloseSession', queryId: 0n });
+            p.blockchain.now! += GRACE + 1;
+            const r = await finalize(session, client, toNano('0.01'));
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_VALUE_TOO_SMALL) });
+            expect(await session.getStatus()).toBe(SESSION_CLOSING);
+        });
+    });
+
+    describe('timeout', () => {
+        it('no receipt by the deadline: the client gets the whole budget back and the collateral is slashed', async () => {
+            const { client, session } = await openAccepted();
+            const budget = await session.getBudget();
+            const collateral = collateralOf(budget);
+            const stakeBefore = await prov.provider.getStake();
+            const stranger = await p.blockchain.treasury('stranger');
+            await snapshot(client.address, session.address, stranger.address);
+            p.blockchain.now = Number(await session.getDeadline()) + 1;
+
+            const refused = await finalize(session, stranger);
+            expect(refused.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_NOT_CLIENT) });
+
+            const clientBefore = (await p.blockchain.getContract(client.address)).balance;
+            const r = await finalize(session, client);
+            const slashed = (collateral * TEST_PARAMS.timeoutSlashBps) / BPS;
+            const reward = (slashed * TEST_PARAMS.reporterRewardBps) / BPS;
+            expect(await prov.provider.getStake()).toBe(stakeBefore - slashed);
+            expect(await prov.provider.getLocked()).toBe(0n);
+            expect(await p.root.getTreasury()).toBe(slashed - reward);
+            const stats = await prov.provider.getStats();
+            expect([stats.slashed, stats.slashCount]).toEqual([slashed, 1n]);
+            // the client got the whole budget and the reporter reward (less the gas of finalizing)
+            const gained = (await p.blockchain.getContract(client.address)).balance - clientBefore;
+            expect(gained).toBeGreaterThan(budget + reward - toNano('0.05'));
+            expect(eventOpcodes(r.transactions)).toContain(0xc0c09105);
+            // the Provider still holds all the stake it counts
+            expect((await p.blockchain.getContract(prov.provider.address)).balance).toBeGreaterThanOrEqual(await prov.provider.getStake());
+            await ledger.expectConserved([...refused.transactions, ...r.transactions]);
+        });
+
+        it('is not a timeout once the provider claimed', async () => {
+            const { client, session } = await openAccepted();
+            await claim(session, prov.owner, signedReceipt(p, session.address, prov.enclave, 1, 1_000_000n, 0n));
+            const stake = await prov.provider.getStake();
+            p.blockchain.now = Number(await session.getDeadline()) + 1;
+            const r = await finalize(session, client);
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_TOO_EARLY) });
+            expect(await prov.provider.getStake()).toBe(stake);
+        });
+
+        it('is not a timeout before the deadline', async () => {
+            const { client, session } = await openAccepted();
+            p.blockchain.now = Number(await session.getDeadline());
+            const r = await finalize(session, client);
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_TOO_EARLY) });
+        });
+    });
+});
+
+describe('Root treasury deposits', () => {
+    it('adds the amount to the treasury; refuses a value that does not cover it', async () => {
+        const p = await deployProtocol();
+        const donor = await p.blockchain.treasury('donor');
+        let r = await p.root.send(
+            donor.getSender(),
+            { value: toNano('1') },
+            { $$type: 'DepositTreasury', queryId: 0n, amount: toNano('2'), reason: 0n },
+        );
+        expect(r.transactions).toHaveTransaction({ to: p.root.address, exitCode: Number(ERR_VALUE_TOO_SMALL) });
+        r = await p.root.send(
+            donor.getSender(),
+            { value: toNano('1.01') },
+            { $$type: 'DepositTreasury', queryId: 0n, amount: toNano('1'), reason: 0n },
+        );
+        expect(r.transactions).toHaveTransaction({ to: p.root.address, success: true });
+        expect(await p.root.getTreasury()).toBe(toNano('1'));
+        expect(eventOpcodes(r.transactions)).toEqual([0xc0c09008]);
+    });
+});

@@ -1,0 +1,67 @@
+// Usage receipts: the cumulative usage an enclave signs and a provider claims with. The layout is
+// UsageReceipt in contracts/messages.tact; this module is the only place off-chain code builds,
+// signs, checks or reads one (worker, SDK, tests).
+import { Address, Cell, beginCell } from '@ton/core';
+import { sign, signVerify } from '@ton/crypto';
+import { RECEIPT_TAG, loadUsageReceipt, storeUsageReceipt } from './Root';
+
+export interface ReceiptFields {
+    globalId: number;
+    session: Address;
+    seqno: number;
+    tokensIn: bigint;
+    tokensOut: bigint;
+    amountDue: bigint; // nanotons; must equal amountDue(tokens, prices)
+    resultsHash: bigint; // 256-bit hash of the responses served
+}
+
+export interface Prices {
+    pricePerMillionIn: bigint;
+    pricePerMillionOut: bigint;
+}
+
+// What the Session accepts for these token counts: rounded down to the nanoton.
+export function amountDue(tokensIn: bigint, tokensOut: bigint, prices: Prices): bigint {
+    return (tokensIn * prices.pricePerMillionIn + tokensOut * prices.pricePerMillionOut) / 1_000_000n;
+}
+
+export function buildUsageReceipt(fields: ReceiptFields): Cell {
+    return beginCell()
+        .store(
+            storeUsageReceipt({
+                $$type: 'UsageReceipt',
+                tag: RECEIPT_TAG,
+                globalId: BigInt(fields.globalId),
+                session: fields.session,
+                seqno: BigInt(fields.seqno),
+                tokensIn: fields.tokensIn,
+                tokensOut: fields.tokensOut,
+                amountDue: fields.amountDue,
+                resultsHash: fields.resultsHash,
+            }),
+        )
+        .endCell();
+}
+
+export function parseUsageReceipt(receipt: Cell): ReceiptFields & { tag: bigint } {
+    const r = loadUsageReceipt(receipt.beginParse());
+    return {
+        tag: r.tag,
+        globalId: Number(r.globalId),
+        session: r.session,
+        seqno: Number(r.seqno),
+        tokensIn: r.tokensIn,
+        tokensOut: r.tokensOut,
+        amountDue: r.amountDue,
+        resultsHash: r.resultsHash,
+    };
+}
+
+// The enclave signs the receipt cell's representation hash, which is what the Session checks.
+export function signUsageReceipt(receipt: Cell, enclaveSecretKey: Buffer): Buffer {
+    return sign(receipt.hash(), enclaveSecretKey);
+}
+
+export function verifyUsageReceipt(receipt: Cell, signature: Buffer, enclavePublicKey: Buffer): boolean {
+    return signVerify(receipt.hash(), signature, enclavePublicKey);
+}
