@@ -14,6 +14,14 @@ import {
     GAS_PROVIDER_REGISTRATION_CONFIRMED,
     GAS_PROVIDER_STAKE,
     GAS_PROVIDER_SUBMIT_ATTESTATION,
+    GAS_PROVIDER_LOCK_COLLATERAL,
+    GAS_PROVIDER_RELEASE_COLLATERAL,
+    GAS_ROOT_DEPOSIT_TREASURY,
+    GAS_SESSION_ACCEPTED,
+    GAS_SESSION_CLAIM,
+    GAS_SESSION_FINALIZE,
+    GAS_SESSION_OPEN,
+    GAS_SESSION_TOP_UP,
     GAS_ROOT_REGISTER_PROVIDER,
     GAS_ROOT_VERIFY_ATTESTATION,
     MAX_VERIFIERS,
@@ -34,6 +42,9 @@ import {
     sendRegister,
     signedProof,
     submitAttestation,
+    attestedProvider,
+    sendOpenSession,
+    signedReceipt,
 } from '../tests/helpers';
 
 export interface Measurement {
@@ -56,6 +67,16 @@ export const GAS_BUDGETS: Record<string, bigint> = {
     'root.verifyAttestation.16of16': GAS_ROOT_VERIFY_ATTESTATION,
     'provider.attestationVerified': GAS_PROVIDER_ATTESTATION_VERIFIED,
     'provider.stake': GAS_PROVIDER_STAKE,
+    'session.open': GAS_SESSION_OPEN,
+    'provider.lockCollateral': GAS_PROVIDER_LOCK_COLLATERAL,
+    'session.accepted': GAS_SESSION_ACCEPTED,
+    'session.claim': GAS_SESSION_CLAIM,
+    'session.topUp': GAS_SESSION_TOP_UP,
+    'session.finalize': GAS_SESSION_FINALIZE,
+    'session.finalize.timeout': GAS_SESSION_FINALIZE,
+    'provider.releaseCollateral': GAS_PROVIDER_RELEASE_COLLATERAL,
+    'provider.releaseCollateral.slash': GAS_PROVIDER_RELEASE_COLLATERAL,
+    'root.depositTreasury': GAS_ROOT_DEPOSIT_TREASURY,
 };
 
 function txFees(tx: BlockchainTransaction): bigint {
@@ -171,5 +192,58 @@ export async function measureOperations(): Promise<Measurements> {
     out['provider.resume'] = own((await send(owner, { $$type: 'ResumeProvider', queryId: 0n })).transactions);
     out['provider.exit'] = own((await send(owner, { $$type: 'ExitProvider', queryId: 0n })).transactions);
 
+    await measureSessions(out);
     return out;
+}
+
+// One whole session (open, accept, one claim, close, finalize) and a timed-out one.
+async function measureSessions(out: Measurements) {
+    const p = await deployProtocol();
+    const prov = await attestedProvider(p, 'bench-session-owner');
+    const { client, session, result: opened } = await sendOpenSession(p, prov.provider.address, { client: 'bench-client' });
+    out['session.open'] = measureTx(findTx(opened.transactions, client.address, session.address));
+    out['provider.lockCollateral'] = measureTx(findTx(opened.transactions, session.address, prov.provider.address));
+    out['session.accepted'] = measureTx(findTx(opened.transactions, prov.provider.address, session.address));
+    // opened while the attestation is fresh; left without receipts until its deadline
+    const timedOut = await sendOpenSession(p, prov.provider.address, { client: 'bench-client-2' });
+    const claimed = await session.send(
+        prov.owner.getSender(),
+        { value: toNano('0.05') },
+        {
+            $$type: 'ClaimUsage',
+            queryId: 0n,
+            ...signedReceipt(p, session.address, prov.enclave, 1, 2_000_000n, 1_000_000n),
+        },
+    );
+    out['session.claim'] = measureTx(findTx(claimed.transactions, prov.owner.address, session.address));
+    const topUp = await session.send(client.getSender(), { value: toNano('1') }, { $$type: 'TopUpSession', queryId: 0n });
+    out['session.topUp'] = measureTx(findTx(topUp.transactions, client.address, session.address));
+    const closed = await session.send(client.getSender(), { value: toNano('0.05') }, { $$type: 'CloseSession', queryId: 0n });
+    out['session.close'] = measureTx(findTx(closed.transactions, client.address, session.address));
+    p.blockchain.now! += 2 * DAY;
+    const finalized = await session.send(client.getSender(), { value: toNano('0.2') }, { $$type: 'FinalizeSession', queryId: 0n });
+    out['session.finalize'] = measureTx(findTx(finalized.transactions, client.address, session.address));
+    out['provider.releaseCollateral'] = measureTx(findTx(finalized.transactions, session.address, prov.provider.address));
+    out['root.depositTreasury'] = measureTx(findTx(finalized.transactions, session.address, p.root.address));
+    // every transaction of the four flows but the client's and the provider's own wallets'
+    const parts = [
+        flow(opened.transactions, client.address),
+        flow(claimed.transactions, prov.owner.address),
+        flow(closed.transactions, client.address),
+        flow(finalized.transactions, client.address),
+    ];
+    out['session.lifecycle'] = {
+        gas: parts.reduce((s, m) => s + m.gas, 0),
+        feesNano: parts.reduce((s, m) => s + m.feesNano, 0),
+        messages: parts.reduce((s, m) => s + m.messages, 0),
+    };
+
+    p.blockchain.now = Math.max(p.blockchain.now!, Number(await timedOut.session.getDeadline()) + 1);
+    const slash = await timedOut.session.send(
+        timedOut.client.getSender(),
+        { value: toNano('0.2') },
+        { $$type: 'FinalizeSession', queryId: 0n },
+    );
+    out['session.finalize.timeout'] = measureTx(findTx(slash.transactions, timedOut.client.address, timedOut.session.address));
+    out['provider.releaseCollateral.slash'] = measureTx(findTx(slash.transactions, timedOut.session.address, prov.provider.address));
 }
