@@ -1,0 +1,131 @@
+// An entry message refuses a value that cannot pay for the chain it starts (ERR_VALUE_TOO_SMALL).
+// The other half of that promise: the smallest value it accepts does carry the whole chain to
+// the end. For each entry, binary-search that value, send it, and check that no transaction of
+// the chain failed.
+import { Blockchain, BlockchainTransaction, SendMessageResult } from '@ton/sandbox';
+import { Address, toNano } from '@ton/core';
+import '@ton/test-utils';
+import { ERR_VALUE_TOO_SMALL } from '../wrappers';
+import {
+    DAY,
+    attestedProvider,
+    deployProtocol,
+    makeEnclave,
+    proofFields,
+    sendOpenSession,
+    signedProof,
+    signedReceipt,
+    submitAttestation,
+} from './helpers';
+
+function exitCodeAt(transactions: BlockchainTransaction[], to: Address): number | undefined {
+    const tx = transactions.find((t) => t.inMessage?.info.dest?.toString() === to.toString());
+    if (!tx || tx.description.type !== 'generic' || tx.description.computePhase.type !== 'vm') return undefined;
+    return tx.description.computePhase.exitCode;
+}
+
+// The smallest value (to 1,000 nanotons) that `entry` does not refuse as too small.
+async function minimumAccepted(blockchain: Blockchain, entry: Address, send: (value: bigint) => Promise<SendMessageResult>) {
+    const state = blockchain.snapshot();
+    let low = 0n; // refused
+    let high = toNano('1'); // accepted
+    while (high - low > 1000n) {
+        const mid = (low + high) / 2n;
+        await blockchain.loadFrom(state);
+        const r = await send(mid);
+        if (exitCodeAt(r.transactions, entry) === Number(ERR_VALUE_TOO_SMALL)) low = mid;
+        else high = mid;
+    }
+    await blockchain.loadFrom(state);
+    return { value: high, result: await send(high) };
+}
+
+// Every transaction but those of plain wallets succeeded.
+function expectWholeChainSucceeded(result: SendMessageResult, wallets: Address[]) {
+    const failed = result.transactions.filter(
+        (t) =>
+            t.description.type === 'generic' &&
+            t.description.aborted &&
+            !wallets.some((w) => t.inMessage?.info.dest?.toString() === w.toString()),
+    );
+    expect(
+        failed.map((t) =>
+            t.description.type === 'generic' && t.description.computePhase.type === 'vm' ? t.description.computePhase.exitCode : 'skipped',
+        ),
+    ).toEqual([]);
+}
+
+describe('the minimum accepted value carries the whole chain', () => {
+    it('SubmitAttestation (Provider -> Root -> Provider)', async () => {
+        const p = await deployProtocol();
+        const prov = await attestedProvider(p);
+        p.blockchain.now! += 60;
+        const proof = signedProof(proofFields(p, prov.provider.address, makeEnclave('next'), { nonce: 9n }), p.verifiers.slice(0, 2));
+        const { value, result } = await minimumAccepted(p.blockchain, prov.provider.address, (v) => submitAttestation(p, prov, proof, v));
+        expect(value).toBeGreaterThan(0n);
+        expectWholeChainSucceeded(result, [prov.owner.address]);
+        expect(result.transactions).toHaveTransaction({ from: p.root.address, to: prov.provider.address, success: true });
+        expect((await prov.provider.getAttestation())!.signingKey).toBe(
+            BigInt('0x' + makeEnclave('next').signing.publicKey.toString('hex')),
+        );
+    });
+
+    it('ClaimUsage', async () => {
+        const p = await deployProtocol();
+        const prov = await attestedProvider(p);
+        const { session } = await sendOpenSession(p, prov.provider.address);
+        const receipt = signedReceipt(p, session.address, prov.enclave, 1, 1_000_000n, 1_000_000n);
+        const { result } = await minimumAccepted(p.blockchain, session.address, (v) =>
+            session.send(prov.owner.getSender(), { value: v }, { $$type: 'ClaimUsage', queryId: 0n, ...receipt }),
+        );
+        expectWholeChainSucceeded(result, [prov.owner.address]);
+        expect(await session.getSeqno()).toBe(1n);
+    });
+
+    it('FinalizeSession, settling (Session -> Root, Provider, client)', async () => {
+        const p = await deployProtocol();
+        const prov = await attestedProvider(p);
+        const { client, session } = await sendOpenSession(p, prov.provider.address);
+        await session.send(
+            prov.owner.getSender(),
+            { value: toNano('0.05') },
+            {
+                $$type: 'ClaimUsage',
+                queryId: 0n,
+                ...signedReceipt(p, session.address, prov.enclave, 1, 1_000_000n, 1_000_000n),
+            },
+        );
+        p.blockchain.now! += 2 * DAY;
+        const { result } = await minimumAccepted(p.blockchain, session.address, (v) =>
+            session.send(client.getSender(), { value: v }, { $$type: 'FinalizeSession', queryId: 0n }),
+        );
+        expectWholeChainSucceeded(result, [client.address]);
+        expect(await prov.provider.getLocked()).toBe(0n);
+        expect(await p.root.getTreasury()).toBeGreaterThan(0n);
+    });
+
+    it('FinalizeSession, timing out (Session -> Provider -> Root, client)', async () => {
+        const p = await deployProtocol();
+        const prov = await attestedProvider(p);
+        const { client, session } = await sendOpenSession(p, prov.provider.address);
+        p.blockchain.now = Number(await session.getDeadline()) + 1;
+        const { result } = await minimumAccepted(p.blockchain, session.address, (v) =>
+            session.send(client.getSender(), { value: v }, { $$type: 'FinalizeSession', queryId: 0n }),
+        );
+        expectWholeChainSucceeded(result, [client.address]);
+        expect(await prov.provider.getLocked()).toBe(0n);
+        expect((await prov.provider.getStats()).slashCount).toBe(1n);
+        expect(await p.root.getTreasury()).toBeGreaterThan(0n);
+    });
+
+    it('Stake', async () => {
+        const p = await deployProtocol();
+        const prov = await attestedProvider(p);
+        const before = await prov.provider.getStake();
+        const { result } = await minimumAccepted(p.blockchain, prov.provider.address, (v) =>
+            prov.provider.send(prov.owner.getSender(), { value: v }, { $$type: 'Stake', queryId: 0n }),
+        );
+        expectWholeChainSucceeded(result, [prov.owner.address]);
+        expect(await prov.provider.getStake()).toBeGreaterThan(before);
+    });
+});
