@@ -22,6 +22,12 @@ import {
     GAS_SESSION_FINALIZE,
     GAS_SESSION_OPEN,
     GAS_SESSION_TOP_UP,
+    GAS_SESSION_REPORT_EQUIVOCATION,
+    GAS_PROVIDER_SLASH,
+    GAS_PROVIDER_SUBMIT_REVOCATION,
+    buildRevocationProof,
+    buildSignatureChain,
+    signProof,
     GAS_ROOT_REGISTER_PROVIDER,
     GAS_ROOT_VERIFY_ATTESTATION,
     MAX_VERIFIERS,
@@ -77,6 +83,11 @@ export const GAS_BUDGETS: Record<string, bigint> = {
     'provider.releaseCollateral': GAS_PROVIDER_RELEASE_COLLATERAL,
     'provider.releaseCollateral.slash': GAS_PROVIDER_RELEASE_COLLATERAL,
     'root.depositTreasury': GAS_ROOT_DEPOSIT_TREASURY,
+    'session.reportEquivocation': GAS_SESSION_REPORT_EQUIVOCATION,
+    'provider.slashForEquivocation': GAS_PROVIDER_SLASH,
+    'provider.submitRevocation': GAS_PROVIDER_SUBMIT_REVOCATION,
+    'root.verifyRevocation': GAS_ROOT_VERIFY_ATTESTATION,
+    'provider.revocationVerified': GAS_PROVIDER_SLASH,
 };
 
 function txFees(tx: BlockchainTransaction): bigint {
@@ -246,4 +257,45 @@ async function measureSessions(out: Measurements) {
     );
     out['session.finalize.timeout'] = measureTx(findTx(slash.transactions, timedOut.client.address, timedOut.session.address));
     out['provider.releaseCollateral.slash'] = measureTx(findTx(slash.transactions, timedOut.session.address, prov.provider.address));
+
+    // Equivocation on a fresh provider's session, then a revocation of another provider's key
+    const q = await deployProtocol();
+    const cheat = await attestedProvider(q, 'bench-cheat');
+    const s2 = await sendOpenSession(q, cheat.provider.address, { client: 'bench-client-3' });
+    const reporter = await q.blockchain.treasury('bench-reporter');
+    const first = signedReceipt(q, s2.session.address, cheat.enclave, 1, 0n, 1n);
+    const second = signedReceipt(q, s2.session.address, cheat.enclave, 1, 0n, 2n);
+    const eq = await s2.session.send(
+        reporter.getSender(),
+        { value: toNano('0.2') },
+        {
+            $$type: 'ReportEquivocation',
+            queryId: 0n,
+            first: first.receipt,
+            firstSignature: first.signature,
+            second: second.receipt,
+            secondSignature: second.signature,
+        },
+    );
+    out['session.reportEquivocation'] = measureTx(findTx(eq.transactions, reporter.address, s2.session.address));
+    out['provider.slashForEquivocation'] = measureTx(findTx(eq.transactions, s2.session.address, cheat.provider.address));
+
+    const revoked = await attestedProvider(q, 'bench-revoked');
+    const proof = buildRevocationProof({
+        globalId: q.globalId,
+        root: q.root.address,
+        provider: revoked.provider.address,
+        signingKey: revoked.enclave.signing.publicKey,
+        issuedAt: q.blockchain.now!,
+        nonce: 1n,
+    });
+    const signatures = buildSignatureChain(q.verifiers.slice(0, 2).map((k) => signProof(proof, k.secretKey)));
+    const rv = await revoked.provider.send(
+        reporter.getSender(),
+        { value: toNano('0.2') },
+        { $$type: 'SubmitRevocation', queryId: 0n, proof, signatures },
+    );
+    out['provider.submitRevocation'] = measureTx(findTx(rv.transactions, reporter.address, revoked.provider.address));
+    out['root.verifyRevocation'] = measureTx(findTx(rv.transactions, revoked.provider.address, q.root.address));
+    out['provider.revocationVerified'] = measureTx(findTx(rv.transactions, q.root.address, revoked.provider.address));
 }

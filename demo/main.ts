@@ -17,7 +17,7 @@ import {
     ed25519FromSeed,
     providerForOwner,
     rootForDeployment,
-    signAttestationProof,
+    signProof,
 } from '../wrappers';
 
 const DAY = 86_400;
@@ -156,7 +156,7 @@ async function main() {
         validUntil: now + 12 * 3600,
         nonce: 1n,
     });
-    const signatures = buildSignatureChain(verifiers.slice(0, 2).map((v) => signAttestationProof(proof, v.secretKey)));
+    const signatures = buildSignatureChain(verifiers.slice(0, 2).map((v) => signProof(proof, v.secretKey)));
     account(
         (
             await provider.send(

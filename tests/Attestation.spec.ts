@@ -25,7 +25,7 @@ import {
     buildAttestationProof,
     buildSignatureChain,
     parseAttestationProof,
-    signAttestationProof,
+    signProof,
     storeAttestationProof,
     bufferToBigInt,
 } from '../wrappers';
@@ -198,14 +198,14 @@ describe('Attestation proofs', () => {
 
     it('refuses the same signer twice', async () => {
         const proof = buildAttestationProof(fields());
-        const s = signAttestationProof(proof, p.verifiers[0].secretKey);
+        const s = signProof(proof, p.verifiers[0].secretKey);
         await expectRefusedAtRoot({ proof, signatures: buildSignatureChain([s, s]) }, ERR_DUPLICATE_SIGNER);
     });
 
     it('refuses signatures out of key order', async () => {
         const proof = buildAttestationProof(fields());
         const sigs = twoOfThree()
-            .map((k) => signAttestationProof(proof, k.secretKey))
+            .map((k) => signProof(proof, k.secretKey))
             .sort((a, b) => Buffer.compare(b.publicKey, a.publicKey));
         await expectRefusedAtRoot({ proof, signatures: buildSignatureChain(sigs, { keepOrder: true }) }, ERR_SIGNERS_NOT_SORTED);
     });
@@ -230,8 +230,8 @@ describe('Attestation proofs', () => {
     it('refuses a forged signature', async () => {
         const proof = buildAttestationProof(fields());
         const other = buildAttestationProof(fields({ nonce: 999n }));
-        const forged = { ...signAttestationProof(other, p.verifiers[1].secretKey) };
-        const good = signAttestationProof(proof, p.verifiers[0].secretKey);
+        const forged = { ...signProof(other, p.verifiers[1].secretKey) };
+        const good = signProof(proof, p.verifiers[0].secretKey);
         await expectRefusedAtRoot({ proof, signatures: buildSignatureChain([good, forged]) }, ERR_BAD_SIGNATURE);
     });
 
@@ -311,6 +311,6 @@ describe('Attestation proofs', () => {
     }
 
     function sign(proof: Cell) {
-        return { proof, signatures: buildSignatureChain(twoOfThree().map((k) => signAttestationProof(proof, k.secretKey))) };
+        return { proof, signatures: buildSignatureChain(twoOfThree().map((k) => signProof(proof, k.secretKey))) };
     }
 });

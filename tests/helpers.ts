@@ -22,7 +22,7 @@ import {
     signUsageReceipt,
     amountDue,
     modelKey,
-    signAttestationProof,
+    signProof,
     AttestationFields,
     ListingInput,
 } from '../wrappers';
@@ -166,7 +166,7 @@ export function proofFields(
 
 export function signedProof(fields: AttestationFields, signers: KeyPair[]): { proof: Cell; signatures: Cell } {
     const proof = buildAttestationProof(fields);
-    const signatures = buildSignatureChain(signers.map((k) => signAttestationProof(proof, k.secretKey)));
+    const signatures = buildSignatureChain(signers.map((k) => signProof(proof, k.secretKey)));
     return { proof, signatures };
 }
 

@@ -15,5 +15,5 @@ export const SESSION_STATUS_NAMES: Record<number, string> = {
 // The Session of `client` with `provider` for `nonce`, with the same initial state as
 // sessionInit() in contracts/session.tact. A client picks a fresh nonce per session.
 export function sessionFor(provider: Address, client: Address, nonce: bigint): Promise<Session> {
-    return Session.fromInit(provider, client, nonce, SESSION_NEW, 0n, 0n, 0n, 0n, 0n, null);
+    return Session.fromInit(provider, client, nonce, SESSION_NEW, 0n, 0n, 0n, 0n, 0n, false, null);
 }

@@ -4,6 +4,9 @@
 import { Address, Cell, beginCell } from '@ton/core';
 import { keyPairFromSeed, sign, signVerify } from '@ton/crypto';
 import {
+    REVOCATION_PROOF_TAG,
+    loadRevocationProof,
+    storeRevocationProof,
     ATTESTATION_PROOF_TAG,
     AttestationProof,
     loadAttestationProof,
@@ -89,8 +92,9 @@ export function parseAttestationProof(proof: Cell): AttestationFields & { tag: b
     };
 }
 
-// A verifier signs the proof cell's representation hash, which is what Root checks.
-export function signAttestationProof(proof: Cell, verifierSecretKey: Buffer): ProofSignature {
+// A verifier signs a proof cell's representation hash (attestation or revocation alike), which
+// is what Root checks.
+export function signProof(proof: Cell, verifierSecretKey: Buffer): ProofSignature {
     return {
         publicKey: verifierSecretKey.subarray(32),
         signature: sign(proof.hash(), verifierSecretKey),
@@ -139,4 +143,44 @@ export function parseSignatureChain(chain: Cell): ProofSignature[] {
 // An ed25519 key pair from a 32-byte seed (verifier and enclave keys alike).
 export function ed25519FromSeed(seed: Buffer) {
     return keyPairFromSeed(seed);
+}
+
+export interface RevocationFields {
+    globalId: number;
+    root: Address;
+    provider: Address;
+    signingKey: Buffer; // the enclave ed25519 public key revoked, 32 bytes
+    issuedAt: number;
+    nonce: bigint;
+}
+
+export function buildRevocationProof(fields: RevocationFields): Cell {
+    require32Bytes('signingKey', fields.signingKey);
+    return beginCell()
+        .store(
+            storeRevocationProof({
+                $$type: 'RevocationProof',
+                tag: REVOCATION_PROOF_TAG,
+                globalId: BigInt(fields.globalId),
+                root: fields.root,
+                provider: fields.provider,
+                signingKey: bufferToBigInt(fields.signingKey),
+                issuedAt: BigInt(fields.issuedAt),
+                nonce: fields.nonce,
+            }),
+        )
+        .endCell();
+}
+
+export function parseRevocationProof(proof: Cell): RevocationFields & { tag: bigint } {
+    const p = loadRevocationProof(proof.beginParse());
+    return {
+        tag: p.tag,
+        globalId: Number(p.globalId),
+        root: p.root,
+        provider: p.provider,
+        signingKey: bigIntToBuffer32(p.signingKey),
+        issuedAt: Number(p.issuedAt),
+        nonce: p.nonce,
+    };
 }
