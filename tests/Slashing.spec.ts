@@ -335,6 +335,19 @@ describe('Slashing', () => {
             expect(late.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_SESSION_STATUS) });
         });
 
+        it('at a Session: when Root refuses the revocation, the bounce returns the value to the client', async () => {
+            const clientBefore = (await p.blockchain.getContract(client.address)).balance;
+            const r = await submit(session, revocation({}, p.verifiers.slice(0, 1)));
+            expect(r.transactions).toHaveTransaction({
+                from: session.address,
+                to: p.root.address,
+                exitCode: Number(ERR_TOO_FEW_SIGNATURES),
+            });
+            expect(r.transactions).toHaveTransaction({ from: p.root.address, to: session.address, inMessageBounced: true, success: true });
+            expect((await p.blockchain.getContract(client.address)).balance).toBeGreaterThan(clientBefore + toNano('0.1'));
+            expect(await session.getStatus()).not.toBe(SESSION_FINALIZED);
+        });
+
         it('at a Session: refuses a revocation of another enclave key, and forged answers', async () => {
             let r = await submit(session, revocation({}, undefined, makeEnclave('another')));
             expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_REVOCATION_OTHER_KEY) });
