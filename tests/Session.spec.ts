@@ -361,6 +361,8 @@ describe('Sessions', () => {
             const stranger = await p.blockchain.treasury('stranger');
             let r = await session.send(stranger.getSender(), { value: toNano('5') }, { $$type: 'TopUpSession', queryId: 0n });
             expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_NOT_CLIENT) });
+            r = await session.send(client.getSender(), { value: toNano('0.001') }, { $$type: 'TopUpSession', queryId: 0n });
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_VALUE_TOO_SMALL) });
             r = await session.send(client.getSender(), { value: toNano('5') }, { $$type: 'TopUpSession', queryId: 0n });
             expect(r.transactions).toHaveTransaction({ to: session.address, success: true });
             expect(await session.getBudget()).toBeGreaterThan(budget + toNano('4.99'));

@@ -17,6 +17,10 @@ import {
     ERR_TOO_FEW_SIGNATURES,
     ERR_VALUE_TOO_SMALL,
     ERR_WRONG_NETWORK,
+    ERR_WRONG_ROOT,
+    ERR_ISSUED_IN_FUTURE,
+    ERR_NOT_SESSION,
+    MAX_CLOCK_SKEW,
     GLOBAL_ID_TESTNET,
     SESSION_FINALIZED,
     STATUS_ACTIVE,
@@ -195,6 +199,23 @@ describe('Slashing', () => {
             expect(await prov.provider.getStatus()).toBe(STATUS_ACTIVE);
         });
 
+        it('only a Session of this Provider can order an equivocation slash', async () => {
+            const r = await prov.provider.send(
+                reporter.getSender(),
+                { value: toNano('0.2') },
+                {
+                    $$type: 'SlashForEquivocation',
+                    queryId: 0n,
+                    client: client.address,
+                    nonce: 1n,
+                    reporter: reporter.address,
+                    compensationCap: 0n,
+                },
+            );
+            expect(r.transactions).toHaveTransaction({ to: prov.provider.address, exitCode: Number(ERR_NOT_SESSION) });
+            expect(await prov.provider.getStatus()).toBe(STATUS_ACTIVE);
+        });
+
         it('refuses a report whose value cannot pay for the slash', async () => {
             const r = await report(
                 signedReceipt(p, session.address, prov.enclave, 1, 0n, 1n),
@@ -363,6 +384,41 @@ describe('Slashing', () => {
                 { $$type: 'RevocationVerified', queryId: 0n, reporter: reporter.address, proof: beginCell().endCell() },
             );
             expect(r.transactions).toHaveTransaction({ to: prov.provider.address, exitCode: Number(ERR_NOT_ROOT) });
+        });
+
+        it('Root refuses a revocation for another root or issued too far in the future', async () => {
+            const cases: [ReturnType<typeof revocation>, bigint][] = [
+                [revocation({ root: prov.provider.address }), ERR_WRONG_ROOT],
+                [revocation({ issuedAt: p.blockchain.now! + Number(MAX_CLOCK_SKEW) + 1 }), ERR_ISSUED_IN_FUTURE],
+            ];
+            for (const [proof, exitCode] of cases) {
+                const r = await prov.provider.send(
+                    reporter.getSender(),
+                    { value: toNano('0.2') },
+                    { $$type: 'SubmitRevocation', queryId: 0n, ...proof },
+                );
+                expect(r.transactions).toHaveTransaction({ from: prov.provider.address, to: p.root.address, exitCode: Number(exitCode) });
+            }
+            expect(await prov.provider.getStatus()).toBe(STATUS_ACTIVE);
+        });
+
+        it('refuses revocations whose value cannot pay for the chain', async () => {
+            let r = await prov.provider.send(
+                reporter.getSender(),
+                { value: toNano('0.01') },
+                { $$type: 'SubmitRevocation', queryId: 0n, ...revocation() },
+            );
+            expect(r.transactions).toHaveTransaction({ to: prov.provider.address, exitCode: Number(ERR_VALUE_TOO_SMALL) });
+            r = await submit(session, revocation(), toNano('0.01'));
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_VALUE_TOO_SMALL) });
+        });
+
+        it('at a finalized Session: nothing to end; a late Root answer refunds the reporter', async () => {
+            await session.send(client.getSender(), { value: toNano('0.05') }, { $$type: 'CloseSession', queryId: 0n });
+            p.blockchain.now! += DAY;
+            await session.send(client.getSender(), { value: toNano('0.2') }, { $$type: 'FinalizeSession', queryId: 0n });
+            const r = await submit(session, revocation());
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_SESSION_STATUS) });
         });
 
         it('governance unjails; nobody else can', async () => {
