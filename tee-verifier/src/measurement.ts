@@ -1,0 +1,55 @@
+// The two things a quote must commit to, defined once here and documented in
+// tee-verifier/README.md: the measurement hash Root allowlists, and the report_data layout that
+// binds the enclave keys, the provider and a verifier nonce into the quote.
+import { Address } from '@ton/core';
+import { sha256 } from '@noble/hashes/sha256';
+import { sha512 } from '@noble/hashes/sha512';
+
+const MEASUREMENT_DOMAIN = Buffer.from('cocoon-measurement-v1');
+const REPORT_DATA_DOMAIN = Buffer.from('cocoon-report-data-v1');
+export const NO_GPU_EVIDENCE = Buffer.alloc(32);
+
+export interface TdxMeasurements {
+    mrTd: Buffer; // 48 bytes
+    rtMr0: Buffer; // 48 bytes each
+    rtMr1: Buffer;
+    rtMr2: Buffer;
+    rtMr3: Buffer;
+}
+
+// measurement = SHA-256("cocoon-measurement-v1" || MRTD || RTMR0 || RTMR1 || RTMR2 || RTMR3 ||
+//                       gpuEvidenceDigest), registers in that fixed order, 48 bytes each, and a
+// 32-byte digest of the NVIDIA GPU evidence (32 zero bytes when the worker has no GPU evidence).
+export function tdxMeasurement(m: TdxMeasurements, gpuEvidenceDigest: Buffer = NO_GPU_EVIDENCE): Buffer {
+    for (const [name, v] of Object.entries(m)) {
+        if (v.length !== 48) throw new RangeError(`${name} must be 48 bytes, got ${v.length}`);
+    }
+    if (gpuEvidenceDigest.length !== 32) throw new RangeError('gpuEvidenceDigest must be 32 bytes');
+    return Buffer.from(sha256(Buffer.concat([MEASUREMENT_DOMAIN, m.mrTd, m.rtMr0, m.rtMr1, m.rtMr2, m.rtMr3, gpuEvidenceDigest])));
+}
+
+// For SGX enclaves: SHA-256("cocoon-measurement-v1" || "sgx" || MRENCLAVE || MRSIGNER).
+export function sgxMeasurement(mrEnclave: Buffer, mrSigner: Buffer): Buffer {
+    if (mrEnclave.length !== 32 || mrSigner.length !== 32) throw new RangeError('MRENCLAVE and MRSIGNER must be 32 bytes');
+    return Buffer.from(sha256(Buffer.concat([MEASUREMENT_DOMAIN, Buffer.from('sgx'), mrEnclave, mrSigner])));
+}
+
+export interface ReportDataBinding {
+    signingKey: Buffer; // enclave ed25519 public key, 32 bytes
+    encryptionKey: Buffer; // enclave X25519 public key, 32 bytes
+    provider: Address; // the Provider contract the worker serves
+    nonce: bigint; // issued by the verifier, single use, < 2^64
+}
+
+// report_data (64 bytes) = SHA-512("cocoon-report-data-v1" || ed25519 key || X25519 key ||
+//                                  provider workchain (int8) || provider account id (32 bytes) ||
+//                                  nonce (uint64, big-endian)).
+export function expectedReportData(b: ReportDataBinding): Buffer {
+    if (b.signingKey.length !== 32 || b.encryptionKey.length !== 32) throw new RangeError('enclave keys must be 32 bytes');
+    if (b.nonce < 0n || b.nonce >= 1n << 64n) throw new RangeError('nonce must fit in 64 bits');
+    const workchain = Buffer.alloc(1);
+    workchain.writeInt8(b.provider.workChain);
+    const nonce = Buffer.alloc(8);
+    nonce.writeBigUInt64BE(b.nonce);
+    return Buffer.from(sha512(Buffer.concat([REPORT_DATA_DOMAIN, b.signingKey, b.encryptionKey, workchain, b.provider.hash, nonce])));
+}

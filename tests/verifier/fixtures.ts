@@ -1,0 +1,17 @@
+// The real Intel DCAP quotes and collateral of ../shared/fixtures/dcap (public sample data of
+// Phala's dcap-qvl, MIT licensed), and times inside the collateral's validity window: tests
+// verify there, never at the wall clock, or they would rot when the collateral expires.
+import { readFileSync } from 'fs';
+import { join } from 'path';
+import { parseCollateral } from '../../tee-verifier/src/quote';
+
+export const FIXTURES = join(__dirname, '..', '..', '..', 'shared', 'fixtures', 'dcap');
+const read = (name: string) => readFileSync(join(FIXTURES, name));
+export const tdxQuote = read('tdx_quote');
+export const sgxQuote = read('sgx_quote');
+export const tdxCollateral = parseCollateral(read('tdx_quote_collateral.json').toString());
+export const sgxCollateral = parseCollateral(read('sgx_quote_collateral.json').toString());
+export const issued = (c: typeof tdxCollateral) => Date.parse(JSON.parse(c.tcb_info).issueDate) / 1000;
+export const nextUpdate = (c: typeof tdxCollateral) => Date.parse(JSON.parse(c.tcb_info).nextUpdate) / 1000;
+export const TDX_TIME = issued(tdxCollateral) + 3600;
+export const SGX_TIME = issued(sgxCollateral) + 3600;
