@@ -6,6 +6,7 @@ import {
     ERR_BUDGET_TOO_SMALL,
     ERR_CLAIM_WINDOW_OVER,
     ERR_INSUFFICIENT_COLLATERAL,
+    ERR_INSUFFICIENT_FREE_STAKE,
     ERR_INVALID_DEADLINE,
     ERR_MODEL_NOT_LISTED,
     ERR_NOT_ATTESTED,
@@ -109,6 +110,29 @@ describe('Sessions', () => {
             expect((await p.blockchain.getContract(opened.address)).balance).toBeGreaterThanOrEqual(budget + SESSION_STORAGE_RESERVE);
             expect(eventOpcodes(result.transactions)).toContain(0xc0c09201);
             await ledger.expectConserved(result.transactions);
+        });
+
+        it('collateral locked by an open session cannot be unstaked', async () => {
+            await openAccepted();
+            const stake = await prov.provider.getStake();
+            const locked = await prov.provider.getLocked();
+            const free = await prov.provider.getFreeStake();
+            expect(free).toBe(stake - locked - TEST_PARAMS.minProviderStake);
+            const r = await prov.provider.send(
+                prov.owner.getSender(),
+                { value: toNano('0.05') },
+                { $$type: 'RequestUnstake', queryId: 0n, amount: free + 1n },
+            );
+            expect(r.transactions).toHaveTransaction({ to: prov.provider.address, exitCode: Number(ERR_INSUFFICIENT_FREE_STAKE) });
+            // even an exiting provider keeps the locked collateral bonded
+            await prov.provider.send(prov.owner.getSender(), { value: toNano('0.05') }, { $$type: 'ExitProvider', queryId: 0n });
+            expect(await prov.provider.getFreeStake()).toBe(stake - locked);
+            const all = await prov.provider.send(
+                prov.owner.getSender(),
+                { value: toNano('0.05') },
+                { $$type: 'RequestUnstake', queryId: 0n, amount: stake },
+            );
+            expect(all.transactions).toHaveTransaction({ to: prov.provider.address, exitCode: Number(ERR_INSUFFICIENT_FREE_STAKE) });
         });
 
         // Each refusal: the Provider's exit code, a bounce, the client refunded, nothing locked,
