@@ -137,7 +137,10 @@ export class Attestor {
             this.audit(req, now, true, 'accepted', verdict);
             return { id, proof, signatures };
         } catch (e) {
-            const reason = e instanceof AttestationRefused || e instanceof QuoteRejected ? `${e.code}: ${e.message}` : `error: ${(e as Error).message}`;
+            const reason =
+                e instanceof AttestationRefused || e instanceof QuoteRejected
+                    ? `${e.code}: ${e.message}`
+                    : `error: ${(e as Error).message}`;
             this.audit(req, now, false, reason, verdict);
             if (e instanceof QuoteRejected) throw new AttestationRefused(e.code, e.message);
             throw e;
@@ -162,7 +165,11 @@ export class Attestor {
             p.nonce === req.nonce &&
             Math.abs(p.issuedAt - now) <= 300 &&
             p.validUntil - p.issuedAt <= this.o.validitySeconds;
-        if (!same) throw new AttestationRefused('proof-mismatch', 'the proof does not state what the evidence shows, or its validity is longer than this verifier allows');
+        if (!same)
+            throw new AttestationRefused(
+                'proof-mismatch',
+                'the proof does not state what the evidence shows, or its validity is longer than this verifier allows',
+            );
         return signProof(proof, this.o.key.secretKey);
     }
 
@@ -182,12 +189,20 @@ export class Attestor {
     }
 
     private async evaluate(req: AttestationRequest): Promise<Verdict> {
-        const expected = expectedReportData({ signingKey: req.signingKey, encryptionKey: req.encryptionKey, provider: req.provider, nonce: req.nonce });
+        const expected = expectedReportData({
+            signingKey: req.signingKey,
+            encryptionKey: req.encryptionKey,
+            provider: req.provider,
+            nonce: req.nonce,
+        });
         let verdict: Verdict;
         let reportData: Buffer;
         if (req.evidence.kind === 'simulated') {
             if (!this.o.devMode) {
-                throw new AttestationRefused('simulated-evidence-refused', 'simulated TEE evidence is accepted only by a verifier started in development mode');
+                throw new AttestationRefused(
+                    'simulated-evidence-refused',
+                    'simulated TEE evidence is accepted only by a verifier started in development mode',
+                );
             }
             reportData = req.evidence.reportData;
             verdict = { measurement: SIMULATED_MEASUREMENT, tcbStatus: Number(TCB_SIMULATED) };
@@ -239,7 +254,10 @@ export class Attestor {
             }
         }
         if (got.length < needed) {
-            throw new AttestationRefused('peers-unavailable', `needed ${needed} co-signature(s), got ${got.length} (${failures.join('; ') || 'no peers configured'})`);
+            throw new AttestationRefused(
+                'peers-unavailable',
+                `needed ${needed} co-signature(s), got ${got.length} (${failures.join('; ') || 'no peers configured'})`,
+            );
         }
         return got;
     }

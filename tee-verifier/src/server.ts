@@ -125,7 +125,12 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
         return { proofs: o.store.proofsFor(provider.toRawString()) };
     });
 
-    app.get('/health', async () => ({ status: 'ok', publicKey: o.attestor.publicKey.toString('hex'), devMode: o.devMode, outbox: o.store.counts() }));
+    app.get('/health', async () => ({
+        status: 'ok',
+        publicKey: o.attestor.publicKey.toString('hex'),
+        devMode: o.devMode,
+        outbox: o.store.counts(),
+    }));
 
     app.get('/metrics', async (_req, reply) => {
         const outbox = o.store.counts();

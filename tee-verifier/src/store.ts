@@ -62,8 +62,7 @@ export class VerifierStore {
     // Why the nonce cannot be used for this provider now, or null if it can.
     nonceProblem(nonce: string, provider: string, now: number, ttl: number): string | null {
         const row = this.db.prepare('SELECT provider, issued_at, used_at FROM nonces WHERE nonce = ?').get(nonce) as
-            | { provider: string; issued_at: number; used_at: number | null }
-            | undefined;
+            { provider: string; issued_at: number; used_at: number | null } | undefined;
         if (!row) return 'nonce was not issued by this verifier';
         if (row.provider !== provider) return 'nonce was issued for another provider';
         if (row.used_at !== null) return 'nonce was already used';
@@ -106,11 +105,18 @@ export class VerifierStore {
     }
 
     proofsFor(provider: string): StoredProof[] {
-        return (this.db.prepare('SELECT * FROM proofs WHERE provider = ? ORDER BY issued_at DESC').all(provider) as Record<string, unknown>[]).map(toProof);
+        return (
+            this.db.prepare('SELECT * FROM proofs WHERE provider = ? ORDER BY issued_at DESC').all(provider) as Record<string, unknown>[]
+        ).map(toProof);
     }
 
     dueProofs(now: number): StoredProof[] {
-        return (this.db.prepare("SELECT * FROM proofs WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id").all(now) as Record<string, unknown>[]).map(toProof);
+        return (
+            this.db.prepare("SELECT * FROM proofs WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id").all(now) as Record<
+                string,
+                unknown
+            >[]
+        ).map(toProof);
     }
 
     markSubmitted(id: number) {

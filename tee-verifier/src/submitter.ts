@@ -30,7 +30,9 @@ export async function submitDueProofs(o: SubmitterOptions): Promise<{ submitted:
                 continue;
             }
             if (p.validUntil <= o.now()) throw new GiveUp('the proof expired before it could be submitted');
-            const signatures = buildSignatureChain(p.signatures.map((s) => ({ publicKey: Buffer.from(s.publicKey, 'hex'), signature: Buffer.from(s.signature, 'hex') })));
+            const signatures = buildSignatureChain(
+                p.signatures.map((s) => ({ publicKey: Buffer.from(s.publicKey, 'hex'), signature: Buffer.from(s.signature, 'hex') })),
+            );
             await o.chain.submit(provider, Cell.fromBase64(p.proofBoc), signatures);
             if ((await o.chain.attestedIssuedAt(provider)) >= p.issuedAt) {
                 o.store.markSubmitted(p.id);
