@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { readFileSync } from 'fs';
 import { TcbStatus } from '@phala/dcap-qvl';
+import { UsageError } from './usage';
 import { DEFAULT_TCB_POLICY, QuoteRejected, VerifiedQuote, applyTcbPolicy, decodeQuoteFile, inspectQuote, parseCollateral } from './quote';
 
 const hex = (b: Buffer) => b.toString('hex');
@@ -28,7 +29,11 @@ function readFile(path: string, what: string): Buffer {
     }
 }
 
-class UsageError extends Error {}
+function positiveInt(flag: string, v: string): number {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} must be a positive whole number, got ${v}`);
+    return n;
+}
 
 const program = new Command('cocoon-verifier').description('Cocoon TEE verifier: checks Intel DCAP quotes and signs attestation proofs');
 
@@ -58,18 +63,48 @@ program
         }
     });
 
+program
+    .command('serve')
+    .description('run the verifier service (HTTP API, durable outbox, on-chain submission)')
+    .requiredOption('--root <address>', 'Root contract address (reads its measurement allowlist)')
+    .addOption(new Option('--network <name>', 'network the Root is on').choices(['mainnet', 'testnet']).default('testnet'))
+    .option('--endpoint <url>', 'TON HTTP API endpoint (toncenter v2 JSON-RPC)', 'https://testnet.toncenter.com/api/v2/jsonRPC')
+    .option('--api-key-env <name>', 'environment variable holding the endpoint API key', 'TONCENTER_API_KEY')
+    .option('--key-file <file>', 'file holding the verifier ed25519 seed (64 hex characters)')
+    .option('--key-env <name>', 'environment variable holding the verifier ed25519 seed', 'COCOON_VERIFIER_KEY')
+    .option(
+        '--wallet-mnemonic-env <name>',
+        'environment variable holding the 24-word mnemonic of the wallet that submits proofs; without it proofs are only returned',
+        'COCOON_VERIFIER_MNEMONIC',
+    )
+    .option('--db <file>', 'SQLite file for nonces, the audit log and the outbox', 'verifier.sqlite')
+    .option('--collateral <file>', 'offline mode: verify every quote against this collateral JSON')
+    .option('--pccs <url>', 'fetch collateral from this PCCS (cached on disk)')
+    .option('--collateral-cache <dir>', 'where PCCS collateral is cached', 'collateral-cache')
+    .option('--peer <url...>', 'verifiers to ask for co-signatures', [])
+    .option('--threshold <n>', "signatures a proof needs, own included (Root's threshold)", (v) => positiveInt('--threshold', v), 1)
+    .option('--validity <seconds>', "proof validity, at most Root's attestationMaxAge", (v) => positiveInt('--validity', v), 6 * 3600)
+    .option('--allow-advisory <id...>', 'accept SWHardeningNeeded when every advisory is listed here', [])
+    .option('--dev', 'development mode: accept simulated TEE evidence (never in production)', false)
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port to listen on', (v) => positiveInt('--port', v), 8480)
+    .option('--rate-limit <n>', 'requests a minute per client', (v) => positiveInt('--rate-limit', v), 120)
+    .action(async (opts) => {
+        const { runService } = await import('./service');
+        await runService(opts);
+    });
+
 program.exitOverride();
-try {
-    program.parse(process.argv);
-} catch (e) {
+program.parseAsync(process.argv).catch((e) => {
     if (e instanceof QuoteRejected) {
         console.error(`rejected (${e.code}): ${e.message}`);
         process.exit(2);
     }
-    if (e instanceof UsageError) {
+    if (e instanceof UsageError || (e instanceof Error && /key file|environment variable|signing key/.test(e.message))) {
         console.error(`error: ${e.message}`);
         process.exit(64);
     }
     const code = (e as { exitCode?: number }).exitCode;
+    if (code === undefined) console.error(`error: ${(e as Error).message}`);
     process.exit(code ?? 1);
-}
+});

@@ -7,11 +7,12 @@ import { join } from 'path';
 import { FastifyInstance } from 'fastify';
 import { Address, Cell, toNano } from '@ton/core';
 import { KeyPair } from '@ton/crypto';
-import { providerForOwner, ProofSignature } from '../../wrappers';
+import { providerForOwner } from '../../wrappers';
 import { AllowlistReader, Attestor, AttestationRequest, Peer, SIMULATED_MEASUREMENT } from '../../tee-verifier/src/attest';
 import { expectedReportData } from '../../tee-verifier/src/measurement';
 import { DEFAULT_TCB_POLICY } from '../../tee-verifier/src/quote';
 import { buildServer } from '../../tee-verifier/src/server';
+import { httpPeer, wireRequest as wire } from '../../tee-verifier/src/peer';
 import { VerifierStore } from '../../tee-verifier/src/store';
 import { Chain, submitDueProofs } from '../../tee-verifier/src/submitter';
 import { Protocol, RegisteredProvider, deployProtocol, key256, makeEnclave, registerProvider } from '../helpers';
@@ -86,38 +87,6 @@ async function serve(app: FastifyInstance) {
     return {
         post: (url: string, payload?: unknown, raw = false) => request(base, 'POST', url, payload, raw),
         get: (url: string) => request(base, 'GET', url),
-    };
-}
-
-// A peer verifier reached over HTTP.
-function httpPeer(name: string, baseUrl: string): Peer {
-    return {
-        name,
-        async cosign(req: AttestationRequest, proof: Cell): Promise<ProofSignature> {
-            const res = await fetch(`${baseUrl}/v1/cosign`, {
-                method: 'POST',
-                headers: { 'content-type': 'application/json' },
-                body: JSON.stringify({ ...wire(req), proof: proof.toBoc().toString('base64') }),
-                signal: AbortSignal.timeout(5000),
-            });
-            const body = (await res.json()) as { publicKey: string; signature: string; message?: string };
-            if (!res.ok) throw new Error(`HTTP ${res.status}: ${body.message}`);
-            return { publicKey: Buffer.from(body.publicKey, 'hex'), signature: Buffer.from(body.signature, 'hex') };
-        },
-    };
-}
-
-// A request as the worker sends it.
-function wire(req: AttestationRequest) {
-    return {
-        provider: req.provider.toString(),
-        signingKey: req.signingKey.toString('hex'),
-        encryptionKey: req.encryptionKey.toString('hex'),
-        nonce: req.nonce.toString(),
-        evidence:
-            req.evidence.kind === 'simulated'
-                ? { kind: 'simulated', reportData: req.evidence.reportData.toString('hex') }
-                : { kind: 'tdx', quote: req.evidence.quote.toString('hex') },
     };
 }
 

@@ -1,0 +1,114 @@
+// `npm run verifier -- serve`: wires the verifier's parts together from the command line and the
+// environment, and runs until SIGINT/SIGTERM. Secrets (the signing seed, the wallet mnemonic) come
+// from the environment or files the operator names and are never logged.
+import { Address } from '@ton/core';
+import pino from 'pino';
+import { GLOBAL_ID_MAINNET, GLOBAL_ID_TESTNET } from '../../wrappers';
+import { Attestor } from './attest';
+import { fileCollateral, pccsCollateral } from './collateral';
+import { loadSigningKey } from './keys';
+import { httpPeer } from './peer';
+import { DEFAULT_TCB_POLICY } from './quote';
+import { buildServer } from './server';
+import { VerifierStore } from './store';
+import { submitDueProofs } from './submitter';
+import { tonAllowlist, tonChain, tonClient } from './ton';
+import { UsageError } from './usage';
+
+export interface ServeOptions {
+    root: string;
+    network: 'mainnet' | 'testnet';
+    endpoint: string;
+    apiKeyEnv: string;
+    keyFile?: string;
+    keyEnv: string;
+    walletMnemonicEnv: string;
+    db: string;
+    collateral?: string;
+    pccs?: string;
+    collateralCache: string;
+    peer: string[];
+    threshold: number;
+    validity: number;
+    allowAdvisory: string[];
+    dev: boolean;
+    host: string;
+    port: number;
+    rateLimit: number;
+}
+
+export async function runService(o: ServeOptions) {
+    const log = pino({ name: 'cocoon-verifier' });
+    let root: Address;
+    try {
+        root = Address.parse(o.root);
+    } catch {
+        throw new UsageError(`--root ${o.root} is not a TON address`);
+    }
+    if (!o.collateral && !o.pccs) throw new UsageError('name where collateral comes from: --collateral FILE (offline) or --pccs URL');
+    const key = loadSigningKey(o.keyFile ? { file: o.keyFile } : { env: o.keyEnv });
+    const client = tonClient(o.endpoint, process.env[o.apiKeyEnv]);
+    const store = new VerifierStore(o.db);
+    const attestor = new Attestor({
+        store,
+        key,
+        root,
+        globalId: o.network === 'mainnet' ? GLOBAL_ID_MAINNET : GLOBAL_ID_TESTNET,
+        allowlist: tonAllowlist(client, root),
+        collateral: o.collateral ? fileCollateral(o.collateral) : pccsCollateral(o.pccs!, o.collateralCache),
+        policy: { ...DEFAULT_TCB_POLICY, allowedAdvisories: o.allowAdvisory },
+        validitySeconds: o.validity,
+        nonceTtlSeconds: 600,
+        devMode: o.dev,
+        now: () => Math.floor(Date.now() / 1000),
+        peers: o.peer.map((url) => httpPeer(url, url)),
+        threshold: o.threshold,
+    });
+    if (o.dev) log.warn('development mode: simulated TEE evidence is accepted; never run this in production');
+
+    const app = await buildServer({
+        attestor,
+        store,
+        devMode: o.dev,
+        rateLimitPerMinute: o.rateLimit,
+        logger: { name: 'cocoon-verifier-http' },
+    });
+    await app.listen({ host: o.host, port: o.port });
+    log.info(
+        { publicKey: key.publicKey.toString('hex'), root: root.toString(), network: o.network, threshold: o.threshold },
+        'verifier listening',
+    );
+
+    let timer: NodeJS.Timeout | undefined;
+    const mnemonic = process.env[o.walletMnemonicEnv]?.trim().split(/\s+/);
+    if (mnemonic && mnemonic.length === 24) {
+        const chain = await tonChain(client, mnemonic);
+        const tick = async () => {
+            try {
+                const r = await submitDueProofs({
+                    store,
+                    chain,
+                    now: () => Math.floor(Date.now() / 1000),
+                    maxAttempts: 12,
+                    baseDelaySeconds: 15,
+                });
+                if (r.submitted + r.retried + r.failed > 0) log.info(r, 'outbox');
+            } catch (e) {
+                log.error({ err: (e as Error).message }, 'outbox pass failed');
+            }
+            timer = setTimeout(tick, 10_000);
+        };
+        void tick();
+    } else {
+        log.warn(`${o.walletMnemonicEnv} holds no 24-word mnemonic: proofs are returned to callers but not submitted on-chain`);
+    }
+
+    const stop = async () => {
+        if (timer) clearTimeout(timer);
+        await app.close();
+        store.close();
+        process.exit(0);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+}
