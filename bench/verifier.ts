@@ -1,0 +1,93 @@
+// `npm run bench:verifier`: DCAP quote verifications per second on one core (this process is
+// single-threaded) for the fixtures, and the latency of the HTTP attest call end to end (nonce,
+// then attest with simulated evidence; Root's allowlist read from the sandbox chain).
+import { readFileSync } from 'fs';
+import { join } from 'path';
+import { performance } from 'perf_hooks';
+import { toNano } from '@ton/core';
+import { Attestor, SIMULATED_MEASUREMENT } from '../tee-verifier/src/attest';
+import { expectedReportData } from '../tee-verifier/src/measurement';
+import { wireRequest } from '../tee-verifier/src/peer';
+import { DEFAULT_TCB_POLICY, inspectQuote, parseCollateral } from '../tee-verifier/src/quote';
+import { buildServer } from '../tee-verifier/src/server';
+import { VerifierStore } from '../tee-verifier/src/store';
+import { deployProtocol, key256, makeEnclave, registerProvider } from '../tests/helpers';
+
+const FIXTURES = join(__dirname, '..', '..', 'shared', 'fixtures', 'dcap');
+
+function quotesPerSecond(kind: 'tdx' | 'sgx', runs: number) {
+    const quote = readFileSync(join(FIXTURES, `${kind}_quote`));
+    const collateral = parseCollateral(readFileSync(join(FIXTURES, `${kind}_quote_collateral.json`), 'utf8'));
+    const at = Date.parse(JSON.parse(collateral.tcb_info).issueDate) / 1000 + 3600;
+    inspectQuote(quote, collateral, at); // warm up
+    const start = performance.now();
+    for (let i = 0; i < runs; i++) inspectQuote(quote, collateral, at);
+    const seconds = (performance.now() - start) / 1000;
+    return { runs, perSecond: runs / seconds, msEach: (seconds * 1000) / runs };
+}
+
+async function attestLatency(calls: number) {
+    const p = await deployProtocol();
+    await p.root.send(
+        p.governance.getSender(),
+        { value: toNano('0.05') },
+        { $$type: 'AllowMeasurement', queryId: 0n, measurement: key256(SIMULATED_MEASUREMENT) },
+    );
+    const reg = await registerProvider(p);
+    const store = new VerifierStore(':memory:');
+    const attestor = new Attestor({
+        store,
+        key: p.verifiers[0],
+        root: p.root.address,
+        globalId: p.globalId,
+        allowlist: { isAllowed: async (m) => p.root.getIsMeasurementAllowed(key256(m)) },
+        collateral: { collateralFor: async () => Promise.reject(new Error('not used')) },
+        policy: DEFAULT_TCB_POLICY,
+        validitySeconds: 3600,
+        nonceTtlSeconds: 600,
+        devMode: true,
+        now: () => p.blockchain.now!,
+        peers: [],
+        threshold: 1,
+    });
+    const app = await buildServer({ attestor, store, devMode: true, rateLimitPerMinute: 100_000 });
+    const base = await app.listen({ host: '127.0.0.1', port: 0 });
+    const enclave = makeEnclave('bench');
+    const post = async (url: string, body: unknown) => {
+        const r = await fetch(base + url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        if (!r.ok) throw new Error(`${url}: HTTP ${r.status} ${await r.text()}`);
+        return r.json() as Promise<{ nonce: string }>;
+    };
+    const times: number[] = [];
+    for (let i = 0; i < calls; i++) {
+        const nonce = BigInt((await post('/v1/nonce', { provider: reg.provider.address.toString() })).nonce);
+        const binding = { signingKey: enclave.signing.publicKey, encryptionKey: enclave.encryption, provider: reg.provider.address, nonce };
+        const body = wireRequest({ ...binding, evidence: { kind: 'simulated', reportData: expectedReportData(binding) } });
+        const start = performance.now();
+        await post('/v1/attest', body);
+        times.push(performance.now() - start);
+    }
+    await app.close();
+    store.close();
+    times.sort((a, b) => a - b);
+    const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))];
+    return { calls, p50: at(0.5), p95: at(0.95), max: times[times.length - 1] };
+}
+
+async function main() {
+    console.log('measuring quote verification (one core)…');
+    const tdx = quotesPerSecond('tdx', 200);
+    const sgx = quotesPerSecond('sgx', 200);
+    console.table([
+        { quote: 'TDX v4 (fixture)', runs: tdx.runs, 'verifications/s': tdx.perSecond.toFixed(1), 'ms each': tdx.msEach.toFixed(2) },
+        { quote: 'SGX v3 (fixture)', runs: sgx.runs, 'verifications/s': sgx.perSecond.toFixed(1), 'ms each': sgx.msEach.toFixed(2) },
+    ]);
+    console.log('measuring POST /v1/attest over loopback HTTP (simulated evidence, allowlist read from the sandbox)…');
+    const l = await attestLatency(200);
+    console.table([{ calls: l.calls, 'p50 ms': l.p50.toFixed(2), 'p95 ms': l.p95.toFixed(2), 'max ms': l.max.toFixed(2) }]);
+}
+
+main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+});
