@@ -72,9 +72,9 @@ export interface Protocol {
 }
 
 // Root deployed by `governance`, three verifiers with threshold 2, one allowed measurement.
-export async function deployProtocol(params: ProtocolParams = TEST_PARAMS): Promise<Protocol> {
+export async function deployProtocol(params: ProtocolParams = TEST_PARAMS, startTime = START_TIME): Promise<Protocol> {
     const blockchain = await Blockchain.create();
-    blockchain.now = START_TIME;
+    blockchain.now = startTime;
     const governance = await blockchain.treasury('governance');
     const root = blockchain.openContract(await rootForDeployment({ owner: governance.address, globalId: GLOBAL_ID_MAINNET, params }));
     const deployed = await root.send(governance.getSender(), { value: toNano('1') }, { $$type: 'DeployRoot', queryId: 0n });

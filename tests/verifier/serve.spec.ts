@@ -4,7 +4,14 @@ import { ChildProcess, spawn, spawnSync } from 'child_process';
 import { mkdtempSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import { Address } from '@ton/core';
+import { createServer } from 'http';
+import { Address, toNano } from '@ton/core';
+import { SIMULATED_MEASUREMENT } from '../../tee-verifier/src/attest';
+import { expectedReportData } from '../../tee-verifier/src/measurement';
+import { wireRequest } from '../../tee-verifier/src/peer';
+import { VerifierStore } from '../../tee-verifier/src/store';
+import { Chain, submitDueProofs } from '../../tee-verifier/src/submitter';
+import { TEST_PARAMS, deployProtocol, key256, makeEnclave, registerProvider } from '../helpers';
 import { FIXTURES } from './fixtures';
 
 const ROOT = join(__dirname, '..', '..');
@@ -91,7 +98,6 @@ describe('verifier CLI: serve', () => {
                 body: JSON.stringify({ provider }),
             });
             const { nonce } = (await issued.json()) as { nonce: string };
-            const { expectedReportData } = await import('../../tee-verifier/src/measurement');
             const keys = { signingKey: Buffer.alloc(32, 1), encryptionKey: Buffer.alloc(32, 2) };
             const reportData = expectedReportData({ ...keys, provider: Address.parse(provider), nonce: BigInt(nonce) });
             const res = await fetch(`${base}/v1/attest`, {
@@ -116,5 +122,125 @@ describe('verifier CLI: serve', () => {
             expect(output).toContain('not submitted on-chain');
             expect(output).not.toContain(SEED);
         });
+    });
+});
+
+// A TON HTTP API endpoint that answers the one getter the service needs before it accepts a
+// proof: Root's is_measurement_allowed, true.
+async function fakeTonEndpoint(): Promise<{ url: string; close: () => void; calls: string[] }> {
+    const calls: string[] = [];
+    const server = createServer((req, res) => {
+        let body = '';
+        req.on('data', (d) => (body += d));
+        req.on('end', () => {
+            const call = JSON.parse(body) as { method: string; params: { method?: string } };
+            calls.push(`${call.method}:${call.params.method ?? ''}`);
+            res.setHeader('content-type', 'application/json');
+            if (call.method === 'runGetMethod' && call.params.method === 'is_measurement_allowed') {
+                res.end(JSON.stringify({ ok: true, result: { gas_used: 0, exit_code: 0, stack: [['num', '-0x1']] } }));
+            } else {
+                res.statusCode = 500;
+                res.end(JSON.stringify({ ok: false, error: 'not emulated' }));
+            }
+        });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as { port: number };
+    return { url: `http://127.0.0.1:${port}/jsonRPC`, close: () => server.close(), calls };
+}
+
+describe('verifier CLI: serve, killed between accept and submit', () => {
+    it('the accepted proof survives SIGKILL and is submitted after restart', async () => {
+        const now = Math.floor(Date.now() / 1000);
+        const p = await deployProtocol(TEST_PARAMS, now);
+        await p.root.send(
+            p.governance.getSender(),
+            { value: toNano('0.05') },
+            { $$type: 'AllowMeasurement', queryId: 0n, measurement: key256(SIMULATED_MEASUREMENT) },
+        );
+        await p.root.send(p.governance.getSender(), { value: toNano('0.05') }, { $$type: 'SetThreshold', queryId: 0n, threshold: 1n });
+        const reg = await registerProvider(p);
+        const ton = await fakeTonEndpoint();
+        const db = join(mkdtempSync(join(tmpdir(), 'cocoon-kill-')), 'v.sqlite');
+        const port = 18484;
+        const seed = Buffer.from('verifier-a'.padEnd(32, '.')).toString('hex'); // seededKey('verifier-a')
+        const child = spawn(
+            CLI[0],
+            [
+                ...CLI.slice(1),
+                'serve',
+                '--root',
+                p.root.address.toString(),
+                '--network',
+                'mainnet',
+                '--endpoint',
+                ton.url,
+                '--collateral',
+                join(FIXTURES, 'tdx_quote_collateral.json'),
+                '--db',
+                db,
+                '--port',
+                String(port),
+                '--dev',
+            ],
+            { cwd: ROOT, env: { ...process.env, COCOON_VERIFIER_KEY: seed, COCOON_VERIFIER_MNEMONIC: '' } },
+        );
+        let output = '';
+        child.stdout!.on('data', (d) => (output += d));
+        child.stderr!.on('data', (d) => (output += d));
+        try {
+            const deadline = Date.now() + 30_000;
+            while (!output.includes('verifier listening')) {
+                if (Date.now() > deadline) throw new Error(`the service did not start: ${output}`);
+                await new Promise((r) => setTimeout(r, 100));
+            }
+            const base = `http://127.0.0.1:${port}`;
+            const enclave = makeEnclave('killed');
+            const issued = await fetch(`${base}/v1/nonce`, {
+                method: 'POST',
+                headers: { 'content-type': 'application/json' },
+                body: JSON.stringify({ provider: reg.provider.address.toString() }),
+            });
+            const nonce = BigInt(((await issued.json()) as { nonce: string }).nonce);
+            const binding = {
+                signingKey: enclave.signing.publicKey,
+                encryptionKey: enclave.encryption,
+                provider: reg.provider.address,
+                nonce,
+            };
+            const res = await fetch(`${base}/v1/attest`, {
+                method: 'POST',
+                headers: { 'content-type': 'application/json' },
+                body: JSON.stringify(wireRequest({ ...binding, evidence: { kind: 'simulated', reportData: expectedReportData(binding) } })),
+            });
+            expect(res.status).toBe(200);
+        } finally {
+            child.kill('SIGKILL'); // no chance to flush or clean up
+            await new Promise((r) => child.once('exit', r));
+            ton.close();
+        }
+        expect(ton.calls).toContain('runGetMethod:is_measurement_allowed');
+
+        // restart: the outbox still holds the proof, and submitting it lands on-chain
+        const store = new VerifierStore(db);
+        expect(store.dueProofs(now + 60)).toHaveLength(1);
+        p.blockchain.now = now + 60;
+        const chain: Chain = {
+            attestedIssuedAt: async () => Number((await reg.provider.getAttestation())?.issuedAt ?? 0n),
+            submit: async (_provider, proof, signatures) => {
+                await reg.provider.send(
+                    reg.owner.getSender(),
+                    { value: toNano('0.1') },
+                    { $$type: 'SubmitAttestation', queryId: 0n, proof, signatures },
+                );
+            },
+        };
+        expect(await submitDueProofs({ store, chain, now: () => now + 60, maxAttempts: 3, baseDelaySeconds: 10 })).toEqual({
+            submitted: 1,
+            retried: 0,
+            failed: 0,
+        });
+        expect((await reg.provider.getAttestation())!.measurement).toBe(key256(SIMULATED_MEASUREMENT));
+        store.close();
     });
 });
