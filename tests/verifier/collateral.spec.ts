@@ -1,0 +1,40 @@
+// Collateral sources: an offline file, and a PCCS whose answers are cached on disk so that a PCCS
+// outage does not stop verification while the cached collateral is valid.
+import { createHash } from 'crypto';
+import { mkdtempSync, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
+import { Quote } from '@phala/dcap-qvl';
+import { fileCollateral, pccsCollateral } from '../../tee-verifier/src/collateral';
+import { FIXTURES, TDX_TIME, nextUpdate, tdxCollateral, tdxQuote } from './fixtures';
+
+const UNREACHABLE_PCCS = 'http://127.0.0.1:9/sgx/certification/v4/';
+
+function cacheWithFixture(): string {
+    const dir = mkdtempSync(join(tmpdir(), 'cocoon-collateral-'));
+    const platform = createHash('sha256').update(Quote.parse(tdxQuote).rawCertChain()).digest('hex');
+    writeFileSync(join(dir, `${platform}.json`), JSON.stringify(tdxCollateral));
+    return dir;
+}
+
+describe('collateral sources', () => {
+    it('an offline file serves every quote', async () => {
+        const source = fileCollateral(join(FIXTURES, 'tdx_quote_collateral.json'));
+        expect(await source.collateralFor(tdxQuote)).toEqual(tdxCollateral);
+    });
+
+    it('a PCCS that is down: the valid cached copy is used', async () => {
+        const source = pccsCollateral(UNREACHABLE_PCCS, cacheWithFixture(), () => TDX_TIME);
+        expect(await source.collateralFor(tdxQuote)).toEqual(tdxCollateral);
+    });
+
+    it('a PCCS that is down and a cached copy past its next update: the error names the PCCS', async () => {
+        const source = pccsCollateral(UNREACHABLE_PCCS, cacheWithFixture(), () => nextUpdate(tdxCollateral) + 1);
+        await expect(source.collateralFor(tdxQuote)).rejects.toThrow(`cannot fetch collateral from the PCCS at ${UNREACHABLE_PCCS}`);
+    });
+
+    it('a PCCS that is down and nothing cached: the error says so', async () => {
+        const source = pccsCollateral(UNREACHABLE_PCCS, mkdtempSync(join(tmpdir(), 'cocoon-collateral-')), () => TDX_TIME);
+        await expect(source.collateralFor(tdxQuote)).rejects.toThrow('no valid cached copy exists');
+    });
+});
