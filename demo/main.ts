@@ -8,7 +8,7 @@ import { randomBytes } from 'crypto';
 import {
     GLOBAL_ID_MAINNET,
     PROVIDER_STATUS_NAMES,
-    ProtocolParams,
+    EXAMPLE_PARAMS,
     TCB_UP_TO_DATE,
     buildAttestationProof,
     buildListing,
@@ -22,21 +22,7 @@ import {
 
 const DAY = 86_400;
 
-const PARAMS: ProtocolParams = {
-    $$type: 'ProtocolParams',
-    minProviderStake: toNano('100'),
-    unbondingPeriod: BigInt(7 * DAY),
-    attestationMaxAge: BigInt(DAY),
-    protocolFeeBps: 250n,
-    collateralBps: 2000n,
-    timeoutSlashBps: 10000n,
-    revocationSlashBps: 1000n,
-    equivocationSlashBps: 2000n,
-    reporterRewardBps: 1000n,
-    minSessionBudget: toNano('1'),
-    maxSessionDuration: BigInt(30 * DAY),
-    closeGracePeriod: 3600n,
-};
+const PARAMS = EXAMPLE_PARAMS;
 
 let step = 0;
 function say(text: string) {

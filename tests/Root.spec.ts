@@ -26,6 +26,7 @@ import {
     ProtocolParams,
     Root,
     rootForDeployment,
+    paramsProblems,
 } from '../wrappers';
 import { Ledger, Protocol, START_TIME, TEST_PARAMS, deployProtocol, eventOpcodes, key256, seededKey } from './helpers';
 
@@ -104,6 +105,11 @@ describe('Root deployment', () => {
         expect(result.transactions).toHaveTransaction({ from: root.address, to: governance.address, inMessageBounced: true });
         expect((await blockchain.getContract(root.address)).balance).toBe(0n);
     }
+
+    it.each(invalid)('the off-chain check names the problem: %s', (_name, change) => {
+        expect(paramsProblems({ ...TEST_PARAMS, ...change })).toHaveLength(1);
+        expect(paramsProblems(TEST_PARAMS)).toEqual([]);
+    });
 
     it.each(invalid)('refuses to deploy with %s', async (_name, change) => {
         const { root, result } = await deploy({ ...TEST_PARAMS, ...change });

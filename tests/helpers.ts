@@ -8,6 +8,7 @@ import {
     Provider,
     ProtocolParams,
     Root,
+    EXAMPLE_PARAMS,
     rootForDeployment,
     GLOBAL_ID_MAINNET,
     TCB_UP_TO_DATE,
@@ -30,21 +31,7 @@ import {
 export const START_TIME = 1_800_000_000;
 export const DAY = 86_400;
 
-export const TEST_PARAMS: ProtocolParams = {
-    $$type: 'ProtocolParams',
-    minProviderStake: toNano('100'),
-    unbondingPeriod: BigInt(7 * DAY),
-    attestationMaxAge: BigInt(DAY),
-    protocolFeeBps: 250n,
-    collateralBps: 2000n,
-    timeoutSlashBps: 10000n,
-    revocationSlashBps: 1000n,
-    equivocationSlashBps: 2000n,
-    reporterRewardBps: 1000n,
-    minSessionBudget: toNano('1'),
-    maxSessionDuration: BigInt(30 * DAY),
-    closeGracePeriod: BigInt(3600),
-};
+export const TEST_PARAMS: ProtocolParams = EXAMPLE_PARAMS;
 
 export const TEST_LISTING: ListingInput = {
     gpuModel: 'NVIDIA H100 80GB HBM3',

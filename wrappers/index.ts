@@ -5,4 +5,5 @@ export { Session, sessionFor, SESSION_STATUS_NAMES } from './Session';
 export * from './proof';
 export * from './receipt';
 export * from './listing';
+export * from './params';
 export * from './errors';

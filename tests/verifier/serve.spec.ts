@@ -1,6 +1,6 @@
 // `npm run verifier -- serve` as a process: it refuses to start without its configuration, and a
 // running service names the problem when the chain endpoint is down, never leaking its key.
-import { ChildProcess, spawn, spawnSync } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
 import { mkdtempSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
@@ -18,6 +18,30 @@ const ROOT = join(__dirname, '..', '..');
 const CLI = [process.execPath, '-r', 'ts-node/register/transpile-only', join(ROOT, 'tee-verifier/src/cli.ts')];
 const SEED = '11'.repeat(32);
 const root = new Address(0, Buffer.alloc(32, 5)).toString();
+
+// Starts `serve` with `args` and waits until it listens; `output()` is everything it printed.
+async function startService(args: string[], env: Record<string, string>) {
+    const child = spawn(CLI[0], [...CLI.slice(1), ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+    let output = '';
+    child.stdout!.on('data', (d) => (output += d));
+    child.stderr!.on('data', (d) => (output += d));
+    const deadline = Date.now() + 30_000;
+    while (!output.includes('verifier listening')) {
+        if (child.exitCode !== null || Date.now() > deadline) {
+            child.kill('SIGKILL');
+            throw new Error(`the service did not start: ${output}`);
+        }
+        await new Promise((r) => setTimeout(r, 100));
+    }
+    return {
+        child,
+        output: () => output,
+        stop: async (signal: NodeJS.Signals) => {
+            child.kill(signal);
+            if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
+        },
+    };
+}
 
 function baseArgs(db: string, port: number) {
     return [
@@ -63,29 +87,15 @@ describe('verifier CLI: serve', () => {
     });
 
     describe('running, with the chain endpoint down', () => {
-        let child: ChildProcess;
-        let output = '';
+        let service: Awaited<ReturnType<typeof startService>>;
         const port = 18483;
 
         beforeAll(async () => {
             const db = join(mkdtempSync(join(tmpdir(), 'cocoon-serve-')), 'v.sqlite');
-            child = spawn(CLI[0], [...CLI.slice(1), ...baseArgs(db, port)], {
-                cwd: ROOT,
-                env: { ...process.env, COCOON_VERIFIER_KEY: SEED, COCOON_VERIFIER_MNEMONIC: '' },
-            });
-            child.stdout!.on('data', (d) => (output += d));
-            child.stderr!.on('data', (d) => (output += d));
-            const deadline = Date.now() + 30_000;
-            while (!output.includes('verifier listening')) {
-                if (Date.now() > deadline) throw new Error(`the service did not start: ${output}`);
-                await new Promise((r) => setTimeout(r, 100));
-            }
+            service = await startService(baseArgs(db, port), { COCOON_VERIFIER_KEY: SEED, COCOON_VERIFIER_MNEMONIC: '' });
         });
 
-        afterAll(async () => {
-            child.kill('SIGTERM');
-            await new Promise((r) => child.once('exit', r));
-        });
+        afterAll(() => service.stop('SIGTERM'));
 
         it('serves health and nonces, and answers 503 naming the endpoint problem when it cannot read the allowlist', async () => {
             const base = `http://127.0.0.1:${port}`;
@@ -118,9 +128,9 @@ describe('verifier CLI: serve', () => {
         });
 
         it('warns about development mode and a missing wallet, and never prints its seed', () => {
-            expect(output).toContain('development mode');
-            expect(output).toContain('not submitted on-chain');
-            expect(output).not.toContain(SEED);
+            expect(service.output()).toContain('development mode');
+            expect(service.output()).toContain('not submitted on-chain');
+            expect(service.output()).not.toContain(SEED);
         });
     });
 });
@@ -164,10 +174,8 @@ describe('verifier CLI: serve, killed between accept and submit', () => {
         const db = join(mkdtempSync(join(tmpdir(), 'cocoon-kill-')), 'v.sqlite');
         const port = 18484;
         const seed = Buffer.from('verifier-a'.padEnd(32, '.')).toString('hex'); // seededKey('verifier-a')
-        const child = spawn(
-            CLI[0],
+        const service = await startService(
             [
-                ...CLI.slice(1),
                 'serve',
                 '--root',
                 p.root.address.toString(),
@@ -183,17 +191,9 @@ describe('verifier CLI: serve, killed between accept and submit', () => {
                 String(port),
                 '--dev',
             ],
-            { cwd: ROOT, env: { ...process.env, COCOON_VERIFIER_KEY: seed, COCOON_VERIFIER_MNEMONIC: '' } },
+            { COCOON_VERIFIER_KEY: seed, COCOON_VERIFIER_MNEMONIC: '' },
         );
-        let output = '';
-        child.stdout!.on('data', (d) => (output += d));
-        child.stderr!.on('data', (d) => (output += d));
         try {
-            const deadline = Date.now() + 30_000;
-            while (!output.includes('verifier listening')) {
-                if (Date.now() > deadline) throw new Error(`the service did not start: ${output}`);
-                await new Promise((r) => setTimeout(r, 100));
-            }
             const base = `http://127.0.0.1:${port}`;
             const enclave = makeEnclave('killed');
             const issued = await fetch(`${base}/v1/nonce`, {
@@ -215,8 +215,7 @@ describe('verifier CLI: serve, killed between accept and submit', () => {
             });
             expect(res.status).toBe(200);
         } finally {
-            child.kill('SIGKILL'); // no chance to flush or clean up
-            await new Promise((r) => child.once('exit', r));
+            await service.stop('SIGKILL'); // no chance to flush or clean up
             ton.close();
         }
         expect(ton.calls).toContain('runGetMethod:is_measurement_allowed');
