@@ -5,7 +5,9 @@
 // A row per handler: `gas` is the compute gas of the transaction that ran it, `feesNano` what
 // that transaction cost (its total fees plus the forward fees of the messages it sent) and
 // `messages` how many messages it sent (internal and events). A row per flow (`flow.*`) sums
-// every transaction the user's message started, the sender's wallet excluded.
+// every transaction the user's message started plus the forward fee of that message (a deploy's
+// code included), the wallet's own gas excluded; `session.lifecycle` sums open, accept, one claim,
+// close and finalize that way.
 import { BlockchainTransaction, SandboxContract, TreasuryContract } from '@ton/sandbox';
 import { Address, toNano } from '@ton/core';
 import {
@@ -104,11 +106,22 @@ function measureTx(tx: BlockchainTransaction): Measurement {
 }
 
 function flow(txs: BlockchainTransaction[], wallet: Address): Measurement {
-    const rest = txs.filter((t) => !Address.parseRaw(`0:${t.address.toString(16).padStart(64, '0')}`).equals(wallet));
+    const isWallet = (t: BlockchainTransaction) => Address.parseRaw(`0:${t.address.toString(16).padStart(64, '0')}`).equals(wallet);
+    const rest = txs.filter((t) => !isWallet(t));
     for (const t of rest) measureTx(t); // throws on any failure
+    // The wallet's own gas is the wallet's business, but forwarding the user's message (a deploy
+    // carries the contract's code) is part of what the operation costs.
+    const forwarding = txs
+        .filter(isWallet)
+        .reduce(
+            (sum, t) =>
+                sum +
+                (t.description.type === 'generic' && t.description.actionPhase ? Number(t.description.actionPhase.totalFwdFees ?? 0n) : 0),
+            0,
+        );
     return {
         gas: rest.reduce((s, t) => s + Number(gasUsed(t)), 0),
-        feesNano: rest.reduce((s, t) => s + Number(txFees(t)), 0),
+        feesNano: rest.reduce((s, t) => s + Number(txFees(t)), 0) + forwarding,
         messages: rest.length,
     };
 }
