@@ -447,12 +447,16 @@ describe('Slashing', () => {
             );
             expect(r.transactions).toHaveTransaction({ from: p.root.address, to: prov.provider.address, success: true });
             expect(await prov.provider.getStatus()).toBe(STATUS_ACTIVE);
+            const rootBefore = (await p.blockchain.getContract(p.root.address)).balance;
             r = await p.root.send(
                 p.governance.getSender(),
-                { value: toNano('0.05') },
+                { value: toNano('1') },
                 { $$type: 'UnjailProvider', queryId: 0n, provider: prov.provider.address },
             );
             expect(r.transactions).toHaveTransaction({ to: prov.provider.address, exitCode: Number(ERR_NOT_JAILED) });
+            // the bounce goes back to governance: Root keeps none of it
+            expect(r.transactions).toHaveTransaction({ from: p.root.address, to: p.governance.address, value: (v) => v! > toNano('0.9') });
+            expect((await p.blockchain.getContract(p.root.address)).balance).toBeLessThanOrEqual(rootBefore);
             // it needs a fresh attestation before it takes sessions again
             const next = await sendOpenSession(p, prov.provider.address, { client: 'client-4' });
             expect(next.result.transactions).toHaveTransaction({ to: prov.provider.address, success: false });
