@@ -13,7 +13,7 @@ import { buildServer } from '../tee-verifier/src/server';
 import { VerifierStore } from '../tee-verifier/src/store';
 import { deployProtocol, key256, makeEnclave, registerProvider } from '../tests/helpers';
 
-const FIXTURES = join(__dirname, '..', '..', 'shared', 'fixtures', 'dcap');
+const FIXTURES = join(__dirname, '..', 'tests', 'verifier', 'data');
 
 function quotesPerSecond(kind: 'tdx' | 'sgx', runs: number) {
     const quote = readFileSync(join(FIXTURES, `${kind}_quote`));

@@ -1,11 +1,11 @@
-// The real Intel DCAP quotes and collateral of ../shared/fixtures/dcap (public sample data of
+// The real Intel DCAP quotes and collateral of shared/fixtures/dcap, copied to data/ (public sample data of
 // Phala's dcap-qvl, MIT licensed), and times inside the collateral's validity window: tests
 // verify there, never at the wall clock, or they would rot when the collateral expires.
 import { readFileSync } from 'fs';
 import { join } from 'path';
 import { parseCollateral } from '../../tee-verifier/src/quote';
 
-export const FIXTURES = join(__dirname, '..', '..', '..', 'shared', 'fixtures', 'dcap');
+export const FIXTURES = join(__dirname, 'data'); // copies of shared/fixtures/dcap, see data/README.md
 const read = (name: string) => readFileSync(join(FIXTURES, name));
 export const tdxQuote = read('tdx_quote');
 export const sgxQuote = read('sgx_quote');
