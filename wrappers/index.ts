@@ -7,3 +7,4 @@ export * from './receipt';
 export * from './listing';
 export * from './params';
 export * from './errors';
+export * from './operate';

@@ -1,5 +1,5 @@
 // Building a provider's Listing (contracts/messages.tact) from plain values.
-import { Dictionary } from '@ton/core';
+import { Dictionary, toNano } from '@ton/core';
 import { sha256_sync } from '@ton/crypto';
 import { Listing, ModelOffer, MAX_MODELS, dictValueParserModelOffer } from './Root';
 import { bufferToBigInt } from './proof';
@@ -44,5 +44,42 @@ export function buildListing(input: ListingInput): Listing {
         vramGb: BigInt(input.vramGb),
         endpoint: input.endpoint,
         models,
+    };
+}
+
+// A listing file: prices in TON per million tokens as decimal strings ("0.2").
+export function listingFromJson(text: string): ListingInput {
+    let d: Record<string, unknown>;
+    try {
+        d = JSON.parse(text);
+    } catch (e) {
+        throw new RangeError(`the listing file is not JSON: ${(e as Error).message}`);
+    }
+    const str = (v: unknown, k: string) => {
+        if (typeof v !== 'string' || v.length === 0) throw new RangeError(`${k} must be a non-empty string`);
+        if (Buffer.byteLength(v) > 127) throw new RangeError(`${k} must be at most 127 bytes`);
+        return v;
+    };
+    const count = (v: unknown, k: string) => {
+        if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0 || v > 65535)
+            throw new RangeError(`${k} must be a whole number from 1 to 65535`);
+        return v;
+    };
+    const price = (v: unknown, k: string) => {
+        if (typeof v !== 'string' || !/^\d+(\.\d{1,9})?$/.test(v))
+            throw new RangeError(`${k} must be TON per million tokens as a string, like "0.2"`);
+        return toNano(v);
+    };
+    if (!Array.isArray(d.models) || d.models.length === 0) throw new RangeError('models must list at least one model');
+    return {
+        gpuModel: str(d.gpuModel, 'gpuModel'),
+        gpuCount: count(d.gpuCount, 'gpuCount'),
+        vramGb: count(d.vramGb, 'vramGb'),
+        endpoint: str(d.endpoint, 'endpoint'),
+        models: (d.models as Record<string, unknown>[]).map((m, i) => ({
+            name: str(m.name, `models[${i}].name`),
+            pricePerMillionIn: price(m.pricePerMillionIn, `models[${i}].pricePerMillionIn`),
+            pricePerMillionOut: price(m.pricePerMillionOut, `models[${i}].pricePerMillionOut`),
+        })),
     };
 }

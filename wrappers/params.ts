@@ -48,3 +48,43 @@ export function paramsProblems(p: ProtocolParams): string[] {
     }
     return problems;
 }
+
+// A deployment's parameters file: TON amounts as decimal strings ("100"), periods in seconds,
+// fractions in basis points. Every field is required; errors name the field.
+export function paramsFromJson(text: string): ProtocolParams {
+    let data: Record<string, unknown>;
+    try {
+        data = JSON.parse(text);
+    } catch (e) {
+        throw new RangeError(`the parameters file is not JSON: ${(e as Error).message}`);
+    }
+    const ton = (k: string) => {
+        const v = data[k];
+        if (typeof v !== 'string' || !/^\d+(\.\d{1,9})?$/.test(v))
+            throw new RangeError(`${k} must be an amount of TON as a string, like "100"`);
+        return toNano(v);
+    };
+    const int = (k: string) => {
+        const v = data[k];
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new RangeError(`${k} must be a whole number`);
+        return BigInt(v);
+    };
+    const params: ProtocolParams = {
+        $$type: 'ProtocolParams',
+        minProviderStake: ton('minProviderStake'),
+        unbondingPeriod: int('unbondingPeriod'),
+        attestationMaxAge: int('attestationMaxAge'),
+        protocolFeeBps: int('protocolFeeBps'),
+        collateralBps: int('collateralBps'),
+        timeoutSlashBps: int('timeoutSlashBps'),
+        revocationSlashBps: int('revocationSlashBps'),
+        equivocationSlashBps: int('equivocationSlashBps'),
+        reporterRewardBps: int('reporterRewardBps'),
+        minSessionBudget: ton('minSessionBudget'),
+        maxSessionDuration: int('maxSessionDuration'),
+        closeGracePeriod: int('closeGracePeriod'),
+    };
+    const problems = paramsProblems(params);
+    if (problems.length) throw new RangeError(problems.join('; '));
+    return params;
+}

@@ -1,0 +1,13 @@
+// npx blueprint run acceptOwnership --testnet --mnemonic -- --root ROOT  [--value TON]
+// Governance, step 2 of 2: the proposed owner's wallet accepts ownership.
+import { NetworkProvider } from '@ton/blueprint';
+import { beginCell } from '@ton/core';
+import * as w from '../wrappers';
+
+export async function run(provider: NetworkProvider, args: string[]) {
+    const opts = w.parseOptions(args);
+    const body = beginCell()
+        .store(w.storeAcceptOwnership({ $$type: 'AcceptOwnership', queryId: 0n }))
+        .endCell();
+    return w.sendToRoot(provider, opts, body, 'AcceptOwnership');
+}

@@ -1,0 +1,14 @@
+// npx blueprint run addVerifier --testnet --mnemonic -- --root ROOT --key HEX [--value TON]
+// Governance: add a verifier's ed25519 public key to Root's verifier set.
+import { NetworkProvider } from '@ton/blueprint';
+import { beginCell } from '@ton/core';
+import * as w from '../wrappers';
+
+export async function run(provider: NetworkProvider, args: string[]) {
+    const opts = w.parseOptions(args);
+    const publicKey = w.parseHex32(await w.requiredOption(provider, opts, 'key', 'Verifier public key (hex)'), '--key');
+    const body = beginCell()
+        .store(w.storeAddVerifier({ $$type: 'AddVerifier', queryId: 0n, publicKey }))
+        .endCell();
+    return w.sendToRoot(provider, opts, body, 'AddVerifier');
+}

@@ -1,0 +1,14 @@
+// npx blueprint run proposeOwner --testnet --mnemonic -- --root ROOT --new-owner ADDRESS [--value TON]
+// Governance, step 1 of 2: propose a new owner (it must then run acceptOwnership).
+import { NetworkProvider } from '@ton/blueprint';
+import { beginCell } from '@ton/core';
+import * as w from '../wrappers';
+
+export async function run(provider: NetworkProvider, args: string[]) {
+    const opts = w.parseOptions(args);
+    const newOwner = w.parseAddress(await w.requiredOption(provider, opts, 'new-owner', 'New owner address'), '--new-owner');
+    const body = beginCell()
+        .store(w.storeProposeOwner({ $$type: 'ProposeOwner', queryId: 0n, newOwner }))
+        .endCell();
+    return w.sendToRoot(provider, opts, body, 'ProposeOwner');
+}

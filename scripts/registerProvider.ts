@@ -1,0 +1,52 @@
+// npx blueprint run registerProvider --testnet --mnemonic -- --root ROOT --listing FILE --value TON
+// Registers the connected wallet's Provider with a listing file and stakes the attached value
+// (less REGISTRATION_OVERHEAD for gas and the storage reserve). Run again to add stake and replace
+// the listing; nothing is reset.
+import { NetworkProvider } from '@ton/blueprint';
+import { beginCell, fromNano } from '@ton/core';
+import { readFileSync } from 'fs';
+import * as w from '../wrappers';
+
+export async function run(provider: NetworkProvider, args: string[]) {
+    const ui = provider.ui();
+    const opts = w.parseOptions(args);
+    const rootAddress = w.parseAddress(await w.requiredOption(provider, opts, 'root', 'Root address'), '--root');
+    if (!(await provider.isContractDeployed(rootAddress)))
+        throw new w.InputError(`no contract is deployed at --root ${rootAddress.toString()}`);
+    const file = await w.requiredOption(provider, opts, 'listing', 'Listing file (JSON)');
+    let listing;
+    try {
+        listing = w.buildListing(w.listingFromJson(readFileSync(file, 'utf8')));
+    } catch (e) {
+        throw new w.InputError(`${file}: ${(e as Error).message}`);
+    }
+    const value = w.parseTon(await w.requiredOption(provider, opts, 'value', 'TON to attach (stake + fees)'), '--value');
+    const owner = provider.sender().address!;
+    const root = provider.open(w.Root.fromAddress(rootAddress));
+    const params = await root.getParams();
+    const contract = await w.providerForOwner(rootAddress, owner);
+    const opened = provider.open(w.Provider.fromAddress(contract.address));
+    const firstTime = !(await provider.isContractDeployed(contract.address));
+    const held = firstTime ? 0n : await opened.getStake();
+    const minValue = (params.minProviderStake > held ? params.minProviderStake - held : 0n) + w.REGISTRATION_OVERHEAD;
+    ui.write(
+        `Provider ${contract.address.toString({ testOnly: provider.network() !== 'mainnet' })} (${firstTime ? 'new' : 'already registered'})`,
+    );
+    ui.write(`  ${listing.gpuCount} x ${listing.gpuModel}, ${listing.models.size} model(s), endpoint ${listing.endpoint}`);
+    ui.write(
+        `  minimum stake ${fromNano(params.minProviderStake)} TON; about ${fromNano(value - w.REGISTRATION_OVERHEAD)} TON of ${fromNano(value)} TON becomes stake`,
+    );
+    const outcome = await w.sendAndReport(provider, {
+        to: contract.address,
+        value,
+        minValue,
+        body: beginCell()
+            .store(w.storeRegister({ $$type: 'Register', queryId: 0n, listing }))
+            .endCell(),
+        init: firstTime ? contract.init! : undefined,
+        what: 'Register',
+    });
+    if (outcome.ok)
+        ui.write(`Status ${w.PROVIDER_STATUS_NAMES[Number(await opened.getStatus())]}, stake ${fromNano(await opened.getStake())} TON`);
+    return { ...outcome, address: contract.address };
+}

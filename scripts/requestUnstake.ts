@@ -1,0 +1,25 @@
+// npx blueprint run requestUnstake --testnet --mnemonic -- --provider PROVIDER --amount TON
+// Owner: move free stake into the unbonding queue; withdraw it after the unbonding period.
+import { NetworkProvider } from '@ton/blueprint';
+import { beginCell, fromNano } from '@ton/core';
+import * as w from '../wrappers';
+
+export async function run(provider: NetworkProvider, args: string[]) {
+    const opts = w.parseOptions(args);
+    const target = w.parseAddress(await w.requiredOption(provider, opts, 'provider', 'Provider address'), '--provider');
+    if (!(await provider.isContractDeployed(target)))
+        throw new w.InputError(`no Provider is deployed at --provider ${target.toString()}: register first`);
+    const amount = w.parseTon(await w.requiredOption(provider, opts, 'amount', 'Amount to unstake (TON)'), '--amount');
+    const free = await provider.open(w.Provider.fromAddress(target)).getFreeStake();
+    if (amount > free) throw new w.InputError(`only ${fromNano(free)} TON of stake is free (locked collateral and the minimum stake stay)`);
+    const body = beginCell()
+        .store(w.storeRequestUnstake({ $$type: 'RequestUnstake', queryId: 0n, amount }))
+        .endCell();
+    return w.sendAndReport(provider, {
+        to: target,
+        value: w.GOVERNANCE_VALUE,
+        minValue: w.GOVERNANCE_MIN_VALUE,
+        body,
+        what: 'RequestUnstake',
+    });
+}

@@ -1,0 +1,16 @@
+// npx blueprint run setThreshold --testnet --mnemonic -- --root ROOT --threshold M [--value TON]
+// Governance: how many verifier signatures a proof needs (1 <= M <= number of verifiers).
+import { NetworkProvider } from '@ton/blueprint';
+import { beginCell } from '@ton/core';
+import * as w from '../wrappers';
+
+export async function run(provider: NetworkProvider, args: string[]) {
+    const opts = w.parseOptions(args);
+    const text = await w.requiredOption(provider, opts, 'threshold', 'Threshold M');
+    if (!/^[0-9]+$/.test(text) || Number(text) < 1 || Number(text) > Number(w.MAX_VERIFIERS))
+        throw new w.InputError(`--threshold must be a whole number from 1 to ${w.MAX_VERIFIERS}`);
+    const body = beginCell()
+        .store(w.storeSetThreshold({ $$type: 'SetThreshold', queryId: 0n, threshold: BigInt(text) }))
+        .endCell();
+    return w.sendToRoot(provider, opts, body, 'SetThreshold');
+}

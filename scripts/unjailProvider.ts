@@ -1,0 +1,14 @@
+// npx blueprint run unjailProvider --testnet --mnemonic -- --root ROOT --provider ADDRESS [--value TON]
+// Governance: let a jailed provider take sessions again (it still needs a fresh attestation).
+import { NetworkProvider } from '@ton/blueprint';
+import { beginCell } from '@ton/core';
+import * as w from '../wrappers';
+
+export async function run(provider: NetworkProvider, args: string[]) {
+    const opts = w.parseOptions(args);
+    const target = w.parseAddress(await w.requiredOption(provider, opts, 'provider', 'Provider address'), '--provider');
+    const body = beginCell()
+        .store(w.storeUnjailProvider({ $$type: 'UnjailProvider', queryId: 0n, provider: target }))
+        .endCell();
+    return w.sendToRoot(provider, opts, body, 'UnjailProvider');
+}

@@ -1,0 +1,14 @@
+// npx blueprint run withdrawMeasurement --testnet --mnemonic -- --root ROOT --measurement HEX [--value TON]
+// Governance: withdraw a measurement; proofs for it are refused from now on.
+import { NetworkProvider } from '@ton/blueprint';
+import { beginCell } from '@ton/core';
+import * as w from '../wrappers';
+
+export async function run(provider: NetworkProvider, args: string[]) {
+    const opts = w.parseOptions(args);
+    const measurement = w.parseHex32(await w.requiredOption(provider, opts, 'measurement', 'Measurement (hex)'), '--measurement');
+    const body = beginCell()
+        .store(w.storeWithdrawMeasurement({ $$type: 'WithdrawMeasurement', queryId: 0n, measurement }))
+        .endCell();
+    return w.sendToRoot(provider, opts, body, 'WithdrawMeasurement');
+}

@@ -1,0 +1,213 @@
+// Every operator script's run(provider, args), executed against the sandbox through a
+// NetworkProvider of its own (tests/scriptProvider.ts), as `npx blueprint run` would on testnet.
+import { mkdtempSync, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
+import { Blockchain, SandboxContract, TreasuryContract } from '@ton/sandbox';
+import { Address, toNano } from '@ton/core';
+import { InputError, Provider, Root, STATUS_ACTIVE, providerForOwner } from '../wrappers';
+import { key256, seededKey } from './helpers';
+import { sandboxProvider } from './scriptProvider';
+import * as deployRoot from '../scripts/deployRoot';
+import * as addVerifier from '../scripts/addVerifier';
+import * as removeVerifier from '../scripts/removeVerifier';
+import * as setThreshold from '../scripts/setThreshold';
+import * as allowMeasurement from '../scripts/allowMeasurement';
+import * as withdrawMeasurement from '../scripts/withdrawMeasurement';
+import * as withdrawTreasury from '../scripts/withdrawTreasury';
+import * as proposeOwner from '../scripts/proposeOwner';
+import * as acceptOwnership from '../scripts/acceptOwnership';
+import * as unjailProvider from '../scripts/unjailProvider';
+import * as setParams from '../scripts/setParams';
+import * as registerProvider from '../scripts/registerProvider';
+import * as stake from '../scripts/stake';
+import * as requestUnstake from '../scripts/requestUnstake';
+import * as withdrawStake from '../scripts/withdrawStake';
+import * as showProtocol from '../scripts/showProtocol';
+import * as showProvider from '../scripts/showProvider';
+
+const PARAMS_FILE = join(__dirname, '..', 'deploy', 'params.testnet.json');
+const LISTING_FILE = join(__dirname, '..', 'deploy', 'listing.example.json');
+const hex = (b: Buffer) => b.toString('hex');
+
+describe('operator scripts', () => {
+    let blockchain: Blockchain;
+    let governance: SandboxContract<TreasuryContract>;
+    let owner: SandboxContract<TreasuryContract>;
+    let root: SandboxContract<Root>;
+    let rootArg: string[];
+
+    beforeEach(async () => {
+        blockchain = await Blockchain.create();
+        governance = await blockchain.treasury('governance');
+        owner = await blockchain.treasury('gpu-owner');
+        const run = sandboxProvider(blockchain, governance);
+        const r = await deployRoot.run(run.provider, ['--params', PARAMS_FILE, '--yes']);
+        expect(r.ok).toBe(true);
+        root = blockchain.openContract(Root.fromAddress(r.address));
+        rootArg = ['--root', root.address.toString()];
+    });
+
+    const as = (wallet: SandboxContract<TreasuryContract>, opts: Parameters<typeof sandboxProvider>[2] = {}) =>
+        sandboxProvider(blockchain, wallet, opts);
+
+    describe('deployRoot', () => {
+        it("deployed Root with the file's parameters, owned by the sender; a second run changes nothing", async () => {
+            expect((await root.getOwner()).equals(governance.address)).toBe(true);
+            expect((await root.getParams()).minProviderStake).toBe(toNano('100'));
+            const again = as(governance);
+            await deployRoot.run(again.provider, ['--params', PARAMS_FILE, '--yes']);
+            expect(again.output).toContain('This Root is already deployed: nothing to do.');
+        });
+
+        it('asks before sending and sends nothing when refused', async () => {
+            const run = as(governance, { confirm: false });
+            const r = await deployRoot.run(run.provider, ['--params', PARAMS_FILE, '--nonce', '7']);
+            expect(run.prompts[0]).toMatch(/^Deploy it with 1 TON/);
+            expect(run.output).toContain('Cancelled: nothing was sent.');
+            expect(await run.provider.isContractDeployed(r.address)).toBe(false);
+        });
+
+        it('refuses a parameters file with a bad value, naming it', async () => {
+            const dir = mkdtempSync(join(tmpdir(), 'cocoon-params-'));
+            const bad = join(dir, 'bad.json');
+            writeFileSync(bad, JSON.stringify({ ...require(PARAMS_FILE), protocolFeeBps: 10001 }));
+            await expect(deployRoot.run(as(governance).provider, ['--params', bad, '--yes'])).rejects.toThrow(
+                /protocolFeeBps must be between 0 and 10000/,
+            );
+            writeFileSync(bad, '{"minProviderStake": 100}');
+            await expect(deployRoot.run(as(governance).provider, ['--params', bad, '--yes'])).rejects.toThrow(
+                /minProviderStake must be an amount of TON as a string/,
+            );
+        });
+
+        it("reports Root's refusal by name when the network does not match", async () => {
+            const run = as(governance, { network: 'testnet' });
+            const r = await deployRoot.run(run.provider, ['--params', PARAMS_FILE, '--yes', '--nonce', '9']);
+            expect(r.ok).toBe(false);
+            expect(run.output).toContain('DeployRoot failed: ERR_WRONG_NETWORK (exit code 4002)');
+            expect(run.output.some((l) => l.startsWith('Explorer: https://testnet.tonviewer.com/'))).toBe(true);
+        });
+    });
+
+    describe('governance', () => {
+        it('adds verifiers, sets the threshold, allows and withdraws a measurement, removes a verifier', async () => {
+            const keys = ['a', 'b'].map((l) => hex(seededKey(l).publicKey));
+            for (const key of keys) expect((await addVerifier.run(as(governance).provider, [...rootArg, '--key', key])).ok).toBe(true);
+            expect((await setThreshold.run(as(governance).provider, [...rootArg, '--threshold', '2'])).ok).toBe(true);
+            const m = hex(Buffer.alloc(32, 0xab));
+            expect((await allowMeasurement.run(as(governance).provider, [...rootArg, '--measurement', m])).ok).toBe(true);
+            expect(await root.getIsMeasurementAllowed(key256(Buffer.alloc(32, 0xab)))).toBe(true);
+            expect((await withdrawMeasurement.run(as(governance).provider, [...rootArg, '--measurement', m])).ok).toBe(true);
+            expect(await root.getIsMeasurementAllowed(key256(Buffer.alloc(32, 0xab)))).toBe(false);
+            // removing a key would leave threshold 2 > 1 key: refused by name
+            const refused = as(governance);
+            const r = await removeVerifier.run(refused.provider, [...rootArg, '--key', keys[0]]);
+            expect(r.ok).toBe(false);
+            expect(refused.output).toContain('RemoveVerifier to Root failed: ERR_INVALID_THRESHOLD (exit code 3005)');
+            const set = await root.getVerifierSet();
+            expect([set.count, set.threshold]).toEqual([2n, 2n]);
+        });
+
+        it('names the contract error when the sender is not the owner', async () => {
+            const run = as(owner);
+            const r = await addVerifier.run(run.provider, [...rootArg, '--key', hex(seededKey('x').publicKey)]);
+            expect(r.ok).toBe(false);
+            expect(run.output).toContain('AddVerifier to Root failed: ERR_NOT_OWNER (exit code 1001)');
+        });
+
+        it('refuses bad input and too little value before sending anything', async () => {
+            await expect(addVerifier.run(as(governance).provider, [...rootArg, '--key', 'xyz'])).rejects.toThrow(
+                new InputError('--key: expected 32 bytes as 64 hex characters'),
+            );
+            await expect(addVerifier.run(as(governance).provider, ['--root', 'nowhere', '--key', 'ab'.repeat(32)])).rejects.toThrow(
+                '--root: "nowhere" is not a TON address',
+            );
+            await expect(setThreshold.run(as(governance).provider, [...rootArg, '--threshold', '0'])).rejects.toThrow(
+                '--threshold must be a whole number from 1 to 16',
+            );
+            await expect(
+                addVerifier.run(as(governance).provider, [...rootArg, '--key', 'ab'.repeat(32), '--value', '0.001']),
+            ).rejects.toThrow('AddVerifier to Root needs at least 0.02 TON attached for gas and fees; 0.001 TON was given');
+            const ghost = new Address(0, Buffer.alloc(32, 9)).toString();
+            await expect(addVerifier.run(as(governance).provider, ['--root', ghost, '--key', 'ab'.repeat(32)])).rejects.toThrow(
+                `no contract is deployed at --root`,
+            );
+            expect((await root.getVerifierSet()).count).toBe(0n);
+        });
+
+        it('moves ownership in two steps', async () => {
+            const next = await blockchain.treasury('next-owner');
+            await proposeOwner.run(as(governance).provider, [...rootArg, '--new-owner', next.address.toString()]);
+            expect((await acceptOwnership.run(as(next).provider, rootArg)).ok).toBe(true);
+            expect((await root.getOwner()).equals(next.address)).toBe(true);
+        });
+
+        it('changes parameters from a file; refuses a treasury withdrawal beyond the treasury', async () => {
+            expect((await setParams.run(as(governance).provider, [...rootArg, '--params', PARAMS_FILE])).ok).toBe(true);
+            const run = as(governance);
+            const r = await withdrawTreasury.run(run.provider, [...rootArg, '--amount', '5', '--to', governance.address.toString()]);
+            expect(r.ok).toBe(false);
+            expect(run.output).toContain('WithdrawTreasury to Root failed: ERR_TREASURY_INSUFFICIENT (exit code 2002)');
+        });
+
+        it('reports a refusal further down the chain (unjailing a provider that is not jailed)', async () => {
+            await registerProvider.run(as(owner).provider, [...rootArg, '--listing', LISTING_FILE, '--value', '150']);
+            const provider = await providerForOwner(root.address, owner.address);
+            const run = as(governance);
+            const r = await unjailProvider.run(run.provider, [...rootArg, '--provider', provider.address.toString()]);
+            expect(r.ok).toBe(false);
+            expect(run.output.find((l) => l.startsWith('UnjailProvider to Root failed'))).toContain('ERR_NOT_JAILED (exit code 5013) at ');
+        });
+    });
+
+    describe('provider', () => {
+        it('registers, stakes, unstakes and reports what it cannot withdraw yet', async () => {
+            const reg = await registerProvider.run(as(owner).provider, [...rootArg, '--listing', LISTING_FILE, '--value', '150']);
+            expect(reg.ok).toBe(true);
+            const provider = blockchain.openContract(Provider.fromAddress(reg.address));
+            expect(await provider.getStatus()).toBe(STATUS_ACTIVE);
+            const stakeBefore = await provider.getStake();
+            expect(stakeBefore).toBeGreaterThan(toNano('149.8'));
+            const staker = await blockchain.treasury('staker');
+            expect((await stake.run(as(staker).provider, ['--provider', reg.address.toString(), '--amount', '20'])).ok).toBe(true);
+            expect(await provider.getStake()).toBeGreaterThan(stakeBefore + toNano('19.9'));
+            await expect(
+                requestUnstake.run(as(owner).provider, ['--provider', reg.address.toString(), '--amount', '1000']),
+            ).rejects.toThrow(/TON of stake is free/);
+            expect((await requestUnstake.run(as(owner).provider, ['--provider', reg.address.toString(), '--amount', '10'])).ok).toBe(true);
+            const run = as(owner);
+            const w = await withdrawStake.run(run.provider, ['--provider', reg.address.toString()]);
+            expect(w.ok).toBe(false);
+            expect(run.output).toContain('WithdrawStake failed: ERR_NOTHING_TO_WITHDRAW (exit code 5007)');
+        });
+
+        it('refuses a registration that cannot reach the minimum stake, and a bad listing file', async () => {
+            await expect(
+                registerProvider.run(as(owner).provider, [...rootArg, '--listing', LISTING_FILE, '--value', '50']),
+            ).rejects.toThrow('Register needs at least 100.15 TON attached for gas and fees; 50 TON was given');
+            const dir = mkdtempSync(join(tmpdir(), 'cocoon-listing-'));
+            writeFileSync(join(dir, 'l.json'), JSON.stringify({ ...require(LISTING_FILE), models: [] }));
+            await expect(
+                registerProvider.run(as(owner).provider, [...rootArg, '--listing', join(dir, 'l.json'), '--value', '150']),
+            ).rejects.toThrow('models must list at least one model');
+        });
+    });
+
+    describe('read-only', () => {
+        it('shows the protocol and a provider', async () => {
+            await addVerifier.run(as(governance).provider, [...rootArg, '--key', hex(seededKey('a').publicKey)]);
+            const protocol = as(governance);
+            await showProtocol.run(protocol.provider, rootArg);
+            expect(protocol.output.join('\n')).toContain(`verifiers (1, threshold 1, epoch 1):\n    ${hex(seededKey('a').publicKey)}`);
+            expect(protocol.output.join('\n')).toContain('min stake 100 TON');
+            await registerProvider.run(as(owner).provider, [...rootArg, '--listing', LISTING_FILE, '--value', '150']);
+            const view = as(governance);
+            await showProvider.run(view.provider, [...rootArg, '--owner', owner.address.toString()]);
+            const text = view.output.join('\n');
+            expect(text).toContain(': active, owner');
+            expect(text).toContain('Qwen/Qwen3-8B: 0.05 / 0.2 TON per million tokens in / out');
+            expect(text).toContain('not attested');
+        });
+    });
+});

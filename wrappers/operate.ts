@@ -1,0 +1,181 @@
+// What every operator script does around one message: check its inputs before anything is sent,
+// refuse a value below what the message needs, send it, wait for the destination to process it,
+// and report the outcome: success, or the exit code with the contract's name for it, plus an
+// explorer link for the network used. Scripts in scripts/ are thin wrappers around this.
+import { NetworkProvider } from '@ton/blueprint';
+import { Address, Cell, StateInit, Transaction, fromNano } from '@ton/core';
+import { describeExitCode } from './errors';
+
+// A problem with what the operator asked for, found before anything was sent.
+export class InputError extends Error {}
+
+export interface Outcome {
+    ok: boolean;
+    exitCode: number | null; // of the destination's transaction; null when it could not be read
+    message: string; // one line for the operator
+    link: string; // explorer page of the destination
+}
+
+// Named options of a script: `--name value`, `--flag`.
+export function parseOptions(args: string[]): { get(name: string): string | undefined; has(name: string): boolean } {
+    const values = new Map<string, string>();
+    const flags = new Set<string>();
+    for (let i = 0; i < args.length; i++) {
+        const a = args[i];
+        if (!a.startsWith('--')) throw new InputError(`unexpected argument ${a}: options are --name value`);
+        const name = a.slice(2);
+        if (i + 1 < args.length && !args[i + 1].startsWith('--')) values.set(name, args[++i]);
+        else flags.add(name);
+    }
+    return { get: (n) => values.get(n), has: (n) => flags.has(n) || values.has(n) };
+}
+
+export async function requiredOption(
+    provider: NetworkProvider,
+    opts: ReturnType<typeof parseOptions>,
+    name: string,
+    question: string,
+): Promise<string> {
+    return opts.get(name) ?? (await provider.ui().input(question));
+}
+
+export function parseAddress(text: string, what: string): Address {
+    try {
+        return Address.parse(text.trim());
+    } catch {
+        throw new InputError(`${what}: "${text}" is not a TON address`);
+    }
+}
+
+export function parseTon(text: string, what: string): bigint {
+    if (!/^\d+(\.\d{1,9})?$/.test(text.trim())) throw new InputError(`${what}: "${text}" is not an amount of TON (like 1.5)`);
+    const [whole, frac = ''] = text.trim().split('.');
+    return BigInt(whole) * 1_000_000_000n + BigInt(frac.padEnd(9, '0'));
+}
+
+export function parseHex32(text: string, what: string): bigint {
+    const hex = text.trim().replace(/^0x/, '');
+    if (!/^[0-9a-fA-F]{64}$/.test(hex)) throw new InputError(`${what}: expected 32 bytes as 64 hex characters`);
+    return BigInt('0x' + hex);
+}
+
+export function explorerLink(provider: NetworkProvider, address: Address): string {
+    const testnet = provider.network() === 'testnet';
+    const a = address.toString({ testOnly: testnet });
+    switch (provider.explorer()) {
+        case 'tonviewer':
+            return `https://${testnet ? 'testnet.' : ''}tonviewer.com/${a}`;
+        case 'toncx':
+            return `https://${testnet ? 'testnet.' : ''}ton.cx/address/${a}`;
+        case 'dton':
+            return `https://${testnet ? 'testnet.' : ''}dton.io/a/${a}`;
+        default:
+            return `https://${testnet ? 'testnet.' : ''}tonscan.org/address/${a}`;
+    }
+}
+
+export interface SendArgs {
+    to: Address;
+    value: bigint;
+    minValue: bigint; // what the message and the chain it starts need; less is refused here
+    body: Cell;
+    init?: StateInit;
+    what: string; // "AddVerifier to Root", for the operator
+}
+
+// Sends, waits for the destination's transaction and reports it. Sandbox senders return their
+// transactions directly; on a real network the destination's transactions are polled.
+export async function sendAndReport(provider: NetworkProvider, a: SendArgs): Promise<Outcome> {
+    const ui = provider.ui();
+    if (a.value < a.minValue) {
+        throw new InputError(
+            `${a.what} needs at least ${fromNano(a.minValue)} TON attached for gas and fees; ${fromNano(a.value)} TON was given`,
+        );
+    }
+    const sender = provider.sender();
+    const before = (await provider.getContractState(a.to)).last;
+    ui.write(`Sending ${a.what} with ${fromNano(a.value)} TON…`);
+    await sender.send({ to: a.to, value: a.value, body: a.body, init: a.init, bounce: true });
+    const found = await destinationTransaction(provider, a.to, before?.lt ?? null);
+    const link = explorerLink(provider, a.to);
+    if (!found) {
+        return report(ui, {
+            ok: true,
+            exitCode: null,
+            message: `${a.what} was applied; its outcome could not be read here, see ${link}`,
+            link,
+        });
+    }
+    // the first failure anywhere in the chain the message started, when the chain is visible
+    const tx =
+        found.chain.find((t) => t.description.type === 'generic' && t.description.aborted && !isWalletBounceReceipt(t)) ??
+        found.destination;
+    const where = tx === found.destination ? '' : ` at ${addressOf(tx).toString()}`;
+    const d = tx.description;
+    const exitCode = d.type === 'generic' && d.computePhase.type === 'vm' ? d.computePhase.exitCode : null;
+    const aborted = d.type === 'generic' ? d.aborted : false;
+    if (!aborted) return report(ui, { ok: true, exitCode, message: `${a.what}: done`, link });
+    const why = (exitCode === null ? 'the transaction was aborted' : `${describeExitCode(exitCode)} (exit code ${exitCode})`) + where;
+    return report(ui, { ok: false, exitCode, message: `${a.what} failed: ${why}`, link });
+}
+
+function report(ui: ReturnType<NetworkProvider['ui']>, o: Outcome): Outcome {
+    ui.write(o.message);
+    ui.write(`Explorer: ${o.link}`);
+    return o;
+}
+
+function addressOf(t: Transaction): Address {
+    return new Address(0, Buffer.from(t.address.toString(16).padStart(64, '0'), 'hex'));
+}
+
+// A wallet receiving a bounce or an excess with too little value to run: not the operation's failure.
+function isWalletBounceReceipt(t: Transaction): boolean {
+    return t.inMessage?.info.type === 'internal' && t.inMessage.info.bounced === true;
+}
+
+async function destinationTransaction(
+    provider: NetworkProvider,
+    to: Address,
+    previousLt: bigint | null,
+): Promise<{ destination: Transaction; chain: Transaction[] } | null> {
+    const result = (provider.sender() as { lastSendResult?: unknown }).lastSendResult as { transactions?: Transaction[] } | undefined;
+    if (result?.transactions) {
+        const destination = result.transactions.find((t) => t.inMessage?.info.type === 'internal' && t.inMessage.info.dest.equals(to));
+        return destination ? { destination, chain: result.transactions } : null;
+    }
+    const api = provider.api() as { getTransactions?: (a: Address, o: { limit: number }) => Promise<Transaction[]> };
+    for (let attempt = 0; attempt < 30; attempt++) {
+        await new Promise((r) => setTimeout(r, 2000));
+        const state = await provider.getContractState(to);
+        if (state.last && (previousLt === null || state.last.lt > previousLt)) {
+            if (!api.getTransactions) return null;
+            const txs = await api.getTransactions(to, { limit: 5 });
+            const destination = txs.find((t) => previousLt === null || t.lt > previousLt);
+            return destination ? { destination, chain: [destination] } : null;
+        }
+    }
+    throw new Error(`no transaction at ${to.toString()} after 60 s: the message may still be in flight; check the explorer`);
+}
+
+// Values scripts attach, from `npm run bench` (bench/gas-snapshot.json) with headroom; whatever a
+// message does not spend comes back. A governance message costs at most 0.008 TON.
+export const GOVERNANCE_VALUE = 50_000_000n; // 0.05 TON
+export const GOVERNANCE_MIN_VALUE = 20_000_000n; // 0.02 TON
+// Registration: the chain's gas budget (GAS_PROVIDER_REGISTER and the Root leg), the Provider's
+// storage reserve, and forward fees; the rest of the value becomes stake.
+export const REGISTRATION_OVERHEAD = 150_000_000n; // 0.15 TON
+export const STAKE_MIN_VALUE = 10_000_000n; // 0.01 TON: below it a top-up stakes (almost) nothing
+
+// One governance message to Root from the connected (owner) wallet: --root ADDRESS [--value TON].
+export async function sendToRoot(
+    provider: NetworkProvider,
+    opts: ReturnType<typeof parseOptions>,
+    body: Cell,
+    what: string,
+): Promise<Outcome> {
+    const root = parseAddress(await requiredOption(provider, opts, 'root', 'Root address'), '--root');
+    if (!(await provider.isContractDeployed(root))) throw new InputError(`no contract is deployed at --root ${root.toString()}`);
+    const value = opts.get('value') ? parseTon(opts.get('value')!, '--value') : GOVERNANCE_VALUE;
+    return sendAndReport(provider, { to: root, value, minValue: GOVERNANCE_MIN_VALUE, body, what: `${what} to Root` });
+}
