@@ -5,7 +5,25 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { Blockchain, SandboxContract, TreasuryContract } from '@ton/sandbox';
 import { Address, toNano } from '@ton/core';
-import { InputError, Provider, Root, STATUS_ACTIVE, providerForOwner } from '../wrappers';
+import {
+    InputError,
+    Provider,
+    Root,
+    Session,
+    STATUS_ACTIVE,
+    STATUS_EXITING,
+    STATUS_JAILED,
+    STATUS_PAUSED,
+    SESSION_CLOSING,
+    SESSION_OPEN,
+    TCB_UP_TO_DATE,
+    buildAttestationProof,
+    buildUsageReceipt,
+    amountDue,
+    providerForOwner,
+    signProof,
+    signUsageReceipt,
+} from '../wrappers';
 import { key256, seededKey } from './helpers';
 import { sandboxProvider } from './scriptProvider';
 import * as deployRoot from '../scripts/deployRoot';
@@ -25,6 +43,17 @@ import * as requestUnstake from '../scripts/requestUnstake';
 import * as withdrawStake from '../scripts/withdrawStake';
 import * as showProtocol from '../scripts/showProtocol';
 import * as showProvider from '../scripts/showProvider';
+import * as submitAttestation from '../scripts/submitAttestation';
+import * as updateListing from '../scripts/updateListing';
+import * as pauseProvider from '../scripts/pauseProvider';
+import * as resumeProvider from '../scripts/resumeProvider';
+import * as exitProvider from '../scripts/exitProvider';
+import * as openSession from '../scripts/openSession';
+import * as topUpSession from '../scripts/topUpSession';
+import * as closeSession from '../scripts/closeSession';
+import * as finalizeSession from '../scripts/finalizeSession';
+import * as reportEquivocation from '../scripts/reportEquivocation';
+import * as showSession from '../scripts/showSession';
 
 const PARAMS_FILE = join(__dirname, '..', 'deploy', 'params.testnet.json');
 const LISTING_FILE = join(__dirname, '..', 'deploy', 'listing.example.json');
@@ -208,6 +237,139 @@ describe('operator scripts', () => {
             expect(text).toContain(': active, owner');
             expect(text).toContain('Qwen/Qwen3-8B: 0.05 / 0.2 TON per million tokens in / out');
             expect(text).toContain('not attested');
+        });
+    });
+
+    describe('provider operations and client sessions', () => {
+        const verifiers = ['va', 'vb'].map((l) => seededKey(`script-${l}`));
+        const enclave = seededKey('script-enclave');
+        const measurement = Buffer.alloc(32, 0x6d);
+        let provider: SandboxContract<Provider>;
+        let providerArg: string[];
+        let dir: string;
+
+        beforeEach(async () => {
+            for (const v of verifiers) await addVerifier.run(as(governance).provider, [...rootArg, '--key', hex(v.publicKey)]);
+            await setThreshold.run(as(governance).provider, [...rootArg, '--threshold', '2']);
+            await allowMeasurement.run(as(governance).provider, [...rootArg, '--measurement', hex(measurement)]);
+            const reg = await registerProvider.run(as(owner).provider, [...rootArg, '--listing', LISTING_FILE, '--value', '300']);
+            provider = blockchain.openContract(Provider.fromAddress(reg.address));
+            providerArg = ['--provider', reg.address.toString()];
+            dir = mkdtempSync(join(tmpdir(), 'cocoon-scripts-'));
+            // what a verifier's POST /v1/attest returns, saved as a file
+            const now = Math.floor(Date.now() / 1000);
+            const proof = buildAttestationProof({
+                globalId: -239,
+                root: root.address,
+                provider: reg.address,
+                signingKey: enclave.publicKey,
+                encryptionKey: Buffer.alloc(32, 1),
+                measurement,
+                tcbStatus: Number(TCB_UP_TO_DATE),
+                issuedAt: now,
+                validUntil: now + 6 * 3600,
+                nonce: 1n,
+            });
+            const signatures = verifiers.map((v) => signProof(proof, v.secretKey));
+            writeFileSync(
+                join(dir, 'proof.json'),
+                JSON.stringify({
+                    proof: proof.toBoc().toString('base64'),
+                    signatures: signatures.map((x) => ({ publicKey: hex(x.publicKey), signature: hex(x.signature) })),
+                }),
+            );
+        });
+
+        it("attests with a verifier's proof file, updates the listing, pauses, resumes, exits", async () => {
+            expect((await submitAttestation.run(as(owner).provider, [...providerArg, '--proof', join(dir, 'proof.json')])).ok).toBe(true);
+            expect((await provider.getAttestation())!.signingKey).toBe(key256(enclave.publicKey));
+            const listing = join(dir, 'listing.json');
+            writeFileSync(listing, JSON.stringify({ ...require(LISTING_FILE), gpuCount: 4 }));
+            expect((await updateListing.run(as(owner).provider, [...providerArg, '--listing', listing])).ok).toBe(true);
+            expect((await provider.getListing())!.gpuCount).toBe(4n);
+            await pauseProvider.run(as(owner).provider, providerArg);
+            expect(await provider.getStatus()).toBe(STATUS_PAUSED);
+            await resumeProvider.run(as(owner).provider, providerArg);
+            expect(await provider.getStatus()).toBe(STATUS_ACTIVE);
+            await exitProvider.run(as(owner).provider, providerArg);
+            expect(await provider.getStatus()).toBe(STATUS_EXITING);
+        });
+
+        it('refuses a proof for another provider before sending', async () => {
+            const other = await blockchain.treasury('other-owner');
+            await registerProvider.run(as(other).provider, [...rootArg, '--listing', LISTING_FILE, '--value', '150']);
+            const otherAddress = (await providerForOwner(root.address, other.address)).address.toString();
+            await expect(
+                submitAttestation.run(as(other).provider, ['--provider', otherAddress, '--proof', join(dir, 'proof.json')]),
+            ).rejects.toThrow(/the proof is for provider/);
+        });
+
+        it('a client opens, tops up, closes and finalizes a session; an equivocation report jails the provider', async () => {
+            const client = await blockchain.treasury('client');
+            // refused before sending: not attested yet, then a model it does not list
+            await expect(
+                openSession.run(as(client).provider, [...providerArg, '--model', 'Qwen/Qwen3-8B', '--budget', '5']),
+            ).rejects.toThrow(/no valid attestation/);
+            await submitAttestation.run(as(owner).provider, [...providerArg, '--proof', join(dir, 'proof.json')]);
+            await expect(openSession.run(as(client).provider, [...providerArg, '--model', 'nope', '--budget', '5'])).rejects.toThrow(
+                'the provider does not list the model nope',
+            );
+            await expect(
+                openSession.run(as(client).provider, [...providerArg, '--model', 'Qwen/Qwen3-8B', '--budget', '0.5']),
+            ).rejects.toThrow('the budget must be at least 1 TON');
+
+            const opened = await openSession.run(as(client).provider, [
+                ...providerArg,
+                '--model',
+                'Qwen/Qwen3-8B',
+                '--budget',
+                '5',
+                '--nonce',
+                '1',
+            ]);
+            expect(opened.ok).toBe(true);
+            const session = blockchain.openContract(Session.fromAddress(opened.address));
+            const sessionArg = ['--session', opened.address.toString()];
+            expect(await session.getStatus()).toBe(SESSION_OPEN);
+            expect(await session.getBudget()).toBeGreaterThan(toNano('5'));
+            expect((await topUpSession.run(as(client).provider, [...sessionArg, '--amount', '2'])).ok).toBe(true);
+            expect(await session.getBudget()).toBeGreaterThan(toNano('6.99'));
+
+            const receipt = (amountOut: bigint) => {
+                const cell = buildUsageReceipt({
+                    globalId: -239,
+                    session: opened.address,
+                    seqno: 1,
+                    tokensIn: 0n,
+                    tokensOut: amountOut,
+                    amountDue: amountDue(0n, amountOut, { pricePerMillionIn: toNano('0.05'), pricePerMillionOut: toNano('0.2') }),
+                    resultsHash: 0n,
+                });
+                return { receipt: cell.toBoc().toString('base64'), signature: hex(signUsageReceipt(cell, enclave.secretKey)) };
+            };
+            expect((await closeSession.run(as(client).provider, sessionArg)).ok).toBe(true);
+            expect(await session.getStatus()).toBe(SESSION_CLOSING);
+            const early = as(client);
+            expect((await finalizeSession.run(early.provider, sessionArg)).ok).toBe(false);
+            expect(early.output).toContain('FinalizeSession failed: ERR_TOO_EARLY (exit code 6017)');
+
+            writeFileSync(join(dir, 'receipts.json'), JSON.stringify([receipt(1_000_000n), receipt(2_000_000n)]));
+            const reporter = await blockchain.treasury('reporter');
+            expect(
+                (await reportEquivocation.run(as(reporter).provider, [...sessionArg, '--receipts', join(dir, 'receipts.json')])).ok,
+            ).toBe(true);
+            expect(await provider.getStatus()).toBe(STATUS_JAILED);
+
+            const view = as(client);
+            await showSession.run(view.provider, sessionArg);
+            expect(view.output.join('\n')).toContain(': closing');
+            expect(view.output.join('\n')).toContain('prices 0.05 / 0.2 TON per million tokens, fee 250 bps');
+
+            // after the grace window anyone finalizes; the client gets the unclaimed budget back
+            blockchain.now = Math.floor(Date.now() / 1000) + 2 * 3600;
+            const clientBefore = (await blockchain.getContract(client.address)).balance;
+            expect((await finalizeSession.run(as(reporter).provider, sessionArg)).ok).toBe(true);
+            expect((await blockchain.getContract(client.address)).balance - clientBefore).toBeGreaterThan(toNano('6.9'));
         });
     });
 });

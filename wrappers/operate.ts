@@ -179,3 +179,12 @@ export async function sendToRoot(
     const value = opts.get('value') ? parseTon(opts.get('value')!, '--value') : GOVERNANCE_VALUE;
     return sendAndReport(provider, { to: root, value, minValue: GOVERNANCE_MIN_VALUE, body, what: `${what} to Root` });
 }
+// Submitting an attestation pays for Provider -> Root -> Provider with 60,000 gas at Root (a
+// 16-signature proof); an excess comes back.
+export const ATTESTATION_VALUE = 100_000_000n; // 0.1 TON
+export const ATTESTATION_MIN_VALUE = 50_000_000n;
+// Opening a session: the three handlers' gas, the Session's deploy (its code travels with the
+// message), the terms reply and its 0.01 TON storage reserve; the rest of the value is budget.
+export const SESSION_OPEN_OVERHEAD = 100_000_000n; // 0.1 TON
+export const FINALIZE_VALUE = 200_000_000n; // 0.2 TON: fee deposit, collateral release (maybe a slash), refund
+export const FINALIZE_MIN_VALUE = 100_000_000n;

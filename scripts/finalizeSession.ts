@@ -1,0 +1,21 @@
+// npx blueprint run finalizeSession --testnet --mnemonic -- --session SESSION
+// Anyone (the client alone for a timeout): settle a session whose claims are over; the refund goes to the client.
+import { NetworkProvider } from '@ton/blueprint';
+import { beginCell } from '@ton/core';
+import * as w from '../wrappers';
+
+export async function run(provider: NetworkProvider, args: string[]) {
+    const opts = w.parseOptions(args);
+    const session = w.parseAddress(await w.requiredOption(provider, opts, 'session', 'Session address'), '--session');
+    if (!(await provider.isContractDeployed(session))) throw new w.InputError(`no Session is deployed at --session ${session.toString()}`);
+    const body = beginCell()
+        .store(w.storeFinalizeSession({ $$type: 'FinalizeSession', queryId: 0n }))
+        .endCell();
+    return w.sendAndReport(provider, {
+        to: session,
+        value: w.FINALIZE_VALUE,
+        minValue: w.FINALIZE_MIN_VALUE,
+        body,
+        what: 'FinalizeSession',
+    });
+}

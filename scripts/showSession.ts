@@ -1,0 +1,31 @@
+// npx blueprint run showSession --testnet -- --session SESSION
+// Prints a session's state and terms.
+import { NetworkProvider } from '@ton/blueprint';
+import { fromNano } from '@ton/core';
+import * as w from '../wrappers';
+
+export async function run(provider: NetworkProvider, args: string[]) {
+    const ui = provider.ui();
+    const opts = w.parseOptions(args);
+    const address = w.parseAddress(await w.requiredOption(provider, opts, 'session', 'Session address'), '--session');
+    if (!(await provider.isContractDeployed(address))) throw new w.InputError(`no Session is deployed at --session ${address.toString()}`);
+    const s = provider.open(w.Session.fromAddress(address));
+    const status = w.SESSION_STATUS_NAMES[Number(await s.getStatus())];
+    const date = (t: bigint) => new Date(Number(t) * 1000).toISOString();
+    ui.write(`Session ${address.toString()}: ${status}`);
+    ui.write(`  client ${(await s.getClient()).toString()}, provider ${(await s.getProvider()).toString()}`);
+    ui.write(
+        `  budget ${fromNano(await s.getBudget())} TON, claimed ${fromNano(await s.getClaimed())} TON (receipt #${await s.getSeqno()})`,
+    );
+    const closedAt = await s.getClosedAt();
+    ui.write(`  deadline ${date(await s.getDeadline())}${closedAt > 0n ? `, closed ${date(closedAt)}` : ''}`);
+    const terms = await s.getTerms();
+    const settlement = await s.getSettlement();
+    if (terms && settlement) {
+        ui.write(
+            `  prices ${fromNano(terms.pricePerMillionIn)} / ${fromNano(terms.pricePerMillionOut)} TON per million tokens, fee ${terms.protocolFeeBps} bps, grace ${terms.closeGracePeriod} s`,
+        );
+        ui.write(`  collateral ${fromNano(settlement.collateral)} TON; payments to ${terms.payee.toString()}`);
+    }
+    return { status };
+}

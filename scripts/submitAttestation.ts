@@ -1,0 +1,32 @@
+// npx blueprint run submitAttestation --testnet --mnemonic -- --provider PROVIDER --proof FILE
+// Submits a proof a verifier returned (POST /v1/attest answer, saved as JSON: { proof, signatures }).
+import { NetworkProvider } from '@ton/blueprint';
+import { Cell, beginCell } from '@ton/core';
+import { readFileSync } from 'fs';
+import * as w from '../wrappers';
+
+export async function run(provider: NetworkProvider, args: string[]) {
+    const opts = w.parseOptions(args);
+    const target = w.parseAddress(await w.requiredOption(provider, opts, 'provider', 'Provider address'), '--provider');
+    if (!(await provider.isContractDeployed(target)))
+        throw new w.InputError(`no Provider is deployed at --provider ${target.toString()}: register first`);
+    const file = await w.requiredOption(provider, opts, 'proof', 'Proof file (JSON from the verifier)');
+    let proof, signatures;
+    try {
+        const d = JSON.parse(readFileSync(file, 'utf8')) as { proof: string; signatures: { publicKey: string; signature: string }[] };
+        proof = Cell.fromBase64(d.proof);
+        const fields = w.parseAttestationProof(proof);
+        if (!fields.provider.equals(target)) throw new Error(`the proof is for provider ${fields.provider.toString()}`);
+        if (fields.validUntil <= Math.floor(Date.now() / 1000)) throw new Error('the proof has expired: ask the verifier for a new one');
+        signatures = w.buildSignatureChain(
+            d.signatures.map((s) => ({ publicKey: Buffer.from(s.publicKey, 'hex'), signature: Buffer.from(s.signature, 'hex') })),
+        );
+    } catch (e) {
+        throw new w.InputError(`${file}: ${(e as Error).message}`);
+    }
+    const body = beginCell()
+        .store(w.storeSubmitAttestation({ $$type: 'SubmitAttestation', queryId: 0n, proof, signatures }))
+        .endCell();
+    const value = opts.get('value') ? w.parseTon(opts.get('value')!, '--value') : w.ATTESTATION_VALUE;
+    return w.sendAndReport(provider, { to: target, value, minValue: w.ATTESTATION_MIN_VALUE, body, what: 'SubmitAttestation' });
+}
