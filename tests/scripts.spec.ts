@@ -1,7 +1,6 @@
 // Every operator script's run(provider, args), executed against the sandbox through a
 // NetworkProvider of its own (tests/scriptProvider.ts), as `npx blueprint run` would on testnet.
-import { mkdtempSync, writeFileSync } from 'fs';
-import { tmpdir } from 'os';
+import { writeFileSync } from 'fs';
 import { join } from 'path';
 import { Blockchain, SandboxContract, TreasuryContract } from '@ton/sandbox';
 import { Address, toNano } from '@ton/core';
@@ -54,6 +53,7 @@ import * as closeSession from '../scripts/closeSession';
 import * as finalizeSession from '../scripts/finalizeSession';
 import * as reportEquivocation from '../scripts/reportEquivocation';
 import * as showSession from '../scripts/showSession';
+import { tempDir } from './tmp';
 
 const PARAMS_FILE = join(__dirname, '..', 'deploy', 'params.testnet.json');
 const LISTING_FILE = join(__dirname, '..', 'deploy', 'listing.example.json');
@@ -98,7 +98,7 @@ describe('operator scripts', () => {
         });
 
         it('refuses a parameters file with a bad value, naming it', async () => {
-            const dir = mkdtempSync(join(tmpdir(), 'cocoon-params-'));
+            const dir = tempDir('params');
             const bad = join(dir, 'bad.json');
             writeFileSync(bad, JSON.stringify({ ...require(PARAMS_FILE), protocolFeeBps: 10001 }));
             await expect(deployRoot.run(as(governance).provider, ['--params', bad, '--yes'])).rejects.toThrow(
@@ -215,7 +215,7 @@ describe('operator scripts', () => {
             await expect(
                 registerProvider.run(as(owner).provider, [...rootArg, '--listing', LISTING_FILE, '--value', '50']),
             ).rejects.toThrow('Register needs at least 100.15 TON attached for gas and fees; 50 TON was given');
-            const dir = mkdtempSync(join(tmpdir(), 'cocoon-listing-'));
+            const dir = tempDir('listing');
             writeFileSync(join(dir, 'l.json'), JSON.stringify({ ...require(LISTING_FILE), models: [] }));
             await expect(
                 registerProvider.run(as(owner).provider, [...rootArg, '--listing', join(dir, 'l.json'), '--value', '150']),
@@ -255,7 +255,7 @@ describe('operator scripts', () => {
             const reg = await registerProvider.run(as(owner).provider, [...rootArg, '--listing', LISTING_FILE, '--value', '300']);
             provider = blockchain.openContract(Provider.fromAddress(reg.address));
             providerArg = ['--provider', reg.address.toString()];
-            dir = mkdtempSync(join(tmpdir(), 'cocoon-scripts-'));
+            dir = tempDir('scripts');
             // what a verifier's POST /v1/attest returns, saved as a file
             const now = Math.floor(Date.now() / 1000);
             const proof = buildAttestationProof({

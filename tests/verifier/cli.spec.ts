@@ -1,9 +1,9 @@
 // `npm run verifier -- verify-quote`, run as a process: the JSON it prints and its exit codes.
 import { spawnSync } from 'child_process';
-import { mkdtempSync, writeFileSync } from 'fs';
-import { tmpdir } from 'os';
+import { writeFileSync } from 'fs';
 import { join } from 'path';
 import { FIXTURES, TDX_TIME, tdxQuote } from './fixtures';
+import { tempDir } from '../tmp';
 
 const ROOT = join(__dirname, '..', '..');
 function verifier(...args: string[]) {
@@ -35,7 +35,7 @@ describe('verifier CLI: verify-quote', () => {
     });
 
     it('reads a quote written as hex', () => {
-        const dir = mkdtempSync(join(tmpdir(), 'cocoon-quote-'));
+        const dir = tempDir('quote');
         writeFileSync(join(dir, 'quote.hex'), tdxQuote.toString('hex') + '\n');
         const r = verifier(
             'verify-quote',

@@ -1,17 +1,17 @@
 // Collateral sources: an offline file, and a PCCS whose answers are cached on disk so that a PCCS
 // outage does not stop verification while the cached collateral is valid.
 import { createHash } from 'crypto';
-import { mkdtempSync, writeFileSync } from 'fs';
-import { tmpdir } from 'os';
+import { writeFileSync } from 'fs';
 import { join } from 'path';
 import { Quote } from '@phala/dcap-qvl';
 import { fileCollateral, pccsCollateral } from '../../tee-verifier/src/collateral';
 import { FIXTURES, TDX_TIME, nextUpdate, tdxCollateral, tdxQuote } from './fixtures';
+import { tempDir } from '../tmp';
 
 const UNREACHABLE_PCCS = 'http://127.0.0.1:9/sgx/certification/v4/';
 
 function cacheWithFixture(): string {
-    const dir = mkdtempSync(join(tmpdir(), 'cocoon-collateral-'));
+    const dir = tempDir('collateral');
     const platform = createHash('sha256').update(Quote.parse(tdxQuote).rawCertChain()).digest('hex');
     writeFileSync(join(dir, `${platform}.json`), JSON.stringify(tdxCollateral));
     return dir;
@@ -34,7 +34,7 @@ describe('collateral sources', () => {
     });
 
     it('a PCCS that is down and nothing cached: the error says so', async () => {
-        const source = pccsCollateral(UNREACHABLE_PCCS, mkdtempSync(join(tmpdir(), 'cocoon-collateral-')), () => TDX_TIME);
+        const source = pccsCollateral(UNREACHABLE_PCCS, tempDir('collateral'), () => TDX_TIME);
         await expect(source.collateralFor(tdxQuote)).rejects.toThrow('no valid cached copy exists');
     });
 });

@@ -1,8 +1,6 @@
 // `npm run verifier -- serve` as a process: it refuses to start without its configuration, and a
 // running service names the problem when the chain endpoint is down, never leaking its key.
 import { spawn, spawnSync } from 'child_process';
-import { mkdtempSync } from 'fs';
-import { tmpdir } from 'os';
 import { join } from 'path';
 import { createServer } from 'http';
 import { Address, toNano } from '@ton/core';
@@ -13,6 +11,7 @@ import { VerifierStore } from '../../tee-verifier/src/store';
 import { Chain, submitDueProofs } from '../../tee-verifier/src/submitter';
 import { TEST_PARAMS, deployProtocol, key256, makeEnclave, registerProvider } from '../helpers';
 import { FIXTURES } from './fixtures';
+import { tempDir } from '../tmp';
 
 const ROOT = join(__dirname, '..', '..');
 const CLI = [process.execPath, '-r', 'ts-node/register/transpile-only', join(ROOT, 'tee-verifier/src/cli.ts')];
@@ -62,7 +61,7 @@ function baseArgs(db: string, port: number) {
 
 describe('verifier CLI: serve', () => {
     it('refuses to start without a signing key, saying where to put it', () => {
-        const db = join(mkdtempSync(join(tmpdir(), 'cocoon-serve-')), 'v.sqlite');
+        const db = join(tempDir('serve'), 'v.sqlite');
         const r = spawnSync(CLI[0], [...CLI.slice(1), ...baseArgs(db, 18481)], {
             cwd: ROOT,
             encoding: 'utf8',
@@ -75,7 +74,7 @@ describe('verifier CLI: serve', () => {
     });
 
     it('refuses to start without a collateral source', () => {
-        const db = join(mkdtempSync(join(tmpdir(), 'cocoon-serve-')), 'v.sqlite');
+        const db = join(tempDir('serve'), 'v.sqlite');
         const args = baseArgs(db, 18482).filter((a, i, all) => a !== '--collateral' && all[i - 1] !== '--collateral');
         const r = spawnSync(CLI[0], [...CLI.slice(1), ...args], {
             cwd: ROOT,
@@ -91,7 +90,7 @@ describe('verifier CLI: serve', () => {
         const port = 18483;
 
         beforeAll(async () => {
-            const db = join(mkdtempSync(join(tmpdir(), 'cocoon-serve-')), 'v.sqlite');
+            const db = join(tempDir('serve'), 'v.sqlite');
             service = await startService(baseArgs(db, port), { COCOON_VERIFIER_KEY: SEED, COCOON_VERIFIER_MNEMONIC: '' });
         });
 
@@ -171,7 +170,7 @@ describe('verifier CLI: serve, killed between accept and submit', () => {
         await p.root.send(p.governance.getSender(), { value: toNano('0.05') }, { $$type: 'SetThreshold', queryId: 0n, threshold: 1n });
         const reg = await registerProvider(p);
         const ton = await fakeTonEndpoint();
-        const db = join(mkdtempSync(join(tmpdir(), 'cocoon-kill-')), 'v.sqlite');
+        const db = join(tempDir('kill'), 'v.sqlite');
         const port = 18484;
         const seed = Buffer.from('verifier-a'.padEnd(32, '.')).toString('hex'); // seededKey('verifier-a')
         const service = await startService(

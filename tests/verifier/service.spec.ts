@@ -1,8 +1,6 @@
 // The verifier service over real HTTP on loopback (a second verifier as co-signing peer), against Root on the
 // sandbox chain: nonces, attestation with co-signature, every refusal, malformed input, the
 // durable outbox and its submission on-chain, recovery after a crash.
-import { mkdtempSync } from 'fs';
-import { tmpdir } from 'os';
 import { join } from 'path';
 import { FastifyInstance } from 'fastify';
 import { Address, Cell, toNano } from '@ton/core';
@@ -17,8 +15,9 @@ import { VerifierStore } from '../../tee-verifier/src/store';
 import { Chain, submitDueProofs } from '../../tee-verifier/src/submitter';
 import { Protocol, RegisteredProvider, deployProtocol, key256, makeEnclave, registerProvider } from '../helpers';
 import { TDX_TIME, tdxCollateral, tdxQuote } from './fixtures';
+import { tempDir } from '../tmp';
 
-const tempDb = () => join(mkdtempSync(join(tmpdir(), 'cocoon-verifier-')), 'verifier.sqlite');
+const tempDb = () => join(tempDir('verifier'), 'verifier.sqlite');
 
 function sandboxAllowlist(p: Protocol): AllowlistReader {
     return { isAllowed: async (m) => p.root.getIsMeasurementAllowed(key256(m)) };
