@@ -6,16 +6,9 @@ import * as w from '../wrappers';
 
 export async function run(provider: NetworkProvider, args: string[]) {
     const opts = w.parseOptions(args);
-    const session = w.parseAddress(await w.requiredOption(provider, opts, 'session', 'Session address'), '--session');
-    if (!(await provider.isContractDeployed(session))) throw new w.InputError(`no Session is deployed at --session ${session.toString()}`);
+    const session = await w.deployedTarget(provider, opts, 'session', 'Session');
     const body = beginCell()
         .store(w.storeCloseSession({ $$type: 'CloseSession', queryId: 0n }))
         .endCell();
-    return w.sendAndReport(provider, {
-        to: session,
-        value: w.GOVERNANCE_VALUE,
-        minValue: w.GOVERNANCE_MIN_VALUE,
-        body,
-        what: 'CloseSession',
-    });
+    return w.sendSmall(provider, session, body, 'CloseSession');
 }

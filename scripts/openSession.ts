@@ -10,8 +10,7 @@ import * as w from '../wrappers';
 export async function run(provider: NetworkProvider, args: string[]) {
     const ui = provider.ui();
     const opts = w.parseOptions(args);
-    const target = w.parseAddress(await w.requiredOption(provider, opts, 'provider', 'Provider address'), '--provider');
-    if (!(await provider.isContractDeployed(target))) throw new w.InputError(`no Provider is deployed at --provider ${target.toString()}`);
+    const target = await w.deployedTarget(provider, opts, 'provider', 'Provider');
     const model = await w.requiredOption(provider, opts, 'model', 'Model name');
     const budget = w.parseTon(await w.requiredOption(provider, opts, 'budget', 'Budget (TON)'), '--budget');
     const hours = Number(opts.get('hours') ?? '24');

@@ -7,8 +7,7 @@ import * as w from '../wrappers';
 
 export async function run(provider: NetworkProvider, args: string[]) {
     const opts = w.parseOptions(args);
-    const session = w.parseAddress(await w.requiredOption(provider, opts, 'session', 'Session address'), '--session');
-    if (!(await provider.isContractDeployed(session))) throw new w.InputError(`no Session is deployed at --session ${session.toString()}`);
+    const session = await w.deployedTarget(provider, opts, 'session', 'Session');
     const file = await w.requiredOption(provider, opts, 'receipts', 'Receipts file (JSON)');
     let pair: { receipt: Cell; signature: Buffer }[];
     try {

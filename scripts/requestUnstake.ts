@@ -6,20 +6,12 @@ import * as w from '../wrappers';
 
 export async function run(provider: NetworkProvider, args: string[]) {
     const opts = w.parseOptions(args);
-    const target = w.parseAddress(await w.requiredOption(provider, opts, 'provider', 'Provider address'), '--provider');
-    if (!(await provider.isContractDeployed(target)))
-        throw new w.InputError(`no Provider is deployed at --provider ${target.toString()}: register first`);
+    const target = await w.deployedTarget(provider, opts, 'provider', 'Provider');
     const amount = w.parseTon(await w.requiredOption(provider, opts, 'amount', 'Amount to unstake (TON)'), '--amount');
     const free = await provider.open(w.Provider.fromAddress(target)).getFreeStake();
     if (amount > free) throw new w.InputError(`only ${fromNano(free)} TON of stake is free (locked collateral and the minimum stake stay)`);
     const body = beginCell()
         .store(w.storeRequestUnstake({ $$type: 'RequestUnstake', queryId: 0n, amount }))
         .endCell();
-    return w.sendAndReport(provider, {
-        to: target,
-        value: w.GOVERNANCE_VALUE,
-        minValue: w.GOVERNANCE_MIN_VALUE,
-        body,
-        what: 'RequestUnstake',
-    });
+    return w.sendSmall(provider, target, body, 'RequestUnstake');
 }

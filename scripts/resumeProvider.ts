@@ -1,22 +1,14 @@
 // npx blueprint run resumeProvider --testnet --mnemonic -- --provider PROVIDER
-// Owner\: take sessions again (needs the minimum stake).
+// Owner: take sessions again (needs the minimum stake).
 import { NetworkProvider } from '@ton/blueprint';
 import { beginCell } from '@ton/core';
 import * as w from '../wrappers';
 
 export async function run(provider: NetworkProvider, args: string[]) {
     const opts = w.parseOptions(args);
-    const target = w.parseAddress(await w.requiredOption(provider, opts, 'provider', 'Provider address'), '--provider');
-    if (!(await provider.isContractDeployed(target)))
-        throw new w.InputError(`no Provider is deployed at --provider ${target.toString()}: register first`);
+    const target = await w.deployedTarget(provider, opts, 'provider', 'Provider');
     const body = beginCell()
         .store(w.storeResumeProvider({ $$type: 'ResumeProvider', queryId: 0n }))
         .endCell();
-    return w.sendAndReport(provider, {
-        to: target,
-        value: w.GOVERNANCE_VALUE,
-        minValue: w.GOVERNANCE_MIN_VALUE,
-        body,
-        what: 'ResumeProvider',
-    });
+    return w.sendSmall(provider, target, body, 'ResumeProvider');
 }

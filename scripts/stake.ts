@@ -6,9 +6,7 @@ import * as w from '../wrappers';
 
 export async function run(provider: NetworkProvider, args: string[]) {
     const opts = w.parseOptions(args);
-    const target = w.parseAddress(await w.requiredOption(provider, opts, 'provider', 'Provider address'), '--provider');
-    if (!(await provider.isContractDeployed(target)))
-        throw new w.InputError(`no Provider is deployed at --provider ${target.toString()}: register first`);
+    const target = await w.deployedTarget(provider, opts, 'provider', 'Provider');
     const amount = w.parseTon(await w.requiredOption(provider, opts, 'amount', 'Amount to stake (TON)'), '--amount');
     const body = beginCell()
         .store(w.storeStake({ $$type: 'Stake', queryId: 0n }))

@@ -7,9 +7,7 @@ import * as w from '../wrappers';
 
 export async function run(provider: NetworkProvider, args: string[]) {
     const opts = w.parseOptions(args);
-    const target = w.parseAddress(await w.requiredOption(provider, opts, 'provider', 'Provider address'), '--provider');
-    if (!(await provider.isContractDeployed(target)))
-        throw new w.InputError(`no Provider is deployed at --provider ${target.toString()}: register first`);
+    const target = await w.deployedTarget(provider, opts, 'provider', 'Provider');
     const file = await w.requiredOption(provider, opts, 'proof', 'Proof file (JSON from the verifier)');
     let proof, signatures;
     try {

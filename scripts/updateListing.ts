@@ -7,9 +7,7 @@ import * as w from '../wrappers';
 
 export async function run(provider: NetworkProvider, args: string[]) {
     const opts = w.parseOptions(args);
-    const target = w.parseAddress(await w.requiredOption(provider, opts, 'provider', 'Provider address'), '--provider');
-    if (!(await provider.isContractDeployed(target)))
-        throw new w.InputError(`no Provider is deployed at --provider ${target.toString()}: register first`);
+    const target = await w.deployedTarget(provider, opts, 'provider', 'Provider');
     const file = await w.requiredOption(provider, opts, 'listing', 'Listing file (JSON)');
     let listing;
     try {
@@ -20,11 +18,5 @@ export async function run(provider: NetworkProvider, args: string[]) {
     const body = beginCell()
         .store(w.storeUpdateListing({ $$type: 'UpdateListing', queryId: 0n, listing }))
         .endCell();
-    return w.sendAndReport(provider, {
-        to: target,
-        value: w.GOVERNANCE_VALUE,
-        minValue: w.GOVERNANCE_MIN_VALUE,
-        body,
-        what: 'UpdateListing',
-    });
+    return w.sendSmall(provider, target, body, 'UpdateListing');
 }

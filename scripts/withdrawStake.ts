@@ -6,17 +6,9 @@ import * as w from '../wrappers';
 
 export async function run(provider: NetworkProvider, args: string[]) {
     const opts = w.parseOptions(args);
-    const target = w.parseAddress(await w.requiredOption(provider, opts, 'provider', 'Provider address'), '--provider');
-    if (!(await provider.isContractDeployed(target)))
-        throw new w.InputError(`no Provider is deployed at --provider ${target.toString()}: register first`);
+    const target = await w.deployedTarget(provider, opts, 'provider', 'Provider');
     const body = beginCell()
         .store(w.storeWithdrawStake({ $$type: 'WithdrawStake', queryId: 0n }))
         .endCell();
-    return w.sendAndReport(provider, {
-        to: target,
-        value: w.GOVERNANCE_VALUE,
-        minValue: w.GOVERNANCE_MIN_VALUE,
-        body,
-        what: 'WithdrawStake',
-    });
+    return w.sendSmall(provider, target, body, 'WithdrawStake');
 }

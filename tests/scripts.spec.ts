@@ -160,7 +160,7 @@ describe('operator scripts', () => {
             ).rejects.toThrow('AddVerifier to Root needs at least 0.02 TON attached for gas and fees; 0.001 TON was given');
             const ghost = new Address(0, Buffer.alloc(32, 9)).toString();
             await expect(addVerifier.run(as(governance).provider, ['--root', ghost, '--key', 'ab'.repeat(32)])).rejects.toThrow(
-                `no contract is deployed at --root`,
+                `no Root is deployed at --root`,
             );
             expect((await root.getVerifierSet()).count).toBe(0n);
         });

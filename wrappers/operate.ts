@@ -174,8 +174,7 @@ export async function sendToRoot(
     body: Cell,
     what: string,
 ): Promise<Outcome> {
-    const root = parseAddress(await requiredOption(provider, opts, 'root', 'Root address'), '--root');
-    if (!(await provider.isContractDeployed(root))) throw new InputError(`no contract is deployed at --root ${root.toString()}`);
+    const root = await deployedTarget(provider, opts, 'root', 'Root');
     const value = opts.get('value') ? parseTon(opts.get('value')!, '--value') : GOVERNANCE_VALUE;
     return sendAndReport(provider, { to: root, value, minValue: GOVERNANCE_MIN_VALUE, body, what: `${what} to Root` });
 }
@@ -188,3 +187,21 @@ export const ATTESTATION_MIN_VALUE = 50_000_000n;
 export const SESSION_OPEN_OVERHEAD = 100_000_000n; // 0.1 TON
 export const FINALIZE_VALUE = 200_000_000n; // 0.2 TON: fee deposit, collateral release (maybe a slash), refund
 export const FINALIZE_MIN_VALUE = 100_000_000n;
+
+// --<option>: the address of a deployed contract (kind names it in the error).
+export async function deployedTarget(
+    provider: NetworkProvider,
+    opts: ReturnType<typeof parseOptions>,
+    option: string,
+    kind: string,
+): Promise<Address> {
+    const address = parseAddress(await requiredOption(provider, opts, option, `${kind} address`), `--${option}`);
+    if (!(await provider.isContractDeployed(address))) throw new InputError(`no ${kind} is deployed at --${option} ${address.toString()}`);
+    return address;
+}
+
+// A message that only needs gas (an owner operation, closing a session): GOVERNANCE_VALUE
+// attached, the unused part comes back.
+export function sendSmall(provider: NetworkProvider, to: Address, body: Cell, what: string): Promise<Outcome> {
+    return sendAndReport(provider, { to, value: GOVERNANCE_VALUE, minValue: GOVERNANCE_MIN_VALUE, body, what });
+}
