@@ -10,9 +10,7 @@ import * as w from '../wrappers';
 export async function run(provider: NetworkProvider, args: string[]) {
     const ui = provider.ui();
     const opts = w.parseOptions(args);
-    const rootAddress = w.parseAddress(await w.requiredOption(provider, opts, 'root', 'Root address'), '--root');
-    if (!(await provider.isContractDeployed(rootAddress)))
-        throw new w.InputError(`no contract is deployed at --root ${rootAddress.toString()}`);
+    const rootAddress = await w.deployedTarget(provider, opts, 'root', 'Root');
     const file = await w.requiredOption(provider, opts, 'listing', 'Listing file (JSON)');
     let listing;
     try {

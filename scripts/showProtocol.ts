@@ -7,8 +7,7 @@ import * as w from '../wrappers';
 export async function run(provider: NetworkProvider, args: string[]) {
     const ui = provider.ui();
     const opts = w.parseOptions(args);
-    const address = w.parseAddress(await w.requiredOption(provider, opts, 'root', 'Root address'), '--root');
-    if (!(await provider.isContractDeployed(address))) throw new w.InputError(`no contract is deployed at --root ${address.toString()}`);
+    const address = await w.deployedTarget(provider, opts, 'root', 'Root');
     const root = provider.open(w.Root.fromAddress(address));
     const p = await root.getParams();
     const set = await root.getVerifierSet();

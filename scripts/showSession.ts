@@ -7,8 +7,7 @@ import * as w from '../wrappers';
 export async function run(provider: NetworkProvider, args: string[]) {
     const ui = provider.ui();
     const opts = w.parseOptions(args);
-    const address = w.parseAddress(await w.requiredOption(provider, opts, 'session', 'Session address'), '--session');
-    if (!(await provider.isContractDeployed(address))) throw new w.InputError(`no Session is deployed at --session ${address.toString()}`);
+    const address = await w.deployedTarget(provider, opts, 'session', 'Session');
     const s = provider.open(w.Session.fromAddress(address));
     const status = w.SESSION_STATUS_NAMES[Number(await s.getStatus())];
     const date = (t: bigint) => new Date(Number(t) * 1000).toISOString();
