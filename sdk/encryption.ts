@@ -1,0 +1,97 @@
+// End-to-end encryption between a client and a worker enclave, defined once: the client SDK
+// seals requests, the worker opens them. HPKE (RFC 9180) with @hpke/core: DHKEM(X25519,
+// HKDF-SHA256), HKDF-SHA256, AES-128-GCM, to the enclave's X25519 key that the verifiers attested.
+// The HPKE info binds a request to its session, so a ciphertext for one session cannot be replayed
+// into another. The response is encrypted with a key exported from the same HPKE context (as
+// Oblivious HTTP, RFC 9458, does): only the client that sealed the request can read it.
+import { createCipheriv, createDecipheriv, randomBytes } from 'crypto';
+import { Address } from '@ton/core';
+import { Aes128Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core';
+
+const suite = new CipherSuite({ kem: new DhkemX25519HkdfSha256(), kdf: new HkdfSha256(), aead: new Aes128Gcm() });
+const REQUEST_INFO = Buffer.from('cocoon-request-v1');
+const RESPONSE_LABEL = Buffer.from('cocoon-response-v1');
+
+export interface RequestEnvelope {
+    enc: string; // base64: the HPKE encapsulated key
+    ciphertext: string; // base64
+}
+
+export interface ResponseEnvelope {
+    nonce: string; // base64, 12 bytes
+    ciphertext: string; // base64, AES-128-GCM with the tag appended
+}
+
+export class DecryptionError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = 'DecryptionError';
+    }
+}
+
+function info(session: Address): Buffer {
+    const workchain = Buffer.alloc(1);
+    workchain.writeInt8(session.workChain);
+    return Buffer.concat([REQUEST_INFO, workchain, session.hash]);
+}
+
+// A fresh X25519 key pair, both halves as 32 raw bytes (the worker makes one at start).
+export async function generateEncryptionKeyPair(): Promise<{ publicKey: Buffer; privateKey: Buffer }> {
+    const kp = await suite.kem.generateKeyPair();
+    return {
+        publicKey: Buffer.from(await suite.kem.serializePublicKey(kp.publicKey)),
+        privateKey: Buffer.from(await suite.kem.serializePrivateKey(kp.privateKey)),
+    };
+}
+
+function aesSeal(key: Buffer, plaintext: Uint8Array): ResponseEnvelope {
+    const nonce = randomBytes(12);
+    const cipher = createCipheriv('aes-128-gcm', key, nonce);
+    const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+    return { nonce: nonce.toString('base64'), ciphertext: ciphertext.toString('base64') };
+}
+
+function aesOpen(key: Buffer, envelope: ResponseEnvelope): Buffer {
+    try {
+        const nonce = Buffer.from(envelope.nonce, 'base64');
+        const data = Buffer.from(envelope.ciphertext, 'base64');
+        const decipher = createDecipheriv('aes-128-gcm', key, nonce);
+        decipher.setAuthTag(data.subarray(data.length - 16));
+        return Buffer.concat([decipher.update(data.subarray(0, data.length - 16)), decipher.final()]);
+    } catch {
+        throw new DecryptionError('the response does not decrypt: it was altered, or not meant for this request');
+    }
+}
+
+// Client side: encrypts `plaintext` to the enclave key for `session`; keep `openResponse` to read
+// the answer.
+export async function sealRequest(enclaveEncryptionKey: Buffer, session: Address, plaintext: Uint8Array) {
+    const sender = await suite.createSenderContext({
+        recipientPublicKey: await suite.kem.deserializePublicKey(enclaveEncryptionKey),
+        info: info(session),
+    });
+    const ciphertext = Buffer.from(await sender.seal(plaintext));
+    const responseKey = Buffer.from(await sender.export(RESPONSE_LABEL, 16));
+    const envelope: RequestEnvelope = { enc: Buffer.from(sender.enc).toString('base64'), ciphertext: ciphertext.toString('base64') };
+    return { envelope, openResponse: (e: ResponseEnvelope) => aesOpen(responseKey, e) };
+}
+
+// Worker side: decrypts a request meant for `session`; `sealResponse` encrypts the answer for the
+// client that sent it.
+export async function openRequest(privateKey: Buffer, publicKey: Buffer, session: Address, envelope: RequestEnvelope) {
+    let recipient;
+    let plaintext: Buffer;
+    try {
+        const recipientKey = await suite.kem.importKey('raw', privateKey, false);
+        recipient = await suite.createRecipientContext({
+            recipientKey: { privateKey: recipientKey, publicKey: await suite.kem.deserializePublicKey(publicKey) },
+            enc: Buffer.from(envelope.enc, 'base64'),
+            info: info(session),
+        });
+        plaintext = Buffer.from(await recipient.open(Buffer.from(envelope.ciphertext, 'base64')));
+    } catch {
+        throw new DecryptionError('the request does not decrypt: it was altered, sealed for another session, or for another enclave key');
+    }
+    const responseKey = Buffer.from(await recipient.export(RESPONSE_LABEL, 16));
+    return { plaintext, sealResponse: (bytes: Uint8Array) => aesSeal(responseKey, bytes) };
+}
