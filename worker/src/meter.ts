@@ -1,0 +1,101 @@
+// The worker's metering: cumulative token counts per session, turned into receipts signed by the
+// enclave key (wrappers/receipt.ts) and kept in SQLite. The latest receipt of every session
+// survives a restart: the enclave keys do not (they live in memory only), so after a restart the
+// worker cannot sign for an old session any more, but its owner can still claim what was served.
+import Database from 'better-sqlite3';
+import { Address, Cell } from '@ton/core';
+import { KeyPair } from '@ton/crypto';
+import { Prices, amountDue, buildUsageReceipt, signUsageReceipt } from '../../wrappers';
+
+export interface SignedReceipt {
+    session: Address;
+    seqno: number;
+    tokensIn: bigint;
+    tokensOut: bigint;
+    amountDue: bigint;
+    receipt: Cell;
+    signature: Buffer;
+}
+
+export class Meter {
+    private db: Database.Database;
+
+    constructor(
+        path: string,
+        private readonly globalId: number,
+    ) {
+        this.db = new Database(path);
+        this.db.pragma('journal_mode = WAL');
+        this.db.pragma('synchronous = FULL');
+        this.db.exec(`CREATE TABLE IF NOT EXISTS receipts (
+            session TEXT PRIMARY KEY, seqno INTEGER NOT NULL, tokens_in TEXT NOT NULL, tokens_out TEXT NOT NULL,
+            amount_due TEXT NOT NULL, receipt TEXT NOT NULL, signature TEXT NOT NULL)`);
+    }
+
+    close() {
+        this.db.close();
+    }
+
+    latest(session: Address): SignedReceipt | null {
+        const r = this.db.prepare('SELECT * FROM receipts WHERE session = ?').get(session.toRawString()) as
+            Record<string, string | number> | undefined;
+        if (!r) return null;
+        return {
+            session,
+            seqno: r.seqno as number,
+            tokensIn: BigInt(r.tokens_in),
+            tokensOut: BigInt(r.tokens_out),
+            amountDue: BigInt(r.amount_due),
+            receipt: Cell.fromBase64(r.receipt as string),
+            signature: Buffer.from(r.signature as string, 'hex'),
+        };
+    }
+
+    // Adds one request's usage and returns the new cumulative receipt, signed and stored before it
+    // is returned. `resultsHash` commits to the responses served (for dispute evidence).
+    record(
+        session: Address,
+        key: KeyPair,
+        prices: Prices,
+        usage: { tokensIn: bigint; tokensOut: bigint },
+        resultsHash: bigint,
+    ): SignedReceipt {
+        if (usage.tokensIn < 0n || usage.tokensOut < 0n) throw new RangeError('token counts cannot be negative');
+        const write = this.db.transaction(() => {
+            const prev = this.latest(session);
+            const next = {
+                seqno: (prev?.seqno ?? 0) + 1,
+                tokensIn: (prev?.tokensIn ?? 0n) + usage.tokensIn,
+                tokensOut: (prev?.tokensOut ?? 0n) + usage.tokensOut,
+            };
+            const due = amountDue(next.tokensIn, next.tokensOut, prices);
+            const receipt = buildUsageReceipt({
+                globalId: this.globalId,
+                session,
+                seqno: next.seqno,
+                tokensIn: next.tokensIn,
+                tokensOut: next.tokensOut,
+                amountDue: due,
+                resultsHash,
+            });
+            const signature = signUsageReceipt(receipt, key.secretKey);
+            this.db
+                .prepare(
+                    `INSERT INTO receipts (session, seqno, tokens_in, tokens_out, amount_due, receipt, signature) VALUES (?, ?, ?, ?, ?, ?, ?)
+                     ON CONFLICT(session) DO UPDATE SET seqno = excluded.seqno, tokens_in = excluded.tokens_in, tokens_out = excluded.tokens_out,
+                     amount_due = excluded.amount_due, receipt = excluded.receipt, signature = excluded.signature`,
+                )
+                .run(
+                    session.toRawString(),
+                    next.seqno,
+                    next.tokensIn.toString(),
+                    next.tokensOut.toString(),
+                    due.toString(),
+                    receipt.toBoc().toString('base64'),
+                    signature.toString('hex'),
+                );
+            return { session, ...next, amountDue: due, receipt, signature };
+        });
+        return write();
+    }
+}
