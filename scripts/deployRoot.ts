@@ -2,16 +2,14 @@
 // Deploys Root with the parameters of a JSON file, owned by the wallet that sends it.
 import { NetworkProvider } from '@ton/blueprint';
 import { beginCell, fromNano } from '@ton/core';
-import { readFileSync } from 'fs';
 import {
     GLOBAL_ID_MAINNET,
     GLOBAL_ID_TESTNET,
     InputError,
     ROOT_STORAGE_RESERVE,
-    paramsFromJson,
+    paramsFileOption,
     parseOptions,
     parseTon,
-    requiredOption,
     rootForDeployment,
     sendAndReport,
     storeDeployRoot,
@@ -20,13 +18,7 @@ import {
 export async function run(provider: NetworkProvider, args: string[]) {
     const ui = provider.ui();
     const opts = parseOptions(args);
-    const file = await requiredOption(provider, opts, 'params', 'Parameters file (JSON)');
-    let params;
-    try {
-        params = paramsFromJson(readFileSync(file, 'utf8'));
-    } catch (e) {
-        throw new InputError(`${file}: ${(e as Error).message}`);
-    }
+    const params = await paramsFileOption(provider, opts);
     const network = provider.network();
     const globalId = opts.get('global-id')
         ? Number(opts.get('global-id'))

@@ -4,20 +4,13 @@
 // the listing; nothing is reset.
 import { NetworkProvider } from '@ton/blueprint';
 import { beginCell, fromNano } from '@ton/core';
-import { readFileSync } from 'fs';
 import * as w from '../wrappers';
 
 export async function run(provider: NetworkProvider, args: string[]) {
     const ui = provider.ui();
     const opts = w.parseOptions(args);
     const rootAddress = await w.deployedTarget(provider, opts, 'root', 'Root');
-    const file = await w.requiredOption(provider, opts, 'listing', 'Listing file (JSON)');
-    let listing;
-    try {
-        listing = w.buildListing(w.listingFromJson(readFileSync(file, 'utf8')));
-    } catch (e) {
-        throw new w.InputError(`${file}: ${(e as Error).message}`);
-    }
+    const listing = await w.listingFileOption(provider, opts);
     const value = w.parseTon(await w.requiredOption(provider, opts, 'value', 'TON to attach (stake + fees)'), '--value');
     const owner = provider.sender().address!;
     const root = provider.open(w.Root.fromAddress(rootAddress));

@@ -4,7 +4,11 @@
 // explorer link for the network used. Scripts in scripts/ are thin wrappers around this.
 import { NetworkProvider } from '@ton/blueprint';
 import { Address, Cell, StateInit, Transaction, fromNano } from '@ton/core';
+import { readFileSync } from 'fs';
 import { describeExitCode } from './errors';
+import { Listing, ProtocolParams } from './Root';
+import { buildListing, listingFromJson } from './listing';
+import { paramsFromJson } from './params';
 
 // A problem with what the operator asked for, found before anything was sent.
 export class InputError extends Error {}
@@ -204,4 +208,30 @@ export async function deployedTarget(
 // attached, the unused part comes back.
 export function sendSmall(provider: NetworkProvider, to: Address, body: Cell, what: string): Promise<Outcome> {
     return sendAndReport(provider, { to, value: GOVERNANCE_VALUE, minValue: GOVERNANCE_MIN_VALUE, body, what });
+}
+
+// A JSON file named by --<option>, parsed by `parse`; any problem names the file.
+async function jsonFileOption<T>(
+    provider: NetworkProvider,
+    opts: ReturnType<typeof parseOptions>,
+    option: string,
+    question: string,
+    parse: (text: string) => T,
+): Promise<T> {
+    const file = await requiredOption(provider, opts, option, question);
+    try {
+        return parse(readFileSync(file, 'utf8'));
+    } catch (e) {
+        throw new InputError(`${file}: ${(e as Error).message}`);
+    }
+}
+
+// --params FILE: protocol parameters (see deploy/params.testnet.json), validated.
+export function paramsFileOption(provider: NetworkProvider, opts: ReturnType<typeof parseOptions>): Promise<ProtocolParams> {
+    return jsonFileOption(provider, opts, 'params', 'Parameters file (JSON)', paramsFromJson);
+}
+
+// --listing FILE: a provider's listing (see deploy/listing.example.json), validated.
+export function listingFileOption(provider: NetworkProvider, opts: ReturnType<typeof parseOptions>): Promise<Listing> {
+    return jsonFileOption(provider, opts, 'listing', 'Listing file (JSON)', (text) => buildListing(listingFromJson(text)));
 }
