@@ -42,13 +42,16 @@ async function startService(args: string[], env: Record<string, string>) {
     };
 }
 
-function baseArgs(db: string, port: number) {
+// `serve` in development mode on a loopback port; the endpoint defaults to one nobody answers.
+function baseArgs(db: string, port: number, o: { root?: string; endpoint?: string } = {}) {
     return [
         'serve',
         '--root',
-        root,
+        o.root ?? root,
+        '--network',
+        'mainnet',
         '--endpoint',
-        'http://127.0.0.1:9/jsonRPC',
+        o.endpoint ?? 'http://127.0.0.1:9/jsonRPC',
         '--collateral',
         join(FIXTURES, 'tdx_quote_collateral.json'),
         '--db',
@@ -173,25 +176,10 @@ describe('verifier CLI: serve, killed between accept and submit', () => {
         const db = join(tempDir('kill'), 'v.sqlite');
         const port = 18484;
         const seed = Buffer.from('verifier-a'.padEnd(32, '.')).toString('hex'); // seededKey('verifier-a')
-        const service = await startService(
-            [
-                'serve',
-                '--root',
-                p.root.address.toString(),
-                '--network',
-                'mainnet',
-                '--endpoint',
-                ton.url,
-                '--collateral',
-                join(FIXTURES, 'tdx_quote_collateral.json'),
-                '--db',
-                db,
-                '--port',
-                String(port),
-                '--dev',
-            ],
-            { COCOON_VERIFIER_KEY: seed, COCOON_VERIFIER_MNEMONIC: '' },
-        );
+        const service = await startService(baseArgs(db, port, { root: p.root.address.toString(), endpoint: ton.url }), {
+            COCOON_VERIFIER_KEY: seed,
+            COCOON_VERIFIER_MNEMONIC: '',
+        });
         try {
             const base = `http://127.0.0.1:${port}`;
             const enclave = makeEnclave('killed');
