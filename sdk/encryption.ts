@@ -1,9 +1,13 @@
 // End-to-end encryption between a client and a worker enclave, defined once: the client SDK
-// seals requests, the worker opens them. HPKE (RFC 9180) with @hpke/core: DHKEM(X25519,
-// HKDF-SHA256), HKDF-SHA256, AES-128-GCM, to the enclave's X25519 key that the verifiers attested.
-// The HPKE info binds a request to its session, so a ciphertext for one session cannot be replayed
-// into another. The response is encrypted with a key exported from the same HPKE context (as
-// Oblivious HTTP, RFC 9458, does): only the client that sealed the request can read it.
+// seals requests, the worker opens them. HPKE (RFC 9180) with @hpke/core in Auth mode:
+// DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM, from the client's session key to the
+// enclave's X25519 key that the verifiers attested.
+// - Auth mode proves the request comes from the holder of the session key whose hash the client
+//   committed in OpenSession, so nobody else can spend a session's budget.
+// - The HPKE info binds a request to its session: a ciphertext for one session cannot be replayed
+//   into another (and the worker refuses a repeated `enc` within a session).
+// - The response is encrypted with a key exported from the same HPKE context (as Oblivious HTTP,
+//   RFC 9458, does): only the client that sealed the request can read it.
 import { createCipheriv, createDecipheriv, randomBytes } from 'crypto';
 import { Address } from '@ton/core';
 import { Aes128Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core';
@@ -13,6 +17,7 @@ const REQUEST_INFO = Buffer.from('cocoon-request-v1');
 const RESPONSE_LABEL = Buffer.from('cocoon-response-v1');
 
 export interface RequestEnvelope {
+    clientKey: string; // base64: the client's X25519 session key (its hash is in the Session)
     enc: string; // base64: the HPKE encapsulated key
     ciphertext: string; // base64
 }
@@ -35,8 +40,9 @@ function info(session: Address): Buffer {
     return Buffer.concat([REQUEST_INFO, workchain, session.hash]);
 }
 
-// A fresh X25519 key pair, both halves as 32 raw bytes (the worker makes one at start).
-export async function generateEncryptionKeyPair(): Promise<{ publicKey: Buffer; privateKey: Buffer }> {
+// A fresh X25519 key pair, both halves as 32 raw bytes (the worker makes one at start, a client
+// one per session).
+export async function generateEncryptionKeyPair(): Promise<SessionKey> {
     const kp = await suite.kem.generateKeyPair();
     return {
         publicKey: Buffer.from(await suite.kem.serializePublicKey(kp.publicKey)),
@@ -63,34 +69,53 @@ function aesOpen(key: Buffer, envelope: ResponseEnvelope): Buffer {
     }
 }
 
-// Client side: encrypts `plaintext` to the enclave key for `session`; keep `openResponse` to read
-// the answer.
-export async function sealRequest(enclaveEncryptionKey: Buffer, session: Address, plaintext: Uint8Array) {
+export interface SessionKey {
+    publicKey: Buffer; // X25519, 32 bytes; OpenSession commits to clientKeyHashOf(publicKey)
+    privateKey: Buffer;
+}
+
+// Client side: encrypts `plaintext` from the session key to the enclave key for `session`; keep
+// `openResponse` to read the answer.
+export async function sealRequest(enclaveEncryptionKey: Buffer, session: Address, clientKey: SessionKey, plaintext: Uint8Array) {
     const sender = await suite.createSenderContext({
         recipientPublicKey: await suite.kem.deserializePublicKey(enclaveEncryptionKey),
+        senderKey: {
+            privateKey: await suite.kem.importKey('raw', clientKey.privateKey, false),
+            publicKey: await suite.kem.deserializePublicKey(clientKey.publicKey),
+        },
         info: info(session),
     });
     const ciphertext = Buffer.from(await sender.seal(plaintext));
     const responseKey = Buffer.from(await sender.export(RESPONSE_LABEL, 16));
-    const envelope: RequestEnvelope = { enc: Buffer.from(sender.enc).toString('base64'), ciphertext: ciphertext.toString('base64') };
+    const envelope: RequestEnvelope = {
+        clientKey: clientKey.publicKey.toString('base64'),
+        enc: Buffer.from(sender.enc).toString('base64'),
+        ciphertext: ciphertext.toString('base64'),
+    };
     return { envelope, openResponse: (e: ResponseEnvelope) => aesOpen(responseKey, e) };
 }
 
-// Worker side: decrypts a request meant for `session`; `sealResponse` encrypts the answer for the
-// client that sent it.
-export async function openRequest(privateKey: Buffer, publicKey: Buffer, session: Address, envelope: RequestEnvelope) {
+// Worker side: decrypts a request meant for `session` and authenticated by the client key the
+// envelope names (the caller checks that key against the session's committed hash);
+// `sealResponse` encrypts the answer for the client that sent it.
+export async function openRequest(enclaveKey: SessionKey, session: Address, envelope: RequestEnvelope) {
     let recipient;
     let plaintext: Buffer;
     try {
-        const recipientKey = await suite.kem.importKey('raw', privateKey, false);
         recipient = await suite.createRecipientContext({
-            recipientKey: { privateKey: recipientKey, publicKey: await suite.kem.deserializePublicKey(publicKey) },
+            recipientKey: {
+                privateKey: await suite.kem.importKey('raw', enclaveKey.privateKey, false),
+                publicKey: await suite.kem.deserializePublicKey(enclaveKey.publicKey),
+            },
+            senderPublicKey: await suite.kem.deserializePublicKey(Buffer.from(envelope.clientKey, 'base64')),
             enc: Buffer.from(envelope.enc, 'base64'),
             info: info(session),
         });
         plaintext = Buffer.from(await recipient.open(Buffer.from(envelope.ciphertext, 'base64')));
     } catch {
-        throw new DecryptionError('the request does not decrypt: it was altered, sealed for another session, or for another enclave key');
+        throw new DecryptionError(
+            'the request does not decrypt: it was altered, sealed for another session or enclave key, or not by the named client key',
+        );
     }
     const responseKey = Buffer.from(await recipient.export(RESPONSE_LABEL, 16));
     return { plaintext, sealResponse: (bytes: Uint8Array) => aesSeal(responseKey, bytes) };

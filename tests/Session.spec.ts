@@ -32,6 +32,7 @@ import {
     sessionFor,
     storeUsageReceipt,
     RECEIPT_TAG,
+    clientKeyHashOf,
 } from '../wrappers';
 import {
     AttestedProvider,
@@ -46,6 +47,7 @@ import {
     makeEnclave,
     registerProvider,
     sendOpenSession,
+    CLIENT_SESSION_KEY,
     signedReceipt,
 } from './helpers';
 
@@ -95,6 +97,7 @@ describe('Sessions', () => {
             expect(result.transactions).toHaveTransaction({ from: opened.address, to: prov.provider.address, success: true });
             expect(result.transactions).toHaveTransaction({ from: opened.address, to: client.address, success: true }); // excess
             expect(await opened.getStatus()).toBe(SESSION_OPEN);
+            expect(await opened.getClientKeyHash()).toBe(clientKeyHashOf(CLIENT_SESSION_KEY));
             const budget = await opened.getBudget();
             expect(budget).toBeGreaterThan(toNano('9.9'));
             expect(budget).toBeLessThan(toNano('10'));
@@ -225,7 +228,13 @@ describe('Sessions', () => {
             const client = await p.blockchain.treasury('client');
             const stranger = await p.blockchain.treasury('stranger');
             const session = p.blockchain.openContract(await sessionFor(prov.provider.address, client.address, 1n));
-            const open = { $$type: 'OpenSession' as const, queryId: 0n, modelKey: 0n, deadline: BigInt(p.blockchain.now! + DAY) };
+            const open = {
+                $$type: 'OpenSession' as const,
+                queryId: 0n,
+                modelKey: 0n,
+                deadline: BigInt(p.blockchain.now! + DAY),
+                clientKeyHash: 0n,
+            };
             let r = await session.send(stranger.getSender(), { value: toNano('10') }, open);
             expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_NOT_CLIENT) });
             r = await session.send(client.getSender(), { value: toNano('0.01') }, open);
@@ -385,7 +394,7 @@ describe('Sessions', () => {
             const stranger = await p.blockchain.treasury('stranger');
             let r = await session.send(stranger.getSender(), { value: toNano('5') }, { $$type: 'TopUpSession', queryId: 0n });
             expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_NOT_CLIENT) });
-            r = await session.send(client.getSender(), { value: toNano('0.001') }, { $$type: 'TopUpSession', queryId: 0n });
+            r = await session.send(client.getSender(), { value: toNano('0.0019') }, { $$type: 'TopUpSession', queryId: 0n });
             expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_VALUE_TOO_SMALL) });
             r = await session.send(client.getSender(), { value: toNano('5') }, { $$type: 'TopUpSession', queryId: 0n });
             expect(r.transactions).toHaveTransaction({ to: session.address, success: true });

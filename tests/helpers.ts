@@ -19,6 +19,7 @@ import {
     providerForOwner,
     Session,
     sessionFor,
+    clientKeyHashOf,
     buildUsageReceipt,
     signUsageReceipt,
     amountDue,
@@ -289,7 +290,7 @@ export interface OpenedSession {
 export async function sendOpenSession(
     p: Protocol,
     provider: Address,
-    opts: { client?: string; value?: bigint; nonce?: bigint; model?: string; deadline?: number } = {},
+    opts: { client?: string; value?: bigint; nonce?: bigint; model?: string; deadline?: number; clientKey?: Buffer } = {},
 ): Promise<OpenedSession> {
     const client = await p.blockchain.treasury(opts.client ?? 'client');
     const session = p.blockchain.openContract(await sessionFor(provider, client.address, opts.nonce ?? 1n));
@@ -301,10 +302,14 @@ export async function sendOpenSession(
             queryId: 3n,
             modelKey: modelKey(opts.model ?? MODEL),
             deadline: BigInt(opts.deadline ?? (p.blockchain.now ?? START_TIME) + DAY),
+            clientKeyHash: clientKeyHashOf(opts.clientKey ?? CLIENT_SESSION_KEY),
         },
     );
     return { client, session, result };
 }
+
+// A placeholder X25519 public key for sessions whose requests the test never encrypts.
+export const CLIENT_SESSION_KEY = Buffer.alloc(32, 0xc1);
 
 export function signedReceipt(
     p: Protocol,

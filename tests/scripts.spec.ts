@@ -1,6 +1,6 @@
 // Every operator script's run(provider, args), executed against the sandbox through a
 // NetworkProvider of its own (tests/scriptProvider.ts), as `npx blueprint run` would on testnet.
-import { writeFileSync } from 'fs';
+import { readFileSync, statSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { Blockchain, SandboxContract, TreasuryContract } from '@ton/sandbox';
 import { Address, toNano } from '@ton/core';
@@ -22,6 +22,7 @@ import {
     providerForOwner,
     signProof,
     signUsageReceipt,
+    clientKeyHashOf,
 } from '../wrappers';
 import { key256, seededKey } from './helpers';
 import { sandboxProvider } from './scriptProvider';
@@ -308,14 +309,38 @@ describe('operator scripts', () => {
             const client = await blockchain.treasury('client');
             // refused before sending: not attested yet, then a model it does not list
             await expect(
-                openSession.run(as(client).provider, [...providerArg, '--model', 'Qwen/Qwen3-8B', '--budget', '5']),
+                openSession.run(as(client).provider, [
+                    ...providerArg,
+                    '--model',
+                    'Qwen/Qwen3-8B',
+                    '--budget',
+                    '5',
+                    '--client-key',
+                    join(dir, 'client.key.json'),
+                ]),
             ).rejects.toThrow(/no valid attestation/);
             await submitAttestation.run(as(owner).provider, [...providerArg, '--proof', join(dir, 'proof.json')]);
-            await expect(openSession.run(as(client).provider, [...providerArg, '--model', 'nope', '--budget', '5'])).rejects.toThrow(
-                'the provider does not list the model nope',
-            );
             await expect(
-                openSession.run(as(client).provider, [...providerArg, '--model', 'Qwen/Qwen3-8B', '--budget', '0.5']),
+                openSession.run(as(client).provider, [
+                    ...providerArg,
+                    '--model',
+                    'nope',
+                    '--budget',
+                    '5',
+                    '--client-key',
+                    join(dir, 'client.key.json'),
+                ]),
+            ).rejects.toThrow('the provider does not list the model nope');
+            await expect(
+                openSession.run(as(client).provider, [
+                    ...providerArg,
+                    '--model',
+                    'Qwen/Qwen3-8B',
+                    '--budget',
+                    '0.5',
+                    '--client-key',
+                    join(dir, 'client.key.json'),
+                ]),
             ).rejects.toThrow('the budget must be at least 1 TON');
 
             const opened = await openSession.run(as(client).provider, [
@@ -326,11 +351,16 @@ describe('operator scripts', () => {
                 '5',
                 '--nonce',
                 '1',
+                '--client-key',
+                join(dir, 'client.key.json'),
             ]);
             expect(opened.ok).toBe(true);
+            const key = JSON.parse(readFileSync(join(dir, 'client.key.json'), 'utf8'));
+            expect(statSync(join(dir, 'client.key.json')).mode & 0o077).toBe(0); // private to its owner
             const session = blockchain.openContract(Session.fromAddress(opened.address));
             const sessionArg = ['--session', opened.address.toString()];
             expect(await session.getStatus()).toBe(SESSION_OPEN);
+            expect(await session.getClientKeyHash()).toBe(clientKeyHashOf(Buffer.from(key.publicKey, 'hex')));
             expect(await session.getBudget()).toBeGreaterThan(toNano('5'));
             expect((await topUpSession.run(as(client).provider, [...sessionArg, '--amount', '2'])).ok).toBe(true);
             expect(await session.getBudget()).toBeGreaterThan(toNano('6.99'));

@@ -1,4 +1,5 @@
 import { Address } from '@ton/core';
+import { sha256 } from '@noble/hashes/sha256';
 import { Session } from '../build/Session/tact_Session';
 import { SESSION_NEW } from '../build/Root/tact_Root';
 
@@ -15,5 +16,12 @@ export const SESSION_STATUS_NAMES: Record<number, string> = {
 // The Session of `client` with `provider` for `nonce`, with the same initial state as
 // sessionInit() in contracts/session.tact. A client picks a fresh nonce per session.
 export function sessionFor(provider: Address, client: Address, nonce: bigint): Promise<Session> {
-    return Session.fromInit(provider, client, nonce, SESSION_NEW, 0n, 0n, 0n, 0n, 0n, false, null);
+    return Session.fromInit(provider, client, nonce, SESSION_NEW, 0n, 0n, 0n, 0n, 0n, false, 0n, null);
+}
+
+// What OpenSession commits to: the first 160 bits of SHA-256 of the client's X25519 session key.
+// The worker serves a session only to requests HPKE-authenticated with a key of this hash.
+export function clientKeyHashOf(clientPublicKey: Buffer): bigint {
+    if (clientPublicKey.length !== 32) throw new RangeError('a client session key is 32 bytes (X25519)');
+    return BigInt('0x' + Buffer.from(sha256(clientPublicKey)).subarray(0, 20).toString('hex'));
 }

@@ -9,39 +9,54 @@ const text = (s: string) => new TextEncoder().encode(s);
 describe('request and response encryption', () => {
     it('the enclave reads the request and only the sender reads the response', async () => {
         const enclave = await generateEncryptionKeyPair();
+        const client = await generateEncryptionKeyPair();
         expect(enclave.publicKey.length).toBe(32);
         const { envelope, openResponse } = await sealRequest(
             enclave.publicKey,
             session,
+            client,
             text('{"messages":[{"role":"user","content":"hi"}]}'),
         );
         expect(Buffer.from(envelope.ciphertext, 'base64').toString()).not.toContain('hi');
-        const opened = await openRequest(enclave.privateKey, enclave.publicKey, session, envelope);
+        expect(envelope.clientKey).toBe(client.publicKey.toString('base64'));
+        const opened = await openRequest(enclave, session, envelope);
         expect(opened.plaintext.toString()).toBe('{"messages":[{"role":"user","content":"hi"}]}');
         const response = opened.sealResponse(text('hello back'));
         expect(openResponse(response).toString()).toBe('hello back');
         // another request's context cannot read this response
-        const other = await sealRequest(enclave.publicKey, session, text('x'));
+        const other = await sealRequest(enclave.publicKey, session, client, text('x'));
         expect(() => other.openResponse(response)).toThrow(DecryptionError);
     });
 
     it('refuses a tampered request, one sealed for another session, or for another enclave', async () => {
         const enclave = await generateEncryptionKeyPair();
-        const { envelope } = await sealRequest(enclave.publicKey, session, text('secret'));
+        const client = await generateEncryptionKeyPair();
+        const { envelope } = await sealRequest(enclave.publicKey, session, client, text('secret'));
         const bytes = Buffer.from(envelope.ciphertext, 'base64');
         bytes[0] ^= 1;
-        await expect(
-            openRequest(enclave.privateKey, enclave.publicKey, session, { ...envelope, ciphertext: bytes.toString('base64') }),
-        ).rejects.toThrow(DecryptionError);
-        await expect(openRequest(enclave.privateKey, enclave.publicKey, otherSession, envelope)).rejects.toThrow(DecryptionError);
+        await expect(openRequest(enclave, session, { ...envelope, ciphertext: bytes.toString('base64') })).rejects.toThrow(DecryptionError);
+        await expect(openRequest(enclave, otherSession, envelope)).rejects.toThrow(DecryptionError);
         const stranger = await generateEncryptionKeyPair();
-        await expect(openRequest(stranger.privateKey, stranger.publicKey, session, envelope)).rejects.toThrow(DecryptionError);
+        await expect(openRequest(stranger, session, envelope)).rejects.toThrow(DecryptionError);
+    });
+
+    it('refuses a request that names another client key than the one that sealed it', async () => {
+        // Auth mode: whoever does not hold the committed session key cannot speak for the session.
+        const enclave = await generateEncryptionKeyPair();
+        const client = await generateEncryptionKeyPair();
+        const impostor = await generateEncryptionKeyPair();
+        const { envelope } = await sealRequest(enclave.publicKey, session, impostor, text('spend their budget'));
+        await expect(openRequest(enclave, session, { ...envelope, clientKey: client.publicKey.toString('base64') })).rejects.toThrow(
+            DecryptionError,
+        );
+        await expect(openRequest(enclave, session, envelope)).resolves.toBeDefined(); // under its own key it opens
     });
 
     it('refuses a tampered response', async () => {
         const enclave = await generateEncryptionKeyPair();
-        const { envelope, openResponse } = await sealRequest(enclave.publicKey, session, text('q'));
-        const response = (await openRequest(enclave.privateKey, enclave.publicKey, session, envelope)).sealResponse(text('answer'));
+        const client = await generateEncryptionKeyPair();
+        const { envelope, openResponse } = await sealRequest(enclave.publicKey, session, client, text('q'));
+        const response = (await openRequest(enclave, session, envelope)).sealResponse(text('answer'));
         const bytes = Buffer.from(response.ciphertext, 'base64');
         bytes[2] ^= 1;
         expect(() => openResponse({ ...response, ciphertext: bytes.toString('base64') })).toThrow(DecryptionError);
