@@ -22,13 +22,17 @@ export interface SessionView {
     globalId: number;
     enclaveSigningKey: Buffer; // from the session's terms
     prices: Prices;
-    budget: bigint;
+    budget: bigint; // updated on a top-up
 }
 
 export class ReceiptTracker {
     private last = { seqno: 0, tokensIn: 0n, tokensOut: 0n, amountDue: 0n };
 
     constructor(private readonly view: SessionView) {}
+
+    set budget(budget: bigint) {
+        this.view.budget = budget;
+    }
 
     get latest() {
         return { ...this.last };

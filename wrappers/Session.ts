@@ -1,7 +1,7 @@
 import { Address } from '@ton/core';
 import { sha256 } from '@noble/hashes/sha256';
 import { Session } from '../build/Session/tact_Session';
-import { SESSION_NEW } from '../build/Root/tact_Root';
+import { SESSION_CLOSING, SESSION_NEW } from '../build/Root/tact_Root';
 
 export { Session };
 
@@ -24,4 +24,10 @@ export function sessionFor(provider: Address, client: Address, nonce: bigint): P
 export function clientKeyHashOf(clientPublicKey: Buffer): bigint {
     if (clientPublicKey.length !== 32) throw new RangeError('a client session key is 32 bytes (X25519)');
     return BigInt('0x' + Buffer.from(sha256(clientPublicKey)).subarray(0, 20).toString('hex'));
+}
+
+// Until when a Session accepts claims (claimWindowEnd in contracts/session.tact): the deadline, or
+// the close if earlier, plus the grace period.
+export function claimWindowEnd(status: number, deadline: number, closedAt: number, gracePeriod: number): number {
+    return (status === Number(SESSION_CLOSING) && closedAt < deadline ? closedAt : deadline) + gracePeriod;
 }

@@ -29,7 +29,32 @@ export class Meter {
         this.db.pragma('synchronous = FULL');
         this.db.exec(`CREATE TABLE IF NOT EXISTS receipts (
             session TEXT PRIMARY KEY, seqno INTEGER NOT NULL, tokens_in TEXT NOT NULL, tokens_out TEXT NOT NULL,
-            amount_due TEXT NOT NULL, receipt TEXT NOT NULL, signature TEXT NOT NULL)`);
+            amount_due TEXT NOT NULL, receipt TEXT NOT NULL, signature TEXT NOT NULL, settled INTEGER NOT NULL DEFAULT 0)`);
+        // One row per request served: a captured request replayed to the same session is refused
+        // (HPKE's encapsulated key is fresh for every request a client seals).
+        this.db.exec(`CREATE TABLE IF NOT EXISTS requests (session TEXT NOT NULL, enc TEXT NOT NULL, PRIMARY KEY (session, enc))`);
+    }
+
+    // Records that a request with this encapsulated key reached the session; false if it already did.
+    firstUse(session: Address, enc: Buffer): boolean {
+        const r = this.db
+            .prepare('INSERT OR IGNORE INTO requests (session, enc) VALUES (?, ?)')
+            .run(session.toRawString(), enc.toString('hex'));
+        return r.changes === 1;
+    }
+
+    // Sessions with receipts that may still need a claim.
+    unsettled(): Address[] {
+        const rows = this.db.prepare('SELECT session FROM receipts WHERE settled = 0').all() as { session: string }[];
+        return rows.map((r) => Address.parseRaw(r.session));
+    }
+
+    // The session is over on-chain: no claim will ever be needed; its request log can go.
+    markSettled(session: Address) {
+        this.db.transaction(() => {
+            this.db.prepare('UPDATE receipts SET settled = 1 WHERE session = ?').run(session.toRawString());
+            this.db.prepare('DELETE FROM requests WHERE session = ?').run(session.toRawString());
+        })();
     }
 
     close() {

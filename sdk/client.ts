@@ -1,0 +1,461 @@
+// The client SDK: find providers on the chain, open an escrowed session, check the provider's
+// attestation on-chain before every request, talk to its worker end-to-end encrypted, check every
+// receipt, top up, close and collect the refund. Failures a caller can handle are CocoonError
+// (with a `code`) or ReceiptRejected (a worker that misreports usage).
+import { Address, Cell, Sender, beginCell, fromNano } from '@ton/core';
+import { randomBytes } from 'crypto';
+import {
+    FINALIZE_VALUE,
+    Prices,
+    ReceiptFields,
+    Root,
+    SESSION_CLOSING,
+    SESSION_FINALIZED,
+    SESSION_OPEN,
+    SESSION_OPEN_OVERHEAD,
+    SESSION_STATUS_NAMES,
+    STATUS_ACTIVE,
+    PROVIDER_STATUS_NAMES,
+    claimWindowEnd,
+    clientKeyHashOf,
+    modelKey,
+    sessionFor,
+    storeCloseSession,
+    storeFinalizeSession,
+    storeOpenSession,
+    storeTopUpSession,
+} from '../wrappers';
+import { ChainAccess, onChain, waitFor } from './chain';
+import { SessionKey, generateEncryptionKeyPair, sealRequest } from './encryption';
+import { ReceiptRejected, ReceiptTracker } from './receipts';
+import { ProviderState, SessionState, keyHex, offerFor, readProvider, readSession } from './state';
+import {
+    ChatCompletion,
+    ChatRequest,
+    Identity,
+    identitySchema,
+    responseEnvelopeSchema,
+    sealedAnswerSchema,
+    workerErrorSchema,
+} from './wire';
+
+export type CocoonErrorCode =
+    | 'provider-not-found'
+    | 'provider-unavailable'
+    | 'model-not-listed'
+    | 'not-attested'
+    | 'attestation-expired'
+    | 'attestation-mismatch'
+    | 'measurement-withdrawn'
+    | 'budget-too-small'
+    | 'insufficient-collateral'
+    | 'invalid-duration'
+    | 'session-refused'
+    | 'session-not-open'
+    | 'not-confirmed'
+    | 'too-early'
+    | 'worker-unreachable'
+    | 'worker-refused'
+    | 'bad-answer'
+    | 'stopped';
+
+export class CocoonError extends Error {
+    constructor(
+        readonly code: CocoonErrorCode,
+        message: string,
+        readonly detail?: string, // for 'worker-refused': the worker's error code (sdk/wire.ts)
+    ) {
+        super(message);
+        this.name = 'CocoonError';
+    }
+}
+
+export interface ClientOptions {
+    chain: ChainAccess;
+    wallet: Sender & { address: Address }; // pays budgets and fees; receives refunds
+    root: Address;
+    confirmTimeoutMs?: number; // waiting for a sent message to show on-chain (default 90 s)
+    attestationMarginSeconds?: number; // refuse a provider whose attestation ends sooner (default 60)
+    requestTimeoutMs?: number; // one chat request (default 120 s)
+}
+
+export interface ProviderOffer {
+    provider: Address;
+    endpoint: string;
+    model: string;
+    prices: Prices;
+    attestedUntil: number;
+    freeStake: bigint;
+    gpuModel: string;
+    gpuCount: number;
+}
+
+export interface FindOptions {
+    model: string;
+    maxPricePerMillionIn?: bigint;
+    maxPricePerMillionOut?: bigint;
+    budget?: bigint; // only providers with enough free stake to lock collateral for it
+    attestedForSeconds?: number; // only providers attested at least this much longer
+}
+
+export class CocoonClient {
+    readonly confirmTimeoutMs: number;
+    readonly margin: number;
+
+    constructor(readonly o: ClientOptions) {
+        this.confirmTimeoutMs = o.confirmTimeoutMs ?? 90_000;
+        this.margin = o.attestationMarginSeconds ?? 60;
+    }
+
+    // The candidates (see discovery.ts) that are active, attested and list `model` within the
+    // price limits, cheapest output first.
+    async findProviders(candidates: Address[], f: FindOptions): Promise<ProviderOffer[]> {
+        const now = this.o.chain.now();
+        const offers: ProviderOffer[] = [];
+        for (const address of candidates) {
+            const p = await readProvider(this.o.chain, address);
+            if (!p || p.status !== Number(STATUS_ACTIVE) || !p.attestation || !p.listing || !p.params) continue;
+            if (Number(p.attestation.validUntil) <= now + Math.max(this.margin, f.attestedForSeconds ?? 0)) continue;
+            const offer = offerFor(p.listing, f.model);
+            if (!offer) continue;
+            if (f.maxPricePerMillionIn !== undefined && offer.pricePerMillionIn > f.maxPricePerMillionIn) continue;
+            if (f.maxPricePerMillionOut !== undefined && offer.pricePerMillionOut > f.maxPricePerMillionOut) continue;
+            if (f.budget !== undefined && (f.budget * p.params.collateralBps) / 10_000n > p.freeStake) continue;
+            offers.push({
+                provider: address,
+                endpoint: p.listing.endpoint,
+                model: f.model,
+                prices: { pricePerMillionIn: offer.pricePerMillionIn, pricePerMillionOut: offer.pricePerMillionOut },
+                attestedUntil: Number(p.attestation.validUntil),
+                freeStake: p.freeStake,
+                gpuModel: p.listing.gpuModel,
+                gpuCount: Number(p.listing.gpuCount),
+            });
+        }
+        return offers.sort((a, b) =>
+            a.prices.pricePerMillionOut === b.prices.pricePerMillionOut
+                ? Number(a.prices.pricePerMillionIn - b.prices.pricePerMillionIn)
+                : Number(a.prices.pricePerMillionOut - b.prices.pricePerMillionOut),
+        );
+    }
+
+    // Opens a session with `budget` nanotons escrowed for `durationSeconds`. The Provider's
+    // on-chain rules are checked first, so a refusal comes back as a CocoonError naming the rule
+    // rather than as a refund. Keep `session.sessionKey` to resume the session later.
+    async openSession(
+        provider: Address,
+        o: { model: string; budget: bigint; durationSeconds: number; nonce?: bigint; sessionKey?: SessionKey },
+    ): Promise<ClientSession> {
+        const p = await this.providerOrThrow(provider);
+        const now = this.o.chain.now();
+        if (p.status !== Number(STATUS_ACTIVE)) {
+            throw new CocoonError(
+                'provider-unavailable',
+                `the provider is ${PROVIDER_STATUS_NAMES[p.status]}, not active: it opens no session`,
+            );
+        }
+        requireAttested(p, now, this.margin);
+        if (!offerFor(p.listing, o.model)) throw new CocoonError('model-not-listed', `the provider does not list ${o.model}`);
+        const params = p.params!;
+        if (o.budget < params.minSessionBudget) {
+            throw new CocoonError('budget-too-small', `the budget must be at least ${fromNano(params.minSessionBudget)} TON`);
+        }
+        if (o.durationSeconds <= 0 || o.durationSeconds > Number(params.maxSessionDuration)) {
+            throw new CocoonError('invalid-duration', `a session lasts between 1 second and ${params.maxSessionDuration} seconds`);
+        }
+        const collateral = (o.budget * params.collateralBps) / 10_000n;
+        if (collateral > p.freeStake) {
+            throw new CocoonError(
+                'insufficient-collateral',
+                `the provider has ${fromNano(p.freeStake)} TON of free stake; this budget needs ${fromNano(collateral)} TON of collateral: choose a smaller budget or another provider`,
+            );
+        }
+        const sessionKey = o.sessionKey ?? (await generateEncryptionKeyPair());
+        const nonce = o.nonce ?? randomBytes(8).readBigUInt64BE();
+        const session = await sessionFor(provider, this.o.wallet.address, nonce);
+        const body = beginCell()
+            .store(
+                storeOpenSession({
+                    $$type: 'OpenSession',
+                    queryId: nonce,
+                    modelKey: modelKey(o.model),
+                    deadline: BigInt(now + o.durationSeconds),
+                    clientKeyHash: clientKeyHashOf(sessionKey.publicKey),
+                }),
+            )
+            .endCell();
+        await onChain(this.o.chain, 'send OpenSession', () =>
+            this.o.wallet.send({ to: session.address, value: o.budget + SESSION_OPEN_OVERHEAD, body, init: session.init, bounce: false }),
+        );
+        const state = await waitFor(async () => {
+            const s = await readSession(this.o.chain, session.address);
+            return s && s.status >= Number(SESSION_OPEN) ? s : undefined;
+        }, this.confirmTimeoutMs);
+        if (!state) {
+            const gone = (await this.o.chain.accountState(session.address)) !== 'active';
+            throw gone
+                ? new CocoonError(
+                      'session-refused',
+                      'the Provider refused the session and the value was refunded; see its transaction for the exit code',
+                  )
+                : new CocoonError(
+                      'not-confirmed',
+                      `the session ${session.address.toString()} is not open yet: check it again later with resumeSession`,
+                  );
+        }
+        return new ClientSession(this, state, o.model, sessionKey, p.listing!.endpoint);
+    }
+
+    // A session opened earlier (by this wallet), with the key it was opened with.
+    async resumeSession(address: Address, sessionKey: SessionKey, model: string): Promise<ClientSession> {
+        const s = await readSession(this.o.chain, address);
+        if (!s) throw new CocoonError('session-not-open', `no Session at ${address.toString()}`);
+        if (clientKeyHashOf(sessionKey.publicKey) !== s.clientKeyHash) {
+            throw new CocoonError('session-not-open', 'this session key is not the one the session was opened with');
+        }
+        const p = await this.providerOrThrow(s.provider);
+        return new ClientSession(this, s, model, sessionKey, p.listing!.endpoint);
+    }
+
+    async providerOrThrow(address: Address): Promise<ProviderState> {
+        const p = await readProvider(this.o.chain, address);
+        if (!p || !p.listing || !p.params) throw new CocoonError('provider-not-found', `no registered Provider at ${address.toString()}`);
+        return p;
+    }
+}
+
+function requireAttested(p: ProviderState, now: number, margin: number) {
+    if (!p.attestation) throw new CocoonError('not-attested', 'the provider has no attestation: no enclave key can be trusted');
+    const until = Number(p.attestation.validUntil);
+    if (until <= now + margin) {
+        throw new CocoonError(
+            'attestation-expired',
+            `the provider's attestation ${until <= now ? 'expired' : 'expires'} at ${new Date(until * 1000).toISOString()}: nothing is sent until it is attested again`,
+        );
+    }
+}
+
+export interface ChatResult {
+    completion: ChatCompletion;
+    receipt: ReceiptFields;
+}
+
+export class ClientSession {
+    readonly address: Address;
+    readonly provider: Address;
+    private tracker: ReceiptTracker;
+    private seen = { tokensIn: 0n, tokensOut: 0n };
+    private stoppedBy: Error | null = null;
+    private latestReceipt: { receipt: Cell; signature: Buffer } | null = null;
+
+    constructor(
+        private readonly client: CocoonClient,
+        private state: SessionState,
+        readonly model: string,
+        readonly sessionKey: SessionKey,
+        readonly endpoint: string,
+    ) {
+        this.address = state.address;
+        this.provider = state.provider;
+        const terms = state.terms!;
+        this.tracker = new ReceiptTracker({
+            session: state.address,
+            globalId: Number(terms.globalId),
+            enclaveSigningKey: Buffer.from(keyHex(terms.signingKey), 'hex'),
+            prices: this.prices,
+            budget: state.budget,
+        });
+    }
+
+    get prices(): Prices {
+        return { pricePerMillionIn: this.state.terms!.pricePerMillionIn, pricePerMillionOut: this.state.terms!.pricePerMillionOut };
+    }
+
+    get budget(): bigint {
+        return this.state.budget;
+    }
+
+    // The last receipt accepted: what the provider may claim at most.
+    get latest() {
+        return { ...this.tracker.latest, ...(this.latestReceipt ?? {}) };
+    }
+
+    async refresh(): Promise<SessionState> {
+        const s = await readSession(this.client.o.chain, this.address);
+        if (!s) throw new CocoonError('session-not-open', `the Session ${this.address.toString()} no longer exists`);
+        this.state = s;
+        this.tracker.budget = s.budget;
+        return s;
+    }
+
+    // The enclave key to encrypt to, checked on-chain now: the provider's current attestation
+    // must be valid, still hold the session's signing key, and its measurement still be allowed.
+    async checkAttestation(): Promise<Buffer> {
+        const chain = this.client.o.chain;
+        const p = await this.client.providerOrThrow(this.provider);
+        requireAttested(p, chain.now(), this.client.margin);
+        const a = p.attestation!;
+        if (a.signingKey !== this.state.terms!.signingKey) {
+            throw new CocoonError(
+                'attestation-mismatch',
+                "the provider's attested enclave key changed since this session opened (its worker restarted): close this session and open a new one",
+            );
+        }
+        const allowed = await onChain(chain, 'read the measurement allowlist', () =>
+            chain.open(Root.fromAddress(this.client.o.root)).getIsMeasurementAllowed(a.measurement),
+        );
+        if (!allowed)
+            throw new CocoonError(
+                'measurement-withdrawn',
+                "governance withdrew the provider's TEE measurement from the allowlist: do not send requests",
+            );
+        return Buffer.from(keyHex(a.encryptionKey), 'hex');
+    }
+
+    // The worker's self-description; the SDK trusts the chain, this only explains mismatches.
+    async identity(): Promise<Identity> {
+        const json = await this.http('GET', '/v1/identity');
+        const parsed = identitySchema.safeParse(json);
+        if (!parsed.success)
+            throw new CocoonError('bad-answer', `the worker at ${this.endpoint} does not answer /v1/identity as a Cocoon worker`);
+        return parsed.data;
+    }
+
+    // One chat request, encrypted to the attested enclave; returns the completion once its
+    // receipt passed every check. A receipt that fails one stops the session (ReceiptRejected).
+    async chat(request: Omit<ChatRequest, 'model'>): Promise<ChatResult> {
+        if (this.stoppedBy)
+            throw new CocoonError('stopped', `this session stopped after a bad receipt (${this.stoppedBy.message}): close it`);
+        if (this.state.status !== Number(SESSION_OPEN)) await this.refresh();
+        if (this.state.status !== Number(SESSION_OPEN)) {
+            throw new CocoonError('session-not-open', `the session is ${SESSION_STATUS_NAMES[this.state.status]}: it takes no requests`);
+        }
+        const enclaveKey = await this.checkAttestation();
+        const plaintext = Buffer.from(JSON.stringify({ ...request, model: this.model }));
+        const { envelope, openResponse } = await sealRequest(enclaveKey, this.address, this.sessionKey, plaintext);
+        const answer = await this.http('POST', `/v1/sessions/${this.address.toString()}/chat`, envelope);
+        const sealed = responseEnvelopeSchema.safeParse(answer);
+        if (!sealed.success) throw new CocoonError('bad-answer', 'the worker answered without an encrypted response');
+        let parsed;
+        try {
+            parsed = sealedAnswerSchema.parse(JSON.parse(openResponse(sealed.data).toString('utf8')));
+        } catch (e) {
+            throw new CocoonError('bad-answer', `the worker's response cannot be read: ${(e as Error).message}`);
+        }
+        const { completion } = parsed;
+        const seen = {
+            tokensIn: this.seen.tokensIn + BigInt(completion.usage.prompt_tokens),
+            tokensOut: this.seen.tokensOut + BigInt(completion.usage.completion_tokens),
+        };
+        const receiptCell = Cell.fromBase64(parsed.receipt);
+        const signature = Buffer.from(parsed.signature, 'hex');
+        let receipt: ReceiptFields;
+        try {
+            receipt = this.tracker.check(receiptCell, signature, seen);
+        } catch (e) {
+            if (e instanceof ReceiptRejected) this.stoppedBy = e;
+            throw e;
+        }
+        this.seen = seen;
+        this.latestReceipt = { receipt: receiptCell, signature };
+        return { completion, receipt };
+    }
+
+    async topUp(amount: bigint): Promise<bigint> {
+        const before = this.state.budget;
+        await this.sendToSession(
+            amount,
+            beginCell()
+                .store(storeTopUpSession({ $$type: 'TopUpSession', queryId: 0n }))
+                .endCell(),
+            'send TopUpSession',
+        );
+        const s = await waitFor(async () => {
+            const s = await this.refresh();
+            return s.budget > before ? s : undefined;
+        }, this.client.confirmTimeoutMs);
+        if (!s) throw new CocoonError('not-confirmed', 'the top-up does not show on-chain yet (was the session still open?)');
+        return s.budget;
+    }
+
+    // Stops the session: the provider has the close grace period for a final claim.
+    async close(): Promise<void> {
+        await this.sendToSession(
+            50_000_000n,
+            beginCell()
+                .store(storeCloseSession({ $$type: 'CloseSession', queryId: 0n }))
+                .endCell(),
+            'send CloseSession',
+        );
+        const s = await waitFor(async () => {
+            const s = await this.refresh();
+            return s.status >= Number(SESSION_CLOSING) ? s : undefined;
+        }, this.client.confirmTimeoutMs);
+        if (!s) throw new CocoonError('not-confirmed', 'the close does not show on-chain yet');
+    }
+
+    // When the session can be finalized (unix time), and whether that will be a timeout.
+    finalizableAt(): { at: number; timeout: boolean } {
+        const s = this.state;
+        if (s.status === Number(SESSION_OPEN) && s.seqno === 0) return { at: s.deadline + 1, timeout: true };
+        return { at: claimWindowEnd(s.status, s.deadline, s.closedAt, Number(s.terms!.closeGracePeriod)) + 1, timeout: false };
+    }
+
+    // Settles the session: the unclaimed budget comes back to this wallet (with a share of the
+    // slashed collateral on a timeout). Returns what the session refunded.
+    async finalize(): Promise<{ refund: bigint; claimed: bigint; timedOut: boolean }> {
+        await this.refresh();
+        const { at, timeout } = this.finalizableAt();
+        if (this.client.o.chain.now() < at) {
+            throw new CocoonError(
+                'too-early',
+                `the session can be finalized from ${new Date(at * 1000).toISOString()} (the provider's claim window)`,
+            );
+        }
+        await this.sendToSession(
+            FINALIZE_VALUE,
+            beginCell()
+                .store(storeFinalizeSession({ $$type: 'FinalizeSession', queryId: 0n }))
+                .endCell(),
+            'send FinalizeSession',
+        );
+        const s = await waitFor(async () => {
+            const s = await this.refresh();
+            return s.status === Number(SESSION_FINALIZED) ? s : undefined;
+        }, this.client.confirmTimeoutMs);
+        if (!s) throw new CocoonError('not-confirmed', 'the finalization does not show on-chain yet');
+        return { refund: s.budget - s.claimed, claimed: s.claimed, timedOut: timeout };
+    }
+
+    private sendToSession(value: bigint, body: Cell, what: string) {
+        return onChain(this.client.o.chain, what, () => this.client.o.wallet.send({ to: this.address, value, body, bounce: true }));
+    }
+
+    private async http(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+        const url = new URL(path, this.endpoint);
+        let res: Response;
+        try {
+            res = await fetch(url, {
+                method,
+                headers: body ? { 'content-type': 'application/json' } : {},
+                body: body ? JSON.stringify(body) : undefined,
+                signal: AbortSignal.timeout(this.client.o.requestTimeoutMs ?? 120_000),
+            });
+        } catch (e) {
+            throw new CocoonError(
+                'worker-unreachable',
+                `the provider's worker at ${this.endpoint} does not answer (${(e as Error).message})`,
+            );
+        }
+        const json = await res.json().catch(() => undefined);
+        if (!res.ok) {
+            const err = workerErrorSchema.safeParse(json);
+            throw new CocoonError(
+                'worker-refused',
+                `the worker refused: ${err.success ? `${err.data.error}: ${err.data.message}` : `HTTP ${res.status}`}`,
+                err.success ? err.data.error : `http-${res.status}`,
+            );
+        }
+        return json;
+    }
+}

@@ -1,0 +1,47 @@
+// The built-in backend for the demo and tests: an OpenAI-compatible chat-completions server that
+// needs no model download. It is NOT a language model: it answers by quoting the last user
+// message back, and counts "tokens" as words and punctuation marks.
+import Fastify, { FastifyInstance } from 'fastify';
+import { chatRequestSchema } from '../../sdk/wire';
+
+export const ECHO_PREFIX = '[built-in test backend, not a language model] You said:';
+
+export function countTokens(text: string): number {
+    return (text.match(/[\p{L}\p{N}_]+|[^\s\p{L}\p{N}_]/gu) ?? []).length;
+}
+
+export async function startEchoBackend(o: { host?: string; port?: number } = {}): Promise<{ url: string; app: FastifyInstance }> {
+    const app = Fastify({ logger: false, bodyLimit: 4 * 1024 * 1024 });
+    let served = 0;
+    app.post('/v1/chat/completions', async (req, reply) => {
+        const body = chatRequestSchema.passthrough().safeParse(req.body);
+        if (!body.success) return reply.status(400).send({ error: { message: body.error.issues[0]?.message ?? 'bad request' } });
+        const { model, messages, max_tokens } = body.data;
+        const lastUser = [...messages].reverse().find((m) => m.role === 'user')?.content ?? '';
+        // Keep at most max_tokens tokens of the answer, as a real server would.
+        const words = `${ECHO_PREFIX} ${lastUser}`.split(/(\s+)/);
+        let text = '';
+        let finish = 'stop';
+        for (const w of words) {
+            if (countTokens(text + w) > (max_tokens ?? Infinity)) {
+                finish = 'length';
+                break;
+            }
+            text += w;
+        }
+        served += 1;
+        const prompt = messages.reduce((n, m) => n + countTokens(m.content) + 4, 0);
+        const completion = countTokens(text);
+        return {
+            id: `echo-${served}`,
+            object: 'chat.completion',
+            created: Math.floor(Date.now() / 1000),
+            model,
+            choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: finish }],
+            usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
+        };
+    });
+    app.get('/v1/models', async () => ({ object: 'list', data: [{ id: 'echo', object: 'model', owned_by: 'cocoon' }] }));
+    const address = await app.listen({ host: o.host ?? '127.0.0.1', port: o.port ?? 0 });
+    return { url: address, app };
+}

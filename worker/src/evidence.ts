@@ -1,0 +1,80 @@
+// Attestation evidence for the enclave keys: a real TDX quote through the Linux configfs-tsm
+// interface when the machine is a TDX guest, otherwise (only when the operator allows it) the
+// simulated format that verifiers accept in development mode and Root's allowlist never does.
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'fs';
+import { join } from 'path';
+import { randomBytes } from 'crypto';
+import type { Evidence } from '../../tee-verifier/src/attest';
+
+export const TSM_REPORT_DIR = '/sys/kernel/config/tsm/report';
+
+export interface EvidenceOptions {
+    tsmDir: string; // TSM_REPORT_DIR, or another path in tests
+    allowSimulated: boolean;
+}
+
+export class EvidenceUnavailable extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = 'EvidenceUnavailable';
+    }
+}
+
+export function teeKind(o: EvidenceOptions): 'tdx' | 'simulated' {
+    if (existsSync(o.tsmDir)) return 'tdx';
+    if (o.allowSimulated) return 'simulated';
+    throw new EvidenceUnavailable(
+        `no TDX quote interface at ${o.tsmDir}: run the worker in a TDX guest with configfs-tsm ` +
+            '(Linux 6.7+, mount -t configfs none /sys/kernel/config), or pass --dev to use simulated evidence that only development verifiers accept',
+    );
+}
+
+// The evidence for 64 bytes of report data (the verifier's binding of keys, provider and nonce).
+export function collectEvidence(reportData: Buffer, o: EvidenceOptions): Evidence {
+    if (reportData.length !== 64) throw new RangeError('report data is 64 bytes');
+    if (teeKind(o) === 'simulated') return { kind: 'simulated', reportData };
+    return { kind: 'tdx', quote: tsmQuote(reportData, o.tsmDir) };
+}
+
+// configfs-tsm: create a report entry, write the report data to inblob, read the quote from
+// outblob, remove the entry. The kernel asks the TDX module and the quoting service for us.
+export function tsmQuote(reportData: Buffer, tsmDir: string): Buffer {
+    const entry = join(tsmDir, `cocoon-${process.pid}-${randomBytes(4).toString('hex')}`);
+    try {
+        mkdirSync(entry);
+    } catch (e) {
+        throw new EvidenceUnavailable(`cannot create ${entry} (${(e as Error).message}): the worker needs write access to ${tsmDir}`);
+    }
+    try {
+        const provider = readIfPresent(join(entry, 'provider'));
+        if (provider !== undefined && provider.trim() !== 'tdx_guest') {
+            throw new EvidenceUnavailable(`configfs-tsm is backed by "${provider.trim()}", not tdx_guest: Cocoon attests TDX guests`);
+        }
+        writeFileSync(join(entry, 'inblob'), reportData);
+        let quote: Buffer;
+        try {
+            quote = readFileSync(join(entry, 'outblob'));
+        } catch (e) {
+            throw new EvidenceUnavailable(
+                `reading the quote from ${join(entry, 'outblob')} failed (${(e as Error).message}): check that the host runs a TDX quoting service (QGS) reachable from the guest`,
+            );
+        }
+        if (quote.length < 48)
+            throw new EvidenceUnavailable(`the quote from configfs-tsm is ${quote.length} bytes, too short to be a TDX quote`);
+        return quote;
+    } finally {
+        try {
+            rmdirSync(entry);
+        } catch {
+            // a leftover entry costs nothing and is reused by nobody
+        }
+    }
+}
+
+function readIfPresent(path: string): string | undefined {
+    try {
+        return readFileSync(path, 'utf8');
+    } catch {
+        return undefined;
+    }
+}

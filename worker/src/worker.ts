@@ -1,0 +1,381 @@
+// The worker: holds the enclave keys, keeps the Provider attested, serves sessions' encrypted
+// requests through the model backend, meters them into signed receipts and claims them on-chain.
+// Plaintext exists only inside handleChat and is never logged.
+import { Address, Cell, Sender, beginCell } from '@ton/core';
+import { sha256 } from '@noble/hashes/sha256';
+import type { Logger } from 'pino';
+import {
+    CLAIM_VALUE,
+    ATTESTATION_VALUE,
+    Prices,
+    SESSION_CLOSING,
+    SESSION_FINALIZED,
+    SESSION_OPEN,
+    amountDue,
+    buildSignatureChain,
+    claimWindowEnd,
+    clientKeyHashOf,
+    parseAttestationProof,
+    parseUsageReceipt,
+    storeClaimUsage,
+    storeSubmitAttestation,
+} from '../../wrappers';
+import { ChainAccess, ChainUnavailable, onChain, waitFor } from '../../sdk/chain';
+import { DecryptionError, RequestEnvelope, ResponseEnvelope, openRequest } from '../../sdk/encryption';
+import { SessionState, keyHex, offerFor, readProvider, readSession } from '../../sdk/state';
+import { ChatRequest, Identity, WorkerErrorCode, chatRequestSchema } from '../../sdk/wire';
+import { Backend, BackendUnavailable } from './backend';
+import { EvidenceOptions, collectEvidence } from './evidence';
+import { EnclaveKeys, generateEnclaveKeys } from './keys';
+import { Meter } from './meter';
+import { requestProofFromAny } from './verifier-client';
+
+// A refusal the HTTP layer turns into {error, message} with `status`.
+export class WorkerRefusal extends Error {
+    constructor(
+        readonly code: WorkerErrorCode,
+        readonly status: number,
+        message: string,
+    ) {
+        super(message);
+        this.name = 'WorkerRefusal';
+    }
+}
+
+export interface ClaimPolicy {
+    minAmount: bigint; // claim once this much is unclaimed...
+    intervalSeconds: number; // ...or this long after the last claim...
+    deadlineMarginSeconds: number; // ...or this close to the deadline (a session never claimed by its deadline is a timeout)
+}
+
+export interface WorkerOptions {
+    provider: Address;
+    globalId: number;
+    chain: ChainAccess;
+    sender: Sender; // the worker's wallet: pays for proof submission and claims
+    verifiers: string[];
+    backend: Backend;
+    models: string[]; // served by the backend; each must be in the Provider's listing
+    meter: Meter;
+    evidence: EvidenceOptions;
+    claim: ClaimPolicy;
+    refreshMarginSeconds: number; // re-attest when the attestation has less than this left
+    sessionCacheSeconds: number; // how long a session's status read from the chain is trusted
+    confirmTimeoutMs: number; // how long to wait for a sent message to show on-chain
+    log: Logger;
+}
+
+export const DEFAULT_CLAIM_POLICY: ClaimPolicy = { minAmount: 1_000_000_000n, intervalSeconds: 3600, deadlineMarginSeconds: 1800 };
+const DEFAULT_MAX_TOKENS = 1024;
+
+export class Worker {
+    readonly stats = { requests: 0, refused: 0, tokensIn: 0n, tokensOut: 0n, claims: 0, claimed: 0n };
+    private sessions = new Map<string, { state: SessionState; readAt: number }>();
+    private lastClaimAt = new Map<string, number>();
+    private attestedUntil: number | null = null;
+    private sends: Promise<unknown> = Promise.resolve();
+
+    private constructor(
+        readonly o: WorkerOptions,
+        readonly keys: EnclaveKeys,
+    ) {}
+
+    static async create(o: WorkerOptions): Promise<Worker> {
+        return new Worker(o, await generateEnclaveKeys());
+    }
+
+    identity(): Identity {
+        return {
+            provider: this.o.provider.toString(),
+            globalId: this.o.globalId,
+            signingKey: this.keys.signing.publicKey.toString('hex'),
+            encryptionKey: this.keys.encryption.publicKey.toString('hex'),
+            models: this.o.models,
+            attestedUntil: this.attestedUntil,
+        };
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Attestation
+    // ---------------------------------------------------------------------------------------
+
+    // Whether this worker's keys are attested on-chain with more than the refresh margin left.
+    async attestationDue(): Promise<boolean> {
+        const p = await readProvider(this.o.chain, this.o.provider);
+        const a = p?.attestation;
+        const mine = a && keyHex(a.signingKey) === this.keys.signing.publicKey.toString('hex');
+        this.attestedUntil = mine ? Number(a.validUntil) : null;
+        return !mine || Number(a.validUntil) - this.o.chain.now() < this.o.refreshMarginSeconds;
+    }
+
+    // Gets a proof from the verifiers and submits it; returns when the Provider holds it.
+    async attest(): Promise<{ validUntil: number; verifier: string }> {
+        const provider = await readProvider(this.o.chain, this.o.provider);
+        if (!provider) throw new Error(`no Provider at ${this.o.provider.toString()}: register it first (scripts/registerProvider)`);
+        for (const m of this.o.models) {
+            if (!offerFor(provider.listing, m))
+                this.o.log.warn({ model: m }, 'served model is not in the Provider listing: no session can be opened for it');
+        }
+        const bundle = await requestProofFromAny(this.o.verifiers, this.o.provider, this.keys, (rd) =>
+            collectEvidence(rd, this.o.evidence),
+        );
+        const proof = parseAttestationProof(bundle.proof);
+        const body = beginCell()
+            .store(
+                storeSubmitAttestation({
+                    $$type: 'SubmitAttestation',
+                    queryId: BigInt(proof.issuedAt),
+                    proof: bundle.proof,
+                    signatures: buildSignatureChain(bundle.signatures),
+                }),
+            )
+            .endCell();
+        await this.send(this.o.provider, ATTESTATION_VALUE, body, 'submit the attestation proof');
+        const held = await waitFor(async () => {
+            const a = (await readProvider(this.o.chain, this.o.provider))?.attestation;
+            return a && Number(a.issuedAt) >= proof.issuedAt ? a : undefined;
+        }, this.o.confirmTimeoutMs);
+        if (!held || keyHex(held.signingKey) !== this.keys.signing.publicKey.toString('hex')) {
+            throw new Error(
+                'the Provider did not accept the attestation proof: see the Root transaction for its exit code (the measurement may not be allowlisted, or the verifier set changed)',
+            );
+        }
+        this.attestedUntil = Number(held.validUntil);
+        this.o.log.info({ validUntil: this.attestedUntil, verifier: bundle.verifier, signatures: bundle.signatures.length }, 'attested');
+        return { validUntil: this.attestedUntil, verifier: bundle.verifier };
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Serving
+    // ---------------------------------------------------------------------------------------
+
+    private async session(address: Address, fresh = false): Promise<SessionState> {
+        const key = address.toRawString();
+        const cached = this.sessions.get(key);
+        const now = this.o.chain.now();
+        if (cached && !fresh && now - cached.readAt < this.o.sessionCacheSeconds) return cached.state;
+        const state = await readSession(this.o.chain, address);
+        if (!state) throw new WorkerRefusal('unknown-session', 404, `no Session at ${address.toString()}: open one first`);
+        this.sessions.set(key, { state, readAt: now });
+        return state;
+    }
+
+    // Decrypts, checks, runs and meters one request; returns the encrypted answer and receipt.
+    async handleChat(sessionAddress: Address, envelope: RequestEnvelope): Promise<ResponseEnvelope> {
+        try {
+            const r = await this.serve(sessionAddress, envelope);
+            this.stats.requests += 1;
+            return r;
+        } catch (e) {
+            this.stats.refused += 1;
+            if (e instanceof WorkerRefusal) throw e;
+            if (e instanceof ChainUnavailable) throw new WorkerRefusal('chain-unavailable', 503, e.message);
+            if (e instanceof BackendUnavailable) throw new WorkerRefusal('backend-unavailable', 502, e.message);
+            throw e;
+        }
+    }
+
+    private async serve(sessionAddress: Address, envelope: RequestEnvelope): Promise<ResponseEnvelope> {
+        let s = await this.session(sessionAddress);
+        if (!s.provider.equals(this.o.provider)) {
+            throw new WorkerRefusal('other-provider', 409, `the session is with the Provider ${s.provider.toString()}, not this worker's`);
+        }
+        if (s.status !== Number(SESSION_OPEN)) {
+            s = await this.session(sessionAddress, true);
+            if (s.status !== Number(SESSION_OPEN)) {
+                throw new WorkerRefusal(
+                    'session-not-open',
+                    409,
+                    `the session is ${['new', 'opening', 'open', 'closing', 'finalized'][s.status]}: it takes no requests`,
+                );
+            }
+        }
+        const terms = s.terms!;
+        if (keyHex(terms.signingKey) !== this.keys.signing.publicKey.toString('hex')) {
+            throw new WorkerRefusal(
+                'previous-enclave-key',
+                409,
+                'the session was opened under an earlier enclave key of this provider (the worker restarted): close it and open a new session',
+            );
+        }
+        if (this.o.chain.now() >= s.deadline)
+            throw new WorkerRefusal('deadline-passed', 409, 'the session deadline has passed: open a new session');
+        const clientKey = Buffer.from(envelope.clientKey, 'base64');
+        if (clientKeyHashOf(clientKey) !== s.clientKeyHash) {
+            throw new WorkerRefusal('not-your-session', 403, 'the request is not from the session key this session was opened with');
+        }
+        const enc = Buffer.from(envelope.enc, 'base64');
+        if (!this.o.meter.firstUse(sessionAddress, enc)) {
+            throw new WorkerRefusal('replayed-request', 409, 'this request was already served: seal every request anew');
+        }
+        let opened;
+        try {
+            opened = await openRequest(this.keys.encryption, sessionAddress, envelope);
+        } catch (e) {
+            if (e instanceof DecryptionError) throw new WorkerRefusal('undecryptable', 400, e.message);
+            throw e;
+        }
+        let request: ChatRequest;
+        try {
+            request = chatRequestSchema.parse(JSON.parse(opened.plaintext.toString('utf8')));
+        } catch (e) {
+            // zod names fields and rules only, never the values sent
+            const detail =
+                e instanceof SyntaxError
+                    ? 'not JSON'
+                    : (e as { issues?: { path: unknown[]; message: string }[] }).issues
+                          ?.map((i) => `${i.path.join('.')}: ${i.message}`)
+                          .join('; ');
+            throw new WorkerRefusal('bad-request', 400, `the decrypted request is not a chat completion request (${detail})`);
+        }
+        const prices: Prices = { pricePerMillionIn: terms.pricePerMillionIn, pricePerMillionOut: terms.pricePerMillionOut };
+        await this.requireModel(request.model, prices);
+
+        // Never serve what the budget cannot pay: bound the prompt's tokens by its bytes (every
+        // token is at least one byte) and cap the answer's length by what is left.
+        const previous = this.o.meter.latest(sessionAddress);
+        const spent = previous?.amountDue ?? 0n;
+        const promptBound = BigInt(request.messages.reduce((n, m) => n + Buffer.byteLength(m.content) + 8, 16));
+        const left = async () => s.budget - spent - ceilDiv(promptBound * prices.pricePerMillionIn, 1_000_000n);
+        let affordable =
+            prices.pricePerMillionOut === 0n ? BigInt(DEFAULT_MAX_TOKENS) : ((await left()) * 1_000_000n) / prices.pricePerMillionOut;
+        if (affordable < 1n) {
+            s = await this.session(sessionAddress, true); // a top-up may have landed
+            affordable = prices.pricePerMillionOut === 0n ? 1n : ((await left()) * 1_000_000n) / prices.pricePerMillionOut;
+            if (affordable < 1n)
+                throw new WorkerRefusal('budget-exhausted', 402, 'the session budget is spent: top it up or open a new session');
+        }
+        const maxTokens = Number(min(BigInt(request.max_tokens ?? DEFAULT_MAX_TOKENS), affordable));
+        const completion = await this.o.backend.complete({ ...request, max_tokens: maxTokens });
+
+        let tokensIn = min(BigInt(completion.usage.prompt_tokens), promptBound);
+        let tokensOut = min(BigInt(completion.usage.completion_tokens), BigInt(maxTokens));
+        // The usage never charges past the budget (the Session would refuse the receipt): the
+        // provider absorbs a backend that miscounted.
+        const prevIn = previous?.tokensIn ?? 0n;
+        const prevOut = previous?.tokensOut ?? 0n;
+        while (tokensIn > 0n && amountDue(prevIn + tokensIn, prevOut + tokensOut, prices) > s.budget) {
+            if (tokensOut > 0n) tokensOut -= 1n;
+            else tokensIn -= 1n;
+        }
+        completion.usage = {
+            prompt_tokens: Number(tokensIn),
+            completion_tokens: Number(tokensOut),
+            total_tokens: Number(tokensIn + tokensOut),
+        };
+        const answerBytes = Buffer.from(JSON.stringify(completion));
+        const previousHash = previous ? parseUsageReceipt(previous.receipt).resultsHash : 0n;
+        const resultsHash = BigInt(
+            '0x' + Buffer.from(sha256(Buffer.concat([Buffer.from(keyHex(previousHash), 'hex'), answerBytes]))).toString('hex'),
+        );
+        const receipt = this.o.meter.record(sessionAddress, this.keys.signing, prices, { tokensIn, tokensOut }, resultsHash);
+        this.stats.tokensIn += tokensIn;
+        this.stats.tokensOut += tokensOut;
+        this.o.log.info(
+            { session: sessionAddress.toString(), seqno: receipt.seqno, tokensIn: Number(tokensIn), tokensOut: Number(tokensOut) },
+            'served',
+        );
+        const answer = { completion, receipt: receipt.receipt.toBoc().toString('base64'), signature: receipt.signature.toString('hex') };
+        return opened.sealResponse(Buffer.from(JSON.stringify(answer)));
+    }
+
+    private async requireModel(model: string, prices: Prices) {
+        if (!this.o.models.includes(model)) {
+            throw new WorkerRefusal('model-not-served', 400, `this worker serves ${this.o.models.join(', ')}, not ${model}`);
+        }
+        const listing = (await readProvider(this.o.chain, this.o.provider))?.listing ?? null;
+        const offer = offerFor(listing, model);
+        if (!offer || offer.pricePerMillionIn !== prices.pricePerMillionIn || offer.pricePerMillionOut !== prices.pricePerMillionOut) {
+            throw new WorkerRefusal(
+                'model-not-served',
+                400,
+                `the session was opened for another model than ${model}: its prices differ from this model's listing`,
+            );
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Claims
+    // ---------------------------------------------------------------------------------------
+
+    // Claims every session whose latest receipt is due under the claim policy (or all of them
+    // with `force`). Sessions over on-chain are marked settled.
+    async claimDue(force = false): Promise<{ session: Address; seqno: number; amountDue: bigint }[]> {
+        const claimed: { session: Address; seqno: number; amountDue: bigint }[] = [];
+        for (const address of this.o.meter.unsettled()) {
+            const latest = this.o.meter.latest(address)!;
+            const s = await readSession(this.o.chain, address);
+            if (!s || s.status === Number(SESSION_FINALIZED)) {
+                this.o.meter.markSettled(address);
+                continue;
+            }
+            if (latest.seqno <= s.seqno || !s.terms) continue;
+            const now = this.o.chain.now();
+            const windowEnd = claimWindowEnd(s.status, s.deadline, s.closedAt, Number(s.terms.closeGracePeriod));
+            if (now > windowEnd) {
+                this.o.log.error(
+                    { session: address.toString(), seqno: latest.seqno },
+                    'claim window over before the latest receipt was claimed',
+                );
+                this.o.meter.markSettled(address);
+                continue;
+            }
+            const due =
+                force ||
+                s.status === Number(SESSION_CLOSING) ||
+                latest.amountDue - s.claimed >= this.o.claim.minAmount ||
+                now - (this.lastClaimAt.get(address.toRawString()) ?? 0) >= this.o.claim.intervalSeconds ||
+                s.deadline - now <= this.o.claim.deadlineMarginSeconds;
+            if (!due) continue;
+            const body = beginCell()
+                .store(
+                    storeClaimUsage({
+                        $$type: 'ClaimUsage',
+                        queryId: BigInt(latest.seqno),
+                        signature: latest.signature,
+                        receipt: latest.receipt,
+                    }),
+                )
+                .endCell();
+            await this.send(address, CLAIM_VALUE, body, `claim receipt #${latest.seqno}`);
+            const after = await waitFor(async () => {
+                const now = await readSession(this.o.chain, address);
+                return now && now.seqno >= latest.seqno ? now : undefined;
+            }, this.o.confirmTimeoutMs);
+            if (!after) {
+                this.o.log.warn({ session: address.toString(), seqno: latest.seqno }, 'claim not confirmed yet; retried on the next pass');
+                continue;
+            }
+            this.lastClaimAt.set(address.toRawString(), now);
+            this.stats.claims += 1;
+            this.stats.claimed += latest.amountDue - s.claimed;
+            claimed.push({ session: address, seqno: latest.seqno, amountDue: latest.amountDue });
+            this.o.log.info({ session: address.toString(), seqno: latest.seqno, amountDue: latest.amountDue.toString() }, 'claimed');
+        }
+        return claimed;
+    }
+
+    // One pass of the background loop: re-attest when due, then claim what is due.
+    async tick() {
+        try {
+            if (await this.attestationDue()) await this.attest();
+        } catch (e) {
+            this.o.log.error({ err: (e as Error).message }, 'attestation refresh failed; retried on the next pass');
+        }
+        try {
+            await this.claimDue();
+        } catch (e) {
+            this.o.log.error({ err: (e as Error).message }, 'claim pass failed; retried on the next pass');
+        }
+    }
+
+    // Wallet sends are serialized: a wallet accepts one seqno at a time.
+    private send(to: Address, value: bigint, body: Cell, what: string) {
+        const next = this.sends.then(() => onChain(this.o.chain, what, () => this.o.sender.send({ to, value, body, bounce: true })));
+        this.sends = next.catch(() => undefined);
+        return next;
+    }
+}
+
+const min = (a: bigint, b: bigint) => (a < b ? a : b);
+const ceilDiv = (a: bigint, b: bigint) => (a + b - 1n) / b;
