@@ -137,7 +137,7 @@ export class Worker {
         }, this.o.confirmTimeoutMs);
         if (!held || keyHex(held.signingKey) !== this.keys.signing.publicKey.toString('hex')) {
             throw new Error(
-                'the Provider did not accept the attestation proof: see the Root transaction for its exit code (the measurement may not be allowlisted, or the verifier set changed)',
+                'the Provider did not accept the attestation proof: see the Provider and Root transactions for the exit code (the measurement may not be allowlisted, the verifier set may have changed, or the Provider already holds a proof issued in the same second: retry)',
             );
         }
         this.attestedUntil = Number(held.validUntil);
@@ -324,7 +324,7 @@ export class Worker {
                 force ||
                 s.status === Number(SESSION_CLOSING) ||
                 latest.amountDue - s.claimed >= this.o.claim.minAmount ||
-                now - (this.lastClaimAt.get(address.toRawString()) ?? 0) >= this.o.claim.intervalSeconds ||
+                now - this.claimClock(address, now) >= this.o.claim.intervalSeconds ||
                 s.deadline - now <= this.o.claim.deadlineMarginSeconds;
             if (!due) continue;
             const body = beginCell()
@@ -353,6 +353,14 @@ export class Worker {
             this.o.log.info({ session: address.toString(), seqno: latest.seqno, amountDue: latest.amountDue.toString() }, 'claimed');
         }
         return claimed;
+    }
+
+    // When the claim interval of a session started: its last claim, or when this process first
+    // saw it.
+    private claimClock(address: Address, now: number): number {
+        const key = address.toRawString();
+        if (!this.lastClaimAt.has(key)) this.lastClaimAt.set(key, now);
+        return this.lastClaimAt.get(key)!;
     }
 
     // One pass of the background loop: re-attest when due, then claim what is due.

@@ -1,0 +1,319 @@
+// The worker and the SDK against each other on the local network: what each refuses, and why.
+import { Address, toNano } from '@ton/core';
+import { join } from 'path';
+import { mkdirSync } from 'fs';
+import {
+    CocoonClient,
+    CocoonError,
+    ClientSession,
+    ReceiptRejected,
+    generateEncryptionKeyPair,
+    registeredProviders,
+    sealRequest,
+    readSession,
+} from '../../sdk';
+import { EXAMPLE_PARAMS, SESSION_OPEN, clientKeyHashOf } from '../../wrappers';
+import { DEMO_MODEL, DEMO_PRICES, LocalNetwork, startLocalNetwork } from '../../demo/network';
+import { EvidenceUnavailable, collectEvidence, teeKind } from '../../worker/src/evidence';
+import { countTokens, ECHO_PREFIX } from '../../worker/src/echo-backend';
+import { tempDir } from '../tmp';
+
+const ask = (content: string, max_tokens = 64) => ({ messages: [{ role: 'user' as const, content }], max_tokens });
+
+async function post(url: string, body: unknown) {
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: res.status, json: (await res.json()) as { error: string; message: string } };
+}
+
+describe('worker and client SDK', () => {
+    let net: LocalNetwork;
+    let client: CocoonClient;
+    let session: ClientSession;
+
+    async function setUp(o: { budget?: bigint; attest?: boolean; durationSeconds?: number } = {}) {
+        net = await startLocalNetwork();
+        if (o.attest !== false) await net.worker.attest();
+        client = new CocoonClient({
+            chain: net.chain,
+            wallet: net.ledger.sender(net.client),
+            root: net.root.address,
+            confirmTimeoutMs: 500,
+        });
+        if (o.attest !== false) {
+            session = await client.openSession(net.provider, {
+                model: DEMO_MODEL,
+                budget: o.budget ?? toNano('5'),
+                durationSeconds: o.durationSeconds ?? 3600,
+            });
+        }
+    }
+    afterEach(async () => net?.stop());
+
+    describe('finding and opening', () => {
+        it('finds the provider from Root registrations and filters by model, price, stake and attestation', async () => {
+            await setUp({ attest: false });
+            const candidates = registeredProviders(net.ledger.transactions, net.root.address);
+            expect(candidates.map((a) => a.toRawString())).toEqual([net.provider.toRawString()]);
+            expect(await client.findProviders(candidates, { model: DEMO_MODEL })).toEqual([]); // not attested yet
+            await net.worker.attest();
+            const [offer] = await client.findProviders(candidates, { model: DEMO_MODEL });
+            expect(offer).toMatchObject({ endpoint: net.workerUrl, prices: DEMO_PRICES, model: DEMO_MODEL });
+            expect(await client.findProviders(candidates, { model: 'other' })).toEqual([]);
+            expect(
+                await client.findProviders(candidates, { model: DEMO_MODEL, maxPricePerMillionOut: DEMO_PRICES.pricePerMillionOut - 1n }),
+            ).toEqual([]);
+            expect(
+                await client.findProviders(candidates, { model: DEMO_MODEL, maxPricePerMillionIn: DEMO_PRICES.pricePerMillionIn }),
+            ).toHaveLength(1);
+            // 20% collateral of a 1,000 TON budget is more than the 150 TON staked
+            expect(await client.findProviders(candidates, { model: DEMO_MODEL, budget: toNano('1000') })).toEqual([]);
+            expect(await client.findProviders(candidates, { model: DEMO_MODEL, attestedForSeconds: 7 * 3600 })).toEqual([]);
+        });
+
+        it('refuses to open a session the Provider would refuse, naming the rule, before sending anything', async () => {
+            await setUp({ attest: false });
+            const open = (o: Partial<Parameters<CocoonClient['openSession']>[1]>, provider: Address = net.provider) =>
+                client.openSession(provider, { model: DEMO_MODEL, budget: toNano('5'), durationSeconds: 3600, ...o });
+            const code = (p: Promise<unknown>) =>
+                p.then(
+                    () => 'opened',
+                    (e: CocoonError) => e.code,
+                );
+            expect(await code(open({}))).toBe('not-attested');
+            await net.worker.attest();
+            const sent = net.ledger.transactions.length;
+            expect(await code(open({}, new Address(0, Buffer.alloc(32, 7))))).toBe('provider-not-found');
+            expect(await code(open({ model: 'gpt-9' }))).toBe('model-not-listed');
+            expect(await code(open({ budget: toNano('0.5') }))).toBe('budget-too-small');
+            expect(await code(open({ budget: toNano('1000') }))).toBe('insufficient-collateral');
+            expect(await code(open({ durationSeconds: Number(EXAMPLE_PARAMS.maxSessionDuration) + 1 }))).toBe('invalid-duration');
+            net.blockchain.now = net.chain.now() + 6 * 3600; // past the 6-hour attestation
+            expect(await code(open({}))).toBe('attestation-expired');
+            expect(net.ledger.transactions.length).toBe(sent); // nothing was sent
+        });
+    });
+
+    describe('serving', () => {
+        it('answers encrypted requests with receipts the SDK accepts; a top-up raises the budget', async () => {
+            await setUp();
+            const first = await session.chat(ask('hello there'));
+            expect(first.completion.choices[0].message.content).toBe(`${ECHO_PREFIX} hello there`);
+            expect(first.receipt).toMatchObject({ seqno: 1, tokensIn: BigInt(countTokens('hello there') + 4) });
+            const second = await session.chat(ask('and again'));
+            expect(second.receipt.seqno).toBe(2);
+            expect(second.receipt.tokensOut).toBe(first.receipt.tokensOut + BigInt(countTokens(`${ECHO_PREFIX} and again`)));
+            expect(net.worker.stats).toMatchObject({ requests: 2, refused: 0 });
+            const budget = session.budget;
+            expect(await session.topUp(toNano('2'))).toBeGreaterThan(budget + toNano('1.99'));
+        });
+
+        it('caps an answer at what the budget can pay, and refuses once it is spent', async () => {
+            await setUp({ budget: toNano('1') });
+            // 4,000 one-letter words: the echo answer is longer than what is left after the prompt
+            const long = 'w '.repeat(4000);
+            const { completion, receipt } = await session.chat(ask(long, 1_000_000));
+            expect(completion.choices[0].finish_reason).toBe('length');
+            expect(receipt.amountDue).toBeLessThanOrEqual(session.budget);
+            let refused: unknown;
+            for (let i = 0; i < 10 && !refused; i++) {
+                refused = await session.chat(ask(long, 1_000_000)).then(
+                    (r) => expect(r.receipt.amountDue).toBeLessThanOrEqual(session.budget),
+                    (e) => e,
+                );
+            }
+            expect(refused).toBeInstanceOf(CocoonError);
+            expect(refused).toMatchObject({ code: 'worker-refused', detail: 'budget-exhausted' });
+            expect(session.latest.amountDue).toBeLessThanOrEqual(session.budget);
+        });
+
+        it('rejects a tampered ciphertext, a replayed request and a stranger speaking for the session', async () => {
+            await setUp();
+            const url = `${net.workerUrl}/v1/sessions/${session.address.toString()}/chat`;
+            const enclaveKey = net.worker.keys.encryption.publicKey;
+            const plaintext = Buffer.from(JSON.stringify({ model: DEMO_MODEL, ...ask('hi') }));
+
+            const { envelope } = await sealRequest(enclaveKey, session.address, session.sessionKey, plaintext);
+            const bytes = Buffer.from(envelope.ciphertext, 'base64');
+            bytes[5] ^= 0x01;
+            let r = await post(url, { ...envelope, ciphertext: bytes.toString('base64') });
+            expect(r).toMatchObject({ status: 400, json: { error: 'undecryptable' } });
+
+            const fresh = await sealRequest(enclaveKey, session.address, session.sessionKey, plaintext);
+            expect((await post(url, fresh.envelope)).status).toBe(200);
+            r = await post(url, fresh.envelope);
+            expect(r).toMatchObject({ status: 409, json: { error: 'replayed-request' } });
+
+            const stranger = await generateEncryptionKeyPair();
+            const theirs = await sealRequest(enclaveKey, session.address, stranger, plaintext);
+            r = await post(url, theirs.envelope);
+            expect(r).toMatchObject({ status: 403, json: { error: 'not-your-session' } });
+            expect(clientKeyHashOf(stranger.publicKey)).not.toBe((await readSession(net.chain, session.address))!.clientKeyHash);
+
+            r = await post(url, { enc: 'x' });
+            expect(r).toMatchObject({ status: 400, json: { error: 'bad-request' } });
+            r = await post(`${net.workerUrl}/v1/sessions/not-an-address/chat`, fresh.envelope);
+            expect(r).toMatchObject({ status: 400, json: { error: 'bad-request' } });
+            // one request served and metered; three refused by the session checks (the two
+            // malformed ones never got that far)
+            expect(net.worker.stats.requests).toBe(1);
+            expect(net.worker.stats.refused).toBe(3);
+            expect(net.worker.o.meter.latest(session.address)!.seqno).toBe(1);
+        });
+
+        it('refuses a request for a model other than the session was opened for, or a session it does not serve', async () => {
+            await setUp();
+            const url = (s: Address) => `${net.workerUrl}/v1/sessions/${s.toString()}/chat`;
+            const key = net.worker.keys.encryption.publicKey;
+            const other = await sealRequest(
+                key,
+                session.address,
+                session.sessionKey,
+                Buffer.from(JSON.stringify({ model: 'gpt-9', ...ask('hi') })),
+            );
+            expect(await post(url(session.address), other.envelope)).toMatchObject({ status: 400, json: { error: 'model-not-served' } });
+            const notJson = await sealRequest(key, session.address, session.sessionKey, Buffer.from('not json'));
+            expect(await post(url(session.address), notJson.envelope)).toMatchObject({ status: 400, json: { error: 'bad-request' } });
+            const nowhere = new Address(0, Buffer.alloc(32, 9));
+            const lost = await sealRequest(key, nowhere, session.sessionKey, Buffer.from('{}'));
+            expect(await post(url(nowhere), lost.envelope)).toMatchObject({ status: 404, json: { error: 'unknown-session' } });
+        });
+
+        it('stops serving a closed session, and after its deadline', async () => {
+            await setUp();
+            await session.chat(ask('one'));
+            await session.close();
+            await expect(session.chat(ask('two'))).rejects.toMatchObject({ code: 'session-not-open' });
+            // a client that ignores its own close: the worker refuses too
+            const sealed = await sealRequest(
+                net.worker.keys.encryption.publicKey,
+                session.address,
+                session.sessionKey,
+                Buffer.from(JSON.stringify({ model: DEMO_MODEL, ...ask('x') })),
+            );
+            const r = await post(`${net.workerUrl}/v1/sessions/${session.address.toString()}/chat`, sealed.envelope);
+            expect(r).toMatchObject({ status: 409, json: { error: 'session-not-open' } });
+        });
+
+        it('reports a backend that is down as backend-unavailable and meters nothing', async () => {
+            await setUp();
+            (net.worker.o as { backend: unknown }).backend = {
+                complete: () =>
+                    Promise.reject(
+                        new (require('../../worker/src/backend').BackendUnavailable)(
+                            'the model backend at http://127.0.0.1:1 did not answer',
+                        ),
+                    ),
+            };
+            await expect(session.chat(ask('hi'))).rejects.toMatchObject({ code: 'worker-refused', detail: 'backend-unavailable' });
+            expect(net.worker.o.meter.latest(session.address)).toBeNull();
+        });
+    });
+
+    describe('the SDK protects the client', () => {
+        it('refuses to send anything to a worker whose attestation expired', async () => {
+            await setUp();
+            await session.chat(ask('while attested'));
+            const served = net.worker.stats.requests + net.worker.stats.refused;
+            net.blockchain.now = (await session.checkAttestation(), net.worker.identity().attestedUntil!) - 30; // inside the 60 s margin
+            await expect(session.chat(ask('too late'))).rejects.toMatchObject({ code: 'attestation-expired' });
+            net.blockchain.now = net.worker.identity().attestedUntil! + 1;
+            await expect(session.chat(ask('too late'))).rejects.toMatchObject({ code: 'attestation-expired' });
+            expect(net.worker.stats.requests + net.worker.stats.refused).toBe(served); // nothing reached the worker
+        });
+
+        it('catches a receipt priced above the session terms and stops the session', async () => {
+            await setUp();
+            await session.chat(ask('fair'));
+            const meter = net.worker.o.meter;
+            const honest = meter.record.bind(meter);
+            meter.record = (s, k, prices, usage, h) =>
+                honest(
+                    s,
+                    k,
+                    { pricePerMillionIn: prices.pricePerMillionIn * 2n, pricePerMillionOut: prices.pricePerMillionOut * 2n },
+                    usage,
+                    h,
+                );
+            const e = await session.chat(ask('overpriced')).catch((x) => x);
+            expect(e).toBeInstanceOf(ReceiptRejected);
+            expect(e.problem).toBe('amount-mismatch');
+            expect(session.latest.seqno).toBe(1); // the bad receipt was not kept
+            await expect(session.chat(ask('again'))).rejects.toMatchObject({ code: 'stopped' });
+        });
+
+        it('catches a worker that counts more tokens than it reported', async () => {
+            await setUp();
+            const meter = net.worker.o.meter;
+            const honest = meter.record.bind(meter);
+            meter.record = (s, k, prices, usage, h) => honest(s, k, prices, { ...usage, tokensOut: usage.tokensOut + 100n }, h);
+            await expect(session.chat(ask('count me'))).rejects.toMatchObject({ problem: 'overcharge' });
+        });
+    });
+
+    describe('restarts and refreshes', () => {
+        it('a restarted worker keeps the latest receipt and claims it; the old session is refused, then the client sees the new key', async () => {
+            await setUp();
+            await session.chat(ask('one'));
+            const { receipt } = await session.chat(ask('two'));
+            await net.stopWorker(); // the enclave keys are gone with the process
+            const restarted = await net.startWorker();
+            const claims = await restarted.claimDue(true);
+            expect(claims.map((c) => [c.session.toRawString(), c.seqno, c.amountDue])).toEqual([
+                [session.address.toRawString(), 2, receipt.amountDue],
+            ]);
+            const onChain = (await readSession(net.chain, session.address))!;
+            expect(onChain).toMatchObject({ seqno: 2, claimed: receipt.amountDue, status: Number(SESSION_OPEN) });
+            // not attested under its new keys yet: the client still trusts the old key, the worker
+            // says why it cannot serve the session any more
+            await expect(session.chat(ask('three'))).rejects.toMatchObject({ code: 'worker-refused', detail: 'previous-enclave-key' });
+            net.blockchain.now! += 1; // a proof must be newer than the one held
+            await restarted.attest();
+            await expect(session.chat(ask('three'))).rejects.toMatchObject({ code: 'attestation-mismatch' });
+        });
+
+        it('refreshes its attestation before it expires, on its own background pass', async () => {
+            await setUp({ durationSeconds: 8 * 3600 });
+            const first = net.worker.identity().attestedUntil!;
+            expect(await net.worker.attestationDue()).toBe(false);
+            net.blockchain.now = first - 1800; // within the 1-hour refresh margin
+            expect(await net.worker.attestationDue()).toBe(true);
+            await net.worker.tick();
+            expect(net.worker.identity().attestedUntil!).toBeGreaterThan(first);
+            await expect(session.chat(ask('still served'))).resolves.toBeDefined(); // same keys: the session goes on
+        });
+
+        it('claims on its own before the deadline, so that a served session never times out', async () => {
+            await setUp();
+            const { receipt } = await session.chat(ask('served'));
+            await net.worker.tick(); // nothing due yet: a small amount, far from the deadline
+            expect((await readSession(net.chain, session.address))!.seqno).toBe(0);
+            net.blockchain.now = (await session.refresh()).deadline - 300; // inside the 600 s margin
+            await net.worker.tick();
+            expect((await readSession(net.chain, session.address))!.seqno).toBe(receipt.seqno);
+        });
+    });
+});
+
+describe('worker evidence', () => {
+    it('uses simulated evidence only when allowed, and names what is missing otherwise', () => {
+        const missing = join(tempDir('tsm'), 'nope');
+        expect(teeKind({ tsmDir: missing, allowSimulated: true })).toBe('simulated');
+        expect(() => teeKind({ tsmDir: missing, allowSimulated: false })).toThrow(EvidenceUnavailable);
+        expect(() => teeKind({ tsmDir: missing, allowSimulated: false })).toThrow(/no TDX quote interface at .*nope.*--dev/);
+        const rd = Buffer.alloc(64, 3);
+        expect(collectEvidence(rd, { tsmDir: missing, allowSimulated: true })).toEqual({ kind: 'simulated', reportData: rd });
+    });
+
+    it('reports a configfs-tsm that yields no quote, naming the quoting service', () => {
+        const dir = join(tempDir('tsm'), 'report');
+        mkdirSync(dir);
+        expect(() => collectEvidence(Buffer.alloc(64), { tsmDir: dir, allowSimulated: true })).toThrow(/TDX quoting service/);
+    });
+});
+
+describe('built-in backend token counting', () => {
+    it('counts words and punctuation', () => {
+        expect(countTokens('Hello, world!')).toBe(4);
+        expect(countTokens('')).toBe(0);
+    });
+});

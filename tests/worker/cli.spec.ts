@@ -1,0 +1,50 @@
+// `npm run worker -- serve`, run as a process: what it refuses before touching the network.
+import { spawnSync } from 'child_process';
+import { join } from 'path';
+import { tempDir } from '../tmp';
+
+const ROOT = join(__dirname, '..', '..');
+const ADDRESS = 'EQBJiRlpisFNVP4G4WKK5qT3d7PFCBcCJg1xLhkgNZSAkSHP';
+function worker(env: Record<string, string>, ...args: string[]) {
+    const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', join(ROOT, 'worker/src/cli.ts'), ...args], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH!, ...env },
+    });
+    return { status: r.status, stderr: r.stderr.trim() };
+}
+const serve = [
+    'serve',
+    '--root',
+    ADDRESS,
+    '--owner',
+    ADDRESS,
+    '--verifier',
+    'http://127.0.0.1:1',
+    '--backend',
+    'http://127.0.0.1:1',
+    '--model',
+    'm',
+];
+
+describe('worker CLI', () => {
+    it('refuses a bad address, naming the flag', () => {
+        const r = worker({}, 'serve', '--root', 'nope', '--owner', ADDRESS);
+        expect(r).toMatchObject({ status: 64, stderr: 'error: --root nope is not a TON address' });
+    });
+
+    it('needs the wallet mnemonic from the environment', () => {
+        const r = worker({}, ...serve);
+        expect(r.status).toBe(64);
+        expect(r.stderr).toMatch(/COCOON_WORKER_MNEMONIC must hold the 24-word mnemonic/);
+    });
+
+    it('refuses to run without TDX unless --dev, naming the configfs-tsm path', () => {
+        const words = Array(24).fill('abandon').join(' ');
+        const missing = join(tempDir('worker-cli'), 'tsm');
+        const r = worker({ COCOON_WORKER_MNEMONIC: words }, ...serve, '--tsm', missing);
+        expect(r.status).toBe(64);
+        expect(r.stderr).toContain(`no TDX quote interface at ${missing}`);
+        expect(r.stderr).not.toContain('abandon'); // the mnemonic is never printed
+    });
+});

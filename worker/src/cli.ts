@@ -1,0 +1,157 @@
+// `npm run worker -- <command>`: the worker's command line.
+//   serve         run the worker: attest, serve clients on loopback, claim, refresh
+//   echo-backend  run the built-in OpenAI-compatible test backend (not a language model)
+import { Command, Option } from 'commander';
+import pino from 'pino';
+import { Address, toNano } from '@ton/core';
+import { TonClient, WalletContractV4 } from '@ton/ton';
+import { mnemonicToPrivateKey } from '@ton/crypto';
+import { GLOBAL_ID_MAINNET, GLOBAL_ID_TESTNET, providerForOwner } from '../../wrappers';
+import { tonClientChain } from '../../sdk/chain';
+import { UsageError } from '../../tee-verifier/src/usage';
+import { openAiBackend } from './backend';
+import { startEchoBackend } from './echo-backend';
+import { TSM_REPORT_DIR, teeKind } from './evidence';
+import { Meter } from './meter';
+import { buildWorkerServer } from './server';
+import { DEFAULT_CLAIM_POLICY, Worker } from './worker';
+
+function positiveInt(flag: string, v: string): number {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} must be a positive whole number, got ${v}`);
+    return n;
+}
+
+function address(flag: string, v: string): Address {
+    try {
+        return Address.parse(v);
+    } catch {
+        throw new UsageError(`${flag} ${v} is not a TON address`);
+    }
+}
+
+export interface ServeOptions {
+    root: Address;
+    owner: Address;
+    network: 'mainnet' | 'testnet';
+    endpoint: string;
+    apiKeyEnv: string;
+    walletMnemonicEnv: string;
+    verifier: string[];
+    backend: string;
+    backendKeyEnv: string;
+    model: string[];
+    db: string;
+    tsm: string;
+    dev: boolean;
+    host: string;
+    port: number;
+    claimMin: string;
+    claimInterval: number;
+    tick: number;
+}
+
+export async function runWorker(o: ServeOptions) {
+    const log = pino({ name: 'cocoon-worker' });
+    const mnemonic = process.env[o.walletMnemonicEnv]?.trim().split(/\s+/);
+    if (!mnemonic || mnemonic.length !== 24) {
+        throw new UsageError(
+            `the environment variable ${o.walletMnemonicEnv} must hold the 24-word mnemonic of the worker's wallet (it pays for attestation submissions and claims; claims pay the Provider's owner)`,
+        );
+    }
+    const kind = teeKind({ tsmDir: o.tsm, allowSimulated: o.dev });
+    if (kind === 'simulated')
+        log.warn('development mode: simulated evidence; only development verifiers accept it and no production Root allowlists it');
+    const client = new TonClient({ endpoint: o.endpoint, apiKey: process.env[o.apiKeyEnv], timeout: 15_000 });
+    const chain = tonClientChain(client, o.endpoint);
+    const key = await mnemonicToPrivateKey(mnemonic);
+    const wallet = client.open(WalletContractV4.create({ workchain: 0, publicKey: key.publicKey }));
+    const provider = (await providerForOwner(o.root, o.owner)).address;
+    const meter = new Meter(o.db, o.network === 'mainnet' ? GLOBAL_ID_MAINNET : GLOBAL_ID_TESTNET);
+    const worker = await Worker.create({
+        provider,
+        globalId: o.network === 'mainnet' ? GLOBAL_ID_MAINNET : GLOBAL_ID_TESTNET,
+        chain,
+        sender: wallet.sender(key.secretKey),
+        verifiers: o.verifier,
+        backend: openAiBackend(o.backend, { apiKey: process.env[o.backendKeyEnv] }),
+        models: o.model,
+        meter,
+        evidence: { tsmDir: o.tsm, allowSimulated: o.dev },
+        claim: { ...DEFAULT_CLAIM_POLICY, minAmount: toNano(o.claimMin), intervalSeconds: o.claimInterval },
+        refreshMarginSeconds: 3600,
+        sessionCacheSeconds: 15,
+        confirmTimeoutMs: 90_000,
+        log,
+    });
+    log.info({ provider: provider.toString(), wallet: wallet.address.toString(), tee: kind, models: o.model }, 'worker starting');
+    await worker.attest();
+    const app = await buildWorkerServer(worker, { logger: { name: 'cocoon-worker-http' } });
+    await app.listen({ host: o.host, port: o.port });
+    log.info({ host: o.host, port: o.port }, 'serving clients');
+
+    let timer: NodeJS.Timeout | undefined;
+    const loop = async () => {
+        await worker.tick();
+        timer = setTimeout(loop, o.tick * 1000);
+    };
+    timer = setTimeout(loop, o.tick * 1000);
+    const stop = async () => {
+        if (timer) clearTimeout(timer);
+        await app.close();
+        // one last pass so that what was served is claimed before the keys are gone
+        await worker
+            .claimDue(true)
+            .catch((e) => log.error({ err: (e as Error).message }, 'final claim failed; claim later with the stored receipts'));
+        meter.close();
+        process.exit(0);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+}
+
+const program = new Command('cocoon-worker').description('Cocoon worker: serves attested, encrypted, metered inference for a Provider');
+
+program
+    .command('serve')
+    .description('attest the enclave keys, serve clients, claim receipts and refresh the attestation')
+    .requiredOption('--root <address>', 'Root contract address', (v) => address('--root', v))
+    .requiredOption('--owner <address>', "the Provider owner's wallet (the Provider address derives from it)", (v) => address('--owner', v))
+    .addOption(new Option('--network <name>', 'network the Root is on').choices(['mainnet', 'testnet']).default('testnet'))
+    .option('--endpoint <url>', 'TON HTTP API endpoint (toncenter v2 JSON-RPC)', 'https://testnet.toncenter.com/api/v2/jsonRPC')
+    .option('--api-key-env <name>', 'environment variable holding the endpoint API key', 'TONCENTER_API_KEY')
+    .option('--wallet-mnemonic-env <name>', "environment variable holding the worker wallet's 24-word mnemonic", 'COCOON_WORKER_MNEMONIC')
+    .requiredOption('--verifier <url...>', 'TEE verifiers to ask for proofs, tried in order')
+    .requiredOption('--backend <url>', 'OpenAI-compatible server (vLLM, llama.cpp server...), e.g. http://127.0.0.1:8000')
+    .option('--backend-key-env <name>', "environment variable holding the backend's API key, if it needs one", 'COCOON_BACKEND_KEY')
+    .requiredOption('--model <name...>', "model names the backend serves, as in the Provider's listing")
+    .option('--db <file>', 'SQLite file for receipts (they survive restarts)', 'worker.sqlite')
+    .option('--tsm <dir>', 'configfs-tsm report directory', TSM_REPORT_DIR)
+    .option('--dev', 'development mode: simulated evidence when there is no TDX (never in production)', false)
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port to listen on', (v) => positiveInt('--port', v), 8443)
+    .option('--claim-min <ton>', 'claim a session once this much is unclaimed', '1')
+    .option('--claim-interval <seconds>', 'or this long after its last claim', (v) => positiveInt('--claim-interval', v), 3600)
+    .option('--tick <seconds>', 'seconds between background passes (refresh, claims)', (v) => positiveInt('--tick', v), 30)
+    .action(async (opts: ServeOptions) => runWorker(opts));
+
+program
+    .command('echo-backend')
+    .description('run the built-in test backend: OpenAI-compatible, quotes the prompt back; NOT a language model')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port to listen on', (v) => positiveInt('--port', v), 8000)
+    .action(async (opts: { host: string; port: number }) => {
+        const { url } = await startEchoBackend(opts);
+        console.log(`built-in test backend (not a language model) at ${url}/v1/chat/completions`);
+    });
+
+program.exitOverride();
+program.parseAsync(process.argv).catch((e) => {
+    if (e instanceof UsageError || e?.name === 'EvidenceUnavailable') {
+        console.error(`error: ${e.message}`);
+        process.exit(64);
+    }
+    const code = (e as { exitCode?: number }).exitCode;
+    if (code === undefined) console.error(`error: ${(e as Error).message}`);
+    process.exit(code ?? 1);
+});
