@@ -55,7 +55,8 @@ export interface LocalNetwork {
     workerUrl: string;
     worker: Worker;
     workerDb: string;
-    startWorker(o?: { claim?: Partial<ClaimPolicy> }): Promise<Worker>;
+    // sessionCacheSeconds: how long the worker trusts a session read from the chain (default 15)
+    startWorker(o?: { claim?: Partial<ClaimPolicy>; sessionCacheSeconds?: number }): Promise<Worker>;
     stopWorker(): Promise<void>;
     stop(): Promise<void>;
 }
@@ -209,7 +210,7 @@ export async function startLocalNetwork(
                     evidence: { tsmDir: join(dir, 'no-tsm'), allowSimulated: true },
                     claim: { minAmount: toNano('1000'), intervalSeconds: 86_400, deadlineMarginSeconds: 600, ...w.claim },
                     refreshMarginSeconds: 3600,
-                    sessionCacheSeconds: 0,
+                    sessionCacheSeconds: w.sessionCacheSeconds ?? 15,
                     confirmTimeoutMs: 1000,
                     log: quiet,
                 });

@@ -5,7 +5,10 @@
 import { Address, Cell, Sender, beginCell, fromNano } from '@ton/core';
 import { randomBytes } from 'crypto';
 import {
+    Attestation,
+    CLOSE_VALUE,
     FINALIZE_VALUE,
+    Provider,
     Prices,
     ReceiptFields,
     Root,
@@ -77,6 +80,9 @@ export interface ClientOptions {
     confirmTimeoutMs?: number; // waiting for a sent message to show on-chain (default 90 s)
     attestationMarginSeconds?: number; // refuse a provider whose attestation ends sooner (default 60)
     requestTimeoutMs?: number; // one chat request (default 120 s)
+    // How long the on-chain attestation check of a provider is reused (default 60 s); its expiry
+    // is still compared with the chain's clock before every request.
+    attestationCheckMs?: number;
 }
 
 export interface ProviderOffer {
@@ -224,7 +230,7 @@ export class CocoonClient {
     }
 }
 
-function requireAttested(p: ProviderState, now: number, margin: number) {
+function requireAttested(p: { attestation: Attestation | null }, now: number, margin: number) {
     if (!p.attestation) throw new CocoonError('not-attested', 'the provider has no attestation: no enclave key can be trusted');
     const until = Number(p.attestation.validUntil);
     if (until <= now + margin) {
@@ -247,6 +253,7 @@ export class ClientSession {
     private seen = { tokensIn: 0n, tokensOut: 0n };
     private stoppedBy: Error | null = null;
     private latestReceipt: { receipt: Cell; signature: Buffer } | null = null;
+    private attestationCheck: { attestation: Attestation; encryptionKey: Buffer; checkedAt: number } | undefined;
 
     constructor(
         private readonly client: CocoonClient,
@@ -292,9 +299,16 @@ export class ClientSession {
     // must be valid, still hold the session's signing key, and its measurement still be allowed.
     async checkAttestation(): Promise<Buffer> {
         const chain = this.client.o.chain;
-        const p = await this.client.providerOrThrow(this.provider);
-        requireAttested(p, chain.now(), this.client.margin);
-        const a = p.attestation!;
+        const cached = this.attestationCheck;
+        if (cached && Date.now() - cached.checkedAt < (this.client.o.attestationCheckMs ?? 60_000)) {
+            requireAttested(cached, chain.now(), this.client.margin);
+            return cached.encryptionKey;
+        }
+        const attestation = await onChain(chain, 'read the provider attestation', () =>
+            chain.open(Provider.fromAddress(this.provider)).getAttestation(),
+        );
+        requireAttested({ attestation }, chain.now(), this.client.margin);
+        const a = attestation!;
         if (a.signingKey !== this.state.terms!.signingKey) {
             throw new CocoonError(
                 'attestation-mismatch',
@@ -309,7 +323,9 @@ export class ClientSession {
                 'measurement-withdrawn',
                 "governance withdrew the provider's TEE measurement from the allowlist: do not send requests",
             );
-        return Buffer.from(keyHex(a.encryptionKey), 'hex');
+        const encryptionKey = Buffer.from(keyHex(a.encryptionKey), 'hex');
+        this.attestationCheck = { attestation: a, encryptionKey, checkedAt: Date.now() };
+        return encryptionKey;
     }
 
     // The worker's self-description; the SDK trusts the chain, this only explains mismatches.
@@ -333,7 +349,18 @@ export class ClientSession {
         const enclaveKey = await this.checkAttestation();
         const plaintext = Buffer.from(JSON.stringify({ ...request, model: this.model }));
         const { envelope, openResponse } = await sealRequest(enclaveKey, this.address, this.sessionKey, plaintext);
-        const answer = await this.http('POST', `/v1/sessions/${this.address.toString()}/chat`, envelope);
+        let answer;
+        try {
+            answer = await this.http('POST', `/v1/sessions/${this.address.toString()}/chat`, envelope);
+        } catch (e) {
+            // The worker holds other keys than the ones checked: look at the chain again, which
+            // names the real problem (a new attestation) if there is one.
+            if (e instanceof CocoonError && (e.detail === 'previous-enclave-key' || e.detail === 'undecryptable')) {
+                this.attestationCheck = undefined;
+                await this.checkAttestation();
+            }
+            throw e;
+        }
         const sealed = responseEnvelopeSchema.safeParse(answer);
         if (!sealed.success) throw new CocoonError('bad-answer', 'the worker answered without an encrypted response');
         let parsed;
@@ -363,35 +390,19 @@ export class ClientSession {
 
     async topUp(amount: bigint): Promise<bigint> {
         const before = this.state.budget;
-        await this.sendToSession(
-            amount,
-            beginCell()
-                .store(storeTopUpSession({ $$type: 'TopUpSession', queryId: 0n }))
-                .endCell(),
-            'send TopUpSession',
-        );
-        const s = await waitFor(async () => {
-            const s = await this.refresh();
-            return s.budget > before ? s : undefined;
-        }, this.client.confirmTimeoutMs);
-        if (!s) throw new CocoonError('not-confirmed', 'the top-up does not show on-chain yet (was the session still open?)');
+        const body = beginCell()
+            .store(storeTopUpSession({ $$type: 'TopUpSession', queryId: 0n }))
+            .endCell();
+        const s = await this.sendAndAwait(amount, body, 'TopUpSession', (s) => s.budget > before);
         return s.budget;
     }
 
     // Stops the session: the provider has the close grace period for a final claim.
     async close(): Promise<void> {
-        await this.sendToSession(
-            50_000_000n,
-            beginCell()
-                .store(storeCloseSession({ $$type: 'CloseSession', queryId: 0n }))
-                .endCell(),
-            'send CloseSession',
-        );
-        const s = await waitFor(async () => {
-            const s = await this.refresh();
-            return s.status >= Number(SESSION_CLOSING) ? s : undefined;
-        }, this.client.confirmTimeoutMs);
-        if (!s) throw new CocoonError('not-confirmed', 'the close does not show on-chain yet');
+        const body = beginCell()
+            .store(storeCloseSession({ $$type: 'CloseSession', queryId: 0n }))
+            .endCell();
+        await this.sendAndAwait(CLOSE_VALUE, body, 'CloseSession', (s) => s.status >= Number(SESSION_CLOSING));
     }
 
     // When the session can be finalized (unix time), and whether that will be a timeout.
@@ -412,23 +423,25 @@ export class ClientSession {
                 `the session can be finalized from ${new Date(at * 1000).toISOString()} (the provider's claim window)`,
             );
         }
-        await this.sendToSession(
-            FINALIZE_VALUE,
-            beginCell()
-                .store(storeFinalizeSession({ $$type: 'FinalizeSession', queryId: 0n }))
-                .endCell(),
-            'send FinalizeSession',
-        );
-        const s = await waitFor(async () => {
-            const s = await this.refresh();
-            return s.status === Number(SESSION_FINALIZED) ? s : undefined;
-        }, this.client.confirmTimeoutMs);
-        if (!s) throw new CocoonError('not-confirmed', 'the finalization does not show on-chain yet');
+        const body = beginCell()
+            .store(storeFinalizeSession({ $$type: 'FinalizeSession', queryId: 0n }))
+            .endCell();
+        const s = await this.sendAndAwait(FINALIZE_VALUE, body, 'FinalizeSession', (s) => s.status === Number(SESSION_FINALIZED));
         return { refund: s.budget - s.claimed, claimed: s.claimed, timedOut: timeout };
     }
 
-    private sendToSession(value: bigint, body: Cell, what: string) {
-        return onChain(this.client.o.chain, what, () => this.client.o.wallet.send({ to: this.address, value, body, bounce: true }));
+    // Sends `what` to the Session and waits until its state shows the effect.
+    private async sendAndAwait(value: bigint, body: Cell, what: string, done: (s: SessionState) => boolean): Promise<SessionState> {
+        const chain = this.client.o.chain;
+        await onChain(chain, `send ${what}`, () => this.client.o.wallet.send({ to: this.address, value, body, bounce: true }));
+        const s = await waitFor(async () => {
+            const s = await this.refresh();
+            return done(s) ? s : undefined;
+        }, this.client.confirmTimeoutMs);
+        if (!s) {
+            throw new CocoonError('not-confirmed', `${what} does not show on-chain yet: check the session's transactions for an exit code`);
+        }
+        return s;
     }
 
     private async http(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {

@@ -189,6 +189,7 @@ export const ATTESTATION_MIN_VALUE = 50_000_000n;
 // Opening a session: the three handlers' gas, the Session's deploy (its code travels with the
 // message), the terms reply and its 0.01 TON storage reserve; the rest of the value is budget.
 export const SESSION_OPEN_OVERHEAD = 100_000_000n; // 0.1 TON
+export const CLOSE_VALUE = 50_000_000n; // 0.05 TON: the close's gas; the rest comes back
 export const CLAIM_VALUE = 15_000_000n; // 0.015 TON: the claim's gas and payout message; the rest goes to the payee
 export const FINALIZE_VALUE = 200_000_000n; // 0.2 TON: fee deposit, collateral release (maybe a slash), refund
 export const FINALIZE_MIN_VALUE = 100_000_000n;

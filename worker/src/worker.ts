@@ -6,6 +6,7 @@ import { sha256 } from '@noble/hashes/sha256';
 import type { Logger } from 'pino';
 import {
     CLAIM_VALUE,
+    Listing,
     ATTESTATION_VALUE,
     Prices,
     SESSION_CLOSING,
@@ -60,7 +61,7 @@ export interface WorkerOptions {
     evidence: EvidenceOptions;
     claim: ClaimPolicy;
     refreshMarginSeconds: number; // re-attest when the attestation has less than this left
-    sessionCacheSeconds: number; // how long a session's status read from the chain is trusted
+    sessionCacheSeconds: number; // how long (wall clock) a session or listing read from the chain is trusted
     confirmTimeoutMs: number; // how long to wait for a sent message to show on-chain
     log: Logger;
 }
@@ -72,6 +73,7 @@ export class Worker {
     readonly stats = { requests: 0, refused: 0, tokensIn: 0n, tokensOut: 0n, claims: 0, claimed: 0n };
     private sessions = new Map<string, { state: SessionState; readAt: number }>();
     private lastClaimAt = new Map<string, number>();
+    private listingCache: { listing: Listing | null; readAt: number } | undefined;
     private attestedUntil: number | null = null;
     private sends: Promise<unknown> = Promise.resolve();
 
@@ -111,6 +113,7 @@ export class Worker {
     // Gets a proof from the verifiers and submits it; returns when the Provider holds it.
     async attest(): Promise<{ validUntil: number; verifier: string }> {
         const provider = await readProvider(this.o.chain, this.o.provider);
+        this.listingCache = undefined;
         if (!provider) throw new Error(`no Provider at ${this.o.provider.toString()}: register it first (scripts/registerProvider)`);
         for (const m of this.o.models) {
             if (!offerFor(provider.listing, m))
@@ -149,15 +152,24 @@ export class Worker {
     // Serving
     // ---------------------------------------------------------------------------------------
 
+    // Chain reads are cached for sessionCacheSeconds of wall-clock time: on a real network each
+    // getter is a round trip to the API. An open session's terms never change; its status and
+    // budget are re-read whenever they would refuse a request.
     private async session(address: Address, fresh = false): Promise<SessionState> {
         const key = address.toRawString();
         const cached = this.sessions.get(key);
-        const now = this.o.chain.now();
-        if (cached && !fresh && now - cached.readAt < this.o.sessionCacheSeconds) return cached.state;
+        if (cached && !fresh && Date.now() - cached.readAt < this.o.sessionCacheSeconds * 1000) return cached.state;
         const state = await readSession(this.o.chain, address);
         if (!state) throw new WorkerRefusal('unknown-session', 404, `no Session at ${address.toString()}: open one first`);
-        this.sessions.set(key, { state, readAt: now });
+        this.sessions.set(key, { state, readAt: Date.now() });
         return state;
+    }
+
+    private async listing() {
+        if (!this.listingCache || Date.now() - this.listingCache.readAt >= this.o.sessionCacheSeconds * 1000) {
+            this.listingCache = { listing: (await readProvider(this.o.chain, this.o.provider))?.listing ?? null, readAt: Date.now() };
+        }
+        return this.listingCache.listing;
     }
 
     // Decrypts, checks, runs and meters one request; returns the encrypted answer and receipt.
@@ -283,8 +295,7 @@ export class Worker {
         if (!this.o.models.includes(model)) {
             throw new WorkerRefusal('model-not-served', 400, `this worker serves ${this.o.models.join(', ')}, not ${model}`);
         }
-        const listing = (await readProvider(this.o.chain, this.o.provider))?.listing ?? null;
-        const offer = offerFor(listing, model);
+        const offer = offerFor(await this.listing(), model);
         if (!offer || offer.pricePerMillionIn !== prices.pricePerMillionIn || offer.pricePerMillionOut !== prices.pricePerMillionOut) {
             throw new WorkerRefusal(
                 'model-not-served',

@@ -1,0 +1,45 @@
+// `npm run bench:worker`: the latency of one chat request through the whole path, measured on the
+// local network of the demo: the SDK checks the attestation on-chain and seals the request (HPKE),
+// the worker checks the session, opens it, calls the built-in backend over HTTP, signs and stores
+// the receipt (SQLite, synchronous), seals the answer; the SDK opens it and checks the receipt.
+// The backend answers at once, so this is the protocol's own overhead per request.
+import { performance } from 'perf_hooks';
+import { toNano } from '@ton/core';
+import { CocoonClient } from '../sdk';
+import { DEMO_MODEL, startLocalNetwork } from '../demo/network';
+
+async function main() {
+    const requests = Number(process.argv[2] ?? 300);
+    const net = await startLocalNetwork();
+    try {
+        await net.worker.attest();
+        const client = new CocoonClient({ chain: net.chain, wallet: net.ledger.sender(net.client), root: net.root.address });
+        const session = await client.openSession(net.provider, { model: DEMO_MODEL, budget: toNano('50'), durationSeconds: 3600 });
+        const prompt = {
+            messages: [{ role: 'user' as const, content: 'Explain confidential computing in two sentences.' }],
+            max_tokens: 64,
+        };
+        await session.chat(prompt); // warm up
+        const times: number[] = [];
+        const started = performance.now();
+        for (let i = 0; i < requests; i++) {
+            const t = performance.now();
+            await session.chat(prompt);
+            times.push(performance.now() - t);
+        }
+        const seconds = (performance.now() - started) / 1000;
+        times.sort((a, b) => a - b);
+        const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))].toFixed(2);
+        console.log(`${requests} sequential chat requests, one client, one worker, loopback HTTP, sandbox chain`);
+        console.table([
+            { requests, 'requests/s': (requests / seconds).toFixed(1), 'p50 ms': at(0.5), 'p95 ms': at(0.95), 'max ms': at(1) },
+        ]);
+    } finally {
+        await net.stop();
+    }
+}
+
+main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+});
