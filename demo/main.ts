@@ -34,6 +34,7 @@ async function main() {
     console.log(`Cocoon demo, scenario "${opts.scenario}", on the embedded sandbox chain`);
     const net = await startLocalNetwork({ step: reporter.step });
     try {
+        const treasuryBefore = await net.root.getTreasury();
         await SCENARIOS[opts.scenario](net, reporter);
         reporter.step('Balances');
         const rows = await net.ledger.rows();
@@ -48,6 +49,9 @@ async function main() {
         const fees = net.ledger.fees();
         const imbalance = await net.ledger.imbalance();
         const untracked = net.ledger.untracked();
+        console.log(
+            `    Root's treasury (part of Root's balance): ${fromNano(treasuryBefore)} -> ${fromNano(await net.root.getTreasury())} TON`,
+        );
         console.log(`    network fees ${fromNano(fees)} TON; sum of changes + fees = ${fromNano(imbalance)} TON`);
         if (untracked.length > 0) throw new Error(`transactions touched accounts outside the table: ${untracked.join(', ')}`);
         if (imbalance !== 0n) throw new Error('TON was not conserved');

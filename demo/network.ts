@@ -24,6 +24,7 @@ import {
     storeDeployRoot,
     storeRegister,
     storeSetThreshold,
+    storeStake,
 } from '../wrappers';
 import { ChainAccess, sandboxChain } from '../sdk/chain';
 import { Attestor, SIMULATED_MEASUREMENT } from '../tee-verifier/src/attest';
@@ -234,7 +235,9 @@ export async function startLocalNetwork(
         };
         await net.startWorker();
 
-        step(`The GPU owner registers its Provider (${o.stakeTon ?? '150'} TON stake) listing ${DEMO_MODEL} at the worker's URL`);
+        step(
+            `The GPU owner registers its Provider with ${o.stakeTon ?? '150'} TON attached, listing ${DEMO_MODEL} at the worker's URL, then stakes 50 TON more`,
+        );
         const listing: ListingInput = {
             gpuModel: 'NVIDIA H100 80GB HBM3',
             gpuCount: 1,
@@ -246,6 +249,10 @@ export async function startLocalNetwork(
             .store(storeRegister({ $$type: 'Register', queryId: 0n, listing: buildListing(listing) }))
             .endCell();
         await sendOk(ledger, gpuOwner, provider.address, toNano(o.stakeTon ?? '150'), register, provider.init!);
+        const stake = beginCell()
+            .store(storeStake({ $$type: 'Stake', queryId: 0n }))
+            .endCell();
+        await sendOk(ledger, gpuOwner, provider.address, toNano('50'), stake);
         return net;
     } catch (e) {
         for (const c of closers.reverse()) await c();

@@ -212,15 +212,26 @@ export class CocoonClient {
         return new ClientSession(this, state, o.model, sessionKey, p.listing!.endpoint);
     }
 
-    // A session opened earlier (by this wallet), with the key it was opened with.
-    async resumeSession(address: Address, sessionKey: SessionKey, model: string): Promise<ClientSession> {
+    // A session opened earlier (by this wallet), with the key it was opened with. Pass the last
+    // receipt accepted (`session.latest`) to go on checking token counts from there; without it
+    // the first receipt after resuming is the new baseline (its counts of earlier usage cannot be
+    // compared with anything).
+    async resumeSession(
+        address: Address,
+        sessionKey: SessionKey,
+        model: string,
+        last?: { receipt: Cell; signature: Buffer },
+    ): Promise<ClientSession> {
         const s = await readSession(this.o.chain, address);
         if (!s) throw new CocoonError('session-not-open', `no Session at ${address.toString()}`);
         if (clientKeyHashOf(sessionKey.publicKey) !== s.clientKeyHash) {
             throw new CocoonError('session-not-open', 'this session key is not the one the session was opened with');
         }
         const p = await this.providerOrThrow(s.provider);
-        return new ClientSession(this, s, model, sessionKey, p.listing!.endpoint);
+        const session = new ClientSession(this, s, model, sessionKey, p.listing!.endpoint);
+        if (last) session.restore(last);
+        else session.forgetCounts();
+        return session;
     }
 
     async providerOrThrow(address: Address): Promise<ProviderState> {
@@ -250,7 +261,7 @@ export class ClientSession {
     readonly address: Address;
     readonly provider: Address;
     private tracker: ReceiptTracker;
-    private seen = { tokensIn: 0n, tokensOut: 0n };
+    private seen: { tokensIn: bigint; tokensOut: bigint } | null = { tokensIn: 0n, tokensOut: 0n }; // null: unknown
     private stoppedBy: Error | null = null;
     private latestReceipt: { receipt: Cell; signature: Buffer } | null = null;
     private attestationCheck: { attestation: Attestation; encryptionKey: Buffer; checkedAt: number } | undefined;
@@ -274,6 +285,17 @@ export class ClientSession {
         });
     }
 
+    // Resuming: the last receipt this client accepted becomes the starting point.
+    restore(last: { receipt: Cell; signature: Buffer }) {
+        const r = this.tracker.check(last.receipt, last.signature);
+        this.seen = { tokensIn: r.tokensIn, tokensOut: r.tokensOut };
+        this.latestReceipt = last;
+    }
+
+    forgetCounts() {
+        this.seen = null;
+    }
+
     get prices(): Prices {
         return { pricePerMillionIn: this.state.terms!.pricePerMillionIn, pricePerMillionOut: this.state.terms!.pricePerMillionOut };
     }
@@ -284,7 +306,13 @@ export class ClientSession {
 
     // The last receipt accepted: what the provider may claim at most.
     get latest() {
-        return { ...this.tracker.latest, ...(this.latestReceipt ?? {}) };
+        return this.tracker.latest;
+    }
+
+    // The last receipt accepted, as the worker signed it: what the provider may claim at most,
+    // and what resumeSession takes to go on checking from there.
+    get lastReceipt(): { receipt: Cell; signature: Buffer } | null {
+        return this.latestReceipt;
     }
 
     async refresh(): Promise<SessionState> {
@@ -370,7 +398,7 @@ export class ClientSession {
             throw new CocoonError('bad-answer', `the worker's response cannot be read: ${(e as Error).message}`);
         }
         const { completion } = parsed;
-        const seen = {
+        const seen = this.seen && {
             tokensIn: this.seen.tokensIn + BigInt(completion.usage.prompt_tokens),
             tokensOut: this.seen.tokensOut + BigInt(completion.usage.completion_tokens),
         };
@@ -378,12 +406,12 @@ export class ClientSession {
         const signature = Buffer.from(parsed.signature, 'hex');
         let receipt: ReceiptFields;
         try {
-            receipt = this.tracker.check(receiptCell, signature, seen);
+            receipt = this.tracker.check(receiptCell, signature, seen ?? undefined);
         } catch (e) {
             if (e instanceof ReceiptRejected) this.stoppedBy = e;
             throw e;
         }
-        this.seen = seen;
+        this.seen = seen ?? { tokensIn: receipt.tokensIn, tokensOut: receipt.tokensOut };
         this.latestReceipt = { receipt: receiptCell, signature };
         return { completion, receipt };
     }

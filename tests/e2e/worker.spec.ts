@@ -65,8 +65,8 @@ describe('worker and client SDK', () => {
             expect(
                 await client.findProviders(candidates, { model: DEMO_MODEL, maxPricePerMillionIn: DEMO_PRICES.pricePerMillionIn }),
             ).toHaveLength(1);
-            // 20% collateral of a 1,000 TON budget is more than the 150 TON staked
-            expect(await client.findProviders(candidates, { model: DEMO_MODEL, budget: toNano('1000') })).toEqual([]);
+            // 20% collateral of a 2,000 TON budget is more than the 200 TON staked
+            expect(await client.findProviders(candidates, { model: DEMO_MODEL, budget: toNano('2000') })).toEqual([]);
             expect(await client.findProviders(candidates, { model: DEMO_MODEL, attestedForSeconds: 7 * 3600 })).toEqual([]);
         });
 
@@ -85,7 +85,7 @@ describe('worker and client SDK', () => {
             expect(await code(open({}, new Address(0, Buffer.alloc(32, 7))))).toBe('provider-not-found');
             expect(await code(open({ model: 'gpt-9' }))).toBe('model-not-listed');
             expect(await code(open({ budget: toNano('0.5') }))).toBe('budget-too-small');
-            expect(await code(open({ budget: toNano('1000') }))).toBe('insufficient-collateral');
+            expect(await code(open({ budget: toNano('2000') }))).toBe('insufficient-collateral');
             expect(await code(open({ durationSeconds: Number(EXAMPLE_PARAMS.maxSessionDuration) + 1 }))).toBe('invalid-duration');
             net.blockchain.now = net.chain.now() + 6 * 3600; // past the 6-hour attestation
             expect(await code(open({}))).toBe('attestation-expired');
@@ -105,6 +105,25 @@ describe('worker and client SDK', () => {
             expect(net.worker.stats).toMatchObject({ requests: 2, refused: 0 });
             const budget = session.budget;
             expect(await session.topUp(toNano('2'))).toBeGreaterThan(budget + toNano('1.99'));
+        });
+
+        it('resumes a session with its key (and the last receipt), refuses another key, and finalizes only after the claim window', async () => {
+            await setUp();
+            await session.chat(ask('one'));
+            const last = session.lastReceipt!;
+            const again = new CocoonClient({ chain: net.chain, wallet: net.ledger.sender(net.client), root: net.root.address });
+            const resumed = await again.resumeSession(session.address, session.sessionKey, DEMO_MODEL, last);
+            expect(resumed.latest.seqno).toBe(1);
+            expect((await resumed.chat(ask('two'))).receipt.seqno).toBe(2);
+            const blind = await again.resumeSession(session.address, session.sessionKey, DEMO_MODEL); // no receipt kept
+            expect((await blind.chat(ask('three'))).receipt.seqno).toBe(3);
+            const stranger = await generateEncryptionKeyPair();
+            await expect(again.resumeSession(session.address, stranger, DEMO_MODEL)).rejects.toMatchObject({ code: 'session-not-open' });
+
+            await resumed.close();
+            await expect(resumed.finalize()).rejects.toMatchObject({ code: 'too-early' });
+            net.blockchain.now = resumed.finalizableAt().at;
+            await expect(resumed.finalize()).resolves.toMatchObject({ timedOut: false });
         });
 
         it('caps an answer at what the budget can pay, and refuses once it is spent', async () => {
@@ -164,13 +183,21 @@ describe('worker and client SDK', () => {
             await setUp();
             const url = (s: Address) => `${net.workerUrl}/v1/sessions/${s.toString()}/chat`;
             const key = net.worker.keys.encryption.publicKey;
+            const secret = Buffer.from(JSON.stringify({ model: DEMO_MODEL, messages: [{ role: 'confidential-role', content: 'x' }] }));
+            const bad = await sealRequest(key, session.address, session.sessionKey, secret);
+            const refusal = await post(url(session.address), bad.envelope);
+            expect(refusal).toMatchObject({ status: 400, json: { error: 'bad-request' } });
+            expect(refusal.json.message).toContain('messages.0.role');
+            expect(refusal.json.message).not.toContain('confidential'); // refusals travel unencrypted
             const other = await sealRequest(
                 key,
                 session.address,
                 session.sessionKey,
                 Buffer.from(JSON.stringify({ model: 'gpt-9', ...ask('hi') })),
             );
-            expect(await post(url(session.address), other.envelope)).toMatchObject({ status: 400, json: { error: 'model-not-served' } });
+            const wrongModel = await post(url(session.address), other.envelope);
+            expect(wrongModel).toMatchObject({ status: 400, json: { error: 'model-not-served' } });
+            expect(wrongModel.json.message).not.toContain('gpt-9');
             const notJson = await sealRequest(key, session.address, session.sessionKey, Buffer.from('not json'));
             expect(await post(url(session.address), notJson.envelope)).toMatchObject({ status: 400, json: { error: 'bad-request' } });
             const nowhere = new Address(0, Buffer.alloc(32, 9));

@@ -231,12 +231,13 @@ export class Worker {
         try {
             request = chatRequestSchema.parse(JSON.parse(opened.plaintext.toString('utf8')));
         } catch (e) {
-            // zod names fields and rules only, never the values sent
+            // Refusals travel unencrypted: name the fields and the kind of problem, never a value
+            // (zod's messages may quote what was received).
             const detail =
                 e instanceof SyntaxError
                     ? 'not JSON'
-                    : (e as { issues?: { path: unknown[]; message: string }[] }).issues
-                          ?.map((i) => `${i.path.join('.')}: ${i.message}`)
+                    : (e as { issues?: { path: unknown[]; code: string }[] }).issues
+                          ?.map((i) => `${i.path.join('.') || 'body'}: ${i.code}`)
                           .join('; ');
             throw new WorkerRefusal('bad-request', 400, `the decrypted request is not a chat completion request (${detail})`);
         }
@@ -293,14 +294,14 @@ export class Worker {
 
     private async requireModel(model: string, prices: Prices) {
         if (!this.o.models.includes(model)) {
-            throw new WorkerRefusal('model-not-served', 400, `this worker serves ${this.o.models.join(', ')}, not ${model}`);
+            throw new WorkerRefusal('model-not-served', 400, `this worker serves only ${this.o.models.join(', ')}`);
         }
         const offer = offerFor(await this.listing(), model);
         if (!offer || offer.pricePerMillionIn !== prices.pricePerMillionIn || offer.pricePerMillionOut !== prices.pricePerMillionOut) {
             throw new WorkerRefusal(
                 'model-not-served',
                 400,
-                `the session was opened for another model than ${model}: its prices differ from this model's listing`,
+                'the session was opened for another model than the one requested: ask for the model the session was opened for',
             );
         }
     }
