@@ -51,6 +51,31 @@ describe('worker metering', () => {
         restarted.close();
     });
 
+    it('logs served requests once per session, and forgets a session once it is settled', () => {
+        const meter = new Meter(':memory:', -239);
+        const a = new Address(0, Buffer.alloc(32, 1));
+        const b = new Address(0, Buffer.alloc(32, 2));
+        const enc = Buffer.alloc(32, 7);
+        expect(meter.firstUse(a, enc)).toBe(true);
+        expect(meter.firstUse(a, enc)).toBe(false); // a replay
+        expect(meter.firstUse(b, enc)).toBe(true); // another session is another log
+        const key = { publicKey: Buffer.alloc(32), secretKey: Buffer.alloc(64) };
+        meter.record(a, key, PRICES, { tokensIn: 1n, tokensOut: 1n }, 0n);
+        meter.record(b, key, PRICES, { tokensIn: 1n, tokensOut: 1n }, 0n);
+        expect(
+            meter
+                .unsettled()
+                .map((x) => x.toRawString())
+                .sort(),
+        ).toEqual([a.toRawString(), b.toRawString()].sort());
+        meter.markSettled(a);
+        expect(meter.unsettled().map((x) => x.toRawString())).toEqual([b.toRawString()]);
+        expect(meter.latest(a)!.seqno).toBe(1); // kept for the record
+        meter.record(a, key, PRICES, { tokensIn: 1n, tokensOut: 1n }, 0n);
+        expect(meter.unsettled()).toHaveLength(1); // settled stays settled
+        meter.close();
+    });
+
     it('refuses negative usage', () => {
         const meter = new Meter(':memory:', -239);
         const key = { publicKey: Buffer.alloc(32), secretKey: Buffer.alloc(64) };

@@ -216,16 +216,16 @@ export class Worker {
         if (clientKeyHashOf(clientKey) !== s.clientKeyHash) {
             throw new WorkerRefusal('not-your-session', 403, 'the request is not from the session key this session was opened with');
         }
-        const enc = Buffer.from(envelope.enc, 'base64');
-        if (!this.o.meter.firstUse(sessionAddress, enc)) {
-            throw new WorkerRefusal('replayed-request', 409, 'this request was already served: seal every request anew');
-        }
         let opened;
         try {
             opened = await openRequest(this.keys.encryption, sessionAddress, envelope);
         } catch (e) {
             if (e instanceof DecryptionError) throw new WorkerRefusal('undecryptable', 400, e.message);
             throw e;
+        }
+        // Only requests that decrypt are logged, so junk cannot fill the log.
+        if (!this.o.meter.firstUse(sessionAddress, Buffer.from(envelope.enc, 'base64'))) {
+            throw new WorkerRefusal('replayed-request', 409, 'this request was already served: seal every request anew');
         }
         let request: ChatRequest;
         try {
