@@ -29,8 +29,10 @@ export async function registeredProvidersFromTonClient(client: TonClient, root: 
     const all: Transaction[] = [];
     let cursor: { lt: string; hash: string } | undefined;
     while (all.length < limit) {
-        const page = await client.getTransactions(root, { limit: Math.min(100, limit - all.length), ...(cursor ?? {}), archival: true });
-        const fresh = cursor ? page.slice(1) : page; // the cursor transaction repeats
+        // from a cursor the API returns the cursor transaction again: ask for one more
+        const want = Math.min(100, limit - all.length + (cursor ? 1 : 0));
+        const page = await client.getTransactions(root, { limit: want, ...(cursor ?? {}), archival: true });
+        const fresh = (cursor ? page.slice(1) : page).slice(0, limit - all.length);
         if (fresh.length === 0) break;
         all.push(...fresh);
         const last = page[page.length - 1];
