@@ -263,6 +263,7 @@ export class ClientSession {
     private tracker: ReceiptTracker;
     private seen: { tokensIn: bigint; tokensOut: bigint } | null = { tokensIn: 0n, tokensOut: 0n }; // null: unknown
     private stoppedBy: Error | null = null;
+    private queue: Promise<void> = Promise.resolve();
     private latestReceipt: { receipt: Cell; signature: Buffer } | null = null;
     private attestationCheck: { attestation: Attestation; encryptionKey: Buffer; checkedAt: number } | undefined;
 
@@ -367,7 +368,18 @@ export class ClientSession {
 
     // One chat request, encrypted to the attested enclave; returns the completion once its
     // receipt passed every check. A receipt that fails one stops the session (ReceiptRejected).
-    async chat(request: Omit<ChatRequest, 'model'>): Promise<ChatResult> {
+    // Calls made while one is in flight wait their turn: receipts are cumulative and must be
+    // checked in the order the worker signed them (open several sessions for parallelism).
+    chat(request: Omit<ChatRequest, 'model'>): Promise<ChatResult> {
+        const run = this.queue.then(() => this.chatNow(request));
+        this.queue = run.then(
+            () => undefined,
+            () => undefined,
+        );
+        return run;
+    }
+
+    private async chatNow(request: Omit<ChatRequest, 'model'>): Promise<ChatResult> {
         if (this.stoppedBy)
             throw new CocoonError('stopped', `this session stopped after a bad receipt (${this.stoppedBy.message}): close it`);
         if (this.state.status !== Number(SESSION_OPEN)) await this.refresh();

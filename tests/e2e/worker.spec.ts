@@ -126,6 +126,37 @@ describe('worker and client SDK', () => {
             await expect(resumed.finalize()).resolves.toMatchObject({ timedOut: false });
         });
 
+        it('serves concurrent calls of one session in order, each receipt building on the last', async () => {
+            await setUp();
+            const results = await Promise.all(['a', 'b b', 'c c c', 'd'].map((w) => session.chat(ask(w))));
+            expect(results.map((r) => r.receipt.seqno)).toEqual([1, 2, 3, 4]);
+            const tokensOut = results.reduce((n, r) => n + BigInt(r.completion.usage.completion_tokens), 0n);
+            expect(results[3].receipt.tokensOut).toBe(tokensOut);
+        });
+
+        it('serves concurrent requests of one session one at a time, so together they stay within the budget', async () => {
+            await setUp({ budget: toNano('1') });
+            // a backend slow enough for the requests to overlap if the worker let them
+            const backend = net.worker.o.backend;
+            (net.worker.o as { backend: typeof backend }).backend = {
+                complete: async (r) => {
+                    await new Promise((done) => setTimeout(done, 100));
+                    return backend.complete(r);
+                },
+            };
+            const url = `${net.workerUrl}/v1/sessions/${session.address.toString()}/chat`;
+            const key = net.worker.keys.encryption.publicKey;
+            // each alone affordable (about 0.6 TON), together not
+            const body = Buffer.from(JSON.stringify({ model: DEMO_MODEL, ...ask('w '.repeat(1500), 1_000_000) }));
+            const sealed = await Promise.all([0, 1].map(() => sealRequest(key, session.address, session.sessionKey, body)));
+            const replies = await Promise.all(sealed.map((r) => post(url, r.envelope)));
+            expect(replies.map((r) => r.status)).toEqual([200, 200]);
+            const latest = net.worker.o.meter.latest(session.address)!;
+            expect(latest.seqno).toBe(2);
+            expect(latest.amountDue).toBeGreaterThan(toNano('0.7')); // the second was served, capped
+            expect(latest.amountDue).toBeLessThanOrEqual(session.budget);
+        });
+
         it('caps an answer at what the budget can pay, and refuses once it is spent', async () => {
             await setUp({ budget: toNano('1') });
             // 4,000 one-letter words: the echo answer is longer than what is left after the prompt

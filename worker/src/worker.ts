@@ -12,6 +12,7 @@ import {
     SESSION_CLOSING,
     SESSION_FINALIZED,
     SESSION_OPEN,
+    SESSION_STATUS_NAMES,
     amountDue,
     buildSignatureChain,
     claimWindowEnd,
@@ -72,6 +73,7 @@ const DEFAULT_MAX_TOKENS = 1024;
 export class Worker {
     readonly stats = { requests: 0, refused: 0, tokensIn: 0n, tokensOut: 0n, claims: 0, claimed: 0n };
     private sessions = new Map<string, { state: SessionState; readAt: number }>();
+    private queues = new Map<string, Promise<void>>();
     private lastClaimAt = new Map<string, number>();
     private listingCache: { listing: Listing | null; readAt: number } | undefined;
     private attestedUntil: number | null = null;
@@ -173,7 +175,24 @@ export class Worker {
     }
 
     // Decrypts, checks, runs and meters one request; returns the encrypted answer and receipt.
+    // Requests of one session are served one at a time: receipts are cumulative, so each must
+    // build on the previous one and reach the client in order, and the budget check must see
+    // what the previous request spent. (Parallelism comes from several sessions.)
     async handleChat(sessionAddress: Address, envelope: RequestEnvelope): Promise<ResponseEnvelope> {
+        const key = sessionAddress.toRawString();
+        const turn = (this.queues.get(key) ?? Promise.resolve()).then(() => this.serveCounted(sessionAddress, envelope));
+        const settled = turn.then(
+            () => undefined,
+            () => undefined,
+        );
+        this.queues.set(key, settled);
+        void settled.then(() => {
+            if (this.queues.get(key) === settled) this.queues.delete(key);
+        });
+        return turn;
+    }
+
+    private async serveCounted(sessionAddress: Address, envelope: RequestEnvelope): Promise<ResponseEnvelope> {
         try {
             const r = await this.serve(sessionAddress, envelope);
             this.stats.requests += 1;
@@ -188,59 +207,10 @@ export class Worker {
     }
 
     private async serve(sessionAddress: Address, envelope: RequestEnvelope): Promise<ResponseEnvelope> {
-        let s = await this.session(sessionAddress);
-        if (!s.provider.equals(this.o.provider)) {
-            throw new WorkerRefusal('other-provider', 409, `the session is with the Provider ${s.provider.toString()}, not this worker's`);
-        }
-        if (s.status !== Number(SESSION_OPEN)) {
-            s = await this.session(sessionAddress, true);
-            if (s.status !== Number(SESSION_OPEN)) {
-                throw new WorkerRefusal(
-                    'session-not-open',
-                    409,
-                    `the session is ${['new', 'opening', 'open', 'closing', 'finalized'][s.status]}: it takes no requests`,
-                );
-            }
-        }
+        let s = await this.servableSession(sessionAddress, envelope);
+        const opened = await this.open(sessionAddress, envelope);
+        const request = parseChatRequest(opened.plaintext);
         const terms = s.terms!;
-        if (keyHex(terms.signingKey) !== this.keys.signing.publicKey.toString('hex')) {
-            throw new WorkerRefusal(
-                'previous-enclave-key',
-                409,
-                'the session was opened under an earlier enclave key of this provider (the worker restarted): close it and open a new session',
-            );
-        }
-        if (this.o.chain.now() >= s.deadline)
-            throw new WorkerRefusal('deadline-passed', 409, 'the session deadline has passed: open a new session');
-        const clientKey = Buffer.from(envelope.clientKey, 'base64');
-        if (clientKeyHashOf(clientKey) !== s.clientKeyHash) {
-            throw new WorkerRefusal('not-your-session', 403, 'the request is not from the session key this session was opened with');
-        }
-        let opened;
-        try {
-            opened = await openRequest(this.keys.encryption, sessionAddress, envelope);
-        } catch (e) {
-            if (e instanceof DecryptionError) throw new WorkerRefusal('undecryptable', 400, e.message);
-            throw e;
-        }
-        // Only requests that decrypt are logged, so junk cannot fill the log.
-        if (!this.o.meter.firstUse(sessionAddress, Buffer.from(envelope.enc, 'base64'))) {
-            throw new WorkerRefusal('replayed-request', 409, 'this request was already served: seal every request anew');
-        }
-        let request: ChatRequest;
-        try {
-            request = chatRequestSchema.parse(JSON.parse(opened.plaintext.toString('utf8')));
-        } catch (e) {
-            // Refusals travel unencrypted: name the fields and the kind of problem, never a value
-            // (zod's messages may quote what was received).
-            const detail =
-                e instanceof SyntaxError
-                    ? 'not JSON'
-                    : (e as { issues?: { path: unknown[]; code: string }[] }).issues
-                          ?.map((i) => `${i.path.join('.') || 'body'}: ${i.code}`)
-                          .join('; ');
-            throw new WorkerRefusal('bad-request', 400, `the decrypted request is not a chat completion request (${detail})`);
-        }
         const prices: Prices = { pricePerMillionIn: terms.pricePerMillionIn, pricePerMillionOut: terms.pricePerMillionOut };
         await this.requireModel(request.model, prices);
 
@@ -249,25 +219,23 @@ export class Worker {
         const previous = this.o.meter.latest(sessionAddress);
         const spent = previous?.amountDue ?? 0n;
         const promptBound = BigInt(request.messages.reduce((n, m) => n + Buffer.byteLength(m.content) + 8, 16));
-        const left = async () => s.budget - spent - ceilDiv(promptBound * prices.pricePerMillionIn, 1_000_000n);
-        let affordable =
-            prices.pricePerMillionOut === 0n ? BigInt(DEFAULT_MAX_TOKENS) : ((await left()) * 1_000_000n) / prices.pricePerMillionOut;
-        if (affordable < 1n) {
+        const affordable = () => affordableOutput(s.budget - spent - ceilDiv(promptBound * prices.pricePerMillionIn, 1_000_000n), prices);
+        if (affordable() < 1n) {
             s = await this.session(sessionAddress, true); // a top-up may have landed
-            affordable = prices.pricePerMillionOut === 0n ? 1n : ((await left()) * 1_000_000n) / prices.pricePerMillionOut;
-            if (affordable < 1n)
+            if (affordable() < 1n) {
                 throw new WorkerRefusal('budget-exhausted', 402, 'the session budget is spent: top it up or open a new session');
+            }
         }
-        const maxTokens = Number(min(BigInt(request.max_tokens ?? DEFAULT_MAX_TOKENS), affordable));
-        const completion = await this.o.backend.complete({ ...request, max_tokens: maxTokens });
+        const maxTokens = min(BigInt(request.max_tokens ?? DEFAULT_MAX_TOKENS), affordable());
+        const completion = await this.o.backend.complete({ ...request, max_tokens: Number(maxTokens) });
 
+        // Charge what the backend counted, within the bounds above. Rounding of the cumulative
+        // amount can still exceed the budget by a nanoton or two: drop tokens until it fits (the
+        // provider absorbs it; the Session would refuse a receipt over the budget).
         let tokensIn = min(BigInt(completion.usage.prompt_tokens), promptBound);
-        let tokensOut = min(BigInt(completion.usage.completion_tokens), BigInt(maxTokens));
-        // The usage never charges past the budget (the Session would refuse the receipt): the
-        // provider absorbs a backend that miscounted.
-        const prevIn = previous?.tokensIn ?? 0n;
-        const prevOut = previous?.tokensOut ?? 0n;
-        while (tokensIn > 0n && amountDue(prevIn + tokensIn, prevOut + tokensOut, prices) > s.budget) {
+        let tokensOut = min(BigInt(completion.usage.completion_tokens), maxTokens);
+        const [prevIn, prevOut] = [previous?.tokensIn ?? 0n, previous?.tokensOut ?? 0n];
+        while ((tokensIn > 0n || tokensOut > 0n) && amountDue(prevIn + tokensIn, prevOut + tokensOut, prices) > s.budget) {
             if (tokensOut > 0n) tokensOut -= 1n;
             else tokensIn -= 1n;
         }
@@ -276,8 +244,9 @@ export class Worker {
             completion_tokens: Number(tokensOut),
             total_tokens: Number(tokensIn + tokensOut),
         };
-        const answerBytes = Buffer.from(JSON.stringify(completion));
+        // resultsHash chains the answers served: sha256(previous hash || this answer).
         const previousHash = previous ? parseUsageReceipt(previous.receipt).resultsHash : 0n;
+        const answerBytes = Buffer.from(JSON.stringify(completion));
         const resultsHash = BigInt(
             '0x' + Buffer.from(sha256(Buffer.concat([Buffer.from(keyHex(previousHash), 'hex'), answerBytes]))).toString('hex'),
         );
@@ -290,6 +259,49 @@ export class Worker {
         );
         const answer = { completion, receipt: receipt.receipt.toBoc().toString('base64'), signature: receipt.signature.toString('hex') };
         return opened.sealResponse(Buffer.from(JSON.stringify(answer)));
+    }
+
+    // The session as the chain has it, if this worker may serve it for this client key.
+    private async servableSession(sessionAddress: Address, envelope: RequestEnvelope): Promise<SessionState> {
+        let s = await this.session(sessionAddress);
+        if (!s.provider.equals(this.o.provider)) {
+            throw new WorkerRefusal('other-provider', 409, `the session is with the Provider ${s.provider.toString()}, not this worker's`);
+        }
+        if (s.status !== Number(SESSION_OPEN)) {
+            s = await this.session(sessionAddress, true);
+            if (s.status !== Number(SESSION_OPEN)) {
+                throw new WorkerRefusal('session-not-open', 409, `the session is ${SESSION_STATUS_NAMES[s.status]}: it takes no requests`);
+            }
+        }
+        if (keyHex(s.terms!.signingKey) !== this.keys.signing.publicKey.toString('hex')) {
+            throw new WorkerRefusal(
+                'previous-enclave-key',
+                409,
+                'the session was opened under an earlier enclave key of this provider (the worker restarted): close it and open a new session',
+            );
+        }
+        if (this.o.chain.now() >= s.deadline) {
+            throw new WorkerRefusal('deadline-passed', 409, 'the session deadline has passed: open a new session');
+        }
+        if (clientKeyHashOf(Buffer.from(envelope.clientKey, 'base64')) !== s.clientKeyHash) {
+            throw new WorkerRefusal('not-your-session', 403, 'the request is not from the session key this session was opened with');
+        }
+        return s;
+    }
+
+    private async open(sessionAddress: Address, envelope: RequestEnvelope) {
+        let opened;
+        try {
+            opened = await openRequest(this.keys.encryption, sessionAddress, envelope);
+        } catch (e) {
+            if (e instanceof DecryptionError) throw new WorkerRefusal('undecryptable', 400, e.message);
+            throw e;
+        }
+        // Only requests that decrypt are logged, so junk cannot fill the log.
+        if (!this.o.meter.firstUse(sessionAddress, Buffer.from(envelope.enc, 'base64'))) {
+            throw new WorkerRefusal('replayed-request', 409, 'this request was already served: seal every request anew');
+        }
+        return opened;
     }
 
     private async requireModel(model: string, prices: Prices) {
@@ -395,6 +407,28 @@ export class Worker {
         this.sends = next.catch(() => undefined);
         return next;
     }
+}
+
+function parseChatRequest(plaintext: Buffer): ChatRequest {
+    try {
+        return chatRequestSchema.parse(JSON.parse(plaintext.toString('utf8')));
+    } catch (e) {
+        // Refusals travel unencrypted: name the fields and the kind of problem, never a value
+        // (zod's messages may quote what was received).
+        const detail =
+            e instanceof SyntaxError
+                ? 'not JSON'
+                : (e as { issues?: { path: unknown[]; code: string }[] }).issues
+                      ?.map((i) => `${i.path.join('.') || 'body'}: ${i.code}`)
+                      .join('; ');
+        throw new WorkerRefusal('bad-request', 400, `the decrypted request is not a chat completion request (${detail})`);
+    }
+}
+
+// Output tokens that `left` nanotons pay for (free output: the default cap).
+function affordableOutput(left: bigint, prices: Prices): bigint {
+    if (left < 0n) return 0n;
+    return prices.pricePerMillionOut === 0n ? BigInt(DEFAULT_MAX_TOKENS) : (left * 1_000_000n) / prices.pricePerMillionOut;
 }
 
 const min = (a: bigint, b: bigint) => (a < b ? a : b);
