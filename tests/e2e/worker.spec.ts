@@ -336,6 +336,11 @@ describe('worker and client SDK', () => {
 
         it('refreshes its attestation before it expires, on its own background pass', async () => {
             await setUp({ durationSeconds: 8 * 3600 });
+            const health = async () => {
+                const r = await fetch(`${net.workerUrl}/health`);
+                return { status: r.status, body: (await r.json()) as { status: string } };
+            };
+            expect(await health()).toMatchObject({ status: 200, body: { status: 'ok' } });
             const first = net.worker.identity().attestedUntil!;
             expect(await net.worker.attestationDue()).toBe(false);
             net.blockchain.now = first - 1800; // within the 1-hour refresh margin
@@ -343,6 +348,8 @@ describe('worker and client SDK', () => {
             await net.worker.tick();
             expect(net.worker.identity().attestedUntil!).toBeGreaterThan(first);
             await expect(session.chat(ask('still served'))).resolves.toBeDefined(); // same keys: the session goes on
+            net.blockchain.now = net.worker.identity().attestedUntil! + 1; // lapsed: no refresh ran
+            expect(await health()).toMatchObject({ status: 503, body: { status: 'not-attested' } });
         });
 
         it('claims on its own before the deadline, so that a served session never times out', async () => {

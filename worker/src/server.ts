@@ -48,7 +48,14 @@ export async function buildWorkerServer(
         return worker.handleChat(session, body.data);
     });
 
-    app.get('/health', async () => ({ status: 'ok', ...worker.identity(), stats: statsJson(worker) }));
+    // 503 while the worker's keys are not attested (or the attestation lapsed): a load balancer
+    // sends no client to it then.
+    app.get('/health', async (_req, reply) => {
+        const identity = worker.identity();
+        const attested = identity.attestedUntil !== null && identity.attestedUntil > worker.o.chain.now();
+        reply.status(attested ? 200 : 503);
+        return { status: attested ? 'ok' : 'not-attested', ...identity, stats: statsJson(worker) };
+    });
 
     app.get('/metrics', async (_req, reply) => {
         const s = worker.stats;
