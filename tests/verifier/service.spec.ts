@@ -3,7 +3,7 @@
 // durable outbox and its submission on-chain, recovery after a crash.
 import { join } from 'path';
 import { FastifyInstance } from 'fastify';
-import { Address, Cell, toNano } from '@ton/core';
+import { Address, toNano } from '@ton/core';
 import { KeyPair } from '@ton/crypto';
 import { providerForOwner } from '../../wrappers';
 import { AllowlistReader, Attestor, AttestationRequest, Peer, SIMULATED_MEASUREMENT } from '../../tee-verifier/src/attest';
