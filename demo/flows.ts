@@ -50,7 +50,7 @@ async function attestAndOpen(net: LocalNetwork, r: Reporter, durationSeconds: nu
     const session = await client.openSession(offer.provider, { model: DEMO_MODEL, budget, durationSeconds, nonce });
     const provider = net.blockchain.openContract(Provider.fromAddress(offer.provider));
     r.detail(
-        `session ${session.address.toString()}: escrowed ${ton(session.budget)}, provider collateral locked ${ton(await provider.getLocked())}`,
+        `session ${session.address.toString()}: escrowed ${ton(session.budget)} (the opening allowance's unspent part joins the budget), provider collateral locked ${ton(await provider.getLocked())}`,
     );
     return { client, session, provider };
 }
