@@ -12,7 +12,7 @@ import {
     sealRequest,
     readSession,
 } from '../../sdk';
-import { EXAMPLE_PARAMS, SESSION_OPEN, clientKeyHashOf } from '../../wrappers';
+import { EXAMPLE_PARAMS, SESSION_OPEN, clientKeyHashOf, sessionFor } from '../../wrappers';
 import { DEMO_MODEL, DEMO_PRICES, LocalNetwork, startLocalNetwork } from '../../demo/network';
 import { EvidenceUnavailable, collectEvidence, teeKind } from '../../worker/src/evidence';
 import { countTokens, ECHO_PREFIX } from '../../worker/src/echo-backend';
@@ -39,15 +39,32 @@ describe('worker and client SDK', () => {
             root: net.root.address,
             confirmTimeoutMs: 500,
         });
-        if (o.attest !== false) {
-            session = await client.openSession(net.provider, {
-                model: DEMO_MODEL,
-                budget: o.budget ?? toNano('5'),
-                durationSeconds: o.durationSeconds ?? 3600,
-            });
-        }
+        if (o.attest !== false) session = await openTracked({ budget: o.budget, durationSeconds: o.durationSeconds });
     }
-    afterEach(async () => net?.stop());
+
+    // Opens a session whose account the ledger tracks from before it exists.
+    let nonce = 0n;
+    async function openTracked(o: { budget?: bigint; durationSeconds?: number } = {}) {
+        nonce += 1n;
+        await net.ledger.track(`session ${nonce}`, (await sessionFor(net.provider, net.client.address, nonce)).address);
+        return client.openSession(net.provider, {
+            model: DEMO_MODEL,
+            budget: o.budget ?? toNano('5'),
+            durationSeconds: o.durationSeconds ?? 3600,
+            nonce,
+        });
+    }
+
+    // Whatever a test did on-chain, every nanoton is accounted for.
+    afterEach(async () => {
+        if (!net) return;
+        try {
+            expect(net.ledger.untracked()).toEqual([]);
+            expect(await net.ledger.imbalance()).toBe(0n);
+        } finally {
+            await net.stop();
+        }
+    });
 
     describe('finding and opening', () => {
         it('finds the provider from Root registrations and filters by model, price, stake and attestation', async () => {
@@ -242,7 +259,7 @@ describe('worker and client SDK', () => {
             await net.startWorker({ sessionCacheSeconds: 0 }); // sees the close at once
             net.blockchain.now! += 1;
             await net.worker.attest();
-            session = await client.openSession(net.provider, { model: DEMO_MODEL, budget: toNano('5'), durationSeconds: 3600 });
+            session = await openTracked();
             await session.chat(ask('one'));
             await session.close();
             await expect(session.chat(ask('two'))).rejects.toMatchObject({ code: 'session-not-open' });
