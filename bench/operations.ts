@@ -36,6 +36,8 @@ import {
     Provider,
     Root,
     buildListing,
+    accountOf,
+    feesOf,
 } from '../wrappers';
 import {
     DAY,
@@ -53,6 +55,7 @@ import {
     attestedProvider,
     sendOpenSession,
     signedReceipt,
+    sendReportEquivocation,
 } from '../tests/helpers';
 
 export interface Measurement {
@@ -92,21 +95,15 @@ export const GAS_BUDGETS: Record<string, bigint> = {
     'provider.revocationVerified': GAS_PROVIDER_SLASH,
 };
 
-function txFees(tx: BlockchainTransaction): bigint {
-    let fees = tx.totalFees.coins;
-    for (const m of tx.outMessages.values()) if (m.info.type === 'internal') fees += m.info.forwardFee;
-    return fees;
-}
-
 function measureTx(tx: BlockchainTransaction): Measurement {
     if (tx.description.type !== 'generic' || tx.description.aborted) {
         throw new Error(`benchmarked transaction failed at ${tx.address.toString(16)}`);
     }
-    return { gas: Number(gasUsed(tx)), feesNano: Number(txFees(tx)), messages: tx.outMessagesCount };
+    return { gas: Number(gasUsed(tx)), feesNano: Number(feesOf([tx])), messages: tx.outMessagesCount };
 }
 
 function flow(txs: BlockchainTransaction[], wallet: Address): Measurement {
-    const isWallet = (t: BlockchainTransaction) => Address.parseRaw(`0:${t.address.toString(16).padStart(64, '0')}`).equals(wallet);
+    const isWallet = (t: BlockchainTransaction) => accountOf(t).equals(wallet);
     const rest = txs.filter((t) => !isWallet(t));
     for (const t of rest) measureTx(t); // throws on any failure
     // The wallet's own gas is the wallet's business, but forwarding the user's message (a deploy
@@ -121,7 +118,7 @@ function flow(txs: BlockchainTransaction[], wallet: Address): Measurement {
         );
     return {
         gas: rest.reduce((s, t) => s + Number(gasUsed(t)), 0),
-        feesNano: rest.reduce((s, t) => s + Number(txFees(t)), 0) + forwarding,
+        feesNano: Number(feesOf(rest)) + forwarding,
         messages: rest.length,
     };
 }
@@ -278,18 +275,7 @@ async function measureSessions(out: Measurements) {
     const reporter = await q.blockchain.treasury('bench-reporter');
     const first = signedReceipt(q, s2.session.address, cheat.enclave, 1, 0n, 1n);
     const second = signedReceipt(q, s2.session.address, cheat.enclave, 1, 0n, 2n);
-    const eq = await s2.session.send(
-        reporter.getSender(),
-        { value: toNano('0.2') },
-        {
-            $$type: 'ReportEquivocation',
-            queryId: 0n,
-            first: first.receipt,
-            firstSignature: first.signature,
-            second: second.receipt,
-            secondSignature: second.signature,
-        },
-    );
+    const eq = await sendReportEquivocation(s2.session, reporter, first, second);
     out['session.reportEquivocation'] = measureTx(findTx(eq.transactions, reporter.address, s2.session.address));
     out['provider.slashForEquivocation'] = measureTx(findTx(eq.transactions, s2.session.address, cheat.provider.address));
 

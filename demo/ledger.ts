@@ -3,6 +3,7 @@
 // all changes plus the network fees is exactly zero.
 import { Blockchain, BlockchainTransaction, SandboxContract, TreasuryContract } from '@ton/sandbox';
 import { Address, Sender, SenderArguments } from '@ton/core';
+import { accountOf, feesOf } from '../wrappers';
 
 export interface Row {
     party: string;
@@ -33,12 +34,7 @@ export class FlowLedger {
     }
 
     fees(): bigint {
-        let fees = 0n;
-        for (const tx of this.transactions) {
-            fees += tx.totalFees.coins;
-            for (const m of tx.outMessages.values()) if (m.info.type === 'internal') fees += m.info.forwardFee;
-        }
-        return fees;
+        return feesOf(this.transactions);
     }
 
     // Accounts the recorded transactions touched that no party covers (the proof would be void).
@@ -46,7 +42,7 @@ export class FlowLedger {
         const known = new Set(this.parties.map((p) => p.address.toRawString()));
         const out = new Set<string>();
         for (const tx of this.transactions) {
-            const raw = `0:${tx.address.toString(16).padStart(64, '0')}`;
+            const raw = accountOf(tx).toRawString();
             if (!known.has(raw)) out.add(raw);
         }
         return [...out];

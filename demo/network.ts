@@ -16,6 +16,7 @@ import {
     ProtocolParams,
     Root,
     buildListing,
+    bufferToBigInt,
     ed25519FromSeed,
     providerForOwner,
     rootForDeployment,
@@ -55,7 +56,6 @@ export interface LocalNetwork {
     verifierUrls: string[];
     workerUrl: string;
     worker: Worker;
-    workerDb: string;
     // sessionCacheSeconds: how long the worker trusts a session read from the chain (default 15)
     startWorker(o?: { claim?: Partial<ClaimPolicy>; sessionCacheSeconds?: number }): Promise<Worker>;
     stopWorker(): Promise<void>;
@@ -124,7 +124,7 @@ export async function startLocalNetwork(
         const verifierKeys = [0, 1].map(() => ed25519FromSeed(randomBytes(32)));
         for (const k of verifierKeys) {
             const body = beginCell()
-                .store(storeAddVerifier({ $$type: 'AddVerifier', queryId: 0n, publicKey: BigInt('0x' + k.publicKey.toString('hex')) }))
+                .store(storeAddVerifier({ $$type: 'AddVerifier', queryId: 0n, publicKey: bufferToBigInt(k.publicKey) }))
                 .endCell();
             await sendOk(ledger, governance, root.address, toNano('0.05'), body);
         }
@@ -141,7 +141,7 @@ export async function startLocalNetwork(
         const allow = storeAllowMeasurement({
             $$type: 'AllowMeasurement',
             queryId: 0n,
-            measurement: BigInt('0x' + SIMULATED_MEASUREMENT.toString('hex')),
+            measurement: bufferToBigInt(SIMULATED_MEASUREMENT),
         });
         await sendOk(ledger, governance, root.address, toNano('0.05'), beginCell().store(allow).endCell());
 
@@ -154,7 +154,7 @@ export async function startLocalNetwork(
                 key,
                 root: root.address,
                 globalId: GLOBAL_ID_MAINNET,
-                allowlist: { isAllowed: async (m) => root.getIsMeasurementAllowed(BigInt('0x' + m.toString('hex'))) },
+                allowlist: { isAllowed: async (m) => root.getIsMeasurementAllowed(bufferToBigInt(m)) },
                 collateral: {
                     collateralFor: async () =>
                         Promise.reject(new Error('the local network has no DCAP collateral: TDX quotes need --collateral or --pccs')),
@@ -182,7 +182,6 @@ export async function startLocalNetwork(
         const workerDb = join(dir, 'worker.sqlite');
         let workerApp: FastifyInstance | undefined;
         let meter: Meter | undefined;
-        let workerUrl = '';
         const net: LocalNetwork = {
             blockchain,
             chain,
@@ -194,9 +193,8 @@ export async function startLocalNetwork(
             root,
             provider: provider.address,
             verifierUrls,
-            workerUrl,
-            worker: undefined as unknown as Worker,
-            workerDb,
+            workerUrl: '', // set when the worker first listens
+            worker: undefined as unknown as Worker, // set by startWorker just below
             async startWorker(w = {}) {
                 meter = new Meter(workerDb, GLOBAL_ID_MAINNET);
                 const worker = await Worker.create({
@@ -217,8 +215,8 @@ export async function startLocalNetwork(
                 });
                 workerApp = await buildWorkerServer(worker);
                 // the same port across restarts: the listing names it
-                const port = workerUrl ? Number(new URL(workerUrl).port) : 0;
-                net.workerUrl = workerUrl = await workerApp.listen({ host: '127.0.0.1', port });
+                const port = net.workerUrl ? Number(new URL(net.workerUrl).port) : 0;
+                net.workerUrl = await workerApp.listen({ host: '127.0.0.1', port });
                 net.worker = worker;
                 return worker;
             },

@@ -5,6 +5,7 @@
 import { Address, Contract, OpenedContract } from '@ton/core';
 import { TonClient } from '@ton/ton';
 import type { Blockchain } from '@ton/sandbox';
+import type { NetworkProvider } from '@ton/blueprint';
 
 export type AccountState = 'active' | 'uninit' | 'frozen' | 'nonexist';
 
@@ -55,6 +56,16 @@ export function tonClientChain(client: TonClient, endpoint: string): ChainAccess
         },
         now: () => Math.floor(Date.now() / 1000),
         describe: `the TON API at ${endpoint}`,
+    };
+}
+
+// A Blueprint script's connection (scripts/): it can tell deployed from not, nothing finer.
+export function networkProviderChain(provider: NetworkProvider): ChainAccess {
+    return {
+        open: (c) => provider.open(c),
+        accountState: async (a) => ((await provider.isContractDeployed(a)) ? 'active' : 'nonexist'),
+        now: () => Math.floor(Date.now() / 1000),
+        describe: `the ${provider.network()} API`,
     };
 }
 

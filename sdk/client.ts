@@ -6,6 +6,7 @@ import { Address, Cell, Sender, beginCell, fromNano } from '@ton/core';
 import { randomBytes } from 'crypto';
 import {
     Attestation,
+    bigIntToBuffer32,
     CLOSE_VALUE,
     FINALIZE_VALUE,
     Provider,
@@ -31,16 +32,8 @@ import {
 import { ChainAccess, onChain, waitFor } from './chain';
 import { SessionKey, generateEncryptionKeyPair, sealRequest } from './encryption';
 import { ReceiptRejected, ReceiptTracker } from './receipts';
-import { ProviderState, SessionState, keyHex, offerFor, readProvider, readSession } from './state';
-import {
-    ChatCompletion,
-    ChatRequest,
-    Identity,
-    identitySchema,
-    responseEnvelopeSchema,
-    sealedAnswerSchema,
-    workerErrorSchema,
-} from './wire';
+import { ProviderState, SessionState, offerFor, readProvider, readSession } from './state';
+import { ChatCompletion, ChatRequest, responseEnvelopeSchema, sealedAnswerSchema, workerErrorSchema } from './wire';
 
 export type CocoonErrorCode =
     | 'provider-not-found'
@@ -120,22 +113,20 @@ export class CocoonClient {
         const offers: ProviderOffer[] = [];
         for (const address of candidates) {
             const p = await readProvider(this.o.chain, address);
-            if (!p || p.status !== Number(STATUS_ACTIVE) || !p.attestation || !p.listing || !p.params) continue;
-            if (Number(p.attestation.validUntil) <= now + Math.max(this.margin, f.attestedForSeconds ?? 0)) continue;
-            const offer = offerFor(p.listing, f.model);
-            if (!offer) continue;
+            const margin = Math.max(this.margin, f.attestedForSeconds ?? 0);
+            if (!p || sessionOpeningProblem(p, { model: f.model, budget: f.budget }, now, margin)) continue;
+            const offer = offerFor(p.listing, f.model)!;
             if (f.maxPricePerMillionIn !== undefined && offer.pricePerMillionIn > f.maxPricePerMillionIn) continue;
             if (f.maxPricePerMillionOut !== undefined && offer.pricePerMillionOut > f.maxPricePerMillionOut) continue;
-            if (f.budget !== undefined && (f.budget * p.params.collateralBps) / 10_000n > p.freeStake) continue;
             offers.push({
                 provider: address,
-                endpoint: p.listing.endpoint,
+                endpoint: p.listing!.endpoint,
                 model: f.model,
                 prices: { pricePerMillionIn: offer.pricePerMillionIn, pricePerMillionOut: offer.pricePerMillionOut },
-                attestedUntil: Number(p.attestation.validUntil),
+                attestedUntil: Number(p.attestation!.validUntil),
                 freeStake: p.freeStake,
-                gpuModel: p.listing.gpuModel,
-                gpuCount: Number(p.listing.gpuCount),
+                gpuModel: p.listing!.gpuModel,
+                gpuCount: Number(p.listing!.gpuCount),
             });
         }
         return offers.sort((a, b) =>
@@ -154,28 +145,8 @@ export class CocoonClient {
     ): Promise<ClientSession> {
         const p = await this.providerOrThrow(provider);
         const now = this.o.chain.now();
-        if (p.status !== Number(STATUS_ACTIVE)) {
-            throw new CocoonError(
-                'provider-unavailable',
-                `the provider is ${PROVIDER_STATUS_NAMES[p.status]}, not active: it opens no session`,
-            );
-        }
-        requireAttested(p, now, this.margin);
-        if (!offerFor(p.listing, o.model)) throw new CocoonError('model-not-listed', `the provider does not list ${o.model}`);
-        const params = p.params!;
-        if (o.budget < params.minSessionBudget) {
-            throw new CocoonError('budget-too-small', `the budget must be at least ${fromNano(params.minSessionBudget)} TON`);
-        }
-        if (o.durationSeconds <= 0 || o.durationSeconds > Number(params.maxSessionDuration)) {
-            throw new CocoonError('invalid-duration', `a session lasts between 1 second and ${params.maxSessionDuration} seconds`);
-        }
-        const collateral = (o.budget * params.collateralBps) / 10_000n;
-        if (collateral > p.freeStake) {
-            throw new CocoonError(
-                'insufficient-collateral',
-                `the provider has ${fromNano(p.freeStake)} TON of free stake; this budget needs ${fromNano(collateral)} TON of collateral: choose a smaller budget or another provider`,
-            );
-        }
+        const problem = sessionOpeningProblem(p, o, now, this.margin);
+        if (problem) throw problem;
         const sessionKey = o.sessionKey ?? (await generateEncryptionKeyPair());
         const nonce = o.nonce ?? randomBytes(8).readBigUInt64BE();
         const session = await sessionFor(provider, this.o.wallet.address, nonce);
@@ -241,15 +212,56 @@ export class CocoonClient {
     }
 }
 
-function requireAttested(p: { attestation: Attestation | null }, now: number, margin: number) {
-    if (!p.attestation) throw new CocoonError('not-attested', 'the provider has no attestation: no enclave key can be trusted');
-    const until = Number(p.attestation.validUntil);
-    if (until <= now + margin) {
-        throw new CocoonError(
-            'attestation-expired',
-            `the provider's attestation ${until <= now ? 'expired' : 'expires'} at ${new Date(until * 1000).toISOString()}: nothing is sent until it is attested again`,
+// Why the Provider would refuse a session on these terms (LockCollateral in
+// contracts/provider.tact, which decides), or null: checked before sending so that the caller
+// hears the rule rather than gets a refund. Budget and duration are checked when given.
+export function sessionOpeningProblem(
+    p: ProviderState,
+    o: { model: string; budget?: bigint; durationSeconds?: number },
+    now: number,
+    attestationMargin: number,
+): CocoonError | null {
+    if (p.status !== Number(STATUS_ACTIVE)) {
+        return new CocoonError(
+            'provider-unavailable',
+            `the provider is ${PROVIDER_STATUS_NAMES[p.status]}, not active: it opens no session`,
         );
     }
+    const attestation = attestationProblem(p.attestation, now, attestationMargin);
+    if (attestation) return attestation;
+    if (!offerFor(p.listing, o.model)) return new CocoonError('model-not-listed', `the provider does not list the model ${o.model}`);
+    const params = p.params!;
+    if (o.budget !== undefined && o.budget < params.minSessionBudget) {
+        return new CocoonError('budget-too-small', `the budget must be at least ${fromNano(params.minSessionBudget)} TON`);
+    }
+    if (o.durationSeconds !== undefined && (o.durationSeconds <= 0 || o.durationSeconds > Number(params.maxSessionDuration))) {
+        return new CocoonError('invalid-duration', `a session lasts between 1 second and ${params.maxSessionDuration} seconds`);
+    }
+    const collateral = ((o.budget ?? 0n) * params.collateralBps) / 10_000n;
+    if (collateral > p.freeStake) {
+        return new CocoonError(
+            'insufficient-collateral',
+            `the provider has ${fromNano(p.freeStake)} TON of free stake; this budget needs ${fromNano(collateral)} TON of collateral: choose a smaller budget or another provider`,
+        );
+    }
+    return null;
+}
+
+// An attestation that is missing, or valid for less than `margin` more seconds, is no good.
+function attestationProblem(a: Attestation | null, now: number, margin: number): CocoonError | null {
+    if (!a)
+        return new CocoonError('not-attested', 'the provider has no valid attestation: no enclave key can be trusted until it is attested');
+    const until = Number(a.validUntil);
+    if (until > now + margin) return null;
+    return new CocoonError(
+        'attestation-expired',
+        `the provider has no valid attestation now: it ${until <= now ? 'expired' : 'expires'} at ${new Date(until * 1000).toISOString()}; nothing is sent until it is attested again`,
+    );
+}
+
+function requireAttested(p: { attestation: Attestation | null }, now: number, margin: number) {
+    const problem = attestationProblem(p.attestation, now, margin);
+    if (problem) throw problem;
 }
 
 export interface ChatResult {
@@ -280,7 +292,7 @@ export class ClientSession {
         this.tracker = new ReceiptTracker({
             session: state.address,
             globalId: Number(terms.globalId),
-            enclaveSigningKey: Buffer.from(keyHex(terms.signingKey), 'hex'),
+            enclaveSigningKey: bigIntToBuffer32(terms.signingKey),
             prices: this.prices,
             budget: state.budget,
         });
@@ -352,18 +364,9 @@ export class ClientSession {
                 'measurement-withdrawn',
                 "governance withdrew the provider's TEE measurement from the allowlist: do not send requests",
             );
-        const encryptionKey = Buffer.from(keyHex(a.encryptionKey), 'hex');
+        const encryptionKey = bigIntToBuffer32(a.encryptionKey);
         this.attestationCheck = { attestation: a, encryptionKey, checkedAt: Date.now() };
         return encryptionKey;
-    }
-
-    // The worker's self-description; the SDK trusts the chain, this only explains mismatches.
-    async identity(): Promise<Identity> {
-        const json = await this.http('GET', '/v1/identity');
-        const parsed = identitySchema.safeParse(json);
-        if (!parsed.success)
-            throw new CocoonError('bad-answer', `the worker at ${this.endpoint} does not answer /v1/identity as a Cocoon worker`);
-        return parsed.data;
     }
 
     // One chat request, encrypted to the attested enclave; returns the completion once its

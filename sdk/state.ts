@@ -69,5 +69,3 @@ export async function readProvider(chain: ChainAccess, address: Address): Promis
 export function offerFor(listing: Listing | null, model: string): ModelOffer | undefined {
     return listing?.models.get(modelKey(model)) ?? undefined;
 }
-
-export const keyHex = (k: bigint) => k.toString(16).padStart(64, '0');

@@ -5,7 +5,7 @@
 //   GET  /v1/identity                 -> Identity (public: keys the client compares with the chain)
 //   POST /v1/sessions/:session/chat   RequestEnvelope -> ResponseEnvelope sealing a SealedAnswer
 //   GET  /health, GET /metrics
-// Every refusal is a JSON WorkerErrorBody with a 4xx/5xx status.
+// Every refusal is JSON {error: WorkerErrorCode, message} with a 4xx/5xx status.
 import { z } from 'zod';
 
 export const chatMessageSchema = z.object({
@@ -96,4 +96,3 @@ export type WorkerErrorCode =
     | 'internal';
 
 export const workerErrorSchema = z.object({ error: z.string(), message: z.string() });
-export type WorkerErrorBody = { error: WorkerErrorCode; message: string };

@@ -49,6 +49,7 @@ import {
     eventOpcodes,
     makeEnclave,
     sendOpenSession,
+    sendReportEquivocation,
     signedReceipt,
 } from './helpers';
 
@@ -85,19 +86,7 @@ describe('Slashing', () => {
         b: { receipt: Cell; signature: Buffer },
         value = toNano('0.2'),
         target: SandboxContract<Session> = session,
-    ) =>
-        target.send(
-            reporter.getSender(),
-            { value },
-            {
-                $$type: 'ReportEquivocation',
-                queryId: 0n,
-                first: a.receipt,
-                firstSignature: a.signature,
-                second: b.receipt,
-                secondSignature: b.signature,
-            },
-        );
+    ) => sendReportEquivocation(target, reporter, a, b, value);
 
     async function slashable() {
         return (await prov.provider.getStake()) + (await prov.provider.getUnbonding()).total;

@@ -25,6 +25,8 @@ import {
     amountDue,
     modelKey,
     signProof,
+    accountOf,
+    feesOf,
     AttestationFields,
     ListingInput,
 } from '../wrappers';
@@ -195,16 +197,8 @@ export class Ledger {
 
     // Asserts conservation for the given transactions, whose accounts must all be snapshotted.
     async expectConserved(transactions: BlockchainTransaction[]) {
-        let fees = 0n;
-        const touched = new Set<string>();
-        for (const tx of transactions) {
-            fees += tx.totalFees.coins;
-            for (const out of tx.outMessages.values()) {
-                if (out.info.type === 'internal') fees += out.info.forwardFee;
-            }
-            const account = Address.parseRaw(`0:${tx.address.toString(16).padStart(64, '0')}`);
-            touched.add(account.toRawString());
-        }
+        const fees = feesOf(transactions);
+        const touched = new Set(transactions.map((tx) => accountOf(tx).toRawString()));
         for (const t of touched) {
             if (!this.before.has(t)) throw new Error(`account ${t} was not snapshotted before the flow`);
         }
@@ -330,4 +324,26 @@ export function signedReceipt(
         resultsHash: BigInt(seqno),
     });
     return { receipt, signature: signUsageReceipt(receipt, enclave.signing.secretKey) };
+}
+
+// `from` reports two receipts of one session to that Session (ReportEquivocation).
+export function sendReportEquivocation(
+    session: SandboxContract<Session>,
+    from: SandboxContract<TreasuryContract>,
+    first: { receipt: Cell; signature: Buffer },
+    second: { receipt: Cell; signature: Buffer },
+    value = toNano('0.2'),
+) {
+    return session.send(
+        from.getSender(),
+        { value },
+        {
+            $$type: 'ReportEquivocation',
+            queryId: 0n,
+            first: first.receipt,
+            firstSignature: first.signature,
+            second: second.receipt,
+            secondSignature: second.signature,
+        },
+    );
 }

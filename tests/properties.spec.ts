@@ -26,6 +26,7 @@ import {
     deployProtocol,
     makeEnclave,
     sendOpenSession,
+    sendReportEquivocation,
     signedReceipt,
 } from './helpers';
 
@@ -231,20 +232,7 @@ async function apply(w: World, o: Op) {
             const prov = w.providers[s.provider];
             const a = signedReceipt(p, s.session.address, prov.enclave, 1000, 0n, 1n);
             const b = signedReceipt(p, s.session.address, prov.enclave, 1000, 0n, 2n);
-            return (
-                await s.session.send(
-                    w.other.getSender(),
-                    { value: toNano('0.2') },
-                    {
-                        $$type: 'ReportEquivocation',
-                        queryId: 0n,
-                        first: a.receipt,
-                        firstSignature: a.signature,
-                        second: b.receipt,
-                        secondSignature: b.signature,
-                    },
-                )
-            ).transactions;
+            return (await sendReportEquivocation(s.session, w.other, a, b)).transactions;
         }
     }
 }

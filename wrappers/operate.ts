@@ -114,7 +114,7 @@ export async function sendAndReport(provider: NetworkProvider, a: SendArgs): Pro
     const tx =
         found.chain.find((t) => t.description.type === 'generic' && t.description.aborted && !isWalletBounceReceipt(t)) ??
         found.destination;
-    const where = tx === found.destination ? '' : ` at ${addressOf(tx).toString()}`;
+    const where = tx === found.destination ? '' : ` at ${accountOf(tx).toString()}`;
     const d = tx.description;
     const exitCode = d.type === 'generic' && d.computePhase.type === 'vm' ? d.computePhase.exitCode : null;
     const aborted = d.type === 'generic' ? d.aborted : false;
@@ -129,8 +129,20 @@ function report(ui: ReturnType<NetworkProvider['ui']>, o: Outcome): Outcome {
     return o;
 }
 
-function addressOf(t: Transaction): Address {
+// The (basechain) account a transaction ran on.
+export function accountOf(t: Transaction): Address {
     return new Address(0, Buffer.from(t.address.toString(16).padStart(64, '0'), 'hex'));
+}
+
+// What transactions cost in network fees: each one's total fees plus the forward fees of the
+// internal messages it sent (they leave the sender and never reach the receiver's balance).
+export function feesOf(transactions: Iterable<Transaction>): bigint {
+    let fees = 0n;
+    for (const tx of transactions) {
+        fees += tx.totalFees.coins;
+        for (const m of tx.outMessages.values()) if (m.info.type === 'internal') fees += m.info.forwardFee;
+    }
+    return fees;
 }
 
 // A wallet receiving a bounce or an excess with too little value to run: not the operation's failure.

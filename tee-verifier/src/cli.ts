@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { readFileSync } from 'fs';
 import { TcbStatus } from '@phala/dcap-qvl';
-import { UsageError } from './usage';
+import { UsageError, positiveInt } from './usage';
 import { DEFAULT_TCB_POLICY, QuoteRejected, VerifiedQuote, applyTcbPolicy, decodeQuoteFile, inspectQuote, parseCollateral } from './quote';
 
 const hex = (b: Buffer) => b.toString('hex');
@@ -27,12 +27,6 @@ function readFile(path: string, what: string): Buffer {
     } catch (e) {
         throw new UsageError(`cannot read the ${what} file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
-}
-
-function positiveInt(flag: string, v: string): number {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} must be a positive whole number, got ${v}`);
-    return n;
 }
 
 const program = new Command('cocoon-verifier').description('Cocoon TEE verifier: checks Intel DCAP quotes and signs attestation proofs');

@@ -8,19 +8,13 @@ import { TonClient, WalletContractV4 } from '@ton/ton';
 import { mnemonicToPrivateKey } from '@ton/crypto';
 import { GLOBAL_ID_MAINNET, GLOBAL_ID_TESTNET, providerForOwner } from '../../wrappers';
 import { tonClientChain } from '../../sdk/chain';
-import { UsageError } from '../../tee-verifier/src/usage';
+import { UsageError, positiveInt } from '../../tee-verifier/src/usage';
 import { openAiBackend } from './backend';
 import { startEchoBackend } from './echo-backend';
 import { TSM_REPORT_DIR, teeKind } from './evidence';
 import { Meter } from './meter';
 import { buildWorkerServer } from './server';
 import { DEFAULT_CLAIM_POLICY, Worker } from './worker';
-
-function positiveInt(flag: string, v: string): number {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} must be a positive whole number, got ${v}`);
-    return n;
-}
 
 function address(flag: string, v: string): Address {
     try {

@@ -14,6 +14,8 @@ import {
     SESSION_OPEN,
     SESSION_STATUS_NAMES,
     amountDue,
+    bigIntToBuffer32,
+    bufferToBigInt,
     buildSignatureChain,
     claimWindowEnd,
     clientKeyHashOf,
@@ -24,7 +26,7 @@ import {
 } from '../../wrappers';
 import { ChainAccess, ChainUnavailable, onChain, waitFor } from '../../sdk/chain';
 import { DecryptionError, RequestEnvelope, ResponseEnvelope, openRequest } from '../../sdk/encryption';
-import { SessionState, keyHex, offerFor, readProvider, readSession } from '../../sdk/state';
+import { SessionState, offerFor, readProvider, readSession } from '../../sdk/state';
 import { ChatRequest, Identity, WorkerErrorCode, chatRequestSchema } from '../../sdk/wire';
 import { Backend, BackendUnavailable } from './backend';
 import { EvidenceOptions, collectEvidence } from './evidence';
@@ -71,7 +73,7 @@ export const DEFAULT_CLAIM_POLICY: ClaimPolicy = { minAmount: 1_000_000_000n, in
 const DEFAULT_MAX_TOKENS = 1024;
 
 export class Worker {
-    readonly stats = { requests: 0, refused: 0, tokensIn: 0n, tokensOut: 0n, claims: 0, claimed: 0n };
+    readonly stats = { requests: 0, refused: 0, tokensIn: 0n, tokensOut: 0n, claims: 0 };
     private sessions = new Map<string, { state: SessionState; readAt: number }>();
     private queues = new Map<string, Promise<void>>();
     private lastClaimAt = new Map<string, number>();
@@ -86,6 +88,11 @@ export class Worker {
 
     static async create(o: WorkerOptions): Promise<Worker> {
         return new Worker(o, await generateEnclaveKeys());
+    }
+
+    // The enclave signing key as contracts hold it.
+    private get signingKey(): bigint {
+        return bufferToBigInt(this.keys.signing.publicKey);
     }
 
     identity(): Identity {
@@ -107,7 +114,7 @@ export class Worker {
     async attestationDue(): Promise<boolean> {
         const p = await readProvider(this.o.chain, this.o.provider);
         const a = p?.attestation;
-        const mine = a && keyHex(a.signingKey) === this.keys.signing.publicKey.toString('hex');
+        const mine = a && a.signingKey === this.signingKey;
         this.attestedUntil = mine ? Number(a.validUntil) : null;
         return !mine || Number(a.validUntil) - this.o.chain.now() < this.o.refreshMarginSeconds;
     }
@@ -140,7 +147,7 @@ export class Worker {
             const a = (await readProvider(this.o.chain, this.o.provider))?.attestation;
             return a && Number(a.issuedAt) >= proof.issuedAt ? a : undefined;
         }, this.o.confirmTimeoutMs);
-        if (!held || keyHex(held.signingKey) !== this.keys.signing.publicKey.toString('hex')) {
+        if (!held || held.signingKey !== this.signingKey) {
             throw new Error(
                 'the Provider did not accept the attestation proof: see the Provider and Root transactions for the exit code (the measurement may not be allowlisted, the verifier set may have changed, or the Provider already holds a proof issued in the same second: retry)',
             );
@@ -247,9 +254,7 @@ export class Worker {
         // resultsHash chains the answers served: sha256(previous hash || this answer).
         const previousHash = previous ? parseUsageReceipt(previous.receipt).resultsHash : 0n;
         const answerBytes = Buffer.from(JSON.stringify(completion));
-        const resultsHash = BigInt(
-            '0x' + Buffer.from(sha256(Buffer.concat([Buffer.from(keyHex(previousHash), 'hex'), answerBytes]))).toString('hex'),
-        );
+        const resultsHash = bufferToBigInt(Buffer.from(sha256(Buffer.concat([bigIntToBuffer32(previousHash), answerBytes]))));
         const receipt = this.o.meter.record(sessionAddress, this.keys.signing, prices, { tokensIn, tokensOut }, resultsHash);
         this.stats.tokensIn += tokensIn;
         this.stats.tokensOut += tokensOut;
@@ -273,7 +278,7 @@ export class Worker {
                 throw new WorkerRefusal('session-not-open', 409, `the session is ${SESSION_STATUS_NAMES[s.status]}: it takes no requests`);
             }
         }
-        if (keyHex(s.terms!.signingKey) !== this.keys.signing.publicKey.toString('hex')) {
+        if (s.terms!.signingKey !== this.signingKey) {
             throw new WorkerRefusal(
                 'previous-enclave-key',
                 409,
@@ -372,7 +377,6 @@ export class Worker {
             }
             this.lastClaimAt.set(address.toRawString(), now);
             this.stats.claims += 1;
-            this.stats.claimed += latest.amountDue - s.claimed;
             claimed.push({ session: address, seqno: latest.seqno, amountDue: latest.amountDue });
             this.o.log.info({ session: address.toString(), seqno: latest.seqno, amountDue: latest.amountDue.toString() }, 'claimed');
         }
