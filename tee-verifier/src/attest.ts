@@ -208,7 +208,7 @@ export class Attestor {
             verdict = { measurement: SIMULATED_MEASUREMENT, tcbStatus: Number(TCB_SIMULATED) };
         } else {
             const collateral = await this.o.collateral.collateralFor(req.evidence.quote);
-            const q = verifyQuote(req.evidence.quote, collateral, this.o.now(), this.o.policy);
+            const q = await verifyQuote(req.evidence.quote, collateral, this.o.now(), this.o.policy);
             if (q.teeType !== 'TDX') throw new QuoteRejected('tcb-rejected', 'only Intel TDX quotes attest a Cocoon worker');
             reportData = q.reportData;
             const { mrTd, rtMr0, rtMr1, rtMr2, rtMr3 } = q.tdx!;

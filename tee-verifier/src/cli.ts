@@ -1,11 +1,37 @@
-// `npm run verifier -- <command>`: the tee-verifier's command line.
-import { Command, Option } from 'commander';
-import { readFileSync } from 'fs';
+// `npm run verifier -- <command>`: the tee-verifier's command line. Every outcome of a command is
+// one JSON object on stdout: {accepted: true, ...} and exit 0, or {accepted: false, code, message, ...}
+// and exit 2 (rejected), 64 (usage error) or 1 (internal error); a refusal's one-line reason also goes
+// to stderr.
+import { Command, CommanderError, Option } from 'commander';
+import { readFileSync, statSync } from 'fs';
 import { TcbStatus } from '@phala/dcap-qvl';
 import { UsageError, positiveInt } from './usage';
-import { DEFAULT_TCB_POLICY, QuoteRejected, VerifiedQuote, applyTcbPolicy, decodeQuoteFile, inspectQuote, parseCollateral } from './quote';
+import {
+    DEFAULT_TCB_POLICY,
+    MAX_QUOTE_BYTES,
+    QuoteRejected,
+    VerifiedQuote,
+    applyTcbPolicy,
+    decodeQuoteFile,
+    inspectQuote,
+    parseCollateral,
+} from './quote';
 
 const hex = (b: Buffer) => b.toString('hex');
+
+export const EXIT = { accepted: 0, internal: 1, rejected: 2, usage: 64 } as const;
+
+// A verification that said no, with what it could still report (the quote's registers when only
+// the TCB policy refused it, say).
+class Rejection extends Error {
+    constructor(
+        readonly code: string,
+        message: string,
+        readonly details: Record<string, unknown> = {},
+    ) {
+        super(message);
+    }
+}
 
 export function quoteSummary(q: VerifiedQuote) {
     return {
@@ -21,40 +47,62 @@ export function quoteSummary(q: VerifiedQuote) {
     };
 }
 
-function readFile(path: string, what: string): Buffer {
+// Reads a file the user named, refusing one larger than `maxBytes` before reading it.
+function readFile(path: string, what: string, maxBytes = 16 * 1024 * 1024): Buffer {
     try {
+        const size = statSync(path).size;
+        if (size > maxBytes) throw new Rejection('input-too-large', `the ${what} file ${path} is ${size} bytes, more than ${maxBytes}`);
         return readFileSync(path);
     } catch (e) {
+        if (e instanceof Rejection) throw e;
         throw new UsageError(`cannot read the ${what} file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
 }
 
-const program = new Command('cocoon-verifier').description('Cocoon TEE verifier: checks Intel DCAP quotes and signs attestation proofs');
+const unixTime = (flag: string) => (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} must be a positive whole number of seconds, got ${v}`);
+    return n;
+};
+
+const TCB_STATUSES: TcbStatus[] = [
+    'UpToDate',
+    'SWHardeningNeeded',
+    'ConfigurationNeeded',
+    'ConfigurationAndSWHardeningNeeded',
+    'OutOfDate',
+    'OutOfDateConfigurationNeeded',
+];
+
+const program = new Command('cocoon-verifier').description(
+    'Cocoon TEE verifier: checks Intel DCAP quotes and NVIDIA GPU evidence, and signs attestation proofs',
+);
+program.exitOverride(); // before the commands, which inherit it: errors reach the handler at the end
 
 program
     .command('verify-quote')
     .description('verify a TDX or SGX quote against its collateral and the TCB policy; print what it attests as JSON')
-    .requiredOption('--quote <file>', 'the quote, raw bytes or hex')
+    .requiredOption('--quote <file>', 'the quote, raw bytes or hex; exactly one quote, no trailing bytes')
     .requiredOption('--collateral <file>', 'its collateral, as JSON (PCK CRL and chain, root CA CRL, TCB info, QE identity)')
-    .option('--now <unix>', 'verify at this time (seconds) instead of the clock; collateral expires', (v) => {
-        const n = Number(v);
-        if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--now must be a positive whole number of seconds, got ${v}`);
-        return n;
-    })
-    .option('--allow-advisory <id...>', 'accept SWHardeningNeeded when every advisory is listed here', [])
-    .addOption(new Option('--accept-status <status...>', 'TCB statuses accepted outright').default(DEFAULT_TCB_POLICY.acceptedStatuses))
-    .action((opts: { quote: string; collateral: string; now?: number; allowAdvisory: string[]; acceptStatus: TcbStatus[] }) => {
-        const quote = decodeQuoteFile(readFile(opts.quote, 'quote'));
-        const collateral = parseCollateral(readFile(opts.collateral, 'collateral').toString('utf8'));
-        const verified = inspectQuote(quote, collateral, opts.now ?? Math.floor(Date.now() / 1000));
+    .option('--now <unix>', 'verify at this time (seconds) instead of the clock; collateral expires', unixTime('--now'))
+    .option('--allow-advisory <id...>', 'accept SWHardeningNeeded when it names advisories and every one is listed here', [])
+    .addOption(
+        new Option('--accept-status <status...>', 'TCB statuses accepted outright, whatever their advisories (Revoked never is)')
+            .choices(TCB_STATUSES)
+            .default(DEFAULT_TCB_POLICY.acceptedStatuses),
+    )
+    .action(async (opts: { quote: string; collateral: string; now?: number; allowAdvisory: string[]; acceptStatus: TcbStatus[] }) => {
+        const quote = decodeQuoteFile(readFile(opts.quote, 'quote', 3 * MAX_QUOTE_BYTES));
+        const collateral = parseCollateral(readFile(opts.collateral, 'collateral', 1024 * 1024).toString('utf8'));
+        const verified = await inspectQuote(quote, collateral, opts.now ?? Math.floor(Date.now() / 1000));
         const summary = quoteSummary(verified);
         try {
             applyTcbPolicy(verified, { allowedAdvisories: opts.allowAdvisory, acceptedStatuses: opts.acceptStatus });
-            console.log(JSON.stringify({ ...summary, accepted: true }, null, 2));
         } catch (e) {
-            console.log(JSON.stringify({ ...summary, accepted: false, reason: (e as Error).message }, null, 2));
-            throw e;
+            const r = e as QuoteRejected;
+            throw new Rejection(r.code, r.message, summary);
         }
+        console.log(JSON.stringify({ ...summary, accepted: true }, null, 2));
     });
 
 program
@@ -88,17 +136,24 @@ program
         await runService(opts);
     });
 
-program.exitOverride();
 program.parseAsync(process.argv).catch((e) => {
-    if (e instanceof QuoteRejected) {
+    const report = (exitCode: number, code: string, message: string, details: Record<string, unknown> = {}) => {
+        console.log(JSON.stringify({ ...details, accepted: false, code, message }, null, 2));
+        process.exit(exitCode);
+    };
+    if (e instanceof Rejection || e instanceof QuoteRejected) {
         console.error(`rejected (${e.code}): ${e.message}`);
-        process.exit(2);
+        return report(EXIT.rejected, e.code, e.message, e instanceof Rejection ? e.details : {});
+    }
+    if (e instanceof CommanderError) {
+        // commander has printed its message (or the help) already
+        if (['commander.helpDisplayed', 'commander.version'].includes(e.code)) process.exit(EXIT.accepted);
+        return report(EXIT.usage, 'usage', e.message.replace(/^error: /, ''));
     }
     if (e instanceof UsageError || (e instanceof Error && /key file|environment variable|signing key/.test(e.message))) {
         console.error(`error: ${e.message}`);
-        process.exit(64);
+        return report(EXIT.usage, 'usage', e.message);
     }
-    const code = (e as { exitCode?: number }).exitCode;
-    if (code === undefined) console.error(`error: ${(e as Error).message}`);
-    process.exit(code ?? 1);
+    console.error(`error: ${(e as Error).message}`);
+    report(EXIT.internal, 'internal-error', (e as Error).message);
 });

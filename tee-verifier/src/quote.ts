@@ -1,27 +1,17 @@
 // Verifying an Intel DCAP quote (TDX or SGX) with @phala/dcap-qvl against its collateral, then
 // applying Cocoon's TCB policy. Every refusal is a QuoteRejected with a stable code and a message
-// that names what was wrong; nothing here throws anything else on bad input.
+// that names what was wrong; nothing here throws anything else on bad input. Around the library:
+// the input must be exactly one quote (its declared length, no trailing bytes, at most
+// MAX_QUOTE_BYTES), and revocation is checked fail-closed (revocation.ts).
 import { Collateral, Quote, TcbStatus, verify } from '@phala/dcap-qvl';
 import { sgxMeasurement, tdxMeasurement } from './measurement';
+import { QuoteRejected, RejectionCode } from './rejected';
+import { checkRevocation, requireCrls } from './revocation';
 
-export type RejectionCode =
-    | 'malformed-quote'
-    | 'malformed-collateral'
-    | 'invalid-quote' // a signature, certificate or hash in the quote or collateral does not verify
-    | 'collateral-expired'
-    | 'collateral-mismatch' // collateral for another platform or TEE type
-    | 'tcb-rejected'
-    | 'debug-enclave';
+export { QuoteRejected, RejectionCode } from './rejected';
 
-export class QuoteRejected extends Error {
-    constructor(
-        readonly code: RejectionCode,
-        message: string,
-    ) {
-        super(message);
-        this.name = 'QuoteRejected';
-    }
-}
+// A TDX quote with its PCK chain is about 5 KB; anything far larger is refused before parsing.
+export const MAX_QUOTE_BYTES = 20_000;
 
 export interface TcbPolicy {
     // SWHardeningNeeded is accepted only when every advisory it lists is in this set.
@@ -43,51 +33,93 @@ export interface VerifiedQuote {
     sgx?: { mrEnclave: Buffer; mrSigner: Buffer; attributes: Buffer };
 }
 
-function classify(message: string): RejectionCode {
-    if (/decode|parse|unexpected end|out of bounds|length/i.test(message)) return 'malformed-quote';
-    if (/expired|not yet valid/i.test(message)) return 'collateral-expired';
-    if (/Unsupported QE Identity|fmspc|mismatch.*tee|tee type/i.test(message)) return 'collateral-mismatch';
-    if (/json|collateral/i.test(message)) return 'malformed-collateral';
-    return 'invalid-quote';
+// @phala/dcap-qvl throws plain Errors; each of its messages maps to the check that failed.
+// Anything unknown is a verification failure.
+const LIBRARY_ERRORS: [RegExp, RejectionCode][] = [
+    [/issue date is in the future/, 'collateral-not-yet-valid'],
+    [/TCBInfo expired|QE Identity expired/, 'collateral-expired'],
+    [
+        /Failed to decode (TcbInfo|QeIdentity)|chain is too short for (TCB Info|QE Identity)|from collateral|components in the TCB info|No TCB levels/,
+        'malformed-collateral',
+    ],
+    [/Signature is invalid for (tcb_info|qe_identity)/, 'invalid-collateral'],
+    [/Fmspc mismatch|non-(TDX|SGX) TCB info|Unsupported QE Identity/, 'collateral-mismatch'],
+    [/No matching TCB level found|TCB status is invalid|QE ISVSVN .* below minimum/, 'tcb-rejected'],
+    [/Certificate is expired or not yet valid/, 'certificate-expired'],
+    [/Certificate is revoked/, 'certificate-revoked'],
+    [/Debug mode is enabled/, 'debug-enclave'],
+    [/Reserved bits in TD attributes|SEPT_VE_DISABLE|mr service td/, 'attributes-refused'],
+    [
+        /Failed to decode quote|Unsupported (DCAP|quote|auth|body|cert)|must have version|Invalid (tee|TEE) type|Not enough data|Failed to extract PCK certificates from quote|chain is too short in quote|Certification data type|Invalid certificate|Intel extension|OID .* is missing|length mismatch|Key length/,
+        'malformed-quote',
+    ],
+];
+
+export function classifyLibraryError(message: string): RejectionCode {
+    return LIBRARY_ERRORS.find(([pattern]) => pattern.test(message))?.[1] ?? 'invalid-quote';
 }
 
-// Verifies the quote's signatures, certificate chain and TCB level at `nowSecs` (a parameter so
-// that tests can pin it inside the collateral's validity window), then applies `policy`.
-export function verifyQuote(quote: Buffer, collateral: Collateral, nowSecs: number, policy: TcbPolicy = DEFAULT_TCB_POLICY): VerifiedQuote {
-    const verified = inspectQuote(quote, collateral, nowSecs);
+// Verifies the quote's signatures, certificate chain, revocation and TCB level at `nowSecs` (a
+// parameter so that tests can pin it inside the collateral's validity window), then applies `policy`.
+export async function verifyQuote(
+    quote: Buffer,
+    collateral: Collateral,
+    nowSecs: number,
+    policy: TcbPolicy = DEFAULT_TCB_POLICY,
+): Promise<VerifiedQuote> {
+    const verified = await inspectQuote(quote, collateral, nowSecs);
     applyTcbPolicy(verified, policy);
     return verified;
 }
 
 // Throws QuoteRejected('tcb-rejected') unless the policy accepts the quote's TCB status.
+// SWHardeningNeeded passes on advisories only when it names some and every one is allowlisted:
+// without advisory IDs there is nothing the operator has judged.
 export function applyTcbPolicy(q: VerifiedQuote, policy: TcbPolicy) {
-    const accepted =
-        policy.acceptedStatuses.includes(q.tcbStatus) ||
-        (q.tcbStatus === 'SWHardeningNeeded' && q.advisoryIds.every((a) => policy.allowedAdvisories.includes(a)));
-    if (!accepted) {
-        throw new QuoteRejected(
-            'tcb-rejected',
-            `TCB status ${q.tcbStatus}${q.advisoryIds.length ? ` with advisories ${q.advisoryIds.join(', ')}` : ''} is not accepted by the TCB policy`,
-        );
+    const advisoriesAllowed =
+        q.tcbStatus === 'SWHardeningNeeded' && q.advisoryIds.length > 0 && q.advisoryIds.every((a) => policy.allowedAdvisories.includes(a));
+    if (!policy.acceptedStatuses.includes(q.tcbStatus) && !advisoriesAllowed) {
+        const advisories = q.advisoryIds.length ? ` with advisories ${q.advisoryIds.join(', ')}` : ' without advisory IDs';
+        throw new QuoteRejected('tcb-rejected', `TCB status ${q.tcbStatus}${advisories} is not accepted by the TCB policy`);
     }
 }
 
-// The cryptographic part: the quote is genuine, its collateral current, the enclave not in
-// debug mode. The TCB status is reported, not judged.
-export function inspectQuote(quote: Buffer, collateral: Collateral, nowSecs: number): VerifiedQuote {
+// The length a quote declares: its signed part, a 4-byte size, then that many bytes of signature data.
+function declaredLength(parsed: Quote, quote: Buffer): number {
+    const signed = parsed.signedLength();
+    return signed + 4 + quote.readUInt32LE(signed);
+}
+
+// The cryptographic part: the input is exactly one genuine quote, its collateral current and its
+// certificates unrevoked, the enclave not in debug mode. The TCB status is reported, not judged.
+export async function inspectQuote(quote: Buffer, collateral: Collateral, nowSecs: number): Promise<VerifiedQuote> {
+    if (quote.length > MAX_QUOTE_BYTES) {
+        throw new QuoteRejected('malformed-quote', `the quote is ${quote.length} bytes; a quote is at most ${MAX_QUOTE_BYTES}`);
+    }
     let parsed: Quote;
+    let length: number;
     try {
         parsed = Quote.parse(quote);
+        length = declaredLength(parsed, quote);
     } catch (e) {
         throw new QuoteRejected('malformed-quote', `quote cannot be decoded: ${(e as Error).message}`);
     }
+    if (quote.length !== length) {
+        throw new QuoteRejected(
+            'malformed-quote',
+            `the quote declares ${length} bytes but the input has ${quote.length}: ${quote.length > length ? `${quote.length - length} trailing bytes` : 'it is cut short'}`,
+        );
+    }
+    requireCrls(collateral);
     let result;
     try {
         result = verify(quote, collateral, nowSecs);
     } catch (e) {
         const message = (e as Error).message ?? String(e);
-        throw new QuoteRejected(classify(message), `quote does not verify: ${message}`);
+        throw new QuoteRejected(classifyLibraryError(message), `quote does not verify: ${message}`);
     }
+    const pckChain = (collateral as { pck_certificate_chain?: string }).pck_certificate_chain ?? parsed.rawCertChain();
+    await checkRevocation(pckChain, collateral, nowSecs);
 
     const status = result.status;
     const advisories = result.advisory_ids ?? [];
@@ -133,13 +165,21 @@ export function isDebugSgx(attributes: Buffer): boolean {
     return (attributes[0] & 0x02) !== 0;
 }
 
-// A quote file may hold raw bytes or hex text (with or without 0x, whitespace ignored).
+// A quote file holds raw bytes or hex text (with or without 0x, whitespace ignored). Text is
+// anything made only of printable ASCII: a binary quote starts with its version as a little-endian
+// uint16 (03 00, 04 00 or 05 00), which never is. Text that is not clean hex is refused as such.
 export function decodeQuoteFile(contents: Buffer): Buffer {
-    const text = contents.toString('latin1').trim();
-    if (/^(0x)?[0-9a-fA-F\s]+$/.test(text) && text.replace(/^0x|\s/g, '').length % 2 === 0 && text.length > 0) {
-        return Buffer.from(text.replace(/^0x|\s/g, ''), 'hex');
+    if (contents.length > 3 * MAX_QUOTE_BYTES) {
+        throw new QuoteRejected('malformed-quote', `the quote file is ${contents.length} bytes; a quote is at most ${MAX_QUOTE_BYTES}`);
     }
-    return contents;
+    const isText = contents.every((b) => (b >= 0x20 && b < 0x7f) || b === 0x09 || b === 0x0a || b === 0x0d);
+    if (!isText) return contents;
+    const hex = contents.toString('latin1').trim().replace(/^0x/i, '').replace(/\s+/g, '');
+    if (!/^[0-9a-fA-F]*$/.test(hex))
+        throw new QuoteRejected('malformed-quote', 'the quote file is text but not hex: it has characters other than 0-9, a-f');
+    if (hex.length % 2 !== 0) throw new QuoteRejected('malformed-quote', `the quote file is not hex: odd number of digits (${hex.length})`);
+    if (hex.length === 0) throw new QuoteRejected('malformed-quote', 'the quote file is empty');
+    return Buffer.from(hex, 'hex');
 }
 
 export function parseCollateral(json: string): Collateral {

@@ -45,6 +45,10 @@ export async function runService(o: ServeOptions) {
     } catch {
         throw new UsageError(`--root ${o.root} is not a TON address`);
     }
+    // A development verifier's proofs must never be valid where real value is at stake.
+    if (o.dev && o.network === 'mainnet') {
+        throw new UsageError('--dev accepts simulated TEE evidence and is refused on mainnet: run development verifiers on testnet');
+    }
     if (!o.collateral && !o.pccs) throw new UsageError('name where collateral comes from: --collateral FILE (offline) or --pccs URL');
     const key = loadSigningKey(o.keyFile ? { file: o.keyFile } : { env: o.keyEnv });
     const client = tonClient(o.endpoint, process.env[o.apiKeyEnv]);

@@ -15,17 +15,27 @@ function verifier(...args: string[]) {
 }
 const fixture = (name: string) => join(FIXTURES, name);
 
+// The exact TDX quote (the fixture file carries zero padding after it), written once.
+let exactQuote: string;
+beforeAll(() => {
+    exactQuote = join(tempDir('quote'), 'tdx_quote.bin');
+    writeFileSync(exactQuote, tdxQuote);
+});
+
+const verifyQuoteArgs = (quote: string, ...more: string[]) => [
+    'verify-quote',
+    '--quote',
+    quote,
+    '--collateral',
+    fixture('tdx_quote_collateral.json'),
+    '--now',
+    String(TDX_TIME),
+    ...more,
+];
+
 describe('verifier CLI: verify-quote', () => {
     it('prints what a TDX quote attests and exits 0', () => {
-        const r = verifier(
-            'verify-quote',
-            '--quote',
-            fixture('tdx_quote'),
-            '--collateral',
-            fixture('tdx_quote_collateral.json'),
-            '--now',
-            String(TDX_TIME),
-        );
+        const r = verifier(...verifyQuoteArgs(exactQuote));
         expect(r.status).toBe(0);
         const out = JSON.parse(r.stdout);
         expect(out).toMatchObject({ teeType: 'TDX', quoteVersion: 4, tcbStatus: 'UpToDate', advisoryIds: [], accepted: true });
@@ -34,22 +44,30 @@ describe('verifier CLI: verify-quote', () => {
         expect(out.measurement).toMatch(/^[0-9a-f]{64}$/);
     });
 
-    it('reads a quote written as hex', () => {
+    it('reads a quote written as hex, and says "not hex" for text that is not', () => {
         const dir = tempDir('quote');
         writeFileSync(join(dir, 'quote.hex'), tdxQuote.toString('hex') + '\n');
-        const r = verifier(
-            'verify-quote',
-            '--quote',
-            join(dir, 'quote.hex'),
-            '--collateral',
-            fixture('tdx_quote_collateral.json'),
-            '--now',
-            String(TDX_TIME),
-        );
-        expect(r.status).toBe(0);
+        expect(verifier(...verifyQuoteArgs(join(dir, 'quote.hex'))).status).toBe(0);
+        writeFileSync(join(dir, 'odd.hex'), tdxQuote.toString('hex').slice(1));
+        const r = verifier(...verifyQuoteArgs(join(dir, 'odd.hex')));
+        expect(r.status).toBe(2);
+        expect(JSON.parse(r.stdout)).toEqual({ accepted: false, code: 'malformed-quote', message: expect.stringContaining('not hex') });
     });
 
-    it('an SGX quote the policy refuses: JSON with the reason, a one-line reason, non-zero exit', () => {
+    it('a quote with trailing bytes is rejected as JSON with its code', () => {
+        const r = verifier(...verifyQuoteArgs(fixture('tdx_quote')));
+        expect(r.status).toBe(2);
+        expect(JSON.parse(r.stdout)).toEqual({
+            accepted: false,
+            code: 'malformed-quote',
+            message: `the quote declares ${tdxQuote.length} bytes but the input has 5006: 70 trailing bytes`,
+        });
+        expect(r.stderr).toBe(
+            `rejected (malformed-quote): the quote declares ${tdxQuote.length} bytes but the input has 5006: 70 trailing bytes`,
+        );
+    });
+
+    it('an SGX quote the policy refuses: JSON with what it attests, the code and the reason; one line on stderr; exit 2', () => {
         const r = verifier(
             'verify-quote',
             '--quote',
@@ -61,32 +79,67 @@ describe('verifier CLI: verify-quote', () => {
         );
         expect(r.status).toBe(2);
         const out = JSON.parse(r.stdout);
-        expect(out).toMatchObject({ teeType: 'SGX', tcbStatus: 'ConfigurationAndSWHardeningNeeded', accepted: false });
+        expect(out).toMatchObject({
+            teeType: 'SGX',
+            tcbStatus: 'ConfigurationAndSWHardeningNeeded',
+            accepted: false,
+            code: 'tcb-rejected',
+        });
+        expect(out.message).toContain('INTEL-SA-00289');
         expect(out.mrenclave).toMatch(/^[0-9a-f]{64}$/);
         expect(r.stderr.split('\n')).toHaveLength(1);
         expect(r.stderr).toContain('INTEL-SA-00289');
+        // --accept-status is the operator's explicit choice of statuses
+        const accepted = verifier(
+            'verify-quote',
+            '--quote',
+            fixture('sgx_quote'),
+            '--collateral',
+            fixture('sgx_quote_collateral.json'),
+            '--now',
+            String(TDX_TIME),
+            '--accept-status',
+            'UpToDate',
+            'ConfigurationAndSWHardeningNeeded',
+        );
+        expect([accepted.status, JSON.parse(accepted.stdout).accepted]).toEqual([0, true]);
     });
 
-    it('at the wall clock the fixture collateral has expired', () => {
-        const r = verifier('verify-quote', '--quote', fixture('tdx_quote'), '--collateral', fixture('tdx_quote_collateral.json'));
+    it('at the wall clock the fixture collateral has expired: JSON and a one-line reason', () => {
+        const r = verifier('verify-quote', '--quote', exactQuote, '--collateral', fixture('tdx_quote_collateral.json'));
         expect(r.status).toBe(2);
+        expect(JSON.parse(r.stdout)).toEqual({
+            accepted: false,
+            code: 'collateral-expired',
+            message: 'quote does not verify: TCBInfo expired',
+        });
         expect(r.stderr).toBe('rejected (collateral-expired): quote does not verify: TCBInfo expired');
     });
 
-    it('names a missing file and a bad --now', () => {
+    it('usage errors exit 64 with JSON: a missing file, a bad --now, a missing option, an unknown command', () => {
         let r = verifier('verify-quote', '--quote', '/no/such/quote', '--collateral', fixture('tdx_quote_collateral.json'));
         expect(r.status).toBe(64);
         expect(r.stderr).toBe('error: cannot read the quote file /no/such/quote: ENOENT');
-        r = verifier(
-            'verify-quote',
-            '--quote',
-            fixture('tdx_quote'),
-            '--collateral',
-            fixture('tdx_quote_collateral.json'),
-            '--now',
-            'yesterday',
-        );
-        expect(r.status).not.toBe(0);
+        expect(JSON.parse(r.stdout)).toEqual({
+            accepted: false,
+            code: 'usage',
+            message: 'cannot read the quote file /no/such/quote: ENOENT',
+        });
+        r = verifier(...verifyQuoteArgs(exactQuote).slice(0, -1), 'yesterday');
+        expect(r.status).toBe(64);
         expect(r.stderr).toContain('--now must be a positive whole number of seconds');
+        r = verifier('verify-quote', '--quote', exactQuote);
+        expect(r.status).toBe(64);
+        expect(JSON.parse(r.stdout)).toMatchObject({ accepted: false, code: 'usage', message: expect.stringContaining('--collateral') });
+        r = verifier('verify-everything');
+        expect(r.status).toBe(64);
+        expect(JSON.parse(r.stdout)).toMatchObject({ accepted: false, code: 'usage' });
+    });
+
+    it('documents --accept-status', () => {
+        const r = verifier('verify-quote', '--help');
+        expect(r.status).toBe(0);
+        expect(r.stdout).toContain('--accept-status');
+        expect(r.stdout).toContain('ConfigurationAndSWHardeningNeeded');
     });
 });

@@ -3,11 +3,19 @@
 // verify there, never at the wall clock, or they would rot when the collateral expires.
 import { readFileSync } from 'fs';
 import { join } from 'path';
+import { Quote } from '@phala/dcap-qvl';
 import { parseCollateral } from '../../tee-verifier/src/quote';
 
 export const FIXTURES = join(__dirname, 'data'); // copies of shared/fixtures/dcap, see data/README.md
 const read = (name: string) => readFileSync(join(FIXTURES, name));
-export const tdxQuote = read('tdx_quote');
+// The TDX file carries 70 zero bytes after the quote's declared end; the verifier takes exactly
+// one quote, so tests use it without them (tdxQuoteFile is the file as it is).
+export const tdxQuoteFile = read('tdx_quote');
+const declaredLength = (q: Buffer) => {
+    const signed = Quote.parse(q).signedLength();
+    return signed + 4 + q.readUInt32LE(signed);
+};
+export const tdxQuote = tdxQuoteFile.subarray(0, declaredLength(tdxQuoteFile));
 export const sgxQuote = read('sgx_quote');
 export const tdxCollateral = parseCollateral(read('tdx_quote_collateral.json').toString());
 export const sgxCollateral = parseCollateral(read('sgx_quote_collateral.json').toString());

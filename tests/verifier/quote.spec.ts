@@ -6,9 +6,11 @@ import { Quote } from '@phala/dcap-qvl';
 import { Address } from '@ton/core';
 import {
     DEFAULT_TCB_POLICY,
+    MAX_QUOTE_BYTES,
     QuoteRejected,
     VerifiedQuote,
     applyTcbPolicy,
+    classifyLibraryError,
     decodeQuoteFile,
     inspectQuote,
     isDebugSgx,
@@ -17,11 +19,11 @@ import {
     verifyQuote,
 } from '../../tee-verifier/src/quote';
 import { expectedReportData, tdxMeasurement } from '../../tee-verifier/src/measurement';
-import { SGX_TIME, TDX_TIME, nextUpdate, sgxCollateral, sgxQuote, tdxCollateral, tdxQuote } from './fixtures';
+import { SGX_TIME, TDX_TIME, issued, nextUpdate, sgxCollateral, sgxQuote, tdxCollateral, tdxQuote, tdxQuoteFile } from './fixtures';
 
-function rejection(f: () => unknown): QuoteRejected {
+async function rejection(f: () => unknown): Promise<QuoteRejected> {
     try {
-        f();
+        await f();
     } catch (e) {
         if (e instanceof QuoteRejected) return e;
         throw new Error(`expected a QuoteRejected, got ${e}`);
@@ -30,8 +32,8 @@ function rejection(f: () => unknown): QuoteRejected {
 }
 
 describe('DCAP quote verification', () => {
-    it('the TDX quote verifies as UpToDate, with its registers and measurement', () => {
-        const q = verifyQuote(tdxQuote, tdxCollateral, TDX_TIME);
+    it('the TDX quote verifies as UpToDate, with its registers and measurement', async () => {
+        const q = await verifyQuote(tdxQuote, tdxCollateral, TDX_TIME);
         expect([q.teeType, q.quoteVersion, q.tcbStatus, q.advisoryIds]).toEqual(['TDX', 4, 'UpToDate', []]);
         expect(q.reportData.length).toBe(64);
         expect(q.tdx!.mrTd.length).toBe(48);
@@ -40,8 +42,8 @@ describe('DCAP quote verification', () => {
         expect(isDebugTd(q.tdx!.tdAttributes)).toBe(false);
     });
 
-    it('the SGX quote is ConfigurationAndSWHardeningNeeded with INTEL-SA-00289 and INTEL-SA-00615', () => {
-        const q = inspectQuote(sgxQuote, sgxCollateral, SGX_TIME);
+    it('the SGX quote is ConfigurationAndSWHardeningNeeded with INTEL-SA-00289 and INTEL-SA-00615', async () => {
+        const q = await inspectQuote(sgxQuote, sgxCollateral, SGX_TIME);
         expect([q.teeType, q.tcbStatus, q.advisoryIds]).toEqual([
             'SGX',
             'ConfigurationAndSWHardeningNeeded',
@@ -49,26 +51,25 @@ describe('DCAP quote verification', () => {
         ]);
         expect(q.sgx!.mrEnclave.length).toBe(32);
         // the default policy refuses it and says why
-        const r = rejection(() => verifyQuote(sgxQuote, sgxCollateral, SGX_TIME));
+        const r = await rejection(() => verifyQuote(sgxQuote, sgxCollateral, SGX_TIME));
         expect(r.code).toBe('tcb-rejected');
         expect(r.message).toContain('ConfigurationAndSWHardeningNeeded');
         expect(r.message).toContain('INTEL-SA-00289, INTEL-SA-00615');
         // a policy that accepts that status lets it through
-        expect(
-            verifyQuote(sgxQuote, sgxCollateral, SGX_TIME, {
-                allowedAdvisories: [],
-                acceptedStatuses: ['ConfigurationAndSWHardeningNeeded'],
-            }).tcbStatus,
-        ).toBe('ConfigurationAndSWHardeningNeeded');
+        const accepted = await verifyQuote(sgxQuote, sgxCollateral, SGX_TIME, {
+            allowedAdvisories: [],
+            acceptedStatuses: ['ConfigurationAndSWHardeningNeeded'],
+        });
+        expect(accepted.tcbStatus).toBe('ConfigurationAndSWHardeningNeeded');
     });
 
-    it('a flipped byte anywhere in the signed part of the quote is rejected as invalid', () => {
+    it('a flipped byte anywhere in the signed part of the quote is rejected as invalid', async () => {
         const signedLength = Quote.parse(tdxQuote).signedLength();
-        fc.assert(
-            fc.property(fc.integer({ min: 0, max: signedLength - 1 }), fc.integer({ min: 0, max: 7 }), (offset, bit) => {
+        await fc.assert(
+            fc.asyncProperty(fc.integer({ min: 0, max: signedLength - 1 }), fc.integer({ min: 0, max: 7 }), async (offset, bit) => {
                 const tampered = Buffer.from(tdxQuote);
                 tampered[offset] ^= 1 << bit;
-                const r = rejection(() => verifyQuote(tampered, tdxCollateral, TDX_TIME));
+                const r = await rejection(() => verifyQuote(tampered, tdxCollateral, TDX_TIME));
                 expect(['invalid-quote', 'malformed-quote', 'collateral-mismatch']).toContain(r.code);
             }),
             { numRuns: 60 },
@@ -77,84 +78,147 @@ describe('DCAP quote verification', () => {
         for (const offset of [8, 48, 200, 520, 600]) {
             const tampered = Buffer.from(tdxQuote);
             tampered[offset] ^= 0x01;
-            expect(rejection(() => verifyQuote(tampered, tdxCollateral, TDX_TIME)).code).toBe('invalid-quote');
+            expect((await rejection(() => verifyQuote(tampered, tdxCollateral, TDX_TIME))).code).toBe('invalid-quote');
         }
     });
 
-    it('a flipped byte in the QE report or its signature is rejected', () => {
+    it('a flipped byte in the QE report or its signature is rejected', async () => {
         for (const offset of [700, 1000]) {
             const tampered = Buffer.from(tdxQuote);
             tampered[offset] ^= 0x01;
-            expect(rejection(() => verifyQuote(tampered, tdxCollateral, TDX_TIME)).code).toBe('invalid-quote');
+            expect((await rejection(() => verifyQuote(tampered, tdxCollateral, TDX_TIME))).code).toBe('invalid-quote');
         }
     });
 
-    it('expired collateral is rejected', () => {
-        const r = rejection(() => verifyQuote(tdxQuote, tdxCollateral, nextUpdate(tdxCollateral) + 86_400));
+    it('expired collateral is rejected', async () => {
+        const r = await rejection(() => verifyQuote(tdxQuote, tdxCollateral, nextUpdate(tdxCollateral) + 86_400));
         expect(r.code).toBe('collateral-expired');
         expect(r.message).toMatch(/expired/i);
     });
 
-    it('collateral of another platform is rejected', () => {
-        expect(rejection(() => verifyQuote(tdxQuote, sgxCollateral, TDX_TIME)).code).toBe('collateral-mismatch');
+    it('a verification time before the collateral was issued is collateral-not-yet-valid', async () => {
+        const r = await rejection(() => verifyQuote(tdxQuote, tdxCollateral, issued(tdxCollateral) - 3600));
+        expect(r.code).toBe('collateral-not-yet-valid');
     });
 
-    it('a truncated quote is rejected as malformed, whatever the length', () => {
-        // The quote declares its length: the signed part, a 4-byte size, then that many bytes of
-        // signature data. (The fixture carries zero padding after it, which verifiers ignore.)
-        const signedLength = Quote.parse(tdxQuote).signedLength();
-        const declared = signedLength + 4 + tdxQuote.readUInt32LE(signedLength);
-        expect(declared).toBeLessThan(tdxQuote.length);
-        for (const length of [0, 1, 47, 48, signedLength - 1, signedLength + 3, 1000, declared - 1]) {
-            expect(rejection(() => verifyQuote(tdxQuote.subarray(0, length), tdxCollateral, TDX_TIME)).code).toMatch(
-                /malformed-quote|invalid-quote/,
-            );
+    it('collateral of another platform is rejected', async () => {
+        expect((await rejection(() => verifyQuote(tdxQuote, sgxCollateral, TDX_TIME))).code).toBe('collateral-mismatch');
+    });
+
+    it('junk TCB info or QE identity is malformed collateral', async () => {
+        for (const field of ['tcb_info', 'qe_identity'] as const) {
+            const r = await rejection(() => verifyQuote(tdxQuote, { ...tdxCollateral, [field]: 'junk' }, TDX_TIME));
+            expect([field, r.code]).toEqual([field, 'malformed-collateral']);
         }
     });
 
-    it('random bytes never crash the verifier', () => {
-        fc.assert(
-            fc.property(fc.uint8Array({ maxLength: 6000 }), (bytes) => {
-                expect(rejection(() => verifyQuote(Buffer.from(bytes), tdxCollateral, TDX_TIME))).toBeInstanceOf(QuoteRejected);
+    it("names each of the library's failures with the check that failed", () => {
+        expect(classifyLibraryError('No matching TCB level found')).toBe('tcb-rejected');
+        expect(classifyLibraryError('TCB status is invalid: Revoked')).toBe('tcb-rejected');
+        expect(classifyLibraryError('Failed to decode TcbInfo')).toBe('malformed-collateral');
+        expect(classifyLibraryError('TCBInfo issue date is in the future')).toBe('collateral-not-yet-valid');
+        expect(classifyLibraryError('QE Identity expired')).toBe('collateral-expired');
+        expect(classifyLibraryError('Signature is invalid for tcb_info')).toBe('invalid-collateral');
+        expect(classifyLibraryError('Certificate is revoked')).toBe('certificate-revoked');
+        expect(classifyLibraryError('Certificate is expired or not yet valid')).toBe('certificate-expired');
+        expect(classifyLibraryError('Fmspc mismatch')).toBe('collateral-mismatch');
+        expect(classifyLibraryError('Unsupported DCAP quote version')).toBe('malformed-quote');
+        expect(classifyLibraryError('ISV enclave report signature is invalid')).toBe('invalid-quote');
+    });
+
+    it('a truncated quote is rejected as malformed, whatever the length', async () => {
+        const signedLength = Quote.parse(tdxQuote).signedLength();
+        for (const length of [0, 1, 47, 48, signedLength - 1, signedLength + 3, 1000, tdxQuote.length - 1]) {
+            const r = await rejection(() => verifyQuote(tdxQuote.subarray(0, length), tdxCollateral, TDX_TIME));
+            expect(r.code).toBe('malformed-quote');
+        }
+    });
+
+    it('exactly one quote: trailing bytes, zero padding included, are refused, and oversized input before parsing', async () => {
+        let r = await rejection(() => verifyQuote(tdxQuoteFile, tdxCollateral, TDX_TIME));
+        expect([r.code, r.message]).toEqual([
+            'malformed-quote',
+            `the quote declares ${tdxQuote.length} bytes but the input has 5006: 70 trailing bytes`,
+        ]);
+        r = await rejection(() => verifyQuote(tdxQuoteFile.subarray(0, tdxQuoteFile.length - 1), tdxCollateral, TDX_TIME));
+        expect(r.message).toContain('69 trailing bytes');
+        r = await rejection(() => verifyQuote(Buffer.concat([tdxQuote, Buffer.alloc(50 * 1024 * 1024, 0x41)]), tdxCollateral, TDX_TIME));
+        expect([r.code, r.message]).toEqual([
+            'malformed-quote',
+            `the quote is ${tdxQuote.length + 50 * 1024 * 1024} bytes; a quote is at most ${MAX_QUOTE_BYTES}`,
+        ]);
+    });
+
+    it('random bytes never crash the verifier', async () => {
+        await fc.assert(
+            fc.asyncProperty(fc.uint8Array({ maxLength: 6000 }), async (bytes) => {
+                expect(await rejection(() => verifyQuote(Buffer.from(bytes), tdxCollateral, TDX_TIME))).toBeInstanceOf(QuoteRejected);
             }),
             { numRuns: 100 },
         );
     });
 
-    it('malformed collateral is rejected with what is missing', () => {
-        expect(rejection(() => parseCollateral('not json')).code).toBe('malformed-collateral');
-        const r = rejection(() => parseCollateral('{"tcb_info": "{}"}'));
+    it('malformed collateral is rejected with what is missing', async () => {
+        expect((await rejection(() => parseCollateral('not json'))).code).toBe('malformed-collateral');
+        const r = await rejection(() => parseCollateral('{"tcb_info": "{}"}'));
         expect(r.code).toBe('malformed-collateral');
         expect(r.message).toContain('qe_identity');
     });
 
-    it('quote files may hold hex', () => {
+    it('quote files may hold hex; text that is not clean hex says so', async () => {
         expect(decodeQuoteFile(Buffer.from(tdxQuote.toString('hex')))).toEqual(tdxQuote);
         expect(decodeQuoteFile(Buffer.from('0x' + tdxQuote.toString('hex') + '\n'))).toEqual(tdxQuote);
         expect(decodeQuoteFile(tdxQuote)).toEqual(tdxQuote);
+        for (const text of ['zz', tdxQuote.toString('hex').slice(1), 'abc', '04 00 02 00 8x', '']) {
+            const r = await rejection(() => decodeQuoteFile(Buffer.from(text)));
+            expect(r.code).toBe('malformed-quote');
+            expect(r.message).toMatch(/not hex|empty/);
+        }
     });
 });
 
 describe('TCB policy', () => {
-    const base = verifyQuote(tdxQuote, tdxCollateral, TDX_TIME);
+    let base: VerifiedQuote;
+    beforeAll(async () => {
+        base = await verifyQuote(tdxQuote, tdxCollateral, TDX_TIME);
+    });
     const withStatus = (tcbStatus: VerifiedQuote['tcbStatus'], advisoryIds: string[]): VerifiedQuote => ({
         ...base,
         tcbStatus,
         advisoryIds,
     });
 
-    it('accepts UpToDate by default and nothing else', () => {
+    it('accepts UpToDate by default and nothing else', async () => {
         expect(() => applyTcbPolicy(withStatus('UpToDate', []), DEFAULT_TCB_POLICY)).not.toThrow();
         for (const s of ['OutOfDate', 'ConfigurationNeeded', 'Revoked', 'SWHardeningNeeded'] as const) {
-            expect(rejection(() => applyTcbPolicy(withStatus(s, ['INTEL-SA-00001']), DEFAULT_TCB_POLICY)).code).toBe('tcb-rejected');
+            expect((await rejection(() => applyTcbPolicy(withStatus(s, ['INTEL-SA-00001']), DEFAULT_TCB_POLICY))).code).toBe(
+                'tcb-rejected',
+            );
         }
     });
 
-    it('accepts SWHardeningNeeded only when every advisory is allowlisted, naming the others', () => {
+    it('accepts SWHardeningNeeded only when every advisory is allowlisted, naming the others', async () => {
         const policy = { ...DEFAULT_TCB_POLICY, allowedAdvisories: ['INTEL-SA-00615'] };
         expect(() => applyTcbPolicy(withStatus('SWHardeningNeeded', ['INTEL-SA-00615']), policy)).not.toThrow();
-        const r = rejection(() => applyTcbPolicy(withStatus('SWHardeningNeeded', ['INTEL-SA-00615', 'INTEL-SA-00289']), policy));
+        const r = await rejection(() => applyTcbPolicy(withStatus('SWHardeningNeeded', ['INTEL-SA-00615', 'INTEL-SA-00289']), policy));
         expect(r.message).toContain('INTEL-SA-00289');
+    });
+
+    it('SWHardeningNeeded without advisory IDs is not accepted by default, nor by an advisory allowlist', async () => {
+        for (const policy of [DEFAULT_TCB_POLICY, { ...DEFAULT_TCB_POLICY, allowedAdvisories: ['INTEL-SA-00615'] }]) {
+            const r = await rejection(() => applyTcbPolicy(withStatus('SWHardeningNeeded', []), policy));
+            expect([r.code, r.message]).toEqual([
+                'tcb-rejected',
+                'TCB status SWHardeningNeeded without advisory IDs is not accepted by the TCB policy',
+            ]);
+        }
+        // accepting the status outright is the operator's explicit choice
+        expect(() =>
+            applyTcbPolicy(withStatus('SWHardeningNeeded', []), {
+                allowedAdvisories: [],
+                acceptedStatuses: ['UpToDate', 'SWHardeningNeeded'],
+            }),
+        ).not.toThrow();
     });
 
     it('recognises debug enclaves', () => {

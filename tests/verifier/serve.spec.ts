@@ -3,13 +3,14 @@
 import { spawn, spawnSync } from 'child_process';
 import { join } from 'path';
 import { createServer } from 'http';
-import { Address, toNano } from '@ton/core';
+import { Address, Cell } from '@ton/core';
+import { GLOBAL_ID_TESTNET, parseAttestationProof, parseSignatureChain, verifyProofSignature } from '../../wrappers';
 import { SIMULATED_MEASUREMENT } from '../../tee-verifier/src/attest';
 import { expectedReportData } from '../../tee-verifier/src/measurement';
 import { wireRequest } from '../../tee-verifier/src/peer';
 import { VerifierStore } from '../../tee-verifier/src/store';
 import { Chain, submitDueProofs } from '../../tee-verifier/src/submitter';
-import { TEST_PARAMS, deployProtocol, key256, makeEnclave, registerProvider } from '../helpers';
+import { makeEnclave, seededKey } from '../helpers';
 import { FIXTURES } from './fixtures';
 import { tempDir } from '../tmp';
 
@@ -42,14 +43,14 @@ async function startService(args: string[], env: Record<string, string>) {
     };
 }
 
-// `serve` in development mode on a loopback port; the endpoint defaults to one nobody answers.
+// `serve` in development mode (so on testnet) on a loopback port; the endpoint defaults to one nobody answers.
 function baseArgs(db: string, port: number, o: { root?: string; endpoint?: string } = {}) {
     return [
         'serve',
         '--root',
         o.root ?? root,
         '--network',
-        'mainnet',
+        'testnet',
         '--endpoint',
         o.endpoint ?? 'http://127.0.0.1:9/jsonRPC',
         '--collateral',
@@ -86,6 +87,21 @@ describe('verifier CLI: serve', () => {
         });
         expect(r.status).toBe(64);
         expect(r.stderr).toContain('--collateral FILE (offline) or --pccs URL');
+    });
+
+    it('refuses development mode on mainnet', () => {
+        const db = join(tempDir('serve'), 'v.sqlite');
+        const args = baseArgs(db, 18485).map((a) => (a === 'testnet' ? 'mainnet' : a));
+        const r = spawnSync(CLI[0], [...CLI.slice(1), ...args], {
+            cwd: ROOT,
+            encoding: 'utf8',
+            env: { ...process.env, COCOON_VERIFIER_KEY: SEED },
+        });
+        expect(r.status).toBe(64);
+        expect(r.stderr.trim()).toBe(
+            'error: --dev accepts simulated TEE evidence and is refused on mainnet: run development verifiers on testnet',
+        );
+        expect(JSON.parse(r.stdout)).toMatchObject({ accepted: false, code: 'usage' });
     });
 
     describe('running, with the chain endpoint down', () => {
@@ -161,40 +177,43 @@ async function fakeTonEndpoint(): Promise<{ url: string; close: () => void; call
     return { url: `http://127.0.0.1:${port}/jsonRPC`, close: () => server.close(), calls };
 }
 
+// The chain side of a restarted verifier: records what it submits; the Provider then holds it.
+function recordingChain() {
+    const submitted: { provider: Address; proof: Cell; signatures: Cell }[] = [];
+    const chain: Chain = {
+        attestedIssuedAt: async () => (submitted.length ? parseAttestationProof(submitted[0].proof).issuedAt : 0),
+        submit: async (provider, proof, signatures) => {
+            submitted.push({ provider, proof, signatures });
+        },
+    };
+    return { chain, submitted };
+}
+
+// Offline (a fake TON endpoint answers the allowlist getter; submission is recorded): what is
+// tested is the outbox surviving SIGKILL. service.spec.ts shows an outbox proof landing on-chain.
 describe('verifier CLI: serve, killed between accept and submit', () => {
     it('the accepted proof survives SIGKILL and is submitted after restart', async () => {
         const now = Math.floor(Date.now() / 1000);
-        const p = await deployProtocol(TEST_PARAMS, now);
-        await p.root.send(
-            p.governance.getSender(),
-            { value: toNano('0.05') },
-            { $$type: 'AllowMeasurement', queryId: 0n, measurement: key256(SIMULATED_MEASUREMENT) },
-        );
-        await p.root.send(p.governance.getSender(), { value: toNano('0.05') }, { $$type: 'SetThreshold', queryId: 0n, threshold: 1n });
-        const reg = await registerProvider(p);
+        const provider = new Address(0, Buffer.alloc(32, 7));
         const ton = await fakeTonEndpoint();
         const db = join(tempDir('kill'), 'v.sqlite');
         const port = 18484;
+        const verifierKey = seededKey('verifier-a');
         const seed = Buffer.from('verifier-a'.padEnd(32, '.')).toString('hex'); // seededKey('verifier-a')
-        const service = await startService(baseArgs(db, port, { root: p.root.address.toString(), endpoint: ton.url }), {
+        const service = await startService(baseArgs(db, port, { endpoint: ton.url }), {
             COCOON_VERIFIER_KEY: seed,
             COCOON_VERIFIER_MNEMONIC: '',
         });
+        const enclave = makeEnclave('killed');
         try {
             const base = `http://127.0.0.1:${port}`;
-            const enclave = makeEnclave('killed');
             const issued = await fetch(`${base}/v1/nonce`, {
                 method: 'POST',
                 headers: { 'content-type': 'application/json' },
-                body: JSON.stringify({ provider: reg.provider.address.toString() }),
+                body: JSON.stringify({ provider: provider.toString() }),
             });
             const nonce = BigInt(((await issued.json()) as { nonce: string }).nonce);
-            const binding = {
-                signingKey: enclave.signing.publicKey,
-                encryptionKey: enclave.encryption,
-                provider: reg.provider.address,
-                nonce,
-            };
+            const binding = { signingKey: enclave.signing.publicKey, encryptionKey: enclave.encryption, provider, nonce };
             const res = await fetch(`${base}/v1/attest`, {
                 method: 'POST',
                 headers: { 'content-type': 'application/json' },
@@ -207,26 +226,24 @@ describe('verifier CLI: serve, killed between accept and submit', () => {
         }
         expect(ton.calls).toContain('runGetMethod:is_measurement_allowed');
 
-        // restart: the outbox still holds the proof, and submitting it lands on-chain
+        // restart: the outbox still holds the proof, signed by this verifier, and submits it once
         const store = new VerifierStore(db);
         expect(store.dueProofs(now + 60)).toHaveLength(1);
-        p.blockchain.now = now + 60;
-        const chain: Chain = {
-            attestedIssuedAt: async () => Number((await reg.provider.getAttestation())?.issuedAt ?? 0n),
-            submit: async (_provider, proof, signatures) => {
-                await reg.provider.send(
-                    reg.owner.getSender(),
-                    { value: toNano('0.1') },
-                    { $$type: 'SubmitAttestation', queryId: 0n, proof, signatures },
-                );
-            },
-        };
+        const { chain, submitted } = recordingChain();
         expect(await submitDueProofs({ store, chain, now: () => now + 60, maxAttempts: 3, baseDelaySeconds: 10 })).toEqual({
             submitted: 1,
             retried: 0,
             failed: 0,
         });
-        expect((await reg.provider.getAttestation())!.measurement).toBe(key256(SIMULATED_MEASUREMENT));
+        expect(submitted).toHaveLength(1);
+        const proof = parseAttestationProof(submitted[0].proof);
+        expect(proof.provider.equals(provider)).toBe(true);
+        expect(proof.globalId).toBe(GLOBAL_ID_TESTNET);
+        expect(proof.measurement).toEqual(SIMULATED_MEASUREMENT);
+        expect(proof.signingKey).toEqual(enclave.signing.publicKey);
+        const [signature] = parseSignatureChain(submitted[0].signatures);
+        expect(signature.publicKey).toEqual(verifierKey.publicKey);
+        expect(verifyProofSignature(submitted[0].proof, signature)).toBe(true);
         store.close();
     });
 });
