@@ -5,6 +5,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync, statSync } from 'fs';
 import { TcbStatus } from '@phala/dcap-qvl';
+import { NotHex, decodeHexOrBinary } from './bytes';
+import { GpuEvidenceRejected, MAX_GPU_REPORT_BYTES, nvidiaRoots, verifyGpuEvidence } from './nvidia';
 import { UsageError, positiveInt } from './usage';
 import {
     DEFAULT_TCB_POLICY,
@@ -106,6 +108,45 @@ program
     });
 
 program
+    .command('verify-gpu')
+    .description(
+        "verify NVIDIA GPU evidence (SPDM measurements, device chain, RIMs) against NVIDIA's pinned roots; print the outcome as JSON",
+    )
+    .requiredOption('--report <file>', 'the SPDM GET_MEASUREMENTS request and signed response, raw bytes or hex')
+    .requiredOption('--chain <file>', "the GPU's attestation key certificate chain, PEM, leaf first")
+    .requiredOption('--rim <file...>', "reference integrity manifests (signed XML): the driver's and the VBIOS's")
+    .requiredOption('--nonce <hex>', 'the 32-byte nonce the request must carry', (v) => {
+        if (!/^(0x)?[0-9a-fA-F]{64}$/.test(v)) throw new UsageError(`--nonce must be 32 bytes in hex, got ${v}`);
+        return Buffer.from(v.replace(/^0x/, ''), 'hex');
+    })
+    .option('--offline-revocation', 'accept without OCSP revocation checks (they need the network); without it evidence is refused', false)
+    .option('--now <unix>', 'verify at this time (seconds) instead of the clock; RIM signing chains expire', unixTime('--now'))
+    .action(async (opts: { report: string; chain: string; rim: string[]; nonce: Buffer; offlineRevocation: boolean; now?: number }) => {
+        let report: Buffer;
+        try {
+            report = decodeHexOrBinary(readFile(opts.report, 'report', 3 * MAX_GPU_REPORT_BYTES), 'report file');
+        } catch (e) {
+            if (e instanceof NotHex) throw new GpuEvidenceRejected('malformed-report', e.message);
+            throw e;
+        }
+        const certChain = readFile(opts.chain, 'chain', 64 * 1024).toString('utf8');
+        const rims = opts.rim.map((f) => readFile(f, 'RIM', 1024 * 1024).toString('utf8'));
+        const trust = { ...nvidiaRoots(), rims, revocation: opts.offlineRevocation ? ('offline' as const) : ('required' as const) };
+        const at = new Date((opts.now ?? Math.floor(Date.now() / 1000)) * 1000);
+        const v = await verifyGpuEvidence({ report, certChain }, opts.nonce, trust, at);
+        const outcome = {
+            accepted: true,
+            code: 'accepted',
+            message: `the GPU evidence verifies: ${v.measurementsChecked} measurements match the RIMs; OCSP revocation not checked (offline policy)`,
+            driverVersion: v.driverVersion,
+            vbiosVersion: v.vbiosVersion,
+            measurementsChecked: v.measurementsChecked,
+            gpuEvidenceDigest: hex(v.digest),
+        };
+        console.log(JSON.stringify(outcome, null, 2));
+    });
+
+program
     .command('serve')
     .description('run the verifier service (HTTP API, durable outbox, on-chain submission)')
     .requiredOption('--root <address>', 'Root contract address (reads its measurement allowlist)')
@@ -141,9 +182,9 @@ program.parseAsync(process.argv).catch((e) => {
         console.log(JSON.stringify({ ...details, accepted: false, code, message }, null, 2));
         process.exit(exitCode);
     };
-    if (e instanceof Rejection || e instanceof QuoteRejected) {
+    if (e instanceof Rejection || e instanceof QuoteRejected || e instanceof GpuEvidenceRejected) {
         console.error(`rejected (${e.code}): ${e.message}`);
-        return report(EXIT.rejected, e.code, e.message, e instanceof Rejection ? e.details : {});
+        return report(EXIT.rejected, e.code, e.message, e instanceof QuoteRejected ? {} : e.details);
     }
     if (e instanceof CommanderError) {
         // commander has printed its message (or the help) already

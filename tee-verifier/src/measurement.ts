@@ -7,6 +7,7 @@ import { sha512 } from '@noble/hashes/sha512';
 
 const MEASUREMENT_DOMAIN = Buffer.from('cocoon-measurement-v1');
 const REPORT_DATA_DOMAIN = Buffer.from('cocoon-report-data-v1');
+const GPU_NONCE_DOMAIN = Buffer.from('cocoon-gpu-nonce-v1');
 export const NO_GPU_EVIDENCE = Buffer.alloc(32);
 
 export interface TdxMeasurements {
@@ -19,7 +20,8 @@ export interface TdxMeasurements {
 
 // measurement = SHA-256("cocoon-measurement-v1" || MRTD || RTMR0 || RTMR1 || RTMR2 || RTMR3 ||
 //                       gpuEvidenceDigest), registers in that fixed order, 48 bytes each, and a
-// 32-byte digest of the NVIDIA GPU evidence (32 zero bytes when the worker has no GPU evidence).
+// 32-byte digest of the verified NVIDIA GPU evidence (nvidia.ts gpuEvidenceDigest; 32 zero bytes
+// when the verifier's policy lets a worker attest without GPU evidence).
 export function tdxMeasurement(m: TdxMeasurements, gpuEvidenceDigest: Buffer = NO_GPU_EVIDENCE): Buffer {
     for (const [name, v] of Object.entries(m)) {
         if (v.length !== 48) throw new RangeError(`${name} must be 48 bytes, got ${v.length}`);
@@ -41,15 +43,29 @@ export interface ReportDataBinding {
     nonce: bigint; // issued by the verifier, single use, < 2^64
 }
 
-// report_data (64 bytes) = SHA-512("cocoon-report-data-v1" || ed25519 key || X25519 key ||
-//                                  provider workchain (int8) || provider account id (32 bytes) ||
-//                                  nonce (uint64, big-endian)).
-export function expectedReportData(b: ReportDataBinding): Buffer {
+// The binding's fields in a fixed layout: ed25519 key || X25519 key || provider workchain (int8) ||
+// provider account id (32 bytes) || nonce (uint64, big-endian).
+function bindingBytes(b: ReportDataBinding): Buffer {
     if (b.signingKey.length !== 32 || b.encryptionKey.length !== 32) throw new RangeError('enclave keys must be 32 bytes');
     if (b.nonce < 0n || b.nonce >= 1n << 64n) throw new RangeError('nonce must fit in 64 bits');
     const workchain = Buffer.alloc(1);
     workchain.writeInt8(b.provider.workChain);
     const nonce = Buffer.alloc(8);
     nonce.writeBigUInt64BE(b.nonce);
-    return Buffer.from(sha512(Buffer.concat([REPORT_DATA_DOMAIN, b.signingKey, b.encryptionKey, workchain, b.provider.hash, nonce])));
+    return Buffer.concat([b.signingKey, b.encryptionKey, workchain, b.provider.hash, nonce]);
+}
+
+// report_data (64 bytes) = SHA-512("cocoon-report-data-v1" || ed25519 key || X25519 key ||
+//                                  provider workchain (int8) || provider account id (32 bytes) ||
+//                                  nonce (uint64, big-endian)).
+export function expectedReportData(b: ReportDataBinding): Buffer {
+    return Buffer.from(sha512(Buffer.concat([REPORT_DATA_DOMAIN, bindingBytes(b)])));
+}
+
+// The nonce the worker puts in its GPU's SPDM GET_MEASUREMENTS request (32 bytes), from the same
+// fields as report_data under its own domain: SHA-256("cocoon-gpu-nonce-v1" || the same fields in
+// the same layout). A GPU report is then bound to this attestation, these keys and this provider,
+// as the TDX quote is; it cannot be lifted from another machine or moment.
+export function expectedGpuNonce(b: ReportDataBinding): Buffer {
+    return Buffer.from(sha256(Buffer.concat([GPU_NONCE_DOMAIN, bindingBytes(b)])));
 }

@@ -4,6 +4,7 @@
 // the input must be exactly one quote (its declared length, no trailing bytes, at most
 // MAX_QUOTE_BYTES), and revocation is checked fail-closed (revocation.ts).
 import { Collateral, Quote, TcbStatus, verify } from '@phala/dcap-qvl';
+import { NotHex, decodeHexOrBinary } from './bytes';
 import { sgxMeasurement, tdxMeasurement } from './measurement';
 import { QuoteRejected, RejectionCode } from './rejected';
 import { checkRevocation, requireCrls } from './revocation';
@@ -165,21 +166,17 @@ export function isDebugSgx(attributes: Buffer): boolean {
     return (attributes[0] & 0x02) !== 0;
 }
 
-// A quote file holds raw bytes or hex text (with or without 0x, whitespace ignored). Text is
-// anything made only of printable ASCII: a binary quote starts with its version as a little-endian
-// uint16 (03 00, 04 00 or 05 00), which never is. Text that is not clean hex is refused as such.
+// A quote file holds raw bytes or hex text (bytes.ts).
 export function decodeQuoteFile(contents: Buffer): Buffer {
     if (contents.length > 3 * MAX_QUOTE_BYTES) {
         throw new QuoteRejected('malformed-quote', `the quote file is ${contents.length} bytes; a quote is at most ${MAX_QUOTE_BYTES}`);
     }
-    const isText = contents.every((b) => (b >= 0x20 && b < 0x7f) || b === 0x09 || b === 0x0a || b === 0x0d);
-    if (!isText) return contents;
-    const hex = contents.toString('latin1').trim().replace(/^0x/i, '').replace(/\s+/g, '');
-    if (!/^[0-9a-fA-F]*$/.test(hex))
-        throw new QuoteRejected('malformed-quote', 'the quote file is text but not hex: it has characters other than 0-9, a-f');
-    if (hex.length % 2 !== 0) throw new QuoteRejected('malformed-quote', `the quote file is not hex: odd number of digits (${hex.length})`);
-    if (hex.length === 0) throw new QuoteRejected('malformed-quote', 'the quote file is empty');
-    return Buffer.from(hex, 'hex');
+    try {
+        return decodeHexOrBinary(contents, 'quote file');
+    } catch (e) {
+        if (e instanceof NotHex) throw new QuoteRejected('malformed-quote', e.message);
+        throw e;
+    }
 }
 
 export function parseCollateral(json: string): Collateral {

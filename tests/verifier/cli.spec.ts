@@ -1,6 +1,6 @@
 // `npm run verifier -- verify-quote`, run as a process: the JSON it prints and its exit codes.
 import { spawnSync } from 'child_process';
-import { writeFileSync } from 'fs';
+import { readFileSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { FIXTURES, TDX_TIME, tdxQuote } from './fixtures';
 import { tempDir } from '../tmp';
@@ -141,5 +141,54 @@ describe('verifier CLI: verify-quote', () => {
         expect(r.status).toBe(0);
         expect(r.stdout).toContain('--accept-status');
         expect(r.stdout).toContain('ConfigurationAndSWHardeningNeeded');
+    });
+});
+
+describe('verifier CLI: verify-gpu', () => {
+    const nvidia = (name: string) => join(FIXTURES, 'nvidia', name);
+    const rims = ['--rim', nvidia('Driver_RIM_test_no_gpu.swidtag'), '--rim', nvidia('1010_0200_882_96005E0001_test_no_gpu.swidtag')];
+    const NONCE = '4cff7f5380ead8fad8ec2c531c110aca4302a88f603792801a8ca29ee151af2e';
+
+    it('accepts the genuine report with its nonce under the offline revocation policy, and exits 0', () => {
+        const r = verifier(
+            'verify-gpu',
+            '--report',
+            nvidia('attestationReport.txt'),
+            '--chain',
+            nvidia('gpuAkCertChain.txt'),
+            ...rims,
+            '--nonce',
+            NONCE,
+            '--offline-revocation',
+            '--now',
+            '1717200000',
+        );
+        expect(r.status).toBe(0);
+        expect(JSON.parse(r.stdout)).toMatchObject({
+            accepted: true,
+            code: 'accepted',
+            driverVersion: '545.00',
+            measurementsChecked: 33,
+            gpuEvidenceDigest: expect.stringMatching(/^[0-9a-f]{64}$/),
+        });
+    });
+
+    it('refuses the other driver as JSON naming the indices (exit 2), and a missing --nonce is a usage error (exit 64)', () => {
+        const args = ['verify-gpu', '--report', nvidia('hopperAttestationReport.txt'), '--chain', nvidia('hopperCertChain.txt'), ...rims];
+        const r = verifier(...args, '--nonce', '931d8dd0' + '00'.repeat(28), '--offline-revocation', '--now', '1717200000');
+        expect(r.status).toBe(2);
+        // the nonce is checked before the measurements
+        expect(JSON.parse(r.stdout)).toMatchObject({ accepted: false, code: 'nonce-mismatch' });
+        const hopperNonce = Buffer.from(readFileSync(nvidia('hopperAttestationReport.txt'), 'utf8').trim(), 'hex').subarray(4, 36);
+        const m = verifier(...args, '--nonce', hopperNonce.toString('hex'), '--offline-revocation', '--now', '1717200000');
+        expect(m.status).toBe(2);
+        expect(JSON.parse(m.stdout)).toMatchObject({
+            accepted: false,
+            code: 'measurement-mismatch',
+            mismatchedIndices: expect.arrayContaining([1, 40]),
+        });
+        const usage = verifier(...args, '--now', '1717200000');
+        expect(usage.status).toBe(64);
+        expect(JSON.parse(usage.stdout)).toMatchObject({ accepted: false, code: 'usage', message: expect.stringContaining('--nonce') });
     });
 });
