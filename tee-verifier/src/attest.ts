@@ -16,12 +16,21 @@ import {
     verifyProofSignature,
 } from '../../wrappers';
 import { TcbPolicy, QuoteRejected, verifyQuote } from './quote';
-import { NO_GPU_EVIDENCE, expectedReportData, tdxMeasurement } from './measurement';
+import { NO_GPU_EVIDENCE, expectedGpuNonce, expectedReportData, tdxMeasurement } from './measurement';
+import { GpuEvidenceRejected, GpuRejectionCode, GpuTrust, gpuSetDigest, verifyGpuEvidence } from './nvidia';
+import { NonceTicket, PeerAuth, authenticate, signTicket, ticketSignatureValid } from './peer-auth';
 import { VerifierStore } from './store';
 
 // Development mode: evidence of a TEE that does not exist. Its measurement is this fixed hash,
 // which a production allowlist never contains, and the proof carries TCB status TCB_SIMULATED.
 export const SIMULATED_MEASUREMENT = Buffer.from(sha256(Buffer.from('cocoon-simulated-tee-v1')));
+
+// A simulated TD with GPU evidence (a development machine with a confidential GPU and no TDX):
+// SHA-256("cocoon-simulated-tee-v1" || GPU evidence digest); without GPU evidence, SIMULATED_MEASUREMENT.
+export function simulatedMeasurement(gpuDigest: Buffer): Buffer {
+    if (gpuDigest.equals(NO_GPU_EVIDENCE)) return SIMULATED_MEASUREMENT;
+    return Buffer.from(sha256(Buffer.concat([Buffer.from('cocoon-simulated-tee-v1'), gpuDigest])));
+}
 
 export const TCB_CODES: Record<string, number> = {
     UpToDate: 0,
@@ -32,7 +41,14 @@ export const TCB_CODES: Record<string, number> = {
     OutOfDateConfigurationNeeded: 5,
 };
 
-export type Evidence = { kind: 'tdx'; quote: Buffer; gpuEvidenceDigest?: Buffer } | { kind: 'simulated'; reportData: Buffer };
+// One GPU's evidence as NVIDIA's tooling collects it (see nvidia.ts): the SPDM request and signed
+// response, and the GPU's attestation key chain (PEM, leaf first).
+export interface GpuEvidence {
+    report: Buffer;
+    certChain: string;
+}
+
+export type Evidence = { kind: 'tdx'; quote: Buffer; gpu?: GpuEvidence[] } | { kind: 'simulated'; reportData: Buffer; gpu?: GpuEvidence[] };
 
 export interface AttestationRequest {
     provider: Address;
@@ -49,6 +65,9 @@ export type RefusalCode =
     | 'measurement-not-allowed'
     | 'simulated-evidence-refused'
     | 'proof-mismatch'
+    | 'peer-not-authorized'
+    | 'gpu-evidence-required'
+    | `gpu-${GpuRejectionCode}`
     | 'peers-unavailable'
     | 'chain-unavailable';
 
@@ -70,11 +89,35 @@ export interface CollateralSource {
     collateralFor(quote: Buffer): Promise<Collateral>;
 }
 
-// Another verifier that co-signs proofs (POST /cosign).
+// Root's verifier set (a getter): who may ask for co-signatures and issue the nonces they cover.
+export interface VerifierSetReader {
+    isVerifier(publicKey: Buffer): Promise<boolean>;
+}
+
+// What a verifier sends a peer to co-sign: the worker's request, the proof it signed, and the
+// ticket proving it issued the nonce.
+export interface CosignRequest {
+    request: AttestationRequest;
+    proof: Cell;
+    ticket: NonceTicket;
+}
+
+// Another verifier that co-signs proofs (POST /v1/cosign). `authenticate` signs the exact bytes
+// sent with the asking verifier's key.
 export interface Peer {
     name: string;
-    cosign(request: AttestationRequest, proof: Cell): Promise<ProofSignature>;
+    cosign(request: CosignRequest, authenticate: (body: Buffer) => PeerAuth): Promise<ProofSignature>;
 }
+
+// Whether a worker must send GPU evidence, and what verifies it. Without this option GPU evidence
+// is required except in development mode.
+export interface GpuPolicy {
+    required: boolean;
+    trust?: GpuTrust; // NVIDIA's roots, the RIMs, the revocation policy
+}
+
+// How far apart two verifiers' clocks may be (request timestamps, nonce tickets, proof times).
+export const PEER_CLOCK_SKEW_SECONDS = 300;
 
 export interface AttestorOptions {
     store: VerifierStore;
@@ -90,6 +133,10 @@ export interface AttestorOptions {
     now: () => number; // unix seconds
     peers: Peer[];
     threshold: number; // signatures a proof needs (own included)
+    // Who may ask this verifier to co-sign. Without it only a development verifier co-signs, for
+    // any peer that signs its request (the demo's sandbox network); a production one refuses all.
+    verifierSet?: VerifierSetReader;
+    gpu?: GpuPolicy;
 }
 
 interface Verdict {
@@ -105,27 +152,44 @@ export class Attestor {
     }
 
     issueNonce(provider: Address): bigint {
+        const now = this.o.now();
+        if (now >= this.nextPruneAt) {
+            this.o.store.prune(now, { nonceTtl: this.o.nonceTtlSeconds, auditDays: 30, auditRows: 100_000 });
+            this.nextPruneAt = now + 60;
+        }
         const nonce = randomBytes(8).readBigUInt64BE();
-        this.o.store.issueNonce(nonce.toString(), provider.toRawString(), this.o.now());
+        this.o.store.issueNonce(nonce.toString(), provider.toRawString(), now);
         return nonce;
     }
 
-    // Verifies the evidence, signs a proof, gathers co-signatures and queues it. Every decision,
-    // accepted or not, goes to the audit log.
+    private nextPruneAt = 0;
+
+    // Verifies the evidence, signs a proof, gathers co-signatures and queues it. The nonce is
+    // claimed first, atomically: a parallel request with the same nonce is refused before it
+    // verifies anything or asks any peer. Every decision, accepted or not, goes to the audit log.
     async attest(req: AttestationRequest): Promise<{ id: number; proof: Cell; signatures: ProofSignature[] }> {
         const now = this.o.now();
         const provider = req.provider.toRawString();
+        const nonce = req.nonce.toString();
+        const problem = this.o.store.claimNonce(nonce, provider, now, this.o.nonceTtlSeconds);
+        if (problem) {
+            this.audit(req, now, false, `bad-nonce: ${problem}`);
+            throw new AttestationRefused('bad-nonce', problem);
+        }
         let verdict: Verdict | undefined;
         try {
-            const problem = this.o.store.nonceProblem(req.nonce.toString(), provider, now, this.o.nonceTtlSeconds);
-            if (problem) throw new AttestationRefused('bad-nonce', problem);
             verdict = await this.evaluate(req);
             const proof = buildAttestationProof(this.fields(req, verdict, now));
-            const signatures = [signProof(proof, this.o.key.secretKey), ...(await this.gatherCosignatures(req, proof))];
+            const issuedAt = this.o.store.issuedAt(nonce)!;
+            const ticket = signTicket({ ...this.ticketScope(req), issuedAt, expiresAt: issuedAt + this.o.nonceTtlSeconds }, this.o.key);
+            const signatures = [
+                signProof(proof, this.o.key.secretKey),
+                ...(await this.gatherCosignatures({ request: req, proof, ticket })),
+            ];
             const id = this.o.store.saveProof(
                 {
                     provider,
-                    nonce: req.nonce.toString(),
+                    nonce,
                     proofBoc: proof.toBoc().toString('base64'),
                     signatures: signatures.map((s) => ({ publicKey: s.publicKey.toString('hex'), signature: s.signature.toString('hex') })),
                     issuedAt: now,
@@ -137,40 +201,87 @@ export class Attestor {
             this.audit(req, now, true, 'accepted', verdict);
             return { id, proof, signatures };
         } catch (e) {
-            const reason =
-                e instanceof AttestationRefused || e instanceof QuoteRejected
-                    ? `${e.code}: ${e.message}`
-                    : `error: ${(e as Error).message}`;
-            this.audit(req, now, false, reason, verdict);
-            if (e instanceof QuoteRejected) throw new AttestationRefused(e.code, e.message);
-            throw e;
+            this.o.store.releaseNonce(nonce);
+            const refusal = asRefusal(e);
+            this.audit(req, now, false, refusal ? `${refusal.code}: ${refusal.message}` : `error: ${(e as Error).message}`, verdict);
+            throw refusal ?? e;
         }
     }
 
-    // A peer's proof: re-verify the same evidence, check the proof says exactly what this verifier
-    // would sign (its own clock and validity limit aside), and return only the signature.
-    async cosign(req: AttestationRequest, proof: Cell): Promise<ProofSignature> {
+    // A peer's proof: the asking peer must be a current verifier, the nonce issued by it (its
+    // signed ticket), unexpired and not co-signed before by this verifier. Then re-verify the same
+    // evidence, check the proof says exactly what this verifier would sign (its own clock and
+    // validity limit aside), and return only the signature.
+    async cosign(c: CosignRequest, asker: Buffer): Promise<ProofSignature> {
         const now = this.o.now();
-        const verdict = await this.evaluate(req);
-        const p = parseAttestationProof(proof);
-        const expected = this.fields(req, verdict, p.issuedAt);
-        const same =
-            p.globalId === expected.globalId &&
-            p.root.equals(expected.root) &&
-            p.provider.equals(expected.provider) &&
-            p.signingKey.equals(expected.signingKey) &&
-            p.encryptionKey.equals(expected.encryptionKey) &&
-            p.measurement.equals(expected.measurement) &&
-            p.tcbStatus === expected.tcbStatus &&
-            p.nonce === req.nonce &&
-            Math.abs(p.issuedAt - now) <= 300 &&
-            p.validUntil - p.issuedAt <= this.o.validitySeconds;
-        if (!same)
+        const { request: req, proof, ticket } = c;
+        await this.requireCurrentVerifier(asker);
+        if (!ticket.issuer.equals(asker))
+            throw new AttestationRefused('bad-nonce', 'the nonce was issued by another verifier than the one asking');
+        if (!ticketSignatureValid(this.ticketScope(req), ticket)) {
+            throw new AttestationRefused('bad-nonce', "the nonce ticket's signature does not verify for this Root, provider and nonce");
+        }
+        if (ticket.issuedAt > now + PEER_CLOCK_SKEW_SECONDS || ticket.expiresAt - ticket.issuedAt > this.o.nonceTtlSeconds) {
             throw new AttestationRefused(
-                'proof-mismatch',
-                'the proof does not state what the evidence shows, or its validity is longer than this verifier allows',
+                'bad-nonce',
+                `the nonce ticket's window is not one this verifier issues (at most ${this.o.nonceTtlSeconds} s from now)`,
             );
-        return signProof(proof, this.o.key.secretKey);
+        }
+        if (now > ticket.expiresAt) throw new AttestationRefused('bad-nonce', `nonce expired at ${ticket.expiresAt}`);
+        const issuer = asker.toString('hex');
+        const nonce = req.nonce.toString();
+        if (!this.o.store.claimCosign(issuer, nonce, ticket.expiresAt, now)) {
+            throw new AttestationRefused('bad-nonce', 'this verifier already co-signed for this nonce, or is doing so now');
+        }
+        let signed = false;
+        try {
+            const verdict = await this.evaluate(req);
+            const p = parseAttestationProof(proof);
+            const expected = this.fields(req, verdict, p.issuedAt);
+            const same =
+                p.globalId === expected.globalId &&
+                p.root.equals(expected.root) &&
+                p.provider.equals(expected.provider) &&
+                p.signingKey.equals(expected.signingKey) &&
+                p.encryptionKey.equals(expected.encryptionKey) &&
+                p.measurement.equals(expected.measurement) &&
+                p.tcbStatus === expected.tcbStatus &&
+                p.nonce === req.nonce &&
+                Math.abs(p.issuedAt - now) <= PEER_CLOCK_SKEW_SECONDS &&
+                p.validUntil - p.issuedAt <= this.o.validitySeconds;
+            if (!same)
+                throw new AttestationRefused(
+                    'proof-mismatch',
+                    'the proof does not state what the evidence shows, or its validity is longer than this verifier allows',
+                );
+            const signature = signProof(proof, this.o.key.secretKey);
+            signed = true;
+            return signature;
+        } catch (e) {
+            throw asRefusal(e) ?? e;
+        } finally {
+            this.o.store.finishCosign(issuer, nonce, signed);
+        }
+    }
+
+    private async requireCurrentVerifier(publicKey: Buffer) {
+        if (!this.o.verifierSet) {
+            if (this.o.devMode) return; // development only: see AttestorOptions.verifierSet
+            throw new AttestationRefused('peer-not-authorized', 'this verifier reads no verifier set from Root, so it co-signs for nobody');
+        }
+        let current: boolean;
+        try {
+            current = await this.o.verifierSet.isVerifier(publicKey);
+        } catch (e) {
+            throw new AttestationRefused('chain-unavailable', `cannot read Root's verifier set: ${(e as Error).message}`);
+        }
+        if (!current) {
+            throw new AttestationRefused('peer-not-authorized', `${publicKey.toString('hex')} is not in Root's current verifier set`);
+        }
+    }
+
+    private ticketScope(req: AttestationRequest) {
+        return { globalId: this.o.globalId, root: this.o.root, provider: req.provider, nonce: req.nonce };
     }
 
     private fields(req: AttestationRequest, v: Verdict, issuedAt: number): AttestationFields {
@@ -188,15 +299,11 @@ export class Attestor {
         };
     }
 
+    // The TD and its report_data first, then the GPUs (their nonce derives from the same binding),
+    // then the measurement that includes them, against Root's allowlist.
     private async evaluate(req: AttestationRequest): Promise<Verdict> {
-        const expected = expectedReportData({
-            signingKey: req.signingKey,
-            encryptionKey: req.encryptionKey,
-            provider: req.provider,
-            nonce: req.nonce,
-        });
+        const expected = expectedReportData(req);
         let verdict: Verdict;
-        let reportData: Buffer;
         if (req.evidence.kind === 'simulated') {
             if (!this.o.devMode) {
                 throw new AttestationRefused(
@@ -204,24 +311,20 @@ export class Attestor {
                     'simulated TEE evidence is accepted only by a verifier started in development mode',
                 );
             }
-            reportData = req.evidence.reportData;
-            verdict = { measurement: SIMULATED_MEASUREMENT, tcbStatus: Number(TCB_SIMULATED) };
+            if (!req.evidence.reportData.equals(expected)) throw reportDataMismatch();
+            const gpuDigest = await this.verifyGpu(req, req.evidence.gpu ?? []);
+            verdict = { measurement: simulatedMeasurement(gpuDigest), tcbStatus: Number(TCB_SIMULATED) };
         } else {
             const collateral = await this.o.collateral.collateralFor(req.evidence.quote);
             const q = await verifyQuote(req.evidence.quote, collateral, this.o.now(), this.o.policy);
             if (q.teeType !== 'TDX') throw new QuoteRejected('tcb-rejected', 'only Intel TDX quotes attest a Cocoon worker');
-            reportData = q.reportData;
+            if (!q.reportData.equals(expected)) throw reportDataMismatch();
             const { mrTd, rtMr0, rtMr1, rtMr2, rtMr3 } = q.tdx!;
+            const gpuDigest = await this.verifyGpu(req, req.evidence.gpu ?? []);
             verdict = {
-                measurement: tdxMeasurement({ mrTd, rtMr0, rtMr1, rtMr2, rtMr3 }, req.evidence.gpuEvidenceDigest ?? NO_GPU_EVIDENCE),
+                measurement: tdxMeasurement({ mrTd, rtMr0, rtMr1, rtMr2, rtMr3 }, gpuDigest),
                 tcbStatus: TCB_CODES[q.tcbStatus] ?? 255,
             };
-        }
-        if (!reportData.equals(expected)) {
-            throw new AttestationRefused(
-                'report-data-mismatch',
-                'report_data does not bind these enclave keys, this provider and this nonce (see tee-verifier/README.md for the layout)',
-            );
         }
         let allowed: boolean;
         try {
@@ -238,7 +341,35 @@ export class Attestor {
         return verdict;
     }
 
-    private async gatherCosignatures(req: AttestationRequest, proof: Cell): Promise<ProofSignature[]> {
+    // Each GPU's evidence verified against the nonce derived from this request; the digest the
+    // measurement includes (NO_GPU_EVIDENCE when there is none and the policy allows that).
+    private async verifyGpu(req: AttestationRequest, gpus: GpuEvidence[]): Promise<Buffer> {
+        const required = this.o.gpu?.required ?? !this.o.devMode;
+        if (gpus.length === 0) {
+            if (!required) return NO_GPU_EVIDENCE;
+            throw new AttestationRefused(
+                'gpu-evidence-required',
+                'this verifier requires NVIDIA GPU evidence (evidence.gpu) with the TDX quote',
+            );
+        }
+        const trust = this.o.gpu?.trust;
+        if (!trust)
+            throw new AttestationRefused('gpu-evidence-required', 'this verifier has no RIMs configured and cannot verify GPU evidence');
+        const nonce = expectedGpuNonce(req);
+        const at = new Date(this.o.now() * 1000);
+        const digests: Buffer[] = [];
+        for (const [i, gpu] of gpus.entries()) {
+            try {
+                digests.push((await verifyGpuEvidence(gpu, nonce, trust, at)).digest);
+            } catch (e) {
+                if (e instanceof GpuEvidenceRejected) throw new AttestationRefused(`gpu-${e.code}`, `GPU ${i}: ${e.message}`);
+                throw e;
+            }
+        }
+        return gpuSetDigest(digests);
+    }
+
+    private async gatherCosignatures(c: CosignRequest): Promise<ProofSignature[]> {
         const needed = this.o.threshold - 1;
         if (needed <= 0) return [];
         const got: ProofSignature[] = [];
@@ -246,8 +377,8 @@ export class Attestor {
         for (const peer of this.o.peers) {
             if (got.length >= needed) break;
             try {
-                const s = await peer.cosign(req, proof);
-                if (!verifyProofSignature(proof, s)) throw new Error('returned a signature that does not verify');
+                const s = await peer.cosign(c, (body) => authenticate(body, this.o.key, this.o.now()));
+                if (!verifyProofSignature(c.proof, s)) throw new Error('returned a signature that does not verify');
                 got.push(s);
             } catch (e) {
                 failures.push(`${peer.name}: ${(e as Error).message}`);
@@ -273,4 +404,17 @@ export class Attestor {
             tcbStatus: verdict ? String(verdict.tcbStatus) : null,
         });
     }
+}
+
+function reportDataMismatch() {
+    return new AttestationRefused(
+        'report-data-mismatch',
+        'report_data does not bind these enclave keys, this provider and this nonce (see tee-verifier/README.md for the layout)',
+    );
+}
+
+function asRefusal(e: unknown): AttestationRefused | undefined {
+    if (e instanceof AttestationRefused) return e;
+    if (e instanceof QuoteRejected) return new AttestationRefused(e.code, e.message);
+    return undefined;
 }

@@ -344,6 +344,16 @@ export function gpuEvidenceDigest(checked: [number, Buffer][]): Buffer {
     return h.digest();
 }
 
+// What a measurement includes for a machine's GPUs: SHA-256("cocoon-gpu-set-v1" || count (uint8)
+// || each GPU's gpuEvidenceDigest, sorted), so the order the worker lists its GPUs in is irrelevant.
+export function gpuSetDigest(digests: Buffer[]): Buffer {
+    const h = createHash('sha256')
+        .update('cocoon-gpu-set-v1')
+        .update(Buffer.from([digests.length]));
+    for (const d of [...digests].sort(Buffer.compare)) h.update(d);
+    return h.digest();
+}
+
 export async function verifyGpuEvidence(
     evidence: { report: Buffer; certChain: string },
     expectedNonce: Buffer,

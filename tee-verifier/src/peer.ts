@@ -1,8 +1,9 @@
 // Talking to a verifier over HTTP: the JSON form of an attestation request (what workers send to
-// /v1/attest and what verifiers send each other at /v1/cosign), and a peer client.
-import { Cell } from '@ton/core';
+// /v1/attest and what verifiers send each other at /v1/cosign), and a peer client whose requests
+// are signed by the asking verifier (peer-auth.ts).
 import { ProofSignature } from '../../wrappers';
-import { AttestationRequest, Peer } from './attest';
+import { AttestationRequest, CosignRequest, Peer } from './attest';
+import { NonceTicket, PeerAuth, authHeaders } from './peer-auth';
 
 export function wireRequest(req: AttestationRequest) {
     return {
@@ -10,30 +11,39 @@ export function wireRequest(req: AttestationRequest) {
         signingKey: req.signingKey.toString('hex'),
         encryptionKey: req.encryptionKey.toString('hex'),
         nonce: req.nonce.toString(),
-        evidence:
-            req.evidence.kind === 'simulated'
+        evidence: {
+            ...(req.evidence.kind === 'simulated'
                 ? { kind: 'simulated', reportData: req.evidence.reportData.toString('hex') }
-                : {
-                      kind: 'tdx',
-                      quote: req.evidence.quote.toString('hex'),
-                      ...(req.evidence.gpuEvidenceDigest ? { gpuEvidenceDigest: req.evidence.gpuEvidenceDigest.toString('hex') } : {}),
-                  },
+                : { kind: 'tdx', quote: req.evidence.quote.toString('hex') }),
+            ...(req.evidence.gpu?.length
+                ? { gpu: req.evidence.gpu.map((g) => ({ report: g.report.toString('hex'), certChain: g.certChain })) }
+                : {}),
+        },
     };
+}
+
+export function wireTicket(t: NonceTicket) {
+    return { issuer: t.issuer.toString('hex'), issuedAt: t.issuedAt, expiresAt: t.expiresAt, signature: t.signature.toString('hex') };
+}
+
+export function wireCosignRequest(c: CosignRequest) {
+    return { ...wireRequest(c.request), proof: c.proof.toBoc().toString('base64'), ticket: wireTicket(c.ticket) };
 }
 
 export function httpPeer(name: string, baseUrl: string, timeoutMs = 5000): Peer {
     return {
         name,
-        async cosign(req: AttestationRequest, proof: Cell): Promise<ProofSignature> {
+        async cosign(c: CosignRequest, authenticate: (body: Buffer) => PeerAuth): Promise<ProofSignature> {
+            const body = Buffer.from(JSON.stringify(wireCosignRequest(c)));
             const res = await fetch(`${baseUrl.replace(/\/$/, '')}/v1/cosign`, {
                 method: 'POST',
-                headers: { 'content-type': 'application/json' },
-                body: JSON.stringify({ ...wireRequest(req), proof: proof.toBoc().toString('base64') }),
+                headers: { 'content-type': 'application/json', ...authHeaders(authenticate(body)) },
+                body,
                 signal: AbortSignal.timeout(timeoutMs),
             });
-            const body = (await res.json()) as { publicKey: string; signature: string; message?: string };
-            if (!res.ok) throw new Error(`HTTP ${res.status}: ${body.message}`);
-            return { publicKey: Buffer.from(body.publicKey, 'hex'), signature: Buffer.from(body.signature, 'hex') };
+            const answer = (await res.json()) as { publicKey: string; signature: string; error?: string; message?: string };
+            if (!res.ok) throw new Error(`HTTP ${res.status} ${answer.error}: ${answer.message}`);
+            return { publicKey: Buffer.from(answer.publicKey, 'hex'), signature: Buffer.from(answer.signature, 'hex') };
         },
     };
 }

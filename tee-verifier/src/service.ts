@@ -12,7 +12,9 @@ import { DEFAULT_TCB_POLICY } from './quote';
 import { buildServer } from './server';
 import { VerifierStore } from './store';
 import { submitDueProofs } from './submitter';
-import { tonAllowlist, tonChain, tonClient } from './ton';
+import { tonAllowlist, tonChain, tonClient, tonVerifierSet } from './ton';
+import { nvidiaRoots } from './nvidia';
+import { readFileSync } from 'fs';
 import { UsageError } from './usage';
 
 export interface ServeOptions {
@@ -31,6 +33,9 @@ export interface ServeOptions {
     threshold: number;
     validity: number;
     allowAdvisory: string[];
+    gpu: boolean; // false: --no-gpu
+    gpuRim: string[];
+    gpuOfflineRevocation: boolean;
     dev: boolean;
     host: string;
     port: number;
@@ -48,6 +53,11 @@ export async function runService(o: ServeOptions) {
     // A development verifier's proofs must never be valid where real value is at stake.
     if (o.dev && o.network === 'mainnet') {
         throw new UsageError('--dev accepts simulated TEE evidence and is refused on mainnet: run development verifiers on testnet');
+    }
+    if (o.gpu && !o.dev && o.gpuRim.length === 0) {
+        throw new UsageError(
+            'name the RIMs that GPU evidence is checked against (--gpu-rim DRIVER.swidtag VBIOS.swidtag), or pass --no-gpu',
+        );
     }
     if (!o.collateral && !o.pccs) throw new UsageError('name where collateral comes from: --collateral FILE (offline) or --pccs URL');
     const key = loadSigningKey(o.keyFile ? { file: o.keyFile } : { env: o.keyEnv });
@@ -67,6 +77,17 @@ export async function runService(o: ServeOptions) {
         now: () => Math.floor(Date.now() / 1000),
         peers: o.peer.map((url) => httpPeer(url, url)),
         threshold: o.threshold,
+        verifierSet: tonVerifierSet(client, root),
+        gpu: {
+            required: o.gpu && !o.dev,
+            trust: o.gpuRim.length
+                ? {
+                      ...nvidiaRoots(),
+                      rims: o.gpuRim.map((f) => readFileSync(f, 'utf8')),
+                      revocation: o.gpuOfflineRevocation ? 'offline' : 'required',
+                  }
+                : undefined,
+        },
     });
     if (o.dev) log.warn('development mode: simulated TEE evidence is accepted; never run this in production');
 

@@ -28,6 +28,10 @@ export interface AuditEntry {
     tcbStatus: string | null;
 }
 
+// How long a claim on a nonce holds without an outcome (a crash mid-attestation): longer than
+// gathering co-signatures takes.
+const CLAIM_SECONDS = 120;
+
 export class VerifierStore {
     private db: Database.Database;
 
@@ -48,7 +52,13 @@ export class VerifierStore {
                 last_error TEXT);
             CREATE INDEX IF NOT EXISTS proofs_by_provider ON proofs (provider, issued_at);
             CREATE INDEX IF NOT EXISTS proofs_pending ON proofs (status, next_attempt_at);
+            CREATE TABLE IF NOT EXISTS cosigned (
+                issuer TEXT NOT NULL, nonce TEXT NOT NULL, expires_at INTEGER NOT NULL, claimed_at INTEGER NOT NULL,
+                signed INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (issuer, nonce));
+            CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at);
         `);
+        const columns = (this.db.prepare('PRAGMA table_info(nonces)').all() as { name: string }[]).map((c) => c.name);
+        if (!columns.includes('claimed_at')) this.db.exec('ALTER TABLE nonces ADD COLUMN claimed_at INTEGER');
     }
 
     close() {
@@ -59,15 +69,66 @@ export class VerifierStore {
         this.db.prepare('INSERT INTO nonces (nonce, provider, issued_at) VALUES (?, ?, ?)').run(nonce, provider, now);
     }
 
-    // Why the nonce cannot be used for this provider now, or null if it can.
-    nonceProblem(nonce: string, provider: string, now: number, ttl: number): string | null {
-        const row = this.db.prepare('SELECT provider, issued_at, used_at FROM nonces WHERE nonce = ?').get(nonce) as
-            { provider: string; issued_at: number; used_at: number | null } | undefined;
-        if (!row) return 'nonce was not issued by this verifier';
-        if (row.provider !== provider) return 'nonce was issued for another provider';
-        if (row.used_at !== null) return 'nonce was already used';
-        if (now > row.issued_at + ttl) return `nonce expired (valid for ${ttl} s after issue)`;
-        return null;
+    // Claims the nonce for one attestation, atomically: why it cannot be used for this provider
+    // now, or null once this request holds it. Parallel requests on one nonce: one gets it, the
+    // others hear it is in use. A claim a crash left behind lapses after CLAIM_SECONDS.
+    claimNonce(nonce: string, provider: string, now: number, ttl: number): string | null {
+        return this.db.transaction(() => {
+            const row = this.db.prepare('SELECT provider, issued_at, used_at, claimed_at FROM nonces WHERE nonce = ?').get(nonce) as
+                { provider: string; issued_at: number; used_at: number | null; claimed_at: number | null } | undefined;
+            if (!row) return 'nonce was not issued by this verifier';
+            if (row.provider !== provider) return 'nonce was issued for another provider';
+            if (row.used_at !== null) return 'nonce was already used';
+            if (now > row.issued_at + ttl) return `nonce expired (valid for ${ttl} s after issue)`;
+            if (row.claimed_at !== null && now < row.claimed_at + CLAIM_SECONDS) return 'nonce is being used by another request';
+            this.db.prepare('UPDATE nonces SET claimed_at = ? WHERE nonce = ?').run(now, nonce);
+            return null;
+        })();
+    }
+
+    // Gives a claimed nonce back (the attestation failed): the worker may retry with it.
+    releaseNonce(nonce: string) {
+        this.db.prepare('UPDATE nonces SET claimed_at = NULL WHERE nonce = ? AND used_at IS NULL').run(nonce);
+    }
+
+    issuedAt(nonce: string): number | undefined {
+        return (this.db.prepare('SELECT issued_at FROM nonces WHERE nonce = ?').get(nonce) as { issued_at: number } | undefined)?.issued_at;
+    }
+
+    // A co-signer's own spent set: a peer's nonce is co-signed at most once, whichever peer asks.
+    // Claimed first (parallel requests), then marked signed, or released when the request fails.
+    claimCosign(issuer: string, nonce: string, expiresAt: number, now: number): boolean {
+        return this.db.transaction(() => {
+            const row = this.db.prepare('SELECT claimed_at, signed FROM cosigned WHERE issuer = ? AND nonce = ?').get(issuer, nonce) as
+                { claimed_at: number; signed: number } | undefined;
+            if (row && (row.signed === 1 || now < row.claimed_at + CLAIM_SECONDS)) return false;
+            this.db
+                .prepare('INSERT OR REPLACE INTO cosigned (issuer, nonce, expires_at, claimed_at, signed) VALUES (?, ?, ?, ?, 0)')
+                .run(issuer, nonce, expiresAt, now);
+            return true;
+        })();
+    }
+
+    finishCosign(issuer: string, nonce: string, signed: boolean) {
+        if (signed) this.db.prepare('UPDATE cosigned SET signed = 1 WHERE issuer = ? AND nonce = ?').run(issuer, nonce);
+        else this.db.prepare('DELETE FROM cosigned WHERE issuer = ? AND nonce = ? AND signed = 0').run(issuer, nonce);
+    }
+
+    // Keeps disk use bounded: nonces and co-signed entries past any use (an expired nonce is refused
+    // whether it is remembered or not), audit entries older than `auditDays` or beyond the newest
+    // `auditRows`, and proofs that are done and expired a day ago.
+    prune(now: number, o: { nonceTtl: number; auditDays: number; auditRows: number }) {
+        this.db.transaction(() => {
+            this.db.prepare('DELETE FROM nonces WHERE issued_at < ?').run(now - o.nonceTtl - CLAIM_SECONDS);
+            this.db.prepare('DELETE FROM cosigned WHERE expires_at < ?').run(now - CLAIM_SECONDS);
+            this.db.prepare('DELETE FROM audit WHERE at < ?').run(now - o.auditDays * 86_400);
+            this.db.prepare('DELETE FROM audit WHERE id <= (SELECT MAX(id) FROM audit) - ?').run(o.auditRows);
+            this.db.prepare("DELETE FROM proofs WHERE status != 'pending' AND valid_until < ?").run(now - 86_400);
+        })();
+    }
+
+    rowCount(table: 'nonces' | 'audit' | 'cosigned'): number {
+        return (this.db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
     }
 
     // Spends the nonce and queues the proof atomically.

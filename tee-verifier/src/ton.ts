@@ -4,7 +4,7 @@ import { Address, Cell, beginCell, toNano } from '@ton/core';
 import { TonClient, WalletContractV4, internal } from '@ton/ton';
 import { mnemonicToPrivateKey } from '@ton/crypto';
 import { Provider, Root, storeSubmitAttestation } from '../../wrappers';
-import { AllowlistReader } from './attest';
+import { AllowlistReader, VerifierSetReader } from './attest';
 import { Chain } from './submitter';
 
 export function tonClient(endpoint: string, apiKey?: string): TonClient {
@@ -14,6 +14,11 @@ export function tonClient(endpoint: string, apiKey?: string): TonClient {
 export function tonAllowlist(client: TonClient, root: Address): AllowlistReader {
     const contract = client.open(Root.fromAddress(root));
     return { isAllowed: async (m) => contract.getIsMeasurementAllowed(BigInt('0x' + m.toString('hex'))) };
+}
+
+export function tonVerifierSet(client: TonClient, root: Address): VerifierSetReader {
+    const contract = client.open(Root.fromAddress(root));
+    return { isVerifier: async (k) => contract.getIsVerifier(BigInt('0x' + k.toString('hex'))) };
 }
 
 // Proof submission through a v4 wallet. The value attached covers the Provider -> Root ->

@@ -3,11 +3,10 @@
 // measurements, and each tamper refused with the code of the check it fails. RIMs are verified at
 // 2024-06-01 (their signing chain has expired since), never at the wall clock.
 import 'reflect-metadata';
-import { createPrivateKey, sign, webcrypto } from 'crypto';
 import { readFileSync } from 'fs';
 import { join } from 'path';
 import { Address } from '@ton/core';
-import { BasicConstraintsExtension, X509Certificate, X509CertificateGenerator } from '@peculiar/x509';
+import { X509Certificate } from '@peculiar/x509';
 import {
     GpuEvidenceRejected,
     GpuTrust,
@@ -18,6 +17,7 @@ import {
 } from '../../tee-verifier/src/nvidia';
 import { expectedGpuNonce, expectedReportData } from '../../tee-verifier/src/measurement';
 import { parsePemChain } from '../../tee-verifier/src/x509-chain';
+import { selfMadeChain } from './gpu-fixtures';
 
 export const NVIDIA = join(__dirname, 'data', 'nvidia');
 const text = (name: string) => readFileSync(join(NVIDIA, name), 'utf8');
@@ -180,38 +180,3 @@ describe('GPU nonce binding', () => {
         }
     });
 });
-
-// Certificates with the subjects and issuers of `like` (leaf first), made here with P-384 keys: the
-// last one self-signed. signReport replaces a report's signature with one by the leaf's key.
-async function selfMadeChain(like: X509Certificate[]) {
-    const alg = { name: 'ECDSA', namedCurve: 'P-384', hash: 'SHA-384' };
-    const keys = [];
-    for (let i = 0; i < like.length; i++) keys.push(await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']));
-    const chain: X509Certificate[] = [];
-    for (let i = like.length - 1; i >= 0; i--) {
-        const signer = i === like.length - 1 ? keys[i] : keys[i + 1];
-        chain.unshift(
-            await X509CertificateGenerator.create({
-                serialNumber: `0${i + 1}`,
-                subject: like[i].subject,
-                issuer: like[i].issuer,
-                notBefore: new Date(Date.UTC(2020, 0, 1)),
-                notAfter: new Date(Date.UTC(2099, 0, 1)),
-                publicKey: keys[i].publicKey as never,
-                signingKey: signer.privateKey as never,
-                signingAlgorithm: alg,
-                extensions: [new BasicConstraintsExtension(i > 0, undefined, true)],
-            }),
-        );
-    }
-    const leafKey = createPrivateKey({
-        key: Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys[0].privateKey)),
-        format: 'der',
-        type: 'pkcs8',
-    });
-    const signReport = (r: Buffer) => {
-        const signed = r.subarray(0, r.length - 96);
-        return Buffer.concat([signed, sign('sha384', signed, { key: leafKey, dsaEncoding: 'ieee-p1363' })]);
-    };
-    return { chain, signReport };
-}

@@ -5,16 +5,28 @@ import { join } from 'path';
 import { FastifyInstance } from 'fastify';
 import { Address, toNano } from '@ton/core';
 import { KeyPair } from '@ton/crypto';
-import { providerForOwner } from '../../wrappers';
-import { AllowlistReader, Attestor, AttestationRequest, Peer, SIMULATED_MEASUREMENT } from '../../tee-verifier/src/attest';
-import { expectedReportData } from '../../tee-verifier/src/measurement';
+import { TCB_SIMULATED, buildAttestationProof, parseAttestationProof, providerForOwner, verifyProofSignature } from '../../wrappers';
+import {
+    AllowlistReader,
+    Attestor,
+    AttestationRequest,
+    CosignRequest,
+    GpuPolicy,
+    Peer,
+    SIMULATED_MEASUREMENT,
+    simulatedMeasurement,
+} from '../../tee-verifier/src/attest';
+import { expectedGpuNonce, expectedReportData } from '../../tee-verifier/src/measurement';
+import { gpuSetDigest, verifyGpuEvidence } from '../../tee-verifier/src/nvidia';
+import { authHeaders, authenticate, signTicket } from '../../tee-verifier/src/peer-auth';
 import { DEFAULT_TCB_POLICY } from '../../tee-verifier/src/quote';
 import { buildServer } from '../../tee-verifier/src/server';
-import { httpPeer, wireRequest as wire } from '../../tee-verifier/src/peer';
+import { httpPeer, wireCosignRequest, wireRequest as wire } from '../../tee-verifier/src/peer';
 import { VerifierStore } from '../../tee-verifier/src/store';
 import { Chain, submitDueProofs } from '../../tee-verifier/src/submitter';
-import { Protocol, RegisteredProvider, deployProtocol, key256, makeEnclave, registerProvider } from '../helpers';
+import { Protocol, RegisteredProvider, deployProtocol, key256, makeEnclave, registerProvider, seededKey } from '../helpers';
 import { TDX_TIME, tdxCollateral, tdxQuote } from './fixtures';
+import { GPU_TIME_SECONDS, gpuFixtureTrust } from './gpu-fixtures';
 import { tempDir } from '../tmp';
 
 const tempDb = () => join(tempDir('verifier'), 'verifier.sqlite');
@@ -44,14 +56,16 @@ function makeAttestor(
     p: Protocol,
     key: KeyPair,
     store: VerifierStore,
-    o: { devMode?: boolean; peers?: Peer[]; threshold?: number; now?: () => number } = {},
+    o: { devMode?: boolean; peers?: Peer[]; threshold?: number; now?: () => number; allowlist?: AllowlistReader; gpu?: GpuPolicy } = {},
 ) {
     return new Attestor({
         store,
         key,
         root: p.root.address,
         globalId: p.globalId,
-        allowlist: sandboxAllowlist(p),
+        allowlist: o.allowlist ?? sandboxAllowlist(p),
+        verifierSet: { isVerifier: async (k) => p.root.getIsVerifier(key256(k)) },
+        gpu: o.gpu,
         collateral: { collateralFor: async () => tdxCollateral },
         policy: DEFAULT_TCB_POLICY,
         validitySeconds: 6 * 3600,
@@ -193,15 +207,11 @@ describe('tee-verifier service', () => {
     });
 
     it("refuses a measurement not on Root's allowlist, naming it and the fix", async () => {
-        await p.root.send(
-            p.governance.getSender(),
-            { value: toNano('0.05') },
-            { $$type: 'WithdrawMeasurement', queryId: 0n, measurement: key256(SIMULATED_MEASUREMENT) },
-        );
-        const r = await post('/v1/attest', wire(simulatedRequest(await nonceFor())));
-        expect([r.statusCode, r.json().error]).toEqual([422, 'measurement-not-allowed']);
-        expect(r.json().message).toContain(SIMULATED_MEASUREMENT.toString('hex'));
-        expect(r.json().message).toContain('AllowMeasurement');
+        const a = makeAttestor(p, p.verifiers[0], store, { allowlist: { isAllowed: async () => false } });
+        const r = await a.attest(simulatedRequest(a.issueNonce(reg.provider.address))).catch((e) => e);
+        expect(r.code).toBe('measurement-not-allowed');
+        expect(r.message).toContain(SIMULATED_MEASUREMENT.toString('hex'));
+        expect(r.message).toContain('AllowMeasurement');
     });
 
     it('refuses simulated evidence unless started in development mode', async () => {
@@ -256,8 +266,17 @@ describe('tee-verifier service', () => {
             expect(r.json()).toHaveProperty('error');
             expect(r.json()).toHaveProperty('message');
         }
-        const big = await http.post('/v1/attest', { junk: 'x'.repeat(70_000) });
-        expect(big.statusCode).toBe(413);
+        for (const size of [200_000, 5 * 1024 * 1024]) {
+            const big = await http.post('/v1/attest', { junk: 'x'.repeat(size) });
+            expect([big.statusCode, big.json().error]).toEqual([413, 'body-too-large']);
+            expect(big.json().message).toMatch(/^the body is \d+ bytes; at most 131072 are accepted$/);
+        }
+        const text = await fetch(`http://127.0.0.1:${(app.server.address() as { port: number }).port}/v1/attest`, {
+            method: 'POST',
+            headers: { 'content-type': 'text/plain' },
+            body: JSON.stringify(wire(simulatedRequest(1n))),
+        });
+        expect([text.status, ((await text.json()) as { error: string }).error]).toEqual([415, 'unsupported-media-type']);
         expect((await http.get('/nope')).json()).toEqual({ error: 'not-found', message: 'no route GET /nope' });
         expect((await http.get('/health')).json()).toMatchObject({
             status: 'ok',
@@ -282,15 +301,146 @@ describe('tee-verifier service', () => {
         limitedStore.close();
     });
 
-    it('a co-signer refuses a proof that does not state what the evidence shows', async () => {
-        const nonce = await nonceFor();
-        const req = simulatedRequest(nonce);
-        const honest = await attestor.attest(req);
-        const peerUrl = peerApp.server.address() as { port: number };
-        const peer = httpPeer('b', `http://127.0.0.1:${peerUrl.port}`);
-        await expect(peer.cosign(req, honest.proof)).resolves.toHaveProperty('signature');
-        const liar = { ...req, encryptionKey: Buffer.alloc(32, 7) };
-        await expect(peer.cosign(liar, honest.proof)).rejects.toThrow(/HTTP 422/);
+    describe('co-signing', () => {
+        const peerUrl = () => `http://127.0.0.1:${(peerApp.server.address() as { port: number }).port}`;
+        // A co-signing request as verifier `asker` would send it for a nonce issued by `issuer`.
+        function cosignRequest(nonce: bigint, issuer: KeyPair, o: { issuedAt?: number; ttl?: number; request?: AttestationRequest } = {}) {
+            const request = o.request ?? simulatedRequest(nonce);
+            const now = p.blockchain.now!;
+            const proof = buildAttestationProof({
+                globalId: p.globalId,
+                root: p.root.address,
+                provider: reg.provider.address,
+                signingKey: enclave.signing.publicKey,
+                encryptionKey: enclave.encryption,
+                measurement: SIMULATED_MEASUREMENT,
+                tcbStatus: Number(TCB_SIMULATED),
+                issuedAt: now,
+                validUntil: now + 3600,
+                nonce,
+            });
+            const issuedAt = o.issuedAt ?? now;
+            const ticket = signTicket(
+                {
+                    globalId: p.globalId,
+                    root: p.root.address,
+                    provider: reg.provider.address,
+                    nonce,
+                    issuedAt,
+                    expiresAt: issuedAt + (o.ttl ?? 600),
+                },
+                issuer,
+            );
+            return { request, proof, ticket } as CosignRequest;
+        }
+        const ask = (c: CosignRequest, asker: KeyPair) =>
+            httpPeer('b', peerUrl()).cosign(c, (body) => authenticate(body, asker, p.blockchain.now!));
+
+        it('a current verifier with a fresh nonce ticket gets one signature per nonce, never two', async () => {
+            const c = cosignRequest(77n, p.verifiers[0]);
+            const s = await ask(c, p.verifiers[0]);
+            expect(verifyProofSignature(c.proof, s)).toBe(true);
+            expect(s.publicKey).toEqual(p.verifiers[1].publicKey);
+            // the same request again, or the same nonce from a third verifier's ticket: spent
+            await expect(ask(c, p.verifiers[0])).rejects.toThrow(/HTTP 409 bad-nonce: this verifier already co-signed for this nonce/);
+        });
+
+        it('refuses askers that are not current verifiers, and requests not signed by the asker', async () => {
+            const outsider = seededKey('not-a-verifier');
+            await expect(ask(cosignRequest(78n, outsider), outsider)).rejects.toThrow(
+                /HTTP 403 peer-not-authorized: .* is not in Root's current verifier set/,
+            );
+            const c = cosignRequest(79n, p.verifiers[0]);
+            const res = await fetch(`${peerUrl()}/v1/cosign`, {
+                method: 'POST',
+                headers: { 'content-type': 'application/json' },
+                body: JSON.stringify(wireCosignRequest(c)),
+            });
+            expect([res.status, ((await res.json()) as { error: string }).error]).toEqual([403, 'peer-not-authorized']);
+            // signed, then altered on the way: the signature covers the exact body
+            const tampered = await fetch(`${peerUrl()}/v1/cosign`, {
+                method: 'POST',
+                headers: {
+                    'content-type': 'application/json',
+                    ...authHeaders(authenticate(Buffer.from('{}'), p.verifiers[0], p.blockchain.now!)),
+                },
+                body: JSON.stringify(wireCosignRequest(c)),
+            });
+            expect(tampered.status).toBe(403);
+        });
+
+        it('refuses a nonce ticket that is forged, issued by another verifier, expired or too long', async () => {
+            const forged = cosignRequest(80n, p.verifiers[0]);
+            forged.ticket.signature = Buffer.alloc(64, 1);
+            await expect(ask(forged, p.verifiers[0])).rejects.toThrow(/HTTP 409 bad-nonce: the nonce ticket's signature does not verify/);
+            await expect(ask(cosignRequest(81n, p.verifiers[2]), p.verifiers[0])).rejects.toThrow(/issued by another verifier/);
+            const expired = cosignRequest(82n, p.verifiers[0], { issuedAt: p.blockchain.now! - 700 });
+            await expect(ask(expired, p.verifiers[0])).rejects.toThrow(/HTTP 409 bad-nonce: nonce expired/);
+            const long = cosignRequest(83n, p.verifiers[0], { ttl: 86_400 });
+            await expect(ask(long, p.verifiers[0])).rejects.toThrow(/HTTP 409 bad-nonce: the nonce ticket's window/);
+        });
+
+        it('refuses a proof that does not state what the evidence shows, and the nonce stays usable', async () => {
+            const honest = cosignRequest(84n, p.verifiers[0]);
+            const liar = { ...honest, request: { ...honest.request, encryptionKey: Buffer.alloc(32, 7) } };
+            await expect(ask(liar, p.verifiers[0])).rejects.toThrow(/HTTP 422/);
+            await expect(ask(honest, p.verifiers[0])).resolves.toHaveProperty('signature');
+        });
+    });
+
+    it('ten parallel attestations on one nonce: one proof, nine 409s, and the losers ask no peer', async () => {
+        let asked = 0;
+        const b = httpPeer('verifier-b', `http://127.0.0.1:${(peerApp.server.address() as { port: number }).port}`);
+        const counting: Peer = { name: 'counting', cosign: (c, auth) => ((asked += 1), b.cosign(c, auth)) };
+        const a = makeAttestor(p, p.verifiers[0], store, { peers: [counting], threshold: 2 });
+        const raceApp = await buildServer({ attestor: a, store, devMode: true, rateLimitPerMinute: 1000 });
+        const race = await serve(raceApp);
+        const nonce = BigInt((await race.post('/v1/nonce', { provider: reg.provider.address.toString() })).json().nonce);
+        const replies = await Promise.all(Array.from({ length: 10 }, () => race.post('/v1/attest', wire(simulatedRequest(nonce)))));
+        const codes = replies.map((r) => r.statusCode).sort();
+        expect(codes).toEqual([200, ...Array(9).fill(409)]);
+        for (const r of replies.filter((r) => r.statusCode === 409)) expect(r.json().error).toBe('bad-nonce');
+        expect(asked).toBe(1);
+        await raceApp.close();
+    });
+
+    it('GPU evidence is bound to the attestation nonce and its digest goes into the measurement', async () => {
+        const gpuTrust = await gpuFixtureTrust();
+        const binding0 = { signingKey: enclave.signing.publicKey, encryptionKey: enclave.encryption, provider: reg.provider.address };
+        const allowed = new Set<string>();
+        const a = makeAttestor(p, p.verifiers[0], store, {
+            now: () => GPU_TIME_SECONDS,
+            allowlist: { isAllowed: async (m) => allowed.has(m.toString('hex')) },
+            gpu: { required: true, trust: gpuTrust.trust },
+        });
+        const nonce = a.issueNonce(reg.provider.address);
+        const binding = { ...binding0, nonce };
+        const gpu = [gpuTrust.evidenceFor(expectedGpuNonce(binding))];
+        const request: AttestationRequest = { ...binding, evidence: { kind: 'simulated', reportData: expectedReportData(binding), gpu } };
+        const digest = gpuSetDigest([
+            (await verifyGpuEvidence(gpu[0], expectedGpuNonce(binding), gpuTrust.trust, new Date(GPU_TIME_SECONDS * 1000))).digest,
+        ]);
+        const measurement = simulatedMeasurement(digest);
+        await expect(a.attest(request)).rejects.toMatchObject({
+            code: 'measurement-not-allowed',
+            message: expect.stringContaining(measurement.toString('hex')),
+        });
+        allowed.add(measurement.toString('hex'));
+        const r = await a.attest(request);
+        expect(parseAttestationProof(r.proof).measurement).toEqual(measurement);
+        // the same GPU report presented for another nonce is refused; without GPU evidence the policy refuses
+        const other = a.issueNonce(reg.provider.address);
+        const bindingOther = { ...binding, nonce: other };
+        await expect(
+            a.attest({ ...bindingOther, evidence: { kind: 'simulated', reportData: expectedReportData(bindingOther), gpu } }),
+        ).rejects.toMatchObject({
+            code: 'gpu-nonce-mismatch',
+        });
+        await expect(
+            a.attest({ ...bindingOther, evidence: { kind: 'simulated', reportData: expectedReportData(bindingOther) } }),
+        ).rejects.toMatchObject({
+            code: 'gpu-evidence-required',
+        });
     });
 
     it('without enough co-signers the request fails with 503 and the nonce stays unspent', async () => {
@@ -304,15 +454,14 @@ describe('tee-verifier service', () => {
     it('a proof accepted before a crash is submitted after restart', async () => {
         const path = tempDb();
         const before = new VerifierStore(path);
-        const a = makeAttestor(p, p.verifiers[0], before);
+        const b = httpPeer('verifier-b', `http://127.0.0.1:${(peerApp.server.address() as { port: number }).port}`);
+        const a = makeAttestor(p, p.verifiers[0], before, { peers: [b], threshold: 2 });
         const nonce = a.issueNonce(reg.provider.address);
         await a.attest(simulatedRequest(nonce));
         before.close(); // the process dies here: answered, not submitted
 
         const after = new VerifierStore(path);
         expect(after.dueProofs(p.blockchain.now!)).toHaveLength(1);
-        // a single signature meets threshold 1 only if the Root says so: use threshold 1 here
-        await p.root.send(p.governance.getSender(), { value: toNano('0.05') }, { $$type: 'SetThreshold', queryId: 0n, threshold: 1n });
         const r = await submitDueProofs({
             store: after,
             chain: sandboxChain(p, reg),
@@ -351,6 +500,30 @@ describe('tee-verifier service', () => {
         }
         expect(delays.slice(0, 3)).toEqual([10, 20, 40]);
         expect(store.proofsFor(reg.provider.address.toRawString())[0].status).toBe('failed');
+    });
+
+    it('prunes nonces past their lifetime and the audit log beyond its bounds', async () => {
+        for (let i = 0; i < 3; i++) attestor.issueNonce(reg.provider.address);
+        const stale = store.rowCount('nonces');
+        expect(stale).toBeGreaterThanOrEqual(3);
+        p.blockchain.now! += 3600;
+        attestor.issueNonce(reg.provider.address); // issuing prunes, at most once a minute
+        expect(store.rowCount('nonces')).toBe(1);
+        for (let i = 0; i < 5; i++) {
+            store.audit({
+                at: p.blockchain.now!,
+                provider: 'x',
+                nonce: String(i),
+                accepted: false,
+                reason: 'test',
+                measurement: null,
+                tcbStatus: null,
+            });
+        }
+        store.prune(p.blockchain.now!, { nonceTtl: 600, auditDays: 30, auditRows: 2 });
+        expect(store.rowCount('audit')).toBe(2);
+        store.prune(p.blockchain.now! + 31 * 86_400, { nonceTtl: 600, auditDays: 30, auditRows: 2 });
+        expect(store.rowCount('audit')).toBe(0);
     });
 
     it('exposes Prometheus metrics', async () => {
