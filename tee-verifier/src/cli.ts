@@ -6,7 +6,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { readFileSync, statSync } from 'fs';
 import { TcbStatus } from '@phala/dcap-qvl';
 import { NotHex, decodeHexOrBinary } from './bytes';
-import { GpuEvidenceRejected, MAX_GPU_REPORT_BYTES, nvidiaRoots, verifyGpuEvidence } from './nvidia';
+import { GpuEvidenceRejected, MAX_GPU_REPORT_BYTES, gpuSetDigest, nvidiaRoots, verifyGpuEvidence } from './nvidia';
 import { UsageError, positiveInt } from './usage';
 import {
     DEFAULT_TCB_POLICY,
@@ -141,7 +141,8 @@ program
             driverVersion: v.driverVersion,
             vbiosVersion: v.vbiosVersion,
             measurementsChecked: v.measurementsChecked,
-            gpuEvidenceDigest: hex(v.digest),
+            gpuDigest: hex(v.digest), // this GPU's
+            gpuEvidenceDigest: hex(gpuSetDigest([v.digest])), // what the measurement of a worker with this one GPU includes
         };
         console.log(JSON.stringify(outcome, null, 2));
     });
