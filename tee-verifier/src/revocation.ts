@@ -3,13 +3,11 @@
 // (@peculiar/x509), their signatures checked against their issuers, thisUpdate/nextUpdate against
 // the verification time, and every certificate of the PCK, TCB info and QE identity chains against
 // the CRL of the CA that issued it. Anything missing, unparseable or unverifiable rejects.
-import 'reflect-metadata'; // @peculiar/x509 needs it loaded first
-import { X509Certificate as ParsedCertificate, X509Crl, cryptoProvider } from '@peculiar/x509';
-import { X509Certificate, createHash, webcrypto } from 'crypto';
+import './x509-chain'; // sets @peculiar/x509 up (reflect-metadata, node's WebCrypto)
+import { X509Certificate as ParsedCertificate, X509Crl } from '@peculiar/x509';
+import { X509Certificate, createHash } from 'crypto';
 import { Collateral, constants, utils } from '@phala/dcap-qvl';
 import { QuoteRejected } from './rejected';
-
-cryptoProvider.set(webcrypto as unknown as Parameters<typeof cryptoProvider.set>[0]);
 
 interface VerifiedCrl {
     field: string; // where it came from in the collateral
