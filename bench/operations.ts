@@ -33,9 +33,11 @@ import {
     GAS_ROOT_REGISTER_PROVIDER,
     GAS_ROOT_VERIFY_ATTESTATION,
     MAX_VERIFIERS,
+    OPENING_TIMEOUT,
     Provider,
     Root,
     buildListing,
+    providerForOwner,
     accountOf,
     feesOf,
 } from '../wrappers';
@@ -56,6 +58,7 @@ import {
     sendOpenSession,
     signedReceipt,
     sendReportEquivocation,
+    installStandIn,
 } from '../tests/helpers';
 
 export interface Measurement {
@@ -92,6 +95,7 @@ export const GAS_BUDGETS: Record<string, bigint> = {
     'provider.slashForEquivocation': GAS_PROVIDER_SLASH,
     'provider.submitRevocation': GAS_PROVIDER_SUBMIT_REVOCATION,
     'root.verifyRevocation': GAS_ROOT_VERIFY_ATTESTATION,
+    'session.cancel': GAS_SESSION_FINALIZE,
     'provider.revocationVerified': GAS_PROVIDER_SLASH,
 };
 
@@ -181,19 +185,23 @@ export async function measureOperations(): Promise<Measurements> {
     const att3 = await submitAttestation(p, reg, signedProof(proofFields(p, provider.address, enclave, { nonce: 2n }), p.verifiers));
     out['root.verifyAttestation.3of3'] = measureTx(findTx(att3.transactions, provider.address, p.root.address));
 
-    // the most signatures a proof can carry: MAX_VERIFIERS, all required
-    const extra = Array.from({ length: Number(MAX_VERIFIERS) - p.verifiers.length }, (_, i) => seededKey(`bench-verifier-${i}`));
-    for (const v of extra) await govSend({ $$type: 'AddVerifier', queryId: 0n, publicKey: key256(v.publicKey) });
-    await govSend({ $$type: 'SetThreshold', queryId: 0n, threshold: MAX_VERIFIERS });
-    p.blockchain.now! += 60;
-    const all = [...p.verifiers, ...extra];
+    // the most signatures a proof can carry: MAX_VERIFIERS, all required (set up on a Root
+    // without providers, where governance changes apply at once)
+    const wide = await deployProtocol();
+    const extra = Array.from({ length: Number(MAX_VERIFIERS) - wide.verifiers.length }, (_, i) => seededKey(`bench-verifier-${i}`));
+    for (const v of extra) {
+        await wide.root.send(wide.governance.getSender(), { value: toNano('0.05') }, { $$type: 'AddVerifier', queryId: 0n, publicKey: key256(v.publicKey) });
+    }
+    await wide.root.send(wide.governance.getSender(), { value: toNano('0.05') }, { $$type: 'SetThreshold', queryId: 0n, threshold: MAX_VERIFIERS });
+    const wideOwner = await wide.blockchain.treasury('bench-wide-owner');
+    const wideReg = await sendRegister(wide, wideOwner, toNano('150'));
     const att16 = await submitAttestation(
-        p,
-        reg,
-        signedProof(proofFields(p, provider.address, enclave, { nonce: 3n }), all),
+        wide,
+        { owner: wideOwner, provider: wideReg.provider },
+        signedProof(proofFields(wide, wideReg.provider.address, enclave, { nonce: 3n }), [...wide.verifiers, ...extra]),
         toNano('0.5'),
     );
-    out['root.verifyAttestation.16of16'] = measureTx(findTx(att16.transactions, provider.address, p.root.address));
+    out['root.verifyAttestation.16of16'] = measureTx(findTx(att16.transactions, wideReg.provider.address, wide.root.address));
 
     // Staking and owner operations
     const send = (from: SandboxContract<TreasuryContract>, msg: Parameters<Provider['send']>[3], value = toNano('0.05')) =>
@@ -213,6 +221,16 @@ export async function measureOperations(): Promise<Measurements> {
     out['provider.resume'] = own((await send(owner, { $$type: 'ResumeProvider', queryId: 0n })).transactions);
     out['provider.exit'] = own((await send(owner, { $$type: 'ExitProvider', queryId: 0n })).transactions);
 
+    // Governance once a provider relies on Root (last: it moves the clock by the delay): proposed, executed after the delay, or cancelled
+    const proposed = await govSend({ $$type: 'SetParams', queryId: 0n, params: await p.root.getParams() });
+    out['root.proposeChange'] = root(proposed.transactions);
+    await govSend({ $$type: 'RemoveVerifier', queryId: 0n, publicKey: key256(p.verifiers[2].publicKey) });
+    const pendingIds = [...(await p.root.getPendingChanges()).keys()];
+    out['root.cancelChange'] = root((await govSend({ $$type: 'CancelChange', queryId: 0n, id: BigInt(pendingIds[1]) })).transactions);
+    p.blockchain.now! += Number((await p.root.getParams()).governanceDelay);
+    out['root.executeChange'] = root((await govSend({ $$type: 'ExecuteChange', queryId: 0n, id: BigInt(pendingIds[0]) })).transactions);
+
+
     await measureSessions(out);
     return out;
 }
@@ -221,12 +239,12 @@ export async function measureOperations(): Promise<Measurements> {
 async function measureSessions(out: Measurements) {
     const p = await deployProtocol();
     const prov = await attestedProvider(p, 'bench-session-owner');
-    const { client, session, result: opened } = await sendOpenSession(p, prov.provider.address, { client: 'bench-client' });
+    const { client, session, result: opened } = await sendOpenSession(p, prov.owner.address, { client: 'bench-client' });
     out['session.open'] = measureTx(findTx(opened.transactions, client.address, session.address));
     out['provider.lockCollateral'] = measureTx(findTx(opened.transactions, session.address, prov.provider.address));
     out['session.accepted'] = measureTx(findTx(opened.transactions, prov.provider.address, session.address));
     // opened while the attestation is fresh; left without receipts until its deadline
-    const timedOut = await sendOpenSession(p, prov.provider.address, { client: 'bench-client-2' });
+    const timedOut = await sendOpenSession(p, prov.owner.address, { client: 'bench-client-2' });
     const claimed = await session.send(
         prov.owner.getSender(),
         { value: toNano('0.05') },
@@ -259,7 +277,9 @@ async function measureSessions(out: Measurements) {
         messages: parts.reduce((s, m) => s + m.messages, 0),
     };
 
-    p.blockchain.now = Math.max(p.blockchain.now!, Number(await timedOut.session.getDeadline()) + 1);
+    // a timeout: no receipt claimed by the end of the claim window (deadline + grace)
+    const grace = Number((await timedOut.session.getTerms())!.closeGracePeriod);
+    p.blockchain.now = Math.max(p.blockchain.now!, Number(await timedOut.session.getDeadline()) + grace + 1);
     const slash = await timedOut.session.send(
         timedOut.client.getSender(),
         { value: toNano('0.2') },
@@ -268,10 +288,18 @@ async function measureSessions(out: Measurements) {
     out['session.finalize.timeout'] = measureTx(findTx(slash.transactions, timedOut.client.address, timedOut.session.address));
     out['provider.releaseCollateral.slash'] = measureTx(findTx(slash.transactions, timedOut.session.address, prov.provider.address));
 
+    // An escrow the Provider never answered (a stand-in that swallows LockCollateral), taken back
+    const silentOwner = await p.blockchain.treasury('bench-silent-owner');
+    await installStandIn(p.blockchain, (await providerForOwner(p.root.address, silentOwner.address)).address, 'swallow');
+    const silent = await sendOpenSession(p, silentOwner.address, { client: 'bench-client-4' });
+    p.blockchain.now! += Number(OPENING_TIMEOUT);
+    const cancelled = await silent.session.send(silent.client.getSender(), { value: toNano('0.05') }, { $$type: 'FinalizeSession', queryId: 0n });
+    out['session.cancel'] = measureTx(findTx(cancelled.transactions, silent.client.address, silent.session.address));
+
     // Equivocation on a fresh provider's session, then a revocation of another provider's key
     const q = await deployProtocol();
     const cheat = await attestedProvider(q, 'bench-cheat');
-    const s2 = await sendOpenSession(q, cheat.provider.address, { client: 'bench-client-3' });
+    const s2 = await sendOpenSession(q, cheat.owner.address, { client: 'bench-client-3' });
     const reporter = await q.blockchain.treasury('bench-reporter');
     const first = signedReceipt(q, s2.session.address, cheat.enclave, 1, 0n, 1n);
     const second = signedReceipt(q, s2.session.address, cheat.enclave, 1, 0n, 2n);
@@ -285,6 +313,7 @@ async function measureSessions(out: Measurements) {
         root: q.root.address,
         provider: revoked.provider.address,
         signingKey: revoked.enclave.signing.publicKey,
+        attestationIssuedAt: Number((await revoked.provider.getAttestation())!.issuedAt),
         issuedAt: q.blockchain.now!,
         nonce: 1n,
     });

@@ -47,6 +47,7 @@ import {
     signedProof,
     submitAttestation,
     MEASUREMENT,
+    governed,
 } from './helpers';
 
 const ATTESTATION_EVENT = 0xc0c09104;
@@ -64,6 +65,13 @@ describe('Attestation proofs', () => {
         ledger = new Ledger(p.blockchain);
         await ledger.snapshot([reg.owner.address, reg.provider.address, p.root.address]);
     });
+
+    // Governance changes move the clock and Root's balance: the ledger starts after them.
+    async function afterGovernance(msg: Parameters<typeof governed>[1]) {
+        await governed(p, msg);
+        ledger = new Ledger(p.blockchain);
+        await ledger.snapshot([reg.owner.address, reg.provider.address, p.root.address]);
+    }
 
     const fields = (overrides = {}) => proofFields(p, reg.provider.address, enclave, overrides);
     const twoOfThree = () => p.verifiers.slice(0, 2);
@@ -215,15 +223,7 @@ describe('Attestation proofs', () => {
     });
 
     it('refuses a signer that governance removed', async () => {
-        await p.root.send(
-            p.governance.getSender(),
-            { value: toNano('0.05') },
-            {
-                $$type: 'RemoveVerifier',
-                queryId: 0n,
-                publicKey: key256(p.verifiers[1].publicKey),
-            },
-        );
+        await afterGovernance({ $$type: 'RemoveVerifier', queryId: 0n, publicKey: key256(p.verifiers[1].publicKey) });
         await expectRefusedAtRoot(signedProof(fields(), twoOfThree()), ERR_UNKNOWN_SIGNER);
     });
 
@@ -236,15 +236,7 @@ describe('Attestation proofs', () => {
     });
 
     it('refuses a measurement governance withdrew', async () => {
-        await p.root.send(
-            p.governance.getSender(),
-            { value: toNano('0.05') },
-            {
-                $$type: 'WithdrawMeasurement',
-                queryId: 0n,
-                measurement: key256(MEASUREMENT),
-            },
-        );
+        await afterGovernance({ $$type: 'WithdrawMeasurement', queryId: 0n, measurement: key256(MEASUREMENT) });
         await expectRefusedAtRoot(signedProof(fields(), twoOfThree()), ERR_MEASUREMENT_NOT_ALLOWED);
     });
 
@@ -271,7 +263,7 @@ describe('Attestation proofs', () => {
 
     it("refreshes the Provider's cached parameters", async () => {
         const params = { ...TEST_PARAMS, minProviderStake: toNano('120'), unbondingPeriod: BigInt(3 * DAY) };
-        await p.root.send(p.governance.getSender(), { value: toNano('0.05') }, { $$type: 'SetParams', queryId: 0n, params });
+        await governed(p, { $$type: 'SetParams', queryId: 0n, params });
         expect(await reg.provider.getParams()).toEqual(TEST_PARAMS);
         await submitAttestation(p, reg, signedProof(fields(), twoOfThree()));
         expect(await reg.provider.getParams()).toEqual(params);

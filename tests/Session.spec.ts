@@ -1,4 +1,4 @@
-import { SandboxContract, TreasuryContract } from '@ton/sandbox';
+import { SandboxContract, TreasuryContract, internal } from '@ton/sandbox';
 import { Address, Cell, beginCell, toNano } from '@ton/core';
 import '@ton/test-utils';
 import {
@@ -33,6 +33,11 @@ import {
     storeUsageReceipt,
     RECEIPT_TAG,
     clientKeyHashOf,
+    providerForOwner,
+    OPENING_TIMEOUT,
+    SESSION_OPENING,
+    storeLockCollateral,
+    modelKey,
 } from '../wrappers';
 import {
     AttestedProvider,
@@ -49,6 +54,8 @@ import {
     sendOpenSession,
     CLIENT_SESSION_KEY,
     signedReceipt,
+    installStandIn,
+    MODEL,
 } from './helpers';
 
 const BPS = 10_000n;
@@ -72,7 +79,7 @@ describe('Sessions', () => {
     }
 
     async function openAccepted(opts: Parameters<typeof sendOpenSession>[2] = {}) {
-        const opened = await sendOpenSession(p, prov.provider.address, opts);
+        const opened = await sendOpenSession(p, prov.owner.address, opts);
         expect(opened.result.transactions).toHaveTransaction({ from: prov.provider.address, to: opened.session.address, success: true });
         return opened;
     }
@@ -90,7 +97,7 @@ describe('Sessions', () => {
     describe('opening', () => {
         it('escrows the budget, locks collateral at the Provider and fixes the terms', async () => {
             const client = await p.blockchain.treasury('client');
-            const session = await sessionFor(prov.provider.address, client.address, 1n);
+            const session = await sessionFor(p.root.address, prov.owner.address, client.address, 1n);
             await snapshot(client.address, session.address);
             const { result, session: opened } = await openAccepted();
             expect(result.transactions).toHaveTransaction({ from: client.address, to: opened.address, deploy: true, success: true });
@@ -166,15 +173,15 @@ describe('Sessions', () => {
         it('refused by a paused provider', async () => {
             await prov.provider.send(prov.owner.getSender(), { value: toNano('0.05') }, { $$type: 'PauseProvider', queryId: 0n });
             const client = await p.blockchain.treasury('client');
-            await snapshot(client.address, (await sessionFor(prov.provider.address, client.address, 1n)).address);
-            const opened = await sendOpenSession(p, prov.provider.address);
+            await snapshot(client.address, (await sessionFor(p.root.address, prov.owner.address, client.address, 1n)).address);
+            const opened = await sendOpenSession(p, prov.owner.address);
             await expectRefused(opened, ERR_PROVIDER_UNAVAILABLE);
             await ledger.expectConserved(opened.result.transactions);
         });
 
         it('refused by a provider never attested', async () => {
             const bare = await registerProvider(p, 'bare-owner');
-            const opened = await sendOpenSession(p, bare.provider.address);
+            const opened = await sendOpenSession(p, bare.owner.address);
             expect(opened.result.transactions).toHaveTransaction({ to: bare.provider.address, exitCode: Number(ERR_NOT_ATTESTED) });
             expect(opened.result.transactions).toHaveTransaction({
                 from: opened.session.address,
@@ -185,27 +192,27 @@ describe('Sessions', () => {
 
         it('refused once the attestation expired', async () => {
             p.blockchain.now! += 12 * 3600 + 1;
-            await expectRefused(await sendOpenSession(p, prov.provider.address), ERR_NOT_ATTESTED);
+            await expectRefused(await sendOpenSession(p, prov.owner.address), ERR_NOT_ATTESTED);
         });
 
         it('refused for a model the provider does not list', async () => {
-            await expectRefused(await sendOpenSession(p, prov.provider.address, { model: 'not/listed' }), ERR_MODEL_NOT_LISTED);
+            await expectRefused(await sendOpenSession(p, prov.owner.address, { model: 'not/listed' }), ERR_MODEL_NOT_LISTED);
         });
 
         it('refused below the minimum budget', async () => {
-            await expectRefused(await sendOpenSession(p, prov.provider.address, { value: toNano('1') }), ERR_BUDGET_TOO_SMALL, toNano('1'));
+            await expectRefused(await sendOpenSession(p, prov.owner.address, { value: toNano('1') }), ERR_BUDGET_TOO_SMALL, toNano('1'));
         });
 
         it('refused with a deadline in the past or beyond the maximum duration', async () => {
-            await expectRefused(await sendOpenSession(p, prov.provider.address, { deadline: p.blockchain.now! }), ERR_INVALID_DEADLINE);
+            await expectRefused(await sendOpenSession(p, prov.owner.address, { deadline: p.blockchain.now! }), ERR_INVALID_DEADLINE);
             const tooFar = p.blockchain.now! + Number(TEST_PARAMS.maxSessionDuration) + 1;
-            await expectRefused(await sendOpenSession(p, prov.provider.address, { deadline: tooFar }), ERR_INVALID_DEADLINE);
+            await expectRefused(await sendOpenSession(p, prov.owner.address, { deadline: tooFar }), ERR_INVALID_DEADLINE);
         });
 
         it('refused when unlocked stake cannot cover the collateral', async () => {
             const stake = await prov.provider.getStake();
             // collateral is 20% of the budget: a budget of 5x the stake needs all of it and more
-            const opened = await sendOpenSession(p, prov.provider.address, { value: stake * 5n + toNano('1') });
+            const opened = await sendOpenSession(p, prov.owner.address, { value: stake * 5n + toNano('1') });
             expect(opened.result.transactions).toHaveTransaction({
                 to: prov.provider.address,
                 exitCode: Number(ERR_INSUFFICIENT_COLLATERAL),
@@ -214,8 +221,9 @@ describe('Sessions', () => {
         });
 
         it('a Provider that does not exist bounces and the client is refunded', async () => {
-            const nowhere = new Address(0, Buffer.alloc(32, 7));
-            const opened = await sendOpenSession(p, nowhere);
+            const unregistered = new Address(0, Buffer.alloc(32, 7));
+            const nowhere = (await providerForOwner(p.root.address, unregistered)).address;
+            const opened = await sendOpenSession(p, unregistered);
             expect(opened.result.transactions).toHaveTransaction({ from: opened.session.address, to: nowhere, success: false });
             expect(opened.result.transactions).toHaveTransaction({
                 from: opened.session.address,
@@ -227,7 +235,7 @@ describe('Sessions', () => {
         it('only the client opens, once, with enough value', async () => {
             const client = await p.blockchain.treasury('client');
             const stranger = await p.blockchain.treasury('stranger');
-            const session = p.blockchain.openContract(await sessionFor(prov.provider.address, client.address, 1n));
+            const session = p.blockchain.openContract(await sessionFor(p.root.address, prov.owner.address, client.address, 1n));
             const open = {
                 $$type: 'OpenSession' as const,
                 queryId: 0n,
@@ -250,7 +258,7 @@ describe('Sessions', () => {
             let r = await session.send(
                 attacker.getSender(),
                 { value: toNano('1') },
-                { $$type: 'SessionAccepted', queryId: 0n, terms: beginCell().endCell() },
+                { $$type: 'SessionAccepted', queryId: 0n, collateral: 0n, terms: beginCell().endCell() },
             );
             expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_NOT_PROVIDER_CONTRACT) });
             r = await prov.provider.send(
@@ -335,7 +343,7 @@ describe('Sessions', () => {
         });
 
         it('refuses a receipt for another session or network', async () => {
-            const other = await sessionFor(prov.provider.address, client.address, 2n);
+            const other = await sessionFor(p.root.address, prov.owner.address, client.address, 2n);
             let r = await claim(session, relay, signedReceipt(p, session.address, prov.enclave, 1, 1n, 1n, { session: other.address }));
             expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_RECEIPT_OTHER_SESSION) });
             r = await claim(session, relay, signedReceipt(p, session.address, prov.enclave, 1, 1n, 1n, { globalId: GLOBAL_ID_TESTNET }));
@@ -352,6 +360,7 @@ describe('Sessions', () => {
                         ...fields,
                         tag: RECEIPT_TAG + 1n,
                         globalId: BigInt(fields.globalId),
+                        openedAt: BigInt(fields.openedAt),
                         seqno: BigInt(fields.seqno),
                     }),
                 )
@@ -521,52 +530,179 @@ describe('Sessions', () => {
         });
     });
 
+    // A timeout is a session with no receipt at all claimed by the end of its claim window. A
+    // provider online for the session acknowledges it with a zero receipt, so a client's choice of
+    // deadline, budget or silence never makes an honest provider lose stake; one that never
+    // answers loses timeoutSlashBps of the collateral, all to the treasury.
     describe('timeout', () => {
-        it('no receipt by the deadline: the client gets the whole budget back and the collateral is slashed', async () => {
+        const windowEnd = async (session: SandboxContract<Session>) =>
+            Number(await session.getDeadline()) + Number((await session.getTerms())!.closeGracePeriod);
+
+        it('no receipt claimed by the end of the claim window: whole budget back, collateral slashed to the treasury', async () => {
             const { client, session } = await openAccepted();
             const budget = await session.getBudget();
             const collateral = collateralOf(budget);
             const stakeBefore = await prov.provider.getStake();
             const stranger = await p.blockchain.treasury('stranger');
             await snapshot(client.address, session.address, stranger.address);
-            p.blockchain.now = Number(await session.getDeadline()) + 1;
-
-            const refused = await finalize(session, stranger);
-            expect(refused.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_NOT_CLIENT) });
+            p.blockchain.now = (await windowEnd(session)) + 1;
 
             const clientBefore = (await p.blockchain.getContract(client.address)).balance;
-            const r = await finalize(session, client);
+            const finalizeValue = toNano('0.2');
+            const r = await finalize(session, stranger, finalizeValue); // anyone may finalize; the refund goes to the client
             const slashed = (collateral * TEST_PARAMS.timeoutSlashBps) / BPS;
-            const reward = (slashed * TEST_PARAMS.reporterRewardBps) / BPS;
             expect(await prov.provider.getStake()).toBe(stakeBefore - slashed);
             expect(await prov.provider.getLocked()).toBe(0n);
-            expect(await p.root.getTreasury()).toBe(slashed - reward);
+            expect(await p.root.getTreasury()).toBe(slashed); // no reporter reward, no compensation
             const stats = await prov.provider.getStats();
-            expect([stats.slashed, stats.slashCount]).toEqual([slashed, 1n]);
-            // the client got the whole budget and the reporter reward (less the gas of finalizing)
+            expect([stats.slashed, stats.slashCount, stats.timeoutCount]).toEqual([slashed, 1n, 1n]);
+            // the client got its budget back and nothing from the slash (what it gets beyond its
+            // budget is the unused part of the finalizer's value, as for every finalize)
             const gained = (await p.blockchain.getContract(client.address)).balance - clientBefore;
-            expect(gained).toBeGreaterThan(budget + reward - toNano('0.05'));
+            expect(gained).toBeGreaterThan(budget);
+            expect(gained).toBeLessThan(budget + finalizeValue);
             expect(eventOpcodes(r.transactions)).toContain(0xc0c09105);
-            // the Provider still holds all the stake it counts
             expect((await p.blockchain.getContract(prov.provider.address)).balance).toBeGreaterThanOrEqual(await prov.provider.getStake());
-            await ledger.expectConserved([...refused.transactions, ...r.transactions]);
+            await ledger.expectConserved(r.transactions);
+        });
+
+        it('instant-timeout farming fails: deadline now + 1, budget ~5x the free stake, the provider acknowledges', async () => {
+            const free = (await prov.provider.getStake()) - TEST_PARAMS.minProviderStake;
+            const value = (free * BPS) / TEST_PARAMS.collateralBps; // collateral = all the free stake
+            const { client, session } = await openAccepted({ value, deadline: p.blockchain.now! + 1 });
+            const stake = await prov.provider.getStake();
+            const clientBefore = (await p.blockchain.getContract(client.address)).balance;
+            p.blockchain.now! += 2;
+            // a timeout finalize at once is refused: the claim window is still open
+            let r = await finalize(session, client);
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_TOO_EARLY) });
+            // the worker acknowledges within the grace period: a zero receipt
+            r = await claim(session, prov.owner, signedReceipt(p, session.address, prov.enclave, 1, 0n, 0n));
+            expect(r.transactions).toHaveTransaction({ to: session.address, success: true });
+            p.blockchain.now = (await windowEnd(session)) + 1;
+            r = await finalize(session, client);
+            expect(r.transactions).toHaveTransaction({ to: prov.provider.address, success: true });
+            expect(await prov.provider.getStake()).toBe(stake);
+            expect(await prov.provider.getLocked()).toBe(0n);
+            expect((await prov.provider.getStats()).timeoutCount).toBe(0n);
+            // the client leaves with at most what it put in
+            expect((await p.blockchain.getContract(client.address)).balance).toBeLessThanOrEqual(clientBefore + (await session.getBudget()));
+        });
+
+        it('a finalize never shortens the claim window: a receipt claims at deadline + 2, inside the grace period', async () => {
+            const { client, session } = await openAccepted({ deadline: p.blockchain.now! + 60 });
+            const deadline = Number(await session.getDeadline());
+            p.blockchain.now = deadline + 1;
+            let r = await finalize(session, client);
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_TOO_EARLY) });
+            p.blockchain.now = deadline + 2;
+            r = await claim(session, prov.owner, signedReceipt(p, session.address, prov.enclave, 1, 1_000_000n, 0n));
+            expect(r.transactions).toHaveTransaction({ to: prov.owner.address, from: session.address });
+            expect(await session.getSeqno()).toBe(1n);
+            p.blockchain.now = (await windowEnd(session)) + 1;
+            const stake = await prov.provider.getStake();
+            await finalize(session, client);
+            expect(await prov.provider.getStake()).toBe(stake); // served: no slash
+        });
+
+        it('closing at once still leaves the provider the whole grace period to acknowledge', async () => {
+            const { client, session } = await openAccepted();
+            await session.send(client.getSender(), { value: toNano('0.05') }, { $$type: 'CloseSession', queryId: 0n });
+            const closedAt = Number(await session.getClosedAt());
+            p.blockchain.now = closedAt + GRACE;
+            let r = await finalize(session, client);
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_TOO_EARLY) });
+            r = await claim(session, prov.owner, signedReceipt(p, session.address, prov.enclave, 1, 0n, 0n));
+            expect(r.transactions).toHaveTransaction({ to: session.address, success: true });
+            p.blockchain.now = closedAt + GRACE + 1;
+            r = await claim(session, prov.owner, signedReceipt(p, session.address, prov.enclave, 2, 1n, 0n));
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_CLAIM_WINDOW_OVER) });
+            const stake = await prov.provider.getStake();
+            await finalize(session, client);
+            expect(await prov.provider.getStake()).toBe(stake);
+            expect(await session.getStatus()).toBe(SESSION_FINALIZED);
         });
 
         it('is not a timeout once the provider claimed', async () => {
             const { client, session } = await openAccepted();
             await claim(session, prov.owner, signedReceipt(p, session.address, prov.enclave, 1, 1_000_000n, 0n));
             const stake = await prov.provider.getStake();
-            p.blockchain.now = Number(await session.getDeadline()) + 1;
-            const r = await finalize(session, client);
-            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_TOO_EARLY) });
+            p.blockchain.now = (await windowEnd(session)) + 1;
+            await finalize(session, client);
             expect(await prov.provider.getStake()).toBe(stake);
+            expect((await prov.provider.getStats()).timeoutCount).toBe(0n);
+        });
+    });
+
+    // An escrow the Provider never answered (a stand-in at the Provider's address that swallows
+    // LockCollateral) comes back to the client after OPENING_TIMEOUT; a late acceptance bounces and
+    // the Provider unlocks its collateral again.
+    describe('an escrow never accepted', () => {
+        it('the client takes it back OPENING_TIMEOUT after opening, not before', async () => {
+            const restore = await installStandIn(p.blockchain, prov.provider.address, 'swallow');
+            const client = await p.blockchain.treasury('client');
+            const session = p.blockchain.openContract(await sessionFor(p.root.address, prov.owner.address, client.address, 1n));
+            await snapshot(client.address, session.address);
+            p.blockchain.now! += 1; // the swallowing stand-in pays no storage fee in the same second
+            const opened = await sendOpenSession(p, prov.owner.address);
+            expect(await session.getStatus()).toBe(SESSION_OPENING);
+            const budget = await session.getBudget();
+            p.blockchain.now! += Number(OPENING_TIMEOUT) - 1;
+            const early = await finalize(session, client, toNano('0.05'));
+            expect(early.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_TOO_EARLY) });
+            p.blockchain.now! += 1;
+            const before = (await p.blockchain.getContract(client.address)).balance;
+            const r = await finalize(session, client, toNano('0.05'));
+            expect(r.transactions).toHaveTransaction({ from: session.address, to: client.address, value: (v) => v! > budget });
+            expect(await session.getStatus()).toBe(SESSION_FINALIZED);
+            // the whole budget back (less the gas of taking it back, paid from the 0.05 TON attached)
+            expect((await p.blockchain.getContract(client.address)).balance - before).toBeGreaterThan(budget - toNano('0.01'));
+            await ledger.expectConserved([...opened.result.transactions, ...early.transactions, ...r.transactions]);
+            await restore();
         });
 
-        it('is not a timeout before the deadline', async () => {
-            const { client, session } = await openAccepted();
-            p.blockchain.now = Number(await session.getDeadline());
-            const r = await finalize(session, client);
-            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_TOO_EARLY) });
+        it('a late acceptance bounces and the Provider unlocks the collateral', async () => {
+            // the Provider is slow: LockCollateral is held back while the client cancels
+            const client = await p.blockchain.treasury('client');
+            const session = p.blockchain.openContract(await sessionFor(p.root.address, prov.owner.address, client.address, 1n));
+            const restore = await installStandIn(p.blockchain, prov.provider.address, 'swallow');
+            await sendOpenSession(p, prov.owner.address);
+            p.blockchain.now! += Number(OPENING_TIMEOUT);
+            await finalize(session, client, toNano('0.05'));
+            await restore();
+            // ...and now the genuine Provider processes the (replayed) LockCollateral
+            const budget = await session.getBudget();
+            const late = await p.blockchain.sendMessage(
+                internal({
+                    from: session.address,
+                    to: prov.provider.address,
+                    value: toNano('0.1'),
+                    bounce: true,
+                    body: beginCell()
+                        .store(
+                            storeLockCollateral({
+                                $$type: 'LockCollateral',
+                                queryId: 0n,
+                                client: client.address,
+                                nonce: 1n,
+                                budget,
+                                modelKey: modelKey(MODEL),
+                                deadline: BigInt(p.blockchain.now! + DAY),
+                            }),
+                        )
+                        .endCell(),
+                }),
+            );
+            expect(late.transactions).toHaveTransaction({ from: session.address, to: prov.provider.address, success: true });
+            expect(late.transactions).toHaveTransaction({
+                from: prov.provider.address,
+                to: session.address,
+                success: false,
+                exitCode: Number(ERR_SESSION_STATUS),
+            });
+            expect(late.transactions).toHaveTransaction({ from: session.address, to: prov.provider.address, inMessageBounced: true, success: true });
+            expect(await prov.provider.getLocked()).toBe(0n);
+            expect(await session.getStatus()).toBe(SESSION_FINALIZED);
         });
     });
 });

@@ -66,7 +66,7 @@ describe('Slashing', () => {
     beforeEach(async () => {
         p = await deployProtocol();
         prov = await attestedProvider(p);
-        ({ client, session } = await sendOpenSession(p, prov.provider.address));
+        ({ client, session } = await sendOpenSession(p, prov.owner.address));
         reporter = await p.blockchain.treasury('reporter');
     });
 
@@ -122,11 +122,12 @@ describe('Slashing', () => {
             const again = await report(a, b);
             expect(again.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_ALREADY_REPORTED) });
             // a jailed provider takes no new session
-            const next = await sendOpenSession(p, prov.provider.address, { client: 'client-2' });
+            const next = await sendOpenSession(p, prov.owner.address, { client: 'client-2' });
             expect(next.result.transactions).toHaveTransaction({ to: prov.provider.address, exitCode: Number(ERR_PROVIDER_UNAVAILABLE) });
         });
 
         it('reaches stake in unbonding, and locked collateral never exceeds stake', async () => {
+            await claim(1, 1n); // the provider served (so the session is no timeout)
             // the provider exits and unstakes everything not locked by the open session
             await prov.provider.send(prov.owner.getSender(), { value: toNano('0.05') }, { $$type: 'ExitProvider', queryId: 0n });
             expect(await prov.provider.getStatus()).toBe(STATUS_EXITING);
@@ -182,7 +183,7 @@ describe('Slashing', () => {
             const a = signedReceipt(p, session.address, prov.enclave, 1, 0n, 1n);
             let r = await report(a, signedReceipt(p, session.address, makeEnclave('someone-else'), 1, 0n, 2n));
             expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_RECEIPT_SIGNATURE) });
-            const other = await sessionFor(prov.provider.address, client.address, 9n);
+            const other = await sessionFor(p.root.address, prov.owner.address, client.address, 9n);
             r = await report(a, signedReceipt(p, session.address, prov.enclave, 1, 0n, 2n, { session: other.address }));
             expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_RECEIPT_OTHER_SESSION) });
             expect(await prov.provider.getStatus()).toBe(STATUS_ACTIVE);
@@ -217,7 +218,7 @@ describe('Slashing', () => {
         it('refuses a report on a session that has no terms (never accepted)', async () => {
             // the report itself deploys a fresh Session: status new, no terms
             const other = await p.blockchain.treasury('client-3');
-            const fresh = p.blockchain.openContract(await sessionFor(prov.provider.address, other.address, 1n));
+            const fresh = p.blockchain.openContract(await sessionFor(p.root.address, prov.owner.address, other.address, 1n));
             const r = await report(
                 signedReceipt(p, fresh.address, prov.enclave, 1, 0n, 1n),
                 signedReceipt(p, fresh.address, prov.enclave, 1, 0n, 2n),
@@ -230,12 +231,19 @@ describe('Slashing', () => {
     });
 
     describe('revocation', () => {
+        let attestedAt: number; // issued-at of the provider's attestation: what a revocation names
+
+        beforeEach(async () => {
+            attestedAt = Number((await prov.provider.getAttestation())!.issuedAt);
+        });
+
         function revocation(overrides: Partial<RevocationFields> = {}, signers = p.verifiers.slice(0, 2), enclave: Enclave = prov.enclave) {
             const proof = buildRevocationProof({
                 globalId: p.globalId,
                 root: p.root.address,
                 provider: prov.provider.address,
                 signingKey: enclave.signing.publicKey,
+                attestationIssuedAt: attestedAt,
                 issuedAt: p.blockchain.now!,
                 nonce: 77n,
                 ...overrides,
@@ -254,6 +262,7 @@ describe('Slashing', () => {
                         root: p.root.address,
                         provider: prov.provider.address,
                         signingKey: BigInt('0x' + prov.enclave.signing.publicKey.toString('hex')),
+                        attestationIssuedAt: BigInt(attestedAt),
                         issuedAt: BigInt(p.blockchain.now!),
                         nonce: 1n,
                     }),
@@ -268,7 +277,7 @@ describe('Slashing', () => {
             value = toNano('0.2'),
         ) => (target as SandboxContract<Session>).send(reporter.getSender(), { value }, { $$type: 'SubmitRevocation', queryId: 0n, ...r });
 
-        it('at the Provider: attestation gone, jailed, slashed; reward to the reporter, rest to the treasury', async () => {
+        it('at the Provider: attestation invalidated, jailed, slashed; reward to the reporter, rest to the treasury', async () => {
             const ledger = new Ledger(p.blockchain);
             await ledger.snapshot([reporter.address, prov.provider.address, p.root.address, prov.owner.address]);
             const before = await slashable();
@@ -282,7 +291,7 @@ describe('Slashing', () => {
             const reward = (slashed * TEST_PARAMS.reporterRewardBps) / BPS;
             expect(await slashable()).toBe(before - slashed);
             expect(await prov.provider.getStatus()).toBe(STATUS_JAILED);
-            expect(await prov.provider.getAttestation()).toBeNull();
+            expect((await prov.provider.getAttestation())!.validUntil).toBe(0n);
             expect(await p.root.getTreasury()).toBe(slashed - reward);
             expect(r.transactions).toHaveTransaction({ from: prov.provider.address, to: reporter.address, value: (v) => v! > reward });
             await ledger.expectConserved(r.transactions);
@@ -447,7 +456,7 @@ describe('Slashing', () => {
             expect(r.transactions).toHaveTransaction({ from: p.root.address, to: p.governance.address, value: (v) => v! > toNano('0.9') });
             expect((await p.blockchain.getContract(p.root.address)).balance).toBeLessThanOrEqual(rootBefore);
             // it needs a fresh attestation before it takes sessions again
-            const next = await sendOpenSession(p, prov.provider.address, { client: 'client-4' });
+            const next = await sendOpenSession(p, prov.owner.address, { client: 'client-4' });
             expect(next.result.transactions).toHaveTransaction({ to: prov.provider.address, success: false });
         });
     });

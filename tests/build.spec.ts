@@ -17,6 +17,6 @@ it('build/<Name>.compiled.json holds the code of <Name> for Root, Provider and S
     const provider = await providerForOwner(root.address, owner);
     expect(artifactCode('Root').hash().equals(root.init!.code.hash())).toBe(true);
     expect(artifactCode('Provider').hash().equals(provider.init!.code.hash())).toBe(true);
-    const session = await sessionFor(provider.address, owner, 1n);
+    const session = await sessionFor(root.address, owner, owner, 1n);
     expect(artifactCode('Session').hash().equals(session.init!.code.hash())).toBe(true);
 });

@@ -1,8 +1,8 @@
 // Fixtures shared by the sandbox suites and the gas benchmark: a deployed protocol, registered
 // providers, signed proofs, and the TON-conservation check every flow runs. No jest here (the
 // benchmark runs without it): failed expectations throw.
-import { Blockchain, BlockchainTransaction, SandboxContract, TreasuryContract } from '@ton/sandbox';
-import { Address, Cell, toNano } from '@ton/core';
+import { Blockchain, BlockchainTransaction, SandboxContract, TreasuryContract, createShardAccount } from '@ton/sandbox';
+import { Address, Cell, beginCell, toNano } from '@ton/core';
 import { KeyPair } from '@ton/crypto';
 import {
     Provider,
@@ -59,6 +59,9 @@ export interface Protocol {
     root: SandboxContract<Root>;
     verifiers: KeyPair[];
     globalId: number;
+    // When each session sendOpenSession opened was opened (the Session's opened_at), by raw
+    // address: signedReceipt binds receipts to it.
+    openedAt: Map<string, number>;
 }
 
 // Root deployed by `governance`, three verifiers with threshold 2, one allowed measurement.
@@ -93,7 +96,20 @@ export async function deployProtocol(params: ProtocolParams = TEST_PARAMS, start
         },
     );
     const globalId = Number(await root.getGlobalId());
-    return { blockchain, governance, root, verifiers, globalId };
+    return { blockchain, governance, root, verifiers, globalId, openedAt: new Map() };
+}
+
+// Governance makes a change. Once a provider has registered, changes wait out the governance
+// delay: the change is proposed, the clock moves forward by the delay, and it is executed.
+// Returns the transactions of both steps.
+export async function governed(p: Protocol, msg: Parameters<Root['send']>[3]) {
+    const before = new Set((await p.root.getPendingChanges()).keys());
+    const proposed = await p.root.send(p.governance.getSender(), { value: toNano('0.05') }, msg);
+    const id = [...(await p.root.getPendingChanges()).keys()].find((k) => !before.has(k));
+    if (id === undefined) return proposed.transactions;
+    p.blockchain.now = Number((await p.root.getPendingChanges()).get(id)!.executeAt);
+    const executed = await p.root.send(p.governance.getSender(), { value: toNano('0.05') }, { $$type: 'ExecuteChange', queryId: 0n, id: BigInt(id) });
+    return [...proposed.transactions, ...executed.transactions];
 }
 
 export interface RegisteredProvider {
@@ -212,6 +228,17 @@ export class Ledger {
     }
 }
 
+// Puts a stand-in contract at `address`, for tests of what happens when the contract there
+// misbehaves: 'swallow' accepts every message and does nothing (a plain account that never
+// answers), 'throw' fails every transaction (exit code 55), so bounceable messages bounce.
+// Returns a function that puts back what was there before.
+export async function installStandIn(blockchain: Blockchain, address: Address, behaviour: 'swallow' | 'throw'): Promise<() => Promise<void>> {
+    const before = (await blockchain.getContract(address)).account;
+    const code = behaviour === 'swallow' ? beginCell().endCell() : beginCell().storeUint(0xf237, 16).endCell(); // THROW 55
+    await blockchain.setShardAccount(address, createShardAccount({ address, code, data: beginCell().endCell(), balance: toNano('1') }));
+    return () => blockchain.setShardAccount(address, before);
+}
+
 export function gasUsed(tx: BlockchainTransaction): bigint {
     if (tx.description.type !== 'generic' || tx.description.computePhase.type !== 'vm') return 0n;
     return tx.description.computePhase.gasUsed;
@@ -281,13 +308,14 @@ export interface OpenedSession {
     result: Awaited<ReturnType<SandboxContract<Session>['send']>>;
 }
 
+// The client opens a session with the Provider of `providerOwner` under the protocol's Root.
 export async function sendOpenSession(
     p: Protocol,
-    provider: Address,
+    providerOwner: Address,
     opts: { client?: string; value?: bigint; nonce?: bigint; model?: string; deadline?: number; clientKey?: Buffer } = {},
 ): Promise<OpenedSession> {
     const client = await p.blockchain.treasury(opts.client ?? 'client');
-    const session = p.blockchain.openContract(await sessionFor(provider, client.address, opts.nonce ?? 1n));
+    const session = p.blockchain.openContract(await sessionFor(p.root.address, providerOwner, client.address, opts.nonce ?? 1n));
     const result = await session.send(
         client.getSender(),
         { value: opts.value ?? toNano('10') },
@@ -299,6 +327,7 @@ export async function sendOpenSession(
             clientKeyHash: clientKeyHashOf(opts.clientKey ?? CLIENT_SESSION_KEY),
         },
     );
+    p.openedAt.set(session.address.toRawString(), p.blockchain.now ?? START_TIME);
     return { client, session, result };
 }
 
@@ -312,11 +341,12 @@ export function signedReceipt(
     seqno: number,
     tokensIn: bigint,
     tokensOut: bigint,
-    overrides: Partial<{ amountDue: bigint; globalId: number; session: Address }> = {},
+    overrides: Partial<{ amountDue: bigint; globalId: number; session: Address; openedAt: number }> = {},
 ) {
     const receipt = buildUsageReceipt({
         globalId: overrides.globalId ?? p.globalId,
         session: overrides.session ?? session,
+        openedAt: overrides.openedAt ?? p.openedAt.get(session.toRawString()) ?? p.blockchain.now ?? START_TIME,
         seqno,
         tokensIn,
         tokensOut,

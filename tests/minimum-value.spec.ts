@@ -73,7 +73,7 @@ describe('the minimum accepted value carries the whole chain', () => {
     it('ClaimUsage', async () => {
         const p = await deployProtocol();
         const prov = await attestedProvider(p);
-        const { session } = await sendOpenSession(p, prov.provider.address);
+        const { session } = await sendOpenSession(p, prov.owner.address);
         const receipt = signedReceipt(p, session.address, prov.enclave, 1, 1_000_000n, 1_000_000n);
         const { result } = await minimumAccepted(p.blockchain, session.address, (v) =>
             session.send(prov.owner.getSender(), { value: v }, { $$type: 'ClaimUsage', queryId: 0n, ...receipt }),
@@ -85,7 +85,7 @@ describe('the minimum accepted value carries the whole chain', () => {
     it('FinalizeSession, settling (Session -> Root, Provider, client)', async () => {
         const p = await deployProtocol();
         const prov = await attestedProvider(p);
-        const { client, session } = await sendOpenSession(p, prov.provider.address);
+        const { client, session } = await sendOpenSession(p, prov.owner.address);
         await session.send(
             prov.owner.getSender(),
             { value: toNano('0.05') },
@@ -107,8 +107,9 @@ describe('the minimum accepted value carries the whole chain', () => {
     it('FinalizeSession, timing out (Session -> Provider -> Root, client)', async () => {
         const p = await deployProtocol();
         const prov = await attestedProvider(p);
-        const { client, session } = await sendOpenSession(p, prov.provider.address);
-        p.blockchain.now = Number(await session.getDeadline()) + 1;
+        const { client, session } = await sendOpenSession(p, prov.owner.address);
+        // no receipt claimed by the end of the claim window
+        p.blockchain.now = Number(await session.getDeadline()) + Number((await session.getTerms())!.closeGracePeriod) + 1;
         const { result } = await minimumAccepted(p.blockchain, session.address, (v) =>
             session.send(client.getSender(), { value: v }, { $$type: 'FinalizeSession', queryId: 0n }),
         );

@@ -122,7 +122,7 @@ async function makeWorld(): Promise<World> {
     for (let c = 0; c < CLIENTS; c++)
         for (let v = 0; v < PROVIDERS; v++)
             for (let n = 0; n < NONCES; n++) {
-                const session = p.blockchain.openContract(await sessionFor(providers[v].provider.address, clients[c].address, BigInt(n)));
+                const session = p.blockchain.openContract(await sessionFor(p.root.address, providers[v].owner.address, clients[c].address, BigInt(n)));
                 sessions.push({ session, client: c, provider: v, nonce: n });
             }
     const ledger = new Ledger(p.blockchain);
@@ -152,7 +152,7 @@ async function apply(w: World, o: Op) {
         case 'open': {
             const index = w.sessions.findIndex((x) => x.client === o.client && x.provider === o.provider && x.nonce === o.nonce);
             if (!w.opened.includes(index)) w.opened.push(index);
-            const r = await sendOpenSession(p, w.providers[o.provider].provider.address, {
+            const r = await sendOpenSession(p, w.providers[o.provider].owner.address, {
                 client: `prop-client-${o.client}`,
                 nonce: BigInt(o.nonce),
                 value: toNano(o.budget),

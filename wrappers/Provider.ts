@@ -1,6 +1,6 @@
 import { Address } from '@ton/core';
 import { Provider } from '../build/Provider/tact_Provider';
-import { STATUS_NEW } from '../build/Root/tact_Root';
+import { SESSION_CODE_DEPTH, SESSION_CODE_HASH, STATUS_NEW } from '../build/Root/tact_Root';
 
 export { Provider };
 
@@ -13,8 +13,9 @@ export const PROVIDER_STATUS_NAMES: Record<number, string> = {
     5: 'exiting',
 };
 
-// The Provider of `owner` under `root`, with the same initial state as providerInit() in
-// contracts/provider.tact (tests/Provider.spec.ts checks both give the same address).
+// The Provider of `owner` under `root`, with the initial state and the Session code hash that
+// providerAccountId() in contracts/addresses.tact hashes (tests/Addresses.spec.ts checks that
+// both give the same address).
 export function providerForOwner(root: Address, owner: Address): Promise<Provider> {
-    return Provider.fromInit(root, owner, STATUS_NEW, 0n, 0n, null, null, null);
+    return Provider.fromInit(root, owner, SESSION_CODE_HASH, SESSION_CODE_DEPTH, STATUS_NEW, 0n, 0n, null, null, null);
 }

@@ -3,7 +3,7 @@
 // in contracts/messages.tact and contracts/constants.tact; this file only adds what the
 // generated code cannot know: Root's initial state.
 import { Address, Cell, Dictionary, beginCell } from '@ton/core';
-import { ProtocolParams, Root, storeProtocolParams } from '../build/Root/tact_Root';
+import { ProtocolParams, Root, dictValueParserPendingChange, storeProtocolParams } from '../build/Root/tact_Root';
 
 export * from '../build/Root/tact_Root';
 
@@ -18,7 +18,8 @@ export function paramsCell(params: ProtocolParams): Cell {
     return beginCell().store(storeProtocolParams(params)).endCell();
 }
 
-// Root with an empty verifier set and allowlist; its address follows from these fields.
+// Root with an empty verifier set, allowlist and governance queue; its address follows from
+// these fields.
 export function rootForDeployment(d: RootDeployment): Promise<Root> {
     return Root.fromInit(
         d.owner,
@@ -31,6 +32,10 @@ export function rootForDeployment(d: RootDeployment): Promise<Root> {
         0n,
         0n,
         Dictionary.empty(Dictionary.Keys.BigUint(256), Dictionary.Values.Bool()),
+        0n,
+        0n,
+        0n,
+        Dictionary.empty(Dictionary.Keys.Uint(32), dictValueParserPendingChange()),
         0n,
         0n,
         0n,

@@ -1,9 +1,62 @@
-import { Address } from '@ton/core';
+import { Address, ContractProvider } from '@ton/core';
 import { sha256 } from '@noble/hashes/sha256';
-import { Session } from '../build/Session/tact_Session';
-import { SESSION_CLOSING, SESSION_NEW } from '../build/Root/tact_Root';
+import { Session as GeneratedSession } from '../build/Session/tact_Session';
+import { SESSION_CLOSING, SessionSettlement, loadSessionSettlement } from '../build/Root/tact_Root';
 
-export { Session };
+// The Session contract. On-chain it has a single getter, `state` (every getter of a Tact contract
+// repeats the code that loads its state, and a Session's code travels with every session opened);
+// these methods read one field each from it.
+export class Session extends GeneratedSession {
+    static async fromInit(root: Address, providerOwner: Address, client: Address, nonce: bigint): Promise<Session> {
+        const generated = await GeneratedSession.fromInit(root, providerOwner, client, nonce);
+        return new Session(generated.address, generated.init);
+    }
+
+    static fromAddress(address: Address): Session {
+        return new Session(address);
+    }
+
+    async getProvider(provider: ContractProvider) {
+        return (await this.getState(provider)).provider;
+    }
+    async getClient(provider: ContractProvider) {
+        return (await this.getState(provider)).client;
+    }
+    async getNonce(provider: ContractProvider) {
+        return (await this.getState(provider)).nonce;
+    }
+    async getStatus(provider: ContractProvider) {
+        return (await this.getState(provider)).status;
+    }
+    async getBudget(provider: ContractProvider) {
+        return (await this.getState(provider)).budget;
+    }
+    async getClaimed(provider: ContractProvider) {
+        return (await this.getState(provider)).claimed;
+    }
+    async getSeqno(provider: ContractProvider) {
+        return (await this.getState(provider)).seqno;
+    }
+    async getDeadline(provider: ContractProvider) {
+        return (await this.getState(provider)).deadline;
+    }
+    async getClosedAt(provider: ContractProvider) {
+        return (await this.getState(provider)).closedAt;
+    }
+    async getOpenedAt(provider: ContractProvider) {
+        return (await this.getState(provider)).openedAt;
+    }
+    async getClientKeyHash(provider: ContractProvider) {
+        return (await this.getState(provider)).clientKeyHash;
+    }
+    async getTerms(provider: ContractProvider) {
+        return (await this.getState(provider)).terms;
+    }
+    async getSettlement(provider: ContractProvider): Promise<SessionSettlement | null> {
+        const terms = (await this.getState(provider)).terms;
+        return terms ? loadSessionSettlement(terms.settlement.beginParse()) : null;
+    }
+}
 
 export const SESSION_STATUS_NAMES: Record<number, string> = {
     0: 'new',
@@ -11,12 +64,15 @@ export const SESSION_STATUS_NAMES: Record<number, string> = {
     2: 'open',
     3: 'closing',
     4: 'finalized',
+    5: 'release-failed',
 };
 
-// The Session of `client` with `provider` for `nonce`, with the same initial state as
-// sessionInit() in contracts/session.tact. A client picks a fresh nonce per session.
-export function sessionFor(provider: Address, client: Address, nonce: bigint): Promise<Session> {
-    return Session.fromInit(provider, client, nonce, SESSION_NEW, 0n, 0n, 0n, 0n, 0n, false, 0n, null);
+// The Session of `client` with the Provider of `providerOwner` under `root`, for `nonce`. Its
+// address commits to the Root: the Session derives its Provider from (root, providerOwner), so it
+// can only be accepted by, and pay, a Provider of that Root. A client picks a fresh nonce per
+// session.
+export function sessionFor(root: Address, providerOwner: Address, client: Address, nonce: bigint): Promise<Session> {
+    return Session.fromInit(root, providerOwner, client, nonce);
 }
 
 // What OpenSession commits to: the first 160 bits of SHA-256 of the client's X25519 session key.

@@ -2,7 +2,8 @@
 // point for a deployment's JSON file) and the off-chain mirror of Root's validParams(), so that
 // tools refuse bad values before sending anything. Root checks again on-chain.
 import { toNano } from '@ton/core';
-import { BPS_DENOMINATOR, ProtocolParams } from './Root';
+import * as limits from './Root';
+import { ProtocolParams } from './Root';
 
 const DAY = 86_400n;
 
@@ -20,31 +21,40 @@ export const EXAMPLE_PARAMS: ProtocolParams = {
     minSessionBudget: toNano('1'),
     maxSessionDuration: 30n * DAY,
     closeGracePeriod: 3600n,
+    jailDuration: 7n * DAY,
+    governanceDelay: 8n * DAY, // at least the unbonding period and the attestation max age
 };
 
-// Every problem with `p`, in words; empty when Root would accept it.
+// Each parameter's allowed range: the hard caps of contracts/constants.tact.
+export const PARAM_RANGES: Record<Exclude<keyof ProtocolParams, '$$type'>, { min: bigint; max?: bigint; unit: string }> = {
+    minProviderStake: { min: 1n, unit: 'nanotons' },
+    unbondingPeriod: { min: 1n, max: limits.MAX_UNBONDING_PERIOD, unit: 'seconds' },
+    attestationMaxAge: { min: 1n, max: limits.MAX_ATTESTATION_MAX_AGE, unit: 'seconds' },
+    protocolFeeBps: { min: 0n, max: limits.MAX_PROTOCOL_FEE_BPS, unit: 'basis points' },
+    collateralBps: { min: 0n, max: limits.MAX_COLLATERAL_BPS, unit: 'basis points' },
+    timeoutSlashBps: { min: 0n, max: limits.MAX_TIMEOUT_SLASH_BPS, unit: 'basis points' },
+    revocationSlashBps: { min: 0n, max: limits.MAX_REVOCATION_SLASH_BPS, unit: 'basis points' },
+    equivocationSlashBps: { min: 0n, max: limits.MAX_EQUIVOCATION_SLASH_BPS, unit: 'basis points' },
+    reporterRewardBps: { min: 0n, max: limits.MAX_REPORTER_REWARD_BPS, unit: 'basis points' },
+    minSessionBudget: { min: 1n, unit: 'nanotons' },
+    maxSessionDuration: { min: 1n, max: limits.MAX_SESSION_DURATION, unit: 'seconds' },
+    closeGracePeriod: { min: limits.MIN_CLOSE_GRACE_PERIOD, max: limits.MAX_CLOSE_GRACE_PERIOD, unit: 'seconds' },
+    jailDuration: { min: 1n, max: limits.MAX_JAIL_DURATION, unit: 'seconds' },
+    governanceDelay: { min: limits.MIN_GOVERNANCE_DELAY, max: limits.MAX_GOVERNANCE_DELAY, unit: 'seconds' },
+};
+
+// Every problem with `p`, in words; empty when Root would accept it (validParams in root.tact).
 export function paramsProblems(p: ProtocolParams): string[] {
     const problems: string[] = [];
-    const positive: (keyof ProtocolParams)[] = [
-        'minProviderStake',
-        'unbondingPeriod',
-        'attestationMaxAge',
-        'minSessionBudget',
-        'maxSessionDuration',
-        'closeGracePeriod',
-    ];
-    for (const k of positive) if ((p[k] as bigint) <= 0n) problems.push(`${k} must be above zero`);
-    const fractions: (keyof ProtocolParams)[] = [
-        'protocolFeeBps',
-        'collateralBps',
-        'timeoutSlashBps',
-        'revocationSlashBps',
-        'equivocationSlashBps',
-        'reporterRewardBps',
-    ];
-    for (const k of fractions) {
-        const v = p[k] as bigint;
-        if (v < 0n || v > BPS_DENOMINATOR) problems.push(`${k} must be between 0 and ${BPS_DENOMINATOR} (basis points), got ${v}`);
+    for (const [name, range] of Object.entries(PARAM_RANGES)) {
+        const v = p[name as keyof typeof PARAM_RANGES];
+        if (v < range.min || (range.max !== undefined && v > range.max)) {
+            const bounds = range.max === undefined ? `at least ${range.min}` : `between ${range.min} and ${range.max}`;
+            problems.push(`${name} must be ${bounds} ${range.unit}, got ${v}`);
+        }
+    }
+    if (p.governanceDelay < p.unbondingPeriod || p.governanceDelay < p.attestationMaxAge) {
+        problems.push('governanceDelay must be at least unbondingPeriod and attestationMaxAge, so that anyone can leave before a change applies');
     }
     return problems;
 }
@@ -83,6 +93,8 @@ export function paramsFromJson(text: string): ProtocolParams {
         minSessionBudget: ton('minSessionBudget'),
         maxSessionDuration: int('maxSessionDuration'),
         closeGracePeriod: int('closeGracePeriod'),
+        jailDuration: int('jailDuration'),
+        governanceDelay: int('governanceDelay'),
     };
     const problems = paramsProblems(params);
     if (problems.length) throw new RangeError(problems.join('; '));

@@ -150,6 +150,7 @@ export interface RevocationFields {
     root: Address;
     provider: Address;
     signingKey: Buffer; // the enclave ed25519 public key revoked, 32 bytes
+    attestationIssuedAt: number; // the issued-at of the attestation revoked (the Provider's `attestation` getter)
     issuedAt: number;
     nonce: bigint;
 }
@@ -165,6 +166,7 @@ export function buildRevocationProof(fields: RevocationFields): Cell {
                 root: fields.root,
                 provider: fields.provider,
                 signingKey: bufferToBigInt(fields.signingKey),
+                attestationIssuedAt: BigInt(fields.attestationIssuedAt),
                 issuedAt: BigInt(fields.issuedAt),
                 nonce: fields.nonce,
             }),
@@ -180,6 +182,7 @@ export function parseRevocationProof(proof: Cell): RevocationFields & { tag: big
         root: p.root,
         provider: p.provider,
         signingKey: bigIntToBuffer32(p.signingKey),
+        attestationIssuedAt: Number(p.attestationIssuedAt),
         issuedAt: Number(p.issuedAt),
         nonce: p.nonce,
     };

@@ -8,6 +8,7 @@ import { RECEIPT_TAG, loadUsageReceipt, storeUsageReceipt } from './Root';
 export interface ReceiptFields {
     globalId: number;
     session: Address;
+    openedAt: number; // the Session's opened_at: binds the receipt to this opening of the address
     seqno: number;
     tokensIn: bigint;
     tokensOut: bigint;
@@ -33,6 +34,7 @@ export function buildUsageReceipt(fields: ReceiptFields): Cell {
                 tag: RECEIPT_TAG,
                 globalId: BigInt(fields.globalId),
                 session: fields.session,
+                openedAt: BigInt(fields.openedAt),
                 seqno: BigInt(fields.seqno),
                 tokensIn: fields.tokensIn,
                 tokensOut: fields.tokensOut,
@@ -49,6 +51,7 @@ export function parseUsageReceipt(receipt: Cell): ReceiptFields & { tag: bigint 
         tag: r.tag,
         globalId: Number(r.globalId),
         session: r.session,
+        openedAt: Number(r.openedAt),
         seqno: Number(r.seqno),
         tokensIn: r.tokensIn,
         tokensOut: r.tokensOut,

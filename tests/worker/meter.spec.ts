@@ -13,7 +13,7 @@ describe('worker metering', () => {
     it('signs cumulative receipts the client accepts; the latest survives a restart and is paid', async () => {
         const p = await deployProtocol();
         const prov = await attestedProvider(p);
-        const { session } = await sendOpenSession(p, prov.provider.address);
+        const { session } = await sendOpenSession(p, prov.owner.address);
         const path = join(tempDir('meter'), 'worker.sqlite');
         const tracker = new ReceiptTracker({
             session: session.address,
