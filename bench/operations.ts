@@ -190,9 +190,17 @@ export async function measureOperations(): Promise<Measurements> {
     const wide = await deployProtocol();
     const extra = Array.from({ length: Number(MAX_VERIFIERS) - wide.verifiers.length }, (_, i) => seededKey(`bench-verifier-${i}`));
     for (const v of extra) {
-        await wide.root.send(wide.governance.getSender(), { value: toNano('0.05') }, { $$type: 'AddVerifier', queryId: 0n, publicKey: key256(v.publicKey) });
+        await wide.root.send(
+            wide.governance.getSender(),
+            { value: toNano('0.05') },
+            { $$type: 'AddVerifier', queryId: 0n, publicKey: key256(v.publicKey) },
+        );
     }
-    await wide.root.send(wide.governance.getSender(), { value: toNano('0.05') }, { $$type: 'SetThreshold', queryId: 0n, threshold: MAX_VERIFIERS });
+    await wide.root.send(
+        wide.governance.getSender(),
+        { value: toNano('0.05') },
+        { $$type: 'SetThreshold', queryId: 0n, threshold: MAX_VERIFIERS },
+    );
     const wideOwner = await wide.blockchain.treasury('bench-wide-owner');
     const wideReg = await sendRegister(wide, wideOwner, toNano('150'));
     const att16 = await submitAttestation(
@@ -229,7 +237,6 @@ export async function measureOperations(): Promise<Measurements> {
     out['root.cancelChange'] = root((await govSend({ $$type: 'CancelChange', queryId: 0n, id: BigInt(pendingIds[1]) })).transactions);
     p.blockchain.now! += Number((await p.root.getParams()).governanceDelay);
     out['root.executeChange'] = root((await govSend({ $$type: 'ExecuteChange', queryId: 0n, id: BigInt(pendingIds[0]) })).transactions);
-
 
     await measureSessions(out);
     return out;
@@ -293,7 +300,11 @@ async function measureSessions(out: Measurements) {
     await installStandIn(p.blockchain, (await providerForOwner(p.root.address, silentOwner.address)).address, 'swallow');
     const silent = await sendOpenSession(p, silentOwner.address, { client: 'bench-client-4' });
     p.blockchain.now! += Number(OPENING_TIMEOUT);
-    const cancelled = await silent.session.send(silent.client.getSender(), { value: toNano('0.05') }, { $$type: 'FinalizeSession', queryId: 0n });
+    const cancelled = await silent.session.send(
+        silent.client.getSender(),
+        { value: toNano('0.05') },
+        { $$type: 'FinalizeSession', queryId: 0n },
+    );
     out['session.cancel'] = measureTx(findTx(cancelled.transactions, silent.client.address, silent.session.address));
 
     // Equivocation on a fresh provider's session, then a revocation of another provider's key

@@ -45,7 +45,7 @@ async function attestAndOpen(net: LocalNetwork, r: Reporter, durationSeconds: nu
     );
 
     const nonce = 1n;
-    await net.ledger.track('Session', (await sessionFor(offer.provider, net.client.address, nonce)).address);
+    await net.ledger.track('Session', (await sessionFor(net.root.address, net.gpuOwner.address, net.client.address, nonce)).address);
     r.step(`The client opens a session with a ${ton(budget)} budget for ${durationSeconds / 3600} h`);
     const session = await client.openSession(offer.provider, { model: DEMO_MODEL, budget, durationSeconds, nonce });
     const provider = net.blockchain.openContract(Provider.fromAddress(offer.provider));
@@ -113,7 +113,7 @@ export async function timeoutScenario(net: LocalNetwork, r: Reporter) {
     if (refusal?.code !== 'worker-unreachable') throw new Error('the request should have failed: the worker is down');
     r.detail(`the SDK reports ${refusal.code}: ${refusal.message}`);
 
-    r.step('The deadline passes with no receipt claimed; the client finalizes the session as a timeout');
+    r.step('The claim window passes with no receipt claimed (not even an acknowledgement); the client finalizes: a timeout');
     net.blockchain.now = session.finalizableAt().at;
     const settled = await session.finalize();
     const stakeAfter = await provider.getStake();
@@ -122,7 +122,7 @@ export async function timeoutScenario(net: LocalNetwork, r: Reporter) {
         `refund ${ton(settled.refund)}; the provider's stake ${ton(stakeBefore)} -> ${ton(stakeAfter)} (slashed ${stats.slashCount} time)`,
     );
     r.detail(
-        `of the ${ton(stakeBefore - stakeAfter)} slashed, ${ton((await net.root.getTreasury()) - treasuryBefore)} went to the treasury and the rest to the client`,
+        `the ${ton(stakeBefore - stakeAfter)} slashed went to the treasury (${ton((await net.root.getTreasury()) - treasuryBefore)}): nobody gains from a timeout`,
     );
     return { session, settled, slashed: stakeBefore - stakeAfter, refusal, treasuryGain: (await net.root.getTreasury()) - treasuryBefore };
 }

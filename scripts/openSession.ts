@@ -1,7 +1,9 @@
-// npx blueprint run openSession --testnet --mnemonic -- --provider PROVIDER --model NAME --budget TON --client-key FILE [--hours H] [--nonce N]
-// Client: open an escrowed session with a provider. Everything the Provider checks on-chain
-// (sdk/client.ts sessionOpeningProblem) is checked before sending; the Provider checks again
-// (and refunds if it refuses). The session key in --client-key (created,
+// npx blueprint run openSession --testnet --mnemonic -- --root ROOT --provider PROVIDER --model NAME --budget TON --client-key FILE [--hours H] [--nonce N]
+// Client: open an escrowed session with a provider of the Root you trust. A provider of another
+// Root (or a contract that only looks like one) is refused before anything is sent, and the
+// Session itself can only deal with the Provider that Root has for the provider's owner.
+// Everything the Provider checks on-chain (sdk/client.ts sessionOpeningProblem) is checked
+// before sending; the Provider checks again (and refunds if it refuses). The session key in --client-key (created,
 // mode 0600, when the file does not exist) is the one the worker will accept requests from: keep it.
 import { NetworkProvider } from '@ton/blueprint';
 import { beginCell, fromNano } from '@ton/core';
@@ -9,12 +11,13 @@ import { randomBytes } from 'crypto';
 import * as w from '../wrappers';
 import { loadOrCreateSessionKey } from '../sdk/keyfile';
 import { networkProviderChain } from '../sdk/chain';
-import { sessionOpeningProblem } from '../sdk/client';
+import { isProviderOf, sessionOpeningProblem } from '../sdk/client';
 import { offerFor, readProvider } from '../sdk/state';
 
 export async function run(provider: NetworkProvider, args: string[]) {
     const ui = provider.ui();
     const opts = w.parseOptions(args);
+    const root = await w.deployedTarget(provider, opts, 'root', 'Root');
     const target = await w.deployedTarget(provider, opts, 'provider', 'Provider');
     const model = await w.requiredOption(provider, opts, 'model', 'Model name');
     const budget = w.parseTon(await w.requiredOption(provider, opts, 'budget', 'Budget (TON)'), '--budget');
@@ -22,8 +25,11 @@ export async function run(provider: NetworkProvider, args: string[]) {
     const hours = Number(opts.get('hours') ?? '24');
     if (!Number.isFinite(hours) || hours <= 0) throw new w.InputError('--hours must be a positive number');
     // The Provider's own rules, checked here first (sdk/client.ts) so a refusal names the rule.
-    const state = await readProvider(networkProviderChain(provider), target);
-    if (!state || !state.params) throw new w.InputError(`no registered Provider at ${target.toString()}`);
+    const state = await readProvider(networkProviderChain(provider), target).catch(() => null);
+    if (!state || !(await isProviderOf(root, state))) {
+        throw new w.InputError(`${target.toString()} is not a Provider of the Root ${root.toString()}: refusing to open a session with it`);
+    }
+    if (!state.params) throw new w.InputError(`the Provider at ${target.toString()} is not registered`);
     const now = Math.floor(Date.now() / 1000);
     const durationSeconds = Math.round(hours * 3600);
     const problem = sessionOpeningProblem(state, { model, budget, durationSeconds }, now, 0);
@@ -34,7 +40,7 @@ export async function run(provider: NetworkProvider, args: string[]) {
     ui.write(`${created ? 'Created' : 'Using'} session key ${key.publicKey.toString('hex')} (${keyFile})`);
     const nonce = opts.get('nonce') ? BigInt(opts.get('nonce')!) : randomBytes(8).readBigUInt64BE();
     const client = provider.sender().address!;
-    const session = await w.sessionFor(target, client, nonce);
+    const session = await w.sessionFor(root, state.owner, client, nonce);
     ui.write(`Session ${session.address.toString({ testOnly: provider.network() !== 'mainnet' })} (nonce ${nonce})`);
     ui.write(
         `  ${model} at ${fromNano(offer.pricePerMillionIn)} / ${fromNano(offer.pricePerMillionOut)} TON per million tokens in / out, budget ${fromNano(budget)} TON, ${hours} h`,

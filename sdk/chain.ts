@@ -2,7 +2,7 @@
 // embedded @ton/sandbox chain (demo, tests) and a @ton/ton TonClient (testnet, mainnet). Both
 // open the same typed wrappers; sends go through a @ton/core Sender (a wallet), and callers
 // confirm an outcome by reading state back, which works the same on both.
-import { Address, Contract, OpenedContract } from '@ton/core';
+import { Address, Contract, OpenedContract, Transaction } from '@ton/core';
 import { TonClient } from '@ton/ton';
 import type { Blockchain } from '@ton/sandbox';
 import type { NetworkProvider } from '@ton/blueprint';
@@ -12,6 +12,8 @@ export type AccountState = 'active' | 'uninit' | 'frozen' | 'nonexist';
 export interface ChainAccess {
     open<T extends Contract>(contract: T): OpenedContract<T>;
     accountState(address: Address): Promise<AccountState>;
+    // The account's transactions with a logical time above `afterLt`, oldest first.
+    transactions(address: Address, afterLt: bigint): Promise<Transaction[]>;
     now(): number; // the chain's clock, unix seconds
     describe: string; // names the endpoint in error messages
 }
@@ -42,6 +44,9 @@ export function sandboxChain(blockchain: Blockchain): ChainAccess {
     return {
         open: <T extends Contract>(c: T) => blockchain.openContract(c) as unknown as OpenedContract<T>,
         accountState: async (a) => (await blockchain.getContract(a)).accountState?.type ?? 'nonexist',
+        // (the sandbox keeps every transaction; its own paging by lt and hash is not usable)
+        transactions: async (a, afterLt) =>
+            (await blockchain.getTransactions(a)).filter((t) => t.lt > afterLt).sort((x, y) => (x.lt < y.lt ? -1 : x.lt > y.lt ? 1 : 0)),
         now: () => blockchain.now ?? Math.floor(Date.now() / 1000),
         describe: 'the embedded sandbox chain',
     };
@@ -54,6 +59,20 @@ export function tonClientChain(client: TonClient, endpoint: string): ChainAccess
             const s = (await client.getContractState(a)).state;
             return s === 'uninitialized' ? 'uninit' : s;
         },
+        transactions: async (a, afterLt) => {
+            // newest first, 100 a page, down to afterLt (the API repeats the cursor transaction)
+            const out: Transaction[] = [];
+            let cursor: { lt: string; hash: string } | undefined;
+            for (;;) {
+                const page = await client.getTransactions(a, { limit: 100, ...(cursor ?? {}), to_lt: afterLt.toString(), archival: true });
+                const fresh = (cursor ? page.slice(1) : page).filter((t) => t.lt > afterLt);
+                out.push(...fresh);
+                if (fresh.length === 0 || page.length < 100) break;
+                const last = page[page.length - 1];
+                cursor = { lt: last.lt.toString(), hash: last.hash().toString('base64') };
+            }
+            return out.reverse();
+        },
         now: () => Math.floor(Date.now() / 1000),
         describe: `the TON API at ${endpoint}`,
     };
@@ -64,6 +83,7 @@ export function networkProviderChain(provider: NetworkProvider): ChainAccess {
     return {
         open: (c) => provider.open(c),
         accountState: async (a) => ((await provider.isContractDeployed(a)) ? 'active' : 'nonexist'),
+        transactions: () => Promise.reject(new Error('a Blueprint script does not read transactions')),
         now: () => Math.floor(Date.now() / 1000),
         describe: `the ${provider.network()} API`,
     };

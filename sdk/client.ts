@@ -23,6 +23,7 @@ import {
     claimWindowEnd,
     clientKeyHashOf,
     modelKey,
+    providerForOwner,
     sessionFor,
     storeCloseSession,
     storeFinalizeSession,
@@ -37,6 +38,7 @@ import { ChatCompletion, ChatRequest, responseEnvelopeSchema, sealedAnswerSchema
 
 export type CocoonErrorCode =
     | 'provider-not-found'
+    | 'foreign-provider'
     | 'provider-unavailable'
     | 'model-not-listed'
     | 'not-attested'
@@ -112,9 +114,10 @@ export class CocoonClient {
         const now = this.o.chain.now();
         const offers: ProviderOffer[] = [];
         for (const address of candidates) {
-            const p = await readProvider(this.o.chain, address);
+            const p = await readProvider(this.o.chain, address).catch(() => null);
             const margin = Math.max(this.margin, f.attestedForSeconds ?? 0);
-            if (!p || sessionOpeningProblem(p, { model: f.model, budget: f.budget }, now, margin)) continue;
+            if (!p || !(await isProviderOf(this.o.root, p))) continue;
+            if (sessionOpeningProblem(p, { model: f.model, budget: f.budget }, now, margin)) continue;
             const offer = offerFor(p.listing, f.model)!;
             if (f.maxPricePerMillionIn !== undefined && offer.pricePerMillionIn > f.maxPricePerMillionIn) continue;
             if (f.maxPricePerMillionOut !== undefined && offer.pricePerMillionOut > f.maxPricePerMillionOut) continue;
@@ -149,7 +152,9 @@ export class CocoonClient {
         if (problem) throw problem;
         const sessionKey = o.sessionKey ?? (await generateEncryptionKeyPair());
         const nonce = o.nonce ?? randomBytes(8).readBigUInt64BE();
-        const session = await sessionFor(provider, this.o.wallet.address, nonce);
+        // The Session derives its Provider from (Root, owner): it can only ever deal with the
+        // Provider of this owner under this client's Root (providerOrThrow checked it is that one).
+        const session = await sessionFor(this.o.root, p.owner, this.o.wallet.address, nonce);
         const body = beginCell()
             .store(
                 storeOpenSession({
@@ -205,11 +210,28 @@ export class CocoonClient {
         return session;
     }
 
+    // A registered Provider of this client's Root at `address`, or a CocoonError. A contract that
+    // only claims to be one (another Root's, or other code) is refused before anything is sent.
     async providerOrThrow(address: Address): Promise<ProviderState> {
-        const p = await readProvider(this.o.chain, address);
-        if (!p || !p.listing || !p.params) throw new CocoonError('provider-not-found', `no registered Provider at ${address.toString()}`);
+        const p = await readProvider(this.o.chain, address).catch((e) => {
+            if (e instanceof CocoonError) throw e;
+            throw new CocoonError('foreign-provider', `${address.toString()} is not a Cocoon Provider (${(e as Error).message})`);
+        });
+        if (!p) throw new CocoonError('provider-not-found', `no Provider at ${address.toString()}`);
+        if (!(await isProviderOf(this.o.root, p))) {
+            throw new CocoonError(
+                'foreign-provider',
+                `${address.toString()} is not the Provider this client's Root (${this.o.root.toString()}) has for its owner: it belongs to another deployment or runs other code`,
+            );
+        }
+        if (!p.listing || !p.params) throw new CocoonError('provider-not-found', `the Provider at ${address.toString()} is not registered`);
         return p;
     }
+}
+
+// `p` is the Provider `root` has for p's owner: same Root, and the address the genuine code gives.
+export async function isProviderOf(root: Address, p: Pick<ProviderState, 'address' | 'root' | 'owner'>): Promise<boolean> {
+    return p.root.equals(root) && (await providerForOwner(root, p.owner)).address.equals(p.address);
 }
 
 // Why the Provider would refuse a session on these terms (LockCollateral in
@@ -238,6 +260,12 @@ export function sessionOpeningProblem(
         return new CocoonError('invalid-duration', `a session lasts between 1 second and ${params.maxSessionDuration} seconds`);
     }
     const collateral = ((o.budget ?? 0n) * params.collateralBps) / 10_000n;
+    if (p.stake < params.minProviderStake) {
+        return new CocoonError(
+            'provider-unavailable',
+            `the provider's stake (${fromNano(p.stake)} TON) is below the minimum of ${fromNano(params.minProviderStake)} TON: it opens no session`,
+        );
+    }
     if (collateral > p.freeStake) {
         return new CocoonError(
             'insufficient-collateral',
@@ -247,9 +275,10 @@ export function sessionOpeningProblem(
     return null;
 }
 
-// An attestation that is missing, or valid for less than `margin` more seconds, is no good.
+// An attestation that is missing, invalidated by a jail, or valid for less than `margin` more
+// seconds, is no good.
 function attestationProblem(a: Attestation | null, now: number, margin: number): CocoonError | null {
-    if (!a)
+    if (!a || a.validUntil === 0n)
         return new CocoonError('not-attested', 'the provider has no valid attestation: no enclave key can be trusted until it is attested');
     const until = Number(a.validUntil);
     if (until > now + margin) return null;
@@ -291,6 +320,7 @@ export class ClientSession {
         const terms = state.terms!;
         this.tracker = new ReceiptTracker({
             session: state.address,
+            openedAt: state.openedAt,
             globalId: Number(terms.globalId),
             enclaveSigningKey: bigIntToBuffer32(terms.signingKey),
             prices: this.prices,
@@ -448,15 +478,15 @@ export class ClientSession {
         await this.sendAndAwait(CLOSE_VALUE, body, 'CloseSession', (s) => s.status >= Number(SESSION_CLOSING));
     }
 
-    // When the session can be finalized (unix time), and whether that will be a timeout.
+    // When the session can be finalized (unix time: after the provider's claim window), and
+    // whether that will be a timeout (no receipt claimed, not even an acknowledgement).
     finalizableAt(): { at: number; timeout: boolean } {
         const s = this.state;
-        if (s.status === Number(SESSION_OPEN) && s.seqno === 0) return { at: s.deadline + 1, timeout: true };
-        return { at: claimWindowEnd(s.status, s.deadline, s.closedAt, Number(s.terms!.closeGracePeriod)) + 1, timeout: false };
+        return { at: claimWindowEnd(s.status, s.deadline, s.closedAt, Number(s.terms!.closeGracePeriod)) + 1, timeout: s.seqno === 0 };
     }
 
-    // Settles the session: the unclaimed budget comes back to this wallet (with a share of the
-    // slashed collateral on a timeout). Returns what the session refunded.
+    // Settles the session: the unclaimed budget comes back to this wallet (on a timeout the slashed
+    // collateral goes to the treasury). Returns what the session refunded.
     async finalize(): Promise<{ refund: bigint; claimed: bigint; timedOut: boolean }> {
         await this.refresh();
         const { at, timeout } = this.finalizableAt();

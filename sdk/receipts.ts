@@ -19,6 +19,7 @@ export class ReceiptRejected extends Error {
 
 export interface SessionView {
     session: Address;
+    openedAt: number; // the Session's opened_at: receipts are bound to it
     globalId: number;
     enclaveSigningKey: Buffer; // from the session's terms
     prices: Prices;
@@ -51,7 +52,7 @@ export class ReceiptTracker {
         if (!verifyUsageReceipt(receipt, signature, this.view.enclaveSigningKey)) {
             throw new ReceiptRejected('bad-signature', "the receipt is not signed by the session's attested enclave key");
         }
-        if (!r.session.equals(this.view.session) || r.globalId !== this.view.globalId) {
+        if (!r.session.equals(this.view.session) || r.openedAt !== this.view.openedAt || r.globalId !== this.view.globalId) {
             throw new ReceiptRejected('other-session', 'the receipt is for another session or network');
         }
         if (

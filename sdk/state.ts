@@ -13,33 +13,37 @@ export interface SessionState {
     seqno: number;
     deadline: number;
     closedAt: number;
+    openedAt: number; // receipts carry it
     clientKeyHash: bigint;
     terms: SessionTerms | null;
 }
 
-// null when no Session lives at `address` (never opened, or refused and gone).
+// null when no Session lives at `address` (never opened, or refused and gone). One get-method
+// call: the Session's `state` getter.
 export async function readSession(chain: ChainAccess, address: Address): Promise<SessionState | null> {
     return onChain(chain, `read the Session ${address.toString()}`, async () => {
         if ((await chain.accountState(address)) !== 'active') return null;
-        const s = chain.open(Session.fromAddress(address));
+        const s = await chain.open(Session.fromAddress(address)).getState();
         return {
             address,
-            provider: await s.getProvider(),
-            client: await s.getClient(),
-            status: Number(await s.getStatus()),
-            budget: await s.getBudget(),
-            claimed: await s.getClaimed(),
-            seqno: Number(await s.getSeqno()),
-            deadline: Number(await s.getDeadline()),
-            closedAt: Number(await s.getClosedAt()),
-            clientKeyHash: await s.getClientKeyHash(),
-            terms: await s.getTerms(),
+            provider: s.provider,
+            client: s.client,
+            status: Number(s.status),
+            budget: s.budget,
+            claimed: s.claimed,
+            seqno: Number(s.seqno),
+            deadline: Number(s.deadline),
+            closedAt: Number(s.closedAt),
+            openedAt: Number(s.openedAt),
+            clientKeyHash: s.clientKeyHash,
+            terms: s.terms,
         };
     });
 }
 
 export interface ProviderState {
     address: Address;
+    root: Address;
     owner: Address;
     status: number; // STATUS_* in wrappers
     stake: bigint;
@@ -55,6 +59,7 @@ export async function readProvider(chain: ChainAccess, address: Address): Promis
         const p = chain.open(Provider.fromAddress(address));
         return {
             address,
+            root: await p.getRoot(),
             owner: await p.getOwner(),
             status: Number(await p.getStatus()),
             stake: await p.getStake(),

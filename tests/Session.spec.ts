@@ -586,7 +586,9 @@ describe('Sessions', () => {
             expect(await prov.provider.getLocked()).toBe(0n);
             expect((await prov.provider.getStats()).timeoutCount).toBe(0n);
             // the client leaves with at most what it put in
-            expect((await p.blockchain.getContract(client.address)).balance).toBeLessThanOrEqual(clientBefore + (await session.getBudget()));
+            expect((await p.blockchain.getContract(client.address)).balance).toBeLessThanOrEqual(
+                clientBefore + (await session.getBudget()),
+            );
         });
 
         it('a finalize never shortens the claim window: a receipt claims at deadline + 2, inside the grace period', async () => {
@@ -700,7 +702,12 @@ describe('Sessions', () => {
                 success: false,
                 exitCode: Number(ERR_SESSION_STATUS),
             });
-            expect(late.transactions).toHaveTransaction({ from: session.address, to: prov.provider.address, inMessageBounced: true, success: true });
+            expect(late.transactions).toHaveTransaction({
+                from: session.address,
+                to: prov.provider.address,
+                inMessageBounced: true,
+                success: true,
+            });
             expect(await prov.provider.getLocked()).toBe(0n);
             expect(await session.getStatus()).toBe(SESSION_FINALIZED);
         });

@@ -108,7 +108,11 @@ export async function governed(p: Protocol, msg: Parameters<Root['send']>[3]) {
     const id = [...(await p.root.getPendingChanges()).keys()].find((k) => !before.has(k));
     if (id === undefined) return proposed.transactions;
     p.blockchain.now = Number((await p.root.getPendingChanges()).get(id)!.executeAt);
-    const executed = await p.root.send(p.governance.getSender(), { value: toNano('0.05') }, { $$type: 'ExecuteChange', queryId: 0n, id: BigInt(id) });
+    const executed = await p.root.send(
+        p.governance.getSender(),
+        { value: toNano('0.05') },
+        { $$type: 'ExecuteChange', queryId: 0n, id: BigInt(id) },
+    );
     return [...proposed.transactions, ...executed.transactions];
 }
 
@@ -232,7 +236,11 @@ export class Ledger {
 // misbehaves: 'swallow' accepts every message and does nothing (a plain account that never
 // answers), 'throw' fails every transaction (exit code 55), so bounceable messages bounce.
 // Returns a function that puts back what was there before.
-export async function installStandIn(blockchain: Blockchain, address: Address, behaviour: 'swallow' | 'throw'): Promise<() => Promise<void>> {
+export async function installStandIn(
+    blockchain: Blockchain,
+    address: Address,
+    behaviour: 'swallow' | 'throw',
+): Promise<() => Promise<void>> {
     const before = (await blockchain.getContract(address)).account;
     const code = behaviour === 'swallow' ? beginCell().endCell() : beginCell().storeUint(0xf237, 16).endCell(); // THROW 55
     await blockchain.setShardAccount(address, createShardAccount({ address, code, data: beginCell().endCell(), balance: toNano('1') }));

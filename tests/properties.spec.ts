@@ -122,7 +122,9 @@ async function makeWorld(): Promise<World> {
     for (let c = 0; c < CLIENTS; c++)
         for (let v = 0; v < PROVIDERS; v++)
             for (let n = 0; n < NONCES; n++) {
-                const session = p.blockchain.openContract(await sessionFor(p.root.address, providers[v].owner.address, clients[c].address, BigInt(n)));
+                const session = p.blockchain.openContract(
+                    await sessionFor(p.root.address, providers[v].owner.address, clients[c].address, BigInt(n)),
+                );
                 sessions.push({ session, client: c, provider: v, nonce: n });
             }
     const ledger = new Ledger(p.blockchain);

@@ -103,7 +103,7 @@ describe('operator scripts', () => {
             const bad = join(dir, 'bad.json');
             writeFileSync(bad, JSON.stringify({ ...require(PARAMS_FILE), protocolFeeBps: 10001 }));
             await expect(deployRoot.run(as(governance).provider, ['--params', bad, '--yes'])).rejects.toThrow(
-                /protocolFeeBps must be between 0 and 10000/,
+                /protocolFeeBps must be between 0 and 1000 basis points/,
             );
             writeFileSync(bad, '{"minProviderStake": 100}');
             await expect(deployRoot.run(as(governance).provider, ['--params', bad, '--yes'])).rejects.toThrow(
@@ -115,7 +115,7 @@ describe('operator scripts', () => {
             const run = as(governance, { network: 'testnet' });
             const r = await deployRoot.run(run.provider, ['--params', PARAMS_FILE, '--yes', '--nonce', '9']);
             expect(r.ok).toBe(false);
-            expect(run.output).toContain('DeployRoot failed: ERR_WRONG_NETWORK (exit code 4002)');
+            expect(run.output).toContain('DeployRoot failed: ERR_WRONG_NETWORK (exit code 1302)');
             expect(run.output.some((l) => l.startsWith('Explorer: https://testnet.tonviewer.com/'))).toBe(true);
         });
     });
@@ -134,7 +134,7 @@ describe('operator scripts', () => {
             const refused = as(governance);
             const r = await removeVerifier.run(refused.provider, [...rootArg, '--key', keys[0]]);
             expect(r.ok).toBe(false);
-            expect(refused.output).toContain('RemoveVerifier to Root failed: ERR_INVALID_THRESHOLD (exit code 3005)');
+            expect(refused.output).toContain('RemoveVerifier to Root failed: ERR_INVALID_THRESHOLD (exit code 1205)');
             const set = await root.getVerifierSet();
             expect([set.count, set.threshold]).toEqual([2n, 2n]);
         });
@@ -178,7 +178,7 @@ describe('operator scripts', () => {
             const run = as(governance);
             const r = await withdrawTreasury.run(run.provider, [...rootArg, '--amount', '5', '--to', governance.address.toString()]);
             expect(r.ok).toBe(false);
-            expect(run.output).toContain('WithdrawTreasury to Root failed: ERR_TREASURY_INSUFFICIENT (exit code 2002)');
+            expect(run.output).toContain('WithdrawTreasury to Root failed: ERR_TREASURY_INSUFFICIENT (exit code 1102)');
         });
 
         it('reports a refusal further down the chain (unjailing a provider that is not jailed)', async () => {
@@ -187,7 +187,7 @@ describe('operator scripts', () => {
             const run = as(governance);
             const r = await unjailProvider.run(run.provider, [...rootArg, '--provider', provider.address.toString()]);
             expect(r.ok).toBe(false);
-            expect(run.output.find((l) => l.startsWith('UnjailProvider to Root failed'))).toContain('ERR_NOT_JAILED (exit code 5013) at ');
+            expect(run.output.find((l) => l.startsWith('UnjailProvider to Root failed'))).toContain('ERR_NOT_JAILED (exit code 1413) at ');
         });
     });
 
@@ -209,7 +209,7 @@ describe('operator scripts', () => {
             const run = as(owner);
             const w = await withdrawStake.run(run.provider, ['--provider', reg.address.toString()]);
             expect(w.ok).toBe(false);
-            expect(run.output).toContain('WithdrawStake failed: ERR_NOTHING_TO_WITHDRAW (exit code 5007)');
+            expect(run.output).toContain('WithdrawStake failed: ERR_NOTHING_TO_WITHDRAW (exit code 1407)');
         });
 
         it('refuses a registration that cannot reach the minimum stake, and a bad listing file', async () => {
@@ -310,6 +310,7 @@ describe('operator scripts', () => {
             // refused before sending: not attested yet, then a model it does not list
             await expect(
                 openSession.run(as(client).provider, [
+                    ...rootArg,
                     ...providerArg,
                     '--model',
                     'Qwen/Qwen3-8B',
@@ -322,6 +323,7 @@ describe('operator scripts', () => {
             await submitAttestation.run(as(owner).provider, [...providerArg, '--proof', join(dir, 'proof.json')]);
             await expect(
                 openSession.run(as(client).provider, [
+                    ...rootArg,
                     ...providerArg,
                     '--model',
                     'nope',
@@ -333,6 +335,7 @@ describe('operator scripts', () => {
             ).rejects.toThrow('the provider does not list the model nope');
             await expect(
                 openSession.run(as(client).provider, [
+                    ...rootArg,
                     ...providerArg,
                     '--model',
                     'Qwen/Qwen3-8B',
@@ -344,6 +347,7 @@ describe('operator scripts', () => {
             ).rejects.toThrow('the budget must be at least 1 TON');
 
             const opened = await openSession.run(as(client).provider, [
+                ...rootArg,
                 ...providerArg,
                 '--model',
                 'Qwen/Qwen3-8B',
@@ -365,10 +369,12 @@ describe('operator scripts', () => {
             expect((await topUpSession.run(as(client).provider, [...sessionArg, '--amount', '2'])).ok).toBe(true);
             expect(await session.getBudget()).toBeGreaterThan(toNano('6.99'));
 
+            const openedAt = Number(await session.getOpenedAt());
             const receipt = (amountOut: bigint) => {
                 const cell = buildUsageReceipt({
                     globalId: -239,
                     session: opened.address,
+                    openedAt,
                     seqno: 1,
                     tokensIn: 0n,
                     tokensOut: amountOut,
@@ -381,7 +387,7 @@ describe('operator scripts', () => {
             expect(await session.getStatus()).toBe(SESSION_CLOSING);
             const early = as(client);
             expect((await finalizeSession.run(early.provider, sessionArg)).ok).toBe(false);
-            expect(early.output).toContain('FinalizeSession failed: ERR_TOO_EARLY (exit code 6017)');
+            expect(early.output).toContain('FinalizeSession failed: ERR_TOO_EARLY (exit code 1517)');
 
             writeFileSync(join(dir, 'receipts.json'), JSON.stringify([receipt(1_000_000n), receipt(2_000_000n)]));
             const reporter = await blockchain.treasury('reporter');

@@ -54,7 +54,9 @@ export function paramsProblems(p: ProtocolParams): string[] {
         }
     }
     if (p.governanceDelay < p.unbondingPeriod || p.governanceDelay < p.attestationMaxAge) {
-        problems.push('governanceDelay must be at least unbondingPeriod and attestationMaxAge, so that anyone can leave before a change applies');
+        problems.push(
+            'governanceDelay must be at least unbondingPeriod and attestationMaxAge, so that anyone can leave before a change applies',
+        );
     }
     return problems;
 }

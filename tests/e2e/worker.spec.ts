@@ -12,7 +12,7 @@ import {
     sealRequest,
     readSession,
 } from '../../sdk';
-import { EXAMPLE_PARAMS, SESSION_OPEN, clientKeyHashOf, sessionFor } from '../../wrappers';
+import { EXAMPLE_PARAMS, Provider, SESSION_OPEN, clientKeyHashOf, sessionFor } from '../../wrappers';
 import { DEMO_MODEL, DEMO_PRICES, LocalNetwork, startLocalNetwork } from '../../demo/network';
 import { EvidenceUnavailable, collectEvidence, teeKind } from '../../worker/src/evidence';
 import { countTokens, ECHO_PREFIX } from '../../worker/src/echo-backend';
@@ -46,7 +46,10 @@ describe('worker and client SDK', () => {
     let nonce = 0n;
     async function openTracked(o: { budget?: bigint; durationSeconds?: number } = {}) {
         nonce += 1n;
-        await net.ledger.track(`session ${nonce}`, (await sessionFor(net.provider, net.client.address, nonce)).address);
+        await net.ledger.track(
+            `session ${nonce}`,
+            (await sessionFor(net.root.address, net.gpuOwner.address, net.client.address, nonce)).address,
+        );
         return client.openSession(net.provider, {
             model: DEMO_MODEL,
             budget: o.budget ?? toNano('5'),
@@ -138,6 +141,7 @@ describe('worker and client SDK', () => {
             await expect(again.resumeSession(session.address, stranger, DEMO_MODEL)).rejects.toMatchObject({ code: 'session-not-open' });
 
             await resumed.close();
+            await net.worker.tick(); // a closing session's latest receipt is claimed
             await expect(resumed.finalize()).rejects.toMatchObject({ code: 'too-early' });
             net.blockchain.now = resumed.finalizableAt().at;
             await expect(resumed.finalize()).resolves.toMatchObject({ timedOut: false });
@@ -306,9 +310,10 @@ describe('worker and client SDK', () => {
             await session.chat(ask('fair'));
             const meter = net.worker.o.meter;
             const honest = meter.record.bind(meter);
-            meter.record = (s, k, prices, usage, h) =>
+            meter.record = (s, openedAt, k, prices, usage, h) =>
                 honest(
                     s,
+                    openedAt,
                     k,
                     { pricePerMillionIn: prices.pricePerMillionIn * 2n, pricePerMillionOut: prices.pricePerMillionOut * 2n },
                     usage,
@@ -325,7 +330,8 @@ describe('worker and client SDK', () => {
             await setUp();
             const meter = net.worker.o.meter;
             const honest = meter.record.bind(meter);
-            meter.record = (s, k, prices, usage, h) => honest(s, k, prices, { ...usage, tokensOut: usage.tokensOut + 100n }, h);
+            meter.record = (s, openedAt, k, prices, usage, h) =>
+                honest(s, openedAt, k, prices, { ...usage, tokensOut: usage.tokensOut + 100n }, h);
             await expect(session.chat(ask('count me'))).rejects.toMatchObject({ problem: 'overcharge' });
         });
     });
@@ -369,15 +375,43 @@ describe('worker and client SDK', () => {
             expect(await health()).toMatchObject({ status: 503, body: { status: 'not-attested' } });
         });
 
-        it('claims on its own before the deadline, so that a served session never times out', async () => {
+        it("claims on its own: a session's first receipt at once, later ones before the deadline", async () => {
             await setUp();
-            const { receipt } = await session.chat(ask('served'));
-            await net.worker.tick(); // nothing due yet: a small amount, far from the deadline
-            expect((await readSession(net.chain, session.address))!.seqno).toBe(0);
+            const first = await session.chat(ask('served'));
+            await net.worker.tick(); // a session with nothing claimed yet is always due
+            expect((await readSession(net.chain, session.address))!.seqno).toBe(first.receipt.seqno);
+            const { receipt } = await session.chat(ask('served again'));
+            await net.worker.tick(); // nothing due now: a small amount, far from the deadline
+            expect((await readSession(net.chain, session.address))!.seqno).toBe(first.receipt.seqno);
             net.blockchain.now = (await session.refresh()).deadline - 300; // inside the 600 s margin
             await net.worker.tick();
             expect((await readSession(net.chain, session.address))!.seqno).toBe(receipt.seqno);
         });
+    });
+});
+
+describe('sessions a client never uses', () => {
+    let net: LocalNetwork;
+    afterEach(async () => net?.stop());
+
+    it('the worker acknowledges every session it accepted, so a silent client cannot make it time out', async () => {
+        net = await startLocalNetwork();
+        await net.worker.attest();
+        const client = new CocoonClient({ chain: net.chain, wallet: net.ledger.sender(net.client), root: net.root.address });
+        await net.ledger.track('session', (await sessionFor(net.root.address, net.gpuOwner.address, net.client.address, 7n)).address);
+        const session = await client.openSession(net.provider, { model: DEMO_MODEL, budget: toNano('5'), durationSeconds: 60, nonce: 7n });
+        const provider = net.blockchain.openContract(Provider.fromAddress(net.provider));
+        const stake = await provider.getStake();
+        expect((await net.worker.acknowledgeNewSessions()).map((a) => a.toString())).toEqual([session.address.toString()]);
+        const acked = (await readSession(net.chain, session.address))!;
+        expect([acked.seqno, acked.claimed]).toEqual([1, 0n]); // a zero receipt, claimed
+        expect(await net.worker.acknowledgeNewSessions()).toEqual([]); // once
+        await session.refresh();
+        net.blockchain.now = session.finalizableAt().at;
+        await expect(session.finalize()).resolves.toMatchObject({ timedOut: false, claimed: 0n });
+        expect(await provider.getStake()).toBe(stake);
+        expect((await provider.getStats()).timeoutCount).toBe(0n);
+        expect(await net.ledger.imbalance()).toBe(0n);
     });
 });
 

@@ -7,17 +7,19 @@ import { seededKey } from '../helpers';
 const session = new Address(0, Buffer.alloc(32, 1));
 const enclave = seededKey('sdk-enclave');
 const prices = { pricePerMillionIn: toNano('0.05'), pricePerMillionOut: toNano('0.2') };
-const view = { session, globalId: -239, enclaveSigningKey: enclave.publicKey, prices, budget: toNano('5') };
+const OPENED_AT = 1_800_000_000;
+const view = { session, openedAt: OPENED_AT, globalId: -239, enclaveSigningKey: enclave.publicKey, prices, budget: toNano('5') };
 
 function receipt(
     seqno: number,
     tokensIn: bigint,
     tokensOut: bigint,
-    o: Partial<{ amount: bigint; session: Address; key: Buffer; globalId: number }> = {},
+    o: Partial<{ amount: bigint; session: Address; key: Buffer; globalId: number; openedAt: number }> = {},
 ) {
     const cell = buildUsageReceipt({
         globalId: o.globalId ?? -239,
         session: o.session ?? session,
+        openedAt: o.openedAt ?? OPENED_AT,
         seqno,
         tokensIn,
         tokensOut,
@@ -40,6 +42,7 @@ describe('ReceiptTracker', () => {
         ['a signature by another key', (t) => t.check(...receipt(1, 1n, 1n, { key: seededKey('impostor').secretKey })), 'bad-signature'],
         ['another session', (t) => t.check(...receipt(1, 1n, 1n, { session: new Address(0, Buffer.alloc(32, 9)) })), 'other-session'],
         ['another network', (t) => t.check(...receipt(1, 1n, 1n, { globalId: -3 })), 'other-session'],
+        ['an earlier opening of the same address', (t) => t.check(...receipt(1, 1n, 1n, { openedAt: OPENED_AT - 1 })), 'other-session'],
         ['an amount above the prices', (t) => t.check(...receipt(1, 1_000_000n, 0n, { amount: toNano('0.05') + 1n })), 'amount-mismatch'],
         ['an amount above the budget', (t) => t.check(...receipt(1, 0n, 30_000_000n)), 'over-budget'],
         [

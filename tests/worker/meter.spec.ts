@@ -15,8 +15,10 @@ describe('worker metering', () => {
         const prov = await attestedProvider(p);
         const { session } = await sendOpenSession(p, prov.owner.address);
         const path = join(tempDir('meter'), 'worker.sqlite');
+        const openedAt = Number(await session.getOpenedAt());
         const tracker = new ReceiptTracker({
             session: session.address,
+            openedAt,
             globalId: p.globalId,
             enclaveSigningKey: prov.enclave.signing.publicKey,
             prices: PRICES,
@@ -24,9 +26,9 @@ describe('worker metering', () => {
         });
 
         const meter = new Meter(path, p.globalId);
-        const first = meter.record(session.address, prov.enclave.signing, PRICES, { tokensIn: 1200n, tokensOut: 800n }, 1n);
+        const first = meter.record(session.address, openedAt, prov.enclave.signing, PRICES, { tokensIn: 1200n, tokensOut: 800n }, 1n);
         tracker.check(first.receipt, first.signature, { tokensIn: 1200n, tokensOut: 800n });
-        const second = meter.record(session.address, prov.enclave.signing, PRICES, { tokensIn: 300n, tokensOut: 2_000_000n }, 2n);
+        const second = meter.record(session.address, openedAt, prov.enclave.signing, PRICES, { tokensIn: 300n, tokensOut: 2_000_000n }, 2n);
         tracker.check(second.receipt, second.signature, { tokensIn: 1500n, tokensOut: 2_000_800n });
         expect([second.seqno, second.tokensIn, second.tokensOut]).toEqual([2, 1500n, 2_000_800n]);
         meter.close(); // the worker restarts; its enclave keys are gone, its receipts are not
@@ -60,8 +62,8 @@ describe('worker metering', () => {
         expect(meter.firstUse(a, enc)).toBe(false); // a replay
         expect(meter.firstUse(b, enc)).toBe(true); // another session is another log
         const key = { publicKey: Buffer.alloc(32), secretKey: Buffer.alloc(64) };
-        meter.record(a, key, PRICES, { tokensIn: 1n, tokensOut: 1n }, 0n);
-        meter.record(b, key, PRICES, { tokensIn: 1n, tokensOut: 1n }, 0n);
+        meter.record(a, 0, key, PRICES, { tokensIn: 1n, tokensOut: 1n }, 0n);
+        meter.record(b, 0, key, PRICES, { tokensIn: 1n, tokensOut: 1n }, 0n);
         expect(
             meter
                 .unsettled()
@@ -71,15 +73,27 @@ describe('worker metering', () => {
         meter.markSettled(a);
         expect(meter.unsettled().map((x) => x.toRawString())).toEqual([b.toRawString()]);
         expect(meter.latest(a)!.seqno).toBe(1); // kept for the record
-        meter.record(a, key, PRICES, { tokensIn: 1n, tokensOut: 1n }, 0n);
+        meter.record(a, 0, key, PRICES, { tokensIn: 1n, tokensOut: 1n }, 0n);
         expect(meter.unsettled()).toHaveLength(1); // settled stays settled
+        meter.close();
+    });
+
+    it('acknowledges a session with a zero first receipt, once', () => {
+        const meter = new Meter(':memory:', -239);
+        const a = new Address(0, Buffer.alloc(32, 1));
+        const key = { publicKey: Buffer.alloc(32), secretKey: Buffer.alloc(64) };
+        const ack = meter.acknowledge(a, 1_800_000_000, key, PRICES);
+        expect([ack.seqno, ack.tokensIn, ack.tokensOut, ack.amountDue]).toEqual([1, 0n, 0n, 0n]);
+        expect(meter.acknowledge(a, 1_800_000_000, key, PRICES).seqno).toBe(1); // not twice
+        expect(meter.record(a, 1_800_000_000, key, PRICES, { tokensIn: 5n, tokensOut: 0n }, 0n).seqno).toBe(2);
+        expect(meter.acknowledge(a, 1_800_000_000, key, PRICES).seqno).toBe(2); // served: nothing to add
         meter.close();
     });
 
     it('refuses negative usage', () => {
         const meter = new Meter(':memory:', -239);
         const key = { publicKey: Buffer.alloc(32), secretKey: Buffer.alloc(64) };
-        expect(() => meter.record(new Address(0, Buffer.alloc(32)), key, PRICES, { tokensIn: -1n, tokensOut: 0n }, 0n)).toThrow(
+        expect(() => meter.record(new Address(0, Buffer.alloc(32)), 0, key, PRICES, { tokensIn: -1n, tokensOut: 0n }, 0n)).toThrow(
             'token counts cannot be negative',
         );
         meter.close();

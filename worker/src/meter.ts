@@ -33,6 +33,20 @@ export class Meter {
         // One row per request served: a captured request replayed to the same session is refused
         // (HPKE's encapsulated key is fresh for every request a client seals).
         this.db.exec(`CREATE TABLE IF NOT EXISTS requests (session TEXT NOT NULL, enc TEXT NOT NULL, PRIMARY KEY (session, enc))`);
+        // How far the worker has read its Provider's transactions for newly accepted sessions.
+        this.db.exec(`CREATE TABLE IF NOT EXISTS cursor (name TEXT PRIMARY KEY, lt TEXT NOT NULL)`);
+    }
+
+    // The logical time up to which the Provider's transactions were scanned for new sessions.
+    scannedLt(): bigint {
+        const r = this.db.prepare(`SELECT lt FROM cursor WHERE name = 'provider'`).get() as { lt: string } | undefined;
+        return r ? BigInt(r.lt) : 0n;
+    }
+
+    setScannedLt(lt: bigint) {
+        this.db
+            .prepare(`INSERT INTO cursor (name, lt) VALUES ('provider', ?) ON CONFLICT(name) DO UPDATE SET lt = excluded.lt`)
+            .run(lt.toString());
     }
 
     // Records that a request with this encapsulated key reached the session; false if it already did.
@@ -76,10 +90,19 @@ export class Meter {
         };
     }
 
+    // A session's first receipt, for no usage: the acknowledgement a worker claims when it sees a
+    // session accepted (a session with no receipt claimed by the end of its claim window is a
+    // timeout). Returns the latest receipt unchanged if the session already has one.
+    acknowledge(session: Address, openedAt: number, key: KeyPair, prices: Prices): SignedReceipt {
+        return this.latest(session) ?? this.record(session, openedAt, key, prices, { tokensIn: 0n, tokensOut: 0n }, 0n);
+    }
+
     // Adds one request's usage and returns the new cumulative receipt, signed and stored before it
-    // is returned. `resultsHash` commits to the responses served (for dispute evidence).
+    // is returned. `resultsHash` commits to the responses served (for dispute evidence);
+    // `openedAt` is the Session's opened_at, which every receipt carries.
     record(
         session: Address,
+        openedAt: number,
         key: KeyPair,
         prices: Prices,
         usage: { tokensIn: bigint; tokensOut: bigint },
@@ -97,6 +120,7 @@ export class Meter {
             const receipt = buildUsageReceipt({
                 globalId: this.globalId,
                 session,
+                openedAt,
                 seqno: next.seqno,
                 tokensIn: next.tokensIn,
                 tokensOut: next.tokensOut,

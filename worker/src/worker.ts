@@ -1,12 +1,13 @@
 // The worker: holds the enclave keys, keeps the Provider attested, serves sessions' encrypted
 // requests through the model backend, meters them into signed receipts and claims them on-chain.
 // Plaintext exists only inside handleChat and is never logged.
-import { Address, Cell, Sender, beginCell } from '@ton/core';
+import { Address, Cell, Sender, Transaction, beginCell } from '@ton/core';
 import { sha256 } from '@noble/hashes/sha256';
 import type { Logger } from 'pino';
 import {
     CLAIM_VALUE,
     Listing,
+    Root,
     ATTESTATION_VALUE,
     Prices,
     SESSION_CLOSING,
@@ -255,7 +256,7 @@ export class Worker {
         const previousHash = previous ? parseUsageReceipt(previous.receipt).resultsHash : 0n;
         const answerBytes = Buffer.from(JSON.stringify(completion));
         const resultsHash = bufferToBigInt(Buffer.from(sha256(Buffer.concat([bigIntToBuffer32(previousHash), answerBytes]))));
-        const receipt = this.o.meter.record(sessionAddress, this.keys.signing, prices, { tokensIn, tokensOut }, resultsHash);
+        const receipt = this.o.meter.record(sessionAddress, s.openedAt, this.keys.signing, prices, { tokensIn, tokensOut }, resultsHash);
         this.stats.tokensIn += tokensIn;
         this.stats.tokensOut += tokensOut;
         this.o.log.info(
@@ -329,9 +330,10 @@ export class Worker {
 
     // Claims every session whose latest receipt is due under the claim policy (or all of them
     // with `force`). Sessions over on-chain are marked settled.
-    async claimDue(force = false): Promise<{ session: Address; seqno: number; amountDue: bigint }[]> {
+    // A session with no receipt claimed yet is always due: its first claim acknowledges it.
+    async claimDue(force = false, only?: Address): Promise<{ session: Address; seqno: number; amountDue: bigint }[]> {
         const claimed: { session: Address; seqno: number; amountDue: bigint }[] = [];
-        for (const address of this.o.meter.unsettled()) {
+        for (const address of only ? [only] : this.o.meter.unsettled()) {
             const latest = this.o.meter.latest(address)!;
             const s = await readSession(this.o.chain, address);
             if (!s || s.status === Number(SESSION_FINALIZED)) {
@@ -351,6 +353,7 @@ export class Worker {
             }
             const due =
                 force ||
+                s.seqno === 0 ||
                 s.status === Number(SESSION_CLOSING) ||
                 latest.amountDue - s.claimed >= this.o.claim.minAmount ||
                 now - this.claimClock(address, now) >= this.o.claim.intervalSeconds ||
@@ -383,6 +386,37 @@ export class Worker {
         return claimed;
     }
 
+    // Acknowledges every session this Provider accepted under this worker's key that has no
+    // receipt claimed yet: a zero receipt, claimed at once. A session with no receipt claimed by
+    // the end of its claim window is a timeout and costs the provider collateral, whatever the
+    // client did; the acknowledgement shows the enclave was there. Sessions are found in the
+    // Provider's transactions (each acceptance answers a LockCollateral from the Session).
+    async acknowledgeNewSessions(): Promise<Address[]> {
+        const transactions = await onChain(this.o.chain, "read the Provider's transactions", () =>
+            this.o.chain.transactions(this.o.provider, this.o.meter.scannedLt()),
+        );
+        const acknowledged: Address[] = [];
+        for (const tx of transactions) {
+            const session = acceptedSession(tx);
+            if (session) {
+                const s = await readSession(this.o.chain, session);
+                if (
+                    s &&
+                    (s.status === Number(SESSION_OPEN) || s.status === Number(SESSION_CLOSING)) &&
+                    s.seqno === 0 &&
+                    s.terms?.signingKey === this.signingKey
+                ) {
+                    const prices = { pricePerMillionIn: s.terms.pricePerMillionIn, pricePerMillionOut: s.terms.pricePerMillionOut };
+                    this.o.meter.acknowledge(session, s.openedAt, this.keys.signing, prices);
+                    acknowledged.push(session);
+                }
+            }
+            this.o.meter.setScannedLt(tx.lt);
+        }
+        for (const session of acknowledged) await this.claimDue(false, session);
+        return acknowledged;
+    }
+
     // When the claim interval of a session started: its last claim, or when this process first
     // saw it.
     private claimClock(address: Address, now: number): number {
@@ -391,12 +425,18 @@ export class Worker {
         return this.lastClaimAt.get(key)!;
     }
 
-    // One pass of the background loop: re-attest when due, then claim what is due.
+    // One pass of the background loop: re-attest when due, acknowledge new sessions, then claim
+    // what is due.
     async tick() {
         try {
             if (await this.attestationDue()) await this.attest();
         } catch (e) {
             this.o.log.error({ err: (e as Error).message }, 'attestation refresh failed; retried on the next pass');
+        }
+        try {
+            await this.acknowledgeNewSessions();
+        } catch (e) {
+            this.o.log.error({ err: (e as Error).message }, 'looking for new sessions failed; retried on the next pass');
         }
         try {
             await this.claimDue();
@@ -411,6 +451,16 @@ export class Worker {
         this.sends = next.catch(() => undefined);
         return next;
     }
+}
+
+// The Session whose LockCollateral this Provider transaction accepted, if it is one.
+function acceptedSession(tx: Transaction): Address | null {
+    const m = tx.inMessage;
+    if (!m || m.info.type !== 'internal' || m.info.bounced) return null;
+    if (tx.description.type !== 'generic' || tx.description.aborted) return null;
+    const body = m.body.beginParse();
+    if (body.remainingBits < 32 || body.preloadUint(32) !== Root.opcodes.LockCollateral) return null;
+    return m.info.src;
 }
 
 function parseChatRequest(plaintext: Buffer): ChatRequest {
