@@ -167,7 +167,8 @@ export class CocoonClient {
             )
             .endCell();
         await onChain(this.o.chain, 'send OpenSession', () =>
-            this.o.wallet.send({ to: session.address, value: o.budget + SESSION_OPEN_OVERHEAD, body, init: session.init, bounce: false }),
+            // bounceable: if the Session refuses the message, the value comes back
+            this.o.wallet.send({ to: session.address, value: o.budget + SESSION_OPEN_OVERHEAD, body, init: session.init, bounce: true }),
         );
         const state = await waitFor(async () => {
             const s = await readSession(this.o.chain, session.address);

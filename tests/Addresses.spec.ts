@@ -1,0 +1,63 @@
+// Providers and Sessions find each other by hashing StateInit from code hashes fixed at build time
+// (contracts/addresses.tact). Every derivation the contracts make must give the address the
+// TypeScript wrappers compute with the compiled code, or nothing would work; these tests pin it.
+import { Address, Cell, toNano } from '@ton/core';
+import '@ton/test-utils';
+import { readFileSync } from 'fs';
+import { join } from 'path';
+import {
+    PROVIDER_CODE_DEPTH,
+    PROVIDER_CODE_HASH,
+    SESSION_CODE_DEPTH,
+    SESSION_CODE_HASH,
+    bufferToBigInt,
+    providerForOwner,
+    sessionFor,
+} from '../wrappers';
+import { attestedProvider, deployProtocol, sendOpenSession } from './helpers';
+
+const code = (name: string) =>
+    Cell.fromBoc(Buffer.from(JSON.parse(readFileSync(join(__dirname, '..', 'build', `${name}.compiled.json`), 'utf8')).hex, 'hex'))[0];
+
+describe('addresses', () => {
+    it('the code hashes Root and Sessions use are those of the compiled Provider and Session', async () => {
+        expect([bufferToBigInt(code('Provider').hash()), BigInt(code('Provider').depth())]).toEqual([
+            PROVIDER_CODE_HASH,
+            PROVIDER_CODE_DEPTH,
+        ]);
+        expect([bufferToBigInt(code('Session').hash()), BigInt(code('Session').depth())]).toEqual([SESSION_CODE_HASH, SESSION_CODE_DEPTH]);
+        const p = await deployProtocol();
+        expect(await p.root.getCodeHashes()).toMatchObject({ provider: PROVIDER_CODE_HASH, session: SESSION_CODE_HASH });
+    });
+
+    it("Root's provider_address, the wrappers' providerForOwner and a Session's derived Provider agree, for any owner", async () => {
+        const p = await deployProtocol();
+        const owners = [
+            new Address(0, Buffer.alloc(32, 0)),
+            new Address(0, Buffer.alloc(32, 0xff)),
+            new Address(-1, Buffer.alloc(32, 0x5a)), // a masterchain owner
+            (await p.blockchain.treasury('owner')).address,
+        ];
+        for (const owner of owners) {
+            const expected = (await providerForOwner(p.root.address, owner)).address;
+            expect(await p.root.getProviderAddress(owner)).toEqualAddress(expected);
+        }
+        const prov = await attestedProvider(p);
+        const { session, result } = await sendOpenSession(p, prov.owner.address);
+        expect(await session.getProvider()).toEqualAddress(prov.provider.address);
+        // and the Provider recognises the Session at the address the wrappers give it
+        expect(session.address).toEqualAddress(
+            (await sessionFor(p.root.address, prov.owner.address, (await p.blockchain.treasury('client')).address, 1n)).address,
+        );
+        expect(result.transactions).toHaveTransaction({ from: prov.provider.address, to: session.address, success: true });
+        void toNano;
+    });
+
+    it('a Session with another nonce, client, owner or Root is another address', async () => {
+        const [a, b] = [new Address(0, Buffer.alloc(32, 1)), new Address(0, Buffer.alloc(32, 2))];
+        const base = (await sessionFor(a, a, a, 1n)).address;
+        for (const other of [sessionFor(b, a, a, 1n), sessionFor(a, b, a, 1n), sessionFor(a, a, b, 1n), sessionFor(a, a, a, 2n)]) {
+            expect((await other).address.equals(base)).toBe(false);
+        }
+    });
+});
