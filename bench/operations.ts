@@ -32,6 +32,7 @@ import {
     signProof,
     GAS_ROOT_REGISTER_PROVIDER,
     GAS_ROOT_VERIFY_ATTESTATION,
+    MAX_UNBONDING_REQUESTS,
     MAX_VERIFIERS,
     OPENING_TIMEOUT,
     Provider,
@@ -97,6 +98,8 @@ export const GAS_BUDGETS: Record<string, bigint> = {
     'root.verifyRevocation': GAS_ROOT_VERIFY_ATTESTATION,
     'session.cancel': GAS_SESSION_FINALIZE,
     'provider.revocationVerified': GAS_PROVIDER_SLASH,
+    'provider.slashForEquivocation.fullQueue': GAS_PROVIDER_SLASH,
+    'provider.releaseCollateral.slashFullQueue': GAS_PROVIDER_RELEASE_COLLATERAL,
 };
 
 function measureTx(tx: BlockchainTransaction): Measurement {
@@ -337,4 +340,28 @@ async function measureSessions(out: Measurements) {
     out['provider.submitRevocation'] = measureTx(findTx(rv.transactions, reporter.address, revoked.provider.address));
     out['root.verifyRevocation'] = measureTx(findTx(rv.transactions, revoked.provider.address, q.root.address));
     out['provider.revocationVerified'] = measureTx(findTx(rv.transactions, q.root.address, revoked.provider.address));
+
+    // The worst case of a slash: bonded stake too small, so it walks a full unbonding queue.
+    const queued = await attestedProvider(q, 'bench-queued');
+    const s3 = await sendOpenSession(q, queued.owner.address, { client: 'bench-client-5' });
+    await queued.provider.send(queued.owner.getSender(), { value: toNano('0.05') }, { $$type: 'ExitProvider', queryId: 0n });
+    const free = await queued.provider.getFreeStake();
+    for (let i = 0; i < Number(MAX_UNBONDING_REQUESTS); i++) {
+        await queued.provider.send(
+            queued.owner.getSender(),
+            { value: toNano('0.05') },
+            { $$type: 'RequestUnstake', queryId: 0n, amount: free / BigInt(MAX_UNBONDING_REQUESTS) },
+        );
+    }
+    const walked = await sendReportEquivocation(
+        s3.session,
+        reporter,
+        signedReceipt(q, s3.session.address, queued.enclave, 1, 0n, 1n),
+        signedReceipt(q, s3.session.address, queued.enclave, 1, 0n, 2n),
+    );
+    out['provider.slashForEquivocation.fullQueue'] = measureTx(findTx(walked.transactions, s3.session.address, queued.provider.address));
+    // ...and that session then times out: its collateral is slashed from what is left in the queue
+    q.blockchain.now = Number(await s3.session.getDeadline()) + Number((await s3.session.getTerms())!.closeGracePeriod) + 1;
+    const late = await s3.session.send(s3.client.getSender(), { value: toNano('0.2') }, { $$type: 'FinalizeSession', queryId: 0n });
+    out['provider.releaseCollateral.slashFullQueue'] = measureTx(findTx(late.transactions, s3.session.address, queued.provider.address));
 }
