@@ -1,5 +1,7 @@
 // npx blueprint run addVerifier --testnet --mnemonic -- --root ROOT --key HEX [--value TON]
 // Governance: add a verifier's ed25519 public key to Root's verifier set.
+// Timelocked once a provider has registered: prints whether it applied at once or was proposed
+// (its change id and from when anyone may execute it: executeChange).
 import { NetworkProvider } from '@ton/blueprint';
 import { beginCell } from '@ton/core';
 import * as w from '../wrappers';
@@ -10,5 +12,5 @@ export async function run(provider: NetworkProvider, args: string[]) {
     const body = beginCell()
         .store(w.storeAddVerifier({ $$type: 'AddVerifier', queryId: 0n, publicKey }))
         .endCell();
-    return w.sendToRoot(provider, opts, body, 'AddVerifier');
+    return w.sendGovernanceChange(provider, opts, body, 'AddVerifier', w.CHANGE_ADD_VERIFIER);
 }

@@ -1,5 +1,7 @@
 // npx blueprint run removeVerifier --testnet --mnemonic -- --root ROOT --key HEX [--value TON]
 // Governance: remove a verifier key (lower the threshold first if needed).
+// Timelocked once a provider has registered: prints whether it applied at once or was proposed
+// (its change id and from when anyone may execute it: executeChange).
 import { NetworkProvider } from '@ton/blueprint';
 import { beginCell } from '@ton/core';
 import * as w from '../wrappers';
@@ -10,5 +12,5 @@ export async function run(provider: NetworkProvider, args: string[]) {
     const body = beginCell()
         .store(w.storeRemoveVerifier({ $$type: 'RemoveVerifier', queryId: 0n, publicKey }))
         .endCell();
-    return w.sendToRoot(provider, opts, body, 'RemoveVerifier');
+    return w.sendGovernanceChange(provider, opts, body, 'RemoveVerifier', w.CHANGE_REMOVE_VERIFIER);
 }

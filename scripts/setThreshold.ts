@@ -1,5 +1,7 @@
 // npx blueprint run setThreshold --testnet --mnemonic -- --root ROOT --threshold M [--value TON]
 // Governance: how many verifier signatures a proof needs (1 <= M <= number of verifiers).
+// Timelocked once a provider has registered: prints whether it applied at once or was proposed
+// (its change id and from when anyone may execute it: executeChange).
 import { NetworkProvider } from '@ton/blueprint';
 import { beginCell } from '@ton/core';
 import * as w from '../wrappers';
@@ -12,5 +14,5 @@ export async function run(provider: NetworkProvider, args: string[]) {
     const body = beginCell()
         .store(w.storeSetThreshold({ $$type: 'SetThreshold', queryId: 0n, threshold: BigInt(text) }))
         .endCell();
-    return w.sendToRoot(provider, opts, body, 'SetThreshold');
+    return w.sendGovernanceChange(provider, opts, body, 'SetThreshold', w.CHANGE_THRESHOLD);
 }

@@ -1,5 +1,7 @@
 // npx blueprint run showProtocol --testnet -- --root ROOT
-// Prints Root's state: owner, parameters, verifier set, allowlist, treasury, providers.
+// Prints Root's state: owner, parameters, verifier set, allowlist, treasury, providers, and the
+// governance changes waiting out their timelock (what each changes, from when anyone may execute
+// it) with restricted_from, the time new attestations end at the latest while one of them waits.
 import { NetworkProvider } from '@ton/blueprint';
 import { fromNano } from '@ton/core';
 import * as w from '../wrappers';
@@ -23,10 +25,29 @@ export async function run(provider: NetworkProvider, args: string[]) {
         `    fee ${p.protocolFeeBps} bps, collateral ${p.collateralBps} bps, slashes ${p.timeoutSlashBps}/${p.revocationSlashBps}/${p.equivocationSlashBps} bps (timeout/revocation/equivocation), reporter ${p.reporterRewardBps} bps,`,
     );
     ui.write(`    sessions ${fromNano(p.minSessionBudget)} TON minimum, ${p.maxSessionDuration} s maximum, ${p.closeGracePeriod} s grace`);
+    ui.write(`    jail ${p.jailDuration} s, governance delay ${p.governanceDelay} s`);
     ui.write(`  verifiers (${set.count}, threshold ${set.threshold}, epoch ${set.epoch}):`);
     for (const key of set.keys.keys()) ui.write(`    ${hex(key)}`);
     const measurements = await root.getMeasurements();
     ui.write(`  allowed measurements (${measurements.size}):`);
     for (const m of measurements.keys()) ui.write(`    ${hex(m)}`);
-    return { params: p, verifiers: set, measurements: [...measurements.keys()] };
+    const changes = await root.getPendingChanges();
+    const restrictedFrom = Number(await root.getRestrictedFrom());
+    ui.write(`  pending governance changes (${changes.size}):`);
+    for (const [id, c] of changes) {
+        const restricting = w.isRestrictingChange(c.change.kind) ? ' (restricting)' : '';
+        ui.write(`    #${id} ${w.describeChange(c.change, p)}${restricting}: executable from ${w.isoTime(c.executeAt)}`);
+    }
+    ui.write(
+        restrictedFrom
+            ? `  restricted from ${w.isoTime(restrictedFrom)}: new attestations end then at the latest, when a restricting change may execute`
+            : '  restricted from: none (no restricting change waits)',
+    );
+    return {
+        params: p,
+        verifiers: set,
+        measurements: [...measurements.keys()],
+        pendingChanges: [...changes].map(([id, c]) => ({ id, executeAt: Number(c.executeAt), change: c.change })),
+        restrictedFrom,
+    };
 }

@@ -1,5 +1,7 @@
 // npx blueprint run withdrawMeasurement --testnet --mnemonic -- --root ROOT --measurement HEX [--value TON]
-// Governance: withdraw a measurement; proofs for it are refused from now on.
+// Governance: withdraw a measurement; once the change applies, proofs for it are refused.
+// Timelocked once a provider has registered: prints whether it applied at once or was proposed
+// (its change id and from when anyone may execute it: executeChange).
 import { NetworkProvider } from '@ton/blueprint';
 import { beginCell } from '@ton/core';
 import * as w from '../wrappers';
@@ -10,5 +12,5 @@ export async function run(provider: NetworkProvider, args: string[]) {
     const body = beginCell()
         .store(w.storeWithdrawMeasurement({ $$type: 'WithdrawMeasurement', queryId: 0n, measurement }))
         .endCell();
-    return w.sendToRoot(provider, opts, body, 'WithdrawMeasurement');
+    return w.sendGovernanceChange(provider, opts, body, 'WithdrawMeasurement', w.CHANGE_WITHDRAW_MEASUREMENT);
 }

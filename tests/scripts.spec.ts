@@ -409,3 +409,421 @@ describe('operator scripts', () => {
         });
     });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Timelocked governance and TON's multisig: executeChange, cancelChange, showProtocol's pending
+// changes, what the governance scripts report, and the multisig* scripts.
+// ---------------------------------------------------------------------------------------------
+import { NetworkProvider } from '@ton/blueprint';
+import { BlockchainTransaction, SendMessageResult } from '@ton/sandbox';
+import { Cell, ContractProvider, StateInit, external } from '@ton/core';
+import {
+    ERR_CHANGE_NOT_DUE,
+    ERR_NOT_OWNER as ERR_NOT_OWNER_CODE,
+    ERR_VERIFIER_UNKNOWN as ERR_VERIFIER_UNKNOWN_CODE,
+    MAX_REVOCATION_SLASH_BPS,
+    accountOf,
+} from '../wrappers';
+import * as executeChange from '../scripts/executeChange';
+import * as cancelChange from '../scripts/cancelChange';
+import * as multisigKey from '../scripts/multisigKey';
+import * as multisigDeploy from '../scripts/multisigDeploy';
+import * as multisigOrder from '../scripts/multisigOrder';
+import * as multisigSign from '../scripts/multisigSign';
+import * as multisigSend from '../scripts/multisigSend';
+
+describe('timelocked governance scripts', () => {
+    let blockchain: Blockchain;
+    let governance: SandboxContract<TreasuryContract>;
+    let owner: SandboxContract<TreasuryContract>;
+    let stranger: SandboxContract<TreasuryContract>;
+    let root: SandboxContract<Root>;
+    let rootArg: string[];
+    const keys = ['ga', 'gb', 'gc'].map((l) => hex(seededKey(`timelock-${l}`).publicKey));
+    const measurement = hex(Buffer.alloc(32, 0x3c));
+    const DELAY = 691_200; // deploy/params.testnet.json's governanceDelay
+    const as = (wallet: SandboxContract<TreasuryContract>) => sandboxProvider(blockchain, wallet);
+
+    beforeEach(async () => {
+        blockchain = await Blockchain.create();
+        governance = await blockchain.treasury('governance');
+        owner = await blockchain.treasury('gpu-owner');
+        stranger = await blockchain.treasury('stranger');
+        const r = await deployRoot.run(as(governance).provider, ['--params', PARAMS_FILE, '--yes']);
+        root = blockchain.openContract(Root.fromAddress(r.address));
+        rootArg = ['--root', root.address.toString()];
+    });
+
+    // the first provider registers: from then on changes wait out the governance delay
+    const register = () => registerProvider.run(as(owner).provider, [...rootArg, '--listing', LISTING_FILE, '--value', '150']);
+
+    it('before the first provider registers, a governance script says the change applied at once', async () => {
+        const run = as(governance);
+        const r = await addVerifier.run(run.provider, [...rootArg, '--key', keys[0]]);
+        expect(r).toMatchObject({ ok: true, applied: true });
+        expect(run.output).toContain(
+            'AddVerifier to Root: applied at once (no provider has registered yet: until one does, changes need no timelock)',
+        );
+        expect(await root.getIsVerifier(BigInt('0x' + keys[0]))).toBe(true);
+    });
+
+    it('afterwards each governance script reports the proposal; showProtocol lists it; anyone executes it when due', async () => {
+        for (const key of keys.slice(0, 2)) await addVerifier.run(as(governance).provider, [...rootArg, '--key', key]);
+        await allowMeasurement.run(as(governance).provider, [...rootArg, '--measurement', measurement]);
+        await register();
+        const t0 = Math.floor(Date.now() / 1000);
+
+        const dir = tempDir('timelock');
+        const raised = join(dir, 'params.json');
+        writeFileSync(raised, JSON.stringify({ ...require(PARAMS_FILE), revocationSlashBps: Number(MAX_REVOCATION_SLASH_BPS) }));
+        const proposals: [
+            string,
+            () => Promise<{ ok: boolean; applied?: boolean; proposed?: { id: number; executeAt: number } }>,
+            RegExp,
+        ][] = [
+            [
+                'RemoveVerifier',
+                () => removeVerifier.run(run.provider, [...rootArg, '--key', keys[1]]),
+                new RegExp(`remove verifier ${keys[1]}`),
+            ],
+            [
+                'SetParams',
+                () => setParams.run(run.provider, [...rootArg, '--params', raised]),
+                /set parameters: revocationSlashBps 1000 -> 2000$/,
+            ],
+            ['SetThreshold', () => setThreshold.run(run.provider, [...rootArg, '--threshold', '2']), /set threshold to 2/],
+            [
+                'WithdrawMeasurement',
+                () => withdrawMeasurement.run(run.provider, [...rootArg, '--measurement', measurement]),
+                /withdraw measurement/,
+            ],
+            ['AddVerifier', () => addVerifier.run(run.provider, [...rootArg, '--key', keys[2]]), new RegExp(`add verifier ${keys[2]}`)],
+        ];
+        let run = as(governance);
+        for (const [i, [name, send, what]] of proposals.entries()) {
+            run = as(governance);
+            const r = await send();
+            expect(r).toMatchObject({ ok: true, applied: false, proposed: { id: i } });
+            expect(r.proposed!.executeAt).toBeGreaterThanOrEqual(t0 + DELAY);
+            expect(r.proposed!.executeAt).toBeLessThanOrEqual(Math.floor(Date.now() / 1000) + DELAY);
+            const line = run.output.find((l) => l.startsWith(`${name} to Root: proposed as change #${i} (`))!;
+            expect(line.slice(0, -1)).toMatch(what);
+            const iso = new Date(r.proposed!.executeAt * 1000).toISOString();
+            expect(run.output.join('\n')).toContain(
+                `anyone may execute it from ${iso} (executeChange --root ${root.address.toString()} --id ${i})`,
+            );
+            if (name !== 'SetParams' && name !== 'AddVerifier')
+                expect(run.output).toContain(`  while it waits, new attestations are valid until ${iso} at the latest`);
+        }
+        // nothing applied yet
+        expect(await root.getIsVerifier(BigInt('0x' + keys[1]))).toBe(true);
+        expect(await root.getIsVerifier(BigInt('0x' + keys[2]))).toBe(false);
+
+        const pending = await root.getPendingChanges();
+        const view = as(stranger);
+        const shown = await showProtocol.run(view.provider, rootArg);
+        const text = view.output.join('\n');
+        expect(text).toContain('pending governance changes (5):');
+        const at = (id: number) => new Date(Number(pending.get(id)!.executeAt) * 1000).toISOString();
+        expect(text).toContain(`    #0 remove verifier ${keys[1]} (restricting): executable from ${at(0)}`);
+        expect(text).toContain(`    #1 set parameters: revocationSlashBps 1000 -> 2000: executable from ${at(1)}`);
+        expect(text).toContain(`    #4 add verifier ${keys[2]}: executable from ${at(4)}`);
+        expect(text).toContain(`  restricted from ${at(0)}: new attestations end then at the latest`);
+        expect(shown.pendingChanges.map((c) => c.id)).toEqual([0, 1, 2, 3, 4]);
+        expect(shown.restrictedFrom).toBe(Number(pending.get(0)!.executeAt));
+
+        // too early: Root refuses, and the script says when
+        let exec = as(stranger);
+        let r = await executeChange.run(exec.provider, [...rootArg, '--id', '4']);
+        expect(r.ok).toBe(false);
+        expect(exec.output).toContain(`ExecuteChange #4 to Root failed: ERR_CHANGE_NOT_DUE (exit code ${ERR_CHANGE_NOT_DUE})`);
+        expect(exec.output).toContain(`  it may execute from ${at(4)}`);
+
+        // when due, a stranger executes it
+        blockchain.now = Number(pending.get(4)!.executeAt);
+        exec = as(stranger);
+        r = await executeChange.run(exec.provider, [...rootArg, '--id', '4']);
+        expect(r.ok).toBe(true);
+        expect(exec.output).toContain(`Change #4 applied: add verifier ${keys[2]}`);
+        expect(await root.getIsVerifier(BigInt('0x' + keys[2]))).toBe(true);
+        expect((await root.getPendingChanges()).has(4)).toBe(false);
+
+        // an id that does not wait is refused before sending
+        await expect(executeChange.run(as(stranger).provider, [...rootArg, '--id', '4'])).rejects.toThrow(
+            new InputError(`no change #4 waits at Root ${root.address.toString()} (pending: #0, #1, #2, #3)`),
+        );
+        await expect(executeChange.run(as(stranger).provider, [...rootArg, '--id', 'x'])).rejects.toThrow('--id must be a change id');
+
+        // the restricting changes executed: showProtocol shows no restriction left
+        for (const id of [0, 2, 3])
+            expect((await executeChange.run(as(stranger).provider, [...rootArg, '--id', String(id)])).ok).toBe(true);
+        const after = as(stranger);
+        await showProtocol.run(after.provider, rootArg);
+        expect(after.output).toContain('  restricted from: none (no restricting change waits)');
+        expect(after.output).toContain('  pending governance changes (1):');
+    });
+
+    it('cancelChange: the owner cancels, a stranger is refused by Root; a change that no longer applies is reported so', async () => {
+        for (const key of keys) await addVerifier.run(as(governance).provider, [...rootArg, '--key', key]);
+        await register();
+        await removeVerifier.run(as(governance).provider, [...rootArg, '--key', keys[0]]);
+        await removeVerifier.run(as(governance).provider, [...rootArg, '--key', keys[0]]);
+        await addVerifier.run(as(governance).provider, [...rootArg, '--key', hex(seededKey('timelock-gd').publicKey)]);
+
+        const refused = as(stranger);
+        expect((await cancelChange.run(refused.provider, [...rootArg, '--id', '2'])).ok).toBe(false);
+        expect(refused.output).toContain(`CancelChange #2 to Root failed: ERR_NOT_OWNER (exit code ${ERR_NOT_OWNER_CODE})`);
+        const run = as(governance);
+        expect((await cancelChange.run(run.provider, [...rootArg, '--id', '2'])).ok).toBe(true);
+        expect(run.output).toContain('Change #2 cancelled: it will not apply');
+        expect([...(await root.getPendingChanges()).keys()]).toEqual([0, 1]);
+        await expect(cancelChange.run(as(governance).provider, [...rootArg, '--id', '2'])).rejects.toThrow(/no change #2 waits/);
+
+        // the same key removed twice: the second no longer applies when due
+        blockchain.now = Number((await root.getPendingChanges()).get(1)!.executeAt);
+        expect((await executeChange.run(as(stranger).provider, [...rootArg, '--id', '0'])).ok).toBe(true);
+        const stale = as(stranger);
+        expect((await executeChange.run(stale.provider, [...rootArg, '--id', '1'])).ok).toBe(false);
+        expect(stale.output).toContain(`ExecuteChange #1 to Root failed: ERR_VERIFIER_UNKNOWN (exit code ${ERR_VERIFIER_UNKNOWN_CODE})`);
+        expect(stale.output).toContain("  the change no longer applies to Root's state; the owner may cancel it (cancelChange --id 1)");
+        expect((await cancelChange.run(as(governance).provider, [...rootArg, '--id', '1'])).ok).toBe(true);
+        expect((await root.getPendingChanges()).size).toBe(0);
+    });
+});
+
+// A ContractProvider on the sandbox whose external() runs the message at once (the sandbox's own
+// provider only queues externals until a contract opened with openContract sends something), and
+// whose getTransactions() answers from the transactions those externals started (the sandbox's
+// own compares transaction hashes as Buffer objects by identity, so that a lookup by lt and hash
+// never finds anything).
+function runningProvider(
+    blockchain: Blockchain,
+    address: Address,
+    init: StateInit | undefined,
+    seen: BlockchainTransaction[],
+): ContractProvider {
+    const base = blockchain.provider(address, init);
+    return {
+        getState: () => base.getState(),
+        get: (name, args) => base.get(name, args),
+        internal: (via, args) => base.internal(via, args),
+        open: (contract) => base.open(contract),
+        getTransactions: async (a, lt, _hash, limit) =>
+            seen
+                .filter((t) => accountOf(t).equals(a) && t.lt <= lt)
+                .sort((x, y) => (x.lt < y.lt ? 1 : -1))
+                .slice(0, limit),
+        external: async (body: Cell) => {
+            const active = (await base.getState()).state.type === 'active';
+            const r: SendMessageResult = await blockchain.sendMessage(external({ to: address, init: active ? undefined : init, body }));
+            seen.push(...r.transactions);
+        },
+    };
+}
+
+describe('multisig scripts', () => {
+    let blockchain: Blockchain;
+    let governance: SandboxContract<TreasuryContract>;
+    let stranger: SandboxContract<TreasuryContract>;
+    let root: SandboxContract<Root>;
+    let rootArg: string[];
+    let dir: string;
+    let keyFiles: string[];
+    let publicKeys: string[];
+    let multisigArg: string[];
+    const newVerifier = hex(seededKey('multisig-new-verifier').publicKey);
+    const seen: BlockchainTransaction[] = [];
+
+    // a script run whose provider() runs external messages at once, as a network would
+    const as = (wallet: SandboxContract<TreasuryContract>) => {
+        const run = sandboxProvider(blockchain, wallet);
+        const provider = { ...run.provider, provider: (a: Address, init?: StateInit) => runningProvider(blockchain, a, init, seen) };
+        return { ...run, provider: provider as unknown as NetworkProvider };
+    };
+
+    beforeEach(async () => {
+        seen.length = 0;
+        blockchain = await Blockchain.create();
+        governance = await blockchain.treasury('governance');
+        stranger = await blockchain.treasury('stranger');
+        const owner = await blockchain.treasury('gpu-owner');
+        const r = await deployRoot.run(as(governance).provider, ['--params', PARAMS_FILE, '--yes']);
+        root = blockchain.openContract(Root.fromAddress(r.address));
+        rootArg = ['--root', root.address.toString()];
+        await registerProvider.run(as(owner).provider, [...rootArg, '--listing', LISTING_FILE, '--value', '150']);
+
+        // three owners' keys, a 2-of-3 multisig, and Root's ownership moved to it
+        dir = tempDir('multisig');
+        keyFiles = ['alice', 'bob', 'carol'].map((n) => join(dir, `${n}.key`));
+        publicKeys = [];
+        for (const file of keyFiles) publicKeys.push((await multisigKey.run(as(stranger).provider, ['--out', file])).publicKey);
+        const deployed = await multisigDeploy.run(as(governance).provider, ['--owners', publicKeys.join(','), '--k', '2', '--yes']);
+        expect(deployed.ok).toBe(true);
+        multisigArg = ['--multisig', deployed.address.toString()];
+        await proposeOwner.run(as(governance).provider, [...rootArg, '--new-owner', deployed.address.toString()]);
+        const accept = join(dir, 'accept.json');
+        await multisigOrder.run(as(stranger).provider, [...multisigArg, ...rootArg, '--message', 'acceptOwnership', '--out', accept]);
+        await multisigSign.run(as(stranger).provider, ['--order', accept, '--key', keyFiles[0]]);
+        const sent = await multisigSend.run(as(stranger).provider, ['--order', accept, '--key', keyFiles[1]]);
+        expect(sent).toMatchObject({ ok: true, executed: true });
+        expect((await root.getOwner()).equals(deployed.address)).toBe(true);
+    });
+
+    it('multisigKey writes a private key file and prints its public key; multisigDeploy does nothing twice', async () => {
+        expect(statSync(keyFiles[0]).mode & 0o077).toBe(0);
+        expect(readFileSync(keyFiles[0], 'utf8').trim().split(' ').length).toBe(24);
+        const shown = await multisigKey.run(as(stranger).provider, ['--key', keyFiles[0]]);
+        expect(shown.publicKey).toBe(publicKeys[0]);
+        await expect(multisigKey.run(as(stranger).provider, ['--out', keyFiles[0]])).rejects.toThrow(/exists already/);
+        const again = as(governance);
+        await multisigDeploy.run(again.provider, ['--owners', publicKeys.join(','), '--k', '2', '--yes']);
+        expect(again.output).toContain('This multisig is already deployed: nothing to do.');
+        await expect(multisigDeploy.run(as(governance).provider, ['--owners', publicKeys.join(','), '--k', '4'])).rejects.toThrow(
+            '--k must be a whole number from 1 to 3',
+        );
+    });
+
+    it('an AddVerifier order: one owner alone is recorded and waits, a second one executes it, Root proposes the change', async () => {
+        const order = join(dir, 'add.json');
+        const made = await multisigOrder.run(as(stranger).provider, [
+            ...multisigArg,
+            ...rootArg,
+            '--message',
+            'addVerifier',
+            '--key',
+            newVerifier,
+            '--out',
+            order,
+        ]);
+        expect(made.order.description).toBe(`add verifier ${newVerifier} (timelocked)`);
+
+        const alone = as(stranger);
+        const first = await multisigSend.run(alone.provider, ['--order', order, '--key', keyFiles[0]]);
+        expect(first).toMatchObject({ ok: true, executed: false, signers: [0] });
+        expect(alone.output.join('\n')).toContain('The multisig recorded the order, signed by owner(s) 0: 1 of 2.');
+        expect((await root.getPendingChanges()).size).toBe(0);
+        await expect(multisigSend.run(as(stranger).provider, ['--order', order, '--key', keyFiles[0]])).rejects.toThrow(
+            'owner 0 signed this order on-chain already: another owner must send it',
+        );
+
+        const second = as(stranger);
+        const done = await multisigSend.run(second.provider, ['--order', order, '--key', keyFiles[2]]);
+        expect(done).toMatchObject({ ok: true, executed: true, applied: false, proposed: { id: 0 } });
+        expect(second.output.join('\n')).toContain(`AddVerifier: proposed as change #0 (add verifier ${newVerifier})`);
+        expect(await root.getIsVerifier(BigInt('0x' + newVerifier))).toBe(false);
+        await expect(multisigSend.run(as(stranger).provider, ['--order', order, '--key', keyFiles[1]])).rejects.toThrow(
+            'this order was executed already',
+        );
+
+        blockchain.now = (done as { proposed: { executeAt: number } }).proposed.executeAt;
+        expect((await executeChange.run(as(stranger).provider, [...rootArg, '--id', '0'])).ok).toBe(true);
+        expect(await root.getIsVerifier(BigInt('0x' + newVerifier))).toBe(true);
+    });
+
+    it('a SetParams order signed offline by two owners; a Root refusal is reported by name', async () => {
+        const order = join(dir, 'params.json');
+        const raised = join(dir, 'raised.json');
+        writeFileSync(raised, JSON.stringify({ ...require(PARAMS_FILE), revocationSlashBps: Number(MAX_REVOCATION_SLASH_BPS) }));
+        await multisigOrder.run(as(stranger).provider, [
+            ...multisigArg,
+            ...rootArg,
+            '--message',
+            'setParams',
+            '--params',
+            raised,
+            '--out',
+            order,
+        ]);
+        const signing = as(stranger);
+        await multisigSign.run(signing.provider, ['--order', order, '--key', keyFiles[1]]);
+        expect(signing.output).toContain('Signed by owner(s) 1: 1 of the 2 needed');
+        const sent = await multisigSend.run(as(stranger).provider, ['--order', order, '--key', keyFiles[2]]);
+        expect(sent).toMatchObject({ ok: true, executed: true, proposed: { id: 0 } });
+        expect((await root.getPendingChanges()).get(0)!.change.kind).toBe(1n);
+
+        // a cancellation of a change that does not exist: Root refuses, the script names why
+        const cancel = join(dir, 'cancel.json');
+        await multisigOrder.run(as(stranger).provider, [
+            ...multisigArg,
+            ...rootArg,
+            '--message',
+            'cancelChange',
+            '--id',
+            '0',
+            '--out',
+            cancel,
+        ]);
+        await multisigSign.run(as(stranger).provider, ['--order', cancel, '--key', keyFiles[0]]);
+        await cancelChangeDirectly(); // the change goes away before the order runs
+        const refused = as(stranger);
+        const r = await multisigSend.run(refused.provider, ['--order', cancel, '--key', keyFiles[1]]);
+        expect(r).toMatchObject({ ok: false, executed: true });
+        expect(refused.output).toContain('CancelChange failed at ' + root.address.toString() + ': ERR_CHANGE_UNKNOWN (exit code 1211)');
+
+        async function cancelChangeDirectly() {
+            const other = join(dir, 'cancel-first.json');
+            await multisigOrder.run(as(stranger).provider, [
+                ...multisigArg,
+                ...rootArg,
+                '--message',
+                'cancelChange',
+                '--id',
+                '0',
+                '--out',
+                other,
+            ]);
+            await multisigSign.run(as(stranger).provider, ['--order', other, '--key', keyFiles[2]]);
+            expect((await multisigSend.run(as(stranger).provider, ['--order', other, '--key', keyFiles[0]])).ok).toBe(true);
+            expect((await root.getPendingChanges()).size).toBe(0);
+        }
+    });
+
+    it('refuses what cannot work before sending: an outsider key, a tampered file, an expired order, a bad message', async () => {
+        const order = join(dir, 'threshold.json');
+        await multisigOrder.run(as(stranger).provider, [
+            ...multisigArg,
+            ...rootArg,
+            '--message',
+            'setThreshold',
+            '--threshold',
+            '1',
+            '--out',
+            order,
+        ]);
+        const outsider = join(dir, 'outsider.key');
+        writeFileSync(outsider, hex(Buffer.alloc(32, 7)));
+        await expect(multisigSign.run(as(stranger).provider, ['--order', order, '--key', outsider])).rejects.toThrow(
+            /is not an owner of multisig/,
+        );
+
+        await multisigSign.run(as(stranger).provider, ['--order', order, '--key', keyFiles[0]]);
+        const file = JSON.parse(readFileSync(order, 'utf8'));
+        writeFileSync(order, JSON.stringify({ ...file, signatures: { 0: file.signatures[0].replace(/^../, '00') } }));
+        await expect(multisigSign.run(as(stranger).provider, ['--order', order, '--key', keyFiles[1]])).rejects.toThrow(
+            'the signature of owner 0 does not verify',
+        );
+        writeFileSync(order, JSON.stringify(file));
+        blockchain.now = Math.floor(Date.now() / 1000) + 2 * 86_400;
+        jest.spyOn(Date, 'now').mockReturnValue(blockchain.now * 1000);
+        try {
+            await expect(multisigSend.run(as(stranger).provider, ['--order', order, '--key', keyFiles[1]])).rejects.toThrow(
+                `this order expired at ${file.expiresAt}: make a new one`,
+            );
+        } finally {
+            jest.restoreAllMocks();
+        }
+        await expect(
+            multisigOrder.run(as(stranger).provider, [
+                ...multisigArg,
+                ...rootArg,
+                '--message',
+                'stealTreasury',
+                '--out',
+                join(dir, 'x.json'),
+            ]),
+        ).rejects.toThrow(/--message stealTreasury: one of setParams/);
+        await expect(
+            multisigOrder.run(as(stranger).provider, [...multisigArg, ...rootArg, '--message', 'acceptOwnership', '--out', order]),
+        ).rejects.toThrow(/exists already/);
+    });
+});

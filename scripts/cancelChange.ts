@@ -1,0 +1,22 @@
+// npx blueprint run cancelChange --testnet --mnemonic -- --root ROOT --id N [--value TON]
+// Governance: cancels a proposed change before it executes (Root's owner only).
+import { NetworkProvider } from '@ton/blueprint';
+import { beginCell } from '@ton/core';
+import * as w from '../wrappers';
+
+export async function run(provider: NetworkProvider, args: string[]) {
+    const opts = w.parseOptions(args);
+    const { root, id } = await w.pendingChangeOption(provider, opts);
+    const body = beginCell()
+        .store(w.storeCancelChange({ $$type: 'CancelChange', queryId: 0n, id: BigInt(id) }))
+        .endCell();
+    const outcome = await w.sendAndReport(provider, {
+        to: root,
+        value: w.valueOption(opts),
+        minValue: w.GOVERNANCE_MIN_VALUE,
+        body,
+        what: `CancelChange #${id} to Root`,
+    });
+    if (outcome.ok) provider.ui().write(`Change #${id} cancelled: it will not apply`);
+    return outcome;
+}

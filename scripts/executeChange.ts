@@ -1,0 +1,28 @@
+// npx blueprint run executeChange --testnet --mnemonic -- --root ROOT --id N [--value TON]
+// Anyone: executes a proposed governance change once its timelock has passed (showProtocol lists
+// the pending changes and when each may execute). Root checks the change again against its state
+// of now: one that no longer applies fails, and the owner may cancel it.
+import { NetworkProvider } from '@ton/blueprint';
+import { beginCell } from '@ton/core';
+import * as w from '../wrappers';
+
+export async function run(provider: NetworkProvider, args: string[]) {
+    const ui = provider.ui();
+    const opts = w.parseOptions(args);
+    const { root, id, pending, description } = await w.pendingChangeOption(provider, opts);
+    const body = beginCell()
+        .store(w.storeExecuteChange({ $$type: 'ExecuteChange', queryId: 0n, id: BigInt(id) }))
+        .endCell();
+    const outcome = await w.sendAndReport(provider, {
+        to: root,
+        value: w.valueOption(opts),
+        minValue: w.GOVERNANCE_MIN_VALUE,
+        body,
+        what: `ExecuteChange #${id} to Root`,
+    });
+    if (outcome.ok) ui.write(`Change #${id} applied: ${description}`);
+    else if (outcome.exitCode === Number(w.ERR_CHANGE_NOT_DUE)) ui.write(`  it may execute from ${w.isoTime(pending.executeAt)}`);
+    else if (outcome.exitCode !== null && outcome.exitCode !== Number(w.ERR_CHANGE_UNKNOWN))
+        ui.write(`  the change no longer applies to Root's state; the owner may cancel it (cancelChange --id ${id})`);
+    return outcome;
+}
