@@ -1,7 +1,7 @@
 // npx blueprint run executeChange --testnet --mnemonic -- --root ROOT --id N [--value TON]
 // Anyone: executes a proposed governance change once its timelock has passed (showProtocol lists
 // the pending changes and when each may execute). Root checks the change again against its state
-// of now: one that no longer applies fails, and the owner may cancel it.
+// of now: one that no longer applies is dropped instead (and says so).
 import { NetworkProvider } from '@ton/blueprint';
 import { beginCell } from '@ton/core';
 import * as w from '../wrappers';
@@ -20,9 +20,13 @@ export async function run(provider: NetworkProvider, args: string[]) {
         body,
         what: `ExecuteChange #${id} to Root`,
     });
-    if (outcome.ok) ui.write(`Change #${id} applied: ${description}`);
-    else if (outcome.exitCode === Number(w.ERR_CHANGE_NOT_DUE)) ui.write(`  it may execute from ${w.isoTime(pending.executeAt)}`);
-    else if (outcome.exitCode !== null && outcome.exitCode !== Number(w.ERR_CHANGE_UNKNOWN))
-        ui.write(`  the change no longer applies to Root's state; the owner may cancel it (cancelChange --id ${id})`);
-    return outcome;
+    if (outcome.ok) {
+        const closed = outcome.transaction && w.changeClosedEvent(outcome.transaction);
+        if (closed && !closed.executed) {
+            ui.write(`Change #${id} dropped: it no longer applies to Root's state (${description})`);
+            return { ...outcome, applied: false };
+        }
+        ui.write(`Change #${id} applied: ${description}`);
+    } else if (outcome.exitCode === Number(w.ERR_CHANGE_NOT_DUE)) ui.write(`  it may execute from ${w.isoTime(pending.executeAt)}`);
+    return { ...outcome, applied: outcome.ok };
 }

@@ -20,7 +20,6 @@ import {
     ERR_PROOF_EXPIRED,
     ERR_TOO_MANY_CHANGES,
     ERR_UNKNOWN_SIGNER,
-    ERR_VERIFIER_UNKNOWN,
     GLOBAL_ID_MAINNET,
     MAX_GOVERNANCE_DELAY,
     MAX_PENDING_CHANGES,
@@ -450,7 +449,9 @@ describe('Timelocked governance', () => {
             expect((await p.root.getPendingChanges()).size).toBe(Number(MAX_PENDING_CHANGES));
         });
 
-        it('a change that no longer applies at execution fails, stays pending, and the owner can cancel it', async () => {
+        // Executing it drops it instead: a restricting change left due and pending would stop every
+        // new attestation until governance cancelled it.
+        it('a change that no longer applies at execution is dropped by whoever executes it, and attestations go on', async () => {
             const remove = KINDS.find((k) => k.kind === CHANGE_REMOVE_VERIFIER)!;
             const first = await propose(p, remove.message(p));
             const second = await propose(p, remove.message(p)); // the same key: valid when proposed
@@ -464,13 +465,16 @@ describe('Timelocked governance', () => {
             const set = await describeSet();
 
             const r = await execute(p, stranger, second.id);
-            expect(r.transactions).toHaveTransaction({ to: p.root.address, aborted: true, exitCode: Number(ERR_VERIFIER_UNKNOWN) });
+            expect(r.transactions).toHaveTransaction({ to: p.root.address, success: true });
             expect(await describeSet()).toEqual(set);
-            expect((await p.root.getPendingChanges()).has(second.id)).toBe(true);
-
-            await cancel(p, p.governance, second.id);
             expect((await p.root.getPendingChanges()).size).toBe(0);
             expect(await p.root.getRestrictedFrom()).toBe(0n);
+            // ChangeClosedEvent{id, executed: false}
+            const closed = r.transactions
+                .flatMap((t) => [...t.outMessages.values()])
+                .find((m) => m.info.type === 'external-out' && m.body.beginParse().preloadUint(32) === 0xc0c0900a)!;
+            const body = closed.body.beginParse().skip(32);
+            expect([body.loadUintBig(32), body.loadBit()]).toEqual([BigInt(second.id), false]);
         });
 
         it('restricted_from is the earliest waiting restricting change; cancelling or executing recomputes it', async () => {
@@ -551,6 +555,33 @@ describe('While a restricting change waits', () => {
         expect((await prov.provider.getAttestation())!.validUntil).toBe(BigInt(fresh.validUntil)); // no longer capped
         const served = await sendOpenSession(p, prov.owner.address, { client: 'next-client' });
         expect(await served.session.getStatus()).toBe(SESSION_OPEN);
+    });
+
+    // The delay is at least the longest validity an attestation can ever have (7 days), whatever
+    // attestationMaxAge is now: an attestation issued under a longer max age, just before that
+    // max age was lowered, cannot outlive a removal proposed after.
+    it('an attestation issued before attestationMaxAge was lowered cannot outlive a later removal of its signer', async () => {
+        const lowered = { ...TEST_PARAMS, unbondingPeriod: BigInt(DAY), attestationMaxAge: BigInt(DAY), governanceDelay: 7n * BigInt(DAY) };
+        const q = await deployProtocol({ ...TEST_PARAMS, attestationMaxAge: 7n * BigInt(DAY), governanceDelay: 8n * BigInt(DAY) });
+        const provider = await attestedProvider(q);
+        const lowering = await propose(q, { $$type: 'SetParams', queryId: 0n, params: lowered });
+        // a 7-day attestation, co-signed by the verifier to be removed, a second before the max age drops
+        q.blockchain.now = lowering.executeAt - 1;
+        const removed = q.verifiers[0];
+        const fields = proofFields(q, provider.provider.address, provider.enclave, {
+            nonce: 2n,
+            validUntil: lowering.executeAt - 1 + 7 * DAY,
+        });
+        await submitAttestation(q, provider, signedProof(fields, [removed, q.verifiers[1]]));
+        expect((await provider.provider.getAttestation())!.validUntil).toBe(BigInt(fields.validUntil));
+        q.blockchain.now = lowering.executeAt;
+        await execute(q, stranger, lowering.id);
+        const removal = await propose(q, { $$type: 'RemoveVerifier', queryId: 0n, publicKey: key256(removed.publicKey) });
+        expect(removal.executeAt).toBeGreaterThan(fields.validUntil);
+        q.blockchain.now = removal.executeAt;
+        await execute(q, stranger, removal.id);
+        const s = await sendOpenSession(q, provider.owner.address);
+        expect(s.result.transactions).toHaveTransaction({ to: provider.provider.address, exitCode: Number(ERR_NOT_ATTESTED) });
     });
 
     it('an attestation that ends before executeAt is not shortened; a due but unexecuted change admits none', async () => {

@@ -6,6 +6,7 @@ import { NetworkProvider } from '@ton/blueprint';
 import { Address, Cell, StateInit, Transaction, fromNano } from '@ton/core';
 import { readFileSync } from 'fs';
 import { describeExitCode } from './errors';
+import { loadChangeClosedEvent } from './Root';
 import {
     CHANGE_ADD_VERIFIER,
     CHANGE_PARAMS,
@@ -29,7 +30,10 @@ export interface Outcome {
     exitCode: number | null; // of the destination's transaction; null when it could not be read
     message: string; // one line for the operator
     link: string; // explorer page of the destination
+    transaction?: Transaction; // the destination's transaction, when it could be read
 }
+
+const CHANGE_CLOSED_EVENT = 0xc0c0900a;
 
 // Named options of a script: `--name value`, `--flag`.
 export function parseOptions(args: string[]): { get(name: string): string | undefined; has(name: string): boolean } {
@@ -129,7 +133,7 @@ export async function sendAndReport(provider: NetworkProvider, a: SendArgs): Pro
     const d = tx.description;
     const exitCode = d.type === 'generic' && d.computePhase.type === 'vm' ? d.computePhase.exitCode : null;
     const aborted = d.type === 'generic' ? d.aborted : false;
-    if (!aborted) return report(ui, { ok: true, exitCode, message: `${a.what}: done`, link });
+    if (!aborted) return report(ui, { ok: true, exitCode, message: `${a.what}: done`, link, transaction: found.destination });
     const why = (exitCode === null ? 'the transaction was aborted' : `${describeExitCode(exitCode)} (exit code ${exitCode})`) + where;
     return report(ui, { ok: false, exitCode, message: `${a.what} failed: ${why}`, link });
 }
@@ -388,4 +392,16 @@ export async function pendingChangeOption(provider: NetworkProvider, opts: Retur
 // The value a script attaches to a small message: --value TON, or GOVERNANCE_VALUE.
 export function valueOption(opts: ReturnType<typeof parseOptions>): bigint {
     return opts.get('value') ? parseTon(opts.get('value')!, '--value') : GOVERNANCE_VALUE;
+}
+
+// The ChangeClosedEvent Root emitted in this transaction, if any.
+export function changeClosedEvent(tx: Transaction): { id: number; executed: boolean } | null {
+    for (const m of tx.outMessages.values()) {
+        if (m.info.type !== 'external-out') continue;
+        const body = m.body.beginParse();
+        if (body.remainingBits < 32 || body.preloadUint(32) !== CHANGE_CLOSED_EVENT) continue;
+        const event = loadChangeClosedEvent(body);
+        return { id: Number(event.id), executed: event.executed };
+    }
+    return null;
 }
