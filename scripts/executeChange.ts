@@ -1,7 +1,8 @@
 // npx blueprint run executeChange --testnet --mnemonic -- --root ROOT --id N [--value TON]
 // Anyone: executes a proposed governance change once its timelock has passed (showProtocol lists
-// the pending changes and when each may execute). Root checks the change again against its state
-// of now: one that no longer applies is dropped instead (and says so).
+// the pending changes and when each may execute), in the order they were proposed. Root checks
+// the change again against its state of now: one that no longer applies, or whose 7-day execution
+// window passed, is dropped instead (and says so).
 import { NetworkProvider } from '@ton/blueprint';
 import { beginCell } from '@ton/core';
 import * as w from '../wrappers';
@@ -28,5 +29,9 @@ export async function run(provider: NetworkProvider, args: string[]) {
         }
         ui.write(`Change #${id} applied: ${description}`);
     } else if (outcome.exitCode === Number(w.ERR_CHANGE_NOT_DUE)) ui.write(`  it may execute from ${w.isoTime(pending.executeAt)}`);
+    else if (outcome.exitCode === Number(w.ERR_CHANGE_OUT_OF_ORDER)) {
+        const first = Math.min(...(await provider.open(w.Root.fromAddress(root)).getPendingChanges()).keys());
+        ui.write(`  changes execute in the order proposed: execute (or let expire) #${first} first`);
+    }
     return { ...outcome, applied: outcome.ok };
 }

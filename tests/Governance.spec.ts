@@ -12,7 +12,9 @@ import {
     CHANGE_REMOVE_VERIFIER,
     CHANGE_THRESHOLD,
     CHANGE_WITHDRAW_MEASUREMENT,
+    CHANGE_EXECUTION_WINDOW,
     ERR_CHANGE_NOT_DUE,
+    ERR_CHANGE_OUT_OF_ORDER,
     ERR_CHANGE_UNKNOWN,
     ERR_INVALID_PARAMS,
     ERR_NOT_ATTESTED,
@@ -479,8 +481,8 @@ describe('Timelocked governance', () => {
 
         it('restricted_from is the earliest waiting restricting change; cancelling or executing recomputes it', async () => {
             // SetParams and AddVerifier only add or change rules with notice: they do not restrict
-            await propose(p, KINDS[0].message(p));
-            await propose(p, KINDS[1].message(p));
+            const params = await propose(p, KINDS[0].message(p));
+            const add = await propose(p, KINDS[1].message(p));
             expect(await p.root.getRestrictedFrom()).toBe(0n);
             const remove = await propose(p, KINDS[2].message(p));
             p.blockchain.now! += 100;
@@ -489,7 +491,24 @@ describe('Timelocked governance', () => {
             await cancel(p, p.governance, remove.id);
             expect(await p.root.getRestrictedFrom()).toBe(BigInt(threshold.executeAt));
             p.blockchain.now = threshold.executeAt;
+            // changes execute in the order proposed
+            const early = await execute(p, stranger, threshold.id);
+            expect(early.transactions).toHaveTransaction({ to: p.root.address, exitCode: Number(ERR_CHANGE_OUT_OF_ORDER) });
+            await execute(p, stranger, params.id);
+            await execute(p, stranger, add.id);
             await execute(p, stranger, threshold.id);
+            expect(await p.root.getRestrictedFrom()).toBe(0n);
+            expect((await p.root.getPendingChanges()).size).toBe(0);
+        });
+
+        it('a due change not executed within CHANGE_EXECUTION_WINDOW is dropped, whoever executes it', async () => {
+            const change = await propose(p, KINDS[3].message(p));
+            p.blockchain.now = change.executeAt + Number(CHANGE_EXECUTION_WINDOW) + 1;
+            const threshold = (await p.root.getVerifierSet()).threshold;
+            const r = await execute(p, stranger, change.id);
+            expect(r.transactions).toHaveTransaction({ to: p.root.address, success: true });
+            expect((await p.root.getVerifierSet()).threshold).toBe(threshold);
+            expect((await p.root.getPendingChanges()).size).toBe(0);
             expect(await p.root.getRestrictedFrom()).toBe(0n);
         });
     });

@@ -17,6 +17,7 @@ const TVM_AND_TACT: Record<number, string> = {
     130: 'invalid incoming message: unknown opcode for this contract (Tact)',
     132: 'access denied (Tact)',
     136: 'invalid standard address (Tact)',
+    138: 'not a basechain address: Cocoon works with workchain 0 addresses only (Tact)',
 };
 
 export const CONTRACT_ERRORS: Record<number, string> = Object.fromEntries(
