@@ -126,7 +126,12 @@ program
     .option('--port <port>', 'port to listen on', (v) => positiveInt('--port', v), 8443)
     .option('--claim-min <ton>', 'claim a session once this much is unclaimed', '1')
     .option('--claim-interval <seconds>', 'or this long after its last claim', (v) => positiveInt('--claim-interval', v), 3600)
-    .option('--tick <seconds>', 'seconds between background passes (attestation refresh, acknowledging new sessions, claims)', (v) => positiveInt('--tick', v), 30)
+    .option(
+        '--tick <seconds>',
+        'seconds between background passes (attestation refresh, acknowledging new sessions, claims)',
+        (v) => positiveInt('--tick', v),
+        30,
+    )
     .action(async (opts: ServeOptions) => runWorker(opts));
 
 program
