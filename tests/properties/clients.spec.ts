@@ -3,9 +3,54 @@
 // claims at the last moment it may; the dishonest one stays silent, overcharges, forges and
 // equivocates; owners stake, unstake, pause, exit, relist and re-attest; time jumps by seconds to
 // weeks. The invariants of invariants.ts hold after every step.
+import { Action } from './actions';
 import { printOutcomes } from './invariants';
 import { checkProperty } from './run';
-import { Setup, makeSetup } from './world';
+import { DISHONEST, GHOST, HONEST, Setup, makeSetup } from './world';
+
+const honest = { client: 0, prov: HONEST, nonce: 0 };
+const dishonest = { client: 0, prov: DISHONEST, nonce: 0 };
+const ghost = { client: 1, prov: GHOST, nonce: 1 };
+
+// Issue 11's attacks on sessions, run first every time.
+const ISSUE_11: Action[][] = [
+    // 1. instant-timeout farming: a deadline one second away and a collateral of most of the
+    // honest provider's free stake, then silence; the client finalizes as early as it can
+    [
+        { kind: 'open', s: honest, by: 'client', deadline: 'instant', ton: 900, model: 'listed' },
+        { kind: 'wait', seconds: 2 },
+        { kind: 'finalize', s: honest, by: 'client' }, // refused: the claim window is still open
+        { kind: 'wait', seconds: 3600 },
+        { kind: 'finalize', s: honest, by: 'client' }, // acknowledged in time: not a timeout
+    ],
+    // 2. no finalize cuts the claim window: the provider claims at the deadline + 2 s
+    [
+        { kind: 'open', s: dishonest, by: 'client', deadline: 'minute', ton: 10, model: 'listed' },
+        { kind: 'serve', s: dishonest, tokensIn: 1000, tokensOut: 100_000 },
+        { kind: 'wait', seconds: 61 },
+        { kind: 'finalize', s: dishonest, by: 'client' }, // refused
+        { kind: 'wait', seconds: 1 },
+        { kind: 'claim', s: dishonest, by: 'owner', receipt: 'latest' },
+        { kind: 'wait', seconds: 3600 },
+        { kind: 'finalize', s: dishonest, by: 'stranger' },
+    ],
+    // 4. an escrow the Provider never answers comes back after OPENING_TIMEOUT
+    [
+        { kind: 'open', s: ghost, by: 'client', deadline: 'day', ton: 20, model: 'listed' },
+        { kind: 'finalize', s: ghost, by: 'client' }, // refused: too early
+        { kind: 'wait', seconds: 600 },
+        { kind: 'finalize', s: ghost, by: 'stranger' },
+    ],
+    // a session closed at once, and an acceptance that arrives after the client took its escrow
+    // back: the honest provider's collateral is unlocked both times
+    [
+        { kind: 'open', s: honest, by: 'client', deadline: 'max', ton: 50, model: 'listed' },
+        { kind: 'close', s: honest, by: 'client' },
+        { kind: 'openLate', s: { client: 1, prov: HONEST, nonce: 0 }, ton: 30, delay: 600, cancel: true },
+        { kind: 'wait', seconds: 86_400 },
+        { kind: 'finalize', s: honest, by: 'otherClient' },
+    ],
+];
 
 let setup: Setup;
 beforeAll(async () => {
@@ -37,7 +82,7 @@ describe('sessions under any client and provider behaviour', () => {
                 listing: 1,
                 attest: 2,
             },
-            { runs: 20, maxSteps: 40 },
+            { runs: 20, maxSteps: 40, examples: ISSUE_11 },
         );
     }, 600_000);
 });

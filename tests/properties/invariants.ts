@@ -42,10 +42,12 @@ function check(condition: boolean, message: () => string) {
     if (!condition) throw new Violation(message());
 }
 
+// The transaction of `l.to` processing the message `l.from` sent (the last such: an action that
+// waits first, and lets the workers act, sends its own message last).
 function txOf(transactions: BlockchainTransaction[], l: Leg) {
-    return transactions.find(
-        (t) => t.inMessage?.info.type === 'internal' && t.inMessage.info.src.equals(l.from) && t.inMessage.info.dest.equals(l.to),
-    );
+    return [...transactions]
+        .reverse()
+        .find((t) => t.inMessage?.info.type === 'internal' && t.inMessage.info.src.equals(l.from) && t.inMessage.info.dest.equals(l.to));
 }
 
 export function succeeded(tx: BlockchainTransaction) {

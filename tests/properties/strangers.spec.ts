@@ -5,9 +5,25 @@
 // SessionAccepted), governance's messages to Root, and Root's open doors (DepositTreasury with any
 // amount, VerifyRevocation, ExecuteChange, plain transfers), between ordinary sessions and time
 // passing. The invariants of invariants.ts hold after every step; every forged message fails.
+import { Action } from './actions';
 import { printOutcomes } from './invariants';
 import { checkProperty } from './run';
-import { Setup, makeSetup } from './world';
+import { DISHONEST, HONEST, Setup, makeSetup } from './world';
+
+// Run first every time: issue 11's item 7 (a DepositTreasury of 0 at the minimum value must not
+// cost Root anything) and forged slashes of the honest provider around a live session.
+const ISSUE_11: Action[][] = [
+    [
+        { kind: 'deposit', by: 'stranger', amount: 0, ton: 0.05 },
+        { kind: 'deposit', by: 'stranger', amount: 0, ton: 0.001 },
+        { kind: 'open', s: { client: 0, prov: HONEST, nonce: 0 }, by: 'client', deadline: 'day', ton: 30, model: 'listed' },
+        { kind: 'forgeProvider', prov: HONEST, by: 'stranger', msg: 'ReleaseCollateral', ton: 0.5 },
+        { kind: 'forgeProvider', prov: HONEST, by: 'client0', msg: 'SlashForEquivocation', ton: 0.5 },
+        { kind: 'forgeSession', s: { client: 0, prov: HONEST, nonce: 0 }, by: 'stranger', msg: 'SessionAccepted' },
+        { kind: 'forgeProvider', prov: DISHONEST, by: 'owner1', msg: 'Unjail', ton: 0.05 },
+        { kind: 'forgeRoot', by: 'stranger', msg: 'WithdrawTreasury' },
+    ],
+];
 
 let setup: Setup;
 beforeAll(async () => {
@@ -44,7 +60,7 @@ describe('strangers sending every message', () => {
                 execute: 1,
                 withdrawTreasury: 1,
             },
-            { runs: 20, maxSteps: 40 },
+            { runs: 20, maxSteps: 40, examples: ISSUE_11 },
         );
     }, 600_000);
 });
