@@ -36,6 +36,20 @@ const ISSUE_11: Action[][] = [
         { kind: 'revoke', to: 'provider', s: session, by: 'stranger', names: 'current', signers: 'threshold' },
         { kind: 'revoke', to: 'session', s: session, by: 'stranger', names: 'current', signers: 'threshold' },
     ],
+    // a provider leaving with everything unbonding is still slashed: the slash walks the unbonding
+    // queue, locked collateral is clamped, and the session still settles
+    [
+        { kind: 'open', s: session, by: 'client', deadline: 'hour', ton: 20, model: 'listed' },
+        { kind: 'serve', s: session, tokensIn: 0, tokensOut: 1_000_000 },
+        { kind: 'claim', s: session, by: 'owner', receipt: 'latest' },
+        { kind: 'status', prov: DISHONEST, by: 'owner', msg: 'ExitProvider' },
+        { kind: 'unstake', prov: DISHONEST, by: 'owner', percent: 60 },
+        { kind: 'unstake', prov: DISHONEST, by: 'owner', percent: 100 },
+        { kind: 'equivocate', s: session, tokensOut: 5, claimIt: true },
+        { kind: 'report', s: session, by: 'stranger', pair: 'real' },
+        { kind: 'withdraw', prov: DISHONEST, by: 'owner', whenDue: true },
+        { kind: 'finalize', s: session, by: 'client' },
+    ],
     // a silent provider: the session times out, the slash goes to the treasury only
     [
         { kind: 'open', s: session, by: 'client', deadline: 'instant', ton: 40, model: 'listed' },
