@@ -82,7 +82,7 @@ describe('sessions under any client and provider behaviour', () => {
                 listing: 1,
                 attest: 2,
             },
-            { runs: 20, maxSteps: 40, examples: ISSUE_11 },
+            { runs: 16, maxSteps: 40, examples: ISSUE_11 },
         );
     }, 600_000);
 });

@@ -13,6 +13,17 @@
 //   issued-at), once per attestation, jailed or not: revocationSlashBps of bonded + unbonding
 //   stake; the reporter gets reporterRewardBps of it.
 // A slash never takes more than bonded + unbonding stake.
+//
+// Messages that must fail (perform.ts records them per action): Open, TopUp and Close from anyone
+// but the session's client, or in the wrong status; an owner's message from anyone else; every
+// message only a Session, Provider or Root may send, from anyone else; governance's messages
+// from anyone else; a claim of a receipt the enclave did not sign for that session and opening,
+// or that is stale, over budget or miscounted; a report of anything but two different receipts
+// with one seqno signed by the session's key; a revocation at a Provider it does not name, or at
+// a Session whose key and attestation it does not name; a finalize before the claim window (or,
+// for an escrow never accepted, OPENING_TIMEOUT) is over. Messages that must go through: the
+// honest worker's claims, a client's Close of its open session, a finalize once allowed (the
+// Session is then finalized), a withdrawal of released stake.
 import { Address } from '@ton/core';
 import { OPENING_TIMEOUT, SESSION_FINALIZED, SESSION_NEW, SESSION_OPENING, SESSION_RELEASE_FAILED } from '../../wrappers';
 import { DISHONEST, HONEST, Party, SessionState, World, isOpenOrClosing, windowEnd } from './world';
