@@ -81,7 +81,7 @@ function makeAttestor(
 interface Reply {
     statusCode: number;
     body: string;
-    json(): any; // eslint-disable-line @typescript-eslint/no-explicit-any
+    json(): any;
 }
 
 async function request(base: string, method: string, url: string, payload?: unknown, raw = false): Promise<Reply> {
