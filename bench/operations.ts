@@ -168,8 +168,7 @@ export async function measureOperations(): Promise<Measurements> {
         ...TEST_LISTING,
         models: Array.from({ length: 16 }, (_, i) => ({
             name: `org-${i}/`.padEnd(127, 'm'), // the longest name allowed
-            pricePerMillionIn: toNano('0.1'),
-            pricePerMillionOut: toNano('0.3'),
+            prices: { pricePerMillionIn: toNano('0.1'), pricePerMillionOut: toNano('0.3') },
         })),
     };
     const big = await sendRegister(p, bigOwner, toNano('150'), maxListing);

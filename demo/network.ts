@@ -241,7 +241,7 @@ export async function startLocalNetwork(
             gpuCount: 1,
             vramGb: 80,
             endpoint: net.workerUrl,
-            models: [{ name: DEMO_MODEL, ...DEMO_PRICES }],
+            models: [{ name: DEMO_MODEL, prices: DEMO_PRICES }],
         };
         const register = beginCell()
             .store(storeRegister({ $$type: 'Register', queryId: 0n, listing: buildListing(listing) }))

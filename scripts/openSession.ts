@@ -43,7 +43,7 @@ export async function run(provider: NetworkProvider, args: string[]) {
     const session = await w.sessionFor(root, state.owner, client, nonce);
     ui.write(`Session ${session.address.toString({ testOnly: provider.network() !== 'mainnet' })} (nonce ${nonce})`);
     ui.write(
-        `  ${model} at ${fromNano(offer.pricePerMillionIn)} / ${fromNano(offer.pricePerMillionOut)} TON per million tokens in / out, budget ${fromNano(budget)} TON, ${hours} h`,
+        `  ${model} at ${fromNano(offer.prices.pricePerMillionIn)} / ${fromNano(offer.prices.pricePerMillionOut)} TON per million tokens in / out, budget ${fromNano(budget)} TON, ${hours} h`,
     );
     const outcome = await w.sendAndReport(provider, {
         to: session.address,

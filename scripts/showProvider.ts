@@ -31,7 +31,9 @@ export async function run(provider: NetworkProvider, args: string[]) {
     if (listing) {
         ui.write(`  ${listing.gpuCount} x ${listing.gpuModel} (${listing.vramGb} GB), endpoint ${listing.endpoint}`);
         for (const [, m] of listing.models)
-            ui.write(`    ${m.name}: ${fromNano(m.pricePerMillionIn)} / ${fromNano(m.pricePerMillionOut)} TON per million tokens in / out`);
+            ui.write(
+                `    ${m.name}: ${fromNano(m.prices.pricePerMillionIn)} / ${fromNano(m.prices.pricePerMillionOut)} TON per million tokens in / out`,
+            );
     }
     ui.write(
         a

@@ -10,7 +10,7 @@ import {
     CLOSE_VALUE,
     FINALIZE_VALUE,
     Provider,
-    Prices,
+    PriceRates,
     ReceiptFields,
     Root,
     SESSION_CLOSING,
@@ -84,7 +84,7 @@ export interface ProviderOffer {
     provider: Address;
     endpoint: string;
     model: string;
-    prices: Prices;
+    prices: PriceRates;
     attestedUntil: number;
     freeStake: bigint;
     gpuModel: string;
@@ -119,13 +119,13 @@ export class CocoonClient {
             if (!p || !(await isProviderOf(this.o.root, p))) continue;
             if (sessionOpeningProblem(p, { model: f.model, budget: f.budget }, now, margin)) continue;
             const offer = offerFor(p.listing, f.model)!;
-            if (f.maxPricePerMillionIn !== undefined && offer.pricePerMillionIn > f.maxPricePerMillionIn) continue;
-            if (f.maxPricePerMillionOut !== undefined && offer.pricePerMillionOut > f.maxPricePerMillionOut) continue;
+            if (f.maxPricePerMillionIn !== undefined && offer.prices.pricePerMillionIn > f.maxPricePerMillionIn) continue;
+            if (f.maxPricePerMillionOut !== undefined && offer.prices.pricePerMillionOut > f.maxPricePerMillionOut) continue;
             offers.push({
                 provider: address,
                 endpoint: p.listing!.endpoint,
                 model: f.model,
-                prices: { pricePerMillionIn: offer.pricePerMillionIn, pricePerMillionOut: offer.pricePerMillionOut },
+                prices: offer.prices,
                 attestedUntil: Number(p.attestation!.validUntil),
                 freeStake: p.freeStake,
                 gpuModel: p.listing!.gpuModel,
@@ -340,8 +340,8 @@ export class ClientSession {
         this.seen = null;
     }
 
-    get prices(): Prices {
-        return { pricePerMillionIn: this.state.terms!.pricePerMillionIn, pricePerMillionOut: this.state.terms!.pricePerMillionOut };
+    get prices(): PriceRates {
+        return this.state.terms!.prices;
     }
 
     get budget(): bigint {

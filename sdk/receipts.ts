@@ -3,7 +3,7 @@
 // key, this session and network, increasing seqno, amount = prices x tokens, within the budget),
 // plus one only the client can check: the worker does not count more tokens than the client saw.
 import { Address, Cell } from '@ton/core';
-import { Prices, RECEIPT_TAG, ReceiptFields, amountDue, parseUsageReceipt, verifyUsageReceipt } from '../wrappers';
+import { PriceRates, RECEIPT_TAG, ReceiptFields, amountDue, parseUsageReceipt, verifyUsageReceipt } from '../wrappers';
 
 export type ReceiptProblem = 'bad-signature' | 'other-session' | 'stale' | 'amount-mismatch' | 'over-budget' | 'overcharge' | 'malformed';
 
@@ -22,7 +22,7 @@ export interface SessionView {
     openedAt: number; // the Session's opened_at: receipts are bound to it
     globalId: number;
     enclaveSigningKey: Buffer; // from the session's terms
-    prices: Prices;
+    prices: PriceRates;
     budget: bigint; // updated on a top-up
 }
 

@@ -81,7 +81,7 @@ describe('Provider registration', () => {
         expect(await opened.getParams()).toEqual(TEST_PARAMS);
         const listing = await opened.getListing();
         expect(listing?.gpuModel).toBe(TEST_LISTING.gpuModel);
-        expect(listing?.models.get(modelKey('Qwen/Qwen3-8B'))?.pricePerMillionOut).toBe(toNano('0.2'));
+        expect(listing?.models.get(modelKey('Qwen/Qwen3-8B'))?.prices.pricePerMillionOut).toBe(toNano('0.2'));
         expect(await p.root.getProviderCount()).toBe(1n);
         expect(eventOpcodes(result.transactions)).toEqual([LISTING_EVENT, 0xc0c09007, PROVIDER_STATE_EVENT]);
         await ledger.expectConserved(result.transactions);
@@ -175,7 +175,11 @@ describe('Provider registration', () => {
             ['no VRAM', () => buildListing({ ...TEST_LISTING, vramGb: 0 }), ERR_INVALID_LISTING],
             [
                 'a model name over MAX_TEXT_BYTES',
-                () => buildListing({ ...TEST_LISTING, models: [{ name: 'm'.repeat(128), pricePerMillionIn: 1n, pricePerMillionOut: 1n }] }),
+                () =>
+                    buildListing({
+                        ...TEST_LISTING,
+                        models: [{ name: 'm'.repeat(128), prices: { pricePerMillionIn: 1n, pricePerMillionOut: 1n } }],
+                    }),
                 ERR_LISTING_TEXT_TOO_LONG,
             ],
             [
@@ -190,7 +194,11 @@ describe('Provider registration', () => {
             ],
             [
                 'a model with no price',
-                () => buildListing({ ...TEST_LISTING, models: [{ name: 'free', pricePerMillionIn: 0n, pricePerMillionOut: 0n }] }),
+                () =>
+                    buildListing({
+                        ...TEST_LISTING,
+                        models: [{ name: 'free', prices: { pricePerMillionIn: 0n, pricePerMillionOut: 0n } }],
+                    }),
                 ERR_INVALID_LISTING,
             ],
             [
@@ -207,7 +215,11 @@ describe('Provider registration', () => {
                 'a model under a key that is not sha256 of its name',
                 () => {
                     const l = buildListing(TEST_LISTING);
-                    l.models.set(123n, { $$type: 'ModelOffer', name: 'x', pricePerMillionIn: 1n, pricePerMillionOut: 1n });
+                    l.models.set(123n, {
+                        $$type: 'ModelOffer',
+                        name: 'x',
+                        prices: { $$type: 'Prices', pricePerMillionIn: 1n, pricePerMillionOut: 1n },
+                    });
                     return l;
                 },
                 ERR_INVALID_LISTING,
@@ -218,7 +230,11 @@ describe('Provider registration', () => {
                     const l = buildListing(TEST_LISTING);
                     for (let i = 0; i < 15; i++) {
                         const name = `model-${i}`;
-                        l.models.set(modelKey(name), { $$type: 'ModelOffer', name, pricePerMillionIn: 1n, pricePerMillionOut: 1n });
+                        l.models.set(modelKey(name), {
+                            $$type: 'ModelOffer',
+                            name,
+                            prices: { $$type: 'Prices', pricePerMillionIn: 1n, pricePerMillionOut: 1n },
+                        });
                     }
                     return l;
                 },

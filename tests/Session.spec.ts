@@ -114,7 +114,7 @@ describe('Sessions', () => {
             const settlement = (await opened.getSettlement())!;
             expect(settlement.root.equals(p.root.address)).toBe(true);
             expect(settlement.collateral).toBe(collateralOf(budget));
-            expect(terms.pricePerMillionOut).toBe(PRICES.pricePerMillionOut);
+            expect(terms.prices.pricePerMillionOut).toBe(PRICES.pricePerMillionOut);
             expect(terms.signingKey).toBe(BigInt('0x' + prov.enclave.signing.publicKey.toString('hex')));
             // the Session holds the budget and its reserve, nothing less
             expect((await p.blockchain.getContract(opened.address)).balance).toBeGreaterThanOrEqual(budget + SESSION_STORAGE_RESERVE);

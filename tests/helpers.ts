@@ -42,8 +42,8 @@ export const TEST_LISTING: ListingInput = {
     vramGb: 80,
     endpoint: 'https://worker.example:8443',
     models: [
-        { name: 'Qwen/Qwen3-8B', pricePerMillionIn: toNano('0.05'), pricePerMillionOut: toNano('0.2') },
-        { name: 'meta-llama/Llama-3.1-70B-Instruct', pricePerMillionIn: toNano('0.4'), pricePerMillionOut: toNano('1.2') },
+        { name: 'Qwen/Qwen3-8B', prices: { pricePerMillionIn: toNano('0.05'), pricePerMillionOut: toNano('0.2') } },
+        { name: 'meta-llama/Llama-3.1-70B-Instruct', prices: { pricePerMillionIn: toNano('0.4'), pricePerMillionOut: toNano('1.2') } },
     ],
 };
 

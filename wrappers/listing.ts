@@ -3,11 +3,11 @@ import { Dictionary, toNano } from '@ton/core';
 import { sha256_sync } from '@ton/crypto';
 import { Listing, ModelOffer, MAX_MODELS, dictValueParserModelOffer } from './Root';
 import { bufferToBigInt } from './proof';
+import { PRICE_FIELDS, PriceRates } from './receipt';
 
 export interface ModelPrice {
     name: string; // e.g. "Qwen/Qwen3-8B"
-    pricePerMillionIn: bigint; // nanotons per 1,000,000 input tokens
-    pricePerMillionOut: bigint; // nanotons per 1,000,000 output tokens
+    prices: PriceRates; // nanotons per 1,000,000 tokens of each class
 }
 
 export interface ListingInput {
@@ -30,12 +30,7 @@ export function buildListing(input: ListingInput): Listing {
     for (const m of input.models) {
         const key = modelKey(m.name);
         if (models.has(key)) throw new RangeError(`model listed twice: ${m.name}`);
-        models.set(key, {
-            $$type: 'ModelOffer',
-            name: m.name,
-            pricePerMillionIn: m.pricePerMillionIn,
-            pricePerMillionOut: m.pricePerMillionOut,
-        });
+        models.set(key, { $$type: 'ModelOffer', name: m.name, prices: { $$type: 'Prices', ...m.prices } });
     }
     return {
         $$type: 'Listing',
@@ -47,7 +42,8 @@ export function buildListing(input: ListingInput): Listing {
     };
 }
 
-// A listing file: prices in TON per million tokens as decimal strings ("0.2").
+// A listing file: each model's name and its prices (PRICE_FIELDS) in TON per million tokens as
+// decimal strings ("0.2").
 export function listingFromJson(text: string): ListingInput {
     let d: Record<string, unknown>;
     try {
@@ -78,8 +74,7 @@ export function listingFromJson(text: string): ListingInput {
         endpoint: str(d.endpoint, 'endpoint'),
         models: (d.models as Record<string, unknown>[]).map((m, i) => ({
             name: str(m.name, `models[${i}].name`),
-            pricePerMillionIn: price(m.pricePerMillionIn, `models[${i}].pricePerMillionIn`),
-            pricePerMillionOut: price(m.pricePerMillionOut, `models[${i}].pricePerMillionOut`),
+            prices: Object.fromEntries(PRICE_FIELDS.map((f) => [f, price(m[f], `models[${i}].${f}`)])) as PriceRates,
         })),
     };
 }

@@ -3,7 +3,7 @@
 // signs, checks or reads one (worker, SDK, tests).
 import { Address, Cell, beginCell } from '@ton/core';
 import { sign, signVerify } from '@ton/crypto';
-import { RECEIPT_TAG, loadUsageReceipt, storeUsageReceipt } from './Root';
+import { Prices, RECEIPT_TAG, loadUsageReceipt, storeUsageReceipt } from './Root';
 
 export interface ReceiptFields {
     globalId: number;
@@ -16,13 +16,15 @@ export interface ReceiptFields {
     resultsHash: bigint; // 256-bit hash of the responses served
 }
 
-export interface Prices {
-    pricePerMillionIn: bigint;
-    pricePerMillionOut: bigint;
-}
+// A model's prices as plain values: the Prices struct of contracts/messages.tact (listings, session
+// terms) without its type tag.
+export type PriceRates = Omit<Prices, '$$type'>;
 
-// What the Session accepts for these token counts: rounded down to the nanoton.
-export function amountDue(tokensIn: bigint, tokensOut: bigint, prices: Prices): bigint {
+// Prices' fields, in its order (a new token class is one more entry, and one in messages.tact).
+export const PRICE_FIELDS = ['pricePerMillionIn', 'pricePerMillionOut'] as const satisfies readonly (keyof PriceRates)[];
+
+// What the Session accepts for these token counts (amountDue in session.tact): rounded down.
+export function amountDue(tokensIn: bigint, tokensOut: bigint, prices: PriceRates): bigint {
     return (tokensIn * prices.pricePerMillionIn + tokensOut * prices.pricePerMillionOut) / 1_000_000n;
 }
 

@@ -302,7 +302,7 @@ export class World {
         o: { amount?: bigint; key?: KeyPair; globalId?: number; session?: Address; openedAt?: bigint } = {},
     ): Signed {
         const terms = state.terms!;
-        const amount = o.amount ?? (tokensIn * terms.pricePerMillionIn + tokensOut * terms.pricePerMillionOut) / 1_000_000n;
+        const amount = o.amount ?? (tokensIn * terms.prices.pricePerMillionIn + tokensOut * terms.prices.pricePerMillionOut) / 1_000_000n;
         const receipt = buildUsageReceipt({
             globalId: o.globalId ?? this.p.globalId,
             session: o.session ?? slot.contract.address,

@@ -5,7 +5,7 @@
 import Database from 'better-sqlite3';
 import { Address, Cell } from '@ton/core';
 import { KeyPair } from '@ton/crypto';
-import { Prices, amountDue, buildUsageReceipt, signUsageReceipt } from '../../wrappers';
+import { PriceRates, amountDue, buildUsageReceipt, signUsageReceipt } from '../../wrappers';
 
 export interface SignedReceipt {
     session: Address;
@@ -93,7 +93,7 @@ export class Meter {
     // A session's first receipt, for no usage: the acknowledgement a worker claims when it sees a
     // session accepted (a session with no receipt claimed by the end of its claim window is a
     // timeout). Returns the latest receipt unchanged if the session already has one.
-    acknowledge(session: Address, openedAt: number, key: KeyPair, prices: Prices): SignedReceipt {
+    acknowledge(session: Address, openedAt: number, key: KeyPair, prices: PriceRates): SignedReceipt {
         return this.latest(session) ?? this.record(session, openedAt, key, prices, { tokensIn: 0n, tokensOut: 0n }, 0n);
     }
 
@@ -104,7 +104,7 @@ export class Meter {
         session: Address,
         openedAt: number,
         key: KeyPair,
-        prices: Prices,
+        prices: PriceRates,
         usage: { tokensIn: bigint; tokensOut: bigint },
         resultsHash: bigint,
     ): SignedReceipt {

@@ -9,7 +9,7 @@ import {
     Listing,
     Root,
     ATTESTATION_VALUE,
-    Prices,
+    PriceRates,
     SESSION_CLOSING,
     SESSION_FINALIZED,
     SESSION_OPEN,
@@ -219,7 +219,7 @@ export class Worker {
         const opened = await this.open(sessionAddress, envelope);
         const request = parseChatRequest(opened.plaintext);
         const terms = s.terms!;
-        const prices: Prices = { pricePerMillionIn: terms.pricePerMillionIn, pricePerMillionOut: terms.pricePerMillionOut };
+        const prices: PriceRates = terms.prices;
         await this.requireModel(request.model, prices);
 
         // Never serve what the budget cannot pay: bound the prompt's tokens by its bytes (every
@@ -310,12 +310,16 @@ export class Worker {
         return opened;
     }
 
-    private async requireModel(model: string, prices: Prices) {
+    private async requireModel(model: string, prices: PriceRates) {
         if (!this.o.models.includes(model)) {
             throw new WorkerRefusal('model-not-served', 400, `this worker serves only ${this.o.models.join(', ')}`);
         }
         const offer = offerFor(await this.listing(), model);
-        if (!offer || offer.pricePerMillionIn !== prices.pricePerMillionIn || offer.pricePerMillionOut !== prices.pricePerMillionOut) {
+        if (
+            !offer ||
+            offer.prices.pricePerMillionIn !== prices.pricePerMillionIn ||
+            offer.prices.pricePerMillionOut !== prices.pricePerMillionOut
+        ) {
             throw new WorkerRefusal(
                 'model-not-served',
                 400,
@@ -406,7 +410,7 @@ export class Worker {
                     s.seqno === 0 &&
                     s.terms?.signingKey === this.signingKey
                 ) {
-                    const prices = { pricePerMillionIn: s.terms.pricePerMillionIn, pricePerMillionOut: s.terms.pricePerMillionOut };
+                    const prices = s.terms.prices;
                     this.o.meter.acknowledge(session, s.openedAt, this.keys.signing, prices);
                     acknowledged.push(session);
                 }
@@ -480,7 +484,7 @@ function parseChatRequest(plaintext: Buffer): ChatRequest {
 }
 
 // Output tokens that `left` nanotons pay for (free output: the default cap).
-function affordableOutput(left: bigint, prices: Prices): bigint {
+function affordableOutput(left: bigint, prices: PriceRates): bigint {
     if (left < 0n) return 0n;
     return prices.pricePerMillionOut === 0n ? BigInt(DEFAULT_MAX_TOKENS) : (left * 1_000_000n) / prices.pricePerMillionOut;
 }
