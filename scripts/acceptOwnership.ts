@@ -3,11 +3,12 @@
 import { NetworkProvider } from '@ton/blueprint';
 import { beginCell } from '@ton/core';
 import * as w from '../wrappers';
+import * as cli from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
-    const opts = w.parseOptions(args);
+    const opts = cli.parseOptions(args);
     const body = beginCell()
         .store(w.storeAcceptOwnership({ $$type: 'AcceptOwnership', queryId: 0n }))
         .endCell();
-    return w.sendToRoot(provider, opts, body, 'AcceptOwnership');
+    return cli.sendToRoot(provider, opts, body, 'AcceptOwnership');
 }

@@ -5,12 +5,13 @@
 import { NetworkProvider } from '@ton/blueprint';
 import { beginCell } from '@ton/core';
 import * as w from '../wrappers';
+import * as cli from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
-    const opts = w.parseOptions(args);
-    const publicKey = w.parseHex32(await w.requiredOption(provider, opts, 'key', 'Verifier public key (hex)'), '--key');
+    const opts = cli.parseOptions(args);
+    const publicKey = cli.parseHex32(await cli.requiredOption(provider, opts, 'key', 'Verifier public key (hex)'), '--key');
     const body = beginCell()
         .store(w.storeAddVerifier({ $$type: 'AddVerifier', queryId: 0n, publicKey }))
         .endCell();
-    return w.sendGovernanceChange(provider, opts, body, 'AddVerifier', w.CHANGE_ADD_VERIFIER);
+    return cli.sendGovernanceChange(provider, opts, body, 'AddVerifier', w.CHANGE_ADD_VERIFIER);
 }

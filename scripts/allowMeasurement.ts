@@ -3,12 +3,13 @@
 import { NetworkProvider } from '@ton/blueprint';
 import { beginCell } from '@ton/core';
 import * as w from '../wrappers';
+import * as cli from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
-    const opts = w.parseOptions(args);
-    const measurement = w.parseHex32(await w.requiredOption(provider, opts, 'measurement', 'Measurement (hex)'), '--measurement');
+    const opts = cli.parseOptions(args);
+    const measurement = cli.parseHex32(await cli.requiredOption(provider, opts, 'measurement', 'Measurement (hex)'), '--measurement');
     const body = beginCell()
         .store(w.storeAllowMeasurement({ $$type: 'AllowMeasurement', queryId: 0n, measurement }))
         .endCell();
-    return w.sendToRoot(provider, opts, body, 'AllowMeasurement');
+    return cli.sendToRoot(provider, opts, body, 'AllowMeasurement');
 }

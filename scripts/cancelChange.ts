@@ -3,16 +3,17 @@
 import { NetworkProvider } from '@ton/blueprint';
 import { beginCell } from '@ton/core';
 import * as w from '../wrappers';
+import * as cli from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
-    const opts = w.parseOptions(args);
-    const { root, id } = await w.pendingChangeOption(provider, opts);
+    const opts = cli.parseOptions(args);
+    const { root, id } = await cli.pendingChangeOption(provider, opts);
     const body = beginCell()
         .store(w.storeCancelChange({ $$type: 'CancelChange', queryId: 0n, id: BigInt(id) }))
         .endCell();
-    const outcome = await w.sendAndReport(provider, {
+    const outcome = await cli.sendAndReport(provider, {
         to: root,
-        value: w.valueOption(opts),
+        value: cli.valueOption(opts),
         minValue: w.GOVERNANCE_MIN_VALUE,
         body,
         what: `CancelChange #${id} to Root`,

@@ -3,12 +3,13 @@
 import { NetworkProvider } from '@ton/blueprint';
 import { beginCell } from '@ton/core';
 import * as w from '../wrappers';
+import * as cli from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
-    const opts = w.parseOptions(args);
-    const session = await w.deployedTarget(provider, opts, 'session', 'Session');
+    const opts = cli.parseOptions(args);
+    const session = await cli.deployedTarget(provider, opts, 'session', 'Session');
     const body = beginCell()
         .store(w.storeCloseSession({ $$type: 'CloseSession', queryId: 0n }))
         .endCell();
-    return w.sendSmall(provider, session, body, 'CloseSession');
+    return cli.sendSmall(provider, session, body, 'CloseSession');
 }

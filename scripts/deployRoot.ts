@@ -2,18 +2,8 @@
 // Deploys Root with the parameters of a JSON file, owned by the wallet that sends it.
 import { NetworkProvider } from '@ton/blueprint';
 import { beginCell, fromNano } from '@ton/core';
-import {
-    GLOBAL_ID_MAINNET,
-    GLOBAL_ID_TESTNET,
-    InputError,
-    ROOT_STORAGE_RESERVE,
-    paramsFileOption,
-    parseOptions,
-    parseTon,
-    rootForDeployment,
-    sendAndReport,
-    storeDeployRoot,
-} from '../wrappers';
+import { GLOBAL_ID_MAINNET, GLOBAL_ID_TESTNET, ROOT_STORAGE_RESERVE, rootForDeployment, storeDeployRoot } from '../wrappers';
+import { InputError, paramsFileOption, parseOptions, parseTon, sendAndReport } from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
     const ui = provider.ui();

@@ -6,29 +6,30 @@
 import { NetworkProvider } from '@ton/blueprint';
 import { beginCell } from '@ton/core';
 import * as w from '../wrappers';
+import * as cli from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
     const ui = provider.ui();
-    const opts = w.parseOptions(args);
-    const { root, id, pending, description } = await w.pendingChangeOption(provider, opts);
+    const opts = cli.parseOptions(args);
+    const { root, id, pending, description } = await cli.pendingChangeOption(provider, opts);
     const body = beginCell()
         .store(w.storeExecuteChange({ $$type: 'ExecuteChange', queryId: 0n, id: BigInt(id) }))
         .endCell();
-    const outcome = await w.sendAndReport(provider, {
+    const outcome = await cli.sendAndReport(provider, {
         to: root,
-        value: w.valueOption(opts),
+        value: cli.valueOption(opts),
         minValue: w.GOVERNANCE_MIN_VALUE,
         body,
         what: `ExecuteChange #${id} to Root`,
     });
     if (outcome.ok) {
-        const closed = outcome.transaction && w.changeClosedEvent(outcome.transaction);
+        const closed = outcome.transaction && cli.changeClosedEvent(outcome.transaction);
         if (closed && !closed.executed) {
             ui.write(`Change #${id} dropped: it no longer applies to Root's state (${description})`);
             return { ...outcome, applied: false };
         }
         ui.write(`Change #${id} applied: ${description}`);
-    } else if (outcome.exitCode === Number(w.ERR_CHANGE_NOT_DUE)) ui.write(`  it may execute from ${w.isoTime(pending.executeAt)}`);
+    } else if (outcome.exitCode === Number(w.ERR_CHANGE_NOT_DUE)) ui.write(`  it may execute from ${cli.isoTime(pending.executeAt)}`);
     else if (outcome.exitCode === Number(w.ERR_CHANGE_OUT_OF_ORDER)) {
         const first = Math.min(...(await provider.open(w.Root.fromAddress(root)).getPendingChanges()).keys());
         ui.write(`  changes execute in the order proposed: execute (or let expire) #${first} first`);

@@ -3,14 +3,15 @@
 import { NetworkProvider } from '@ton/blueprint';
 import { beginCell } from '@ton/core';
 import * as w from '../wrappers';
+import * as cli from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
-    const opts = w.parseOptions(args);
-    const session = await w.deployedTarget(provider, opts, 'session', 'Session');
+    const opts = cli.parseOptions(args);
+    const session = await cli.deployedTarget(provider, opts, 'session', 'Session');
     const body = beginCell()
         .store(w.storeFinalizeSession({ $$type: 'FinalizeSession', queryId: 0n }))
         .endCell();
-    return w.sendAndReport(provider, {
+    return cli.sendAndReport(provider, {
         to: session,
         value: w.FINALIZE_VALUE,
         minValue: w.FINALIZE_MIN_VALUE,

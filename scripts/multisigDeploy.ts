@@ -7,24 +7,24 @@
 import { NetworkProvider } from '@ton/blueprint';
 import { Cell, fromNano } from '@ton/core';
 import { MultisigWallet } from '@ton/ton';
-import * as w from '../wrappers';
+import * as cli from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
     const ui = provider.ui();
-    const opts = w.parseOptions(args);
-    const owners = (await w.requiredOption(provider, opts, 'owners', 'Owner public keys (hex, comma-separated)'))
+    const opts = cli.parseOptions(args);
+    const owners = (await cli.requiredOption(provider, opts, 'owners', 'Owner public keys (hex, comma-separated)'))
         .split(',')
-        .map((k, i) => Buffer.from(w.parseHex32(k, `--owners key ${i}`).toString(16).padStart(64, '0'), 'hex'));
-    if (new Set(owners.map((k) => k.toString('hex'))).size !== owners.length) throw new w.InputError('--owners lists a key twice');
-    if (owners.length > 255) throw new w.InputError('--owners: at most 255 keys');
-    const kText = await w.requiredOption(provider, opts, 'k', 'Signatures needed per order (k)');
+        .map((k, i) => Buffer.from(cli.parseHex32(k, `--owners key ${i}`).toString(16).padStart(64, '0'), 'hex'));
+    if (new Set(owners.map((k) => k.toString('hex'))).size !== owners.length) throw new cli.InputError('--owners lists a key twice');
+    if (owners.length > 255) throw new cli.InputError('--owners: at most 255 keys');
+    const kText = await cli.requiredOption(provider, opts, 'k', 'Signatures needed per order (k)');
     const k = Number(kText);
     if (!/^[0-9]+$/.test(kText) || k < 1 || k > owners.length)
-        throw new w.InputError(`--k must be a whole number from 1 to ${owners.length}`);
+        throw new cli.InputError(`--k must be a whole number from 1 to ${owners.length}`);
     const walletId = Number(opts.get('wallet-id') ?? '0');
     if (!Number.isInteger(walletId) || walletId < 0 || walletId > 0xffffffff)
-        throw new w.InputError('--wallet-id must be a 32-bit whole number');
-    const value = opts.get('value') ? w.parseTon(opts.get('value')!, '--value') : 1_000_000_000n;
+        throw new cli.InputError('--wallet-id must be a 32-bit whole number');
+    const value = opts.get('value') ? cli.parseTon(opts.get('value')!, '--value') : 1_000_000_000n;
 
     const multisig = new MultisigWallet(owners, 0, walletId, k);
     ui.write(`Multisig ${multisig.address.toString()}: ${k} of ${owners.length} owners, wallet id ${walletId}`);
@@ -37,7 +37,7 @@ export async function run(provider: NetworkProvider, args: string[]) {
         ui.write('Cancelled: nothing was sent.');
         return { ok: false, address: multisig.address };
     }
-    const outcome = await w.sendAndReport(provider, {
+    const outcome = await cli.sendAndReport(provider, {
         to: multisig.address,
         value,
         minValue: 100_000_000n,

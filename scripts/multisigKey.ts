@@ -5,16 +5,16 @@
 import { NetworkProvider } from '@ton/blueprint';
 import { mnemonicNew, mnemonicToPrivateKey } from '@ton/crypto';
 import { existsSync, writeFileSync } from 'fs';
-import * as w from '../wrappers';
+import * as cli from './lib';
 import { ownerKeyOption } from './multisigOrder';
 
 export async function run(provider: NetworkProvider, args: string[]) {
     const ui = provider.ui();
-    const opts = w.parseOptions(args);
+    const opts = cli.parseOptions(args);
     let publicKey: Buffer;
     const out = opts.get('out');
     if (out) {
-        if (existsSync(out)) throw new w.InputError(`--out ${out} exists already: a key file is never overwritten`);
+        if (existsSync(out)) throw new cli.InputError(`--out ${out} exists already: a key file is never overwritten`);
         const words = await mnemonicNew(24);
         writeFileSync(out, words.join(' ') + '\n', { mode: 0o600 });
         publicKey = (await mnemonicToPrivateKey(words)).publicKey;

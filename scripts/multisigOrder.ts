@@ -15,22 +15,23 @@ import { MultisigOrder, MultisigOrderBuilder, MultisigWallet } from '@ton/ton';
 import { randomBytes } from 'crypto';
 import { existsSync, readFileSync, writeFileSync } from 'fs';
 import * as w from '../wrappers';
+import * as cli from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
     const ui = provider.ui();
-    const opts = w.parseOptions(args);
-    const multisigAddress = await w.deployedTarget(provider, opts, 'multisig', 'multisig');
-    const root = await w.deployedTarget(provider, opts, 'root', 'Root');
-    const out = await w.requiredOption(provider, opts, 'out', 'Order file to write');
-    if (existsSync(out)) throw new w.InputError(`--out ${out} exists already: an order file is never overwritten`);
-    const name = await w.requiredOption(provider, opts, 'message', 'Root message (addVerifier, setParams, ...)');
+    const opts = cli.parseOptions(args);
+    const multisigAddress = await cli.deployedTarget(provider, opts, 'multisig', 'multisig');
+    const root = await cli.deployedTarget(provider, opts, 'root', 'Root');
+    const out = await cli.requiredOption(provider, opts, 'out', 'Order file to write');
+    if (existsSync(out)) throw new cli.InputError(`--out ${out} exists already: an order file is never overwritten`);
+    const name = await cli.requiredOption(provider, opts, 'message', 'Root message (addVerifier, setParams, ...)');
     const message = await rootMessage(provider, opts, name);
-    const value = w.valueOption(opts);
+    const value = cli.valueOption(opts);
     if (value < w.GOVERNANCE_MIN_VALUE)
-        throw new w.InputError(`--value: the message needs at least ${fromNano(w.GOVERNANCE_MIN_VALUE)} TON for gas and fees`);
+        throw new cli.InputError(`--value: the message needs at least ${fromNano(w.GOVERNANCE_MIN_VALUE)} TON for gas and fees`);
     const ttl = Number(opts.get('ttl') ?? DEFAULT_TTL);
     if (!Number.isInteger(ttl) || ttl < MIN_TTL || ttl > MAX_TTL)
-        throw new w.InputError(`--ttl must be a whole number of seconds from ${MIN_TTL} to ${MAX_TTL}`);
+        throw new cli.InputError(`--ttl must be a whole number of seconds from ${MIN_TTL} to ${MAX_TTL}`);
 
     const multisig = await MultisigWallet.fromAddress(multisigAddress, { provider: provider.provider(multisigAddress) });
     const expiresAt = Math.floor(Date.now() / 1000) + ttl;
@@ -97,14 +98,14 @@ export function readOrder(path: string): { file: OrderFile; order: MultisigOrder
     try {
         file = JSON.parse(readFileSync(path, 'utf8'));
     } catch (e) {
-        throw new w.InputError(`${path}: not an order file (${(e as Error).message})`);
+        throw new cli.InputError(`${path}: not an order file (${(e as Error).message})`);
     }
     const order = MultisigOrder.fromPayload(Cell.fromBase64(file.payload));
     for (const [id, signature] of Object.entries(file.signatures)) {
         const key = Buffer.from(file.owners[Number(id)] ?? '', 'hex');
         const sig = Buffer.from(signature, 'hex');
         if (key.length !== 32 || sig.length !== 64 || !signVerify(order.payload.hash(), sig, key))
-            throw new w.InputError(`${path}: the signature of owner ${id} does not verify`);
+            throw new cli.InputError(`${path}: the signature of owner ${id} does not verify`);
         order.signatures[Number(id)] = sig;
     }
     return { file, order };
@@ -117,50 +118,50 @@ export function writeOrder(path: string, file: OrderFile, order: MultisigOrder) 
 
 // --key FILE: an owner's key: 24 words (a TON mnemonic, as multisigKey writes), or 64 hex
 // characters (a 32-byte ed25519 seed), or 128 (a 64-byte secret key).
-export async function ownerKeyOption(provider: NetworkProvider, opts: ReturnType<typeof w.parseOptions>): Promise<KeyPair> {
-    const path = await w.requiredOption(provider, opts, 'key', 'Owner key file');
+export async function ownerKeyOption(provider: NetworkProvider, opts: cli.Options): Promise<KeyPair> {
+    const path = await cli.requiredOption(provider, opts, 'key', 'Owner key file');
     let text: string;
     try {
         text = readFileSync(path, 'utf8').trim();
     } catch (e) {
-        throw new w.InputError(`--key ${path}: ${(e as Error).message}`);
+        throw new cli.InputError(`--key ${path}: ${(e as Error).message}`);
     }
     const words = text.split(/\s+/);
     if (words.length === 24) {
-        if (!(await mnemonicValidate(words))) throw new w.InputError(`--key ${path}: not a valid TON mnemonic`);
+        if (!(await mnemonicValidate(words))) throw new cli.InputError(`--key ${path}: not a valid TON mnemonic`);
         return mnemonicToPrivateKey(words);
     }
     if (/^[0-9a-fA-F]{64}$/.test(text)) return keyPairFromSeed(Buffer.from(text, 'hex'));
     if (/^[0-9a-fA-F]{128}$/.test(text)) return keyPairFromSecretKey(Buffer.from(text, 'hex'));
-    throw new w.InputError(`--key ${path}: expected 24 mnemonic words or a hex ed25519 seed or secret key`);
+    throw new cli.InputError(`--key ${path}: expected 24 mnemonic words or a hex ed25519 seed or secret key`);
 }
 
 export function ownerIdOf(file: OrderFile, key: KeyPair): number {
     const id = file.owners.indexOf(key.publicKey.toString('hex'));
-    if (id < 0) throw new w.InputError(`the key ${key.publicKey.toString('hex')} is not an owner of multisig ${file.multisig}`);
+    if (id < 0) throw new cli.InputError(`the key ${key.publicKey.toString('hex')} is not an owner of multisig ${file.multisig}`);
     return id;
 }
 
 // The Root message an order carries, built and checked as the script of the same name does.
 async function rootMessage(
     provider: NetworkProvider,
-    opts: ReturnType<typeof w.parseOptions>,
+    opts: cli.Options,
     name: string,
 ): Promise<{ name: string; body: Cell; description: string }> {
-    const ask = (option: string, question: string) => w.requiredOption(provider, opts, option, question);
-    const hex = async (option: string, question: string) => w.parseHex32(await ask(option, question), `--${option}`);
-    const address = async (option: string, question: string) => w.parseAddress(await ask(option, question), `--${option}`);
+    const ask = (option: string, question: string) => cli.requiredOption(provider, opts, option, question);
+    const hex = async (option: string, question: string) => cli.parseHex32(await ask(option, question), `--${option}`);
+    const address = async (option: string, question: string) => cli.parseAddress(await ask(option, question), `--${option}`);
     const cell = (store: (b: Builder) => Builder) => store(beginCell()).endCell();
     const key = (k: bigint) => k.toString(16).padStart(64, '0');
     switch (name) {
         case 'setParams': {
-            const params = await w.paramsFileOption(provider, opts);
+            const params = await cli.paramsFileOption(provider, opts);
             const change = { $$type: 'GovernanceChange' as const, kind: w.CHANGE_PARAMS, value: 0n, params: w.paramsCell(params) };
-            const current = await provider.open(w.Root.fromAddress(await w.deployedTarget(provider, opts, 'root', 'Root'))).getParams();
+            const current = await provider.open(w.Root.fromAddress(await cli.deployedTarget(provider, opts, 'root', 'Root'))).getParams();
             return {
                 name: 'SetParams',
                 body: cell((b) => b.store(w.storeSetParams({ $$type: 'SetParams', queryId: 0n, params }))),
-                description: `${w.describeChange(change, current)} (timelocked)`,
+                description: `${cli.describeChange(change, current)} (timelocked)`,
             };
         }
         case 'addVerifier': {
@@ -176,7 +177,7 @@ async function rootMessage(
         case 'setThreshold': {
             const text = await ask('threshold', 'Threshold M');
             if (!/^[0-9]+$/.test(text) || Number(text) < 1 || Number(text) > Number(w.MAX_VERIFIERS))
-                throw new w.InputError(`--threshold must be a whole number from 1 to ${w.MAX_VERIFIERS}`);
+                throw new cli.InputError(`--threshold must be a whole number from 1 to ${w.MAX_VERIFIERS}`);
             const body = cell((b) => b.store(w.storeSetThreshold({ $$type: 'SetThreshold', queryId: 0n, threshold: BigInt(text) })));
             return { name: 'SetThreshold', body, description: `set threshold to ${text} (timelocked)` };
         }
@@ -191,7 +192,7 @@ async function rootMessage(
             return { name: 'AllowMeasurement', body, description: `allow measurement ${key(measurement)} (applies at once)` };
         }
         case 'cancelChange': {
-            const { id, description } = await w.pendingChangeOption(provider, opts);
+            const { id, description } = await cli.pendingChangeOption(provider, opts);
             const body = cell((b) => b.store(w.storeCancelChange({ $$type: 'CancelChange', queryId: 0n, id: BigInt(id) })));
             return { name: 'CancelChange', body, description: `cancel change #${id} (${description})` };
         }
@@ -205,7 +206,7 @@ async function rootMessage(
             return { name: 'AcceptOwnership', body, description: "accept Root's ownership" };
         }
         case 'withdrawTreasury': {
-            const amount = w.parseTon(await ask('amount', 'Amount (TON)'), '--amount');
+            const amount = cli.parseTon(await ask('amount', 'Amount (TON)'), '--amount');
             const to = await address('to', 'Recipient address');
             const body = cell((b) => b.store(w.storeWithdrawTreasury({ $$type: 'WithdrawTreasury', queryId: 0n, amount, to })));
             return { name: 'WithdrawTreasury', body, description: `pay ${fromNano(amount)} TON of the treasury to ${to.toString()}` };
@@ -216,12 +217,12 @@ async function rootMessage(
             return { name: 'UnjailProvider', body, description: `unjail provider ${target.toString()}` };
         }
         default:
-            throw new w.InputError(
+            throw new cli.InputError(
                 `--message ${name}: one of setParams, addVerifier, removeVerifier, setThreshold, withdrawMeasurement, allowMeasurement, cancelChange, proposeOwner, acceptOwnership, withdrawTreasury, unjailProvider`,
             );
     }
 }
 
 export function parseOrderAddress(file: OrderFile, field: 'multisig' | 'to'): Address {
-    return w.parseAddress(file[field], `the order's ${field}`);
+    return cli.parseAddress(file[field], `the order's ${field}`);
 }

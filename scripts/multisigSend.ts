@@ -9,6 +9,7 @@ import { NetworkProvider } from '@ton/blueprint';
 import { Address, Transaction, fromNano, toNano } from '@ton/core';
 import { MultisigWallet } from '@ton/ton';
 import * as w from '../wrappers';
+import * as cli from './lib';
 import { MIN_PARTIAL_TTL, ownerIdOf, ownerKeyOption, parseOrderAddress, readOrder } from './multisigOrder';
 
 const TIMELOCKED: Record<string, bigint> = {
@@ -21,41 +22,41 @@ const TIMELOCKED: Record<string, bigint> = {
 
 export async function run(provider: NetworkProvider, args: string[]) {
     const ui = provider.ui();
-    const opts = w.parseOptions(args);
-    const path = await w.requiredOption(provider, opts, 'order', 'Order file');
+    const opts = cli.parseOptions(args);
+    const path = await cli.requiredOption(provider, opts, 'order', 'Order file');
     const { file, order } = readOrder(path);
     const key = await ownerKeyOption(provider, opts);
     const id = ownerIdOf(file, key);
     const address = parseOrderAddress(file, 'multisig');
     const to = parseOrderAddress(file, 'to');
-    if (!(await provider.isContractDeployed(address))) throw new w.InputError(`no multisig is deployed at ${address.toString()}`);
+    if (!(await provider.isContractDeployed(address))) throw new cli.InputError(`no multisig is deployed at ${address.toString()}`);
     const contract = provider.provider(address);
     const multisig = await MultisigWallet.fromAddress(address, { provider: contract });
     const onChainOwners = [...multisig.owners.keys()]
         .sort((a, b) => a - b)
         .map((i) => multisig.owners.get(i)!.subarray(0, 32).toString('hex'));
     if (multisig.walletId !== file.walletId || multisig.k !== file.k || onChainOwners.join() !== file.owners.join())
-        throw new w.InputError(`the multisig at ${address.toString()} is not the one this order was made for`);
+        throw new cli.InputError(`the multisig at ${address.toString()} is not the one this order was made for`);
 
     // what the multisig knows of this order already
     const queryId = BigInt(file.queryId);
     const before = await queryState(provider, address, queryId);
-    if (before.state === -1n) throw new w.InputError('this order was executed already');
+    if (before.state === -1n) throw new cli.InputError('this order was executed already');
     if ((before.mask >> BigInt(id)) & 1n)
-        throw new w.InputError(`owner ${id} signed this order on-chain already: another owner must send it`);
+        throw new cli.InputError(`owner ${id} signed this order on-chain already: another owner must send it`);
     const signers = new Set([id, ...Object.keys(order.signatures).map(Number), ...maskOwners(before.mask, file.owners.length)]);
     const now = Math.floor(Date.now() / 1000);
     const expiresAt = Number(queryId >> 32n);
-    if (expiresAt <= now) throw new w.InputError(`this order expired at ${file.expiresAt}: make a new one`);
+    if (expiresAt <= now) throw new cli.InputError(`this order expired at ${file.expiresAt}: make a new one`);
     const complete = signers.size >= file.k;
     if (!complete && expiresAt - now <= MIN_PARTIAL_TTL)
-        throw new w.InputError(
+        throw new cli.InputError(
             `with ${signers.size} of ${file.k} signatures the multisig would keep this order, but only while it has over an hour left; it expires at ${file.expiresAt}: collect the signatures in the file (multisigSign) and send them together`,
         );
     const balance = (await provider.getContractState(address)).balance;
     const needed = toNano(file.value) + toNano('0.05');
     if (complete && balance < needed)
-        throw new w.InputError(
+        throw new cli.InputError(
             `the multisig holds ${fromNano(balance)} TON; the order needs about ${fromNano(needed)} TON: top it up first`,
         );
 
@@ -65,7 +66,7 @@ export async function run(provider: NetworkProvider, args: string[]) {
     );
     const kind = TIMELOCKED[file.message];
     const rootIsTarget = kind !== undefined || file.message === 'CancelChange';
-    const pendingBefore = rootIsTarget ? await w.pendingChangeIds(provider, to) : new Set<number>();
+    const pendingBefore = rootIsTarget ? await cli.pendingChangeIds(provider, to) : new Set<number>();
     const multisigLt = (await provider.getContractState(address)).last?.lt ?? 0n;
     const targetLt = (await provider.getContractState(to)).last?.lt ?? 0n;
     await multisig.sendOrder(order, key.secretKey, contract);
@@ -86,7 +87,7 @@ export async function run(provider: NetworkProvider, args: string[]) {
     const exitCode =
         tx && tx.description.type === 'generic' && tx.description.computePhase.type === 'vm' ? tx.description.computePhase.exitCode : null;
     const aborted = tx && tx.description.type === 'generic' ? tx.description.aborted : false;
-    const link = w.explorerLink(provider, to);
+    const link = cli.explorerLink(provider, to);
     if (aborted) {
         ui.write(
             `${file.message} failed at ${to.toString()}: ${exitCode === null ? 'aborted' : `${w.describeExitCode(exitCode)} (exit code ${exitCode})`}`,
@@ -96,7 +97,7 @@ export async function run(provider: NetworkProvider, args: string[]) {
     }
     ui.write(`${file.message}: done`);
     ui.write(`Explorer: ${link}`);
-    const governance = kind !== undefined ? await w.reportGovernanceChange(provider, to, pendingBefore, kind, file.message) : {};
+    const governance = kind !== undefined ? await cli.reportGovernanceChange(provider, to, pendingBefore, kind, file.message) : {};
     return { ok: true, executed: true, exitCode, ...governance };
 }
 

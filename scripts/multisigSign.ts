@@ -2,13 +2,13 @@
 // An owner of the multisig signs an order file (made by multisigOrder) offline: the signature is
 // added to the file, which goes on to the next owner. Nothing is sent.
 import { NetworkProvider } from '@ton/blueprint';
-import * as w from '../wrappers';
+import * as cli from './lib';
 import { ownerIdOf, ownerKeyOption, readOrder, writeOrder } from './multisigOrder';
 
 export async function run(provider: NetworkProvider, args: string[]) {
     const ui = provider.ui();
-    const opts = w.parseOptions(args);
-    const path = await w.requiredOption(provider, opts, 'order', 'Order file');
+    const opts = cli.parseOptions(args);
+    const path = await cli.requiredOption(provider, opts, 'order', 'Order file');
     const { file, order } = readOrder(path);
     const key = await ownerKeyOption(provider, opts);
     const id = ownerIdOf(file, key);

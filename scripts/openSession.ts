@@ -9,6 +9,7 @@ import { NetworkProvider } from '@ton/blueprint';
 import { beginCell, fromNano } from '@ton/core';
 import { randomBytes } from 'crypto';
 import * as w from '../wrappers';
+import * as cli from './lib';
 import { loadOrCreateSessionKey } from '../sdk/keyfile';
 import { networkProviderChain } from '../sdk/chain';
 import { isProviderOf, sessionOpeningProblem } from '../sdk/client';
@@ -16,24 +17,26 @@ import { offerFor, readProvider } from '../sdk/state';
 
 export async function run(provider: NetworkProvider, args: string[]) {
     const ui = provider.ui();
-    const opts = w.parseOptions(args);
-    const root = await w.deployedTarget(provider, opts, 'root', 'Root');
-    const target = await w.deployedTarget(provider, opts, 'provider', 'Provider');
-    const model = await w.requiredOption(provider, opts, 'model', 'Model name');
-    const budget = w.parseTon(await w.requiredOption(provider, opts, 'budget', 'Budget (TON)'), '--budget');
-    const keyFile = await w.requiredOption(provider, opts, 'client-key', 'Session key file (created if missing)');
+    const opts = cli.parseOptions(args);
+    const root = await cli.deployedTarget(provider, opts, 'root', 'Root');
+    const target = await cli.deployedTarget(provider, opts, 'provider', 'Provider');
+    const model = await cli.requiredOption(provider, opts, 'model', 'Model name');
+    const budget = cli.parseTon(await cli.requiredOption(provider, opts, 'budget', 'Budget (TON)'), '--budget');
+    const keyFile = await cli.requiredOption(provider, opts, 'client-key', 'Session key file (created if missing)');
     const hours = Number(opts.get('hours') ?? '24');
-    if (!Number.isFinite(hours) || hours <= 0) throw new w.InputError('--hours must be a positive number');
+    if (!Number.isFinite(hours) || hours <= 0) throw new cli.InputError('--hours must be a positive number');
     // The Provider's own rules, checked here first (sdk/client.ts) so a refusal names the rule.
     const state = await readProvider(networkProviderChain(provider), target).catch(() => null);
     if (!state || !(await isProviderOf(root, state))) {
-        throw new w.InputError(`${target.toString()} is not a Provider of the Root ${root.toString()}: refusing to open a session with it`);
+        throw new cli.InputError(
+            `${target.toString()} is not a Provider of the Root ${root.toString()}: refusing to open a session with it`,
+        );
     }
-    if (!state.params) throw new w.InputError(`the Provider at ${target.toString()} is not registered`);
+    if (!state.params) throw new cli.InputError(`the Provider at ${target.toString()} is not registered`);
     const now = Math.floor(Date.now() / 1000);
     const durationSeconds = Math.round(hours * 3600);
     const problem = sessionOpeningProblem(state, { model, budget, durationSeconds }, now, 0);
-    if (problem) throw new w.InputError(problem.message);
+    if (problem) throw new cli.InputError(problem.message);
     const offer = offerFor(state.listing, model)!;
     const params = state.params;
     const { key, created } = await loadOrCreateSessionKey(keyFile);
@@ -45,7 +48,7 @@ export async function run(provider: NetworkProvider, args: string[]) {
     ui.write(
         `  ${model} at ${fromNano(offer.prices.pricePerMillionIn)} / ${fromNano(offer.prices.pricePerMillionOut)} TON per million tokens in / out, budget ${fromNano(budget)} TON, ${hours} h`,
     );
-    const outcome = await w.sendAndReport(provider, {
+    const outcome = await cli.sendAndReport(provider, {
         to: session.address,
         value: budget + w.SESSION_OPEN_OVERHEAD,
         minValue: params.minSessionBudget + w.SESSION_OPEN_OVERHEAD,

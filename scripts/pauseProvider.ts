@@ -3,12 +3,13 @@
 import { NetworkProvider } from '@ton/blueprint';
 import { beginCell } from '@ton/core';
 import * as w from '../wrappers';
+import * as cli from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
-    const opts = w.parseOptions(args);
-    const target = await w.deployedTarget(provider, opts, 'provider', 'Provider');
+    const opts = cli.parseOptions(args);
+    const target = await cli.deployedTarget(provider, opts, 'provider', 'Provider');
     const body = beginCell()
         .store(w.storePauseProvider({ $$type: 'PauseProvider', queryId: 0n }))
         .endCell();
-    return w.sendSmall(provider, target, body, 'PauseProvider');
+    return cli.sendSmall(provider, target, body, 'PauseProvider');
 }

@@ -3,12 +3,13 @@
 import { NetworkProvider } from '@ton/blueprint';
 import { beginCell } from '@ton/core';
 import * as w from '../wrappers';
+import * as cli from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
-    const opts = w.parseOptions(args);
-    const newOwner = w.parseAddress(await w.requiredOption(provider, opts, 'new-owner', 'New owner address'), '--new-owner');
+    const opts = cli.parseOptions(args);
+    const newOwner = cli.parseAddress(await cli.requiredOption(provider, opts, 'new-owner', 'New owner address'), '--new-owner');
     const body = beginCell()
         .store(w.storeProposeOwner({ $$type: 'ProposeOwner', queryId: 0n, newOwner }))
         .endCell();
-    return w.sendToRoot(provider, opts, body, 'ProposeOwner');
+    return cli.sendToRoot(provider, opts, body, 'ProposeOwner');
 }

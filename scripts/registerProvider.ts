@@ -5,13 +5,14 @@
 import { NetworkProvider } from '@ton/blueprint';
 import { beginCell, fromNano } from '@ton/core';
 import * as w from '../wrappers';
+import * as cli from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
     const ui = provider.ui();
-    const opts = w.parseOptions(args);
-    const rootAddress = await w.deployedTarget(provider, opts, 'root', 'Root');
-    const listing = await w.listingFileOption(provider, opts);
-    const value = w.parseTon(await w.requiredOption(provider, opts, 'value', 'TON to attach (stake + fees)'), '--value');
+    const opts = cli.parseOptions(args);
+    const rootAddress = await cli.deployedTarget(provider, opts, 'root', 'Root');
+    const listing = await cli.listingFileOption(provider, opts);
+    const value = cli.parseTon(await cli.requiredOption(provider, opts, 'value', 'TON to attach (stake + fees)'), '--value');
     const owner = provider.sender().address!;
     const root = provider.open(w.Root.fromAddress(rootAddress));
     const params = await root.getParams();
@@ -27,7 +28,7 @@ export async function run(provider: NetworkProvider, args: string[]) {
     ui.write(
         `  minimum stake ${fromNano(params.minProviderStake)} TON; about ${fromNano(value - w.REGISTRATION_OVERHEAD)} TON of ${fromNano(value)} TON becomes stake`,
     );
-    const outcome = await w.sendAndReport(provider, {
+    const outcome = await cli.sendAndReport(provider, {
         to: contract.address,
         value,
         minValue,

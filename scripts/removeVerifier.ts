@@ -5,12 +5,13 @@
 import { NetworkProvider } from '@ton/blueprint';
 import { beginCell } from '@ton/core';
 import * as w from '../wrappers';
+import * as cli from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
-    const opts = w.parseOptions(args);
-    const publicKey = w.parseHex32(await w.requiredOption(provider, opts, 'key', 'Verifier public key (hex)'), '--key');
+    const opts = cli.parseOptions(args);
+    const publicKey = cli.parseHex32(await cli.requiredOption(provider, opts, 'key', 'Verifier public key (hex)'), '--key');
     const body = beginCell()
         .store(w.storeRemoveVerifier({ $$type: 'RemoveVerifier', queryId: 0n, publicKey }))
         .endCell();
-    return w.sendGovernanceChange(provider, opts, body, 'RemoveVerifier', w.CHANGE_REMOVE_VERIFIER);
+    return cli.sendGovernanceChange(provider, opts, body, 'RemoveVerifier', w.CHANGE_REMOVE_VERIFIER);
 }

@@ -4,11 +4,12 @@ import { NetworkProvider } from '@ton/blueprint';
 import { Cell, beginCell } from '@ton/core';
 import { readFileSync } from 'fs';
 import * as w from '../wrappers';
+import * as cli from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
-    const opts = w.parseOptions(args);
-    const session = await w.deployedTarget(provider, opts, 'session', 'Session');
-    const file = await w.requiredOption(provider, opts, 'receipts', 'Receipts file (JSON)');
+    const opts = cli.parseOptions(args);
+    const session = await cli.deployedTarget(provider, opts, 'session', 'Session');
+    const file = await cli.requiredOption(provider, opts, 'receipts', 'Receipts file (JSON)');
     let pair: { receipt: Cell; signature: Buffer }[];
     try {
         const d = JSON.parse(readFileSync(file, 'utf8')) as { receipt: string; signature: string }[];
@@ -18,7 +19,7 @@ export async function run(provider: NetworkProvider, args: string[]) {
         if (a.seqno !== b.seqno || pair[0].receipt.hash().equals(pair[1].receipt.hash()))
             throw new Error('not two different receipts with one seqno');
     } catch (e) {
-        throw new w.InputError(`${file}: ${(e as Error).message}`);
+        throw new cli.InputError(`${file}: ${(e as Error).message}`);
     }
     const body = beginCell()
         .store(
@@ -32,7 +33,7 @@ export async function run(provider: NetworkProvider, args: string[]) {
             }),
         )
         .endCell();
-    return w.sendAndReport(provider, {
+    return cli.sendAndReport(provider, {
         to: session,
         value: w.FINALIZE_VALUE,
         minValue: w.FINALIZE_MIN_VALUE,

@@ -3,15 +3,17 @@
 import { NetworkProvider } from '@ton/blueprint';
 import { beginCell, fromNano } from '@ton/core';
 import * as w from '../wrappers';
+import * as cli from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
-    const opts = w.parseOptions(args);
-    const target = await w.deployedTarget(provider, opts, 'provider', 'Provider');
-    const amount = w.parseTon(await w.requiredOption(provider, opts, 'amount', 'Amount to unstake (TON)'), '--amount');
+    const opts = cli.parseOptions(args);
+    const target = await cli.deployedTarget(provider, opts, 'provider', 'Provider');
+    const amount = cli.parseTon(await cli.requiredOption(provider, opts, 'amount', 'Amount to unstake (TON)'), '--amount');
     const free = await provider.open(w.Provider.fromAddress(target)).getFreeStake();
-    if (amount > free) throw new w.InputError(`only ${fromNano(free)} TON of stake is free (locked collateral and the minimum stake stay)`);
+    if (amount > free)
+        throw new cli.InputError(`only ${fromNano(free)} TON of stake is free (locked collateral and the minimum stake stay)`);
     const body = beginCell()
         .store(w.storeRequestUnstake({ $$type: 'RequestUnstake', queryId: 0n, amount }))
         .endCell();
-    return w.sendSmall(provider, target, body, 'RequestUnstake');
+    return cli.sendSmall(provider, target, body, 'RequestUnstake');
 }

@@ -5,12 +5,13 @@
 import { NetworkProvider } from '@ton/blueprint';
 import { beginCell } from '@ton/core';
 import * as w from '../wrappers';
+import * as cli from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
-    const opts = w.parseOptions(args);
-    const params = await w.paramsFileOption(provider, opts);
+    const opts = cli.parseOptions(args);
+    const params = await cli.paramsFileOption(provider, opts);
     const body = beginCell()
         .store(w.storeSetParams({ $$type: 'SetParams', queryId: 0n, params }))
         .endCell();
-    return w.sendGovernanceChange(provider, opts, body, 'SetParams', w.CHANGE_PARAMS);
+    return cli.sendGovernanceChange(provider, opts, body, 'SetParams', w.CHANGE_PARAMS);
 }

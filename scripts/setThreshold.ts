@@ -5,14 +5,15 @@
 import { NetworkProvider } from '@ton/blueprint';
 import { beginCell } from '@ton/core';
 import * as w from '../wrappers';
+import * as cli from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
-    const opts = w.parseOptions(args);
-    const text = await w.requiredOption(provider, opts, 'threshold', 'Threshold M');
+    const opts = cli.parseOptions(args);
+    const text = await cli.requiredOption(provider, opts, 'threshold', 'Threshold M');
     if (!/^[0-9]+$/.test(text) || Number(text) < 1 || Number(text) > Number(w.MAX_VERIFIERS))
-        throw new w.InputError(`--threshold must be a whole number from 1 to ${w.MAX_VERIFIERS}`);
+        throw new cli.InputError(`--threshold must be a whole number from 1 to ${w.MAX_VERIFIERS}`);
     const body = beginCell()
         .store(w.storeSetThreshold({ $$type: 'SetThreshold', queryId: 0n, threshold: BigInt(text) }))
         .endCell();
-    return w.sendGovernanceChange(provider, opts, body, 'SetThreshold', w.CHANGE_THRESHOLD);
+    return cli.sendGovernanceChange(provider, opts, body, 'SetThreshold', w.CHANGE_THRESHOLD);
 }

@@ -5,11 +5,12 @@
 import { NetworkProvider } from '@ton/blueprint';
 import { fromNano } from '@ton/core';
 import * as w from '../wrappers';
+import * as cli from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
     const ui = provider.ui();
-    const opts = w.parseOptions(args);
-    const address = await w.deployedTarget(provider, opts, 'root', 'Root');
+    const opts = cli.parseOptions(args);
+    const address = await cli.deployedTarget(provider, opts, 'root', 'Root');
     const root = provider.open(w.Root.fromAddress(address));
     const p = await root.getParams();
     const set = await root.getVerifierSet();
@@ -35,12 +36,12 @@ export async function run(provider: NetworkProvider, args: string[]) {
     const restrictedFrom = Number(await root.getRestrictedFrom());
     ui.write(`  pending governance changes (${changes.size}):`);
     for (const [id, c] of changes) {
-        const restricting = w.isRestrictingChange(c.change.kind) ? ' (restricting)' : '';
-        ui.write(`    #${id} ${w.describeChange(c.change, p)}${restricting}: executable from ${w.isoTime(c.executeAt)}`);
+        const restricting = cli.isRestrictingChange(c.change.kind) ? ' (restricting)' : '';
+        ui.write(`    #${id} ${cli.describeChange(c.change, p)}${restricting}: executable from ${cli.isoTime(c.executeAt)}`);
     }
     ui.write(
         restrictedFrom
-            ? `  restricted from ${w.isoTime(restrictedFrom)}: new attestations end then at the latest, when a restricting change may execute`
+            ? `  restricted from ${cli.isoTime(restrictedFrom)}: new attestations end then at the latest, when a restricting change may execute`
             : '  restricted from: none (no restricting change waits)',
     );
     return {

@@ -3,19 +3,20 @@
 import { NetworkProvider } from '@ton/blueprint';
 import { fromNano } from '@ton/core';
 import * as w from '../wrappers';
+import * as cli from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
     const ui = provider.ui();
-    const opts = w.parseOptions(args);
+    const opts = cli.parseOptions(args);
     const address = opts.get('provider')
-        ? w.parseAddress(opts.get('provider')!, '--provider')
+        ? cli.parseAddress(opts.get('provider')!, '--provider')
         : (
               await w.providerForOwner(
-                  w.parseAddress(await w.requiredOption(provider, opts, 'root', 'Root address'), '--root'),
-                  w.parseAddress(await w.requiredOption(provider, opts, 'owner', 'Owner address'), '--owner'),
+                  cli.parseAddress(await cli.requiredOption(provider, opts, 'root', 'Root address'), '--root'),
+                  cli.parseAddress(await cli.requiredOption(provider, opts, 'owner', 'Owner address'), '--owner'),
               )
           ).address;
-    if (!(await provider.isContractDeployed(address))) throw new w.InputError(`no Provider is deployed at ${address.toString()}`);
+    if (!(await provider.isContractDeployed(address))) throw new cli.InputError(`no Provider is deployed at ${address.toString()}`);
     const p = provider.open(w.Provider.fromAddress(address));
     const status = w.PROVIDER_STATUS_NAMES[Number(await p.getStatus())];
     const unbonding = await p.getUnbonding();

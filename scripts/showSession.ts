@@ -3,11 +3,12 @@
 import { NetworkProvider } from '@ton/blueprint';
 import { fromNano } from '@ton/core';
 import * as w from '../wrappers';
+import * as cli from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
     const ui = provider.ui();
-    const opts = w.parseOptions(args);
-    const address = await w.deployedTarget(provider, opts, 'session', 'Session');
+    const opts = cli.parseOptions(args);
+    const address = await cli.deployedTarget(provider, opts, 'session', 'Session');
     const s = provider.open(w.Session.fromAddress(address));
     const status = w.SESSION_STATUS_NAMES[Number(await s.getStatus())];
     const date = (t: bigint) => new Date(Number(t) * 1000).toISOString();

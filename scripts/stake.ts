@@ -3,13 +3,14 @@
 import { NetworkProvider } from '@ton/blueprint';
 import { beginCell } from '@ton/core';
 import * as w from '../wrappers';
+import * as cli from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
-    const opts = w.parseOptions(args);
-    const target = await w.deployedTarget(provider, opts, 'provider', 'Provider');
-    const amount = w.parseTon(await w.requiredOption(provider, opts, 'amount', 'Amount to stake (TON)'), '--amount');
+    const opts = cli.parseOptions(args);
+    const target = await cli.deployedTarget(provider, opts, 'provider', 'Provider');
+    const amount = cli.parseTon(await cli.requiredOption(provider, opts, 'amount', 'Amount to stake (TON)'), '--amount');
     const body = beginCell()
         .store(w.storeStake({ $$type: 'Stake', queryId: 0n }))
         .endCell();
-    return w.sendAndReport(provider, { to: target, value: amount, minValue: w.STAKE_MIN_VALUE, body, what: 'Stake' });
+    return cli.sendAndReport(provider, { to: target, value: amount, minValue: w.STAKE_MIN_VALUE, body, what: 'Stake' });
 }

@@ -4,11 +4,12 @@ import { NetworkProvider } from '@ton/blueprint';
 import { Cell, beginCell } from '@ton/core';
 import { readFileSync } from 'fs';
 import * as w from '../wrappers';
+import * as cli from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
-    const opts = w.parseOptions(args);
-    const target = await w.deployedTarget(provider, opts, 'provider', 'Provider');
-    const file = await w.requiredOption(provider, opts, 'proof', 'Proof file (JSON from the verifier)');
+    const opts = cli.parseOptions(args);
+    const target = await cli.deployedTarget(provider, opts, 'provider', 'Provider');
+    const file = await cli.requiredOption(provider, opts, 'proof', 'Proof file (JSON from the verifier)');
     let proof, signatures;
     try {
         const d = JSON.parse(readFileSync(file, 'utf8')) as { proof: string; signatures: { publicKey: string; signature: string }[] };
@@ -20,11 +21,11 @@ export async function run(provider: NetworkProvider, args: string[]) {
             d.signatures.map((s) => ({ publicKey: Buffer.from(s.publicKey, 'hex'), signature: Buffer.from(s.signature, 'hex') })),
         );
     } catch (e) {
-        throw new w.InputError(`${file}: ${(e as Error).message}`);
+        throw new cli.InputError(`${file}: ${(e as Error).message}`);
     }
     const body = beginCell()
         .store(w.storeSubmitAttestation({ $$type: 'SubmitAttestation', queryId: 0n, proof, signatures }))
         .endCell();
-    const value = opts.get('value') ? w.parseTon(opts.get('value')!, '--value') : w.ATTESTATION_VALUE;
-    return w.sendAndReport(provider, { to: target, value, minValue: w.ATTESTATION_MIN_VALUE, body, what: 'SubmitAttestation' });
+    const value = opts.get('value') ? cli.parseTon(opts.get('value')!, '--value') : w.ATTESTATION_VALUE;
+    return cli.sendAndReport(provider, { to: target, value, minValue: w.ATTESTATION_MIN_VALUE, body, what: 'SubmitAttestation' });
 }

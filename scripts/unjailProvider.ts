@@ -3,12 +3,13 @@
 import { NetworkProvider } from '@ton/blueprint';
 import { beginCell } from '@ton/core';
 import * as w from '../wrappers';
+import * as cli from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
-    const opts = w.parseOptions(args);
-    const target = w.parseAddress(await w.requiredOption(provider, opts, 'provider', 'Provider address'), '--provider');
+    const opts = cli.parseOptions(args);
+    const target = cli.parseAddress(await cli.requiredOption(provider, opts, 'provider', 'Provider address'), '--provider');
     const body = beginCell()
         .store(w.storeUnjailProvider({ $$type: 'UnjailProvider', queryId: 0n, provider: target }))
         .endCell();
-    return w.sendToRoot(provider, opts, body, 'UnjailProvider');
+    return cli.sendToRoot(provider, opts, body, 'UnjailProvider');
 }

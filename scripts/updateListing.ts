@@ -3,13 +3,14 @@
 import { NetworkProvider } from '@ton/blueprint';
 import { beginCell } from '@ton/core';
 import * as w from '../wrappers';
+import * as cli from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
-    const opts = w.parseOptions(args);
-    const target = await w.deployedTarget(provider, opts, 'provider', 'Provider');
-    const listing = await w.listingFileOption(provider, opts);
+    const opts = cli.parseOptions(args);
+    const target = await cli.deployedTarget(provider, opts, 'provider', 'Provider');
+    const listing = await cli.listingFileOption(provider, opts);
     const body = beginCell()
         .store(w.storeUpdateListing({ $$type: 'UpdateListing', queryId: 0n, listing }))
         .endCell();
-    return w.sendSmall(provider, target, body, 'UpdateListing');
+    return cli.sendSmall(provider, target, body, 'UpdateListing');
 }

@@ -5,12 +5,13 @@
 import { NetworkProvider } from '@ton/blueprint';
 import { beginCell } from '@ton/core';
 import * as w from '../wrappers';
+import * as cli from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
-    const opts = w.parseOptions(args);
-    const measurement = w.parseHex32(await w.requiredOption(provider, opts, 'measurement', 'Measurement (hex)'), '--measurement');
+    const opts = cli.parseOptions(args);
+    const measurement = cli.parseHex32(await cli.requiredOption(provider, opts, 'measurement', 'Measurement (hex)'), '--measurement');
     const body = beginCell()
         .store(w.storeWithdrawMeasurement({ $$type: 'WithdrawMeasurement', queryId: 0n, measurement }))
         .endCell();
-    return w.sendGovernanceChange(provider, opts, body, 'WithdrawMeasurement', w.CHANGE_WITHDRAW_MEASUREMENT);
+    return cli.sendGovernanceChange(provider, opts, body, 'WithdrawMeasurement', w.CHANGE_WITHDRAW_MEASUREMENT);
 }

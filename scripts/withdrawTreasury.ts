@@ -3,13 +3,14 @@
 import { NetworkProvider } from '@ton/blueprint';
 import { beginCell } from '@ton/core';
 import * as w from '../wrappers';
+import * as cli from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
-    const opts = w.parseOptions(args);
-    const amount = w.parseTon(await w.requiredOption(provider, opts, 'amount', 'Amount (TON)'), '--amount');
-    const to = w.parseAddress(await w.requiredOption(provider, opts, 'to', 'Recipient address'), '--to');
+    const opts = cli.parseOptions(args);
+    const amount = cli.parseTon(await cli.requiredOption(provider, opts, 'amount', 'Amount (TON)'), '--amount');
+    const to = cli.parseAddress(await cli.requiredOption(provider, opts, 'to', 'Recipient address'), '--to');
     const body = beginCell()
         .store(w.storeWithdrawTreasury({ $$type: 'WithdrawTreasury', queryId: 0n, amount, to }))
         .endCell();
-    return w.sendToRoot(provider, opts, body, 'WithdrawTreasury');
+    return cli.sendToRoot(provider, opts, body, 'WithdrawTreasury');
 }

@@ -1,17 +1,38 @@
 // An entry message refuses a value that cannot pay for the chain it starts (ERR_VALUE_TOO_SMALL).
 // The other half of that promise: the smallest value it accepts does carry the whole chain to
 // the end. For each entry, binary-search that value, send it, and check that no transaction of
-// the chain failed.
+// the chain failed. The values clients attach (wrappers/values.ts) are checked against it too.
 import { Blockchain, BlockchainTransaction, SendMessageResult } from '@ton/sandbox';
 import { Address, toNano } from '@ton/core';
 import '@ton/test-utils';
-import { ERR_VALUE_TOO_SMALL } from '../wrappers';
+import {
+    ATTESTATION_MIN_VALUE,
+    ATTESTATION_VALUE,
+    CHAIN_GAS,
+    CLAIM_VALUE,
+    ERR_VALUE_TOO_SMALL,
+    FINALIZE_MIN_VALUE,
+    FINALIZE_VALUE,
+    REGISTRATION_OVERHEAD,
+    SESSION_OPEN_OVERHEAD,
+    STAKE_MIN_VALUE,
+    gasFee,
+    modelKey,
+    clientKeyHashOf,
+    providerForOwner,
+    sessionFor,
+} from '../wrappers';
 import {
     DAY,
     attestedProvider,
     deployProtocol,
+    CLIENT_SESSION_KEY,
+    MODEL,
+    START_TIME,
+    TEST_PARAMS,
     makeEnclave,
     proofFields,
+    sendRegister,
     sendOpenSession,
     signedProof,
     signedReceipt,
@@ -63,6 +84,8 @@ describe('the minimum accepted value carries the whole chain', () => {
         const proof = signedProof(proofFields(p, prov.provider.address, makeEnclave('next'), { nonce: 9n }), p.verifiers.slice(0, 2));
         const { value, result } = await minimumAccepted(p.blockchain, prov.provider.address, (v) => submitAttestation(p, prov, proof, v));
         expect(value).toBeGreaterThan(0n);
+        expect(ATTESTATION_MIN_VALUE).toBeGreaterThanOrEqual(value);
+        expect(ATTESTATION_VALUE).toBeGreaterThanOrEqual(ATTESTATION_MIN_VALUE);
         expectWholeChainSucceeded(result, [prov.owner.address]);
         expect(result.transactions).toHaveTransaction({ from: p.root.address, to: prov.provider.address, success: true });
         expect((await prov.provider.getAttestation())!.signingKey).toBe(
@@ -75,9 +98,10 @@ describe('the minimum accepted value carries the whole chain', () => {
         const prov = await attestedProvider(p);
         const { session } = await sendOpenSession(p, prov.owner.address);
         const receipt = signedReceipt(p, session.address, prov.enclave, 1, 1_000_000n, 1_000_000n);
-        const { result } = await minimumAccepted(p.blockchain, session.address, (v) =>
+        const { value, result } = await minimumAccepted(p.blockchain, session.address, (v) =>
             session.send(prov.owner.getSender(), { value: v }, { $$type: 'ClaimUsage', queryId: 0n, ...receipt }),
         );
+        expect(CLAIM_VALUE).toBeGreaterThanOrEqual(value);
         expectWholeChainSucceeded(result, [prov.owner.address]);
         expect(await session.getSeqno()).toBe(1n);
     });
@@ -96,9 +120,11 @@ describe('the minimum accepted value carries the whole chain', () => {
             },
         );
         p.blockchain.now! += 2 * DAY;
-        const { result } = await minimumAccepted(p.blockchain, session.address, (v) =>
+        const { value, result } = await minimumAccepted(p.blockchain, session.address, (v) =>
             session.send(client.getSender(), { value: v }, { $$type: 'FinalizeSession', queryId: 0n }),
         );
+        expect(FINALIZE_MIN_VALUE).toBeGreaterThanOrEqual(value);
+        expect(FINALIZE_VALUE).toBeGreaterThanOrEqual(FINALIZE_MIN_VALUE);
         expectWholeChainSucceeded(result, [client.address]);
         expect(await prov.provider.getLocked()).toBe(0n);
         expect(await p.root.getTreasury()).toBeGreaterThan(0n);
@@ -110,9 +136,11 @@ describe('the minimum accepted value carries the whole chain', () => {
         const { client, session } = await sendOpenSession(p, prov.owner.address);
         // no receipt claimed by the end of the claim window
         p.blockchain.now = Number(await session.getDeadline()) + Number((await session.getTerms())!.closeGracePeriod) + 1;
-        const { result } = await minimumAccepted(p.blockchain, session.address, (v) =>
+        const { value, result } = await minimumAccepted(p.blockchain, session.address, (v) =>
             session.send(client.getSender(), { value: v }, { $$type: 'FinalizeSession', queryId: 0n }),
         );
+        expect(FINALIZE_MIN_VALUE).toBeGreaterThanOrEqual(value);
+        expect(FINALIZE_VALUE).toBeGreaterThanOrEqual(FINALIZE_MIN_VALUE);
         expectWholeChainSucceeded(result, [client.address]);
         expect(await prov.provider.getLocked()).toBe(0n);
         expect((await prov.provider.getStats()).slashCount).toBe(1n);
@@ -123,10 +151,62 @@ describe('the minimum accepted value carries the whole chain', () => {
         const p = await deployProtocol();
         const prov = await attestedProvider(p);
         const before = await prov.provider.getStake();
-        const { result } = await minimumAccepted(p.blockchain, prov.provider.address, (v) =>
+        const { value, result } = await minimumAccepted(p.blockchain, prov.provider.address, (v) =>
             prov.provider.send(prov.owner.getSender(), { value: v }, { $$type: 'Stake', queryId: 0n }),
         );
+        expect(STAKE_MIN_VALUE).toBeGreaterThanOrEqual(value);
         expectWholeChainSucceeded(result, [prov.owner.address]);
         expect(await prov.provider.getStake()).toBeGreaterThan(before);
+    });
+
+    it('Register (Provider -> Root -> Provider): REGISTRATION_OVERHEAD covers it, the rest is stake', async () => {
+        const p = await deployProtocol();
+        const owner = await p.blockchain.treasury('new-owner');
+        const provider = p.blockchain.openContract(await providerForOwner(p.root.address, owner.address));
+        const before = p.blockchain.snapshot();
+        const { value } = await minimumAccepted(p.blockchain, provider.address, async (v) => (await sendRegister(p, owner, v)).result);
+        expect(REGISTRATION_OVERHEAD).toBeGreaterThanOrEqual(value);
+        // Root refuses a stake below the minimum (ERR_BELOW_MIN_STAKE): the minimum stake plus the
+        // overhead is the smallest registration that goes through
+        await p.blockchain.loadFrom(before);
+        const { result } = await sendRegister(p, owner, TEST_PARAMS.minProviderStake + REGISTRATION_OVERHEAD);
+        expectWholeChainSucceeded(result, [owner.address]);
+        expect(result.transactions).toHaveTransaction({ from: p.root.address, to: provider.address, success: true });
+        expect(await provider.getStake()).toBeGreaterThanOrEqual(TEST_PARAMS.minProviderStake);
+    });
+
+    it('OpenSession (Session -> Provider -> Session): SESSION_OPEN_OVERHEAD covers it, the rest is budget', async () => {
+        const p = await deployProtocol();
+        const prov = await attestedProvider(p);
+        const client = await p.blockchain.treasury('client');
+        const session = p.blockchain.openContract(await sessionFor(p.root.address, prov.owner.address, client.address, 1n));
+        const { value } = await minimumAccepted(p.blockchain, session.address, (v) =>
+            session.send(
+                client.getSender(),
+                { value: v },
+                {
+                    $$type: 'OpenSession',
+                    queryId: 0n,
+                    modelKey: modelKey(MODEL),
+                    deadline: BigInt((p.blockchain.now ?? START_TIME) + DAY),
+                    clientKeyHash: clientKeyHashOf(CLIENT_SESSION_KEY),
+                },
+            ),
+        );
+        // (the Provider then accepts a budget of at least minSessionBudget: the rest of the value)
+        expect(SESSION_OPEN_OVERHEAD).toBeGreaterThanOrEqual(value);
+    });
+});
+
+describe('the values clients attach cover the gas the contracts reserve', () => {
+    it.each([
+        ['REGISTRATION_OVERHEAD', REGISTRATION_OVERHEAD, CHAIN_GAS.registration],
+        ['STAKE_MIN_VALUE', STAKE_MIN_VALUE, CHAIN_GAS.stake],
+        ['ATTESTATION_MIN_VALUE', ATTESTATION_MIN_VALUE, CHAIN_GAS.attestation],
+        ['SESSION_OPEN_OVERHEAD', SESSION_OPEN_OVERHEAD, CHAIN_GAS.sessionOpen],
+        ['CLAIM_VALUE', CLAIM_VALUE, CHAIN_GAS.claim],
+        ['FINALIZE_MIN_VALUE', FINALIZE_MIN_VALUE, CHAIN_GAS.finalize],
+    ])('%s', (_name, value, gas) => {
+        expect(value).toBeGreaterThanOrEqual(gasFee(gas));
     });
 });

@@ -5,7 +5,6 @@ import { join } from 'path';
 import { Blockchain, SandboxContract, TreasuryContract } from '@ton/sandbox';
 import { Address, toNano } from '@ton/core';
 import {
-    InputError,
     Provider,
     Root,
     Session,
@@ -26,6 +25,7 @@ import {
 } from '../wrappers';
 import { key256, seededKey } from './helpers';
 import { sandboxProvider } from './scriptProvider';
+import { InputError } from '../scripts/lib';
 import * as deployRoot from '../scripts/deployRoot';
 import * as addVerifier from '../scripts/addVerifier';
 import * as removeVerifier from '../scripts/removeVerifier';

@@ -7,4 +7,5 @@ export * from './receipt';
 export * from './listing';
 export * from './params';
 export * from './errors';
-export * from './operate';
+export * from './values';
+export * from './fees';

@@ -1,0 +1,122 @@
+// What every operator script does around one message: refuse a value below what the message
+// needs, send it, wait for the destination to process it, and report the outcome (success, or
+// the exit code with the contract's name for it, plus an explorer link for the network used).
+import { NetworkProvider } from '@ton/blueprint';
+import { Address, Cell, StateInit, Transaction, fromNano } from '@ton/core';
+import { GOVERNANCE_MIN_VALUE, GOVERNANCE_VALUE, accountOf, describeExitCode } from '../../wrappers';
+import { InputError, Options, deployedTarget, valueOption } from './cli';
+
+export interface Outcome {
+    ok: boolean;
+    exitCode: number | null; // of the failed (or the destination's) transaction; null when it could not be read
+    message: string; // one line for the operator
+    link: string; // explorer page of the destination
+    transaction?: Transaction; // the destination's transaction, when it could be read
+}
+
+export function explorerLink(provider: NetworkProvider, address: Address): string {
+    const testnet = provider.network() === 'testnet';
+    const a = address.toString({ testOnly: testnet });
+    switch (provider.explorer()) {
+        case 'tonviewer':
+            return `https://${testnet ? 'testnet.' : ''}tonviewer.com/${a}`;
+        case 'toncx':
+            return `https://${testnet ? 'testnet.' : ''}ton.cx/address/${a}`;
+        case 'dton':
+            return `https://${testnet ? 'testnet.' : ''}dton.io/a/${a}`;
+        default:
+            return `https://${testnet ? 'testnet.' : ''}tonscan.org/address/${a}`;
+    }
+}
+
+export interface SendArgs {
+    to: Address;
+    value: bigint;
+    minValue: bigint; // what the message and the chain it starts need; less is refused here
+    body: Cell;
+    init?: StateInit;
+    what: string; // "AddVerifier to Root", for the operator
+}
+
+// Sends, waits for the destination's transaction and reports it. Sandbox senders return their
+// transactions directly; on a real network the destination's transactions are polled.
+export async function sendAndReport(provider: NetworkProvider, a: SendArgs): Promise<Outcome> {
+    const ui = provider.ui();
+    if (a.value < a.minValue) {
+        throw new InputError(
+            `${a.what} needs at least ${fromNano(a.minValue)} TON attached for gas and fees; ${fromNano(a.value)} TON was given`,
+        );
+    }
+    const sender = provider.sender();
+    const before = (await provider.getContractState(a.to)).last;
+    ui.write(`Sending ${a.what} with ${fromNano(a.value)} TON…`);
+    await sender.send({ to: a.to, value: a.value, body: a.body, init: a.init, bounce: true });
+    const found = await destinationTransaction(provider, a.to, before?.lt ?? null);
+    const link = explorerLink(provider, a.to);
+    if (!found) {
+        return report(ui, {
+            ok: true,
+            exitCode: null,
+            message: `${a.what} was applied; its outcome could not be read here, see ${link}`,
+            link,
+        });
+    }
+    // the first failure anywhere in the chain the message started, when the chain is visible
+    const tx =
+        found.chain.find((t) => t.description.type === 'generic' && t.description.aborted && !isWalletBounceReceipt(t)) ??
+        found.destination;
+    const where = tx === found.destination ? '' : ` at ${accountOf(tx).toString()}`;
+    const d = tx.description;
+    const exitCode = d.type === 'generic' && d.computePhase.type === 'vm' ? d.computePhase.exitCode : null;
+    const aborted = d.type === 'generic' ? d.aborted : false;
+    if (!aborted) return report(ui, { ok: true, exitCode, message: `${a.what}: done`, link, transaction: found.destination });
+    const why = (exitCode === null ? 'the transaction was aborted' : `${describeExitCode(exitCode)} (exit code ${exitCode})`) + where;
+    return report(ui, { ok: false, exitCode, message: `${a.what} failed: ${why}`, link });
+}
+
+function report(ui: ReturnType<NetworkProvider['ui']>, o: Outcome): Outcome {
+    ui.write(o.message);
+    ui.write(`Explorer: ${o.link}`);
+    return o;
+}
+
+// A wallet receiving a bounce or an excess with too little value to run: not the operation's failure.
+function isWalletBounceReceipt(t: Transaction): boolean {
+    return t.inMessage?.info.type === 'internal' && t.inMessage.info.bounced === true;
+}
+
+async function destinationTransaction(
+    provider: NetworkProvider,
+    to: Address,
+    previousLt: bigint | null,
+): Promise<{ destination: Transaction; chain: Transaction[] } | null> {
+    const result = (provider.sender() as { lastSendResult?: unknown }).lastSendResult as { transactions?: Transaction[] } | undefined;
+    if (result?.transactions) {
+        const destination = result.transactions.find((t) => t.inMessage?.info.type === 'internal' && t.inMessage.info.dest.equals(to));
+        return destination ? { destination, chain: result.transactions } : null;
+    }
+    const api = provider.api() as { getTransactions?: (a: Address, o: { limit: number }) => Promise<Transaction[]> };
+    for (let attempt = 0; attempt < 30; attempt++) {
+        await new Promise((r) => setTimeout(r, 2000));
+        const state = await provider.getContractState(to);
+        if (state.last && (previousLt === null || state.last.lt > previousLt)) {
+            if (!api.getTransactions) return null;
+            const txs = await api.getTransactions(to, { limit: 5 });
+            const destination = txs.find((t) => previousLt === null || t.lt > previousLt);
+            return destination ? { destination, chain: [destination] } : null;
+        }
+    }
+    throw new Error(`no transaction at ${to.toString()} after 60 s: the message may still be in flight; check the explorer`);
+}
+
+// One governance message to Root from the connected (owner) wallet: --root ADDRESS [--value TON].
+export async function sendToRoot(provider: NetworkProvider, opts: Options, body: Cell, what: string): Promise<Outcome> {
+    const root = await deployedTarget(provider, opts, 'root', 'Root');
+    return sendAndReport(provider, { to: root, value: valueOption(opts), minValue: GOVERNANCE_MIN_VALUE, body, what: `${what} to Root` });
+}
+
+// A message that only needs gas (an owner operation, closing a session): GOVERNANCE_VALUE
+// attached, the unused part comes back.
+export function sendSmall(provider: NetworkProvider, to: Address, body: Cell, what: string): Promise<Outcome> {
+    return sendAndReport(provider, { to, value: GOVERNANCE_VALUE, minValue: GOVERNANCE_MIN_VALUE, body, what });
+}
