@@ -1,5 +1,5 @@
 // Runs every contract operation once on the sandbox and measures it. Used by `npm run bench`
-// (prints a table, writes bench/gas-snapshot.json) and by tests/gas.spec.ts (checks each handler
+// (prints a table against bench/gas-history.json, appends to it) and by tests/gas.spec.ts (checks each handler
 // against its GAS_* budget in contracts/constants.tact).
 //
 // A row per handler: `gas` is the compute gas of the transaction that ran it, `feesNano` what
@@ -60,7 +60,7 @@ import {
     signedReceipt,
     sendReportEquivocation,
     installStandIn,
-} from '../tests/helpers';
+} from '../testkit';
 
 export interface Measurement {
     gas: number;

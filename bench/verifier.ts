@@ -10,13 +10,13 @@ import { performance } from 'perf_hooks';
 import { toNano } from '@ton/core';
 import { Quote, verify } from '@phala/dcap-qvl';
 import { Attestor, SIMULATED_MEASUREMENT } from '../tee-verifier/src/attest';
-import { expectedReportData } from '../tee-verifier/src/measurement';
-import { wireRequest } from '../tee-verifier/src/peer';
+import { expectedReportData } from '../protocol/evidence';
+import { encodeAttestationRequest } from '../protocol/verifier-api';
 import { DEFAULT_TCB_POLICY, inspectQuote, parseCollateral } from '../tee-verifier/src/quote';
-import { buildServer } from '../tee-verifier/src/server';
+import { buildVerifierServer } from '../tee-verifier/src/server';
 import { nvidiaRoots, verifyGpuEvidence } from '../tee-verifier/src/nvidia';
 import { VerifierStore } from '../tee-verifier/src/store';
-import { deployProtocol, key256, makeEnclave, registerProvider } from '../tests/helpers';
+import { deployProtocol, key256, makeEnclave, registerProvider } from '../testkit';
 
 const FIXTURES = join(__dirname, '..', 'tests', 'verifier', 'data');
 
@@ -85,7 +85,7 @@ async function attestLatency(calls: number) {
         peers: [],
         threshold: 1,
     });
-    const app = await buildServer({ attestor, store, devMode: true, rateLimitPerMinute: 100_000 });
+    const app = await buildVerifierServer({ attestor, store, devMode: true, rateLimitPerMinute: 100_000 });
     const base = await app.listen({ host: '127.0.0.1', port: 0 });
     const enclave = makeEnclave('bench');
     const post = async (url: string, body: unknown) => {
@@ -97,7 +97,7 @@ async function attestLatency(calls: number) {
     for (let i = 0; i < calls; i++) {
         const nonce = BigInt((await post('/v1/nonce', { provider: reg.provider.address.toString() })).nonce);
         const binding = { signingKey: enclave.signing.publicKey, encryptionKey: enclave.encryption, provider: reg.provider.address, nonce };
-        const body = wireRequest({ ...binding, evidence: { kind: 'simulated', reportData: expectedReportData(binding) } });
+        const body = encodeAttestationRequest({ ...binding, evidence: { kind: 'simulated', reportData: expectedReportData(binding) } });
         const start = performance.now();
         await post('/v1/attest', body);
         times.push(performance.now() - start);

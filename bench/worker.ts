@@ -6,7 +6,7 @@
 import { performance } from 'perf_hooks';
 import { toNano } from '@ton/core';
 import { CocoonClient } from '../sdk';
-import { DEMO_MODEL, startLocalNetwork } from '../demo/network';
+import { DEMO_MODEL, startLocalNetwork } from '../testkit/local-network';
 
 async function main() {
     const requests = Number(process.argv[2] ?? 300);

@@ -5,8 +5,8 @@
 // client refunded). Ends with every party's balance and the proof that TON was conserved.
 import { Command, Option } from 'commander';
 import { fromNano } from '@ton/core';
-import { SCENARIOS, Scenario } from './flows';
-import { startLocalNetwork } from './network';
+import { SCENARIOS, Scenario } from '../testkit/scenarios';
+import { startLocalNetwork } from '../testkit/local-network';
 
 async function main() {
     const opts = new Command()

@@ -84,14 +84,11 @@ export async function run(provider: NetworkProvider, args: string[]) {
     ui.write(`The multisig executed the order: it sent ${file.message} to ${to.toString()}`);
     await waitFor(async () => ((await provider.getContractState(to)).last?.lt ?? 0n) > targetLt, file.to);
     const tx = await transactionFrom(provider, to, address, targetLt);
-    const exitCode =
-        tx && tx.description.type === 'generic' && tx.description.computePhase.type === 'vm' ? tx.description.computePhase.exitCode : null;
-    const aborted = tx && tx.description.type === 'generic' ? tx.description.aborted : false;
+    const failure = tx ? w.firstFailure([tx]) : undefined;
+    const exitCode = tx ? w.exitCodeOf(tx) : null;
     const link = cli.explorerLink(provider, to);
-    if (aborted) {
-        ui.write(
-            `${file.message} failed at ${to.toString()}: ${exitCode === null ? 'aborted' : `${w.describeExitCode(exitCode)} (exit code ${exitCode})`}`,
-        );
+    if (failure) {
+        ui.write(`${file.message} failed at ${to.toString()}: ${failure.reason}`);
         ui.write(`Explorer: ${link}`);
         return { ok: false, executed: true, exitCode };
     }

@@ -11,9 +11,9 @@ import { randomBytes } from 'crypto';
 import * as w from '../wrappers';
 import * as cli from './lib';
 import { loadOrCreateSessionKey } from '../sdk/keyfile';
-import { networkProviderChain } from '../sdk/chain';
+import { networkProviderChain } from '../protocol/chain';
 import { isProviderOf, sessionOpeningProblem } from '../sdk/client';
-import { offerFor, readProvider } from '../sdk/state';
+import { offerFor, readProvider } from '../protocol/state';
 
 export async function run(provider: NetworkProvider, args: string[]) {
     const ui = provider.ui();

@@ -30,11 +30,11 @@ import {
     storeOpenSession,
     storeTopUpSession,
 } from '../wrappers';
-import { ChainAccess, onChain, waitFor } from './chain';
-import { SessionKey, generateEncryptionKeyPair, sealRequest } from './encryption';
+import { ChainAccess, onChain, waitFor } from '../protocol/chain';
+import { SessionKey, generateEncryptionKeyPair, sealRequest } from '../protocol/encryption';
 import { ReceiptRejected, ReceiptTracker } from './receipts';
-import { ProviderState, SessionState, offerFor, readProvider, readSession } from './state';
-import { ChatCompletion, ChatRequest, responseEnvelopeSchema, sealedAnswerSchema, workerErrorSchema } from './wire';
+import { ProviderState, SessionState, offerFor, readProvider, readSession } from '../protocol/state';
+import { ChatCompletion, ChatRequest, responseEnvelopeSchema, sealedAnswerSchema, workerErrorSchema } from '../protocol/worker-api';
 
 export type CocoonErrorCode =
     | 'provider-not-found'
@@ -61,7 +61,7 @@ export class CocoonError extends Error {
     constructor(
         readonly code: CocoonErrorCode,
         message: string,
-        readonly detail?: string, // for 'worker-refused': the worker's error code (sdk/wire.ts)
+        readonly detail?: string, // for 'worker-refused': the worker's error code (protocol/worker-api.ts)
     ) {
         super(message);
         this.name = 'CocoonError';

@@ -1,10 +1,10 @@
 // The client SDK: find providers, open sessions, talk to attested workers end-to-end encrypted,
 // check receipts. See sdk/README.md.
-export * from './chain';
+export * from '../protocol/chain';
 export * from './client';
 export * from './discovery';
-export * from './encryption';
+export * from '../protocol/encryption';
 export * from './keyfile';
 export * from './receipts';
-export * from './state';
-export * from './wire';
+export * from '../protocol/state';
+export * from '../protocol/worker-api';

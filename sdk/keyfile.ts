@@ -1,7 +1,7 @@
 // A client's session key on disk: created once (mode 0600) and read back to resume the session
 // later. The private half never leaves the file or this process's memory.
 import { existsSync, readFileSync, writeFileSync } from 'fs';
-import { SessionKey, generateEncryptionKeyPair } from './encryption';
+import { SessionKey, generateEncryptionKeyPair } from '../protocol/encryption';
 
 export async function loadOrCreateSessionKey(path: string): Promise<{ key: SessionKey; created: boolean }> {
     if (existsSync(path)) {

@@ -14,7 +14,7 @@ import {
     providerForOwner,
     sessionFor,
 } from '../wrappers';
-import { attestedProvider, deployProtocol, sendOpenSession } from './helpers';
+import { attestedProvider, deployProtocol, sendOpenSession } from '../testkit';
 
 const code = (name: string) =>
     Cell.fromBoc(Buffer.from(JSON.parse(readFileSync(join(__dirname, '..', 'build', `${name}.compiled.json`), 'utf8')).hex, 'hex'))[0];

@@ -27,7 +27,7 @@ import {
     signProof,
 } from '../wrappers';
 import { CocoonClient } from '../sdk/client';
-import { sandboxChain } from '../sdk/chain';
+import { sandboxChain } from '../protocol/chain';
 import {
     AttestedProvider,
     DAY,
@@ -45,7 +45,7 @@ import {
     signedProof,
     signedReceipt,
     submitAttestation,
-} from './helpers';
+} from '../testkit';
 
 const BPS = 10_000n;
 

@@ -48,7 +48,7 @@ import {
     submitAttestation,
     MEASUREMENT,
     governed,
-} from './helpers';
+} from '../testkit';
 
 const ATTESTATION_EVENT = 0xc0c09104;
 

@@ -63,7 +63,7 @@ import {
     signedProof,
     signedReceipt,
     submitAttestation,
-} from './helpers';
+} from '../testkit';
 
 const CHANGE_PROPOSED_EVENT = 0xc0c09009;
 const CHANGE_CLOSED_EVENT = 0xc0c0900a;

@@ -27,6 +27,8 @@ import {
     modelKey,
     paramsCell,
     providerForOwner,
+    SMALL_MESSAGE_FEE,
+    gasFee,
 } from '../wrappers';
 import {
     DAY,
@@ -34,14 +36,12 @@ import {
     Protocol,
     RegisteredProvider,
     TEST_LISTING,
-    SMALL_MESSAGE_FEE,
     TEST_PARAMS,
     deployProtocol,
-    gasFee,
     eventOpcodes,
     registerProvider,
     sendRegister,
-} from './helpers';
+} from '../testkit';
 
 const PROVIDER_STATE_EVENT = 0xc0c09101;
 const LISTING_EVENT = 0xc0c09103;

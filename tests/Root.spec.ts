@@ -28,7 +28,7 @@ import {
     rootForDeployment,
     paramsProblems,
 } from '../wrappers';
-import { Ledger, Protocol, START_TIME, TEST_PARAMS, deployProtocol, eventOpcodes, key256, seededKey } from './helpers';
+import { Ledger, Protocol, START_TIME, TEST_PARAMS, deployProtocol, eventOpcodes, key256, seededKey } from '../testkit';
 
 const OP = {
     ownershipProposed: 0xc0c09001,

@@ -56,7 +56,7 @@ import {
     signedReceipt,
     installStandIn,
     MODEL,
-} from './helpers';
+} from '../testkit';
 
 const BPS = 10_000n;
 const collateralOf = (budget: bigint) => (budget * TEST_PARAMS.collateralBps) / BPS;

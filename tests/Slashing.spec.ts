@@ -51,7 +51,7 @@ import {
     sendOpenSession,
     sendReportEquivocation,
     signedReceipt,
-} from './helpers';
+} from '../testkit';
 
 const BPS = 10_000n;
 const SLASHED_EVENT = 0xc0c09105;

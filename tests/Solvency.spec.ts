@@ -81,7 +81,7 @@ import {
     sendOpenSession,
     signedProof,
     signedReceipt,
-} from './helpers';
+} from '../testkit';
 
 interface World {
     p: Protocol;

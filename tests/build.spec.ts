@@ -5,7 +5,7 @@ import { readFileSync } from 'fs';
 import { join } from 'path';
 import { Address, Cell } from '@ton/core';
 import { GLOBAL_ID_MAINNET, providerForOwner, rootForDeployment, sessionFor } from '../wrappers';
-import { TEST_PARAMS } from './helpers';
+import { TEST_PARAMS } from '../testkit';
 import { codeConstants } from '../tools/build';
 
 function artifactCode(name: string): Cell {

@@ -37,7 +37,7 @@ import {
     signedProof,
     signedReceipt,
     submitAttestation,
-} from './helpers';
+} from '../testkit';
 
 function exitCodeAt(transactions: BlockchainTransaction[], to: Address): number | undefined {
     const tx = transactions.find((t) => t.inMessage?.info.dest?.toString() === to.toString());

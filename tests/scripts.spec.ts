@@ -1,5 +1,5 @@
 // Every operator script's run(provider, args), executed against the sandbox through a
-// NetworkProvider of its own (tests/scriptProvider.ts), as `npx blueprint run` would on testnet.
+// NetworkProvider of its own (testkit/script-provider.ts), as `npx blueprint run` would on testnet.
 import { readFileSync, statSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { Blockchain, SandboxContract, TreasuryContract } from '@ton/sandbox';
@@ -23,8 +23,7 @@ import {
     signUsageReceipt,
     clientKeyHashOf,
 } from '../wrappers';
-import { key256, seededKey } from './helpers';
-import { sandboxProvider } from './scriptProvider';
+import { key256, sandboxProvider, seededKey } from '../testkit';
 import { InputError } from '../scripts/lib';
 import * as deployRoot from '../scripts/deployRoot';
 import * as addVerifier from '../scripts/addVerifier';

@@ -8,4 +8,4 @@ export * from './listing';
 export * from './params';
 export * from './errors';
 export * from './values';
-export * from './fees';
+export * from './transactions';

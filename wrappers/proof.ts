@@ -5,12 +5,10 @@ import { Address, Cell, beginCell } from '@ton/core';
 import { keyPairFromSeed, sign, signVerify } from '@ton/crypto';
 import {
     REVOCATION_PROOF_TAG,
-    loadRevocationProof,
     storeRevocationProof,
     ATTESTATION_PROOF_TAG,
     AttestationProof,
     loadAttestationProof,
-    loadVerifierSignature,
     storeAttestationProof,
     storeVerifierSignature,
 } from './Root';
@@ -24,7 +22,7 @@ export interface AttestationFields {
     provider: Address;
     signingKey: Buffer; // enclave ed25519 public key, 32 bytes
     encryptionKey: Buffer; // enclave X25519 public key, 32 bytes
-    measurement: Buffer; // 32 bytes, see docs/attestation.md
+    measurement: Buffer; // 32 bytes: protocol/evidence.ts tdxMeasurement, docs/security.md
     tcbStatus: number; // TCB_* constant
     issuedAt: number; // unix seconds
     validUntil: number; // unix seconds
@@ -129,17 +127,6 @@ export function buildSignatureChain(signatures: ProofSignature[], opts: { keepOr
     return next;
 }
 
-export function parseSignatureChain(chain: Cell): ProofSignature[] {
-    const out: ProofSignature[] = [];
-    let link: Cell | null = chain;
-    while (link) {
-        const s = loadVerifierSignature(link.beginParse());
-        out.push({ publicKey: bigIntToBuffer32(s.publicKey), signature: s.signature });
-        link = s.next;
-    }
-    return out;
-}
-
 // An ed25519 key pair from a 32-byte seed (verifier and enclave keys alike).
 export function ed25519FromSeed(seed: Buffer) {
     return keyPairFromSeed(seed);
@@ -172,18 +159,4 @@ export function buildRevocationProof(fields: RevocationFields): Cell {
             }),
         )
         .endCell();
-}
-
-export function parseRevocationProof(proof: Cell): RevocationFields & { tag: bigint } {
-    const p = loadRevocationProof(proof.beginParse());
-    return {
-        tag: p.tag,
-        globalId: Number(p.globalId),
-        root: p.root,
-        provider: p.provider,
-        signingKey: bigIntToBuffer32(p.signingKey),
-        attestationIssuedAt: Number(p.attestationIssuedAt),
-        issuedAt: Number(p.issuedAt),
-        nonce: p.nonce,
-    };
 }

@@ -23,6 +23,9 @@ import {
 // Basechain gas price (config param 21: 26,214,400 / 65,536 nanotons per gas unit).
 export const BASECHAIN_GAS_PRICE = 400n;
 export const gasFee = (gas: bigint) => gas * BASECHAIN_GAS_PRICE;
+// What the contracts' smallMessageFee() returns on the basechain (config param 25): the forward
+// fee of a one-cell message of 1023 bits, lump price plus bit and cell prices.
+export const SMALL_MESSAGE_FEE = 400_000n + (26_214_400n * 1023n + 2_621_440_000n + 65_535n) / 65_536n;
 
 // The gas budgets of each chain of handlers, as the contracts reserve them.
 export const CHAIN_GAS = {

@@ -3,7 +3,7 @@
 // the exit code with the contract's name for it, plus an explorer link for the network used).
 import { NetworkProvider } from '@ton/blueprint';
 import { Address, Cell, StateInit, Transaction, fromNano } from '@ton/core';
-import { GOVERNANCE_MIN_VALUE, GOVERNANCE_VALUE, accountOf, describeExitCode } from '../../wrappers';
+import { GOVERNANCE_MIN_VALUE, GOVERNANCE_VALUE, exitCodeOf, firstFailure } from '../../wrappers';
 import { InputError, Options, deployedTarget, valueOption } from './cli';
 
 export interface Outcome {
@@ -62,27 +62,25 @@ export async function sendAndReport(provider: NetworkProvider, a: SendArgs): Pro
         });
     }
     // the first failure anywhere in the chain the message started, when the chain is visible
-    const tx =
-        found.chain.find((t) => t.description.type === 'generic' && t.description.aborted && !isWalletBounceReceipt(t)) ??
-        found.destination;
-    const where = tx === found.destination ? '' : ` at ${accountOf(tx).toString()}`;
-    const d = tx.description;
-    const exitCode = d.type === 'generic' && d.computePhase.type === 'vm' ? d.computePhase.exitCode : null;
-    const aborted = d.type === 'generic' ? d.aborted : false;
-    if (!aborted) return report(ui, { ok: true, exitCode, message: `${a.what}: done`, link, transaction: found.destination });
-    const why = (exitCode === null ? 'the transaction was aborted' : `${describeExitCode(exitCode)} (exit code ${exitCode})`) + where;
-    return report(ui, { ok: false, exitCode, message: `${a.what} failed: ${why}`, link });
+    const failure = firstFailure(found.chain);
+    if (!failure) {
+        return report(ui, {
+            ok: true,
+            exitCode: exitCodeOf(found.destination),
+            message: `${a.what}: done`,
+            link,
+            transaction: found.destination,
+        });
+    }
+    const where = failure.transaction === found.destination ? '' : ` at ${failure.account.toString()}`;
+    const why = failure.reason + where;
+    return report(ui, { ok: false, exitCode: failure.exitCode, message: `${a.what} failed: ${why}`, link });
 }
 
 function report(ui: ReturnType<NetworkProvider['ui']>, o: Outcome): Outcome {
     ui.write(o.message);
     ui.write(`Explorer: ${o.link}`);
     return o;
-}
-
-// A wallet receiving a bounce or an excess with too little value to run: not the operation's failure.
-function isWalletBounceReceipt(t: Transaction): boolean {
-    return t.inMessage?.info.type === 'internal' && t.inMessage.info.bounced === true;
 }
 
 async function destinationTransaction(

@@ -9,16 +9,30 @@ import { Collateral } from '@phala/dcap-qvl';
 import {
     AttestationFields,
     ProofSignature,
+    TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED,
+    TCB_CONFIGURATION_NEEDED,
+    TCB_OUT_OF_DATE,
+    TCB_OUT_OF_DATE_CONFIGURATION_NEEDED,
     TCB_SIMULATED,
+    TCB_SW_HARDENING_NEEDED,
+    TCB_UP_TO_DATE,
     buildAttestationProof,
     parseAttestationProof,
     signProof,
     verifyProofSignature,
 } from '../../wrappers';
 import { TcbPolicy, QuoteRejected, verifyQuote } from './quote';
-import { NO_GPU_EVIDENCE, expectedGpuNonce, expectedReportData, tdxMeasurement } from './measurement';
 import { GpuEvidenceRejected, GpuRejectionCode, GpuTrust, gpuSetDigest, verifyGpuEvidence } from './nvidia';
-import { NonceTicket, PeerAuth, authenticate, signTicket, ticketSignatureValid } from './peer-auth';
+import { PeerAuth, authenticate, signTicket, ticketSignatureValid } from './peer-auth';
+import {
+    AttestationRequest,
+    GpuEvidence,
+    NO_GPU_EVIDENCE,
+    expectedGpuNonce,
+    expectedReportData,
+    tdxMeasurement,
+} from '../../protocol/evidence';
+import { CosignRequest } from '../../protocol/verifier-api';
 import { VerifierStore } from './store';
 
 // Development mode: evidence of a TEE that does not exist. Its measurement is this fixed hash,
@@ -32,30 +46,22 @@ export function simulatedMeasurement(gpuDigest: Buffer): Buffer {
     return Buffer.from(sha256(Buffer.concat([Buffer.from('cocoon-simulated-tee-v1'), gpuDigest])));
 }
 
+// Intel's TCB status names and the code a proof carries for each (contracts/constants.tact).
 export const TCB_CODES: Record<string, number> = {
-    UpToDate: 0,
-    SWHardeningNeeded: 1,
-    ConfigurationNeeded: 2,
-    ConfigurationAndSWHardeningNeeded: 3,
-    OutOfDate: 4,
-    OutOfDateConfigurationNeeded: 5,
+    UpToDate: Number(TCB_UP_TO_DATE),
+    SWHardeningNeeded: Number(TCB_SW_HARDENING_NEEDED),
+    ConfigurationNeeded: Number(TCB_CONFIGURATION_NEEDED),
+    ConfigurationAndSWHardeningNeeded: Number(TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED),
+    OutOfDate: Number(TCB_OUT_OF_DATE),
+    OutOfDateConfigurationNeeded: Number(TCB_OUT_OF_DATE_CONFIGURATION_NEEDED),
 };
 
-// One GPU's evidence as NVIDIA's tooling collects it (see nvidia.ts): the SPDM request and signed
-// response, and the GPU's attestation key chain (PEM, leaf first).
-export interface GpuEvidence {
-    report: Buffer;
-    certChain: string;
-}
-
-export type Evidence = { kind: 'tdx'; quote: Buffer; gpu?: GpuEvidence[] } | { kind: 'simulated'; reportData: Buffer; gpu?: GpuEvidence[] };
-
-export interface AttestationRequest {
-    provider: Address;
-    signingKey: Buffer; // enclave ed25519 public key
-    encryptionKey: Buffer; // enclave X25519 public key
-    nonce: bigint;
-    evidence: Evidence;
+// The code of an accepted status. A status with no code (a name Intel adds later, say) is
+// refused: falling back to a default would record something the verifier never checked.
+export function tcbCode(status: string): number {
+    const code = TCB_CODES[status];
+    if (code === undefined) throw new QuoteRejected('tcb-rejected', `TCB status "${status}" has no code in a Cocoon proof`);
+    return code;
 }
 
 export type RefusalCode =
@@ -92,14 +98,6 @@ export interface CollateralSource {
 // Root's verifier set (a getter): who may ask for co-signatures and issue the nonces they cover.
 export interface VerifierSetReader {
     isVerifier(publicKey: Buffer): Promise<boolean>;
-}
-
-// What a verifier sends a peer to co-sign: the worker's request, the proof it signed, and the
-// ticket proving it issued the nonce.
-export interface CosignRequest {
-    request: AttestationRequest;
-    proof: Cell;
-    ticket: NonceTicket;
 }
 
 // Another verifier that co-signs proofs (POST /v1/cosign). `authenticate` signs the exact bytes
@@ -323,7 +321,7 @@ export class Attestor {
             const gpuDigest = await this.verifyGpu(req, req.evidence.gpu ?? []);
             verdict = {
                 measurement: tdxMeasurement({ mrTd, rtMr0, rtMr1, rtMr2, rtMr3 }, gpuDigest),
-                tcbStatus: TCB_CODES[q.tcbStatus] ?? 255,
+                tcbStatus: tcbCode(q.tcbStatus),
             };
         }
         let allowed: boolean;

@@ -6,18 +6,10 @@ import { Command, CommanderError, Option } from 'commander';
 import { readFileSync, statSync } from 'fs';
 import { TcbStatus } from '@phala/dcap-qvl';
 import { NotHex, decodeHexOrBinary } from './bytes';
-import { GpuEvidenceRejected, MAX_GPU_REPORT_BYTES, gpuSetDigest, nvidiaRoots, verifyGpuEvidence } from './nvidia';
-import { UsageError, positiveInt } from './usage';
-import {
-    DEFAULT_TCB_POLICY,
-    MAX_QUOTE_BYTES,
-    QuoteRejected,
-    VerifiedQuote,
-    applyTcbPolicy,
-    decodeQuoteFile,
-    inspectQuote,
-    parseCollateral,
-} from './quote';
+import { GpuEvidenceRejected, gpuSetDigest, nvidiaRoots, verifyGpuEvidence } from './nvidia';
+import { UsageError, positiveInt } from '../../protocol/cli';
+import { MAX_GPU_REPORT_BYTES, MAX_QUOTE_BYTES } from '../../protocol/evidence';
+import { DEFAULT_TCB_POLICY, QuoteRejected, VerifiedQuote, applyTcbPolicy, decodeQuoteFile, inspectQuote, parseCollateral } from './quote';
 
 const hex = (b: Buffer) => b.toString('hex');
 

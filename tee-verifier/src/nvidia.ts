@@ -11,6 +11,7 @@ import { DOMParser, Document } from '@xmldom/xmldom';
 import { C14nCanonicalization, HashAlgorithm, SignatureAlgorithm, SignedXml } from 'xml-crypto';
 import { X509Certificate } from '@peculiar/x509';
 import { ChainProblem, ChainRejected, parseCertificate, parsePemChain, verifyChain } from './x509-chain';
+import { MAX_GPU_REPORT_BYTES } from '../../protocol/evidence';
 
 export type GpuRejectionCode =
     | 'malformed-report' // not the SPDM layout: wrong lengths, headers, trailing bytes
@@ -52,7 +53,6 @@ const SIGNATURE_LENGTH = 96; // ECDSA P-384, r || s
 const DMTF_MEASUREMENT_SPEC = 0x01;
 const OPAQUE_DRIVER_VERSION = 3;
 const OPAQUE_VBIOS_VERSION = 6;
-export const MAX_GPU_REPORT_BYTES = 16 * 1024;
 
 export interface GpuReport {
     requestNonce: Buffer; // the 32 bytes the requester (the worker, from the verifier's nonce) chose
@@ -329,7 +329,7 @@ export function nvidiaRoots(): Pick<GpuTrust, 'deviceRoot' | 'rimRoot'> {
     return { deviceRoot: read('nvidia_device_root.pem'), rimRoot: read('nvidia_rim_root.pem') };
 }
 
-// The digest of verified GPU evidence that a TDX measurement includes (measurement.ts):
+// The digest of verified GPU evidence that a TDX measurement includes (protocol/evidence.ts):
 // SHA-256("cocoon-gpu-evidence-v1" || for each golden-checked measurement in index order: RIM
 // index (uint16, big-endian) || value). It names what the GPU runs (driver and VBIOS, through
 // their measurements), never the nonce or the device: every GPU of one configuration gets the

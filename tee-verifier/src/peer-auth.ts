@@ -7,16 +7,10 @@
 import { Address } from '@ton/core';
 import { KeyPair, sign, signVerify } from '@ton/crypto';
 import { createHash } from 'crypto';
+import { NonceTicket, PEER_HEADERS } from '../../protocol/verifier-api';
 
 const TICKET_DOMAIN = 'cocoon-nonce-ticket-v1';
 const REQUEST_DOMAIN = 'cocoon-cosign-request-v1';
-
-export interface NonceTicket {
-    issuer: Buffer; // ed25519 public key of the verifier that issued the nonce
-    issuedAt: number; // unix seconds
-    expiresAt: number;
-    signature: Buffer;
-}
 
 export interface TicketFields {
     globalId: number;
@@ -68,8 +62,6 @@ export interface PeerAuth {
     timestamp: number; // unix seconds
     signature: Buffer;
 }
-
-export const PEER_HEADERS = { key: 'x-cocoon-peer-key', time: 'x-cocoon-peer-time', signature: 'x-cocoon-peer-signature' } as const;
 
 // SHA-256(domain || timestamp (uint64) || SHA-256(body)).
 const requestDigest = (timestamp: number, body: Buffer) =>

@@ -5,14 +5,11 @@
 // MAX_QUOTE_BYTES), and revocation is checked fail-closed (revocation.ts).
 import { Collateral, Quote, TcbStatus, verify } from '@phala/dcap-qvl';
 import { NotHex, decodeHexOrBinary } from './bytes';
-import { sgxMeasurement, tdxMeasurement } from './measurement';
+import { MAX_QUOTE_BYTES, sgxMeasurement, tdxMeasurement } from '../../protocol/evidence';
 import { QuoteRejected, RejectionCode } from './rejected';
 import { checkRevocation, requireCrls } from './revocation';
 
 export { QuoteRejected, RejectionCode } from './rejected';
-
-// A TDX quote with its PCK chain is about 5 KB; anything far larger is refused before parsing.
-export const MAX_QUOTE_BYTES = 20_000;
 
 export interface TcbPolicy {
     // SWHardeningNeeded is accepted only when every advisory it lists is in this set.
@@ -29,7 +26,7 @@ export interface VerifiedQuote {
     tcbStatus: TcbStatus;
     advisoryIds: string[];
     reportData: Buffer;
-    measurement: Buffer; // see measurement.ts
+    measurement: Buffer; // see protocol/evidence.ts
     tdx?: { mrTd: Buffer; rtMr0: Buffer; rtMr1: Buffer; rtMr2: Buffer; rtMr3: Buffer; tdAttributes: Buffer };
     sgx?: { mrEnclave: Buffer; mrSigner: Buffer; attributes: Buffer };
 }

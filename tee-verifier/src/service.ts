@@ -9,13 +9,14 @@ import { fileCollateral, pccsCollateral } from './collateral';
 import { loadSigningKey } from './keys';
 import { httpPeer } from './peer';
 import { DEFAULT_TCB_POLICY } from './quote';
-import { buildServer } from './server';
+import { buildVerifierServer } from './server';
 import { VerifierStore } from './store';
 import { submitDueProofs } from './submitter';
-import { tonAllowlist, tonChain, tonClient, tonVerifierSet } from './ton';
+import { proofSubmitter, rootAllowlist, rootVerifierSet } from './ton';
+import { mnemonicWallet, tonClient, tonClientChain } from '../../protocol/chain';
 import { nvidiaRoots } from './nvidia';
 import { readFileSync } from 'fs';
-import { UsageError } from './usage';
+import { UsageError } from '../../protocol/cli';
 
 export interface ServeOptions {
     root: string;
@@ -62,13 +63,14 @@ export async function runService(o: ServeOptions) {
     if (!o.collateral && !o.pccs) throw new UsageError('name where collateral comes from: --collateral FILE (offline) or --pccs URL');
     const key = loadSigningKey(o.keyFile ? { file: o.keyFile } : { env: o.keyEnv });
     const client = tonClient(o.endpoint, process.env[o.apiKeyEnv]);
+    const chain = tonClientChain(client, o.endpoint);
     const store = new VerifierStore(o.db);
     const attestor = new Attestor({
         store,
         key,
         root,
         globalId: o.network === 'mainnet' ? GLOBAL_ID_MAINNET : GLOBAL_ID_TESTNET,
-        allowlist: tonAllowlist(client, root),
+        allowlist: rootAllowlist(chain, root),
         collateral: o.collateral ? fileCollateral(o.collateral) : pccsCollateral(o.pccs!, o.collateralCache),
         policy: { ...DEFAULT_TCB_POLICY, allowedAdvisories: o.allowAdvisory },
         validitySeconds: o.validity,
@@ -77,7 +79,7 @@ export async function runService(o: ServeOptions) {
         now: () => Math.floor(Date.now() / 1000),
         peers: o.peer.map((url) => httpPeer(url, url)),
         threshold: o.threshold,
-        verifierSet: tonVerifierSet(client, root),
+        verifierSet: rootVerifierSet(chain, root),
         gpu: {
             required: o.gpu && !o.dev,
             trust: o.gpuRim.length
@@ -91,7 +93,7 @@ export async function runService(o: ServeOptions) {
     });
     if (o.dev) log.warn('development mode: simulated TEE evidence is accepted; never run this in production');
 
-    const app = await buildServer({
+    const app = await buildVerifierServer({
         attestor,
         store,
         devMode: o.dev,
@@ -107,12 +109,12 @@ export async function runService(o: ServeOptions) {
     let timer: NodeJS.Timeout | undefined;
     const mnemonic = process.env[o.walletMnemonicEnv]?.trim().split(/\s+/);
     if (mnemonic && mnemonic.length === 24) {
-        const chain = await tonChain(client, mnemonic);
+        const submitter = proofSubmitter(chain, (await mnemonicWallet(client, mnemonic)).sender);
         const tick = async () => {
             try {
                 const r = await submitDueProofs({
                     store,
-                    chain,
+                    chain: submitter,
                     now: () => Math.floor(Date.now() / 1000),
                     maxAttempts: 12,
                     baseDelaySeconds: 15,

@@ -1,9 +1,9 @@
-// The demo's two scenarios as tests (demo/flows.ts on demo/network.ts): what each party ends with,
+// The demo's two scenarios as tests (testkit/scenarios.ts on testkit/local-network.ts): what each party ends with,
 // and that every nanoton is accounted for.
 import { toNano } from '@ton/core';
 import { CLAIM_VALUE, EXAMPLE_PARAMS, SESSION_FINALIZED } from '../../wrappers';
-import { servedScenario, timeoutScenario } from '../../demo/flows';
-import { LocalNetwork, startLocalNetwork } from '../../demo/network';
+import { servedScenario, timeoutScenario } from '../../testkit/scenarios';
+import { LocalNetwork, startLocalNetwork } from '../../testkit/local-network';
 
 const silent = { step: () => undefined, detail: () => undefined };
 

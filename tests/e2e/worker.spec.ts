@@ -13,7 +13,7 @@ import {
     readSession,
 } from '../../sdk';
 import { EXAMPLE_PARAMS, Provider, SESSION_OPEN, clientKeyHashOf, sessionFor } from '../../wrappers';
-import { DEMO_MODEL, DEMO_PRICES, LocalNetwork, startLocalNetwork } from '../../demo/network';
+import { DEMO_MODEL, DEMO_PRICES, LocalNetwork, startLocalNetwork } from '../../testkit/local-network';
 import { EvidenceUnavailable, collectEvidence, teeKind } from '../../worker/src/evidence';
 import { countTokens, ECHO_PREFIX } from '../../worker/src/echo-backend';
 import { tempDir } from '../tmp';

@@ -2,7 +2,7 @@
 // does on the chain, and what the model expects of it, is in perform.ts.
 import fc from 'fast-check';
 import { OPENING_TIMEOUT, ProtocolParams } from '../../wrappers';
-import { DAY } from '../helpers';
+import { DAY } from '../../testkit';
 import { DISHONEST, HONEST, Party, RevocationNames } from './world';
 
 const WEEK = 7 * DAY;

@@ -21,7 +21,7 @@ import {
     storeSessionSettlement,
     storeSessionTerms,
 } from '../../wrappers';
-import { DAY, MEASUREMENT, MODEL, TEST_LISTING, TEST_PARAMS, key256, proofFields, signedProof } from '../helpers';
+import { DAY, MEASUREMENT, MODEL, TEST_LISTING, TEST_PARAMS, key256, proofFields, signedProof } from '../../testkit';
 import { Action, Change, Deadline, OwnerRole, Role, Target } from './actions';
 import {
     Expectation,

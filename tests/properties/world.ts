@@ -27,7 +27,7 @@ import {
     sessionFor,
     signUsageReceipt,
 } from '../../wrappers';
-import { Enclave, Ledger, Protocol, attestedProvider, deployProtocol, installStandIn, seededKey } from '../helpers';
+import { Enclave, Ledger, Protocol, attestedProvider, deployProtocol, installStandIn, seededKey } from '../../testkit';
 
 export const HONEST = 0;
 export const DISHONEST = 1;

@@ -1,7 +1,7 @@
 // Outside security review of the Cocoon contracts (after issue 11). See tests/review/README.md.
 //
 // Every test replays one attack against the contracts through the wrappers and the fixtures of
-// tests/helpers.ts, and asserts what MUST hold. Run with `npx jest tests/review` after
+// testkit/, and asserts what MUST hold. Run with `npx jest tests/review` after
 // `npm run build` (the tests use build/).
 //
 //   * `FINDING F1…F6` failed against the contracts they were found on (0842341): each was a
@@ -58,6 +58,8 @@ import {
     signProof,
     storeLockCollateral,
     storeOpenSession,
+    SMALL_MESSAGE_FEE,
+    gasFee,
 } from '../../wrappers';
 import {
     AttestedProvider,
@@ -65,11 +67,9 @@ import {
     DAY,
     MODEL,
     Protocol,
-    SMALL_MESSAGE_FEE,
     TEST_PARAMS,
     attestedProvider,
     deployProtocol,
-    gasFee,
     installStandIn,
     key256,
     proofFields,
@@ -79,7 +79,7 @@ import {
     signedProof,
     signedReceipt,
     submitAttestation,
-} from '../helpers';
+} from '../../testkit';
 
 const BPS = 10_000n;
 const DAYS = (n: number) => BigInt(n * DAY);

@@ -3,7 +3,7 @@
 import { Transaction } from '@ton/core';
 import { TonClient } from '@ton/ton';
 import { registeredProviders, registeredProvidersFromTonClient, tonClientChain } from '../../sdk';
-import { deployProtocol, sendRegister } from './../helpers';
+import { deployProtocol, sendRegister } from '../../testkit';
 
 async function threeRegistrations() {
     const p = await deployProtocol();

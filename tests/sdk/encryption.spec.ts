@@ -1,4 +1,4 @@
-// End-to-end encryption between client and enclave (sdk/encryption.ts).
+// End-to-end encryption between client and enclave (protocol/encryption.ts).
 import { Address } from '@ton/core';
 import { DecryptionError, generateEncryptionKeyPair, openRequest, sealRequest } from '../../sdk';
 

@@ -2,7 +2,7 @@
 import { Address, toNano } from '@ton/core';
 import { amountDue, buildUsageReceipt, signUsageReceipt } from '../../wrappers';
 import { ReceiptTracker } from '../../sdk';
-import { seededKey } from '../helpers';
+import { seededKey } from '../../testkit';
 
 const session = new Address(0, Buffer.alloc(32, 1));
 const enclave = seededKey('sdk-enclave');

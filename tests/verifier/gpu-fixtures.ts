@@ -5,7 +5,7 @@ import { createPrivateKey, sign, webcrypto } from 'crypto';
 import { readFileSync } from 'fs';
 import { join } from 'path';
 import { BasicConstraintsExtension, X509Certificate, X509CertificateGenerator } from '@peculiar/x509';
-import { GpuEvidence } from '../../tee-verifier/src/attest';
+import { GpuEvidence } from '../../protocol/evidence';
 import { GpuTrust, nvidiaRoots } from '../../tee-verifier/src/nvidia';
 import { parsePemChain } from '../../tee-verifier/src/x509-chain';
 

@@ -15,7 +15,7 @@ import {
     parseGpuReport,
     verifyGpuEvidence,
 } from '../../tee-verifier/src/nvidia';
-import { expectedGpuNonce, expectedReportData } from '../../tee-verifier/src/measurement';
+import { expectedGpuNonce, expectedReportData } from '../../protocol/evidence';
 import { parsePemChain } from '../../tee-verifier/src/x509-chain';
 import { selfMadeChain } from './gpu-fixtures';
 

@@ -6,7 +6,6 @@ import { Quote } from '@phala/dcap-qvl';
 import { Address } from '@ton/core';
 import {
     DEFAULT_TCB_POLICY,
-    MAX_QUOTE_BYTES,
     QuoteRejected,
     VerifiedQuote,
     applyTcbPolicy,
@@ -18,7 +17,9 @@ import {
     parseCollateral,
     verifyQuote,
 } from '../../tee-verifier/src/quote';
-import { expectedReportData, tdxMeasurement } from '../../tee-verifier/src/measurement';
+import { MAX_QUOTE_BYTES, expectedReportData, tdxMeasurement } from '../../protocol/evidence';
+import { TCB_CODES, tcbCode } from '../../tee-verifier/src/attest';
+import { TCB_SIMULATED, TCB_UP_TO_DATE } from '../../wrappers';
 import { SGX_TIME, TDX_TIME, issued, nextUpdate, sgxCollateral, sgxQuote, tdxCollateral, tdxQuote, tdxQuoteFile } from './fixtures';
 
 async function rejection(f: () => unknown): Promise<QuoteRejected> {
@@ -248,6 +249,29 @@ describe('report_data binding', () => {
             { nonce: 43n },
         ]) {
             expect(expectedReportData({ ...binding, ...change }).equals(base)).toBe(false);
+        }
+    });
+});
+
+describe('TCB status codes in proofs', () => {
+    it('each Intel status maps to its constant of contracts/constants.tact', () => {
+        expect(TCB_CODES).toEqual({
+            UpToDate: Number(TCB_UP_TO_DATE),
+            SWHardeningNeeded: 1,
+            ConfigurationNeeded: 2,
+            ConfigurationAndSWHardeningNeeded: 3,
+            OutOfDate: 4,
+            OutOfDateConfigurationNeeded: 5,
+        });
+        expect(Object.values(TCB_CODES)).not.toContain(Number(TCB_SIMULATED));
+    });
+
+    it.each(['Revoked', 'UpToDate2', '', 'uptodate'])('refuses status %j instead of recording a default', (status) => {
+        expect(() => tcbCode(status)).toThrow(QuoteRejected);
+        try {
+            tcbCode(status);
+        } catch (e) {
+            expect((e as QuoteRejected).code).toBe('tcb-rejected');
         }
     });
 });

@@ -4,13 +4,13 @@ import { spawn, spawnSync } from 'child_process';
 import { join } from 'path';
 import { createServer } from 'http';
 import { Address, Cell } from '@ton/core';
-import { GLOBAL_ID_TESTNET, parseAttestationProof, parseSignatureChain, verifyProofSignature } from '../../wrappers';
+import { GLOBAL_ID_TESTNET, bigIntToBuffer32, loadVerifierSignature, parseAttestationProof, verifyProofSignature } from '../../wrappers';
 import { SIMULATED_MEASUREMENT } from '../../tee-verifier/src/attest';
-import { expectedReportData } from '../../tee-verifier/src/measurement';
-import { wireRequest } from '../../tee-verifier/src/peer';
+import { expectedReportData } from '../../protocol/evidence';
+import { encodeAttestationRequest } from '../../protocol/verifier-api';
 import { VerifierStore } from '../../tee-verifier/src/store';
 import { Chain, submitDueProofs } from '../../tee-verifier/src/submitter';
-import { makeEnclave, seededKey } from '../helpers';
+import { makeEnclave, seededKey } from '../../testkit';
 import { FIXTURES } from './fixtures';
 import { tempDir } from '../tmp';
 
@@ -217,7 +217,9 @@ describe('verifier CLI: serve, killed between accept and submit', () => {
             const res = await fetch(`${base}/v1/attest`, {
                 method: 'POST',
                 headers: { 'content-type': 'application/json' },
-                body: JSON.stringify(wireRequest({ ...binding, evidence: { kind: 'simulated', reportData: expectedReportData(binding) } })),
+                body: JSON.stringify(
+                    encodeAttestationRequest({ ...binding, evidence: { kind: 'simulated', reportData: expectedReportData(binding) } }),
+                ),
             });
             expect(res.status).toBe(200);
         } finally {
@@ -241,7 +243,9 @@ describe('verifier CLI: serve, killed between accept and submit', () => {
         expect(proof.globalId).toBe(GLOBAL_ID_TESTNET);
         expect(proof.measurement).toEqual(SIMULATED_MEASUREMENT);
         expect(proof.signingKey).toEqual(enclave.signing.publicKey);
-        const [signature] = parseSignatureChain(submitted[0].signatures);
+        const link = loadVerifierSignature(submitted[0].signatures.beginParse());
+        expect(link.next).toBeNull(); // one signature: threshold 1
+        const signature = { publicKey: bigIntToBuffer32(link.publicKey), signature: link.signature };
         expect(signature.publicKey).toEqual(verifierKey.publicKey);
         expect(verifyProofSignature(submitted[0].proof, signature)).toBe(true);
         store.close();

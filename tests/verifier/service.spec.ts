@@ -6,25 +6,18 @@ import { FastifyInstance } from 'fastify';
 import { Address, toNano } from '@ton/core';
 import { KeyPair } from '@ton/crypto';
 import { TCB_SIMULATED, buildAttestationProof, parseAttestationProof, providerForOwner, verifyProofSignature } from '../../wrappers';
-import {
-    AllowlistReader,
-    Attestor,
-    AttestationRequest,
-    CosignRequest,
-    GpuPolicy,
-    Peer,
-    SIMULATED_MEASUREMENT,
-    simulatedMeasurement,
-} from '../../tee-verifier/src/attest';
-import { expectedGpuNonce, expectedReportData } from '../../tee-verifier/src/measurement';
+import { AllowlistReader, Attestor, GpuPolicy, Peer, SIMULATED_MEASUREMENT, simulatedMeasurement } from '../../tee-verifier/src/attest';
+import { expectedGpuNonce, expectedReportData } from '../../protocol/evidence';
 import { gpuSetDigest, verifyGpuEvidence } from '../../tee-verifier/src/nvidia';
 import { authHeaders, authenticate, signTicket } from '../../tee-verifier/src/peer-auth';
 import { DEFAULT_TCB_POLICY } from '../../tee-verifier/src/quote';
-import { buildServer } from '../../tee-verifier/src/server';
-import { httpPeer, wireCosignRequest, wireRequest as wire } from '../../tee-verifier/src/peer';
+import { buildVerifierServer } from '../../tee-verifier/src/server';
+import { httpPeer } from '../../tee-verifier/src/peer';
+import { CosignRequest, encodeAttestationRequest as wire, encodeCosignRequest } from '../../protocol/verifier-api';
+import { AttestationRequest } from '../../protocol/evidence';
 import { VerifierStore } from '../../tee-verifier/src/store';
 import { Chain, submitDueProofs } from '../../tee-verifier/src/submitter';
-import { Protocol, RegisteredProvider, deployProtocol, key256, makeEnclave, registerProvider, seededKey } from '../helpers';
+import { Protocol, RegisteredProvider, deployProtocol, key256, makeEnclave, registerProvider, seededKey } from '../../testkit';
 import { TDX_TIME, tdxCollateral, tdxQuote } from './fixtures';
 import { GPU_TIME_SECONDS, gpuFixtureTrust } from './gpu-fixtures';
 import { tempDir } from '../tmp';
@@ -123,7 +116,7 @@ describe('tee-verifier service', () => {
         );
         reg = await registerProvider(p);
         peerStore = new VerifierStore(tempDb());
-        peerApp = await buildServer({
+        peerApp = await buildVerifierServer({
             attestor: makeAttestor(p, p.verifiers[1], peerStore),
             store: peerStore,
             devMode: true,
@@ -132,7 +125,7 @@ describe('tee-verifier service', () => {
         const peerUrl = await peerApp.listen({ host: '127.0.0.1', port: 0 });
         store = new VerifierStore(tempDb());
         attestor = makeAttestor(p, p.verifiers[0], store, { peers: [httpPeer('verifier-b', peerUrl)], threshold: 2 });
-        app = await buildServer({ attestor, store, devMode: true, rateLimitPerMinute: 1000 });
+        app = await buildVerifierServer({ attestor, store, devMode: true, rateLimitPerMinute: 1000 });
         http = await serve(app);
     });
 
@@ -216,7 +209,7 @@ describe('tee-verifier service', () => {
 
     it('refuses simulated evidence unless started in development mode', async () => {
         const prodStore = new VerifierStore(tempDb());
-        const prod = await buildServer({
+        const prod = await buildVerifierServer({
             attestor: makeAttestor(p, p.verifiers[0], prodStore, { devMode: false }),
             store: prodStore,
             devMode: false,
@@ -287,7 +280,7 @@ describe('tee-verifier service', () => {
 
     it('rate-limits a client', async () => {
         const limitedStore = new VerifierStore(tempDb());
-        const limited = await buildServer({
+        const limited = await buildVerifierServer({
             attestor: makeAttestor(p, p.verifiers[0], limitedStore),
             store: limitedStore,
             devMode: true,
@@ -354,7 +347,7 @@ describe('tee-verifier service', () => {
             const res = await fetch(`${peerUrl()}/v1/cosign`, {
                 method: 'POST',
                 headers: { 'content-type': 'application/json' },
-                body: JSON.stringify(wireCosignRequest(c)),
+                body: JSON.stringify(encodeCosignRequest(c)),
             });
             expect([res.status, ((await res.json()) as { error: string }).error]).toEqual([403, 'peer-not-authorized']);
             // signed, then altered on the way: the signature covers the exact body
@@ -364,7 +357,7 @@ describe('tee-verifier service', () => {
                     'content-type': 'application/json',
                     ...authHeaders(authenticate(Buffer.from('{}'), p.verifiers[0], p.blockchain.now!)),
                 },
-                body: JSON.stringify(wireCosignRequest(c)),
+                body: JSON.stringify(encodeCosignRequest(c)),
             });
             expect(tampered.status).toBe(403);
         });
@@ -393,7 +386,7 @@ describe('tee-verifier service', () => {
         const b = httpPeer('verifier-b', `http://127.0.0.1:${(peerApp.server.address() as { port: number }).port}`);
         const counting: Peer = { name: 'counting', cosign: (c, auth) => ((asked += 1), b.cosign(c, auth)) };
         const a = makeAttestor(p, p.verifiers[0], store, { peers: [counting], threshold: 2 });
-        const raceApp = await buildServer({ attestor: a, store, devMode: true, rateLimitPerMinute: 1000 });
+        const raceApp = await buildVerifierServer({ attestor: a, store, devMode: true, rateLimitPerMinute: 1000 });
         const race = await serve(raceApp);
         const nonce = BigInt((await race.post('/v1/nonce', { provider: reg.provider.address.toString() })).json().nonce);
         const replies = await Promise.all(Array.from({ length: 10 }, () => race.post('/v1/attest', wire(simulatedRequest(nonce)))));

@@ -5,7 +5,8 @@ import { Address, Cell, loadMessage, loadMessageRelaxed, toNano } from '@ton/cor
 import { mnemonicNew, mnemonicToPrivateKey, signVerify } from '@ton/crypto';
 import { WalletContractV4 } from '@ton/ton';
 import { loadSubmitAttestation } from '../../wrappers';
-import { tonAllowlist, tonChain, tonClient } from '../../tee-verifier/src/ton';
+import { proofSubmitter, rootAllowlist } from '../../tee-verifier/src/ton';
+import { mnemonicWallet, tonClient, tonClientChain } from '../../protocol/chain';
 
 interface Fake {
     url: string;
@@ -57,7 +58,9 @@ async function fakeEndpoint(getters: Record<string, [string, string][]>): Promis
 describe('@ton/ton connection', () => {
     it("reads the allowlist with Root's getter", async () => {
         const fake = await fakeEndpoint({ is_measurement_allowed: [['num', '-0x1']] });
-        const allowed = await tonAllowlist(tonClient(fake.url), new Address(0, Buffer.alloc(32, 1))).isAllowed(Buffer.alloc(32, 2));
+        const allowed = await rootAllowlist(tonClientChain(tonClient(fake.url), fake.url), new Address(0, Buffer.alloc(32, 1))).isAllowed(
+            Buffer.alloc(32, 2),
+        );
         expect(allowed).toBe(true);
         fake.close();
     });
@@ -70,7 +73,9 @@ describe('@ton/ton connection', () => {
         const provider = new Address(0, Buffer.alloc(32, 3));
         const proof = new Cell();
         const signatures = new Cell();
-        await (await tonChain(tonClient(fake.url), mnemonic)).submit(provider, proof, signatures);
+        const client = tonClient(fake.url);
+        const { sender } = await mnemonicWallet(client, mnemonic);
+        await proofSubmitter(tonClientChain(client, fake.url), sender).submit(provider, proof, signatures);
         fake.close();
 
         expect(fake.sent).toHaveLength(1);

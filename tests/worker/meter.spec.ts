@@ -6,7 +6,7 @@ import { Address, toNano } from '@ton/core';
 import '@ton/test-utils';
 import { ReceiptTracker } from '../../sdk';
 import { Meter } from '../../worker/src/meter';
-import { PRICES, attestedProvider, deployProtocol, sendOpenSession } from '../helpers';
+import { PRICES, attestedProvider, deployProtocol, sendOpenSession } from '../../testkit';
 import { tempDir } from '../tmp';
 
 describe('worker metering', () => {

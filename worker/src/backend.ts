@@ -1,6 +1,6 @@
 // The model behind the worker: any OpenAI-compatible chat-completions server (vLLM, llama.cpp's
 // server, SGLang...) reached over HTTP. The worker meters by the `usage` counts it returns.
-import { ChatCompletion, ChatRequest, chatCompletionSchema } from '../../sdk/wire';
+import { ChatCompletion, ChatRequest, chatCompletionSchema } from '../../protocol/worker-api';
 
 export class BackendUnavailable extends Error {
     constructor(message: string) {

@@ -4,11 +4,9 @@
 import { Command, Option } from 'commander';
 import pino from 'pino';
 import { Address, toNano } from '@ton/core';
-import { TonClient, WalletContractV4 } from '@ton/ton';
-import { mnemonicToPrivateKey } from '@ton/crypto';
 import { GLOBAL_ID_MAINNET, GLOBAL_ID_TESTNET, providerForOwner } from '../../wrappers';
-import { tonClientChain } from '../../sdk/chain';
-import { UsageError, positiveInt } from '../../tee-verifier/src/usage';
+import { mnemonicWallet, tonClient, tonClientChain } from '../../protocol/chain';
+import { UsageError, positiveInt } from '../../protocol/cli';
 import { openAiBackend } from './backend';
 import { startEchoBackend } from './echo-backend';
 import { TSM_REPORT_DIR, teeKind } from './evidence';
@@ -56,17 +54,16 @@ export async function runWorker(o: ServeOptions) {
     const kind = teeKind({ tsmDir: o.tsm, allowSimulated: o.dev });
     if (kind === 'simulated')
         log.warn('development mode: simulated evidence; only development verifiers accept it and no production Root allowlists it');
-    const client = new TonClient({ endpoint: o.endpoint, apiKey: process.env[o.apiKeyEnv], timeout: 15_000 });
+    const client = tonClient(o.endpoint, process.env[o.apiKeyEnv]);
     const chain = tonClientChain(client, o.endpoint);
-    const key = await mnemonicToPrivateKey(mnemonic);
-    const wallet = client.open(WalletContractV4.create({ workchain: 0, publicKey: key.publicKey }));
+    const wallet = await mnemonicWallet(client, mnemonic);
     const provider = (await providerForOwner(o.root, o.owner)).address;
     const meter = new Meter(o.db, o.network === 'mainnet' ? GLOBAL_ID_MAINNET : GLOBAL_ID_TESTNET);
     const worker = await Worker.create({
         provider,
         globalId: o.network === 'mainnet' ? GLOBAL_ID_MAINNET : GLOBAL_ID_TESTNET,
         chain,
-        sender: wallet.sender(key.secretKey),
+        sender: wallet.sender,
         verifiers: o.verifier,
         backend: openAiBackend(o.backend, { apiKey: process.env[o.backendKeyEnv] }),
         models: o.model,

@@ -2,7 +2,7 @@
 // needs no model download. It is NOT a language model: it answers by quoting the last user
 // message back, and counts "tokens" as words and punctuation marks.
 import Fastify, { FastifyInstance } from 'fastify';
-import { chatRequestSchema } from '../../sdk/wire';
+import { chatRequestSchema } from '../../protocol/worker-api';
 
 export const ECHO_PREFIX = '[built-in test backend, not a language model] You said:';
 

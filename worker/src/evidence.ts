@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { randomBytes } from 'crypto';
-import type { Evidence } from '../../tee-verifier/src/attest';
+import type { Evidence } from '../../protocol/evidence';
 
 export const TSM_REPORT_DIR = '/sys/kernel/config/tsm/report';
 

@@ -4,7 +4,7 @@
 // attestation, and sessions opened under the old keys can no longer be served (only claimed).
 import { randomBytes } from 'crypto';
 import { KeyPair, keyPairFromSeed } from '@ton/crypto';
-import { SessionKey, generateEncryptionKeyPair } from '../../sdk/encryption';
+import { SessionKey, generateEncryptionKeyPair } from '../../protocol/encryption';
 
 export interface EnclaveKeys {
     signing: KeyPair;

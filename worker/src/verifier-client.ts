@@ -1,11 +1,16 @@
 // Getting an attestation proof: ask a verifier for a nonce, bind it with the enclave keys and the
 // provider into the quote's report data, send the evidence, receive the proof with its threshold
 // of verifier signatures. Verifiers are tried in order until one answers.
-import { Address, Cell } from '@ton/core';
-import { ProofSignature } from '../../wrappers';
-import { expectedReportData } from '../../tee-verifier/src/measurement';
-import type { Evidence } from '../../tee-verifier/src/attest';
-import { wireRequest } from '../../tee-verifier/src/peer';
+import { Address } from '@ton/core';
+import { z } from 'zod';
+import { Evidence, expectedReportData } from '../../protocol/evidence';
+import {
+    ProofBundle,
+    attestAnswerSchema,
+    encodeAttestationRequest,
+    errorAnswerSchema,
+    nonceAnswerSchema,
+} from '../../protocol/verifier-api';
 import { EnclaveKeys } from './keys';
 
 export class VerifierError extends Error {
@@ -19,13 +24,17 @@ export class VerifierError extends Error {
     }
 }
 
-export interface ProofBundle {
-    proof: Cell;
-    signatures: ProofSignature[];
-    verifier: string;
-}
+// A proof, its signatures, and the verifier that gave it.
+export type VerifiedProof = ProofBundle & { verifier: string };
 
-async function post(verifier: string, path: string, body: unknown, timeoutMs: number): Promise<unknown> {
+// POSTs `body` and parses the answer with `schema`; a refusal or a malformed answer is a VerifierError.
+async function post<T extends z.ZodTypeAny>(
+    verifier: string,
+    path: string,
+    body: unknown,
+    schema: T,
+    timeoutMs: number,
+): Promise<z.output<T>> {
     let res: Response;
     try {
         res = await fetch(new URL(path, verifier), {
@@ -37,9 +46,14 @@ async function post(verifier: string, path: string, body: unknown, timeoutMs: nu
     } catch (e) {
         throw new VerifierError(verifier, 'unreachable', `${(e as Error).message}; check the --verifier URL and that the verifier runs`);
     }
-    const json = (await res.json().catch(() => ({}))) as { error?: string; message?: string };
-    if (!res.ok) throw new VerifierError(verifier, json.error ?? `http-${res.status}`, json.message ?? res.statusText);
-    return json;
+    const json: unknown = await res.json().catch(() => ({}));
+    if (!res.ok) {
+        const e = errorAnswerSchema.safeParse(json);
+        throw new VerifierError(verifier, e.success ? e.data.error : `http-${res.status}`, e.success ? e.data.message : res.statusText);
+    }
+    const answer = schema.safeParse(json);
+    if (!answer.success) throw new VerifierError(verifier, 'malformed-answer', `${path} answered with something else than the API defines`);
+    return answer.data;
 }
 
 export async function requestProof(
@@ -48,30 +62,12 @@ export async function requestProof(
     keys: EnclaveKeys,
     evidenceFor: (reportData: Buffer) => Evidence,
     timeoutMs = 30_000,
-): Promise<ProofBundle> {
-    const { nonce } = (await post(verifier, '/v1/nonce', { provider: provider.toString() }, timeoutMs)) as { nonce: string };
-    const reportData = expectedReportData({
-        signingKey: keys.signing.publicKey,
-        encryptionKey: keys.encryption.publicKey,
-        provider,
-        nonce: BigInt(nonce),
-    });
-    const request = {
-        provider,
-        signingKey: keys.signing.publicKey,
-        encryptionKey: keys.encryption.publicKey,
-        nonce: BigInt(nonce),
-        evidence: evidenceFor(reportData),
-    };
-    const r = (await post(verifier, '/v1/attest', wireRequest(request), timeoutMs)) as {
-        proof: string;
-        signatures: { publicKey: string; signature: string }[];
-    };
-    return {
-        proof: Cell.fromBase64(r.proof),
-        signatures: r.signatures.map((s) => ({ publicKey: Buffer.from(s.publicKey, 'hex'), signature: Buffer.from(s.signature, 'hex') })),
-        verifier,
-    };
+): Promise<VerifiedProof> {
+    const { nonce } = await post(verifier, '/v1/nonce', { provider: provider.toString() }, nonceAnswerSchema, timeoutMs);
+    const binding = { signingKey: keys.signing.publicKey, encryptionKey: keys.encryption.publicKey, provider, nonce };
+    const request = { ...binding, evidence: evidenceFor(expectedReportData(binding)) };
+    const { proof, signatures } = await post(verifier, '/v1/attest', encodeAttestationRequest(request), attestAnswerSchema, timeoutMs);
+    return { proof, signatures, verifier };
 }
 
 // Tries each verifier in turn; the last refusal is thrown if none gives a proof.
@@ -80,7 +76,7 @@ export async function requestProofFromAny(
     provider: Address,
     keys: EnclaveKeys,
     evidenceFor: (reportData: Buffer) => Evidence,
-): Promise<ProofBundle> {
+): Promise<VerifiedProof> {
     if (verifiers.length === 0) throw new Error('no verifier configured: pass at least one --verifier URL');
     let last: unknown;
     for (const v of verifiers) {

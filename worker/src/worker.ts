@@ -25,10 +25,11 @@ import {
     storeClaimUsage,
     storeSubmitAttestation,
 } from '../../wrappers';
-import { ChainAccess, ChainUnavailable, onChain, waitFor } from '../../sdk/chain';
-import { DecryptionError, RequestEnvelope, ResponseEnvelope, openRequest } from '../../sdk/encryption';
-import { SessionState, offerFor, readProvider, readSession } from '../../sdk/state';
-import { ChatRequest, Identity, WorkerErrorCode, chatRequestSchema } from '../../sdk/wire';
+import { ChainAccess, ChainUnavailable, onChain, waitFor } from '../../protocol/chain';
+import { DecryptionError, RequestEnvelope, ResponseEnvelope, openRequest } from '../../protocol/encryption';
+import { SessionState, offerFor, readProvider, readSession } from '../../protocol/state';
+import { ChatRequest, Identity, WorkerErrorCode, chatRequestSchema } from '../../protocol/worker-api';
+import { ApiError } from '../../protocol/http';
 import { Backend, BackendUnavailable } from './backend';
 import { EvidenceOptions, collectEvidence } from './evidence';
 import { EnclaveKeys, generateEnclaveKeys } from './keys';
@@ -36,13 +37,13 @@ import { Meter } from './meter';
 import { requestProofFromAny } from './verifier-client';
 
 // A refusal the HTTP layer turns into {error, message} with `status`.
-export class WorkerRefusal extends Error {
+export class WorkerRefusal extends ApiError {
     constructor(
         readonly code: WorkerErrorCode,
-        readonly status: number,
+        status: number,
         message: string,
     ) {
-        super(message);
+        super(code, status, message);
         this.name = 'WorkerRefusal';
     }
 }

@@ -79,6 +79,8 @@ export type Identity = z.infer<typeof identitySchema>;
 
 export type WorkerErrorCode =
     | 'bad-request'
+    | 'body-too-large'
+    | 'unsupported-media-type'
     | 'unknown-session'
     | 'other-provider'
     | 'session-not-open'

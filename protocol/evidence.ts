@@ -1,6 +1,7 @@
-// The two things a quote must commit to, defined once here and documented in
-// tee-verifier/README.md: the measurement hash Root allowlists, and the report_data layout that
-// binds the enclave keys, the provider and a verifier nonce into the quote.
+// What a worker proves and how, defined once for the worker (which collects evidence) and the
+// verifier (which checks it); documented in tee-verifier/README.md. The evidence a worker sends,
+// the measurement hash Root allowlists, and the report_data layout that binds the enclave keys,
+// the provider and a verifier nonce into the quote (and the same binding into the GPU's nonce).
 import { Address } from '@ton/core';
 import { sha256 } from '@noble/hashes/sha256';
 import { sha512 } from '@noble/hashes/sha512';
@@ -9,6 +10,31 @@ const MEASUREMENT_DOMAIN = Buffer.from('cocoon-measurement-v1');
 const REPORT_DATA_DOMAIN = Buffer.from('cocoon-report-data-v1');
 const GPU_NONCE_DOMAIN = Buffer.from('cocoon-gpu-nonce-v1');
 export const NO_GPU_EVIDENCE = Buffer.alloc(32);
+
+// Size limits of evidence, as the verifier's API enforces them.
+export const MAX_QUOTE_BYTES = 20_000; // a TDX quote with its certification data is ~5 KB
+export const MAX_GPU_REPORT_BYTES = 16 * 1024; // SPDM GET_MEASUREMENTS request + signed response
+export const MAX_GPUS = 8;
+
+// One GPU's evidence as NVIDIA's tooling collects it (tee-verifier/src/nvidia.ts): the SPDM
+// request and signed response, and the GPU's attestation key chain (PEM, leaf first).
+export interface GpuEvidence {
+    report: Buffer;
+    certChain: string;
+}
+
+// A TDX quote (or, for development verifiers only, the report_data a simulated TEE would have
+// put in one), with the machine's GPUs' evidence.
+export type Evidence = { kind: 'tdx'; quote: Buffer; gpu?: GpuEvidence[] } | { kind: 'simulated'; reportData: Buffer; gpu?: GpuEvidence[] };
+
+// What a worker asks a verifier to attest: these enclave keys, for this provider, with this nonce.
+export interface AttestationRequest {
+    provider: Address;
+    signingKey: Buffer; // enclave ed25519 public key
+    encryptionKey: Buffer; // enclave X25519 public key
+    nonce: bigint;
+    evidence: Evidence;
+}
 
 export interface TdxMeasurements {
     mrTd: Buffer; // 48 bytes

@@ -1,9 +1,9 @@
-// The two scenarios of `npm run demo`, also run by tests/e2e.spec.ts: a session served, paid and
+// The two scenarios of `npm run demo`, also run by tests/e2e/flows.spec.ts: a session served, paid and
 // settled; and a provider that stops answering, slashed, its client refunded.
 import { fromNano, toNano } from '@ton/core';
 import { Provider, sessionFor } from '../wrappers';
 import { CocoonClient, CocoonError, ClientSession, registeredProviders } from '../sdk';
-import { DEMO_MODEL, LocalNetwork } from './network';
+import { DEMO_MODEL, LocalNetwork } from './local-network';
 
 export interface Reporter {
     step(text: string): void;

@@ -1,8 +1,8 @@
-// Fixtures shared by the sandbox suites and the gas benchmark: a deployed protocol, registered
-// providers, signed proofs, and the TON-conservation check every flow runs. No jest here (the
-// benchmark runs without it): failed expectations throw.
-import { Blockchain, BlockchainTransaction, SandboxContract, TreasuryContract, createShardAccount } from '@ton/sandbox';
-import { Address, Cell, beginCell, toNano } from '@ton/core';
+// A deployed protocol on the sandbox for the contract suites, the property suite and the gas
+// benchmark: Root with three verifiers (2-of-3), registered and attested providers, signed
+// proofs, sessions and receipts. No jest here (the benchmark runs without it): failures throw.
+import { Blockchain, SandboxContract, TreasuryContract } from '@ton/sandbox';
+import { Address, Cell, toNano } from '@ton/core';
 import { KeyPair } from '@ton/crypto';
 import {
     Provider,
@@ -25,11 +25,10 @@ import {
     amountDue,
     modelKey,
     signProof,
-    accountOf,
-    feesOf,
     AttestationFields,
     ListingInput,
 } from '../wrappers';
+import { requireSuccess } from './transactions';
 
 export const START_TIME = 1_800_000_000;
 export const DAY = 86_400;
@@ -199,96 +198,9 @@ export async function submitAttestation(
     );
 }
 
-// ---------------------------------------------------------------------------------------------
-// TON conservation: across any set of transactions, the balances of every account they touch
-// change by exactly minus the fees the network took (transaction fees plus the forward fees
-// carried by the messages they created).
-// ---------------------------------------------------------------------------------------------
-
-export class Ledger {
-    private before = new Map<string, bigint>();
-    constructor(private blockchain: Blockchain) {}
-
-    async snapshot(addresses: Address[]) {
-        for (const a of addresses) {
-            this.before.set(a.toRawString(), (await this.blockchain.getContract(a)).balance);
-        }
-    }
-
-    // Asserts conservation for the given transactions, whose accounts must all be snapshotted.
-    async expectConserved(transactions: BlockchainTransaction[]) {
-        const fees = feesOf(transactions);
-        const touched = new Set(transactions.map((tx) => accountOf(tx).toRawString()));
-        for (const t of touched) {
-            if (!this.before.has(t)) throw new Error(`account ${t} was not snapshotted before the flow`);
-        }
-        let delta = 0n;
-        for (const [raw, before] of this.before) {
-            delta += (await this.blockchain.getContract(Address.parseRaw(raw))).balance - before;
-        }
-        if (delta + fees !== 0n) {
-            throw new Error(`TON not conserved: balances changed by ${delta}, fees were ${fees}`);
-        }
-    }
-}
-
-// Puts a stand-in contract at `address`, for tests of what happens when the contract there
-// misbehaves: 'swallow' accepts every message and does nothing (a plain account that never
-// answers), 'throw' fails every transaction (exit code 55), so bounceable messages bounce.
-// Returns a function that puts back what was there before.
-export async function installStandIn(
-    blockchain: Blockchain,
-    address: Address,
-    behaviour: 'swallow' | 'throw',
-): Promise<() => Promise<void>> {
-    const before = (await blockchain.getContract(address)).account;
-    const code = behaviour === 'swallow' ? beginCell().endCell() : beginCell().storeUint(0xf237, 16).endCell(); // THROW 55
-    await blockchain.setShardAccount(address, createShardAccount({ address, code, data: beginCell().endCell(), balance: toNano('1') }));
-    return () => blockchain.setShardAccount(address, before);
-}
-
-export function gasUsed(tx: BlockchainTransaction): bigint {
-    if (tx.description.type !== 'generic' || tx.description.computePhase.type !== 'vm') return 0n;
-    return tx.description.computePhase.gasUsed;
-}
-
-// The transaction in which `to` processed a message from `from` (first match).
-export function findTx(transactions: BlockchainTransaction[], from: Address, to: Address): BlockchainTransaction {
-    const tx = transactions.find(
-        (t) => t.inMessage?.info.type === 'internal' && t.inMessage.info.src.equals(from) && t.inMessage.info.dest.equals(to),
-    );
-    if (!tx) throw new Error(`no transaction from ${from} to ${to}`);
-    return tx;
-}
-
-export function requireSuccess(transactions: BlockchainTransaction[], from: Address, to: Address) {
-    const tx = findTx(transactions, from, to);
-    if (tx.description.type !== 'generic' || tx.description.aborted) {
-        const exit =
-            tx.description.type === 'generic' && tx.description.computePhase.type === 'vm' ? tx.description.computePhase.exitCode : '?';
-        throw new Error(`transaction from ${from} to ${to} failed with exit code ${exit}`);
-    }
-}
-
-// Opcodes of the events (external out messages) the transactions emitted, in order.
-export function eventOpcodes(transactions: BlockchainTransaction[]): number[] {
-    const out: number[] = [];
-    for (const tx of transactions) {
-        for (const m of tx.outMessages.values()) {
-            if (m.info.type === 'external-out') out.push(m.body.beginParse().loadUint(32));
-        }
-    }
-    return out;
-}
-
 export function key256(buffer: Buffer): bigint {
     return BigInt('0x' + buffer.toString('hex'));
 }
-
-// The sandbox's basechain prices (config params 21 and 25, as on mainnet): what the contracts'
-// getComputeFee() and smallMessageFee() return there.
-export const gasFee = (gas: bigint) => gas * 400n;
-export const SMALL_MESSAGE_FEE = 400_000n + (26_214_400n * 1023n + 2_621_440_000n + 65_535n) / 65_536n;
 
 // ---------------------------------------------------------------------------------------------
 // Sessions

@@ -1,9 +1,11 @@
-// How the SDK and the worker reach the chain: one small interface with two implementations, the
-// embedded @ton/sandbox chain (demo, tests) and a @ton/ton TonClient (testnet, mainnet). Both
-// open the same typed wrappers; sends go through a @ton/core Sender (a wallet), and callers
-// confirm an outcome by reading state back, which works the same on both.
-import { Address, Contract, OpenedContract, Transaction } from '@ton/core';
-import { TonClient } from '@ton/ton';
+// How every component reaches the chain (SDK, worker, verifier, scripts): one small interface with
+// implementations for the embedded @ton/sandbox chain (demo, tests), a @ton/ton TonClient
+// (testnet, mainnet) and a Blueprint script's connection. All open the same typed wrappers; sends
+// go through a @ton/core Sender (a wallet), and callers confirm an outcome by reading state back,
+// which works the same on all of them.
+import { Address, Contract, OpenedContract, Sender, Transaction } from '@ton/core';
+import { TonClient, WalletContractV4 } from '@ton/ton';
+import { mnemonicToPrivateKey } from '@ton/crypto';
 import type { Blockchain } from '@ton/sandbox';
 import type { NetworkProvider } from '@ton/blueprint';
 
@@ -50,6 +52,18 @@ export function sandboxChain(blockchain: Blockchain): ChainAccess {
         now: () => blockchain.now ?? Math.floor(Date.now() / 1000),
         describe: 'the embedded sandbox chain',
     };
+}
+
+// A TON HTTP API (toncenter v2) client; `apiKey` raises the endpoint's rate limit.
+export function tonClient(endpoint: string, apiKey?: string, timeoutMs = 15_000): TonClient {
+    return new TonClient({ endpoint, apiKey, timeout: timeoutMs });
+}
+
+// The v4 wallet of a 24-word mnemonic, as a Sender (it reads its seqno and signs each transfer).
+export async function mnemonicWallet(client: TonClient, mnemonic: string[]): Promise<{ address: Address; sender: Sender }> {
+    const key = await mnemonicToPrivateKey(mnemonic);
+    const wallet = client.open(WalletContractV4.create({ workchain: 0, publicKey: key.publicKey }));
+    return { address: wallet.address, sender: wallet.sender(key.secretKey) };
 }
 
 export function tonClientChain(client: TonClient, endpoint: string): ChainAccess {

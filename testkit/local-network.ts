@@ -1,0 +1,282 @@
+// Everything of a Cocoon deployment on one machine: the embedded @ton/sandbox chain with Root
+// configured by governance, two TEE verifiers (2-of-2) and a worker with the built-in test
+// backend, all on loopback HTTP. Used by `npm run demo`, the end-to-end tests and the worker
+// benchmark. Each step is its own function; startLocalNetwork runs them in order.
+import { Blockchain, SandboxContract, TreasuryContract } from '@ton/sandbox';
+import { Address, Cell, beginCell, toNano } from '@ton/core';
+import { KeyPair } from '@ton/crypto';
+import { randomBytes } from 'crypto';
+import { join } from 'path';
+import { mkdtempSync, rmSync } from 'fs';
+import { tmpdir } from 'os';
+import pino from 'pino';
+import type { FastifyInstance } from 'fastify';
+import {
+    EXAMPLE_PARAMS,
+    GLOBAL_ID_MAINNET,
+    GOVERNANCE_VALUE,
+    ListingInput,
+    ProtocolParams,
+    Root,
+    buildListing,
+    bufferToBigInt,
+    ed25519FromSeed,
+    providerForOwner,
+    rootForDeployment,
+    storeAddVerifier,
+    storeAllowMeasurement,
+    storeDeployRoot,
+    storeRegister,
+    storeSetThreshold,
+    storeStake,
+} from '../wrappers';
+import { ChainAccess, sandboxChain } from '../protocol/chain';
+import { Attestor, SIMULATED_MEASUREMENT } from '../tee-verifier/src/attest';
+import { DEFAULT_TCB_POLICY } from '../tee-verifier/src/quote';
+import { buildVerifierServer } from '../tee-verifier/src/server';
+import { httpPeer } from '../tee-verifier/src/peer';
+import { VerifierStore } from '../tee-verifier/src/store';
+import { startEchoBackend } from '../worker/src/echo-backend';
+import { openAiBackend } from '../worker/src/backend';
+import { Meter } from '../worker/src/meter';
+import { buildWorkerServer } from '../worker/src/server';
+import { ClaimPolicy, Worker } from '../worker/src/worker';
+import { Ledger } from './ledger';
+import { requireNoFailure } from './transactions';
+
+export const DEMO_MODEL = 'cocoon-echo'; // the built-in backend: not a language model
+export const DEMO_PRICES = { pricePerMillionIn: toNano('100'), pricePerMillionOut: toNano('300') };
+
+export interface LocalNetwork {
+    blockchain: Blockchain;
+    chain: ChainAccess;
+    ledger: Ledger;
+    governance: SandboxContract<TreasuryContract>;
+    gpuOwner: SandboxContract<TreasuryContract>;
+    workerWallet: SandboxContract<TreasuryContract>;
+    client: SandboxContract<TreasuryContract>;
+    root: SandboxContract<Root>;
+    provider: Address;
+    verifierUrls: string[];
+    workerUrl: string;
+    worker: Worker;
+    startWorker(o?: WorkerOptions): Promise<Worker>;
+    stopWorker(): Promise<void>;
+    stop(): Promise<void>;
+}
+
+export interface WorkerOptions {
+    claim?: Partial<ClaimPolicy>;
+    sessionCacheSeconds?: number; // how long the worker trusts a session read from the chain (default 15)
+}
+
+export interface LocalNetworkOptions {
+    params?: ProtocolParams;
+    step?: (text: string) => void; // reports progress ("what is happening") as the network comes up
+    stakeTon?: string; // attached to Register (default 150)
+    validitySeconds?: number; // of the verifiers' proofs (default 6 h)
+}
+
+const quiet = pino({ level: process.env.COCOON_LOG_LEVEL ?? 'silent' });
+
+type Closer = () => Promise<unknown> | unknown;
+
+// One message from a recorded wallet; throws, naming the exit code, if anything it started failed.
+async function sendOk(
+    ledger: Ledger,
+    wallet: SandboxContract<TreasuryContract>,
+    to: Address,
+    value: bigint,
+    body: Cell,
+    init?: { code: Cell; data: Cell },
+) {
+    const before = ledger.transactions.length;
+    await ledger.sender(wallet).send({ to, value, body, init, bounce: !init });
+    requireNoFailure(ledger.transactions.slice(before), 'a setup transaction');
+}
+
+const cell = (store: (b: ReturnType<typeof beginCell>) => void) => {
+    const b = beginCell();
+    store(b);
+    return b.endCell();
+};
+
+// Step 1: governance deploys Root and sets up the verifiers (all of them needed) and the
+// simulated measurement. Development only: a production Root never allowlists it.
+export async function deployLocalRoot(
+    ledger: Ledger,
+    governance: SandboxContract<TreasuryContract>,
+    root: SandboxContract<Root>,
+    verifierKeys: KeyPair[],
+) {
+    await sendOk(ledger, governance, root.address, toNano('1'), cell(storeDeployRoot({ $$type: 'DeployRoot', queryId: 0n })), root.init!);
+    for (const k of verifierKeys) {
+        const add = storeAddVerifier({ $$type: 'AddVerifier', queryId: 0n, publicKey: bufferToBigInt(k.publicKey) });
+        await sendOk(ledger, governance, root.address, GOVERNANCE_VALUE, cell(add));
+    }
+    const threshold = storeSetThreshold({ $$type: 'SetThreshold', queryId: 0n, threshold: BigInt(verifierKeys.length) });
+    await sendOk(ledger, governance, root.address, GOVERNANCE_VALUE, cell(threshold));
+    const allow = storeAllowMeasurement({ $$type: 'AllowMeasurement', queryId: 0n, measurement: bufferToBigInt(SIMULATED_MEASUREMENT) });
+    await sendOk(ledger, governance, root.address, GOVERNANCE_VALUE, cell(allow));
+}
+
+// Step 2: one verifier per key on loopback, in development mode (simulated evidence accepted).
+// The last one started is the first in the list and gathers the others' signatures.
+export async function startLocalVerifiers(
+    o: { root: SandboxContract<Root>; chain: ChainAccess; keys: KeyPair[]; dir: string; validitySeconds: number },
+    closers: Closer[],
+): Promise<string[]> {
+    const urls: string[] = [];
+    for (const [i, key] of [...o.keys].reverse().entries()) {
+        const store = new VerifierStore(join(o.dir, `verifier-${i}.sqlite`));
+        closers.push(() => store.close());
+        const attestor = new Attestor({
+            store,
+            key,
+            root: o.root.address,
+            globalId: GLOBAL_ID_MAINNET,
+            allowlist: { isAllowed: async (m) => o.root.getIsMeasurementAllowed(bufferToBigInt(m)) },
+            collateral: {
+                collateralFor: async () =>
+                    Promise.reject(new Error('the local network has no DCAP collateral: TDX quotes need --collateral or --pccs')),
+            },
+            policy: DEFAULT_TCB_POLICY,
+            validitySeconds: o.validitySeconds,
+            nonceTtlSeconds: 600,
+            devMode: true,
+            now: o.chain.now,
+            peers: urls.map((url) => httpPeer(url, url)),
+            threshold: urls.length + 1,
+        });
+        const app = await buildVerifierServer({ attestor, store, devMode: true, rateLimitPerMinute: 10_000 });
+        urls.unshift(await app.listen({ host: '127.0.0.1', port: 0 }));
+        closers.push(() => app.close());
+    }
+    return urls;
+}
+
+// Step 3: the worker with the built-in backend, which can be stopped and started again (same
+// port and database: the listing names the URL, the meter keeps its receipts).
+function workerControl(net: LocalNetwork, o: { backendUrl: string; dir: string }): Pick<LocalNetwork, 'startWorker' | 'stopWorker'> {
+    let app: FastifyInstance | undefined;
+    let meter: Meter | undefined;
+    return {
+        async startWorker(w = {}) {
+            meter = new Meter(join(o.dir, 'worker.sqlite'), GLOBAL_ID_MAINNET);
+            const worker = await Worker.create({
+                provider: net.provider,
+                globalId: GLOBAL_ID_MAINNET,
+                chain: net.chain,
+                sender: net.ledger.sender(net.workerWallet),
+                verifiers: net.verifierUrls,
+                backend: openAiBackend(o.backendUrl),
+                models: [DEMO_MODEL],
+                meter,
+                evidence: { tsmDir: join(o.dir, 'no-tsm'), allowSimulated: true },
+                claim: { minAmount: toNano('1000'), intervalSeconds: 86_400, deadlineMarginSeconds: 600, ...w.claim },
+                refreshMarginSeconds: 3600,
+                sessionCacheSeconds: w.sessionCacheSeconds ?? 15,
+                confirmTimeoutMs: 1000,
+                log: quiet,
+            });
+            app = await buildWorkerServer(worker);
+            const port = net.workerUrl ? Number(new URL(net.workerUrl).port) : 0;
+            net.workerUrl = await app.listen({ host: '127.0.0.1', port });
+            net.worker = worker;
+            return worker;
+        },
+        async stopWorker() {
+            await app?.close();
+            meter?.close();
+            app = undefined;
+            meter = undefined;
+        },
+    };
+}
+
+// Step 4: the GPU owner registers its Provider, listing the demo model at the worker's URL, and
+// stakes 50 TON more.
+export async function registerLocalProvider(net: LocalNetwork, stakeTon: string) {
+    const provider = await providerForOwner(net.root.address, net.gpuOwner.address);
+    const listing: ListingInput = {
+        gpuModel: 'NVIDIA H100 80GB HBM3',
+        gpuCount: 1,
+        vramGb: 80,
+        endpoint: net.workerUrl,
+        models: [{ name: DEMO_MODEL, prices: DEMO_PRICES }],
+    };
+    const register = storeRegister({ $$type: 'Register', queryId: 0n, listing: buildListing(listing) });
+    await sendOk(net.ledger, net.gpuOwner, provider.address, toNano(stakeTon), cell(register), provider.init!);
+    await sendOk(net.ledger, net.gpuOwner, provider.address, toNano('50'), cell(storeStake({ $$type: 'Stake', queryId: 0n })));
+}
+
+export async function startLocalNetwork(o: LocalNetworkOptions = {}): Promise<LocalNetwork> {
+    const step = o.step ?? (() => undefined);
+    const dir = mkdtempSync(join(tmpdir(), 'cocoon-local-'));
+    const closers: Closer[] = [() => rmSync(dir, { recursive: true, force: true })];
+    const closeAll = async () => {
+        for (const c of closers.splice(0).reverse()) await c();
+    };
+    try {
+        const blockchain = await Blockchain.create();
+        blockchain.now = Math.floor(Date.now() / 1000);
+        const chain = sandboxChain(blockchain);
+        const ledger = new Ledger(blockchain);
+        const [governance, gpuOwner, workerWallet, client] = await Promise.all(
+            ['governance', 'gpu-owner', 'worker-wallet', 'client'].map((name) => blockchain.treasury(name)),
+        );
+        const params = o.params ?? EXAMPLE_PARAMS;
+        const root = blockchain.openContract(await rootForDeployment({ owner: governance.address, globalId: GLOBAL_ID_MAINNET, params }));
+        const provider = (await providerForOwner(root.address, gpuOwner.address)).address;
+        const parties: [string, Address][] = [
+            ['governance', governance.address],
+            ['GPU owner', gpuOwner.address],
+            ['worker wallet', workerWallet.address],
+            ['client', client.address],
+            ['Root', root.address],
+            ['Provider', provider],
+        ];
+        for (const [name, address] of parties) await ledger.track(name, address);
+
+        step('Governance deploys Root and sets up two verifiers (2-of-2) and the development measurement');
+        const verifierKeys = [0, 1].map(() => ed25519FromSeed(randomBytes(32)));
+        await deployLocalRoot(ledger, governance, root, verifierKeys);
+
+        step('Two TEE verifiers start on loopback (development mode: simulated evidence accepted)');
+        const verifierUrls = await startLocalVerifiers(
+            { root, chain, keys: verifierKeys, dir, validitySeconds: o.validitySeconds ?? 6 * 3600 },
+            closers,
+        );
+
+        step('The built-in test backend (not a language model) and the worker start on loopback');
+        const backend = await startEchoBackend();
+        closers.push(() => backend.app.close());
+        const net = {
+            blockchain,
+            chain,
+            ledger,
+            governance,
+            gpuOwner,
+            workerWallet,
+            client,
+            root,
+            provider,
+            verifierUrls,
+            workerUrl: '', // set when the worker first listens
+        } as LocalNetwork;
+        Object.assign(net, workerControl(net, { backendUrl: backend.url, dir }));
+        closers.push(() => net.stopWorker());
+        net.stop = closeAll;
+        await net.startWorker();
+
+        const stakeTon = o.stakeTon ?? '150';
+        step(
+            `The GPU owner registers its Provider with ${stakeTon} TON attached, listing ${DEMO_MODEL} at the worker's URL, then stakes 50 TON more`,
+        );
+        await registerLocalProvider(net, stakeTon);
+        return net;
+    } catch (e) {
+        await closeAll();
+        throw e;
+    }
+}

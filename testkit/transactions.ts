@@ -1,0 +1,59 @@
+// Finding and checking transactions in the sandbox's results. Failures are named through
+// wrappers' firstFailure, the one reader of exit codes that scripts and the demo use too.
+import { Blockchain, BlockchainTransaction, createShardAccount } from '@ton/sandbox';
+import { Address, Transaction, beginCell, toNano } from '@ton/core';
+import { exitCodeOf, firstFailure } from '../wrappers';
+
+export function gasUsed(tx: BlockchainTransaction): bigint {
+    if (tx.description.type !== 'generic' || tx.description.computePhase.type !== 'vm') return 0n;
+    return tx.description.computePhase.gasUsed;
+}
+
+// The transaction in which `to` processed a message from `from` (first match).
+export function findTx(transactions: BlockchainTransaction[], from: Address, to: Address): BlockchainTransaction {
+    const tx = transactions.find(
+        (t) => t.inMessage?.info.type === 'internal' && t.inMessage.info.src.equals(from) && t.inMessage.info.dest.equals(to),
+    );
+    if (!tx) throw new Error(`no transaction from ${from} to ${to}`);
+    return tx;
+}
+
+// Throws, naming the exit code, unless `to` processed the message from `from` successfully.
+export function requireSuccess(transactions: BlockchainTransaction[], from: Address, to: Address) {
+    const tx = findTx(transactions, from, to);
+    if (tx.description.type !== 'generic' || tx.description.aborted) {
+        throw new Error(`transaction from ${from} to ${to} failed with exit code ${exitCodeOf(tx) ?? '?'}`);
+    }
+}
+
+// Throws, naming the first failure, if any transaction of a chain failed (`what` names the step).
+export function requireNoFailure(transactions: Iterable<Transaction>, what: string) {
+    const failure = firstFailure(transactions);
+    if (failure) throw new Error(`${what} failed: ${failure.reason} at ${failure.account.toString()}`);
+}
+
+// Opcodes of the events (external out messages) the transactions emitted, in order.
+export function eventOpcodes(transactions: BlockchainTransaction[]): number[] {
+    const out: number[] = [];
+    for (const tx of transactions) {
+        for (const m of tx.outMessages.values()) {
+            if (m.info.type === 'external-out') out.push(m.body.beginParse().loadUint(32));
+        }
+    }
+    return out;
+}
+
+// Puts a stand-in contract at `address`, for tests of what happens when the contract there
+// misbehaves: 'swallow' accepts every message and does nothing (a plain account that never
+// answers), 'throw' fails every transaction (exit code 55), so bounceable messages bounce.
+// Returns a function that puts back what was there before.
+export async function installStandIn(
+    blockchain: Blockchain,
+    address: Address,
+    behaviour: 'swallow' | 'throw',
+): Promise<() => Promise<void>> {
+    const before = (await blockchain.getContract(address)).account;
+    const code = behaviour === 'swallow' ? beginCell().endCell() : beginCell().storeUint(0xf237, 16).endCell(); // THROW 55
+    await blockchain.setShardAccount(address, createShardAccount({ address, code, data: beginCell().endCell(), balance: toNano('1') }));
+    return () => blockchain.setShardAccount(address, before);
+}
