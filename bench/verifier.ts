@@ -8,6 +8,7 @@ import { readFileSync } from 'fs';
 import { join } from 'path';
 import { performance } from 'perf_hooks';
 import { toNano } from '@ton/core';
+import { GLOBAL_ID_TESTNET } from '../wrappers';
 import { Quote, verify } from '@phala/dcap-qvl';
 import { Attestor, SIMULATED_MEASUREMENT } from '../tee-verifier/src/attest';
 import { expectedReportData } from '../protocol/evidence';
@@ -16,7 +17,7 @@ import { DEFAULT_TCB_POLICY, inspectQuote, parseCollateral } from '../tee-verifi
 import { buildVerifierServer } from '../tee-verifier/src/server';
 import { nvidiaRoots, verifyGpuEvidence } from '../tee-verifier/src/nvidia';
 import { VerifierStore } from '../tee-verifier/src/store';
-import { deployProtocol, key256, makeEnclave, registerProvider } from '../testkit';
+import { START_TIME, TEST_PARAMS, deployProtocol, key256, makeEnclave, registerProvider } from '../testkit';
 
 const FIXTURES = join(__dirname, '..', 'tests', 'verifier', 'data');
 
@@ -62,7 +63,7 @@ async function gpuReportsPerSecond(runs: number) {
 }
 
 async function attestLatency(calls: number) {
-    const p = await deployProtocol();
+    const p = await deployProtocol(TEST_PARAMS, START_TIME, GLOBAL_ID_TESTNET); // simulated evidence counts on testnet only
     await p.root.send(
         p.governance.getSender(),
         { value: toNano('0.05') },

@@ -6,14 +6,19 @@
 import { performance } from 'perf_hooks';
 import { toNano } from '@ton/core';
 import { CocoonClient } from '../sdk';
-import { DEMO_MODEL, startLocalNetwork } from '../testkit/local-network';
+import { DEMO_MODEL, LOCAL_CLIENT_POLICY, startLocalNetwork } from '../testkit/local-network';
 
 async function main() {
     const requests = Number(process.argv[2] ?? 300);
     const net = await startLocalNetwork();
     try {
         await net.worker.attest();
-        const client = new CocoonClient({ chain: net.chain, wallet: net.ledger.sender(net.client), root: net.root.address });
+        const client = new CocoonClient({
+            ...LOCAL_CLIENT_POLICY,
+            chain: net.chain,
+            wallet: net.ledger.sender(net.client),
+            root: net.root.address,
+        });
         const session = await client.openSession(net.provider, { model: DEMO_MODEL, budget: toNano('50'), durationSeconds: 3600 });
         const prompt = {
             messages: [{ role: 'user' as const, content: 'Explain confidential computing in two sentences.' }],

@@ -19,6 +19,10 @@ import {
     SESSION_OPEN_OVERHEAD,
     SESSION_STATUS_NAMES,
     STATUS_ACTIVE,
+    GLOBAL_ID_MAINNET,
+    TCB_SIMULATED,
+    TCB_UP_TO_DATE,
+    TCB_STATUS_NAMES,
     PROVIDER_STATUS_NAMES,
     claimWindowEnd,
     clientKeyHashOf,
@@ -45,6 +49,8 @@ export type CocoonErrorCode =
     | 'attestation-expired'
     | 'attestation-mismatch'
     | 'measurement-withdrawn'
+    | 'tcb-not-accepted'
+    | 'verifier-set-changed'
     | 'budget-too-small'
     | 'insufficient-collateral'
     | 'invalid-duration'
@@ -78,6 +84,13 @@ export interface ClientOptions {
     // How long the on-chain attestation check of a provider is reused (default 60 s); its expiry
     // is still compared with the chain's clock before every request.
     attestationCheckMs?: number;
+    // TCB statuses (TCB_* in wrappers) the client accepts in a provider's attestation, whatever the
+    // verifiers accepted (default: UpToDate only, as the verifiers' default policy). TCB_SIMULATED
+    // (development, no TEE) is refused on mainnet even if listed here.
+    acceptedTcbStatuses?: number[];
+    // Accept an attestation signed under an earlier verifier set than Root's current one (default
+    // false: the worker re-attests when the set changes; see docs/security.md).
+    acceptEarlierVerifierEpochs?: boolean;
 }
 
 export interface ProviderOffer {
@@ -118,6 +131,7 @@ export class CocoonClient {
             const margin = Math.max(this.margin, f.attestedForSeconds ?? 0);
             if (!p || !(await isProviderOf(this.o.root, p))) continue;
             if (sessionOpeningProblem(p, { model: f.model, budget: f.budget }, now, margin)) continue;
+            if (await this.trustProblem(p).catch(() => true)) continue;
             const offer = offerFor(p.listing, f.model)!;
             if (f.maxPricePerMillionIn !== undefined && offer.prices.pricePerMillionIn > f.maxPricePerMillionIn) continue;
             if (f.maxPricePerMillionOut !== undefined && offer.prices.pricePerMillionOut > f.maxPricePerMillionOut) continue;
@@ -148,7 +162,7 @@ export class CocoonClient {
     ): Promise<ClientSession> {
         const p = await this.providerOrThrow(provider);
         const now = this.o.chain.now();
-        const problem = sessionOpeningProblem(p, o, now, this.margin);
+        const problem = sessionOpeningProblem(p, o, now, this.margin) ?? (await this.trustProblem(p));
         if (problem) throw problem;
         const sessionKey = o.sessionKey ?? (await generateEncryptionKeyPair());
         const nonce = o.nonce ?? randomBytes(8).readBigUInt64BE();
@@ -209,6 +223,51 @@ export class CocoonClient {
         if (last) session.restore(last);
         else session.forgetCounts();
         return session;
+    }
+
+    // What this client's own policy finds wrong with a provider it is about to trust, beyond the
+    // contracts' rules: a status other than active (paused, jailed, exiting), an attestation whose
+    // TCB status it does not accept (simulated evidence on mainnet never), or one signed under an
+    // earlier verifier set than Root's current one. Null when there is nothing.
+    async trustProblem(p: Pick<ProviderState, 'status' | 'attestation'>): Promise<CocoonError | null> {
+        if (p.status !== Number(STATUS_ACTIVE)) {
+            return new CocoonError(
+                'provider-unavailable',
+                `the provider is ${PROVIDER_STATUS_NAMES[p.status]}, not active: nothing is sent to it`,
+            );
+        }
+        const a = p.attestation;
+        if (!a)
+            return new CocoonError(
+                'not-attested',
+                'the provider has no valid attestation: no enclave key can be trusted until it is attested',
+            );
+        const status = Number(a.tcbStatus);
+        const accepted = this.o.acceptedTcbStatuses ?? [Number(TCB_UP_TO_DATE)];
+        if (status === Number(TCB_SIMULATED) && Number(a.globalId) === GLOBAL_ID_MAINNET) {
+            return new CocoonError(
+                'tcb-not-accepted',
+                'the provider is attested with simulated evidence (no TEE) on mainnet: nothing is sent to it',
+            );
+        }
+        if (!accepted.includes(status)) {
+            return new CocoonError(
+                'tcb-not-accepted',
+                `the provider's TEE has TCB status ${tcbStatusName(status)}, which this client does not accept (acceptedTcbStatuses: ${accepted.map(tcbStatusName).join(', ')})`,
+            );
+        }
+        if (!this.o.acceptEarlierVerifierEpochs) {
+            const set = await onChain(this.o.chain, 'read the verifier set', () =>
+                this.o.chain.open(Root.fromAddress(this.o.root)).getVerifierSet(),
+            );
+            if (a.verifierEpoch < set.epoch) {
+                return new CocoonError(
+                    'verifier-set-changed',
+                    `the provider's attestation was signed under verifier set ${a.verifierEpoch}; Root's is now ${set.epoch}: wait for the provider to attest again (its worker does so when the set changes)`,
+                );
+            }
+        }
+        return null;
     }
 
     // A registered Provider of this client's Root at `address`, or a CocoonError. A contract that
@@ -288,6 +347,8 @@ function attestationProblem(a: Attestation | null, now: number, margin: number):
         `the provider has no valid attestation now: it ${until <= now ? 'expired' : 'expires'} at ${new Date(until * 1000).toISOString()}; nothing is sent until it is attested again`,
     );
 }
+
+const tcbStatusName = (s: number) => `${TCB_STATUS_NAMES[s] ?? 'unknown'} (${s})`;
 
 function requireAttested(p: { attestation: Attestation | null }, now: number, margin: number) {
     const problem = attestationProblem(p.attestation, now, margin);
@@ -376,10 +437,13 @@ export class ClientSession {
             requireAttested(cached, chain.now(), this.client.margin);
             return cached.encryptionKey;
         }
-        const attestation = await onChain(chain, 'read the provider attestation', () =>
-            chain.open(Provider.fromAddress(this.provider)).getAttestation(),
+        const provider = chain.open(Provider.fromAddress(this.provider));
+        const [attestation, status] = await onChain(chain, 'read the provider attestation', () =>
+            Promise.all([provider.getAttestation(), provider.getStatus()]),
         );
         requireAttested({ attestation }, chain.now(), this.client.margin);
+        const untrusted = await this.client.trustProblem({ status: Number(status), attestation });
+        if (untrusted) throw untrusted;
         const a = attestation!;
         if (a.signingKey !== this.state.terms!.signingKey) {
             throw new CocoonError(

@@ -13,7 +13,9 @@ import pino from 'pino';
 import type { FastifyInstance } from 'fastify';
 import {
     EXAMPLE_PARAMS,
-    GLOBAL_ID_MAINNET,
+    GLOBAL_ID_TESTNET,
+    TCB_SIMULATED,
+    TCB_UP_TO_DATE,
     GOVERNANCE_VALUE,
     ListingInput,
     ProtocolParams,
@@ -42,8 +44,14 @@ import { Meter } from '../worker/src/meter';
 import { buildWorkerServer } from '../worker/src/server';
 import { ClaimPolicy, Worker } from '../worker/src/worker';
 import { Ledger } from './ledger';
+import { setGlobalId } from './protocol';
 import { requireNoFailure } from './transactions';
 
+// The local network is a testnet (config param 19 = -3): Root refuses simulated evidence on mainnet.
+export const LOCAL_GLOBAL_ID = GLOBAL_ID_TESTNET;
+// What a client of the local network accepts: its worker is attested with simulated evidence
+// (TCB_SIMULATED), which an SDK client refuses unless told otherwise (and always on mainnet).
+export const LOCAL_CLIENT_POLICY = { acceptedTcbStatuses: [Number(TCB_UP_TO_DATE), Number(TCB_SIMULATED)] };
 export const DEMO_MODEL = 'cocoon-echo'; // the built-in backend: not a language model
 export const DEMO_PRICES = { pricePerMillionIn: toNano('100'), pricePerMillionOut: toNano('300') };
 
@@ -134,7 +142,7 @@ export async function startLocalVerifiers(
             store,
             key,
             root: o.root.address,
-            globalId: GLOBAL_ID_MAINNET,
+            globalId: LOCAL_GLOBAL_ID,
             allowlist: { isAllowed: async (m) => o.root.getIsMeasurementAllowed(bufferToBigInt(m)) },
             collateral: {
                 collateralFor: async () =>
@@ -162,10 +170,10 @@ function workerControl(net: LocalNetwork, o: { backendUrl: string; dir: string }
     let meter: Meter | undefined;
     return {
         async startWorker(w = {}) {
-            meter = new Meter(join(o.dir, 'worker.sqlite'), GLOBAL_ID_MAINNET);
+            meter = new Meter(join(o.dir, 'worker.sqlite'), LOCAL_GLOBAL_ID);
             const worker = await Worker.create({
                 provider: net.provider,
-                globalId: GLOBAL_ID_MAINNET,
+                globalId: LOCAL_GLOBAL_ID,
                 chain: net.chain,
                 sender: net.ledger.sender(net.workerWallet),
                 verifiers: net.verifierUrls,
@@ -220,13 +228,14 @@ export async function startLocalNetwork(o: LocalNetworkOptions = {}): Promise<Lo
     try {
         const blockchain = await Blockchain.create();
         blockchain.now = Math.floor(Date.now() / 1000);
+        setGlobalId(blockchain, LOCAL_GLOBAL_ID);
         const chain = sandboxChain(blockchain);
         const ledger = new Ledger(blockchain);
         const [governance, gpuOwner, workerWallet, client] = await Promise.all(
             ['governance', 'gpu-owner', 'worker-wallet', 'client'].map((name) => blockchain.treasury(name)),
         );
         const params = o.params ?? EXAMPLE_PARAMS;
-        const root = blockchain.openContract(await rootForDeployment({ owner: governance.address, globalId: GLOBAL_ID_MAINNET, params }));
+        const root = blockchain.openContract(await rootForDeployment({ owner: governance.address, globalId: LOCAL_GLOBAL_ID, params }));
         const provider = (await providerForOwner(root.address, gpuOwner.address)).address;
         const parties: [string, Address][] = [
             ['governance', governance.address],

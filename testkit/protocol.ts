@@ -1,7 +1,7 @@
 // A deployed protocol on the sandbox for the contract suites, the property suite and the gas
 // benchmark: Root with three verifiers (2-of-3), registered and attested providers, signed
 // proofs, sessions and receipts. No jest here (the benchmark runs without it): failures throw.
-import { Blockchain, SandboxContract, TreasuryContract } from '@ton/sandbox';
+import { Blockchain, SandboxContract, TreasuryContract, updateConfig } from '@ton/sandbox';
 import { Address, Cell, toNano } from '@ton/core';
 import { KeyPair } from '@ton/crypto';
 import {
@@ -63,12 +63,24 @@ export interface Protocol {
     openedAt: Map<string, number>;
 }
 
-// Root deployed by `governance`, three verifiers with threshold 2, one allowed measurement.
-export async function deployProtocol(params: ProtocolParams = TEST_PARAMS, startTime = START_TIME): Promise<Protocol> {
+// Makes the sandbox report `globalId` as its network (config param 19). The sandbox starts as
+// mainnet (-239); a testnet chain (-3) is where development evidence (TCB_SIMULATED) may count.
+export function setGlobalId(blockchain: Blockchain, globalId: number) {
+    blockchain.setConfig(updateConfig(blockchain.config, { kind: 'ConfigParam__19', global_id: globalId }));
+}
+
+// Root deployed by `governance`, three verifiers with threshold 2, one allowed measurement, on
+// mainnet unless another global id is given.
+export async function deployProtocol(
+    params: ProtocolParams = TEST_PARAMS,
+    startTime = START_TIME,
+    globalId = GLOBAL_ID_MAINNET,
+): Promise<Protocol> {
     const blockchain = await Blockchain.create();
     blockchain.now = startTime;
+    if (globalId !== GLOBAL_ID_MAINNET) setGlobalId(blockchain, globalId);
     const governance = await blockchain.treasury('governance');
-    const root = blockchain.openContract(await rootForDeployment({ owner: governance.address, globalId: GLOBAL_ID_MAINNET, params }));
+    const root = blockchain.openContract(await rootForDeployment({ owner: governance.address, globalId, params }));
     const deployed = await root.send(governance.getSender(), { value: toNano('1') }, { $$type: 'DeployRoot', queryId: 0n });
     requireSuccess(deployed.transactions, governance.address, root.address);
 
@@ -94,8 +106,7 @@ export async function deployProtocol(params: ProtocolParams = TEST_PARAMS, start
             measurement: BigInt('0x' + MEASUREMENT.toString('hex')),
         },
     );
-    const globalId = Number(await root.getGlobalId());
-    return { blockchain, governance, root, verifiers, globalId, openedAt: new Map() };
+    return { blockchain, governance, root, verifiers, globalId: Number(await root.getGlobalId()), openedAt: new Map() };
 }
 
 // Governance makes a change. Once a provider has registered, changes wait out the governance

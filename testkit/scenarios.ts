@@ -3,7 +3,7 @@
 import { fromNano, toNano } from '@ton/core';
 import { Provider, sessionFor } from '../wrappers';
 import { CocoonClient, CocoonError, ClientSession, registeredProviders } from '../sdk';
-import { DEMO_MODEL, LocalNetwork } from './local-network';
+import { DEMO_MODEL, LOCAL_CLIENT_POLICY, LocalNetwork } from './local-network';
 
 export interface Reporter {
     step(text: string): void;
@@ -28,6 +28,7 @@ async function attestAndOpen(net: LocalNetwork, r: Reporter, durationSeconds: nu
 
     r.step(`The client finds providers of ${DEMO_MODEL} on-chain (registrations announced by Root)`);
     const client = new CocoonClient({
+        ...LOCAL_CLIENT_POLICY,
         chain: net.chain,
         wallet: net.ledger.sender(net.client),
         root: net.root.address,

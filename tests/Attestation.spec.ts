@@ -22,6 +22,8 @@ import {
     GLOBAL_ID_TESTNET,
     MAX_CLOCK_SKEW,
     TCB_SW_HARDENING_NEEDED,
+    TCB_SIMULATED,
+    ERR_SIMULATED_ON_MAINNET,
     buildAttestationProof,
     buildSignatureChain,
     parseAttestationProof,
@@ -36,6 +38,7 @@ import {
     Protocol,
     RegisteredProvider,
     TEST_PARAMS,
+    START_TIME,
     deployProtocol,
     eventOpcodes,
     key256,
@@ -49,6 +52,7 @@ import {
     MEASUREMENT,
     governed,
 } from '../testkit';
+import { SIMULATED_MEASUREMENT } from '../tee-verifier/src/attest';
 
 const ATTESTATION_EVENT = 0xc0c09104;
 
@@ -233,6 +237,34 @@ describe('Attestation proofs', () => {
         const forged = { ...signProof(other, p.verifiers[1].secretKey) };
         const good = signProof(proof, p.verifiers[0].secretKey);
         await expectRefusedAtRoot({ proof, signatures: buildSignatureChain([good, forged]) }, ERR_BAD_SIGNATURE);
+    });
+
+    it('refuses simulated evidence (TCB status 255) on mainnet, whatever the allowlist holds', async () => {
+        // the measurement is allowlisted and the signatures are valid: only the status is wrong
+        await expectRefusedAtRoot(signedProof(fields({ tcbStatus: Number(TCB_SIMULATED) }), twoOfThree()), ERR_SIMULATED_ON_MAINNET);
+        // the development measurement allowlisted by mistake changes nothing
+        await afterGovernance({ $$type: 'AllowMeasurement', queryId: 0n, measurement: key256(SIMULATED_MEASUREMENT) });
+        const dev = fields({ tcbStatus: Number(TCB_SIMULATED), measurement: SIMULATED_MEASUREMENT, nonce: 2n });
+        await expectRefusedAtRoot(signedProof(dev, twoOfThree()), ERR_SIMULATED_ON_MAINNET);
+    });
+
+    it.each([0, 4, 5, 6, 254])('accepts TCB status %i on mainnet (the verifiers judge it, not Root)', async (status) => {
+        const r = await submitAttestation(p, reg, signedProof(fields({ tcbStatus: status }), twoOfThree()));
+        expect(r.transactions).toHaveTransaction({ from: p.root.address, to: reg.provider.address, success: true });
+        expect((await reg.provider.getAttestation())?.tcbStatus).toBe(BigInt(status));
+    });
+
+    it('accepts simulated evidence on testnet, where development happens', async () => {
+        const testnet = await deployProtocol(TEST_PARAMS, START_TIME, GLOBAL_ID_TESTNET);
+        const treg = await registerProvider(testnet);
+        const proof = signedProof(
+            proofFields(testnet, treg.provider.address, enclave, { tcbStatus: Number(TCB_SIMULATED) }),
+            testnet.verifiers.slice(0, 2),
+        );
+        const r = await submitAttestation(testnet, treg, proof);
+        expect(r.transactions).toHaveTransaction({ from: testnet.root.address, to: treg.provider.address, success: true });
+        expect((await treg.provider.getAttestation())?.tcbStatus).toBe(BigInt(TCB_SIMULATED));
+        expect(testnet.globalId).toBe(GLOBAL_ID_TESTNET);
     });
 
     it('refuses a measurement governance withdrew', async () => {

@@ -8,13 +8,33 @@ import {
     storeRevocationProof,
     ATTESTATION_PROOF_TAG,
     AttestationProof,
+    MAINNET_GLOBAL_ID,
+    TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED,
+    TCB_CONFIGURATION_NEEDED,
+    TCB_OUT_OF_DATE,
+    TCB_OUT_OF_DATE_CONFIGURATION_NEEDED,
+    TCB_SIMULATED,
+    TCB_SW_HARDENING_NEEDED,
+    TCB_UP_TO_DATE,
     loadAttestationProof,
     storeAttestationProof,
     storeVerifierSignature,
 } from './Root';
 
-export const GLOBAL_ID_MAINNET = -239;
+export const GLOBAL_ID_MAINNET = Number(MAINNET_GLOBAL_ID); // config param 19 (contracts/constants.tact)
 export const GLOBAL_ID_TESTNET = -3;
+
+// The TCB status a proof carries (TCB_* in contracts/constants.tact) by Intel's name for it;
+// 'Simulated' is Cocoon's development mode (no TEE), which Root refuses on mainnet.
+export const TCB_STATUS_NAMES: Record<number, string> = {
+    [Number(TCB_UP_TO_DATE)]: 'UpToDate',
+    [Number(TCB_SW_HARDENING_NEEDED)]: 'SWHardeningNeeded',
+    [Number(TCB_CONFIGURATION_NEEDED)]: 'ConfigurationNeeded',
+    [Number(TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED)]: 'ConfigurationAndSWHardeningNeeded',
+    [Number(TCB_OUT_OF_DATE)]: 'OutOfDate',
+    [Number(TCB_OUT_OF_DATE_CONFIGURATION_NEEDED)]: 'OutOfDateConfigurationNeeded',
+    [Number(TCB_SIMULATED)]: 'Simulated',
+};
 
 export interface AttestationFields {
     globalId: number;

@@ -9,13 +9,8 @@ import { Collateral } from '@phala/dcap-qvl';
 import {
     AttestationFields,
     ProofSignature,
-    TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED,
-    TCB_CONFIGURATION_NEEDED,
-    TCB_OUT_OF_DATE,
-    TCB_OUT_OF_DATE_CONFIGURATION_NEEDED,
     TCB_SIMULATED,
-    TCB_SW_HARDENING_NEEDED,
-    TCB_UP_TO_DATE,
+    TCB_STATUS_NAMES,
     buildAttestationProof,
     parseAttestationProof,
     signProof,
@@ -46,15 +41,13 @@ export function simulatedMeasurement(gpuDigest: Buffer): Buffer {
     return Buffer.from(sha256(Buffer.concat([Buffer.from('cocoon-simulated-tee-v1'), gpuDigest])));
 }
 
-// Intel's TCB status names and the code a proof carries for each (contracts/constants.tact).
-export const TCB_CODES: Record<string, number> = {
-    UpToDate: Number(TCB_UP_TO_DATE),
-    SWHardeningNeeded: Number(TCB_SW_HARDENING_NEEDED),
-    ConfigurationNeeded: Number(TCB_CONFIGURATION_NEEDED),
-    ConfigurationAndSWHardeningNeeded: Number(TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED),
-    OutOfDate: Number(TCB_OUT_OF_DATE),
-    OutOfDateConfigurationNeeded: Number(TCB_OUT_OF_DATE_CONFIGURATION_NEEDED),
-};
+// Intel's TCB status names and the code a proof carries for each (wrappers' TCB_STATUS_NAMES,
+// from contracts/constants.tact); 'Simulated' is not Intel's and no quote can claim it.
+export const TCB_CODES: Record<string, number> = Object.fromEntries(
+    Object.entries(TCB_STATUS_NAMES)
+        .filter(([code]) => Number(code) !== Number(TCB_SIMULATED))
+        .map(([code, name]) => [name, Number(code)]),
+);
 
 // The code of an accepted status. A status with no code (a name Intel adds later, say) is
 // refused: falling back to a default would record something the verifier never checked.

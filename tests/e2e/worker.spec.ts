@@ -13,7 +13,7 @@ import {
     readSession,
 } from '../../sdk';
 import { EXAMPLE_PARAMS, Provider, SESSION_OPEN, clientKeyHashOf, sessionFor } from '../../wrappers';
-import { DEMO_MODEL, DEMO_PRICES, LocalNetwork, startLocalNetwork } from '../../testkit/local-network';
+import { DEMO_MODEL, DEMO_PRICES, LOCAL_CLIENT_POLICY, LocalNetwork, startLocalNetwork } from '../../testkit/local-network';
 import { EvidenceUnavailable, collectEvidence, teeKind } from '../../worker/src/evidence';
 import { countTokens, ECHO_PREFIX } from '../../worker/src/echo-backend';
 import { tempDir } from '../tmp';
@@ -34,6 +34,7 @@ describe('worker and client SDK', () => {
         net = await startLocalNetwork();
         if (o.attest !== false) await net.worker.attest();
         client = new CocoonClient({
+            ...LOCAL_CLIENT_POLICY,
             chain: net.chain,
             wallet: net.ledger.sender(net.client),
             root: net.root.address,
@@ -131,7 +132,12 @@ describe('worker and client SDK', () => {
             await setUp();
             await session.chat(ask('one'));
             const last = session.lastReceipt!;
-            const again = new CocoonClient({ chain: net.chain, wallet: net.ledger.sender(net.client), root: net.root.address });
+            const again = new CocoonClient({
+                ...LOCAL_CLIENT_POLICY,
+                chain: net.chain,
+                wallet: net.ledger.sender(net.client),
+                root: net.root.address,
+            });
             const resumed = await again.resumeSession(session.address, session.sessionKey, DEMO_MODEL, last);
             expect(resumed.latest.seqno).toBe(1);
             expect((await resumed.chat(ask('two'))).receipt.seqno).toBe(2);
@@ -397,7 +403,12 @@ describe('sessions a client never uses', () => {
     it('the worker acknowledges every session it accepted, so a silent client cannot make it time out', async () => {
         net = await startLocalNetwork();
         await net.worker.attest();
-        const client = new CocoonClient({ chain: net.chain, wallet: net.ledger.sender(net.client), root: net.root.address });
+        const client = new CocoonClient({
+            ...LOCAL_CLIENT_POLICY,
+            chain: net.chain,
+            wallet: net.ledger.sender(net.client),
+            root: net.root.address,
+        });
         await net.ledger.track('session', (await sessionFor(net.root.address, net.gpuOwner.address, net.client.address, 7n)).address);
         const session = await client.openSession(net.provider, { model: DEMO_MODEL, budget: toNano('5'), durationSeconds: 60, nonce: 7n });
         const provider = net.blockchain.openContract(Provider.fromAddress(net.provider));

@@ -5,7 +5,14 @@ import { join } from 'path';
 import { FastifyInstance } from 'fastify';
 import { Address, toNano } from '@ton/core';
 import { KeyPair } from '@ton/crypto';
-import { TCB_SIMULATED, buildAttestationProof, parseAttestationProof, providerForOwner, verifyProofSignature } from '../../wrappers';
+import {
+    GLOBAL_ID_TESTNET,
+    TCB_SIMULATED,
+    buildAttestationProof,
+    parseAttestationProof,
+    providerForOwner,
+    verifyProofSignature,
+} from '../../wrappers';
 import { AllowlistReader, Attestor, GpuPolicy, Peer, SIMULATED_MEASUREMENT, simulatedMeasurement } from '../../tee-verifier/src/attest';
 import { expectedGpuNonce, expectedReportData } from '../../protocol/evidence';
 import { gpuSetDigest, verifyGpuEvidence } from '../../tee-verifier/src/nvidia';
@@ -17,7 +24,17 @@ import { CosignRequest, encodeAttestationRequest as wire, encodeCosignRequest } 
 import { AttestationRequest } from '../../protocol/evidence';
 import { VerifierStore } from '../../tee-verifier/src/store';
 import { Chain, submitDueProofs } from '../../tee-verifier/src/submitter';
-import { Protocol, RegisteredProvider, deployProtocol, key256, makeEnclave, registerProvider, seededKey } from '../../testkit';
+import {
+    Protocol,
+    RegisteredProvider,
+    START_TIME,
+    TEST_PARAMS,
+    deployProtocol,
+    key256,
+    makeEnclave,
+    registerProvider,
+    seededKey,
+} from '../../testkit';
 import { TDX_TIME, tdxCollateral, tdxQuote } from './fixtures';
 import { GPU_TIME_SECONDS, gpuFixtureTrust } from './gpu-fixtures';
 import { tempDir } from '../tmp';
@@ -108,7 +125,7 @@ describe('tee-verifier service', () => {
     const enclave = makeEnclave('worker');
 
     beforeEach(async () => {
-        p = await deployProtocol();
+        p = await deployProtocol(TEST_PARAMS, START_TIME, GLOBAL_ID_TESTNET); // simulated evidence counts on testnet only
         await p.root.send(
             p.governance.getSender(),
             { value: toNano('0.05') },

@@ -112,13 +112,18 @@ export class Worker {
     // Attestation
     // ---------------------------------------------------------------------------------------
 
-    // Whether this worker's keys are attested on-chain with more than the refresh margin left.
+    // Whether this worker's keys are attested on-chain with more than the refresh margin left,
+    // under Root's current verifier set (clients refuse an attestation of an earlier set).
     async attestationDue(): Promise<boolean> {
         const p = await readProvider(this.o.chain, this.o.provider);
         const a = p?.attestation;
         const mine = a && a.signingKey === this.signingKey;
         this.attestedUntil = mine ? Number(a.validUntil) : null;
-        return !mine || Number(a.validUntil) - this.o.chain.now() < this.o.refreshMarginSeconds;
+        if (!mine || Number(a.validUntil) - this.o.chain.now() < this.o.refreshMarginSeconds) return true;
+        const set = await onChain(this.o.chain, 'read the verifier set', () =>
+            this.o.chain.open(Root.fromAddress(p!.root)).getVerifierSet(),
+        );
+        return a.verifierEpoch < set.epoch;
     }
 
     // Gets a proof from the verifiers and submits it; returns when the Provider holds it.
