@@ -28,7 +28,7 @@ export function lastEntry(file = HISTORY_FILE): HistoryEntry {
 export function appendEntry(entry: HistoryEntry, file = HISTORY_FILE) {
     const entries = readHistory(file);
     entries.push({ ...entry, operations: sortedByName(entry.operations) });
-    writeFileSync(file, JSON.stringify({ entries }, null, 2) + '\n');
+    writeFileSync(file, JSON.stringify({ entries }, null, 4) + '\n'); // as prettier formats it (.prettierrc)
 }
 
 // The operations whose figures (gas, fees or messages) differ between two measurements, with
