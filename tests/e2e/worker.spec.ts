@@ -1,7 +1,5 @@
 // The worker and the SDK against each other on the local network: what each refuses, and why.
 import { Address, toNano } from '@ton/core';
-import { join } from 'path';
-import { mkdirSync } from 'fs';
 import {
     CocoonClient,
     CocoonError,
@@ -14,9 +12,7 @@ import {
 } from '../../sdk';
 import { EXAMPLE_PARAMS, Provider, SESSION_OPEN, clientKeyHashOf, sessionFor } from '../../wrappers';
 import { DEMO_MODEL, DEMO_PRICES, LOCAL_CLIENT_POLICY, LocalNetwork, startLocalNetwork } from '../../testkit/local-network';
-import { EvidenceUnavailable, collectEvidence, teeKind } from '../../worker/src/evidence';
 import { countTokens, ECHO_PREFIX } from '../../worker/src/echo-backend';
-import { tempDir } from '../tmp';
 
 const ask = (content: string, max_tokens = 64) => ({ messages: [{ role: 'user' as const, content }], max_tokens });
 
@@ -423,23 +419,6 @@ describe('sessions a client never uses', () => {
         expect(await provider.getStake()).toBe(stake);
         expect((await provider.getStats()).timeoutCount).toBe(0n);
         expect(await net.ledger.imbalance()).toBe(0n);
-    });
-});
-
-describe('worker evidence', () => {
-    it('uses simulated evidence only when allowed, and names what is missing otherwise', () => {
-        const missing = join(tempDir('tsm'), 'nope');
-        expect(teeKind({ tsmDir: missing, allowSimulated: true })).toBe('simulated');
-        expect(() => teeKind({ tsmDir: missing, allowSimulated: false })).toThrow(EvidenceUnavailable);
-        expect(() => teeKind({ tsmDir: missing, allowSimulated: false })).toThrow(/no TDX quote interface at .*nope.*--dev/);
-        const rd = Buffer.alloc(64, 3);
-        expect(collectEvidence(rd, { tsmDir: missing, allowSimulated: true })).toEqual({ kind: 'simulated', reportData: rd });
-    });
-
-    it('reports a configfs-tsm that yields no quote, naming the quoting service', () => {
-        const dir = join(tempDir('tsm'), 'report');
-        mkdirSync(dir);
-        expect(() => collectEvidence(Buffer.alloc(64), { tsmDir: dir, allowSimulated: true })).toThrow(/TDX quoting service/);
     });
 });
 

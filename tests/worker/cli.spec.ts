@@ -39,6 +39,21 @@ describe('worker CLI', () => {
         expect(r.stderr).toMatch(/COCOON_WORKER_MNEMONIC must hold the 24-word mnemonic/);
     });
 
+    it('refuses a backend outside the TD unless --dev, before anything else', () => {
+        const args = [...serve];
+        args[args.indexOf('--backend') + 1] = 'http://10.1.2.3:8000';
+        const r = worker({}, ...args);
+        expect(r.status).toBe(64);
+        expect(r.stderr).toMatch(/--backend http:\/\/10.1.2.3:8000 is not inside this TD/);
+        expect(r.stderr).toMatch(/unix:\/run\/vllm.sock/);
+    });
+
+    it('refuses to run without GPU evidence unless --dev', () => {
+        const r = worker({}, ...serve, '--gpu-evidence', 'none');
+        expect(r.status).toBe(64);
+        expect(r.stderr).toMatch(/--gpu-evidence none needs --dev/);
+    });
+
     it('refuses to run without TDX unless --dev, naming the configfs-tsm path', () => {
         const words = Array(24).fill('abandon').join(' ');
         const missing = join(tempDir('worker-cli'), 'tsm');

@@ -1,6 +1,9 @@
 // The model behind the worker: any OpenAI-compatible chat-completions server (vLLM, llama.cpp's
-// server, SGLang...) reached over HTTP. The worker meters by the `usage` counts it returns.
+// server, SGLang...) reached over HTTP or a unix socket (backend-target.ts says where it may be).
+// The worker meters by the `usage` counts it returns.
 import { ChatCompletion, ChatRequest, chatCompletionSchema } from '../../protocol/worker-api';
+import { BackendTarget, parseBackendTarget } from './backend-target';
+import { postJsonOverUnixSocket } from './unix-post';
 
 export class BackendUnavailable extends Error {
     constructor(message: string) {
@@ -13,24 +16,32 @@ export interface Backend {
     complete(request: ChatRequest): Promise<ChatCompletion>;
 }
 
-export function openAiBackend(baseUrl: string, o: { apiKey?: string; timeoutMs?: number } = {}): Backend {
-    const url = new URL('v1/chat/completions', baseUrl.endsWith('/') ? baseUrl : baseUrl + '/');
+export function openAiBackend(backend: string | BackendTarget, o: { apiKey?: string; timeoutMs?: number } = {}): Backend {
+    const target = typeof backend === 'string' ? parseBackendTarget(backend) : backend;
+    const path = 'v1/chat/completions';
+    const url =
+        target.kind === 'http'
+            ? new URL(path, target.url.href.endsWith('/') ? target.url : target.url.href + '/')
+            : `unix:${target.socketPath} /${path}`;
+    const headers = { 'content-type': 'application/json', ...(o.apiKey ? { authorization: `Bearer ${o.apiKey}` } : {}) };
+    const timeoutMs = o.timeoutMs ?? 120_000;
+    const post = async (body: string): Promise<{ status: number; json: unknown }> => {
+        if (target.kind === 'unix') return postJsonOverUnixSocket(target.socketPath, '/' + path, body, headers, timeoutMs);
+        const res = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(timeoutMs) });
+        return { status: res.status, json: await res.json().catch(() => null) };
+    };
     return {
         async complete(request) {
-            let res: Response;
+            let res: { status: number; json: unknown };
             try {
-                res = await fetch(url, {
-                    method: 'POST',
-                    headers: { 'content-type': 'application/json', ...(o.apiKey ? { authorization: `Bearer ${o.apiKey}` } : {}) },
-                    body: JSON.stringify({ ...request, stream: false }),
-                    signal: AbortSignal.timeout(o.timeoutMs ?? 120_000),
-                });
+                res = await post(JSON.stringify({ ...request, stream: false }));
             } catch (e) {
                 throw new BackendUnavailable(`the model backend at ${url} did not answer: ${(e as Error).message}`);
             }
             // Never echo the backend's body: it may contain the request's plaintext.
-            if (!res.ok) throw new BackendUnavailable(`the model backend at ${url} answered HTTP ${res.status}`);
-            const parsed = chatCompletionSchema.safeParse(await res.json().catch(() => null));
+            if (res.status < 200 || res.status > 299)
+                throw new BackendUnavailable(`the model backend at ${url} answered HTTP ${res.status}`);
+            const parsed = chatCompletionSchema.safeParse(res.json);
             if (!parsed.success) {
                 throw new BackendUnavailable(
                     `the model backend at ${url} returned no OpenAI chat completion with usage counts (${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}); the worker meters by them`,

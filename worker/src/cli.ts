@@ -10,6 +10,8 @@ import { UsageError, positiveInt } from '../../protocol/cli';
 import { openAiBackend } from './backend';
 import { startEchoBackend } from './echo-backend';
 import { TSM_REPORT_DIR, teeKind } from './evidence';
+import { NVATTEST_COMMAND, collectGpuEvidence } from './gpu-evidence';
+import { BackendRefused, requireBackendInsideTd } from './backend-target';
 import { Meter } from './meter';
 import { buildWorkerServer } from './server';
 import { DEFAULT_CLAIM_POLICY, Worker } from './worker';
@@ -36,6 +38,8 @@ export interface ServeOptions {
     db: string;
     tsm: string;
     dev: boolean;
+    gpuEvidence?: 'nvattest' | 'none'; // default: nvattest, or none with --dev
+    gpuEvidenceCommand?: string;
     host: string;
     port: number;
     claimMin: string;
@@ -43,8 +47,36 @@ export interface ServeOptions {
     tick: number;
 }
 
+// The backend, which must run inside the TD unless in development mode (backend-target.ts).
+function backendOrUsageError(spec: string, dev: boolean) {
+    try {
+        return requireBackendInsideTd(spec, dev);
+    } catch (e) {
+        if (e instanceof BackendRefused) throw new UsageError(e.message);
+        throw e;
+    }
+}
+
+// How the GPUs' evidence is collected: nvattest (the default), or not at all, which only
+// development mode allows: Cocoon attests TDX plus an NVIDIA confidential GPU.
+function gpuCollector(o: Pick<ServeOptions, 'dev' | 'gpuEvidence' | 'gpuEvidenceCommand'>) {
+    const source = o.gpuEvidence ?? (o.dev ? 'none' : 'nvattest');
+    if (source === 'none') {
+        if (!o.dev) {
+            throw new UsageError(
+                '--gpu-evidence none needs --dev: a production worker proves its NVIDIA GPU in confidential-computing mode (nvattest)',
+            );
+        }
+        return undefined;
+    }
+    const command = o.gpuEvidenceCommand?.trim().split(/\s+/) ?? NVATTEST_COMMAND;
+    return (nonce: Buffer) => collectGpuEvidence(nonce, command);
+}
+
 export async function runWorker(o: ServeOptions) {
     const log = pino({ name: 'cocoon-worker' });
+    const backend = backendOrUsageError(o.backend, o.dev);
+    const gpu = gpuCollector(o);
     const mnemonic = process.env[o.walletMnemonicEnv]?.trim().split(/\s+/);
     if (!mnemonic || mnemonic.length !== 24) {
         throw new UsageError(
@@ -65,10 +97,10 @@ export async function runWorker(o: ServeOptions) {
         chain,
         sender: wallet.sender,
         verifiers: o.verifier,
-        backend: openAiBackend(o.backend, { apiKey: process.env[o.backendKeyEnv] }),
+        backend: openAiBackend(backend, { apiKey: process.env[o.backendKeyEnv] }),
         models: o.model,
         meter,
-        evidence: { tsmDir: o.tsm, allowSimulated: o.dev },
+        evidence: { tsmDir: o.tsm, allowSimulated: o.dev, gpu },
         claim: { ...DEFAULT_CLAIM_POLICY, minAmount: toNano(o.claimMin), intervalSeconds: o.claimInterval },
         refreshMarginSeconds: 3600,
         sessionCacheSeconds: 15,
@@ -113,12 +145,22 @@ program
     .option('--api-key-env <name>', 'environment variable holding the endpoint API key', 'TONCENTER_API_KEY')
     .option('--wallet-mnemonic-env <name>', "environment variable holding the worker wallet's 24-word mnemonic", 'COCOON_WORKER_MNEMONIC')
     .requiredOption('--verifier <url...>', 'TEE verifiers to ask for proofs, tried in order')
-    .requiredOption('--backend <url>', 'OpenAI-compatible server (vLLM, llama.cpp server...), e.g. http://127.0.0.1:8000')
+    .requiredOption(
+        '--backend <url>',
+        'OpenAI-compatible server (vLLM, llama.cpp server...) inside the TD: http://127.0.0.1:PORT or unix:/path/to.sock (any URL with --dev)',
+    )
     .option('--backend-key-env <name>', "environment variable holding the backend's API key, if it needs one", 'COCOON_BACKEND_KEY')
     .requiredOption('--model <name...>', "model names the backend serves, as in the Provider's listing")
     .option('--db <file>', 'SQLite file for receipts (they survive restarts)', 'worker.sqlite')
     .option('--tsm <dir>', 'configfs-tsm report directory', TSM_REPORT_DIR)
-    .option('--dev', 'development mode: simulated evidence when there is no TDX (never in production)', false)
+    .option('--dev', 'development mode: simulated evidence when there is no TDX, no GPU evidence, any backend (never in production)', false)
+    .addOption(
+        new Option(
+            '--gpu-evidence <source>',
+            'how GPU evidence is collected: nvattest (NVIDIA Attestation CLI), or none (only with --dev)',
+        ).choices(['nvattest', 'none']),
+    )
+    .option('--gpu-evidence-command <command>', `the nvattest command line, before --nonce (default: ${NVATTEST_COMMAND.join(' ')})`)
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on', (v) => positiveInt('--port', v), 8443)
     .option('--claim-min <ton>', 'claim a session once this much is unclaimed', '1')
@@ -136,9 +178,10 @@ program
     .description('run the built-in test backend: OpenAI-compatible, quotes the prompt back; NOT a language model')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on', (v) => positiveInt('--port', v), 8000)
-    .action(async (opts: { host: string; port: number }) => {
+    .option('--socket <path>', 'listen on this unix socket instead of host and port')
+    .action(async (opts: { host: string; port: number; socket?: string }) => {
         const { url } = await startEchoBackend(opts);
-        console.log(`built-in test backend (not a language model) at ${url}/v1/chat/completions`);
+        console.log(`built-in test backend (not a language model) at ${url}${opts.socket ? ' ' : ''}/v1/chat/completions`);
     });
 
 program.exitOverride();

@@ -10,7 +10,10 @@ export function countTokens(text: string): number {
     return (text.match(/[\p{L}\p{N}_]+|[^\s\p{L}\p{N}_]/gu) ?? []).length;
 }
 
-export async function startEchoBackend(o: { host?: string; port?: number } = {}): Promise<{ url: string; app: FastifyInstance }> {
+// Listens on host:port, or on a unix socket when `socket` names one (then `url` is unix:PATH).
+export async function startEchoBackend(
+    o: { host?: string; port?: number; socket?: string } = {},
+): Promise<{ url: string; app: FastifyInstance }> {
     const app = Fastify({ logger: false, bodyLimit: 4 * 1024 * 1024 });
     let served = 0;
     app.post('/v1/chat/completions', async (req, reply) => {
@@ -42,6 +45,10 @@ export async function startEchoBackend(o: { host?: string; port?: number } = {})
         };
     });
     app.get('/v1/models', async () => ({ object: 'list', data: [{ id: 'echo', object: 'model', owned_by: 'cocoon' }] }));
+    if (o.socket) {
+        await app.listen({ path: o.socket });
+        return { url: `unix:${o.socket}`, app };
+    }
     const address = await app.listen({ host: o.host ?? '127.0.0.1', port: o.port ?? 0 });
     return { url: address, app };
 }

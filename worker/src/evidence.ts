@@ -4,13 +4,16 @@
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { randomBytes } from 'crypto';
-import type { Evidence } from '../../protocol/evidence';
+import { Evidence, GpuEvidence, ReportDataBinding, expectedGpuNonce, expectedReportData } from '../../protocol/evidence';
 
 export const TSM_REPORT_DIR = '/sys/kernel/config/tsm/report';
 
 export interface EvidenceOptions {
     tsmDir: string; // TSM_REPORT_DIR, or another path in tests
     allowSimulated: boolean;
+    // Collects the GPUs' evidence for a nonce (gpu-evidence.ts: nvattest); absent only in
+    // development mode, where the proof then carries no GPU evidence.
+    gpu?: (nonce: Buffer) => GpuEvidence[];
 }
 
 export class EvidenceUnavailable extends Error {
@@ -29,11 +32,13 @@ export function teeKind(o: EvidenceOptions): 'tdx' | 'simulated' {
     );
 }
 
-// The evidence for 64 bytes of report data (the verifier's binding of keys, provider and nonce).
-export function collectEvidence(reportData: Buffer, o: EvidenceOptions): Evidence {
-    if (reportData.length !== 64) throw new RangeError('report data is 64 bytes');
-    if (teeKind(o) === 'simulated') return { kind: 'simulated', reportData };
-    return { kind: 'tdx', quote: tsmQuote(reportData, o.tsmDir) };
+// The evidence for one attestation: the quote (or simulated report data) over the binding of
+// keys, provider and verifier nonce, and the GPUs' reports over the GPU nonce of the same binding.
+export function collectEvidence(binding: ReportDataBinding, o: EvidenceOptions): Evidence {
+    const reportData = expectedReportData(binding);
+    const gpu = o.gpu ? { gpu: o.gpu(expectedGpuNonce(binding)) } : {};
+    if (teeKind(o) === 'simulated') return { kind: 'simulated', reportData, ...gpu };
+    return { kind: 'tdx', quote: tsmQuote(reportData, o.tsmDir), ...gpu };
 }
 
 // configfs-tsm: create a report entry, write the report data to inblob, read the quote from

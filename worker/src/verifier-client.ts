@@ -3,7 +3,7 @@
 // of verifier signatures. Verifiers are tried in order until one answers.
 import { Address } from '@ton/core';
 import { z } from 'zod';
-import { Evidence, expectedReportData } from '../../protocol/evidence';
+import { Evidence, ReportDataBinding } from '../../protocol/evidence';
 import {
     ProofBundle,
     attestAnswerSchema,
@@ -60,12 +60,12 @@ export async function requestProof(
     verifier: string,
     provider: Address,
     keys: EnclaveKeys,
-    evidenceFor: (reportData: Buffer) => Evidence,
+    evidenceFor: (binding: ReportDataBinding) => Evidence,
     timeoutMs = 30_000,
 ): Promise<VerifiedProof> {
     const { nonce } = await post(verifier, '/v1/nonce', { provider: provider.toString() }, nonceAnswerSchema, timeoutMs);
     const binding = { signingKey: keys.signing.publicKey, encryptionKey: keys.encryption.publicKey, provider, nonce };
-    const request = { ...binding, evidence: evidenceFor(expectedReportData(binding)) };
+    const request = { ...binding, evidence: evidenceFor(binding) };
     const { proof, signatures } = await post(verifier, '/v1/attest', encodeAttestationRequest(request), attestAnswerSchema, timeoutMs);
     return { proof, signatures, verifier };
 }
@@ -75,7 +75,7 @@ export async function requestProofFromAny(
     verifiers: string[],
     provider: Address,
     keys: EnclaveKeys,
-    evidenceFor: (reportData: Buffer) => Evidence,
+    evidenceFor: (binding: ReportDataBinding) => Evidence,
 ): Promise<VerifiedProof> {
     if (verifiers.length === 0) throw new Error('no verifier configured: pass at least one --verifier URL');
     let last: unknown;

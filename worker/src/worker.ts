@@ -135,8 +135,8 @@ export class Worker {
             if (!offerFor(provider.listing, m))
                 this.o.log.warn({ model: m }, 'served model is not in the Provider listing: no session can be opened for it');
         }
-        const bundle = await requestProofFromAny(this.o.verifiers, this.o.provider, this.keys, (rd) =>
-            collectEvidence(rd, this.o.evidence),
+        const bundle = await requestProofFromAny(this.o.verifiers, this.o.provider, this.keys, (binding) =>
+            collectEvidence(binding, this.o.evidence),
         );
         const proof = parseAttestationProof(bundle.proof);
         const body = beginCell()

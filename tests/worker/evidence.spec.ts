@@ -1,0 +1,196 @@
+// What the worker proves, and where its model may run (issue 13, "What the worker runs"): TDX
+// evidence through configfs-tsm or simulated under --dev; GPU evidence through NVIDIA's
+// Attestation CLI (nvattest), read from its JSON and bound to the attestation's GPU nonce, tested
+// with the real H100 report of ../shared/fixtures/nvidia (copied under tests/verifier/data/nvidia,
+// Apache-2.0, see its README); and a backend that must be inside the TD outside --dev.
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'fs';
+import { join } from 'path';
+import { Address } from '@ton/core';
+import { EvidenceUnavailable, collectEvidence, teeKind } from '../../worker/src/evidence';
+import { NVATTEST_COMMAND, collectGpuEvidence, parseNvattestOutput } from '../../worker/src/gpu-evidence';
+import { BackendRefused, isInsideTd, parseBackendTarget, requireBackendInsideTd } from '../../worker/src/backend-target';
+import { MAX_GPUS, expectedGpuNonce, expectedReportData } from '../../protocol/evidence';
+import { BackendUnavailable, openAiBackend } from '../../worker/src/backend';
+import { startEchoBackend } from '../../worker/src/echo-backend';
+import { tempDir } from '../tmp';
+
+const DATA = join(__dirname, '..', 'verifier', 'data', 'nvidia');
+const REPORT = Buffer.from(readFileSync(join(DATA, 'attestationReport.txt'), 'utf8').trim(), 'hex');
+const CHAIN = readFileSync(join(DATA, 'gpuAkCertChain.txt'), 'utf8');
+const FIXTURE_NONCE = Buffer.from('4cff7f5380ead8fad8ec2c531c110aca4302a88f603792801a8ca29ee151af2e', 'hex');
+
+// nvattest's output for these reports, as `nvattest collect-evidence --format json` prints it.
+function nvattestJson(reports: Buffer[] = [REPORT], extra: Record<string, unknown> = {}) {
+    return JSON.stringify({
+        evidences: reports.map((r) => ({
+            version: '1.0',
+            arch: 'HOPPER',
+            nonce: r.subarray(4, 36).toString('hex'),
+            driver_version: '545.00',
+            vbios_version: '96.00.5E.00.01',
+            evidence: r.toString('base64'),
+            certificate: Buffer.from(CHAIN).toString('base64'),
+        })),
+        result_code: 0,
+        result_message: 'Ok',
+        ...extra,
+    });
+}
+
+const binding = {
+    signingKey: Buffer.alloc(32, 1),
+    encryptionKey: Buffer.alloc(32, 2),
+    provider: new Address(0, Buffer.alloc(32, 3)),
+    nonce: 42n,
+};
+
+describe('TDX evidence', () => {
+    it('uses simulated evidence only when allowed, and names what is missing otherwise', () => {
+        const missing = join(tempDir('tsm'), 'nope');
+        expect(teeKind({ tsmDir: missing, allowSimulated: true })).toBe('simulated');
+        expect(() => teeKind({ tsmDir: missing, allowSimulated: false })).toThrow(EvidenceUnavailable);
+        expect(() => teeKind({ tsmDir: missing, allowSimulated: false })).toThrow(/no TDX quote interface at .*nope.*--dev/);
+        expect(collectEvidence(binding, { tsmDir: missing, allowSimulated: true })).toEqual({
+            kind: 'simulated',
+            reportData: expectedReportData(binding),
+        });
+    });
+
+    it('reports a configfs-tsm that yields no quote, naming the quoting service', () => {
+        const dir = join(tempDir('tsm'), 'report');
+        mkdirSync(dir);
+        expect(() => collectEvidence(binding, { tsmDir: dir, allowSimulated: true })).toThrow(/TDX quoting service/);
+    });
+});
+
+describe('GPU evidence (nvattest)', () => {
+    it("reads NVIDIA's real H100 report and chain from nvattest's JSON", () => {
+        expect(parseNvattestOutput(nvattestJson(), FIXTURE_NONCE)).toEqual([{ report: REPORT, certChain: CHAIN }]);
+    });
+
+    it("asks for the attestation's GPU nonce, bound to the same keys, provider and verifier nonce as report_data", () => {
+        const asked: Buffer[] = [];
+        const evidence = collectEvidence(binding, {
+            tsmDir: join(tempDir('tsm'), 'none'),
+            allowSimulated: true,
+            gpu: (nonce) => {
+                asked.push(nonce);
+                return [{ report: REPORT, certChain: CHAIN }];
+            },
+        });
+        expect(asked).toEqual([expectedGpuNonce(binding)]);
+        expect(evidence).toEqual({
+            kind: 'simulated',
+            reportData: expectedReportData(binding),
+            gpu: [{ report: REPORT, certChain: CHAIN }],
+        });
+        // another verifier nonce, another GPU nonce
+        expect(expectedGpuNonce({ ...binding, nonce: 43n })).not.toEqual(expectedGpuNonce(binding));
+    });
+
+    it('refuses a report that answers another nonce (a report lifted from another attestation)', () => {
+        expect(() => parseNvattestOutput(nvattestJson(), expectedGpuNonce(binding))).toThrow(/another nonce/);
+    });
+
+    it.each([
+        ['not JSON', 'Collected evidence for 1 GPU', /printed no JSON/],
+        [
+            'a failure result code',
+            nvattestJson([], { result_code: 7, result_message: 'GPU not in CC mode' }),
+            /GPU not in CC mode \(result code 7\)/,
+        ],
+        ['no GPU', nvattestJson([]), /no GPU in confidential-computing mode/],
+        ['too many GPUs', nvattestJson(Array(MAX_GPUS + 1).fill(REPORT)), /at most 8/],
+        ['evidence that is not base64', nvattestJson().replace(/"evidence":"/, '"evidence":"%%'), /not base64/],
+        [
+            'evidence that is no SPDM request',
+            nvattestJson([Buffer.concat([Buffer.from([0x10]), REPORT.subarray(1)])]),
+            /SPDM 1.1 GET_MEASUREMENTS/,
+        ],
+        ['a truncated report', nvattestJson([REPORT.subarray(0, 20)]), /not an SPDM report/],
+        ['no certificate', nvattestJson().replace(/"certificate":"[^"]*"/, '"certificate":"aGVsbG8="'), /no PEM certificate chain/],
+        ['another format', JSON.stringify({ evidence_list: [] }), /not the evidence format/],
+    ])('refuses %s, saying what is wrong', (_what, output, message) => {
+        expect(() => parseNvattestOutput(output, FIXTURE_NONCE)).toThrow(EvidenceUnavailable);
+        expect(() => parseNvattestOutput(output, FIXTURE_NONCE)).toThrow(message);
+    });
+
+    it('runs the CLI with the nonce and reads what it prints', () => {
+        const dir = tempDir('nvattest');
+        const fake = join(dir, 'nvattest');
+        const out = join(dir, 'output.json');
+        const args = join(dir, 'args.txt');
+        writeFileSync(out, nvattestJson());
+        writeFileSync(
+            fake,
+            `#!/usr/bin/env node\nrequire('fs').writeFileSync(${JSON.stringify(args)}, process.argv.slice(2).join(' '));\nprocess.stdout.write(require('fs').readFileSync(${JSON.stringify(out)}, 'utf8'));\n`,
+        );
+        chmodSync(fake, 0o755);
+        expect(collectGpuEvidence(FIXTURE_NONCE, [fake, ...NVATTEST_COMMAND.slice(1)])).toEqual([{ report: REPORT, certChain: CHAIN }]);
+        expect(readFileSync(args, 'utf8')).toBe(`collect-evidence --device gpu --format json --nonce ${FIXTURE_NONCE.toString('hex')}`);
+    });
+
+    it('names the missing tool', () => {
+        expect(() => collectGpuEvidence(FIXTURE_NONCE, [join(tempDir('nvattest'), 'absent')])).toThrow(
+            /was not found: install NVIDIA's Attestation CLI/,
+        );
+    });
+});
+
+describe('the backend runs inside the TD', () => {
+    it.each([
+        'http://127.0.0.1:8000',
+        'http://127.8.9.1:8000/',
+        'http://localhost:8000',
+        'http://[::1]:8000',
+        'https://127.0.0.1',
+        'unix:/run/vllm.sock',
+    ])('accepts %s', (spec) => {
+        expect(isInsideTd(parseBackendTarget(spec))).toBe(true);
+        expect(requireBackendInsideTd(spec, false)).toEqual(parseBackendTarget(spec));
+    });
+
+    it.each([
+        'http://10.0.0.5:8000',
+        'http://192.168.1.2',
+        'https://api.openai.com',
+        'http://[::ffff:10.0.0.1]:80',
+        'http://localhost.evil.com',
+        'http://0.0.0.0:8000',
+        'http://128.0.0.1',
+    ])('refuses %s outside --dev, accepts it with --dev', (spec) => {
+        expect(() => requireBackendInsideTd(spec, false)).toThrow(BackendRefused);
+        expect(() => requireBackendInsideTd(spec, false)).toThrow(/not inside this TD/);
+        expect(requireBackendInsideTd(spec, true)).toEqual(parseBackendTarget(spec));
+    });
+
+    it.each([
+        ['ftp://127.0.0.1', /only http\(s\) URLs and unix sockets/],
+        ['unix:run/vllm.sock', /absolute path/],
+        ['127.0.0.1:8000', /only http\(s\)|neither/],
+        ['not a url', /neither an http\(s\) URL nor unix/],
+    ])('refuses %s as a backend at all', (spec, message) => {
+        expect(() => parseBackendTarget(spec)).toThrow(message);
+    });
+});
+
+describe('a backend on a unix socket', () => {
+    it('is served over the socket, and a missing socket is reported as unavailable', async () => {
+        const socket = join(tempDir('backend'), 'model.sock');
+        const echo = await startEchoBackend({ socket });
+        try {
+            expect(echo.url).toBe(`unix:${socket}`);
+            const completion = await openAiBackend(echo.url).complete({
+                model: 'echo',
+                messages: [{ role: 'user', content: 'hello there' }],
+            });
+            expect(completion.choices[0].message.content).toContain('hello there');
+            expect(completion.usage.completion_tokens).toBeGreaterThan(0);
+        } finally {
+            await echo.app.close();
+        }
+        await expect(
+            openAiBackend(`unix:${socket}`).complete({ model: 'echo', messages: [{ role: 'user', content: 'x' }] }),
+        ).rejects.toThrow(BackendUnavailable);
+    });
+});
