@@ -86,24 +86,23 @@ const bocSchema = z.string().transform((s, ctx) => {
 
 const unixSeconds = z.number().int().nonnegative();
 
+const gpuEvidenceSchema = z
+    .array(
+        z.object({
+            report: hexBlob(MAX_GPU_REPORT_BYTES),
+            certChain: z
+                .string()
+                .min(1)
+                .max(16 * 1024),
+        }),
+    )
+    .max(MAX_GPUS)
+    .optional();
+
+// GPU evidence goes with either kind: a development machine may have a confidential GPU and no TDX.
 const evidenceSchema = z.discriminatedUnion('kind', [
-    z.object({
-        kind: z.literal('tdx'),
-        quote: hexBlob(MAX_QUOTE_BYTES),
-        gpu: z
-            .array(
-                z.object({
-                    report: hexBlob(MAX_GPU_REPORT_BYTES),
-                    certChain: z
-                        .string()
-                        .min(1)
-                        .max(16 * 1024),
-                }),
-            )
-            .max(MAX_GPUS)
-            .optional(),
-    }),
-    z.object({ kind: z.literal('simulated'), reportData: hexBytes(64) }),
+    z.object({ kind: z.literal('tdx'), quote: hexBlob(MAX_QUOTE_BYTES), gpu: gpuEvidenceSchema }),
+    z.object({ kind: z.literal('simulated'), reportData: hexBytes(64), gpu: gpuEvidenceSchema }),
 ]);
 
 export const signatureSchema = z

@@ -94,6 +94,7 @@ export type WorkerErrorCode =
     | 'backend-unavailable'
     | 'chain-unavailable'
     | 'rate-limited'
+    | 'not-attested'
     | 'not-found'
     | 'internal';
 

@@ -7,6 +7,7 @@ import { randomBytes } from 'crypto';
 import {
     Attestation,
     bigIntToBuffer32,
+    bufferToBigInt,
     CLOSE_VALUE,
     FINALIZE_VALUE,
     Provider,
@@ -35,6 +36,8 @@ import {
     storeTopUpSession,
 } from '../wrappers';
 import { ChainAccess, onChain, waitFor } from '../protocol/chain';
+import type { AttestationRequest } from '../protocol/evidence';
+import { attestRequestSchema } from '../protocol/verifier-api';
 import { SessionKey, generateEncryptionKeyPair, sealRequest } from '../protocol/encryption';
 import { ReceiptRejected, ReceiptTracker } from './receipts';
 import { ProviderState, SessionState, offerFor, readProvider, readSession } from '../protocol/state';
@@ -51,6 +54,9 @@ export type CocoonErrorCode =
     | 'measurement-withdrawn'
     | 'tcb-not-accepted'
     | 'verifier-set-changed'
+    | 'evidence-unavailable'
+    | 'evidence-mismatch'
+    | 'evidence-rejected'
     | 'budget-too-small'
     | 'insufficient-collateral'
     | 'invalid-duration'
@@ -268,6 +274,68 @@ export class CocoonClient {
             }
         }
         return null;
+    }
+
+    // Judges a provider's attestation evidence itself, for a client that distrusts the verifier
+    // set: fetches the evidence of the current attestation from the provider's worker
+    // (GET /v1/evidence), checks it is the evidence of the attestation the Provider holds (its
+    // enclave keys, this provider), judges it with `judge` (tee-verifier's judgeEvidence with the
+    // client's own collateral source, TCB policy and NVIDIA trust: the verifiers' code), and checks
+    // that the measurement and TCB status are those on-chain and that Root allowlists the measurement.
+    async verifyProviderEvidence(
+        provider: Address,
+        judge: (request: AttestationRequest) => Promise<{ measurement: Buffer; tcbStatus: number }>,
+        timeoutMs = 30_000,
+    ): Promise<{ measurement: Buffer; tcbStatus: number; evidence: AttestationRequest }> {
+        const p = await this.providerOrThrow(provider);
+        const a = p.attestation;
+        if (!a || a.validUntil === 0n)
+            throw new CocoonError('not-attested', 'the provider has no valid attestation to check evidence against');
+        const url = new URL('v1/evidence', p.listing!.endpoint.endsWith('/') ? p.listing!.endpoint : p.listing!.endpoint + '/');
+        let body: unknown;
+        try {
+            const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+            body = await res.json().catch(() => null);
+            if (!res.ok) throw new Error(`HTTP ${res.status}`);
+        } catch (e) {
+            throw new CocoonError('evidence-unavailable', `the worker at ${url} did not serve its evidence: ${(e as Error).message}`);
+        }
+        const parsed = attestRequestSchema.safeParse(body);
+        if (!parsed.success)
+            throw new CocoonError('evidence-unavailable', `the worker at ${url} served something else than attestation evidence`);
+        const evidence = parsed.data;
+        if (
+            !evidence.provider.equals(provider) ||
+            bufferToBigInt(evidence.signingKey) !== a.signingKey ||
+            bufferToBigInt(evidence.encryptionKey) !== a.encryptionKey
+        ) {
+            throw new CocoonError(
+                'evidence-mismatch',
+                'the worker served evidence for other enclave keys or another provider than the attestation on-chain',
+            );
+        }
+        let verdict: { measurement: Buffer; tcbStatus: number };
+        try {
+            verdict = await judge(evidence);
+        } catch (e) {
+            const code = (e as { code?: string }).code;
+            throw new CocoonError(
+                'evidence-rejected',
+                `the provider's evidence does not verify${code ? ` (${code})` : ''}: ${(e as Error).message}`,
+                code,
+            );
+        }
+        if (bufferToBigInt(verdict.measurement) !== a.measurement || verdict.tcbStatus !== Number(a.tcbStatus)) {
+            throw new CocoonError(
+                'evidence-mismatch',
+                `the evidence shows measurement ${verdict.measurement.toString('hex')} (TCB ${tcbStatusName(verdict.tcbStatus)}), not the attested ${bigIntToBuffer32(a.measurement).toString('hex')} (TCB ${tcbStatusName(Number(a.tcbStatus))})`,
+            );
+        }
+        const allowed = await onChain(this.o.chain, 'read the measurement allowlist', () =>
+            this.o.chain.open(Root.fromAddress(this.o.root)).getIsMeasurementAllowed(a.measurement),
+        );
+        if (!allowed) throw new CocoonError('measurement-withdrawn', "Root no longer allowlists the provider's measurement");
+        return { ...verdict, evidence };
     }
 
     // A registered Provider of this client's Root at `address`, or a CocoonError. A contract that

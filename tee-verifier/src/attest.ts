@@ -130,9 +130,68 @@ export interface AttestorOptions {
     gpu?: GpuPolicy;
 }
 
-interface Verdict {
+// What a piece of evidence shows: the measurement of the code and GPUs, and the platform's TCB
+// status as a proof carries it.
+export interface Verdict {
     measurement: Buffer;
     tcbStatus: number;
+}
+
+// What judging evidence needs: the verifier's policies, without its keys, store or peers. A
+// client that distrusts the verifier set judges a worker's evidence with the same code
+// (sdk verifyProviderEvidence).
+export type EvidenceJudgeOptions = Pick<AttestorOptions, 'collateral' | 'policy' | 'devMode' | 'now' | 'gpu'>;
+
+// The TD and its report_data first, then the GPUs (their nonce derives from the same binding),
+// then the measurement that includes them. Throws AttestationRefused or QuoteRejected.
+export async function judgeEvidence(req: AttestationRequest, o: EvidenceJudgeOptions): Promise<Verdict> {
+    const expected = expectedReportData(req);
+    if (req.evidence.kind === 'simulated') {
+        if (!o.devMode) {
+            throw new AttestationRefused(
+                'simulated-evidence-refused',
+                'simulated TEE evidence is accepted only by a verifier started in development mode',
+            );
+        }
+        if (!req.evidence.reportData.equals(expected)) throw reportDataMismatch();
+        const gpuDigest = await verifyGpu(req, req.evidence.gpu ?? [], o);
+        return { measurement: simulatedMeasurement(gpuDigest), tcbStatus: Number(TCB_SIMULATED) };
+    }
+    const collateral = await o.collateral.collateralFor(req.evidence.quote);
+    const q = await verifyQuote(req.evidence.quote, collateral, o.now(), o.policy);
+    if (q.teeType !== 'TDX') throw new QuoteRejected('tcb-rejected', 'only Intel TDX quotes attest a Cocoon worker');
+    if (!q.reportData.equals(expected)) throw reportDataMismatch();
+    const { mrTd, rtMr0, rtMr1, rtMr2, rtMr3 } = q.tdx!;
+    const gpuDigest = await verifyGpu(req, req.evidence.gpu ?? [], o);
+    return { measurement: tdxMeasurement({ mrTd, rtMr0, rtMr1, rtMr2, rtMr3 }, gpuDigest), tcbStatus: tcbCode(q.tcbStatus) };
+}
+
+// Each GPU's evidence verified against the nonce derived from this request; the digest the
+// measurement includes (NO_GPU_EVIDENCE when there is none and the policy allows that).
+async function verifyGpu(req: AttestationRequest, gpus: GpuEvidence[], o: EvidenceJudgeOptions): Promise<Buffer> {
+    const required = o.gpu?.required ?? !o.devMode;
+    if (gpus.length === 0) {
+        if (!required) return NO_GPU_EVIDENCE;
+        throw new AttestationRefused(
+            'gpu-evidence-required',
+            'this verifier requires NVIDIA GPU evidence (evidence.gpu) with the TDX quote',
+        );
+    }
+    const trust = o.gpu?.trust;
+    if (!trust)
+        throw new AttestationRefused('gpu-evidence-required', 'this verifier has no RIMs configured and cannot verify GPU evidence');
+    const nonce = expectedGpuNonce(req);
+    const at = new Date(o.now() * 1000);
+    const digests: Buffer[] = [];
+    for (const [i, gpu] of gpus.entries()) {
+        try {
+            digests.push((await verifyGpuEvidence(gpu, nonce, trust, at)).digest);
+        } catch (e) {
+            if (e instanceof GpuEvidenceRejected) throw new AttestationRefused(`gpu-${e.code}`, `GPU ${i}: ${e.message}`);
+            throw e;
+        }
+    }
+    return gpuSetDigest(digests);
 }
 
 export class Attestor {
@@ -290,33 +349,9 @@ export class Attestor {
         };
     }
 
-    // The TD and its report_data first, then the GPUs (their nonce derives from the same binding),
-    // then the measurement that includes them, against Root's allowlist.
+    // What the evidence shows (judgeEvidence), then that Root allowlists it.
     private async evaluate(req: AttestationRequest): Promise<Verdict> {
-        const expected = expectedReportData(req);
-        let verdict: Verdict;
-        if (req.evidence.kind === 'simulated') {
-            if (!this.o.devMode) {
-                throw new AttestationRefused(
-                    'simulated-evidence-refused',
-                    'simulated TEE evidence is accepted only by a verifier started in development mode',
-                );
-            }
-            if (!req.evidence.reportData.equals(expected)) throw reportDataMismatch();
-            const gpuDigest = await this.verifyGpu(req, req.evidence.gpu ?? []);
-            verdict = { measurement: simulatedMeasurement(gpuDigest), tcbStatus: Number(TCB_SIMULATED) };
-        } else {
-            const collateral = await this.o.collateral.collateralFor(req.evidence.quote);
-            const q = await verifyQuote(req.evidence.quote, collateral, this.o.now(), this.o.policy);
-            if (q.teeType !== 'TDX') throw new QuoteRejected('tcb-rejected', 'only Intel TDX quotes attest a Cocoon worker');
-            if (!q.reportData.equals(expected)) throw reportDataMismatch();
-            const { mrTd, rtMr0, rtMr1, rtMr2, rtMr3 } = q.tdx!;
-            const gpuDigest = await this.verifyGpu(req, req.evidence.gpu ?? []);
-            verdict = {
-                measurement: tdxMeasurement({ mrTd, rtMr0, rtMr1, rtMr2, rtMr3 }, gpuDigest),
-                tcbStatus: tcbCode(q.tcbStatus),
-            };
-        }
+        const verdict = await judgeEvidence(req, this.o);
         let allowed: boolean;
         try {
             allowed = await this.o.allowlist.isAllowed(verdict.measurement);
@@ -330,34 +365,6 @@ export class Attestor {
             );
         }
         return verdict;
-    }
-
-    // Each GPU's evidence verified against the nonce derived from this request; the digest the
-    // measurement includes (NO_GPU_EVIDENCE when there is none and the policy allows that).
-    private async verifyGpu(req: AttestationRequest, gpus: GpuEvidence[]): Promise<Buffer> {
-        const required = this.o.gpu?.required ?? !this.o.devMode;
-        if (gpus.length === 0) {
-            if (!required) return NO_GPU_EVIDENCE;
-            throw new AttestationRefused(
-                'gpu-evidence-required',
-                'this verifier requires NVIDIA GPU evidence (evidence.gpu) with the TDX quote',
-            );
-        }
-        const trust = this.o.gpu?.trust;
-        if (!trust)
-            throw new AttestationRefused('gpu-evidence-required', 'this verifier has no RIMs configured and cannot verify GPU evidence');
-        const nonce = expectedGpuNonce(req);
-        const at = new Date(this.o.now() * 1000);
-        const digests: Buffer[] = [];
-        for (const [i, gpu] of gpus.entries()) {
-            try {
-                digests.push((await verifyGpuEvidence(gpu, nonce, trust, at)).digest);
-            } catch (e) {
-                if (e instanceof GpuEvidenceRejected) throw new AttestationRefused(`gpu-${e.code}`, `GPU ${i}: ${e.message}`);
-                throw e;
-            }
-        }
-        return gpuSetDigest(digests);
     }
 
     private async gatherCosignatures(c: CosignRequest): Promise<ProofSignature[]> {

@@ -10,9 +10,12 @@ import {
     sealRequest,
     readSession,
 } from '../../sdk';
-import { EXAMPLE_PARAMS, Provider, SESSION_OPEN, clientKeyHashOf, sessionFor } from '../../wrappers';
+import { EXAMPLE_PARAMS, Provider, SESSION_OPEN, TCB_SIMULATED, clientKeyHashOf, sessionFor } from '../../wrappers';
 import { DEMO_MODEL, DEMO_PRICES, LOCAL_CLIENT_POLICY, LocalNetwork, startLocalNetwork } from '../../testkit/local-network';
 import { countTokens, ECHO_PREFIX } from '../../worker/src/echo-backend';
+import { SIMULATED_MEASUREMENT, judgeEvidence } from '../../tee-verifier/src/attest';
+import { DEFAULT_TCB_POLICY } from '../../tee-verifier/src/quote';
+import type { AttestationRequest } from '../../protocol/evidence';
 
 const ask = (content: string, max_tokens = 64) => ({ messages: [{ role: 'user' as const, content }], max_tokens });
 
@@ -64,6 +67,58 @@ describe('worker and client SDK', () => {
         } finally {
             await net.stop();
         }
+    });
+
+    describe("judging the provider's evidence with the verifier's code", () => {
+        const judgeAs = (devMode: boolean) => (request: AttestationRequest) =>
+            judgeEvidence(request, {
+                devMode,
+                collateral: { collateralFor: () => Promise.reject(new Error('no collateral needed for simulated evidence')) },
+                policy: DEFAULT_TCB_POLICY,
+                now: () => net.chain.now(),
+            });
+
+        it('accepts the evidence of the attestation the Provider holds, naming its measurement', async () => {
+            await setUp();
+            const checked = await client.verifyProviderEvidence(net.provider, judgeAs(true));
+            expect(checked.measurement).toEqual(SIMULATED_MEASUREMENT);
+            expect(checked.tcbStatus).toBe(Number(TCB_SIMULATED));
+            const onChain = (await net.blockchain.openContract(Provider.fromAddress(net.provider)).getAttestation())!;
+            expect(checked.evidence.signingKey.toString('hex')).toBe(onChain.signingKey.toString(16).padStart(64, '0'));
+        });
+
+        it("refuses evidence the client's own policy rejects (simulated, for a production judge)", async () => {
+            await setUp();
+            await expect(client.verifyProviderEvidence(net.provider, judgeAs(false))).rejects.toMatchObject({
+                code: 'evidence-rejected',
+                detail: 'simulated-evidence-refused',
+            });
+        });
+
+        it('refuses evidence of other keys, or evidence that does not bind the attested keys', async () => {
+            await setUp();
+            const real = net.worker.evidence();
+            net.worker.evidence = () => ({ ...real, signingKey: Buffer.alloc(32, 7) });
+            await expect(client.verifyProviderEvidence(net.provider, judgeAs(true))).rejects.toMatchObject({ code: 'evidence-mismatch' });
+            // the attested keys with another verifier nonce: report_data no longer matches
+            net.worker.evidence = () => ({ ...real, nonce: real.nonce + 1n });
+            await expect(client.verifyProviderEvidence(net.provider, judgeAs(true))).rejects.toMatchObject({
+                code: 'evidence-rejected',
+                detail: 'report-data-mismatch',
+            });
+        });
+
+        it('says so when there is no attestation, or the worker has none since it restarted', async () => {
+            await setUp({ attest: false });
+            await expect(client.verifyProviderEvidence(net.provider, judgeAs(true))).rejects.toMatchObject({ code: 'not-attested' });
+            await net.worker.attest();
+            await net.stopWorker();
+            await net.startWorker(); // new enclave keys, not attested yet: the worker answers 503 not-attested
+            await expect(client.verifyProviderEvidence(net.provider, judgeAs(true))).rejects.toMatchObject({
+                code: 'evidence-unavailable',
+                message: expect.stringContaining('HTTP 503'),
+            });
+        });
     });
 
     describe('finding and opening', () => {

@@ -12,6 +12,7 @@ import { BackendRefused, isInsideTd, parseBackendTarget, requireBackendInsideTd 
 import { MAX_GPUS, expectedGpuNonce, expectedReportData } from '../../protocol/evidence';
 import { BackendUnavailable, openAiBackend } from '../../worker/src/backend';
 import { startEchoBackend } from '../../worker/src/echo-backend';
+import { attestRequestSchema, encodeAttestationRequest } from '../../protocol/verifier-api';
 import { tempDir } from '../tmp';
 
 const DATA = join(__dirname, '..', 'verifier', 'data', 'nvidia');
@@ -86,6 +87,17 @@ describe('GPU evidence (nvattest)', () => {
         });
         // another verifier nonce, another GPU nonce
         expect(expectedGpuNonce({ ...binding, nonce: 43n })).not.toEqual(expectedGpuNonce(binding));
+    });
+
+    it("travels to the verifier with either kind of evidence (the verifier's API keeps it)", () => {
+        for (const evidence of [
+            { kind: 'simulated' as const, reportData: expectedReportData(binding), gpu: [{ report: REPORT, certChain: CHAIN }] },
+            { kind: 'tdx' as const, quote: Buffer.alloc(100, 9), gpu: [{ report: REPORT, certChain: CHAIN }] },
+        ]) {
+            const request = { ...binding, evidence };
+            const parsed = attestRequestSchema.parse(JSON.parse(JSON.stringify(encodeAttestationRequest(request))));
+            expect(parsed.evidence.gpu).toEqual([{ report: REPORT, certChain: CHAIN }]);
+        }
     });
 
     it('refuses a report that answers another nonce (a report lifted from another attestation)', () => {

@@ -6,14 +6,17 @@ import Fastify, { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { Address } from '@ton/core';
 import { ApiError, jsonApi, parseOrRefuse, prometheusText } from '../../protocol/http';
 import { requestEnvelopeSchema } from '../../protocol/worker-api';
+import { encodeAttestationRequest } from '../../protocol/verifier-api';
 import { Worker } from './worker';
 
 // A request envelope is at most ~2.8 MB of base64 ciphertext.
 const BODY_LIMIT = 4 * 1024 * 1024;
 
-// GET /v1/identity, POST /v1/sessions/:session/chat.
+// GET /v1/identity, GET /v1/evidence, POST /v1/sessions/:session/chat.
 export const chatRoutes: FastifyPluginAsync<{ worker: Worker }> = async (app, { worker }) => {
     app.get('/v1/identity', async () => worker.identity());
+    // the attestation's request and evidence, as the verifier received it (protocol/verifier-api.ts)
+    app.get('/v1/evidence', async () => encodeAttestationRequest(worker.evidence()));
 
     app.post('/v1/sessions/:session/chat', async (req) => {
         let session: Address;

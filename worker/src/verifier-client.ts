@@ -3,7 +3,7 @@
 // of verifier signatures. Verifiers are tried in order until one answers.
 import { Address } from '@ton/core';
 import { z } from 'zod';
-import { Evidence, ReportDataBinding } from '../../protocol/evidence';
+import { AttestationRequest, Evidence, ReportDataBinding } from '../../protocol/evidence';
 import {
     ProofBundle,
     attestAnswerSchema,
@@ -25,7 +25,8 @@ export class VerifierError extends Error {
 }
 
 // A proof, its signatures, and the verifier that gave it.
-export type VerifiedProof = ProofBundle & { verifier: string };
+// A proof and the request (with its evidence) it was issued for.
+export type VerifiedProof = ProofBundle & { verifier: string; request: AttestationRequest };
 
 // POSTs `body` and parses the answer with `schema`; a refusal or a malformed answer is a VerifierError.
 async function post<T extends z.ZodTypeAny>(
@@ -67,7 +68,7 @@ export async function requestProof(
     const binding = { signingKey: keys.signing.publicKey, encryptionKey: keys.encryption.publicKey, provider, nonce };
     const request = { ...binding, evidence: evidenceFor(binding) };
     const { proof, signatures } = await post(verifier, '/v1/attest', encodeAttestationRequest(request), attestAnswerSchema, timeoutMs);
-    return { proof, signatures, verifier };
+    return { proof, signatures, verifier, request };
 }
 
 // Tries each verifier in turn; the last refusal is thrown if none gives a proof.

@@ -29,6 +29,7 @@ import { ChainAccess, ChainUnavailable, onChain, waitFor } from '../../protocol/
 import { DecryptionError, RequestEnvelope, ResponseEnvelope, openRequest } from '../../protocol/encryption';
 import { SessionState, offerFor, readProvider, readSession } from '../../protocol/state';
 import { ChatRequest, Identity, WorkerErrorCode, chatRequestSchema } from '../../protocol/worker-api';
+import type { AttestationRequest } from '../../protocol/evidence';
 import { ApiError } from '../../protocol/http';
 import { Backend, BackendUnavailable } from './backend';
 import { EvidenceOptions, collectEvidence } from './evidence';
@@ -81,6 +82,9 @@ export class Worker {
     private lastClaimAt = new Map<string, number>();
     private listingCache: { listing: Listing | null; readAt: number } | undefined;
     private attestedUntil: number | null = null;
+    // The request (keys, provider, nonce, TDX and GPU evidence) of the attestation the Provider
+    // holds: served at GET /v1/evidence so a client can judge it with the verifier's own code.
+    private attestedRequest: AttestationRequest | undefined;
     private sends: Promise<unknown> = Promise.resolve();
 
     private constructor(
@@ -111,6 +115,13 @@ export class Worker {
     // ---------------------------------------------------------------------------------------
     // Attestation
     // ---------------------------------------------------------------------------------------
+
+    // The evidence of the current attestation, or an ApiError when there is none yet.
+    evidence(): AttestationRequest {
+        if (!this.attestedRequest)
+            throw new ApiError('not-attested', 503, 'this worker has not been attested since it started: retry shortly');
+        return this.attestedRequest;
+    }
 
     // Whether this worker's keys are attested on-chain with more than the refresh margin left,
     // under Root's current verifier set (clients refuse an attestation of an earlier set).
@@ -160,6 +171,7 @@ export class Worker {
             );
         }
         this.attestedUntil = Number(held.validUntil);
+        this.attestedRequest = bundle.request;
         this.o.log.info({ validUntil: this.attestedUntil, verifier: bundle.verifier, signatures: bundle.signatures.length }, 'attested');
         return { validUntil: this.attestedUntil, verifier: bundle.verifier };
     }
