@@ -1,6 +1,7 @@
 // `npm run worker -- <command>`: the worker's command line.
 //   serve         run the worker: attest, serve clients on loopback, claim, refresh
 //   echo-backend  run the built-in OpenAI-compatible test backend (not a language model)
+import { existsSync, statSync, writeFileSync } from 'fs';
 import { Command, Option } from 'commander';
 import pino from 'pino';
 import { Address, toNano } from '@ton/core';
@@ -11,6 +12,7 @@ import { openAiBackend } from './backend';
 import { startEchoBackend } from './echo-backend';
 import { TSM_REPORT_DIR, teeKind } from './evidence';
 import { NVATTEST_COMMAND, collectGpuEvidence } from './gpu-evidence';
+import { modelHash } from './model-hash';
 import { BackendRefused, requireBackendInsideTd } from './backend-target';
 import { Meter } from './meter';
 import { buildWorkerServer } from './server';
@@ -182,6 +184,26 @@ program
     .action(async (opts: { host: string; port: number; socket?: string }) => {
         const { url } = await startEchoBackend(opts);
         console.log(`built-in test backend (not a language model) at ${url}${opts.socket ? ' ' : ''}/v1/chat/completions`);
+    });
+
+program
+    .command('model-hash')
+    .description("hash a model's files (weights, tokenizer, configuration): the identity listings and attestations name")
+    .argument('<dir>', "the model's directory (a Hugging Face snapshot or a local copy)")
+    .option('--manifest <file>', 'also write the manifest the hash is taken over (one line per file)')
+    .action(async (dir: string, opts: { manifest?: string }) => {
+        if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`${dir} is not a directory`);
+        let shown = -1;
+        const { hash, manifest } = await modelHash(dir, (done, total) => {
+            const pct = total === 0 ? 100 : Math.floor((done * 100) / total);
+            if (pct !== shown) {
+                shown = pct;
+                process.stderr.write(`\rhashing ${dir}: ${pct}% of ${(total / 1e9).toFixed(2)} GB`);
+            }
+        });
+        process.stderr.write('\n');
+        if (opts.manifest) writeFileSync(opts.manifest, manifest);
+        console.log(hash.toString('hex'));
     });
 
 program.exitOverride();
