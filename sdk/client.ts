@@ -87,8 +87,10 @@ export interface ClientOptions {
     confirmTimeoutMs?: number; // waiting for a sent message to show on-chain (default 90 s)
     attestationMarginSeconds?: number; // refuse a provider whose attestation ends sooner (default 60)
     requestTimeoutMs?: number; // one chat request (default 120 s)
-    // How long the on-chain attestation check of a provider is reused (default 60 s); its expiry
-    // is still compared with the chain's clock before every request.
+    // How long what Root says is reused (default 60 s): its verifier set's epoch and which
+    // measurements it allowlists. Both change only through timelocked governance, and a
+    // restricting change ends attestations when it executes. The provider itself (status,
+    // attestation, revocation, jail) is read before every request.
     attestationCheckMs?: number;
     // TCB statuses (TCB_* in wrappers) the client accepts in a provider's attestation, whatever the
     // verifiers accepted (default: UpToDate only, as the verifiers' default policy). TCB_SIMULATED
@@ -121,6 +123,31 @@ export interface FindOptions {
 export class CocoonClient {
     readonly confirmTimeoutMs: number;
     readonly margin: number;
+
+    private rootReads = new Map<string, { value: unknown; at: number }>();
+
+    // A read of Root's state, reused for attestationCheckMs (see ClientOptions).
+    private async fromRoot<T>(key: string, read: () => Promise<T>): Promise<T> {
+        const hit = this.rootReads.get(key);
+        if (hit && Date.now() - hit.at < (this.o.attestationCheckMs ?? 60_000)) return hit.value as T;
+        const value = await onChain(this.o.chain, `read Root's ${key.split(':')[0]}`, read);
+        this.rootReads.set(key, { value, at: Date.now() });
+        return value;
+    }
+
+    async rootGlobalId(): Promise<number> {
+        return this.fromRoot('global id', async () => Number(await this.o.chain.open(Root.fromAddress(this.o.root)).getGlobalId()));
+    }
+
+    async verifierEpoch(): Promise<bigint> {
+        return this.fromRoot('verifier set', async () => (await this.o.chain.open(Root.fromAddress(this.o.root)).getVerifierSet()).epoch);
+    }
+
+    async isMeasurementAllowed(measurement: bigint): Promise<boolean> {
+        return this.fromRoot(`measurement allowlist:${measurement}`, () =>
+            this.o.chain.open(Root.fromAddress(this.o.root)).getIsMeasurementAllowed(measurement),
+        );
+    }
 
     constructor(readonly o: ClientOptions) {
         this.confirmTimeoutMs = o.confirmTimeoutMs ?? 90_000;
@@ -250,7 +277,10 @@ export class CocoonClient {
             );
         const status = Number(a.tcbStatus);
         const accepted = this.o.acceptedTcbStatuses ?? [Number(TCB_UP_TO_DATE)];
-        if (status === Number(TCB_SIMULATED) && Number(a.globalId) === GLOBAL_ID_MAINNET) {
+        if (
+            status === Number(TCB_SIMULATED) &&
+            (Number(a.globalId) === GLOBAL_ID_MAINNET || (await this.rootGlobalId()) === GLOBAL_ID_MAINNET)
+        ) {
             return new CocoonError(
                 'tcb-not-accepted',
                 'the provider is attested with simulated evidence (no TEE) on mainnet: nothing is sent to it',
@@ -263,13 +293,11 @@ export class CocoonClient {
             );
         }
         if (!this.o.acceptEarlierVerifierEpochs) {
-            const set = await onChain(this.o.chain, 'read the verifier set', () =>
-                this.o.chain.open(Root.fromAddress(this.o.root)).getVerifierSet(),
-            );
-            if (a.verifierEpoch < set.epoch) {
+            const epoch = await this.verifierEpoch();
+            if (a.verifierEpoch < epoch) {
                 return new CocoonError(
                     'verifier-set-changed',
-                    `the provider's attestation was signed under verifier set ${a.verifierEpoch}; Root's is now ${set.epoch}: wait for the provider to attest again (its worker does so when the set changes)`,
+                    `the provider's attestation was signed under verifier set ${a.verifierEpoch}; Root's is now ${epoch}: wait for the provider to attest again (its worker does so when the set changes)`,
                 );
             }
         }
@@ -436,7 +464,6 @@ export class ClientSession {
     private stoppedBy: Error | null = null;
     private queue: Promise<void> = Promise.resolve();
     private latestReceipt: { receipt: Cell; signature: Buffer } | null = null;
-    private attestationCheck: { attestation: Attestation; encryptionKey: Buffer; checkedAt: number } | undefined;
 
     constructor(
         private readonly client: CocoonClient,
@@ -496,15 +523,11 @@ export class ClientSession {
         return s;
     }
 
-    // The enclave key to encrypt to, checked on-chain now: the provider's current attestation
-    // must be valid, still hold the session's signing key, and its measurement still be allowed.
+    // The enclave key to encrypt to, checked on-chain before every request: the provider must be
+    // active, its attestation valid (not expired, revoked or ended by a jail), acceptable to this
+    // client's policy, still for the session's signing key, and its measurement allowlisted.
     async checkAttestation(): Promise<Buffer> {
         const chain = this.client.o.chain;
-        const cached = this.attestationCheck;
-        if (cached && Date.now() - cached.checkedAt < (this.client.o.attestationCheckMs ?? 60_000)) {
-            requireAttested(cached, chain.now(), this.client.margin);
-            return cached.encryptionKey;
-        }
         const provider = chain.open(Provider.fromAddress(this.provider));
         const [attestation, status] = await onChain(chain, 'read the provider attestation', () =>
             Promise.all([provider.getAttestation(), provider.getStatus()]),
@@ -519,17 +542,12 @@ export class ClientSession {
                 "the provider's attested enclave key changed since this session opened (its worker restarted): close this session and open a new one",
             );
         }
-        const allowed = await onChain(chain, 'read the measurement allowlist', () =>
-            chain.open(Root.fromAddress(this.client.o.root)).getIsMeasurementAllowed(a.measurement),
-        );
-        if (!allowed)
+        if (!(await this.client.isMeasurementAllowed(a.measurement)))
             throw new CocoonError(
                 'measurement-withdrawn',
                 "governance withdrew the provider's TEE measurement from the allowlist: do not send requests",
             );
-        const encryptionKey = bigIntToBuffer32(a.encryptionKey);
-        this.attestationCheck = { attestation: a, encryptionKey, checkedAt: Date.now() };
-        return encryptionKey;
+        return bigIntToBuffer32(a.encryptionKey);
     }
 
     // One chat request, encrypted to the attested enclave; returns the completion once its
@@ -562,7 +580,6 @@ export class ClientSession {
             // The worker holds other keys than the ones checked: look at the chain again, which
             // names the real problem (a new attestation) if there is one.
             if (e instanceof CocoonError && (e.detail === 'previous-enclave-key' || e.detail === 'undecryptable')) {
-                this.attestationCheck = undefined;
                 await this.checkAttestation();
             }
             throw e;

@@ -1,4 +1,5 @@
 import { Cell, beginCell, toNano } from '@ton/core';
+import { Blockchain } from '@ton/sandbox';
 import '@ton/test-utils';
 import {
     ATTESTATION_PROOF_TAG,
@@ -20,6 +21,7 @@ import {
     ERR_WRONG_PROVIDER,
     ERR_WRONG_ROOT,
     GLOBAL_ID_TESTNET,
+    rootForDeployment,
     MAX_CLOCK_SKEW,
     TCB_SW_HARDENING_NEEDED,
     TCB_SIMULATED,
@@ -246,6 +248,51 @@ describe('Attestation proofs', () => {
         await afterGovernance({ $$type: 'AllowMeasurement', queryId: 0n, measurement: key256(SIMULATED_MEASUREMENT) });
         const dev = fields({ tcbStatus: Number(TCB_SIMULATED), measurement: SIMULATED_MEASUREMENT, nonce: 2n });
         await expectRefusedAtRoot(signedProof(dev, twoOfThree()), ERR_SIMULATED_ON_MAINNET);
+    });
+
+    it('refuses simulated evidence on a mainnet chain under a Root that says testnet (deployed by a governance message)', async () => {
+        // DeployRoot checks the network; an owner's first governance message carrying the init does not
+        const chainIsMainnet = await Blockchain.create();
+        chainIsMainnet.now = START_TIME;
+        const governance = await chainIsMainnet.treasury('governance');
+        const root = chainIsMainnet.openContract(
+            await rootForDeployment({ owner: governance.address, globalId: GLOBAL_ID_TESTNET, params: TEST_PARAMS }),
+        );
+        const verifiers = ['a', 'b'].map((l) => seededKey('verifier-' + l));
+        for (const [i, v] of verifiers.entries()) {
+            await root.send(
+                governance.getSender(),
+                { value: toNano(i === 0 ? '2' : '0.05') },
+                { $$type: 'AddVerifier', queryId: 0n, publicKey: key256(v.publicKey) },
+            );
+        }
+        await root.send(
+            governance.getSender(),
+            { value: toNano('0.05') },
+            { $$type: 'AllowMeasurement', queryId: 0n, measurement: key256(SIMULATED_MEASUREMENT) },
+        );
+        const q: Protocol = {
+            blockchain: chainIsMainnet,
+            governance,
+            root,
+            verifiers,
+            globalId: Number(await root.getGlobalId()),
+            openedAt: new Map(),
+        };
+        expect(q.globalId).toBe(GLOBAL_ID_TESTNET);
+        const qreg = await registerProvider(q);
+        const dev = proofFields(q, qreg.provider.address, enclave, {
+            tcbStatus: Number(TCB_SIMULATED),
+            measurement: SIMULATED_MEASUREMENT,
+        });
+        const r = await submitAttestation(q, qreg, signedProof(dev, verifiers));
+        expect(r.transactions).toHaveTransaction({
+            from: qreg.provider.address,
+            to: root.address,
+            success: false,
+            exitCode: Number(ERR_SIMULATED_ON_MAINNET),
+        });
+        expect(await qreg.provider.getAttestation()).toBeNull();
     });
 
     it.each([0, 4, 5, 6, 254])('accepts TCB status %i on mainnet (the verifiers judge it, not Root)', async (status) => {

@@ -66,6 +66,7 @@ export type RefusalCode =
     | 'proof-mismatch'
     | 'peer-not-authorized'
     | 'gpu-evidence-required'
+    | 'gpu-repeated'
     | `gpu-${GpuRejectionCode}`
     | 'peers-unavailable'
     | 'chain-unavailable';
@@ -183,13 +184,21 @@ async function verifyGpu(req: AttestationRequest, gpus: GpuEvidence[], o: Eviden
     const nonce = expectedGpuNonce(req);
     const at = new Date(o.now() * 1000);
     const digests: Buffer[] = [];
+    const devices = new Set<string>();
     for (const [i, gpu] of gpus.entries()) {
+        let verified;
         try {
-            digests.push((await verifyGpuEvidence(gpu, nonce, trust, at)).digest);
+            verified = await verifyGpuEvidence(gpu, nonce, trust, at);
         } catch (e) {
             if (e instanceof GpuEvidenceRejected) throw new AttestationRefused(`gpu-${e.code}`, `GPU ${i}: ${e.message}`);
             throw e;
         }
+        // One GPU listed twice would attest as the machine of two (its digest does not name the device).
+        const device = verified.deviceKey.toString('hex');
+        if (devices.has(device))
+            throw new AttestationRefused('gpu-repeated', `GPU ${i}: the same device as an earlier one (same attestation key)`);
+        devices.add(device);
+        digests.push(verified.digest);
     }
     return gpuSetDigest(digests);
 }

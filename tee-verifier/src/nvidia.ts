@@ -319,6 +319,7 @@ export interface VerifiedGpuEvidence {
     vbiosVersion: string;
     measurementsChecked: number;
     digest: Buffer; // see gpuEvidenceDigest
+    deviceKey: Buffer; // the GPU's attestation key (SPKI DER): one GPU, one key
 }
 
 export const loadCertificate = (pem: string) => parsePemChain(pem)[0];
@@ -424,5 +425,6 @@ export async function verifyGpuEvidence(
             versions,
         );
     }
-    return { ...versions, measurementsChecked: checked.length, digest: gpuEvidenceDigest(checked) };
+    const deviceKey = leafKey.export({ type: 'spki', format: 'der' });
+    return { ...versions, measurementsChecked: checked.length, digest: gpuEvidenceDigest(checked), deviceKey };
 }

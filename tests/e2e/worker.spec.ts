@@ -1,5 +1,5 @@
 // The worker and the SDK against each other on the local network: what each refuses, and why.
-import { Address, toNano } from '@ton/core';
+import { Address, beginCell, toNano } from '@ton/core';
 import {
     CocoonClient,
     CocoonError,
@@ -10,7 +10,16 @@ import {
     sealRequest,
     readSession,
 } from '../../sdk';
-import { EXAMPLE_PARAMS, Provider, SESSION_OPEN, TCB_SIMULATED, clientKeyHashOf, sessionFor } from '../../wrappers';
+import {
+    EXAMPLE_PARAMS,
+    Provider,
+    SESSION_OPEN,
+    TCB_SIMULATED,
+    clientKeyHashOf,
+    sessionFor,
+    storeAddVerifier,
+    storeExecuteChange,
+} from '../../wrappers';
 import { DEMO_MODEL, DEMO_PRICES, LOCAL_CLIENT_POLICY, LocalNetwork, startLocalNetwork } from '../../testkit/local-network';
 import { countTokens, ECHO_PREFIX } from '../../worker/src/echo-backend';
 import { SIMULATED_MEASUREMENT, judgeEvidence } from '../../tee-verifier/src/attest';
@@ -412,6 +421,36 @@ describe('worker and client SDK', () => {
             net.blockchain.now! += 1; // a proof must be newer than the one held
             await restarted.attest();
             await expect(session.chat(ask('three'))).rejects.toMatchObject({ code: 'attestation-mismatch' });
+        });
+
+        it("re-attests when Root's verifier set changes, so that clients keep trusting it", async () => {
+            await setUp({ durationSeconds: 8 * 3600 });
+            expect(await net.worker.attestationDue()).toBe(false);
+            const governance = net.ledger.sender(net.governance);
+            const add = storeAddVerifier({ $$type: 'AddVerifier', queryId: 0n, publicKey: 77n });
+            await governance.send({ to: net.root.address, value: toNano('0.05'), body: beginCell().store(add).endCell() });
+            const [[id, pending]] = [...(await net.root.getPendingChanges())];
+            // the change waits out the governance delay; the worker attested again meanwhile
+            net.blockchain.now = Number(pending.executeAt) - 3600;
+            await net.worker.attest();
+            net.blockchain.now = Number(pending.executeAt);
+            const execute = storeExecuteChange({ $$type: 'ExecuteChange', queryId: 0n, id: BigInt(id) });
+            await governance.send({ to: net.root.address, value: toNano('0.05'), body: beginCell().store(execute).endCell() });
+            expect((await net.root.getVerifierSet()).count).toBe(3n);
+            // still valid for an hour, but signed under the earlier set: due, and a client that reads
+            // Root afresh (attestationCheckMs 0) refuses it until the worker's next pass
+            const fresh = new CocoonClient({
+                ...LOCAL_CLIENT_POLICY,
+                chain: net.chain,
+                wallet: governance,
+                root: net.root.address,
+                attestationCheckMs: 0,
+            });
+            expect(await net.worker.attestationDue()).toBe(true);
+            await expect(fresh.findProviders([net.provider], { model: DEMO_MODEL })).resolves.toEqual([]);
+            await net.worker.tick();
+            expect(await net.worker.attestationDue()).toBe(false);
+            await expect(fresh.findProviders([net.provider], { model: DEMO_MODEL })).resolves.toHaveLength(1);
         });
 
         it('refreshes its attestation before it expires, on its own background pass', async () => {

@@ -20,6 +20,8 @@ import { sandboxChain } from '../../protocol/chain';
 import {
     AttestedProvider,
     MODEL,
+    START_TIME,
+    TEST_PARAMS,
     Protocol,
     attestedProvider,
     deployProtocol,
@@ -100,9 +102,30 @@ describe('the SDK checks a provider for itself', () => {
         expect(await client.trustProblem({ status: active, attestation: simulated(GLOBAL_ID_MAINNET) })).toMatchObject({
             code: 'tcb-not-accepted',
         });
-        expect(await client.trustProblem({ status: active, attestation: simulated(GLOBAL_ID_TESTNET) })).toBeNull();
-        const strict = await clientWith();
-        expect(await strict.client.trustProblem({ status: active, attestation: simulated(GLOBAL_ID_TESTNET) })).toMatchObject({
+        // an attestation that says testnet, under a Root on mainnet: still mainnet
+        expect(await client.trustProblem({ status: active, attestation: simulated(GLOBAL_ID_TESTNET) })).toMatchObject({
+            code: 'tcb-not-accepted',
+        });
+        // on a testnet deployment, listed: accepted; not listed: refused
+        const testnet = await deployProtocol(TEST_PARAMS, START_TIME, GLOBAL_ID_TESTNET);
+        const onTestnet = (o: Partial<ClientOptions> = {}) =>
+            new CocoonClient({
+                chain: sandboxChain(testnet.blockchain),
+                wallet: testnet.governance.getSender() as never,
+                root: testnet.root.address,
+                ...o,
+            });
+        const listed = onTestnet({
+            acceptedTcbStatuses: [Number(TCB_UP_TO_DATE), Number(TCB_SIMULATED)],
+            acceptEarlierVerifierEpochs: true,
+        });
+        expect(await listed.trustProblem({ status: active, attestation: simulated(GLOBAL_ID_TESTNET) })).toBeNull();
+        expect(
+            await onTestnet({ acceptEarlierVerifierEpochs: true }).trustProblem({
+                status: active,
+                attestation: simulated(GLOBAL_ID_TESTNET),
+            }),
+        ).toMatchObject({
             code: 'tcb-not-accepted',
         });
     });

@@ -453,6 +453,24 @@ describe('tee-verifier service', () => {
         });
     });
 
+    it('one GPU listed twice is refused, not attested as a machine of two GPUs', async () => {
+        const gpuTrust = await gpuFixtureTrust();
+        const a = makeAttestor(p, p.verifiers[0], store, {
+            now: () => GPU_TIME_SECONDS,
+            allowlist: { isAllowed: async () => true },
+            gpu: { required: true, trust: gpuTrust.trust },
+        });
+        const binding = {
+            signingKey: enclave.signing.publicKey,
+            encryptionKey: enclave.encryption,
+            provider: reg.provider.address,
+            nonce: a.issueNonce(reg.provider.address),
+        };
+        const one = gpuTrust.evidenceFor(expectedGpuNonce(binding));
+        const twice = { ...binding, evidence: { kind: 'simulated' as const, reportData: expectedReportData(binding), gpu: [one, one] } };
+        await expect(a.attest(twice)).rejects.toMatchObject({ code: 'gpu-repeated' });
+    });
+
     it('without enough co-signers the request fails with 503 and the nonce stays unspent', async () => {
         await peerApp.close();
         const nonce = await nonceFor();

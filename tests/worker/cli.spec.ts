@@ -54,6 +54,22 @@ describe('worker CLI', () => {
         expect(r.stderr).toMatch(/--gpu-evidence none needs --dev/);
     });
 
+    it('refuses --dev where its evidence could pass for production: on mainnet, on a TDX machine', () => {
+        const onMainnet = worker({}, ...serve, '--dev', '--network', 'mainnet');
+        expect(onMainnet.status).toBe(64);
+        expect(onMainnet.stderr).toMatch(/--dev is refused on mainnet/);
+        const tsm = tempDir('worker-tdx'); // a configfs-tsm directory: real TDX quotes
+        const onTdx = worker({}, ...serve, '--dev', '--tsm', tsm);
+        expect(onTdx.status).toBe(64);
+        expect(onTdx.stderr).toMatch(/--dev is refused on a TDX machine/);
+    });
+
+    it('refuses another GPU evidence command unless --dev (evidence must come from its own GPUs)', () => {
+        const r = worker({}, ...serve, '--gpu-evidence-command', 'ssh other-host nvattest collect-evidence');
+        expect(r.status).toBe(64);
+        expect(r.stderr).toMatch(/--gpu-evidence-command needs --dev/);
+    });
+
     it('refuses to run without TDX unless --dev, naming the configfs-tsm path', () => {
         const words = Array(24).fill('abandon').join(' ');
         const missing = join(tempDir('worker-cli'), 'tsm');

@@ -6,10 +6,12 @@
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { Address } from '@ton/core';
+import { createServer } from 'http';
+import { AddressInfo } from 'net';
 import { EvidenceUnavailable, collectEvidence, teeKind } from '../../worker/src/evidence';
 import { NVATTEST_COMMAND, collectGpuEvidence, parseNvattestOutput } from '../../worker/src/gpu-evidence';
 import { BackendRefused, isInsideTd, parseBackendTarget, requireBackendInsideTd } from '../../worker/src/backend-target';
-import { MAX_GPUS, expectedGpuNonce, expectedReportData } from '../../protocol/evidence';
+import { MAX_GPUS, MAX_GPU_REPORT_BYTES, expectedGpuNonce, expectedReportData } from '../../protocol/evidence';
 import { BackendUnavailable, openAiBackend } from '../../worker/src/backend';
 import { startEchoBackend } from '../../worker/src/echo-backend';
 import { attestRequestSchema, encodeAttestationRequest } from '../../protocol/verifier-api';
@@ -46,21 +48,21 @@ const binding = {
 };
 
 describe('TDX evidence', () => {
-    it('uses simulated evidence only when allowed, and names what is missing otherwise', () => {
+    it('uses simulated evidence only when allowed, and names what is missing otherwise', async () => {
         const missing = join(tempDir('tsm'), 'nope');
         expect(teeKind({ tsmDir: missing, allowSimulated: true })).toBe('simulated');
         expect(() => teeKind({ tsmDir: missing, allowSimulated: false })).toThrow(EvidenceUnavailable);
         expect(() => teeKind({ tsmDir: missing, allowSimulated: false })).toThrow(/no TDX quote interface at .*nope.*--dev/);
-        expect(collectEvidence(binding, { tsmDir: missing, allowSimulated: true })).toEqual({
+        await expect(collectEvidence(binding, { tsmDir: missing, allowSimulated: true })).resolves.toEqual({
             kind: 'simulated',
             reportData: expectedReportData(binding),
         });
     });
 
-    it('reports a configfs-tsm that yields no quote, naming the quoting service', () => {
+    it('reports a configfs-tsm that yields no quote, naming the quoting service', async () => {
         const dir = join(tempDir('tsm'), 'report');
         mkdirSync(dir);
-        expect(() => collectEvidence(binding, { tsmDir: dir, allowSimulated: true })).toThrow(/TDX quoting service/);
+        await expect(collectEvidence(binding, { tsmDir: dir, allowSimulated: true })).rejects.toThrow(/TDX quoting service/);
     });
 });
 
@@ -69,12 +71,12 @@ describe('GPU evidence (nvattest)', () => {
         expect(parseNvattestOutput(nvattestJson(), FIXTURE_NONCE)).toEqual([{ report: REPORT, certChain: CHAIN }]);
     });
 
-    it("asks for the attestation's GPU nonce, bound to the same keys, provider and verifier nonce as report_data", () => {
+    it("asks for the attestation's GPU nonce, bound to the same keys, provider and verifier nonce as report_data", async () => {
         const asked: Buffer[] = [];
-        const evidence = collectEvidence(binding, {
+        const evidence = await collectEvidence(binding, {
             tsmDir: join(tempDir('tsm'), 'none'),
             allowSimulated: true,
-            gpu: (nonce) => {
+            gpu: async (nonce) => {
                 asked.push(nonce);
                 return [{ report: REPORT, certChain: CHAIN }];
             },
@@ -113,6 +115,12 @@ describe('GPU evidence (nvattest)', () => {
         ],
         ['no GPU', nvattestJson([]), /no GPU in confidential-computing mode/],
         ['too many GPUs', nvattestJson(Array(MAX_GPUS + 1).fill(REPORT)), /at most 8/],
+        ['the same GPU twice', nvattestJson([REPORT, REPORT]), /the same GPU as an earlier entry/],
+        [
+            'a report over the size limit',
+            nvattestJson([Buffer.concat([REPORT, Buffer.alloc(MAX_GPU_REPORT_BYTES + 1 - REPORT.length)])]),
+            /not an SPDM report of at most/,
+        ],
         ['evidence that is not base64', nvattestJson().replace(/"evidence":"/, '"evidence":"%%'), /not base64/],
         [
             'evidence that is no SPDM request',
@@ -127,7 +135,15 @@ describe('GPU evidence (nvattest)', () => {
         expect(() => parseNvattestOutput(output, FIXTURE_NONCE)).toThrow(message);
     });
 
-    it('runs the CLI with the nonce and reads what it prints', () => {
+    // A stand-in nvattest: a node script with this body.
+    function fakeNvattest(body: string) {
+        const fake = join(tempDir('nvattest'), 'nvattest');
+        writeFileSync(fake, `#!/usr/bin/env node\n${body}\n`);
+        chmodSync(fake, 0o755);
+        return fake;
+    }
+
+    it('runs the CLI with the nonce and reads what it prints', async () => {
         const dir = tempDir('nvattest');
         const fake = join(dir, 'nvattest');
         const out = join(dir, 'output.json');
@@ -138,14 +154,29 @@ describe('GPU evidence (nvattest)', () => {
             `#!/usr/bin/env node\nrequire('fs').writeFileSync(${JSON.stringify(args)}, process.argv.slice(2).join(' '));\nprocess.stdout.write(require('fs').readFileSync(${JSON.stringify(out)}, 'utf8'));\n`,
         );
         chmodSync(fake, 0o755);
-        expect(collectGpuEvidence(FIXTURE_NONCE, [fake, ...NVATTEST_COMMAND.slice(1)])).toEqual([{ report: REPORT, certChain: CHAIN }]);
+        await expect(collectGpuEvidence(FIXTURE_NONCE, [fake, ...NVATTEST_COMMAND.slice(1)])).resolves.toEqual([
+            { report: REPORT, certChain: CHAIN },
+        ]);
         expect(readFileSync(args, 'utf8')).toBe(`collect-evidence --device gpu --format json --nonce ${FIXTURE_NONCE.toString('hex')}`);
     });
 
-    it('names the missing tool', () => {
-        expect(() => collectGpuEvidence(FIXTURE_NONCE, [join(tempDir('nvattest'), 'absent')])).toThrow(
+    it('names the missing tool, and a tool that fails without output', async () => {
+        await expect(collectGpuEvidence(FIXTURE_NONCE, [join(tempDir('nvattest'), 'absent')])).rejects.toThrow(
             /was not found: install NVIDIA's Attestation CLI/,
         );
+        const failing = fakeNvattest("process.stderr.write('NVML: GPU is lost\\n'); process.exit(3);");
+        await expect(collectGpuEvidence(FIXTURE_NONCE, [failing])).rejects.toThrow(/exited with status 3: NVML: GPU is lost/);
+    });
+
+    it('stops a tool that hangs and ignores SIGTERM, without blocking the worker meanwhile', async () => {
+        const stuck = fakeNvattest("process.on('SIGTERM', () => {}); setInterval(() => {}, 1000);");
+        let ticks = 0;
+        const ticking = setInterval(() => (ticks += 1), 50);
+        const started = Date.now();
+        await expect(collectGpuEvidence(FIXTURE_NONCE, [stuck], 1000)).rejects.toThrow(/gave no answer within 1000 ms/);
+        clearInterval(ticking);
+        expect(Date.now() - started).toBeLessThan(5000);
+        expect(ticks).toBeGreaterThan(5); // the event loop ran while the tool hung
     });
 });
 
@@ -153,8 +184,8 @@ describe('the backend runs inside the TD', () => {
     it.each([
         'http://127.0.0.1:8000',
         'http://127.8.9.1:8000/',
-        'http://localhost:8000',
         'http://[::1]:8000',
+        'http://127.1:8000', // the URL parser's normal form is what fetch connects to
         'https://127.0.0.1',
         'unix:/run/vllm.sock',
     ])('accepts %s', (spec) => {
@@ -167,6 +198,7 @@ describe('the backend runs inside the TD', () => {
         'http://192.168.1.2',
         'https://api.openai.com',
         'http://[::ffff:10.0.0.1]:80',
+        'http://localhost:8000',
         'http://localhost.evil.com',
         'http://0.0.0.0:8000',
         'http://128.0.0.1',
@@ -186,7 +218,49 @@ describe('the backend runs inside the TD', () => {
     });
 });
 
+describe('the backend client follows no redirect', () => {
+    it('refuses a 307 from a loopback backend instead of resending the prompt elsewhere', async () => {
+        let leaked = '';
+        const outside = createServer((req, res) => {
+            req.on('data', (c: Buffer) => (leaked += c.toString()));
+            req.on('end', () => res.writeHead(500).end());
+        });
+        await new Promise<void>((r) => outside.listen(0, '127.0.0.2', r));
+        const loopback = createServer((req, res) => {
+            req.resume();
+            req.on('end', () =>
+                res.writeHead(307, { location: `http://127.0.0.2:${(outside.address() as AddressInfo).port}/steal` }).end(),
+            );
+        });
+        await new Promise<void>((r) => loopback.listen(0, '127.0.0.1', r));
+        try {
+            const backend = openAiBackend(requireBackendInsideTd(`http://127.0.0.1:${(loopback.address() as AddressInfo).port}`, false));
+            await expect(backend.complete({ model: 'm', messages: [{ role: 'user', content: 'the client secret' }] })).rejects.toThrow(
+                BackendUnavailable,
+            );
+            expect(leaked).toBe('');
+        } finally {
+            await new Promise<void>((r) => loopback.close(() => r()));
+            await new Promise<void>((r) => outside.close(() => r()));
+        }
+    });
+});
+
 describe('a backend on a unix socket', () => {
+    it('that never answers is given up at the timeout', async () => {
+        const socket = join(tempDir('backend'), 'silent.sock');
+        const silent = createServer(() => undefined); // accepts, never answers
+        await new Promise<void>((r) => silent.listen(socket, r));
+        try {
+            await expect(
+                openAiBackend(`unix:${socket}`, { timeoutMs: 300 }).complete({ model: 'm', messages: [{ role: 'user', content: 'x' }] }),
+            ).rejects.toThrow(/did not answer: no answer within 300 ms/);
+        } finally {
+            silent.closeAllConnections();
+            await new Promise<void>((r) => silent.close(() => r()));
+        }
+    });
+
     it('is served over the socket, and a missing socket is reported as unavailable', async () => {
         const socket = join(tempDir('backend'), 'model.sock');
         const echo = await startEchoBackend({ socket });

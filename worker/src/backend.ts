@@ -27,7 +27,8 @@ export function openAiBackend(backend: string | BackendTarget, o: { apiKey?: str
     const timeoutMs = o.timeoutMs ?? 120_000;
     const post = async (body: string): Promise<{ status: number; json: unknown }> => {
         if (target.kind === 'unix') return postJsonOverUnixSocket(target.socketPath, '/' + path, body, headers, timeoutMs);
-        const res = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(timeoutMs) });
+        // no redirects: one would carry the prompt to wherever the backend points (backend-target.ts)
+        const res = await fetch(url, { method: 'POST', headers, body, redirect: 'error', signal: AbortSignal.timeout(timeoutMs) });
         return { status: res.status, json: await res.json().catch(() => null) };
     };
     return {

@@ -49,6 +49,24 @@ export interface ServeOptions {
     tick: number;
 }
 
+// Development mode lifts the rules on the backend and the GPU evidence, and nothing in a TDX quote
+// says it was on: so it is refused where its evidence could pass for production, on mainnet and
+// on a machine that produces real TDX quotes.
+function refuseDevModeWhereItCouldPass(o: Pick<ServeOptions, 'dev' | 'network' | 'tsm' | 'gpuEvidenceCommand'>) {
+    if (o.gpuEvidenceCommand !== undefined && !o.dev) {
+        throw new UsageError(
+            '--gpu-evidence-command needs --dev: a production worker runs nvattest itself, so its evidence comes from its own GPUs',
+        );
+    }
+    if (!o.dev) return;
+    if (o.network === 'mainnet') throw new UsageError('--dev is refused on mainnet: development mode never serves real clients');
+    if (teeKind({ tsmDir: o.tsm, allowSimulated: true }) === 'tdx') {
+        throw new UsageError(
+            `--dev is refused on a TDX machine (${o.tsm} exists): its quotes would look like production while the backend and GPU rules are off; run without --dev`,
+        );
+    }
+}
+
 // The backend, which must run inside the TD unless in development mode (backend-target.ts).
 function backendOrUsageError(spec: string, dev: boolean) {
     try {
@@ -77,6 +95,7 @@ function gpuCollector(o: Pick<ServeOptions, 'dev' | 'gpuEvidence' | 'gpuEvidence
 
 export async function runWorker(o: ServeOptions) {
     const log = pino({ name: 'cocoon-worker' });
+    refuseDevModeWhereItCouldPass(o);
     const backend = backendOrUsageError(o.backend, o.dev);
     const gpu = gpuCollector(o);
     const mnemonic = process.env[o.walletMnemonicEnv]?.trim().split(/\s+/);

@@ -13,7 +13,7 @@ export interface EvidenceOptions {
     allowSimulated: boolean;
     // Collects the GPUs' evidence for a nonce (gpu-evidence.ts: nvattest); absent only in
     // development mode, where the proof then carries no GPU evidence.
-    gpu?: (nonce: Buffer) => GpuEvidence[];
+    gpu?: (nonce: Buffer) => Promise<GpuEvidence[]>;
 }
 
 export class EvidenceUnavailable extends Error {
@@ -34,9 +34,9 @@ export function teeKind(o: EvidenceOptions): 'tdx' | 'simulated' {
 
 // The evidence for one attestation: the quote (or simulated report data) over the binding of
 // keys, provider and verifier nonce, and the GPUs' reports over the GPU nonce of the same binding.
-export function collectEvidence(binding: ReportDataBinding, o: EvidenceOptions): Evidence {
+export async function collectEvidence(binding: ReportDataBinding, o: EvidenceOptions): Promise<Evidence> {
     const reportData = expectedReportData(binding);
-    const gpu = o.gpu ? { gpu: o.gpu(expectedGpuNonce(binding)) } : {};
+    const gpu = o.gpu ? { gpu: await o.gpu(expectedGpuNonce(binding)) } : {};
     if (teeKind(o) === 'simulated') return { kind: 'simulated', reportData, ...gpu };
     return { kind: 'tdx', quote: tsmQuote(reportData, o.tsmDir), ...gpu };
 }

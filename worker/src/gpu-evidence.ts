@@ -8,7 +8,7 @@
 // nonce is the one the verifier expects for this attestation (protocol/evidence.ts
 // expectedGpuNonce), so a report cannot be lifted from another machine or moment; this module
 // checks it too, so that a wrong answer is named here rather than as a verifier refusal.
-import { spawnSync } from 'child_process';
+import { spawn } from 'child_process';
 import { z } from 'zod';
 import { GpuEvidence, MAX_GPU_REPORT_BYTES, MAX_GPUS } from '../../protocol/evidence';
 import { EvidenceUnavailable } from './evidence';
@@ -53,6 +53,7 @@ export function parseNvattestOutput(stdout: string, expectedNonce: Buffer): GpuE
     if (evidences.length === 0) throw new EvidenceUnavailable('nvattest found no GPU in confidential-computing mode');
     if (evidences.length > MAX_GPUS)
         throw new EvidenceUnavailable(`nvattest returned ${evidences.length} GPUs; a worker attests at most ${MAX_GPUS}`);
+    const seen = new Set<string>();
     return evidences.map((e, i) => {
         const report = Buffer.from(e.evidence, 'base64');
         if (report.length < 37 || report.length > MAX_GPU_REPORT_BYTES) {
@@ -70,29 +71,74 @@ export function parseNvattestOutput(stdout: string, expectedNonce: Buffer): GpuE
         if (!certChain.includes('-----BEGIN CERTIFICATE-----')) {
             throw new EvidenceUnavailable(`GPU ${i}: the certificate field holds no PEM certificate chain`);
         }
+        // one GPU listed twice would attest as two: the verifier refuses it, so it is named here
+        const leaf = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/.exec(certChain)?.[1].replace(/\s+/g, '') ?? '';
+        for (const key of [`report:${report.toString('hex')}`, `device:${leaf}`]) {
+            if (seen.has(key)) throw new EvidenceUnavailable(`GPU ${i}: the same GPU as an earlier entry (nvattest listed it twice)`);
+            seen.add(key);
+        }
         return { report, certChain };
     });
 }
 
-// Runs nvattest (or `command`, the same CLI elsewhere) for this nonce and reads its output.
-export function collectGpuEvidence(nonce: Buffer, command: string[] = NVATTEST_COMMAND, timeoutMs = 60_000): GpuEvidence[] {
+// Runs nvattest (or `command`, the same CLI elsewhere) for this nonce and reads its output. It
+// runs in its own process group, killed outright (SIGKILL) at the timeout: a tool stuck in a
+// driver call must not hold the worker, which goes on serving and claiming meanwhile.
+export function collectGpuEvidence(nonce: Buffer, command: string[] = NVATTEST_COMMAND, timeoutMs = 60_000): Promise<GpuEvidence[]> {
     if (nonce.length !== 32) throw new RangeError('the GPU nonce is 32 bytes');
     const [file, ...args] = command;
-    const run = spawnSync(file, [...args, '--nonce', nonce.toString('hex')], {
-        encoding: 'utf8',
-        timeout: timeoutMs,
-        maxBuffer: 4 * 1024 * 1024,
-    });
-    if (run.error) {
-        const code = (run.error as NodeJS.ErrnoException).code;
-        throw new EvidenceUnavailable(
-            code === 'ENOENT'
-                ? `${file} was not found: install NVIDIA's Attestation CLI (nvattest, from the NVIDIA Attestation SDK) in the TD, or name it with --gpu-evidence-command`
-                : `${file} failed to run: ${run.error.message}`,
+    return new Promise((resolve, reject) => {
+        const child = spawn(file, [...args, '--nonce', nonce.toString('hex')], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        let failed: Error | undefined;
+        const fail = (e: Error) => {
+            failed ??= e;
+            killGroup(child.pid);
+        };
+        const timer = setTimeout(
+            () => fail(new EvidenceUnavailable(`${file} gave no answer within ${timeoutMs} ms and was stopped`)),
+            timeoutMs,
         );
+        child.stdout.setEncoding('utf8').on('data', (d: string) => {
+            stdout += d;
+            if (stdout.length > MAX_OUTPUT)
+                fail(new EvidenceUnavailable(`${file} printed more than ${MAX_OUTPUT} bytes: not GPU evidence`));
+        });
+        child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4096)));
+        child.on('error', (e: NodeJS.ErrnoException) =>
+            fail(
+                new EvidenceUnavailable(
+                    e.code === 'ENOENT'
+                        ? `${file} was not found: install NVIDIA's Attestation CLI (nvattest, from the NVIDIA Attestation SDK) in the TD`
+                        : `${file} failed to run: ${e.message}`,
+                ),
+            ),
+        );
+        child.on('close', (status) => {
+            clearTimeout(timer);
+            if (failed) return reject(failed);
+            if (status !== 0 && !stdout.trim()) {
+                return reject(
+                    new EvidenceUnavailable(`${file} exited with status ${status}: ${stderr.trim().split('\n').slice(-1)[0] ?? ''}`),
+                );
+            }
+            try {
+                resolve(parseNvattestOutput(stdout, nonce));
+            } catch (e) {
+                reject(e);
+            }
+        });
+    });
+}
+
+const MAX_OUTPUT = 4 * 1024 * 1024;
+
+function killGroup(pid: number | undefined) {
+    if (pid === undefined) return;
+    try {
+        process.kill(-pid, 'SIGKILL'); // the whole group: the tool and anything it started
+    } catch {
+        // already gone
     }
-    if (run.status !== 0 && !run.stdout.trim()) {
-        throw new EvidenceUnavailable(`${file} exited with status ${run.status}: ${run.stderr.trim().split('\n').slice(-1)[0] ?? ''}`);
-    }
-    return parseNvattestOutput(run.stdout, nonce);
 }

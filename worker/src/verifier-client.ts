@@ -61,12 +61,12 @@ export async function requestProof(
     verifier: string,
     provider: Address,
     keys: EnclaveKeys,
-    evidenceFor: (binding: ReportDataBinding) => Evidence,
+    evidenceFor: (binding: ReportDataBinding) => Promise<Evidence>,
     timeoutMs = 30_000,
 ): Promise<VerifiedProof> {
     const { nonce } = await post(verifier, '/v1/nonce', { provider: provider.toString() }, nonceAnswerSchema, timeoutMs);
     const binding = { signingKey: keys.signing.publicKey, encryptionKey: keys.encryption.publicKey, provider, nonce };
-    const request = { ...binding, evidence: evidenceFor(binding) };
+    const request = { ...binding, evidence: await evidenceFor(binding) };
     const { proof, signatures } = await post(verifier, '/v1/attest', encodeAttestationRequest(request), attestAnswerSchema, timeoutMs);
     return { proof, signatures, verifier, request };
 }
@@ -76,7 +76,7 @@ export async function requestProofFromAny(
     verifiers: string[],
     provider: Address,
     keys: EnclaveKeys,
-    evidenceFor: (binding: ReportDataBinding) => Evidence,
+    evidenceFor: (binding: ReportDataBinding) => Promise<Evidence>,
 ): Promise<VerifiedProof> {
     if (verifiers.length === 0) throw new Error('no verifier configured: pass at least one --verifier URL');
     let last: unknown;
