@@ -92,6 +92,10 @@ export interface ClientOptions {
     // restricting change ends attestations when it executes. The provider itself (status,
     // attestation, revocation, jail) is read before every request.
     attestationCheckMs?: number;
+    // How long a read of the provider itself (status, attestation) is reused (default 0: read before
+    // every request). A few seconds saves two chain reads per request, at the price of requests that
+    // may still reach a provider revoked, jailed or paused within that window.
+    providerCheckMs?: number;
     // TCB statuses (TCB_* in wrappers) the client accepts in a provider's attestation, whatever the
     // verifiers accepted (default: UpToDate only, as the verifiers' default policy). TCB_SIMULATED
     // (development, no TEE) is refused on mainnet even if listed here.
@@ -526,12 +530,19 @@ export class ClientSession {
     // The enclave key to encrypt to, checked on-chain before every request: the provider must be
     // active, its attestation valid (not expired, revoked or ended by a jail), acceptable to this
     // client's policy, still for the session's signing key, and its measurement allowlisted.
+    private providerRead: { attestation: Attestation | null; status: bigint; at: number } | undefined;
+
     async checkAttestation(): Promise<Buffer> {
         const chain = this.client.o.chain;
-        const provider = chain.open(Provider.fromAddress(this.provider));
-        const [attestation, status] = await onChain(chain, 'read the provider attestation', () =>
-            Promise.all([provider.getAttestation(), provider.getStatus()]),
-        );
+        const reuse = this.client.o.providerCheckMs ?? 0;
+        if (!this.providerRead || Date.now() - this.providerRead.at >= reuse) {
+            const provider = chain.open(Provider.fromAddress(this.provider));
+            const [attestation, status] = await onChain(chain, 'read the provider attestation', () =>
+                Promise.all([provider.getAttestation(), provider.getStatus()]),
+            );
+            this.providerRead = { attestation, status, at: Date.now() };
+        }
+        const { attestation, status } = this.providerRead;
         requireAttested({ attestation }, chain.now(), this.client.margin);
         const untrusted = await this.client.trustProblem({ status: Number(status), attestation });
         if (untrusted) throw untrusted;
@@ -580,6 +591,7 @@ export class ClientSession {
             // The worker holds other keys than the ones checked: look at the chain again, which
             // names the real problem (a new attestation) if there is one.
             if (e instanceof CocoonError && (e.detail === 'previous-enclave-key' || e.detail === 'undecryptable')) {
+                this.providerRead = undefined;
                 await this.checkAttestation();
             }
             throw e;

@@ -116,6 +116,14 @@ describe('the client and a provider that stops being trustworthy', () => {
         expect(await chatReaches(session)).toBe(false);
     });
 
+    it('reuses the provider read only when told to (providerCheckMs), and then only for that long', async () => {
+        const session = await open({ providerCheckMs: 60_000 });
+        expect(await chatReaches(session)).toBe(true);
+        const r = await prov.provider.send(prov.owner.getSender(), { value: toNano('0.05') }, { $$type: 'PauseProvider', queryId: 0n });
+        requireSuccess(r.transactions, prov.owner.address, prov.provider.address);
+        expect(await chatReaches(session)).toBe(true); // the window the client chose
+    });
+
     it('sends nothing more once the provider re-attests with a TCB status the client refuses (same keys)', async () => {
         const session = await open();
         expect(await chatReaches(session)).toBe(true);
