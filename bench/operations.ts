@@ -60,6 +60,7 @@ import {
     signedReceipt,
     sendReportEquivocation,
     installStandIn,
+    MODEL_HASH,
 } from '../testkit';
 
 export interface Measurement {
@@ -169,6 +170,7 @@ export async function measureOperations(): Promise<Measurements> {
         models: Array.from({ length: 16 }, (_, i) => ({
             name: `org-${i}/`.padEnd(127, 'm'), // the longest name allowed
             prices: { pricePerMillionIn: toNano('0.1'), pricePerMillionOut: toNano('0.3') },
+            modelHash: MODEL_HASH,
         })),
     };
     const big = await sendRegister(p, bigOwner, toNano('150'), maxListing);

@@ -10,14 +10,14 @@ import { performance } from 'perf_hooks';
 import { toNano } from '@ton/core';
 import { GLOBAL_ID_TESTNET } from '../wrappers';
 import { Quote, verify } from '@phala/dcap-qvl';
-import { Attestor, SIMULATED_MEASUREMENT } from '../tee-verifier/src/attest';
-import { expectedReportData } from '../protocol/evidence';
+import { Attestor, simulatedMeasurement } from '../tee-verifier/src/attest';
+import { NO_GPU_EVIDENCE, expectedReportData } from '../protocol/evidence';
 import { encodeAttestationRequest } from '../protocol/verifier-api';
 import { DEFAULT_TCB_POLICY, inspectQuote, parseCollateral } from '../tee-verifier/src/quote';
 import { buildVerifierServer } from '../tee-verifier/src/server';
 import { nvidiaRoots, verifyGpuEvidence } from '../tee-verifier/src/nvidia';
 import { VerifierStore } from '../tee-verifier/src/store';
-import { START_TIME, TEST_PARAMS, deployProtocol, key256, makeEnclave, registerProvider } from '../testkit';
+import { MODEL_HASH, START_TIME, TEST_PARAMS, deployProtocol, key256, makeEnclave, registerProvider } from '../testkit';
 
 const FIXTURES = join(__dirname, '..', 'tests', 'verifier', 'data');
 
@@ -67,7 +67,7 @@ async function attestLatency(calls: number) {
     await p.root.send(
         p.governance.getSender(),
         { value: toNano('0.05') },
-        { $$type: 'AllowMeasurement', queryId: 0n, measurement: key256(SIMULATED_MEASUREMENT) },
+        { $$type: 'AllowMeasurement', queryId: 0n, measurement: key256(simulatedMeasurement(NO_GPU_EVIDENCE, MODEL_HASH)) },
     );
     const reg = await registerProvider(p);
     const store = new VerifierStore(':memory:');
@@ -97,7 +97,13 @@ async function attestLatency(calls: number) {
     const times: number[] = [];
     for (let i = 0; i < calls; i++) {
         const nonce = BigInt((await post('/v1/nonce', { provider: reg.provider.address.toString() })).nonce);
-        const binding = { signingKey: enclave.signing.publicKey, encryptionKey: enclave.encryption, provider: reg.provider.address, nonce };
+        const binding = {
+            signingKey: enclave.signing.publicKey,
+            encryptionKey: enclave.encryption,
+            provider: reg.provider.address,
+            nonce,
+            modelHash: MODEL_HASH,
+        };
         const body = encodeAttestationRequest({ ...binding, evidence: { kind: 'simulated', reportData: expectedReportData(binding) } });
         const start = performance.now();
         await post('/v1/attest', body);

@@ -6,9 +6,9 @@ import { Address } from '@ton/core';
 import { sha256 } from '@noble/hashes/sha256';
 import { sha512 } from '@noble/hashes/sha512';
 
-const MEASUREMENT_DOMAIN = Buffer.from('cocoon-measurement-v1');
-const REPORT_DATA_DOMAIN = Buffer.from('cocoon-report-data-v1');
-const GPU_NONCE_DOMAIN = Buffer.from('cocoon-gpu-nonce-v1');
+const MEASUREMENT_DOMAIN = Buffer.from('cocoon-measurement-v2');
+const REPORT_DATA_DOMAIN = Buffer.from('cocoon-report-data-v2');
+const GPU_NONCE_DOMAIN = Buffer.from('cocoon-gpu-nonce-v2');
 export const NO_GPU_EVIDENCE = Buffer.alloc(32);
 
 // Size limits of evidence, as the verifier's API enforces them.
@@ -27,12 +27,14 @@ export interface GpuEvidence {
 // put in one), with the machine's GPUs' evidence.
 export type Evidence = { kind: 'tdx'; quote: Buffer; gpu?: GpuEvidence[] } | { kind: 'simulated'; reportData: Buffer; gpu?: GpuEvidence[] };
 
-// What a worker asks a verifier to attest: these enclave keys, for this provider, with this nonce.
+// What a worker asks a verifier to attest: these enclave keys, for this provider, with this nonce,
+// serving this model.
 export interface AttestationRequest {
     provider: Address;
     signingKey: Buffer; // enclave ed25519 public key
     encryptionKey: Buffer; // enclave X25519 public key
     nonce: bigint;
+    modelHash: Buffer; // 32 bytes: the model the worker serves (worker model-hash)
     evidence: Evidence;
 }
 
@@ -44,16 +46,21 @@ export interface TdxMeasurements {
     rtMr3: Buffer;
 }
 
-// measurement = SHA-256("cocoon-measurement-v1" || MRTD || RTMR0 || RTMR1 || RTMR2 || RTMR3 ||
-//                       gpuEvidenceDigest), registers in that fixed order, 48 bytes each, and a
-// 32-byte digest of the verified NVIDIA GPU evidence (nvidia.ts gpuEvidenceDigest; 32 zero bytes
-// when the verifier's policy lets a worker attest without GPU evidence).
-export function tdxMeasurement(m: TdxMeasurements, gpuEvidenceDigest: Buffer = NO_GPU_EVIDENCE): Buffer {
+// measurement = SHA-256("cocoon-measurement-v2" || MRTD || RTMR0 || RTMR1 || RTMR2 || RTMR3 ||
+//                       gpuEvidenceDigest || modelHash), registers in that fixed order, 48 bytes
+// each, a 32-byte digest of the verified NVIDIA GPU evidence (nvidia.ts gpuEvidenceDigest; 32
+// zero bytes when the verifier's policy lets a worker attest without GPU evidence) and the 32-byte
+// hash of the model the worker serves. An allowlisted measurement therefore names an (image,
+// GPUs, model) configuration: governance allows pairs, not images alone.
+export function tdxMeasurement(m: TdxMeasurements, gpuEvidenceDigest: Buffer, modelHash: Buffer): Buffer {
     for (const [name, v] of Object.entries(m)) {
         if (v.length !== 48) throw new RangeError(`${name} must be 48 bytes, got ${v.length}`);
     }
     if (gpuEvidenceDigest.length !== 32) throw new RangeError('gpuEvidenceDigest must be 32 bytes');
-    return Buffer.from(sha256(Buffer.concat([MEASUREMENT_DOMAIN, m.mrTd, m.rtMr0, m.rtMr1, m.rtMr2, m.rtMr3, gpuEvidenceDigest])));
+    if (modelHash.length !== 32) throw new RangeError('modelHash must be 32 bytes');
+    return Buffer.from(
+        sha256(Buffer.concat([MEASUREMENT_DOMAIN, m.mrTd, m.rtMr0, m.rtMr1, m.rtMr2, m.rtMr3, gpuEvidenceDigest, modelHash])),
+    );
 }
 
 // For SGX enclaves: SHA-256("cocoon-measurement-v1" || "sgx" || MRENCLAVE || MRSIGNER).
@@ -67,29 +74,31 @@ export interface ReportDataBinding {
     encryptionKey: Buffer; // enclave X25519 public key, 32 bytes
     provider: Address; // the Provider contract the worker serves
     nonce: bigint; // issued by the verifier, single use, < 2^64
+    modelHash: Buffer; // the model the worker serves, 32 bytes (worker model-hash)
 }
 
 // The binding's fields in a fixed layout: ed25519 key || X25519 key || provider workchain (int8) ||
-// provider account id (32 bytes) || nonce (uint64, big-endian).
+// provider account id (32 bytes) || nonce (uint64, big-endian) || model hash (32 bytes).
 function bindingBytes(b: ReportDataBinding): Buffer {
     if (b.signingKey.length !== 32 || b.encryptionKey.length !== 32) throw new RangeError('enclave keys must be 32 bytes');
+    if (b.modelHash.length !== 32) throw new RangeError('the model hash must be 32 bytes');
     if (b.nonce < 0n || b.nonce >= 1n << 64n) throw new RangeError('nonce must fit in 64 bits');
     const workchain = Buffer.alloc(1);
     workchain.writeInt8(b.provider.workChain);
     const nonce = Buffer.alloc(8);
     nonce.writeBigUInt64BE(b.nonce);
-    return Buffer.concat([b.signingKey, b.encryptionKey, workchain, b.provider.hash, nonce]);
+    return Buffer.concat([b.signingKey, b.encryptionKey, workchain, b.provider.hash, nonce, b.modelHash]);
 }
 
-// report_data (64 bytes) = SHA-512("cocoon-report-data-v1" || ed25519 key || X25519 key ||
+// report_data (64 bytes) = SHA-512("cocoon-report-data-v2" || ed25519 key || X25519 key ||
 //                                  provider workchain (int8) || provider account id (32 bytes) ||
-//                                  nonce (uint64, big-endian)).
+//                                  nonce (uint64, big-endian) || model hash (32 bytes)).
 export function expectedReportData(b: ReportDataBinding): Buffer {
     return Buffer.from(sha512(Buffer.concat([REPORT_DATA_DOMAIN, bindingBytes(b)])));
 }
 
 // The nonce the worker puts in its GPU's SPDM GET_MEASUREMENTS request (32 bytes), from the same
-// fields as report_data under its own domain: SHA-256("cocoon-gpu-nonce-v1" || the same fields in
+// fields as report_data under its own domain: SHA-256("cocoon-gpu-nonce-v2" || the same fields in
 // the same layout). A GPU report is then bound to this attestation, these keys and this provider,
 // as the TDX quote is; it cannot be lifted from another machine or moment.
 export function expectedGpuNonce(b: ReportDataBinding): Buffer {

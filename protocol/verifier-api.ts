@@ -118,6 +118,7 @@ export const attestRequestSchema = z.object({
     signingKey: hexBytes(32),
     encryptionKey: hexBytes(32),
     nonce: nonceSchema,
+    modelHash: hexBytes(32),
     evidence: evidenceSchema,
 }) satisfies z.ZodType<AttestationRequest, z.ZodTypeDef, unknown>;
 
@@ -155,6 +156,7 @@ export function encodeAttestationRequest(req: AttestationRequest) {
         signingKey: req.signingKey.toString('hex'),
         encryptionKey: req.encryptionKey.toString('hex'),
         nonce: req.nonce.toString(),
+        modelHash: req.modelHash.toString('hex'),
         evidence: encodeEvidence(req.evidence),
     };
 }

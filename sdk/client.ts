@@ -48,6 +48,7 @@ export type CocoonErrorCode =
     | 'foreign-provider'
     | 'provider-unavailable'
     | 'model-not-listed'
+    | 'model-not-attested'
     | 'not-attested'
     | 'attestation-expired'
     | 'attestation-mismatch'
@@ -109,6 +110,7 @@ export interface ProviderOffer {
     provider: Address;
     endpoint: string;
     model: string;
+    modelHash: Buffer; // the model's identity, as listed and as attested (worker model-hash)
     prices: PriceRates;
     attestedUntil: number;
     freeStake: bigint;
@@ -176,6 +178,7 @@ export class CocoonClient {
                 provider: address,
                 endpoint: p.listing!.endpoint,
                 model: f.model,
+                modelHash: bigIntToBuffer32(offer.modelHash),
                 prices: offer.prices,
                 attestedUntil: Number(p.attestation!.validUntil),
                 freeStake: p.freeStake,
@@ -237,7 +240,7 @@ export class CocoonClient {
                       `the session ${session.address.toString()} is not open yet: check it again later with resumeSession`,
                   );
         }
-        return new ClientSession(this, state, o.model, sessionKey, p.listing!.endpoint);
+        return new ClientSession(this, state, o.model, sessionKey, p.listing!.endpoint, bigIntToBuffer32(p.attestation!.modelHash));
     }
 
     // A session opened earlier (by this wallet), with the key it was opened with. Pass the last
@@ -256,7 +259,14 @@ export class CocoonClient {
             throw new CocoonError('session-not-open', 'this session key is not the one the session was opened with');
         }
         const p = await this.providerOrThrow(s.provider);
-        const session = new ClientSession(this, s, model, sessionKey, p.listing!.endpoint);
+        const session = new ClientSession(
+            this,
+            s,
+            model,
+            sessionKey,
+            p.listing!.endpoint,
+            bigIntToBuffer32(p.attestation?.modelHash ?? 0n),
+        );
         if (last) session.restore(last);
         else session.forgetCounts();
         return session;
@@ -411,7 +421,14 @@ export function sessionOpeningProblem(
     }
     const attestation = attestationProblem(p.attestation, now, attestationMargin);
     if (attestation) return attestation;
-    if (!offerFor(p.listing, o.model)) return new CocoonError('model-not-listed', `the provider does not list the model ${o.model}`);
+    const offer = offerFor(p.listing, o.model);
+    if (!offer) return new CocoonError('model-not-listed', `the provider does not list the model ${o.model}`);
+    if (offer.modelHash !== p.attestation!.modelHash) {
+        return new CocoonError(
+            'model-not-attested',
+            `the provider lists ${o.model} as model ${offer.modelHash.toString(16).padStart(64, '0')}, but its enclave is attested to serve model ${p.attestation!.modelHash.toString(16).padStart(64, '0')}`,
+        );
+    }
     const params = p.params!;
     if (o.budget !== undefined && o.budget < params.minSessionBudget) {
         return new CocoonError('budget-too-small', `the budget must be at least ${fromNano(params.minSessionBudget)} TON`);
@@ -475,6 +492,9 @@ export class ClientSession {
         readonly model: string,
         readonly sessionKey: SessionKey,
         readonly endpoint: string,
+        // The model the provider's enclave is attested to serve (worker model-hash): what this
+        // session talks to. A re-attestation for another model stops the session's requests.
+        readonly modelHash: Buffer,
     ) {
         this.address = state.address;
         this.provider = state.provider;
@@ -547,6 +567,12 @@ export class ClientSession {
         const untrusted = await this.client.trustProblem({ status: Number(status), attestation });
         if (untrusted) throw untrusted;
         const a = attestation!;
+        if (a.modelHash !== bufferToBigInt(this.modelHash)) {
+            throw new CocoonError(
+                'attestation-mismatch',
+                `the provider's enclave is now attested for model ${a.modelHash.toString(16).padStart(64, '0')}, not the ${this.modelHash.toString('hex')} this session opened with: close this session`,
+            );
+        }
         if (a.signingKey !== this.state.terms!.signingKey) {
             throw new CocoonError(
                 'attestation-mismatch',

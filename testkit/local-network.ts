@@ -6,6 +6,7 @@ import { Blockchain, SandboxContract, TreasuryContract } from '@ton/sandbox';
 import { Address, Cell, beginCell, toNano } from '@ton/core';
 import { KeyPair } from '@ton/crypto';
 import { randomBytes } from 'crypto';
+import { sha256 } from '@noble/hashes/sha256';
 import { join } from 'path';
 import { mkdtempSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
@@ -33,7 +34,8 @@ import {
     storeStake,
 } from '../wrappers';
 import { ChainAccess, sandboxChain } from '../protocol/chain';
-import { Attestor, SIMULATED_MEASUREMENT } from '../tee-verifier/src/attest';
+import { Attestor, simulatedMeasurement } from '../tee-verifier/src/attest';
+import { NO_GPU_EVIDENCE } from '../protocol/evidence';
 import { DEFAULT_TCB_POLICY } from '../tee-verifier/src/quote';
 import { buildVerifierServer } from '../tee-verifier/src/server';
 import { httpPeer } from '../tee-verifier/src/peer';
@@ -53,6 +55,8 @@ export const LOCAL_GLOBAL_ID = GLOBAL_ID_TESTNET;
 // (TCB_SIMULATED), which an SDK client refuses unless told otherwise (and always on mainnet).
 export const LOCAL_CLIENT_POLICY = { acceptedTcbStatuses: [Number(TCB_UP_TO_DATE), Number(TCB_SIMULATED)] };
 export const DEMO_MODEL = 'cocoon-echo'; // the built-in backend: not a language model
+// It has no weights to hash: its identity is the hash of its name and version.
+export const DEMO_MODEL_HASH = Buffer.from(sha256('cocoon-echo built-in test backend v1'));
 export const DEMO_PRICES = { pricePerMillionIn: toNano('100'), pricePerMillionOut: toNano('300') };
 
 export interface LocalNetwork {
@@ -124,7 +128,11 @@ export async function deployLocalRoot(
     }
     const threshold = storeSetThreshold({ $$type: 'SetThreshold', queryId: 0n, threshold: BigInt(verifierKeys.length) });
     await sendOk(ledger, governance, root.address, GOVERNANCE_VALUE, cell(threshold));
-    const allow = storeAllowMeasurement({ $$type: 'AllowMeasurement', queryId: 0n, measurement: bufferToBigInt(SIMULATED_MEASUREMENT) });
+    const allow = storeAllowMeasurement({
+        $$type: 'AllowMeasurement',
+        queryId: 0n,
+        measurement: bufferToBigInt(simulatedMeasurement(NO_GPU_EVIDENCE, DEMO_MODEL_HASH)),
+    });
     await sendOk(ledger, governance, root.address, GOVERNANCE_VALUE, cell(allow));
 }
 
@@ -179,6 +187,7 @@ function workerControl(net: LocalNetwork, o: { backendUrl: string; dir: string }
                 verifiers: net.verifierUrls,
                 backend: openAiBackend(o.backendUrl),
                 models: [DEMO_MODEL],
+                modelHash: DEMO_MODEL_HASH,
                 meter,
                 evidence: { tsmDir: join(o.dir, 'no-tsm'), allowSimulated: true },
                 claim: { minAmount: toNano('1000'), intervalSeconds: 86_400, deadlineMarginSeconds: 600, ...w.claim },
@@ -211,7 +220,7 @@ export async function registerLocalProvider(net: LocalNetwork, stakeTon: string)
         gpuCount: 1,
         vramGb: 80,
         endpoint: net.workerUrl,
-        models: [{ name: DEMO_MODEL, prices: DEMO_PRICES }],
+        models: [{ name: DEMO_MODEL, prices: DEMO_PRICES, modelHash: DEMO_MODEL_HASH }],
     };
     const register = storeRegister({ $$type: 'Register', queryId: 0n, listing: buildListing(listing) });
     await sendOk(net.ledger, net.gpuOwner, provider.address, toNano(stakeTon), cell(register), provider.init!);

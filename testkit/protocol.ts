@@ -35,14 +35,23 @@ export const DAY = 86_400;
 
 export const TEST_PARAMS: ProtocolParams = EXAMPLE_PARAMS;
 
+// The model hash the fixtures' enclaves are attested to serve. Both listed models carry it (one
+// attested configuration serving both names); OTHER_MODEL_HASH is a model nobody attested.
+export const MODEL_HASH = Buffer.alloc(32, 0x3a);
+export const OTHER_MODEL_HASH = Buffer.alloc(32, 0x3b);
+
 export const TEST_LISTING: ListingInput = {
     gpuModel: 'NVIDIA H100 80GB HBM3',
     gpuCount: 8,
     vramGb: 80,
     endpoint: 'https://worker.example:8443',
     models: [
-        { name: 'Qwen/Qwen3-8B', prices: { pricePerMillionIn: toNano('0.05'), pricePerMillionOut: toNano('0.2') } },
-        { name: 'meta-llama/Llama-3.1-70B-Instruct', prices: { pricePerMillionIn: toNano('0.4'), pricePerMillionOut: toNano('1.2') } },
+        { name: 'Qwen/Qwen3-8B', prices: { pricePerMillionIn: toNano('0.05'), pricePerMillionOut: toNano('0.2') }, modelHash: MODEL_HASH },
+        {
+            name: 'meta-llama/Llama-3.1-70B-Instruct',
+            prices: { pricePerMillionIn: toNano('0.4'), pricePerMillionOut: toNano('1.2') },
+            modelHash: MODEL_HASH,
+        },
     ],
 };
 
@@ -176,6 +185,7 @@ export function proofFields(
         signingKey: enclave.signing.publicKey,
         encryptionKey: enclave.encryption,
         measurement: MEASUREMENT,
+        modelHash: MODEL_HASH,
         tcbStatus: Number(TCB_UP_TO_DATE),
         issuedAt: now,
         validUntil: now + 12 * 3600,

@@ -42,7 +42,7 @@ async function attestAndOpen(net: LocalNetwork, r: Reporter, durationSeconds: nu
     if (offers.length === 0) throw new Error('no provider found');
     const offer = offers[0];
     r.detail(
-        `${offers.length} offer: ${offer.gpuCount}x ${offer.gpuModel} at ${offer.endpoint}, ${fromNano(offer.prices.pricePerMillionIn)} / ${fromNano(offer.prices.pricePerMillionOut)} TON per million tokens in / out`,
+        `${offers.length} offer: ${offer.gpuCount}x ${offer.gpuModel} at ${offer.endpoint}, model hash ${offer.modelHash.toString('hex').slice(0, 16)}… (listed and attested), ${fromNano(offer.prices.pricePerMillionIn)} / ${fromNano(offer.prices.pricePerMillionOut)} TON per million tokens in / out`,
     );
 
     const nonce = 1n;

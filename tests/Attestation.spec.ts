@@ -53,8 +53,12 @@ import {
     submitAttestation,
     MEASUREMENT,
     governed,
+    MODEL_HASH,
 } from '../testkit';
-import { SIMULATED_MEASUREMENT } from '../tee-verifier/src/attest';
+import { simulatedMeasurement } from '../tee-verifier/src/attest';
+import { NO_GPU_EVIDENCE } from '../protocol/evidence';
+
+const SIMULATED_MEASUREMENT = simulatedMeasurement(NO_GPU_EVIDENCE, MODEL_HASH);
 
 const ATTESTATION_EVENT = 0xc0c09104;
 
@@ -372,6 +376,7 @@ describe('Attestation proofs', () => {
             issuedAt: BigInt(f.issuedAt),
             validUntil: BigInt(f.validUntil),
             nonce: 1n,
+            modelHash: bufferToBigInt(f.modelHash),
             enclave: {
                 $$type: 'EnclaveIdentity' as const,
                 signingKey: bufferToBigInt(f.signingKey),

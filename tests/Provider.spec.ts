@@ -41,6 +41,8 @@ import {
     eventOpcodes,
     registerProvider,
     sendRegister,
+    MODEL_HASH,
+    key256,
 } from '../testkit';
 
 const PROVIDER_STATE_EVENT = 0xc0c09101;
@@ -178,7 +180,9 @@ describe('Provider registration', () => {
                 () =>
                     buildListing({
                         ...TEST_LISTING,
-                        models: [{ name: 'm'.repeat(128), prices: { pricePerMillionIn: 1n, pricePerMillionOut: 1n } }],
+                        models: [
+                            { name: 'm'.repeat(128), prices: { pricePerMillionIn: 1n, pricePerMillionOut: 1n }, modelHash: MODEL_HASH },
+                        ],
                     }),
                 ERR_LISTING_TEXT_TOO_LONG,
             ],
@@ -197,8 +201,18 @@ describe('Provider registration', () => {
                 () =>
                     buildListing({
                         ...TEST_LISTING,
-                        models: [{ name: 'free', prices: { pricePerMillionIn: 0n, pricePerMillionOut: 0n } }],
+                        models: [{ name: 'free', prices: { pricePerMillionIn: 0n, pricePerMillionOut: 0n }, modelHash: MODEL_HASH }],
                     }),
+                ERR_INVALID_LISTING,
+            ],
+            [
+                'a model with no hash (zero)',
+                () => {
+                    const l = buildListing(TEST_LISTING);
+                    const offer = l.models.get(modelKey('Qwen/Qwen3-8B'))!;
+                    l.models.set(modelKey('Qwen/Qwen3-8B'), { ...offer, modelHash: 0n });
+                    return l;
+                },
                 ERR_INVALID_LISTING,
             ],
             [
@@ -219,6 +233,7 @@ describe('Provider registration', () => {
                         $$type: 'ModelOffer',
                         name: 'x',
                         prices: { $$type: 'Prices', pricePerMillionIn: 1n, pricePerMillionOut: 1n },
+                        modelHash: key256(MODEL_HASH),
                     });
                     return l;
                 },
@@ -234,6 +249,7 @@ describe('Provider registration', () => {
                             $$type: 'ModelOffer',
                             name,
                             prices: { $$type: 'Prices', pricePerMillionIn: 1n, pricePerMillionOut: 1n },
+                            modelHash: key256(MODEL_HASH),
                         });
                     }
                     return l;

@@ -9,6 +9,8 @@ import {
     ERR_INSUFFICIENT_FREE_STAKE,
     ERR_INVALID_DEADLINE,
     ERR_MODEL_NOT_LISTED,
+    ERR_MODEL_NOT_ATTESTED,
+    buildListing,
     ERR_NOT_ATTESTED,
     ERR_NOT_CLIENT,
     ERR_NOT_PROVIDER_CONTRACT,
@@ -56,6 +58,8 @@ import {
     signedReceipt,
     installStandIn,
     MODEL,
+    OTHER_MODEL_HASH,
+    TEST_LISTING,
 } from '../testkit';
 
 const BPS = 10_000n;
@@ -197,6 +201,24 @@ describe('Sessions', () => {
 
         it('refused for a model the provider does not list', async () => {
             await expectRefused(await sendOpenSession(p, prov.owner.address, { model: 'not/listed' }), ERR_MODEL_NOT_LISTED);
+        });
+
+        it('refused for a listed model whose hash is not the one the enclave is attested to serve', async () => {
+            // the owner relists Qwen as another model (a cheaper one, say) under the same name
+            const listing = buildListing({
+                ...TEST_LISTING,
+                models: [{ ...TEST_LISTING.models[0], modelHash: OTHER_MODEL_HASH }, TEST_LISTING.models[1]],
+            });
+            const relisted = await prov.provider.send(
+                prov.owner.getSender(),
+                { value: toNano('0.05') },
+                { $$type: 'UpdateListing', queryId: 0n, listing },
+            );
+            expect(relisted.transactions).toHaveTransaction({ to: prov.provider.address, success: true });
+            await expectRefused(await sendOpenSession(p, prov.owner.address), ERR_MODEL_NOT_ATTESTED);
+            // the model listed with the attested hash still opens
+            const other = await sendOpenSession(p, prov.owner.address, { client: 'client-2', model: TEST_LISTING.models[1].name });
+            expect(await other.session.getStatus()).toBe(SESSION_OPEN);
         });
 
         it('refused below the minimum budget', async () => {

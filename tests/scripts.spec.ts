@@ -265,6 +265,7 @@ describe('operator scripts', () => {
                 signingKey: enclave.publicKey,
                 encryptionKey: Buffer.alloc(32, 1),
                 measurement,
+                modelHash: Buffer.from(JSON.parse(readFileSync(LISTING_FILE, 'utf8')).models[0].modelHash, 'hex'), // the listed model
                 tcbStatus: Number(TCB_UP_TO_DATE),
                 issuedAt: now,
                 validUntil: now + 6 * 3600,

@@ -8,6 +8,7 @@ import { PRICE_FIELDS, PriceRates } from './receipt';
 export interface ModelPrice {
     name: string; // e.g. "Qwen/Qwen3-8B"
     prices: PriceRates; // nanotons per 1,000,000 tokens of each class
+    modelHash: Buffer; // 32 bytes, nonzero: `npm run worker -- model-hash DIR` of the weights served
 }
 
 export interface ListingInput {
@@ -30,7 +31,15 @@ export function buildListing(input: ListingInput): Listing {
     for (const m of input.models) {
         const key = modelKey(m.name);
         if (models.has(key)) throw new RangeError(`model listed twice: ${m.name}`);
-        models.set(key, { $$type: 'ModelOffer', name: m.name, prices: { $$type: 'Prices', ...m.prices } });
+        if (m.modelHash.length !== 32 || m.modelHash.equals(Buffer.alloc(32))) {
+            throw new RangeError(`${m.name}: modelHash must be the 32-byte hash of the model (npm run worker -- model-hash DIR)`);
+        }
+        models.set(key, {
+            $$type: 'ModelOffer',
+            name: m.name,
+            prices: { $$type: 'Prices', ...m.prices },
+            modelHash: bufferToBigInt(m.modelHash),
+        });
     }
     return {
         $$type: 'Listing',
@@ -42,8 +51,8 @@ export function buildListing(input: ListingInput): Listing {
     };
 }
 
-// A listing file: each model's name and its prices (PRICE_FIELDS) in TON per million tokens as
-// decimal strings ("0.2").
+// A listing file: each model's name, its prices (PRICE_FIELDS) in TON per million tokens as
+// decimal strings ("0.2") and its modelHash (64 hex digits, `npm run worker -- model-hash DIR`).
 export function listingFromJson(text: string): ListingInput {
     let d: Record<string, unknown>;
     try {
@@ -66,6 +75,11 @@ export function listingFromJson(text: string): ListingInput {
             throw new RangeError(`${k} must be TON per million tokens as a string, like "0.2"`);
         return toNano(v);
     };
+    const hash32 = (v: unknown, k: string) => {
+        if (typeof v !== 'string' || !/^[0-9a-fA-F]{64}$/.test(v) || /^0+$/.test(v))
+            throw new RangeError(`${k} must be the model's hash, 64 hex digits (npm run worker -- model-hash DIR)`);
+        return Buffer.from(v, 'hex');
+    };
     if (!Array.isArray(d.models) || d.models.length === 0) throw new RangeError('models must list at least one model');
     return {
         gpuModel: str(d.gpuModel, 'gpuModel'),
@@ -75,6 +89,7 @@ export function listingFromJson(text: string): ListingInput {
         models: (d.models as Record<string, unknown>[]).map((m, i) => ({
             name: str(m.name, `models[${i}].name`),
             prices: Object.fromEntries(PRICE_FIELDS.map((f) => [f, price(m[f], `models[${i}].${f}`)])) as PriceRates,
+            modelHash: hash32(m.modelHash, `models[${i}].modelHash`),
         })),
     };
 }

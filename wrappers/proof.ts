@@ -43,6 +43,7 @@ export interface AttestationFields {
     signingKey: Buffer; // enclave ed25519 public key, 32 bytes
     encryptionKey: Buffer; // enclave X25519 public key, 32 bytes
     measurement: Buffer; // 32 bytes: protocol/evidence.ts tdxMeasurement, docs/security.md
+    modelHash: Buffer; // 32 bytes: the model the attested configuration serves (worker model-hash)
     tcbStatus: number; // TCB_* constant
     issuedAt: number; // unix seconds
     validUntil: number; // unix seconds
@@ -71,6 +72,7 @@ export function buildAttestationProof(fields: AttestationFields): Cell {
     require32Bytes('signingKey', fields.signingKey);
     require32Bytes('encryptionKey', fields.encryptionKey);
     require32Bytes('measurement', fields.measurement);
+    require32Bytes('modelHash', fields.modelHash);
     if (fields.validUntil <= fields.issuedAt) throw new RangeError('validUntil must be after issuedAt');
     if (fields.nonce < 0n || fields.nonce >= 1n << 64n) throw new RangeError('nonce must fit in 64 bits');
     const proof: AttestationProof = {
@@ -83,6 +85,7 @@ export function buildAttestationProof(fields: AttestationFields): Cell {
         issuedAt: BigInt(fields.issuedAt),
         validUntil: BigInt(fields.validUntil),
         nonce: fields.nonce,
+        modelHash: bufferToBigInt(fields.modelHash),
         enclave: {
             $$type: 'EnclaveIdentity',
             signingKey: bufferToBigInt(fields.signingKey),
@@ -103,6 +106,7 @@ export function parseAttestationProof(proof: Cell): AttestationFields & { tag: b
         signingKey: bigIntToBuffer32(p.enclave.signingKey),
         encryptionKey: bigIntToBuffer32(p.enclave.encryptionKey),
         measurement: bigIntToBuffer32(p.enclave.measurement),
+        modelHash: bigIntToBuffer32(p.modelHash),
         tcbStatus: Number(p.tcbStatus),
         issuedAt: Number(p.issuedAt),
         validUntil: Number(p.validUntil),

@@ -30,15 +30,12 @@ import {
 import { CosignRequest } from '../../protocol/verifier-api';
 import { VerifierStore } from './store';
 
-// Development mode: evidence of a TEE that does not exist. Its measurement is this fixed hash,
-// which a production allowlist never contains, and the proof carries TCB status TCB_SIMULATED.
-export const SIMULATED_MEASUREMENT = Buffer.from(sha256(Buffer.from('cocoon-simulated-tee-v1')));
-
-// A simulated TD with GPU evidence (a development machine with a confidential GPU and no TDX):
-// SHA-256("cocoon-simulated-tee-v1" || GPU evidence digest); without GPU evidence, SIMULATED_MEASUREMENT.
-export function simulatedMeasurement(gpuDigest: Buffer): Buffer {
-    if (gpuDigest.equals(NO_GPU_EVIDENCE)) return SIMULATED_MEASUREMENT;
-    return Buffer.from(sha256(Buffer.concat([Buffer.from('cocoon-simulated-tee-v1'), gpuDigest])));
+// Development mode: evidence of a TEE that does not exist. Its measurement is
+// SHA-256("cocoon-simulated-tee-v2" || GPU evidence digest || model hash): no TD registers, so a
+// production allowlist never contains it, and the proof carries TCB status TCB_SIMULATED (which
+// Root refuses on mainnet). NO_GPU_EVIDENCE stands for a machine without a confidential GPU.
+export function simulatedMeasurement(gpuDigest: Buffer, modelHash: Buffer): Buffer {
+    return Buffer.from(sha256(Buffer.concat([Buffer.from('cocoon-simulated-tee-v2'), gpuDigest, modelHash])));
 }
 
 // Intel's TCB status names and the code a proof carries for each (wrappers' TCB_STATUS_NAMES,
@@ -156,7 +153,7 @@ export async function judgeEvidence(req: AttestationRequest, o: EvidenceJudgeOpt
         }
         if (!req.evidence.reportData.equals(expected)) throw reportDataMismatch();
         const gpuDigest = await verifyGpu(req, req.evidence.gpu ?? [], o);
-        return { measurement: simulatedMeasurement(gpuDigest), tcbStatus: Number(TCB_SIMULATED) };
+        return { measurement: simulatedMeasurement(gpuDigest, req.modelHash), tcbStatus: Number(TCB_SIMULATED) };
     }
     const collateral = await o.collateral.collateralFor(req.evidence.quote);
     const q = await verifyQuote(req.evidence.quote, collateral, o.now(), o.policy);
@@ -164,7 +161,7 @@ export async function judgeEvidence(req: AttestationRequest, o: EvidenceJudgeOpt
     if (!q.reportData.equals(expected)) throw reportDataMismatch();
     const { mrTd, rtMr0, rtMr1, rtMr2, rtMr3 } = q.tdx!;
     const gpuDigest = await verifyGpu(req, req.evidence.gpu ?? [], o);
-    return { measurement: tdxMeasurement({ mrTd, rtMr0, rtMr1, rtMr2, rtMr3 }, gpuDigest), tcbStatus: tcbCode(q.tcbStatus) };
+    return { measurement: tdxMeasurement({ mrTd, rtMr0, rtMr1, rtMr2, rtMr3 }, gpuDigest, req.modelHash), tcbStatus: tcbCode(q.tcbStatus) };
 }
 
 // Each GPU's evidence verified against the nonce derived from this request; the digest the
@@ -351,6 +348,7 @@ export class Attestor {
             signingKey: req.signingKey,
             encryptionKey: req.encryptionKey,
             measurement: v.measurement,
+            modelHash: req.modelHash,
             tcbStatus: v.tcbStatus,
             issuedAt,
             validUntil: issuedAt + this.o.validitySeconds,

@@ -8,7 +8,7 @@ import { TcbStatus } from '@phala/dcap-qvl';
 import { NotHex, decodeHexOrBinary } from './bytes';
 import { GpuEvidenceRejected, gpuSetDigest, nvidiaRoots, verifyGpuEvidence } from './nvidia';
 import { UsageError, positiveInt } from '../../protocol/cli';
-import { MAX_GPU_REPORT_BYTES, MAX_QUOTE_BYTES } from '../../protocol/evidence';
+import { MAX_GPU_REPORT_BYTES, MAX_QUOTE_BYTES, NO_GPU_EVIDENCE, tdxMeasurement } from '../../protocol/evidence';
 import { DEFAULT_TCB_POLICY, QuoteRejected, VerifiedQuote, applyTcbPolicy, decodeQuoteFile, inspectQuote, parseCollateral } from './quote';
 
 const hex = (b: Buffer) => b.toString('hex');
@@ -27,7 +27,13 @@ class Rejection extends Error {
     }
 }
 
-export function quoteSummary(q: VerifiedQuote) {
+// `o`: the worker's GPU evidence digest and model hash, folded into a TDX measurement as the
+// verifier does (protocol/evidence.ts); zeros when not given.
+export function quoteSummary(q: VerifiedQuote, o: { gpuDigest?: Buffer; modelHash?: Buffer } = {}) {
+    const registers = q.tdx && { mrTd: q.tdx.mrTd, rtMr0: q.tdx.rtMr0, rtMr1: q.tdx.rtMr1, rtMr2: q.tdx.rtMr2, rtMr3: q.tdx.rtMr3 };
+    const measurement = registers
+        ? tdxMeasurement(registers, o.gpuDigest ?? NO_GPU_EVIDENCE, o.modelHash ?? NO_GPU_EVIDENCE)
+        : q.measurement;
     return {
         teeType: q.teeType,
         quoteVersion: q.quoteVersion,
@@ -37,7 +43,7 @@ export function quoteSummary(q: VerifiedQuote) {
             ? { mrtd: hex(q.tdx.mrTd), rtmr0: hex(q.tdx.rtMr0), rtmr1: hex(q.tdx.rtMr1), rtmr2: hex(q.tdx.rtMr2), rtmr3: hex(q.tdx.rtMr3) }
             : { mrenclave: hex(q.sgx!.mrEnclave), mrsigner: hex(q.sgx!.mrSigner) }),
         reportData: hex(q.reportData),
-        measurement: hex(q.measurement),
+        measurement: hex(measurement),
     };
 }
 
@@ -57,6 +63,11 @@ const unixTime = (flag: string) => (v: string) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} must be a positive whole number of seconds, got ${v}`);
     return n;
+};
+
+const hex32 = (flag: string) => (v: string) => {
+    if (!/^[0-9a-fA-F]{64}$/.test(v)) throw new UsageError(`${flag} must be 64 hex digits, got ${v}`);
+    return Buffer.from(v, 'hex');
 };
 
 const TCB_STATUSES: TcbStatus[] = [
@@ -85,19 +96,39 @@ program
             .choices(TCB_STATUSES)
             .default(DEFAULT_TCB_POLICY.acceptedStatuses),
     )
-    .action(async (opts: { quote: string; collateral: string; now?: number; allowAdvisory: string[]; acceptStatus: TcbStatus[] }) => {
-        const quote = decodeQuoteFile(readFile(opts.quote, 'quote', 3 * MAX_QUOTE_BYTES));
-        const collateral = parseCollateral(readFile(opts.collateral, 'collateral', 1024 * 1024).toString('utf8'));
-        const verified = await inspectQuote(quote, collateral, opts.now ?? Math.floor(Date.now() / 1000));
-        const summary = quoteSummary(verified);
-        try {
-            applyTcbPolicy(verified, { allowedAdvisories: opts.allowAdvisory, acceptedStatuses: opts.acceptStatus });
-        } catch (e) {
-            const r = e as QuoteRejected;
-            throw new Rejection(r.code, r.message, summary);
-        }
-        console.log(JSON.stringify({ ...summary, accepted: true }, null, 2));
-    });
+    .option(
+        '--gpu-digest <hex>',
+        "the worker's GPU evidence digest, folded into the measurement (verify-gpu prints it)",
+        hex32('--gpu-digest'),
+    )
+    .option(
+        '--model-hash <hex>',
+        'the model the worker serves (npm run worker -- model-hash DIR), folded into the measurement',
+        hex32('--model-hash'),
+    )
+    .action(
+        async (opts: {
+            quote: string;
+            collateral: string;
+            now?: number;
+            allowAdvisory: string[];
+            acceptStatus: TcbStatus[];
+            gpuDigest?: Buffer;
+            modelHash?: Buffer;
+        }) => {
+            const quote = decodeQuoteFile(readFile(opts.quote, 'quote', 3 * MAX_QUOTE_BYTES));
+            const collateral = parseCollateral(readFile(opts.collateral, 'collateral', 1024 * 1024).toString('utf8'));
+            const verified = await inspectQuote(quote, collateral, opts.now ?? Math.floor(Date.now() / 1000));
+            const summary = quoteSummary(verified, opts);
+            try {
+                applyTcbPolicy(verified, { allowedAdvisories: opts.allowAdvisory, acceptedStatuses: opts.acceptStatus });
+            } catch (e) {
+                const r = e as QuoteRejected;
+                throw new Rejection(r.code, r.message, summary);
+            }
+            console.log(JSON.stringify({ ...summary, accepted: true }, null, 2));
+        },
+    );
 
 program
     .command('verify-gpu')

@@ -5,7 +5,7 @@
 // MAX_QUOTE_BYTES), and revocation is checked fail-closed (revocation.ts).
 import { Collateral, Quote, TcbStatus, verify } from '@phala/dcap-qvl';
 import { NotHex, decodeHexOrBinary } from './bytes';
-import { MAX_QUOTE_BYTES, sgxMeasurement, tdxMeasurement } from '../../protocol/evidence';
+import { MAX_QUOTE_BYTES, sgxMeasurement, tdxMeasurement, NO_GPU_EVIDENCE } from '../../protocol/evidence';
 import { QuoteRejected, RejectionCode } from './rejected';
 import { checkRevocation, requireCrls } from './revocation';
 
@@ -135,7 +135,9 @@ export async function inspectQuote(quote: Buffer, collateral: Collateral, nowSec
             tcbStatus: status,
             advisoryIds: advisories,
             reportData: b(td.reportData),
-            measurement: tdxMeasurement(regs),
+            // this image's measurement with no GPU evidence and the zero model hash; a worker's folds
+            // in its GPUs' digest and its model (protocol/evidence.ts, verify-quote --model-hash)
+            measurement: tdxMeasurement(regs, NO_GPU_EVIDENCE, NO_GPU_EVIDENCE),
             tdx: { ...regs, tdAttributes },
         };
     }

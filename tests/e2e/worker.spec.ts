@@ -20,11 +20,18 @@ import {
     storeAddVerifier,
     storeExecuteChange,
 } from '../../wrappers';
-import { DEMO_MODEL, DEMO_PRICES, LOCAL_CLIENT_POLICY, LocalNetwork, startLocalNetwork } from '../../testkit/local-network';
+import {
+    DEMO_MODEL,
+    DEMO_MODEL_HASH,
+    DEMO_PRICES,
+    LOCAL_CLIENT_POLICY,
+    LocalNetwork,
+    startLocalNetwork,
+} from '../../testkit/local-network';
 import { countTokens, ECHO_PREFIX } from '../../worker/src/echo-backend';
-import { SIMULATED_MEASUREMENT, judgeEvidence } from '../../tee-verifier/src/attest';
+import { judgeEvidence, simulatedMeasurement } from '../../tee-verifier/src/attest';
 import { DEFAULT_TCB_POLICY } from '../../tee-verifier/src/quote';
-import type { AttestationRequest } from '../../protocol/evidence';
+import { AttestationRequest, NO_GPU_EVIDENCE } from '../../protocol/evidence';
 
 const ask = (content: string, max_tokens = 64) => ({ messages: [{ role: 'user' as const, content }], max_tokens });
 
@@ -90,7 +97,7 @@ describe('worker and client SDK', () => {
         it('accepts the evidence of the attestation the Provider holds, naming its measurement', async () => {
             await setUp();
             const checked = await client.verifyProviderEvidence(net.provider, judgeAs(true));
-            expect(checked.measurement).toEqual(SIMULATED_MEASUREMENT);
+            expect(checked.measurement).toEqual(simulatedMeasurement(NO_GPU_EVIDENCE, DEMO_MODEL_HASH));
             expect(checked.tcbStatus).toBe(Number(TCB_SIMULATED));
             const onChain = (await net.blockchain.openContract(Provider.fromAddress(net.provider)).getAttestation())!;
             expect(checked.evidence.signingKey.toString('hex')).toBe(onChain.signingKey.toString(16).padStart(64, '0'));

@@ -14,6 +14,7 @@ import {
     TCB_SIMULATED,
     TCB_SW_HARDENING_NEEDED,
     TCB_UP_TO_DATE,
+    buildListing,
 } from '../../wrappers';
 import { CocoonClient, ClientOptions } from '../../sdk';
 import { sandboxChain } from '../../protocol/chain';
@@ -31,6 +32,9 @@ import {
     seededKey,
     signedProof,
     submitAttestation,
+    MODEL_HASH,
+    OTHER_MODEL_HASH,
+    TEST_LISTING,
 } from '../../testkit';
 
 describe('the SDK checks a provider for itself', () => {
@@ -152,6 +156,15 @@ describe('the SDK checks a provider for itself', () => {
         expect(await relaxed.client.findProviders([prov.provider.address], { model: MODEL })).toHaveLength(1);
         await reattest(TCB_UP_TO_DATE);
         expect(await client.findProviders([prov.provider.address], { model: MODEL })).toHaveLength(1);
+    });
+
+    it('refuses a listed model whose hash is not the attested one, and shows the model hash of an offer', async () => {
+        const { client, wallet } = await clientWith();
+        const [offer] = await client.findProviders([prov.provider.address], { model: MODEL });
+        expect(offer.modelHash).toEqual(MODEL_HASH);
+        const listing = buildListing({ ...TEST_LISTING, models: [{ ...TEST_LISTING.models[0], modelHash: OTHER_MODEL_HASH }] });
+        await prov.provider.send(prov.owner.getSender(), { value: toNano('0.05') }, { $$type: 'UpdateListing', queryId: 0n, listing });
+        await expectRefusedBeforeSending(client, wallet, 'model-not-attested');
     });
 
     it('refuses a provider that is not active (paused), and one with no attestation', async () => {

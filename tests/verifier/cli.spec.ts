@@ -3,6 +3,7 @@ import { spawnSync } from 'child_process';
 import { readFileSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { FIXTURES, TDX_TIME, tdxQuote } from './fixtures';
+import { tdxMeasurement } from '../../protocol/evidence';
 import { tempDir } from '../tmp';
 
 const ROOT = join(__dirname, '..', '..');
@@ -42,6 +43,25 @@ describe('verifier CLI: verify-quote', () => {
         for (const k of ['mrtd', 'rtmr0', 'rtmr1', 'rtmr2', 'rtmr3']) expect(out[k]).toMatch(/^[0-9a-f]{96}$/);
         expect(out.reportData).toMatch(/^[0-9a-f]{128}$/);
         expect(out.measurement).toMatch(/^[0-9a-f]{64}$/);
+    });
+
+    it('folds the GPU digest and the model hash into the measurement it prints (what governance allowlists)', () => {
+        const regs = (o: Record<string, string>) => ({
+            mrTd: Buffer.from(o.mrtd, 'hex'),
+            rtMr0: Buffer.from(o.rtmr0, 'hex'),
+            rtMr1: Buffer.from(o.rtmr1, 'hex'),
+            rtMr2: Buffer.from(o.rtmr2, 'hex'),
+            rtMr3: Buffer.from(o.rtmr3, 'hex'),
+        });
+        const gpu = 'aa'.repeat(32);
+        const model = 'bb'.repeat(32);
+        const r = verifier(...verifyQuoteArgs(exactQuote, '--gpu-digest', gpu, '--model-hash', model));
+        expect(r.status).toBe(0);
+        const out = JSON.parse(r.stdout);
+        expect(out.measurement).toBe(tdxMeasurement(regs(out), Buffer.from(gpu, 'hex'), Buffer.from(model, 'hex')).toString('hex'));
+        const bad = verifier(...verifyQuoteArgs(exactQuote, '--model-hash', 'xyz'));
+        expect(bad.status).toBe(64);
+        expect(bad.stderr).toContain('--model-hash must be 64 hex digits');
     });
 
     it('reads a quote written as hex, and says "not hex" for text that is not', () => {

@@ -164,6 +164,7 @@ describe('GPU nonce binding', () => {
         encryptionKey: Buffer.alloc(32, 2),
         provider: new Address(0, Buffer.alloc(32, 3)),
         nonce: 42n,
+        modelHash: Buffer.alloc(32, 4),
     };
 
     it('is 32 bytes, differs from report_data, and changes with every bound field', () => {
@@ -175,6 +176,7 @@ describe('GPU nonce binding', () => {
             { encryptionKey: Buffer.alloc(32, 9) },
             { provider: new Address(-1, Buffer.alloc(32, 3)) },
             { nonce: 43n },
+            { modelHash: Buffer.alloc(32, 5) },
         ]) {
             expect(expectedGpuNonce({ ...binding, ...change }).equals(base)).toBe(false);
         }

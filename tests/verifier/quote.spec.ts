@@ -39,7 +39,11 @@ describe('DCAP quote verification', () => {
         expect(q.reportData.length).toBe(64);
         expect(q.tdx!.mrTd.length).toBe(48);
         const { mrTd, rtMr0, rtMr1, rtMr2, rtMr3 } = q.tdx!;
-        expect(q.measurement).toEqual(tdxMeasurement({ mrTd, rtMr0, rtMr1, rtMr2, rtMr3 }));
+        expect(q.measurement).toEqual(tdxMeasurement({ mrTd, rtMr0, rtMr1, rtMr2, rtMr3 }, Buffer.alloc(32), Buffer.alloc(32)));
+        // the GPUs' digest and the model are part of what governance allowlists
+        const regs = { mrTd, rtMr0, rtMr1, rtMr2, rtMr3 };
+        expect(tdxMeasurement(regs, Buffer.alloc(32), Buffer.alloc(32, 1))).not.toEqual(q.measurement);
+        expect(tdxMeasurement(regs, Buffer.alloc(32, 1), Buffer.alloc(32))).not.toEqual(q.measurement);
         expect(isDebugTd(q.tdx!.tdAttributes)).toBe(false);
     });
 
@@ -236,6 +240,7 @@ describe('report_data binding', () => {
         encryptionKey: Buffer.alloc(32, 2),
         provider: new Address(0, Buffer.alloc(32, 3)),
         nonce: 42n,
+        modelHash: Buffer.alloc(32, 4),
     };
 
     it('is 64 bytes and changes with every bound field', () => {
@@ -247,6 +252,7 @@ describe('report_data binding', () => {
             { provider: new Address(0, Buffer.alloc(32, 9)) },
             { provider: new Address(-1, Buffer.alloc(32, 3)) },
             { nonce: 43n },
+            { modelHash: Buffer.alloc(32, 5) },
         ]) {
             expect(expectedReportData({ ...binding, ...change }).equals(base)).toBe(false);
         }

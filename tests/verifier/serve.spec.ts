@@ -5,7 +5,8 @@ import { join } from 'path';
 import { createServer } from 'http';
 import { Address, Cell } from '@ton/core';
 import { GLOBAL_ID_TESTNET, bigIntToBuffer32, loadVerifierSignature, parseAttestationProof, verifyProofSignature } from '../../wrappers';
-import { SIMULATED_MEASUREMENT } from '../../tee-verifier/src/attest';
+import { simulatedMeasurement } from '../../tee-verifier/src/attest';
+import { NO_GPU_EVIDENCE } from '../../protocol/evidence';
 import { expectedReportData } from '../../protocol/evidence';
 import { encodeAttestationRequest } from '../../protocol/verifier-api';
 import { VerifierStore } from '../../tee-verifier/src/store';
@@ -127,7 +128,12 @@ describe('verifier CLI: serve', () => {
             });
             const { nonce } = (await issued.json()) as { nonce: string };
             const keys = { signingKey: Buffer.alloc(32, 1), encryptionKey: Buffer.alloc(32, 2) };
-            const reportData = expectedReportData({ ...keys, provider: Address.parse(provider), nonce: BigInt(nonce) });
+            const reportData = expectedReportData({
+                ...keys,
+                provider: Address.parse(provider),
+                nonce: BigInt(nonce),
+                modelHash: Buffer.alloc(32, 3),
+            });
             const res = await fetch(`${base}/v1/attest`, {
                 method: 'POST',
                 headers: { 'content-type': 'application/json' },
@@ -136,6 +142,7 @@ describe('verifier CLI: serve', () => {
                     signingKey: keys.signingKey.toString('hex'),
                     encryptionKey: keys.encryptionKey.toString('hex'),
                     nonce,
+                    modelHash: Buffer.alloc(32, 3).toString('hex'),
                     evidence: { kind: 'simulated', reportData: reportData.toString('hex') },
                 }),
             });
@@ -213,7 +220,13 @@ describe('verifier CLI: serve, killed between accept and submit', () => {
                 body: JSON.stringify({ provider: provider.toString() }),
             });
             const nonce = BigInt(((await issued.json()) as { nonce: string }).nonce);
-            const binding = { signingKey: enclave.signing.publicKey, encryptionKey: enclave.encryption, provider, nonce };
+            const binding = {
+                signingKey: enclave.signing.publicKey,
+                encryptionKey: enclave.encryption,
+                provider,
+                nonce,
+                modelHash: Buffer.alloc(32, 3),
+            };
             const res = await fetch(`${base}/v1/attest`, {
                 method: 'POST',
                 headers: { 'content-type': 'application/json' },
@@ -241,7 +254,8 @@ describe('verifier CLI: serve, killed between accept and submit', () => {
         const proof = parseAttestationProof(submitted[0].proof);
         expect(proof.provider.equals(provider)).toBe(true);
         expect(proof.globalId).toBe(GLOBAL_ID_TESTNET);
-        expect(proof.measurement).toEqual(SIMULATED_MEASUREMENT);
+        expect(proof.measurement).toEqual(simulatedMeasurement(NO_GPU_EVIDENCE, Buffer.alloc(32, 3)));
+        expect(proof.modelHash).toEqual(Buffer.alloc(32, 3));
         expect(proof.signingKey).toEqual(enclave.signing.publicKey);
         const link = loadVerifierSignature(submitted[0].signatures.beginParse());
         expect(link.next).toBeNull(); // one signature: threshold 1

@@ -13,8 +13,8 @@ import {
     providerForOwner,
     verifyProofSignature,
 } from '../../wrappers';
-import { AllowlistReader, Attestor, GpuPolicy, Peer, SIMULATED_MEASUREMENT, simulatedMeasurement } from '../../tee-verifier/src/attest';
-import { expectedGpuNonce, expectedReportData } from '../../protocol/evidence';
+import { AllowlistReader, Attestor, GpuPolicy, Peer, simulatedMeasurement } from '../../tee-verifier/src/attest';
+import { NO_GPU_EVIDENCE, expectedGpuNonce, expectedReportData } from '../../protocol/evidence';
 import { gpuSetDigest, verifyGpuEvidence } from '../../tee-verifier/src/nvidia';
 import { authHeaders, authenticate, signTicket } from '../../tee-verifier/src/peer-auth';
 import { DEFAULT_TCB_POLICY } from '../../tee-verifier/src/quote';
@@ -25,6 +25,8 @@ import { AttestationRequest } from '../../protocol/evidence';
 import { VerifierStore } from '../../tee-verifier/src/store';
 import { Chain, submitDueProofs } from '../../tee-verifier/src/submitter';
 import {
+    MODEL_HASH,
+    OTHER_MODEL_HASH,
     Protocol,
     RegisteredProvider,
     START_TIME,
@@ -35,6 +37,8 @@ import {
     registerProvider,
     seededKey,
 } from '../../testkit';
+
+const SIMULATED_MEASUREMENT = simulatedMeasurement(NO_GPU_EVIDENCE, MODEL_HASH);
 import { TDX_TIME, tdxCollateral, tdxQuote } from './fixtures';
 import { GPU_TIME_SECONDS, gpuFixtureTrust } from './gpu-fixtures';
 import { tempDir } from '../tmp';
@@ -162,9 +166,36 @@ describe('tee-verifier service', () => {
     }
 
     function simulatedRequest(nonce: bigint, over: Partial<{ reportData: Buffer }> = {}): AttestationRequest {
-        const binding = { signingKey: enclave.signing.publicKey, encryptionKey: enclave.encryption, provider: reg.provider.address, nonce };
+        const binding = {
+            signingKey: enclave.signing.publicKey,
+            encryptionKey: enclave.encryption,
+            provider: reg.provider.address,
+            nonce,
+            modelHash: MODEL_HASH,
+        };
         return { ...binding, evidence: { kind: 'simulated', reportData: over.reportData ?? expectedReportData(binding) } };
     }
+
+    it('attests an (image, model) pair: the same image serving another model is another measurement, not allowlisted', async () => {
+        const nonce = await nonceFor();
+        const binding = {
+            signingKey: enclave.signing.publicKey,
+            encryptionKey: enclave.encryption,
+            provider: reg.provider.address,
+            nonce,
+            modelHash: OTHER_MODEL_HASH,
+        };
+        const r = await post('/v1/attest', wire({ ...binding, evidence: { kind: 'simulated', reportData: expectedReportData(binding) } }));
+        expect([r.statusCode, r.json().error]).toEqual([422, 'measurement-not-allowed']);
+        expect(r.json().message).toContain(simulatedMeasurement(NO_GPU_EVIDENCE, OTHER_MODEL_HASH).toString('hex'));
+        // claiming another model than the one report_data binds is a report_data mismatch
+        const lying = { ...binding, nonce: await nonceFor(), modelHash: MODEL_HASH };
+        const claimed = await post(
+            '/v1/attest',
+            wire({ ...lying, evidence: { kind: 'simulated', reportData: expectedReportData({ ...lying, modelHash: OTHER_MODEL_HASH }) } }),
+        );
+        expect(claimed.json().error).toBe('report-data-mismatch');
+    });
 
     it('nonce, attestation with a co-signature, queued, submitted on-chain', async () => {
         const nonce = await nonceFor();
@@ -185,6 +216,7 @@ describe('tee-verifier service', () => {
         const a = await reg.provider.getAttestation();
         expect(a!.signingKey).toBe(key256(enclave.signing.publicKey));
         expect(a!.measurement).toBe(key256(SIMULATED_MEASUREMENT));
+        expect(a!.modelHash).toBe(key256(MODEL_HASH)); // the model the worker serves, attested
         expect(store.proofsFor(reg.provider.address.toRawString())[0].status).toBe('submitted');
         const listed = await http.get(`/v1/proofs/${reg.provider.address.toString()}`);
         expect(listed.json().proofs[0]).toMatchObject({ status: 'submitted', nonce: nonce.toString() });
@@ -249,6 +281,7 @@ describe('tee-verifier service', () => {
             encryptionKey: enclave.encryption,
             provider: reg.provider.address,
             nonce,
+            modelHash: MODEL_HASH,
             evidence: { kind: 'tdx', quote: tdxQuote },
         };
         // the fixture is genuine and UpToDate, but its report_data binds someone else's keys
@@ -324,6 +357,7 @@ describe('tee-verifier service', () => {
                 signingKey: enclave.signing.publicKey,
                 encryptionKey: enclave.encryption,
                 measurement: SIMULATED_MEASUREMENT,
+                modelHash: MODEL_HASH,
                 tcbStatus: Number(TCB_SIMULATED),
                 issuedAt: now,
                 validUntil: now + 3600,
@@ -416,7 +450,12 @@ describe('tee-verifier service', () => {
 
     it('GPU evidence is bound to the attestation nonce and its digest goes into the measurement', async () => {
         const gpuTrust = await gpuFixtureTrust();
-        const binding0 = { signingKey: enclave.signing.publicKey, encryptionKey: enclave.encryption, provider: reg.provider.address };
+        const binding0 = {
+            signingKey: enclave.signing.publicKey,
+            encryptionKey: enclave.encryption,
+            provider: reg.provider.address,
+            modelHash: MODEL_HASH,
+        };
         const allowed = new Set<string>();
         const a = makeAttestor(p, p.verifiers[0], store, {
             now: () => GPU_TIME_SECONDS,
@@ -430,7 +469,7 @@ describe('tee-verifier service', () => {
         const digest = gpuSetDigest([
             (await verifyGpuEvidence(gpu[0], expectedGpuNonce(binding), gpuTrust.trust, new Date(GPU_TIME_SECONDS * 1000))).digest,
         ]);
-        const measurement = simulatedMeasurement(digest);
+        const measurement = simulatedMeasurement(digest, MODEL_HASH);
         await expect(a.attest(request)).rejects.toMatchObject({
             code: 'measurement-not-allowed',
             message: expect.stringContaining(measurement.toString('hex')),
@@ -465,6 +504,7 @@ describe('tee-verifier service', () => {
             encryptionKey: enclave.encryption,
             provider: reg.provider.address,
             nonce: a.issueNonce(reg.provider.address),
+            modelHash: MODEL_HASH,
         };
         const one = gpuTrust.evidenceFor(expectedGpuNonce(binding));
         const twice = { ...binding, evidence: { kind: 'simulated' as const, reportData: expectedReportData(binding), gpu: [one, one] } };

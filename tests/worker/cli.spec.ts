@@ -25,6 +25,8 @@ const serve = [
     'http://127.0.0.1:1',
     '--model',
     'm',
+    '--model-hash',
+    'ab'.repeat(32),
 ];
 
 describe('worker CLI', () => {
@@ -68,6 +70,14 @@ describe('worker CLI', () => {
         const r = worker({}, ...serve, '--gpu-evidence-command', 'ssh other-host nvattest collect-evidence');
         expect(r.status).toBe(64);
         expect(r.stderr).toMatch(/--gpu-evidence-command needs --dev/);
+    });
+
+    it("needs the model's hash, 64 hex digits", () => {
+        const args = [...serve];
+        args[args.indexOf('--model-hash') + 1] = '00'.repeat(32);
+        const r = worker({}, ...args);
+        expect(r.status).toBe(64);
+        expect(r.stderr).toMatch(/--model-hash must be 64 hex digits \(not all zero\)/);
     });
 
     it('refuses to run without TDX unless --dev, naming the configfs-tsm path', () => {

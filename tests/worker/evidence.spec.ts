@@ -45,6 +45,7 @@ const binding = {
     encryptionKey: Buffer.alloc(32, 2),
     provider: new Address(0, Buffer.alloc(32, 3)),
     nonce: 42n,
+    modelHash: Buffer.alloc(32, 4),
 };
 
 describe('TDX evidence', () => {

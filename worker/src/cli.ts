@@ -37,6 +37,7 @@ export interface ServeOptions {
     backend: string;
     backendKeyEnv: string;
     model: string[];
+    modelHash: Buffer;
     db: string;
     tsm: string;
     dev: boolean;
@@ -120,6 +121,7 @@ export async function runWorker(o: ServeOptions) {
         verifiers: o.verifier,
         backend: openAiBackend(backend, { apiKey: process.env[o.backendKeyEnv] }),
         models: o.model,
+        modelHash: o.modelHash,
         meter,
         evidence: { tsmDir: o.tsm, allowSimulated: o.dev, gpu },
         claim: { ...DEFAULT_CLAIM_POLICY, minAmount: toNano(o.claimMin), intervalSeconds: o.claimInterval },
@@ -172,6 +174,15 @@ program
     )
     .option('--backend-key-env <name>', "environment variable holding the backend's API key, if it needs one", 'COCOON_BACKEND_KEY')
     .requiredOption('--model <name...>', "model names the backend serves, as in the Provider's listing")
+    .requiredOption(
+        '--model-hash <hex>',
+        "the hash of the model files the backend serves (npm run worker -- model-hash DIR), as in the Provider's listing",
+        (v) => {
+            if (!/^[0-9a-fA-F]{64}$/.test(v) || /^0+$/.test(v))
+                throw new UsageError(`--model-hash must be 64 hex digits (not all zero), got ${v}`);
+            return Buffer.from(v, 'hex');
+        },
+    )
     .option('--db <file>', 'SQLite file for receipts (they survive restarts)', 'worker.sqlite')
     .option('--tsm <dir>', 'configfs-tsm report directory', TSM_REPORT_DIR)
     .option('--dev', 'development mode: simulated evidence when there is no TDX, no GPU evidence, any backend (never in production)', false)

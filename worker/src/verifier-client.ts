@@ -61,11 +61,12 @@ export async function requestProof(
     verifier: string,
     provider: Address,
     keys: EnclaveKeys,
+    modelHash: Buffer,
     evidenceFor: (binding: ReportDataBinding) => Promise<Evidence>,
     timeoutMs = 30_000,
 ): Promise<VerifiedProof> {
     const { nonce } = await post(verifier, '/v1/nonce', { provider: provider.toString() }, nonceAnswerSchema, timeoutMs);
-    const binding = { signingKey: keys.signing.publicKey, encryptionKey: keys.encryption.publicKey, provider, nonce };
+    const binding = { signingKey: keys.signing.publicKey, encryptionKey: keys.encryption.publicKey, provider, nonce, modelHash };
     const request = { ...binding, evidence: await evidenceFor(binding) };
     const { proof, signatures } = await post(verifier, '/v1/attest', encodeAttestationRequest(request), attestAnswerSchema, timeoutMs);
     return { proof, signatures, verifier, request };
@@ -76,13 +77,14 @@ export async function requestProofFromAny(
     verifiers: string[],
     provider: Address,
     keys: EnclaveKeys,
+    modelHash: Buffer,
     evidenceFor: (binding: ReportDataBinding) => Promise<Evidence>,
 ): Promise<VerifiedProof> {
     if (verifiers.length === 0) throw new Error('no verifier configured: pass at least one --verifier URL');
     let last: unknown;
     for (const v of verifiers) {
         try {
-            return await requestProof(v, provider, keys, evidenceFor);
+            return await requestProof(v, provider, keys, modelHash, evidenceFor);
         } catch (e) {
             last = e;
         }

@@ -63,6 +63,9 @@ export interface WorkerOptions {
     verifiers: string[];
     backend: Backend;
     models: string[]; // served by the backend; each must be in the Provider's listing
+    // The hash of the model files the backend serves (`npm run worker -- model-hash DIR`): bound
+    // into report_data and the proof; sessions open only for listed models with this hash.
+    modelHash: Buffer;
     meter: Meter;
     evidence: EvidenceOptions;
     claim: ClaimPolicy;
@@ -143,10 +146,15 @@ export class Worker {
         this.listingCache = undefined;
         if (!provider) throw new Error(`no Provider at ${this.o.provider.toString()}: register it first (scripts/registerProvider)`);
         for (const m of this.o.models) {
-            if (!offerFor(provider.listing, m))
-                this.o.log.warn({ model: m }, 'served model is not in the Provider listing: no session can be opened for it');
+            const offer = offerFor(provider.listing, m);
+            if (!offer) this.o.log.warn({ model: m }, 'served model is not in the Provider listing: no session can be opened for it');
+            else if (offer.modelHash !== bufferToBigInt(this.o.modelHash))
+                this.o.log.warn(
+                    { model: m, listed: offer.modelHash.toString(16).padStart(64, '0'), served: this.o.modelHash.toString('hex') },
+                    'the listing names another model hash than the one this worker serves: sessions for it are refused (update the listing)',
+                );
         }
-        const bundle = await requestProofFromAny(this.o.verifiers, this.o.provider, this.keys, (binding) =>
+        const bundle = await requestProofFromAny(this.o.verifiers, this.o.provider, this.keys, this.o.modelHash, (binding) =>
             collectEvidence(binding, this.o.evidence),
         );
         const proof = parseAttestationProof(bundle.proof);
