@@ -82,6 +82,7 @@ export const GAS_BUDGETS: Record<string, bigint> = {
     'root.verifyAttestation.3of3': GAS_ROOT_VERIFY_ATTESTATION,
     'root.verifyAttestation.16of16': GAS_ROOT_VERIFY_ATTESTATION,
     'provider.attestationVerified': GAS_PROVIDER_ATTESTATION_VERIFIED,
+    'provider.attestationVerified.refresh': GAS_PROVIDER_ATTESTATION_VERIFIED,
     'provider.stake': GAS_PROVIDER_STAKE,
     'session.open': GAS_SESSION_OPEN,
     'provider.lockCollateral': GAS_PROVIDER_LOCK_COLLATERAL,
@@ -188,6 +189,8 @@ export async function measureOperations(): Promise<Measurements> {
     p.blockchain.now! += 60;
     const att3 = await submitAttestation(p, reg, signedProof(proofFields(p, provider.address, enclave, { nonce: 2n }), p.verifiers));
     out['root.verifyAttestation.3of3'] = measureTx(findTx(att3.transactions, provider.address, p.root.address));
+    // a refresh: the Provider already holds an attestation, whose two cells it reads first
+    out['provider.attestationVerified.refresh'] = measureTx(findTx(att3.transactions, p.root.address, provider.address));
 
     // the most signatures a proof can carry: MAX_VERIFIERS, all required (set up on a Root
     // without providers, where governance changes apply at once)

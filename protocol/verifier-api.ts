@@ -118,7 +118,7 @@ export const attestRequestSchema = z.object({
     signingKey: hexBytes(32),
     encryptionKey: hexBytes(32),
     nonce: nonceSchema,
-    modelHash: hexBytes(32),
+    modelHash: hexBytes(32).refine((b) => !b.equals(Buffer.alloc(32)), 'the zero model hash names no model'),
     evidence: evidenceSchema,
 }) satisfies z.ZodType<AttestationRequest, z.ZodTypeDef, unknown>;
 

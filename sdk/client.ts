@@ -123,6 +123,7 @@ export interface FindOptions {
     maxPricePerMillionIn?: bigint;
     maxPricePerMillionOut?: bigint;
     budget?: bigint; // only providers with enough free stake to lock collateral for it
+    modelHash?: Buffer; // only providers whose listed and attested model is this one (the hash of the weights you expect)
     attestedForSeconds?: number; // only providers attested at least this much longer
 }
 
@@ -169,7 +170,7 @@ export class CocoonClient {
             const p = await readProvider(this.o.chain, address).catch(() => null);
             const margin = Math.max(this.margin, f.attestedForSeconds ?? 0);
             if (!p || !(await isProviderOf(this.o.root, p))) continue;
-            if (sessionOpeningProblem(p, { model: f.model, budget: f.budget }, now, margin)) continue;
+            if (sessionOpeningProblem(p, { model: f.model, budget: f.budget, modelHash: f.modelHash }, now, margin)) continue;
             if (await this.trustProblem(p).catch(() => true)) continue;
             const offer = offerFor(p.listing, f.model)!;
             if (f.maxPricePerMillionIn !== undefined && offer.prices.pricePerMillionIn > f.maxPricePerMillionIn) continue;
@@ -198,7 +199,7 @@ export class CocoonClient {
     // rather than as a refund. Keep `session.sessionKey` to resume the session later.
     async openSession(
         provider: Address,
-        o: { model: string; budget: bigint; durationSeconds: number; nonce?: bigint; sessionKey?: SessionKey },
+        o: { model: string; budget: bigint; durationSeconds: number; nonce?: bigint; sessionKey?: SessionKey; modelHash?: Buffer },
     ): Promise<ClientSession> {
         const p = await this.providerOrThrow(provider);
         const now = this.o.chain.now();
@@ -252,6 +253,9 @@ export class CocoonClient {
         sessionKey: SessionKey,
         model: string,
         last?: { receipt: Cell; signature: Buffer },
+        // the model the session was opened with (session.modelHash): without it, the model the
+        // provider is attested for now (the Session's terms do not record one)
+        modelHash?: Buffer,
     ): Promise<ClientSession> {
         const s = await readSession(this.o.chain, address);
         if (!s) throw new CocoonError('session-not-open', `no Session at ${address.toString()}`);
@@ -265,7 +269,7 @@ export class CocoonClient {
             model,
             sessionKey,
             p.listing!.endpoint,
-            bigIntToBuffer32(p.attestation?.modelHash ?? 0n),
+            modelHash ?? bigIntToBuffer32(p.attestation?.modelHash ?? 0n),
         );
         if (last) session.restore(last);
         else session.forgetCounts();
@@ -349,11 +353,12 @@ export class CocoonClient {
         if (
             !evidence.provider.equals(provider) ||
             bufferToBigInt(evidence.signingKey) !== a.signingKey ||
-            bufferToBigInt(evidence.encryptionKey) !== a.encryptionKey
+            bufferToBigInt(evidence.encryptionKey) !== a.encryptionKey ||
+            bufferToBigInt(evidence.modelHash) !== a.modelHash
         ) {
             throw new CocoonError(
                 'evidence-mismatch',
-                'the worker served evidence for other enclave keys or another provider than the attestation on-chain',
+                'the worker served evidence for other enclave keys, another provider or another model than the attestation on-chain',
             );
         }
         let verdict: { measurement: Buffer; tcbStatus: number };
@@ -409,7 +414,7 @@ export async function isProviderOf(root: Address, p: Pick<ProviderState, 'addres
 // hears the rule rather than gets a refund. Budget and duration are checked when given.
 export function sessionOpeningProblem(
     p: ProviderState,
-    o: { model: string; budget?: bigint; durationSeconds?: number },
+    o: { model: string; budget?: bigint; durationSeconds?: number; modelHash?: Buffer },
     now: number,
     attestationMargin: number,
 ): CocoonError | null {
@@ -423,6 +428,12 @@ export function sessionOpeningProblem(
     if (attestation) return attestation;
     const offer = offerFor(p.listing, o.model);
     if (!offer) return new CocoonError('model-not-listed', `the provider does not list the model ${o.model}`);
+    if (o.modelHash && offer.modelHash !== bufferToBigInt(o.modelHash)) {
+        return new CocoonError(
+            'model-not-attested',
+            `the provider lists ${o.model} as model ${offer.modelHash.toString(16).padStart(64, '0')}, not the ${o.modelHash.toString('hex')} you asked for`,
+        );
+    }
     if (offer.modelHash !== p.attestation!.modelHash) {
         return new CocoonError(
             'model-not-attested',

@@ -294,16 +294,15 @@ export class Attestor {
             const verdict = await this.evaluate(req);
             const p = parseAttestationProof(proof);
             const expected = this.fields(req, verdict, p.issuedAt);
+            // The whole cell is rebuilt from what the evidence shows, with only the asker's times
+            // taken over (checked below): any field this verifier did not derive, the model hash
+            // included, makes another cell (outside review of the model binding, H2).
+            const rebuilt = buildAttestationProof({ ...expected, issuedAt: p.issuedAt, validUntil: p.validUntil });
             const same =
-                p.globalId === expected.globalId &&
-                p.root.equals(expected.root) &&
-                p.provider.equals(expected.provider) &&
-                p.signingKey.equals(expected.signingKey) &&
-                p.encryptionKey.equals(expected.encryptionKey) &&
-                p.measurement.equals(expected.measurement) &&
-                p.tcbStatus === expected.tcbStatus &&
+                rebuilt.hash().equals(proof.hash()) &&
                 p.nonce === req.nonce &&
                 Math.abs(p.issuedAt - now) <= PEER_CLOCK_SKEW_SECONDS &&
+                p.validUntil > p.issuedAt &&
                 p.validUntil - p.issuedAt <= this.o.validitySeconds;
             if (!same)
                 throw new AttestationRefused(

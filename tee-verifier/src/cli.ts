@@ -44,6 +44,10 @@ export function quoteSummary(q: VerifiedQuote, o: { gpuDigest?: Buffer; modelHas
             : { mrenclave: hex(q.sgx!.mrEnclave), mrsigner: hex(q.sgx!.mrSigner) }),
         reportData: hex(q.reportData),
         measurement: hex(measurement),
+        // what the measurement folds in: without --model-hash it is no worker's (governance
+        // allowlists (image, GPUs, model) configurations)
+        gpuDigest: hex(o.gpuDigest ?? NO_GPU_EVIDENCE),
+        modelHash: o.modelHash ? hex(o.modelHash) : null,
     };
 }
 

@@ -52,8 +52,10 @@ describe('the SDK checks a provider for itself', () => {
             wallet,
             client: new CocoonClient({
                 chain: sandboxChain(p.blockchain),
-                wallet: wallet.getSender() as never,
+                // the treasury's own send carries the Session's state init
+                wallet: { address: wallet.address, send: (a: Parameters<typeof wallet.send>[0]) => wallet.send(a) } as never,
                 root: p.root.address,
+                confirmTimeoutMs: 2000,
                 ...o,
             }),
         };
@@ -165,6 +167,39 @@ describe('the SDK checks a provider for itself', () => {
         const listing = buildListing({ ...TEST_LISTING, models: [{ ...TEST_LISTING.models[0], modelHash: OTHER_MODEL_HASH }] });
         await prov.provider.send(prov.owner.getSender(), { value: toNano('0.05') }, { $$type: 'UpdateListing', queryId: 0n, listing });
         await expectRefusedBeforeSending(client, wallet, 'model-not-attested');
+    });
+
+    it('lets the client require the model hash it expects, whatever name the provider lists it under', async () => {
+        const { client, wallet } = await clientWith();
+        const llama = TEST_LISTING.models[1].name; // listed by the fixture under the attested hash
+        const llamaWeights = Buffer.alloc(32, 0x70); // what the client knows the real weights hash to
+        expect(await client.findProviders([prov.provider.address], { model: llama, modelHash: llamaWeights })).toEqual([]);
+        expect(await client.findProviders([prov.provider.address], { model: llama, modelHash: MODEL_HASH })).toHaveLength(1);
+        const before = (await p.blockchain.getContract(wallet.address)).balance;
+        await expect(
+            client.openSession(prov.provider.address, {
+                model: llama,
+                budget: toNano('5'),
+                durationSeconds: 3600,
+                modelHash: llamaWeights,
+            }),
+        ).rejects.toMatchObject({ code: 'model-not-attested', message: expect.stringContaining('you asked for') });
+        expect((await p.blockchain.getContract(wallet.address)).balance).toBe(before);
+    });
+
+    it('stops a session whose enclave key is re-attested for another model, live or resumed with its model hash', async () => {
+        const { client } = await clientWith();
+        const session = await client.openSession(prov.provider.address, { model: MODEL, budget: toNano('5'), durationSeconds: 3600 });
+        expect(session.modelHash).toEqual(MODEL_HASH);
+        p.blockchain.now! += 60;
+        const other = signedProof(
+            proofFields(p, prov.provider.address, prov.enclave, { nonce: 77n, modelHash: OTHER_MODEL_HASH }),
+            p.verifiers.slice(0, 2),
+        );
+        requireSuccess((await submitAttestation(p, prov, other)).transactions, p.root.address, prov.provider.address);
+        await expect(session.checkAttestation()).rejects.toMatchObject({ code: 'attestation-mismatch' });
+        const resumed = await client.resumeSession(session.address, session.sessionKey, MODEL, undefined, session.modelHash);
+        await expect(resumed.checkAttestation()).rejects.toMatchObject({ code: 'attestation-mismatch' });
     });
 
     it('refuses a provider that is not active (paused), and one with no attestation', async () => {

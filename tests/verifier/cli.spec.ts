@@ -43,6 +43,7 @@ describe('verifier CLI: verify-quote', () => {
         for (const k of ['mrtd', 'rtmr0', 'rtmr1', 'rtmr2', 'rtmr3']) expect(out[k]).toMatch(/^[0-9a-f]{96}$/);
         expect(out.reportData).toMatch(/^[0-9a-f]{128}$/);
         expect(out.measurement).toMatch(/^[0-9a-f]{64}$/);
+        expect(out.modelHash).toBeNull(); // no model folded in: say so
     });
 
     it('folds the GPU digest and the model hash into the measurement it prints (what governance allowlists)', () => {
@@ -59,6 +60,7 @@ describe('verifier CLI: verify-quote', () => {
         expect(r.status).toBe(0);
         const out = JSON.parse(r.stdout);
         expect(out.measurement).toBe(tdxMeasurement(regs(out), Buffer.from(gpu, 'hex'), Buffer.from(model, 'hex')).toString('hex'));
+        expect([out.gpuDigest, out.modelHash]).toEqual([gpu, model]);
         const bad = verifier(...verifyQuoteArgs(exactQuote, '--model-hash', 'xyz'));
         expect(bad.status).toBe(64);
         expect(bad.stderr).toContain('--model-hash must be 64 hex digits');

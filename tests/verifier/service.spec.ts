@@ -195,6 +195,10 @@ describe('tee-verifier service', () => {
             wire({ ...lying, evidence: { kind: 'simulated', reportData: expectedReportData({ ...lying, modelHash: OTHER_MODEL_HASH }) } }),
         );
         expect(claimed.json().error).toBe('report-data-mismatch');
+        // the zero model hash names no model: refused before any check
+        const zero = { ...binding, nonce: await nonceFor(), modelHash: Buffer.alloc(32) };
+        const none = await post('/v1/attest', wire({ ...zero, evidence: { kind: 'simulated', reportData: expectedReportData(zero) } }));
+        expect([none.statusCode, none.json().error]).toEqual([400, 'bad-request']);
     });
 
     it('nonce, attestation with a co-signature, queued, submitted on-chain', async () => {

@@ -1,6 +1,7 @@
 // `npm run worker -- serve`, run as a process: what it refuses before touching the network.
 import { spawnSync } from 'child_process';
 import { join } from 'path';
+import { writeFileSync } from 'fs';
 import { tempDir } from '../tmp';
 
 const ROOT = join(__dirname, '..', '..');
@@ -78,6 +79,19 @@ describe('worker CLI', () => {
         const r = worker({}, ...args);
         expect(r.status).toBe(64);
         expect(r.stderr).toMatch(/--model-hash must be 64 hex digits \(not all zero\)/);
+    });
+
+    it("hashes the model's files itself: a typed --model-hash alone is refused outside --dev, a wrong one refused", () => {
+        const words = Array(24).fill('abandon').join(' ');
+        const tsm = tempDir('worker-tdx'); // a TDX machine: past the evidence check
+        const typed = worker({ COCOON_WORKER_MNEMONIC: words }, ...serve, '--tsm', tsm);
+        expect(typed.status).toBe(64);
+        expect(typed.stderr).toMatch(/--model-dir is needed: the worker hashes the model's files itself/);
+        const model = tempDir('worker-model');
+        writeFileSync(join(model, 'weights.bin'), 'cheap weights');
+        const wrong = worker({ COCOON_WORKER_MNEMONIC: words }, ...serve, '--tsm', tsm, '--model-dir', model);
+        expect(wrong.status).toBe(64);
+        expect(wrong.stderr).toMatch(new RegExp(`the files in .* hash to [0-9a-f]{64}, not the --model-hash ${'ab'.repeat(32)} given`));
     });
 
     it('refuses to run without TDX unless --dev, naming the configfs-tsm path', () => {

@@ -37,7 +37,8 @@ export interface ServeOptions {
     backend: string;
     backendKeyEnv: string;
     model: string[];
-    modelHash: Buffer;
+    modelHash?: Buffer;
+    modelDir?: string;
     db: string;
     tsm: string;
     dev: boolean;
@@ -66,6 +67,38 @@ function refuseDevModeWhereItCouldPass(o: Pick<ServeOptions, 'dev' | 'network' |
             `--dev is refused on a TDX machine (${o.tsm} exists): its quotes would look like production while the backend and GPU rules are off; run without --dev`,
         );
     }
+}
+
+// The hash of the model this worker attests to serve. Outside --dev the worker computes it from
+// the files (--model-dir), the same read-only files the backend loads inside the TD: a hash typed
+// on the command line would be the operator's word, not a measurement (outside review, H1).
+// --model-hash then only confirms it; alone it is accepted in development mode.
+async function servedModel(o: Pick<ServeOptions, 'dev' | 'modelDir' | 'modelHash'>, log: pino.Logger): Promise<Buffer> {
+    if (!o.modelDir) {
+        if (!o.dev || !o.modelHash) {
+            throw new UsageError(
+                "--model-dir is needed: the worker hashes the model's files itself (the directory the backend loads, mounted read-only in the TD); --model-hash alone is accepted only with --dev",
+            );
+        }
+        return o.modelHash;
+    }
+    if (!existsSync(o.modelDir) || !statSync(o.modelDir).isDirectory())
+        throw new UsageError(`--model-dir ${o.modelDir} is not a directory`);
+    let logged = -1;
+    const { hash } = await modelHash(o.modelDir, (done, total) => {
+        const tenth = total === 0 ? 10 : Math.floor((done * 10) / total);
+        if (tenth !== logged) {
+            logged = tenth;
+            log.info({ dir: o.modelDir, percent: tenth * 10, gigabytes: (total / 1e9).toFixed(2) }, 'hashing the model files');
+        }
+    });
+    if (o.modelHash && !o.modelHash.equals(hash)) {
+        throw new UsageError(
+            `the files in ${o.modelDir} hash to ${hash.toString('hex')}, not the --model-hash ${o.modelHash.toString('hex')} given`,
+        );
+    }
+    log.info({ modelHash: hash.toString('hex') }, 'model hashed');
+    return hash;
 }
 
 // The backend, which must run inside the TD unless in development mode (backend-target.ts).
@@ -108,6 +141,7 @@ export async function runWorker(o: ServeOptions) {
     const kind = teeKind({ tsmDir: o.tsm, allowSimulated: o.dev });
     if (kind === 'simulated')
         log.warn('development mode: simulated evidence; only development verifiers accept it and no production Root allowlists it');
+    const servedModelHash = await servedModel(o, log);
     const client = tonClient(o.endpoint, process.env[o.apiKeyEnv]);
     const chain = tonClientChain(client, o.endpoint);
     const wallet = await mnemonicWallet(client, mnemonic);
@@ -121,7 +155,7 @@ export async function runWorker(o: ServeOptions) {
         verifiers: o.verifier,
         backend: openAiBackend(backend, { apiKey: process.env[o.backendKeyEnv] }),
         models: o.model,
-        modelHash: o.modelHash,
+        modelHash: servedModelHash,
         meter,
         evidence: { tsmDir: o.tsm, allowSimulated: o.dev, gpu },
         claim: { ...DEFAULT_CLAIM_POLICY, minAmount: toNano(o.claimMin), intervalSeconds: o.claimInterval },
@@ -174,15 +208,16 @@ program
     )
     .option('--backend-key-env <name>', "environment variable holding the backend's API key, if it needs one", 'COCOON_BACKEND_KEY')
     .requiredOption('--model <name...>', "model names the backend serves, as in the Provider's listing")
-    .requiredOption(
+    .option(
         '--model-hash <hex>',
-        "the hash of the model files the backend serves (npm run worker -- model-hash DIR), as in the Provider's listing",
+        "the model's hash as listed (npm run worker -- model-hash DIR): checked against --model-dir; alone only with --dev",
         (v) => {
             if (!/^[0-9a-fA-F]{64}$/.test(v) || /^0+$/.test(v))
                 throw new UsageError(`--model-hash must be 64 hex digits (not all zero), got ${v}`);
             return Buffer.from(v, 'hex');
         },
     )
+    .option('--model-dir <dir>', "the model's files the backend loads (read-only in the TD): the worker hashes them at start")
     .option('--db <file>', 'SQLite file for receipts (they survive restarts)', 'worker.sqlite')
     .option('--tsm <dir>', 'configfs-tsm report directory', TSM_REPORT_DIR)
     .option('--dev', 'development mode: simulated evidence when there is no TDX, no GPU evidence, any backend (never in production)', false)
