@@ -57,6 +57,16 @@ export const TEST_LISTING: ListingInput = {
 
 export const MEASUREMENT = Buffer.alloc(32, 0x4d);
 
+// Keys, provider, verifier nonce and model of an attestation, for tests of the report_data and
+// GPU nonce bindings (protocol/evidence.ts).
+export const EXAMPLE_BINDING = {
+    signingKey: Buffer.alloc(32, 1),
+    encryptionKey: Buffer.alloc(32, 2),
+    provider: new Address(0, Buffer.alloc(32, 3)),
+    nonce: 42n,
+    modelHash: Buffer.alloc(32, 4),
+};
+
 export function seededKey(label: string): KeyPair {
     return ed25519FromSeed(Buffer.from(label.padEnd(32, '.').slice(0, 32)));
 }

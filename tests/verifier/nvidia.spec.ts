@@ -18,6 +18,7 @@ import {
 import { expectedGpuNonce, expectedReportData } from '../../protocol/evidence';
 import { parsePemChain } from '../../tee-verifier/src/x509-chain';
 import { selfMadeChain } from './gpu-fixtures';
+import { EXAMPLE_BINDING } from '../../testkit';
 
 export const NVIDIA = join(__dirname, 'data', 'nvidia');
 const text = (name: string) => readFileSync(join(NVIDIA, name), 'utf8');
@@ -159,13 +160,7 @@ describe('NVIDIA GPU evidence', () => {
 });
 
 describe('GPU nonce binding', () => {
-    const binding = {
-        signingKey: Buffer.alloc(32, 1),
-        encryptionKey: Buffer.alloc(32, 2),
-        provider: new Address(0, Buffer.alloc(32, 3)),
-        nonce: 42n,
-        modelHash: Buffer.alloc(32, 4),
-    };
+    const binding = EXAMPLE_BINDING;
 
     it('is 32 bytes, differs from report_data, and changes with every bound field', () => {
         const base = expectedGpuNonce(binding);

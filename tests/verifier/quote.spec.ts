@@ -21,6 +21,7 @@ import { MAX_QUOTE_BYTES, expectedReportData, tdxMeasurement } from '../../proto
 import { TCB_CODES, tcbCode } from '../../tee-verifier/src/attest';
 import { TCB_SIMULATED, TCB_UP_TO_DATE } from '../../wrappers';
 import { SGX_TIME, TDX_TIME, issued, nextUpdate, sgxCollateral, sgxQuote, tdxCollateral, tdxQuote, tdxQuoteFile } from './fixtures';
+import { EXAMPLE_BINDING } from '../../testkit';
 
 async function rejection(f: () => unknown): Promise<QuoteRejected> {
     try {
@@ -235,13 +236,7 @@ describe('TCB policy', () => {
 });
 
 describe('report_data binding', () => {
-    const binding = {
-        signingKey: Buffer.alloc(32, 1),
-        encryptionKey: Buffer.alloc(32, 2),
-        provider: new Address(0, Buffer.alloc(32, 3)),
-        nonce: 42n,
-        modelHash: Buffer.alloc(32, 4),
-    };
+    const binding = EXAMPLE_BINDING;
 
     it('is 64 bytes and changes with every bound field', () => {
         const base = expectedReportData(binding);

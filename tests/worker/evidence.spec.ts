@@ -5,7 +5,6 @@
 // Apache-2.0, see its README); and a backend that must be inside the TD outside --dev.
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'fs';
 import { join } from 'path';
-import { Address } from '@ton/core';
 import { createServer } from 'http';
 import { AddressInfo } from 'net';
 import { EvidenceUnavailable, collectEvidence, teeKind } from '../../worker/src/evidence';
@@ -16,6 +15,7 @@ import { BackendUnavailable, openAiBackend } from '../../worker/src/backend';
 import { startEchoBackend } from '../../worker/src/echo-backend';
 import { attestRequestSchema, encodeAttestationRequest } from '../../protocol/verifier-api';
 import { tempDir } from '../tmp';
+import { EXAMPLE_BINDING } from '../../testkit';
 
 const DATA = join(__dirname, '..', 'verifier', 'data', 'nvidia');
 const REPORT = Buffer.from(readFileSync(join(DATA, 'attestationReport.txt'), 'utf8').trim(), 'hex');
@@ -40,13 +40,7 @@ function nvattestJson(reports: Buffer[] = [REPORT], extra: Record<string, unknow
     });
 }
 
-const binding = {
-    signingKey: Buffer.alloc(32, 1),
-    encryptionKey: Buffer.alloc(32, 2),
-    provider: new Address(0, Buffer.alloc(32, 3)),
-    nonce: 42n,
-    modelHash: Buffer.alloc(32, 4),
-};
+const binding = EXAMPLE_BINDING;
 
 describe('TDX evidence', () => {
     it('uses simulated evidence only when allowed, and names what is missing otherwise', async () => {
