@@ -27,9 +27,6 @@ import {
     GAS_SESSION_REPORT_EQUIVOCATION,
     GAS_PROVIDER_SLASH,
     GAS_PROVIDER_SUBMIT_REVOCATION,
-    buildRevocationProof,
-    buildSignatureChain,
-    signProof,
     GAS_ROOT_REGISTER_PROVIDER,
     GAS_ROOT_VERIFY_ATTESTATION,
     MAX_UNBONDING_REQUESTS,
@@ -61,6 +58,7 @@ import {
     sendReportEquivocation,
     installStandIn,
     MODEL_HASH,
+    signedRevocation,
 } from '../testkit';
 
 export interface Measurement {
@@ -326,16 +324,12 @@ async function measureSessions(out: Measurements) {
     out['provider.slashForEquivocation'] = measureTx(findTx(eq.transactions, s2.session.address, cheat.provider.address));
 
     const revoked = await attestedProvider(q, 'bench-revoked');
-    const proof = buildRevocationProof({
-        globalId: q.globalId,
-        root: q.root.address,
-        provider: revoked.provider.address,
-        signingKey: revoked.enclave.signing.publicKey,
-        attestationIssuedAt: Number((await revoked.provider.getAttestation())!.issuedAt),
-        issuedAt: q.blockchain.now!,
-        nonce: 1n,
-    });
-    const signatures = buildSignatureChain(q.verifiers.slice(0, 2).map((k) => signProof(proof, k.secretKey)));
+    const { proof, signatures } = signedRevocation(
+        q,
+        revoked.provider.address,
+        revoked.enclave,
+        Number((await revoked.provider.getAttestation())!.issuedAt),
+    );
     const rv = await revoked.provider.send(
         reporter.getSender(),
         { value: toNano('0.2') },

@@ -15,6 +15,8 @@ import {
     buildAttestationProof,
     buildListing,
     buildSignatureChain,
+    buildRevocationProof,
+    RevocationFields,
     ed25519FromSeed,
     providerForOwner,
     Session,
@@ -208,6 +210,29 @@ export function signedProof(fields: AttestationFields, signers: KeyPair[]): { pr
     const proof = buildAttestationProof(fields);
     const signatures = buildSignatureChain(signers.map((k) => signProof(proof, k.secretKey)));
     return { proof, signatures };
+}
+
+// A revocation of `enclave`'s attestation issued at `attestationIssuedAt`, at the Provider
+// `provider`, issued now; signed by `signers` (the protocol's threshold: two of its verifiers).
+export function signedRevocation(
+    p: Protocol,
+    provider: Address,
+    enclave: Enclave,
+    attestationIssuedAt: number,
+    overrides: Partial<RevocationFields> = {},
+    signers: KeyPair[] = p.verifiers.slice(0, 2),
+): { proof: Cell; signatures: Cell } {
+    const proof = buildRevocationProof({
+        globalId: p.globalId,
+        root: p.root.address,
+        provider,
+        signingKey: enclave.signing.publicKey,
+        attestationIssuedAt,
+        issuedAt: p.blockchain.now ?? START_TIME,
+        nonce: 1n,
+        ...overrides,
+    });
+    return { proof, signatures: buildSignatureChain(signers.map((k) => signProof(proof, k.secretKey))) };
 }
 
 export async function submitAttestation(

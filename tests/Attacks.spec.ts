@@ -20,11 +20,8 @@ import {
     STATUS_EXITING,
     STATUS_JAILED,
     Session,
-    buildRevocationProof,
-    buildSignatureChain,
     providerForOwner,
     rootForDeployment,
-    signProof,
 } from '../wrappers';
 import { CocoonClient } from '../sdk/client';
 import { sandboxChain } from '../protocol/chain';
@@ -45,6 +42,7 @@ import {
     signedProof,
     signedReceipt,
     submitAttestation,
+    signedRevocation,
 } from '../testkit';
 
 const BPS = 10_000n;
@@ -145,16 +143,7 @@ describe('issue 11 attacks', () => {
     // 5. A revocation applies once, to the attestation it names.
     describe('revocation replay', () => {
         const revoke = async (attestationIssuedAt: number, nonce: bigint) => {
-            const proof = buildRevocationProof({
-                globalId: p.globalId,
-                root: p.root.address,
-                provider: prov.provider.address,
-                signingKey: prov.enclave.signing.publicKey,
-                attestationIssuedAt,
-                issuedAt: p.blockchain.now!,
-                nonce,
-            });
-            const signatures = buildSignatureChain(p.verifiers.slice(0, 2).map((k) => signProof(proof, k.secretKey)));
+            const { proof, signatures } = signedRevocation(p, prov.provider.address, prov.enclave, attestationIssuedAt, { nonce });
             const reporter = await p.blockchain.treasury('reporter');
             return prov.provider.send(
                 reporter.getSender(),
@@ -205,16 +194,7 @@ describe('issue 11 attacks', () => {
             const current = Number((await prov.provider.getAttestation())!.issuedAt);
             const { session, client } = await sendOpenSession(p, prov.owner.address);
             const submit = async (attestationIssuedAt: number) => {
-                const proof = buildRevocationProof({
-                    globalId: p.globalId,
-                    root: p.root.address,
-                    provider: prov.provider.address,
-                    signingKey: prov.enclave.signing.publicKey,
-                    attestationIssuedAt,
-                    issuedAt: p.blockchain.now!,
-                    nonce: 5n,
-                });
-                const signatures = buildSignatureChain(p.verifiers.slice(0, 2).map((k) => signProof(proof, k.secretKey)));
+                const { proof, signatures } = signedRevocation(p, prov.provider.address, prov.enclave, attestationIssuedAt, { nonce: 5n });
                 return session.send(
                     client.getSender(),
                     { value: toNano('0.3') },

@@ -28,7 +28,6 @@ import {
     STATUS_JAILED,
     Session,
     amountDue,
-    buildRevocationProof,
     buildSignatureChain,
     signProof,
     RevocationFields,
@@ -51,6 +50,7 @@ import {
     sendOpenSession,
     sendReportEquivocation,
     signedReceipt,
+    signedRevocation,
 } from '../testkit';
 
 const BPS = 10_000n;
@@ -238,17 +238,7 @@ describe('Slashing', () => {
         });
 
         function revocation(overrides: Partial<RevocationFields> = {}, signers = p.verifiers.slice(0, 2), enclave: Enclave = prov.enclave) {
-            const proof = buildRevocationProof({
-                globalId: p.globalId,
-                root: p.root.address,
-                provider: prov.provider.address,
-                signingKey: enclave.signing.publicKey,
-                attestationIssuedAt: attestedAt,
-                issuedAt: p.blockchain.now!,
-                nonce: 77n,
-                ...overrides,
-            });
-            return { proof, signatures: buildSignatureChain(signers.map((k) => signProof(proof, k.secretKey))) };
+            return signedRevocation(p, prov.provider.address, enclave, attestedAt, { nonce: 77n, ...overrides }, signers);
         }
 
         // A revocation-shaped cell under another tag, signed by enough verifiers.

@@ -15,12 +15,9 @@ import {
     SESSION_STORAGE_RESERVE,
     Session,
     buildListing,
-    buildRevocationProof,
-    buildSignatureChain,
     modelKey,
     paramsCell,
     sessionFor,
-    signProof,
     storeAcceptOwnership,
     storeAddVerifier,
     storeAllowMeasurement,
@@ -81,6 +78,7 @@ import {
     sendOpenSession,
     signedProof,
     signedReceipt,
+    signedRevocation,
 } from '../testkit';
 
 interface World {
@@ -131,16 +129,7 @@ async function buildWorld(): Promise<World> {
         { $$type: 'RequestUnstake', queryId: 0n, amount: toNano('10') },
     );
     p.blockchain.now! += Number(TEST_PARAMS.closeGracePeriod) + 10; // the closed session's window (closed at once) is over
-    const proof = buildRevocationProof({
-        globalId: p.globalId,
-        root: p.root.address,
-        provider: prov.provider.address,
-        signingKey: prov.enclave.signing.publicKey,
-        attestationIssuedAt: Number((await prov.provider.getAttestation())!.issuedAt),
-        issuedAt: p.blockchain.now!,
-        nonce: 1n,
-    });
-    const revocation = { proof, signatures: buildSignatureChain(p.verifiers.slice(0, 2).map((k) => signProof(proof, k.secretKey))) };
+    const revocation = signedRevocation(p, prov.provider.address, prov.enclave, Number((await prov.provider.getAttestation())!.issuedAt));
     const world = { p, prov, stranger, client, open, closed, changeId: BigInt(changeId), revocation, snapshot: p.blockchain.snapshot() };
     const ownBefore = new Map<string, bigint>();
     for (const c of [p.root.address, prov.provider.address]) {

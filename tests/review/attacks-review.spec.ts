@@ -50,12 +50,9 @@ import {
     STATUS_JAILED,
     STATUS_PENDING,
     Session,
-    buildRevocationProof,
-    buildSignatureChain,
     clientKeyHashOf,
     modelKey,
     sessionFor,
-    signProof,
     storeLockCollateral,
     storeOpenSession,
     SMALL_MESSAGE_FEE,
@@ -79,6 +76,7 @@ import {
     signedProof,
     signedReceipt,
     submitAttestation,
+    signedRevocation,
 } from '../../testkit';
 
 const BPS = 10_000n;
@@ -136,17 +134,7 @@ const currentIssuedAt = async () => Number((await prov.provider.getAttestation()
 // A revocation of the attestation issued at `attestationIssuedAt` of prov's enclave key, signed by
 // a verifier threshold.
 function revocation(attestationIssuedAt: number, nonce = 1n) {
-    const proof = buildRevocationProof({
-        globalId: p.globalId,
-        root: p.root.address,
-        provider: prov.provider.address,
-        signingKey: prov.enclave.signing.publicKey,
-        attestationIssuedAt,
-        issuedAt: p.blockchain.now!,
-        nonce,
-    });
-    const signatures = buildSignatureChain(p.verifiers.slice(0, 2).map((k) => signProof(proof, k.secretKey)));
-    return { proof, signatures };
+    return signedRevocation(p, prov.provider.address, prov.enclave, attestationIssuedAt, { nonce });
 }
 const revokeAt = (target: SandboxContract<Provider> | SandboxContract<Session>, from: Wallet, rev: { proof: Cell; signatures: Cell }) =>
     (target as SandboxContract<Provider>).send(
@@ -360,16 +348,11 @@ describe('FINDINGS of the review, fixed (each failed against the contracts it wa
         for (const id of (await p.root.getPendingChanges()).keys()) await execute(BigInt(id));
 
         const stake = await slashable();
-        const proof = buildRevocationProof({
-            globalId: p.globalId,
-            root: p.root.address,
-            provider: prov.provider.address,
-            signingKey: prov.enclave.signing.publicKey,
-            attestationIssuedAt: await currentIssuedAt(),
-            issuedAt: p.blockchain.now!,
-            nonce: 1n,
-        });
-        const r = await revokeAt(prov.provider, b, { proof, signatures: buildSignatureChain([signProof(proof, bKey.secretKey)]) });
+        const r = await revokeAt(
+            prov.provider,
+            b,
+            signedRevocation(p, prov.provider.address, prov.enclave, await currentIssuedAt(), {}, [bKey]),
+        );
         expect(await p.root.getIsVerifier(key256(bKey.publicKey))).toBe(false); // actual: true (threshold 1)
         expect(exitCodeOf(r.transactions, p.root.address)).toBe(Number(ERR_UNKNOWN_SIGNER)); // actual: 0
         expect(await slashable()).toBe(stake); // actual: 29.99 TON slashed on B's word alone

@@ -6,7 +6,7 @@ import '@ton/test-utils';
 import { createServer, Server } from 'http';
 import { AddressInfo } from 'net';
 import { toNano } from '@ton/core';
-import { TCB_OUT_OF_DATE, buildRevocationProof, buildSignatureChain, signProof } from '../../wrappers';
+import { TCB_OUT_OF_DATE } from '../../wrappers';
 import { CocoonClient, ClientOptions, ClientSession } from '../../sdk';
 import { sandboxChain } from '../../protocol/chain';
 import {
@@ -21,6 +21,7 @@ import {
     sendRegister,
     signedProof,
     submitAttestation,
+    signedRevocation,
 } from '../../testkit';
 
 const ask = { messages: [{ role: 'user' as const, content: 'my secret prompt' }] };
@@ -81,16 +82,7 @@ describe('the client and a provider that stops being trustworthy', () => {
 
     async function revoke() {
         const a = (await prov.provider.getAttestation())!;
-        const proof = buildRevocationProof({
-            globalId: p.globalId,
-            root: p.root.address,
-            provider: prov.provider.address,
-            signingKey: prov.enclave.signing.publicKey,
-            attestationIssuedAt: Number(a.issuedAt),
-            issuedAt: p.blockchain.now!,
-            nonce: 1n,
-        });
-        const signatures = buildSignatureChain(p.verifiers.slice(0, 2).map((k) => signProof(proof, k.secretKey)));
+        const { proof, signatures } = signedRevocation(p, prov.provider.address, prov.enclave, Number(a.issuedAt));
         const reporter = await p.blockchain.treasury('reporter');
         const r = await prov.provider.send(
             reporter.getSender(),
