@@ -6,6 +6,8 @@
 //   committed in OpenSession, so nobody else can spend a session's budget.
 // - The HPKE info binds a request to its session: a ciphertext for one session cannot be replayed
 //   into another (and the worker refuses a repeated `enc` within a session).
+// - The request id travels in the clear (the worker finds a retried request's stored answer by it)
+//   and is the HPKE additional data: it cannot be swapped onto another request.
 // - The response is encrypted with a key exported from the same HPKE context (as Oblivious HTTP,
 //   RFC 9458, does): only the client that sealed the request can read it.
 import { createCipheriv, createDecipheriv, randomBytes } from 'crypto';
@@ -17,6 +19,9 @@ const REQUEST_INFO = Buffer.from('cocoon-request-v1');
 const RESPONSE_LABEL = Buffer.from('cocoon-response-v1');
 
 export interface RequestEnvelope {
+    // Chosen by the client, unique within the session: a retry carries the same id (sealed anew)
+    // and gets the same answer, charged once.
+    requestId: string;
     clientKey: string; // base64: the client's X25519 session key (its hash is in the Session)
     enc: string; // base64: the HPKE encapsulated key
     ciphertext: string; // base64
@@ -76,7 +81,13 @@ export interface SessionKey {
 
 // Client side: encrypts `plaintext` from the session key to the enclave key for `session`; keep
 // `openResponse` to read the answer.
-export async function sealRequest(enclaveEncryptionKey: Buffer, session: Address, clientKey: SessionKey, plaintext: Uint8Array) {
+export async function sealRequest(
+    enclaveEncryptionKey: Buffer,
+    session: Address,
+    clientKey: SessionKey,
+    plaintext: Uint8Array,
+    requestId: string,
+) {
     const sender = await suite.createSenderContext({
         recipientPublicKey: await suite.kem.deserializePublicKey(enclaveEncryptionKey),
         senderKey: {
@@ -85,9 +96,10 @@ export async function sealRequest(enclaveEncryptionKey: Buffer, session: Address
         },
         info: info(session),
     });
-    const ciphertext = Buffer.from(await sender.seal(plaintext));
+    const ciphertext = Buffer.from(await sender.seal(plaintext, Buffer.from(requestId)));
     const responseKey = Buffer.from(await sender.export(RESPONSE_LABEL, 16));
     const envelope: RequestEnvelope = {
+        requestId,
         clientKey: clientKey.publicKey.toString('base64'),
         enc: Buffer.from(sender.enc).toString('base64'),
         ciphertext: ciphertext.toString('base64'),
@@ -111,10 +123,10 @@ export async function openRequest(enclaveKey: SessionKey, session: Address, enve
             enc: Buffer.from(envelope.enc, 'base64'),
             info: info(session),
         });
-        plaintext = Buffer.from(await recipient.open(Buffer.from(envelope.ciphertext, 'base64')));
+        plaintext = Buffer.from(await recipient.open(Buffer.from(envelope.ciphertext, 'base64'), Buffer.from(envelope.requestId)));
     } catch {
         throw new DecryptionError(
-            'the request does not decrypt: it was altered, sealed for another session or enclave key, or not by the named client key',
+            'the request does not decrypt: it was altered, sealed for another session, request id or enclave key, or not by the named client key',
         );
     }
     const responseKey = Buffer.from(await recipient.export(RESPONSE_LABEL, 16));

@@ -13,6 +13,7 @@ export class ApiError extends Error {
         readonly code: string,
         readonly status: number,
         message: string,
+        readonly extra?: Record<string, unknown>, // more fields of the error body
     ) {
         super(message);
         this.name = 'ApiError';
@@ -51,7 +52,7 @@ export const jsonApi = fp<JsonApiOptions>(async (app, o) => {
             return reply.status(500).send({ error: 'internal', message: `the ${o.service} failed; see its log` });
         }
         o.onRefused?.(refusal, err);
-        return reply.status(refusal.status).send({ error: refusal.code, message: refusal.message });
+        return reply.status(refusal.status).send({ error: refusal.code, message: refusal.message, ...refusal.extra });
     });
     app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: 'not-found', message: `no route ${req.method} ${req.url}` }));
 });

@@ -4,6 +4,8 @@
 //
 //   GET  /v1/identity                 -> Identity (public: keys the client compares with the chain)
 //   POST /v1/sessions/:session/chat   RequestEnvelope -> ResponseEnvelope sealing a SealedAnswer
+//                                     (idempotent by the envelope's requestId: a retry gets the
+//                                     same answer and receipt, charged once)
 //   GET  /health, GET /metrics
 // Every refusal is JSON {error: WorkerErrorCode, message} with a 4xx/5xx status.
 import { z } from 'zod';
@@ -22,6 +24,19 @@ export const chatRequestSchema = z
     })
     .strict();
 export type ChatRequest = z.infer<typeof chatRequestSchema>;
+
+// The answer's length when a request names no max_tokens.
+export const DEFAULT_MAX_TOKENS = 1024;
+
+// The most tokens a request can be charged for: the worker's bound, which the client checks
+// receipts against. A prompt's tokens are bounded by its bytes (every token is at least one
+// byte, plus a few per message for the chat template); an answer's by max_tokens.
+export function requestTokenBounds(request: Pick<ChatRequest, 'messages' | 'max_tokens'>): { tokensIn: bigint; tokensOut: bigint } {
+    return {
+        tokensIn: BigInt(request.messages.reduce((n, m) => n + Buffer.byteLength(m.content) + 8, 16)),
+        tokensOut: BigInt(request.max_tokens ?? DEFAULT_MAX_TOKENS),
+    };
+}
 
 export const usageSchema = z.object({
     prompt_tokens: z.number().int().nonnegative(),
@@ -59,7 +74,11 @@ export type SealedAnswer = z.infer<typeof sealedAnswerSchema>;
 
 const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
 
+// A request id: 16 to 64 characters of base64url (the SDK uses 16 random bytes).
+export const requestIdSchema = z.string().regex(/^[A-Za-z0-9_-]{16,64}$/, 'must be 16 to 64 characters of A-Z a-z 0-9 _ -');
+
 export const requestEnvelopeSchema = z.object({
+    requestId: requestIdSchema,
     clientKey: base64.length(44, 'must be a 32-byte key in base64'),
     enc: base64.length(44, 'must be a 32-byte encapsulated key in base64'),
     ciphertext: base64.min(24).max(2_800_000),
@@ -87,7 +106,10 @@ export type WorkerErrorCode =
     | 'deadline-passed'
     | 'previous-enclave-key'
     | 'not-your-session'
-    | 'replayed-request'
+    | 'request-id-reused'
+    | 'answer-expired'
+    | 'session-busy'
+    | 'rejected-by-model'
     | 'undecryptable'
     | 'model-not-served'
     | 'budget-exhausted'
@@ -98,4 +120,6 @@ export type WorkerErrorCode =
     | 'not-found'
     | 'internal';
 
-export const workerErrorSchema = z.object({ error: z.string(), message: z.string() });
+// `sealed`, on a 'rejected-by-model' refusal: the backend's own explanation (a JSON error body),
+// encrypted to the client like an answer, since it may quote the request.
+export const workerErrorSchema = z.object({ error: z.string(), message: z.string(), sealed: responseEnvelopeSchema.optional() });

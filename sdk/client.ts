@@ -39,9 +39,16 @@ import { ChainAccess, onChain, waitFor } from '../protocol/chain';
 import type { AttestationRequest } from '../protocol/evidence';
 import { attestRequestSchema } from '../protocol/verifier-api';
 import { SessionKey, generateEncryptionKeyPair, sealRequest } from '../protocol/encryption';
-import { ReceiptRejected, ReceiptTracker } from './receipts';
+import { Outstanding, ReceiptRejected, ReceiptTracker } from './receipts';
 import { ProviderState, SessionState, offerFor, readProvider, readSession } from '../protocol/state';
-import { ChatCompletion, ChatRequest, responseEnvelopeSchema, sealedAnswerSchema, workerErrorSchema } from '../protocol/worker-api';
+import {
+    ChatCompletion,
+    ChatRequest,
+    requestTokenBounds,
+    responseEnvelopeSchema,
+    sealedAnswerSchema,
+    workerErrorSchema,
+} from '../protocol/worker-api';
 
 export type CocoonErrorCode =
     | 'provider-not-found'
@@ -68,6 +75,7 @@ export type CocoonErrorCode =
     | 'worker-unreachable'
     | 'worker-refused'
     | 'bad-answer'
+    | 'rejected-by-model'
     | 'stopped';
 
 export class CocoonError extends Error {
@@ -104,6 +112,11 @@ export interface ClientOptions {
     // Accept an attestation signed under an earlier verifier set than Root's current one (default
     // false: the worker re-attests when the set changes; see docs/security.md).
     acceptEarlierVerifierEpochs?: boolean;
+    // Requests of one session sent at once (default 8, the worker's default limit); more wait.
+    maxConcurrentRequests?: number;
+    // Further tries of a request that got no answer or a transient failure, under the same request
+    // id (default 3; the worker serves and charges a request id once).
+    retries?: number;
 }
 
 export interface ProviderOffer {
@@ -492,10 +505,9 @@ export class ClientSession {
     readonly address: Address;
     readonly provider: Address;
     private tracker: ReceiptTracker;
-    private seen: { tokensIn: bigint; tokensOut: bigint } | null = { tokensIn: 0n, tokensOut: 0n }; // null: unknown
     private stoppedBy: Error | null = null;
-    private queue: Promise<void> = Promise.resolve();
-    private latestReceipt: { receipt: Cell; signature: Buffer } | null = null;
+    private latestReceipt: { receipt: Cell; signature: Buffer; seqno: number } | null = null;
+    private slots: Semaphore;
 
     constructor(
         private readonly client: CocoonClient,
@@ -509,6 +521,7 @@ export class ClientSession {
     ) {
         this.address = state.address;
         this.provider = state.provider;
+        this.slots = new Semaphore(client.o.maxConcurrentRequests ?? 8);
         const terms = state.terms!;
         this.tracker = new ReceiptTracker({
             session: state.address,
@@ -522,13 +535,12 @@ export class ClientSession {
 
     // Resuming: the last receipt this client accepted becomes the starting point.
     restore(last: { receipt: Cell; signature: Buffer }) {
-        const r = this.tracker.check(last.receipt, last.signature);
-        this.seen = { tokensIn: r.tokensIn, tokensOut: r.tokensOut };
-        this.latestReceipt = last;
+        const r = this.tracker.restore(last.receipt, last.signature);
+        this.latestReceipt = { ...last, seqno: r.seqno };
     }
 
     forgetCounts() {
-        this.seen = null;
+        this.tracker.forgetCounts();
     }
 
     get prices(): PriceRates {
@@ -547,7 +559,7 @@ export class ClientSession {
     // The last receipt accepted, as the worker signed it: what the provider may claim at most,
     // and what resumeSession takes to go on checking from there.
     get lastReceipt(): { receipt: Cell; signature: Buffer } | null {
-        return this.latestReceipt;
+        return this.latestReceipt && { receipt: this.latestReceipt.receipt, signature: this.latestReceipt.signature };
     }
 
     async refresh(): Promise<SessionState> {
@@ -600,40 +612,83 @@ export class ClientSession {
 
     // One chat request, encrypted to the attested enclave; returns the completion once its
     // receipt passed every check. A receipt that fails one stops the session (ReceiptRejected).
-    // Calls made while one is in flight wait their turn: receipts are cumulative and must be
-    // checked in the order the worker signed them (open several sessions for parallelism).
-    chat(request: Omit<ChatRequest, 'model'>): Promise<ChatResult> {
-        const run = this.queue.then(() => this.chatNow(request));
-        this.queue = run.then(
-            () => undefined,
-            () => undefined,
-        );
-        return run;
+    // Requests of a session run in parallel (up to maxConcurrentRequests; more wait their turn).
+    // Every request has an id (`requestId`, or a random one): when the worker does not answer, or
+    // answers with a failure worth retrying, the same request is sent again under the same id, and
+    // the worker returns the answer it already served, charged once. Pass your own id to retry
+    // from another process after a crash.
+    async chat(request: Omit<ChatRequest, 'model'>, o: { requestId?: string } = {}): Promise<ChatResult> {
+        const requestId = o.requestId ?? randomBytes(16).toString('base64url');
+        await this.slots.acquire();
+        try {
+            this.requireUsable();
+            const outstanding = this.tracker.expect(requestTokenBounds(request));
+            const retries = this.client.o.retries ?? 3;
+            let maybeServed = false; // an attempt may have been served though its answer never came
+            for (let attempt = 0; ; attempt++) {
+                try {
+                    return await this.attempt(request, requestId, outstanding);
+                } catch (e) {
+                    const kind = failureKind(e);
+                    if (kind === 'unknown-outcome') maybeServed = true;
+                    if (kind !== 'final' && attempt < retries && !this.stoppedBy) {
+                        await sleep(Math.min(250 * 2 ** attempt, 5_000));
+                        continue;
+                    }
+                    // A refusal proves this attempt was not served; earlier ones may have been.
+                    if (!maybeServed && e instanceof CocoonError && e.code !== 'bad-answer' && e.detail !== 'answer-expired')
+                        this.tracker.release(outstanding);
+                    throw e;
+                }
+            }
+        } finally {
+            this.slots.release();
+        }
     }
 
-    private async chatNow(request: Omit<ChatRequest, 'model'>): Promise<ChatResult> {
+    private requireUsable() {
         if (this.stoppedBy)
             throw new CocoonError('stopped', `this session stopped after a bad receipt (${this.stoppedBy.message}): close it`);
+    }
+
+    private async attempt(request: Omit<ChatRequest, 'model'>, requestId: string, outstanding: Outstanding): Promise<ChatResult> {
+        this.requireUsable();
         if (this.state.status !== Number(SESSION_OPEN)) await this.refresh();
         if (this.state.status !== Number(SESSION_OPEN)) {
             throw new CocoonError('session-not-open', `the session is ${SESSION_STATUS_NAMES[this.state.status]}: it takes no requests`);
         }
         const enclaveKey = await this.checkAttestation();
         const plaintext = Buffer.from(JSON.stringify({ ...request, model: this.model }));
-        const { envelope, openResponse } = await sealRequest(enclaveKey, this.address, this.sessionKey, plaintext);
-        let answer;
-        try {
-            answer = await this.http('POST', `/v1/sessions/${this.address.toString()}/chat`, envelope);
-        } catch (e) {
+        const { envelope, openResponse } = await sealRequest(enclaveKey, this.address, this.sessionKey, plaintext, requestId);
+        const res = await this.post(`/v1/sessions/${this.address.toString()}/chat`, envelope);
+        if (res.status !== 200) {
+            const err = workerErrorSchema.safeParse(res.json);
+            if (err.success && err.data.error === 'rejected-by-model' && err.data.sealed) {
+                let explanation = '';
+                try {
+                    explanation = modelErrorMessage(JSON.parse(openResponse(err.data.sealed).toString('utf8')));
+                } catch {
+                    explanation = '(its explanation does not decrypt)';
+                }
+                throw new CocoonError(
+                    'rejected-by-model',
+                    `the model refused the request, not charged: ${explanation}`,
+                    'rejected-by-model',
+                );
+            }
             // The worker holds other keys than the ones checked: look at the chain again, which
             // names the real problem (a new attestation) if there is one.
-            if (e instanceof CocoonError && (e.detail === 'previous-enclave-key' || e.detail === 'undecryptable')) {
+            if (err.success && (err.data.error === 'previous-enclave-key' || err.data.error === 'undecryptable')) {
                 this.providerRead = undefined;
                 await this.checkAttestation();
             }
-            throw e;
+            throw new CocoonError(
+                'worker-refused',
+                `the worker refused: ${err.success ? `${err.data.error}: ${err.data.message}` : `HTTP ${res.status}`}`,
+                err.success ? err.data.error : `http-${res.status}`,
+            );
         }
-        const sealed = responseEnvelopeSchema.safeParse(answer);
+        const sealed = responseEnvelopeSchema.safeParse(res.json);
         if (!sealed.success) throw new CocoonError('bad-answer', 'the worker answered without an encrypted response');
         let parsed;
         try {
@@ -642,21 +697,21 @@ export class ClientSession {
             throw new CocoonError('bad-answer', `the worker's response cannot be read: ${(e as Error).message}`);
         }
         const { completion } = parsed;
-        const seen = this.seen && {
-            tokensIn: this.seen.tokensIn + BigInt(completion.usage.prompt_tokens),
-            tokensOut: this.seen.tokensOut + BigInt(completion.usage.completion_tokens),
-        };
         const receiptCell = Cell.fromBase64(parsed.receipt);
         const signature = Buffer.from(parsed.signature, 'hex');
         let receipt: ReceiptFields;
         try {
-            receipt = this.tracker.check(receiptCell, signature, seen ?? undefined);
+            receipt = this.tracker.check(receiptCell, signature, {
+                usage: { tokensIn: BigInt(completion.usage.prompt_tokens), tokensOut: BigInt(completion.usage.completion_tokens) },
+                outstanding,
+                now: this.client.o.chain.now(),
+            });
         } catch (e) {
             if (e instanceof ReceiptRejected) this.stoppedBy = e;
             throw e;
         }
-        this.seen = seen ?? { tokensIn: receipt.tokensIn, tokensOut: receipt.tokensOut };
-        this.latestReceipt = { receipt: receiptCell, signature };
+        if (!this.latestReceipt || receipt.seqno > this.latestReceipt.seqno)
+            this.latestReceipt = { receipt: receiptCell, signature, seqno: receipt.seqno };
         return { completion, receipt };
     }
 
@@ -716,31 +771,62 @@ export class ClientSession {
         return s;
     }
 
-    private async http(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+    private async post(path: string, body: unknown): Promise<{ status: number; json: unknown }> {
         const url = new URL(path, this.endpoint);
-        let res: Response;
         try {
-            res = await fetch(url, {
-                method,
-                headers: body ? { 'content-type': 'application/json' } : {},
-                body: body ? JSON.stringify(body) : undefined,
+            const res = await fetch(url, {
+                method: 'POST',
+                headers: { 'content-type': 'application/json' },
+                body: JSON.stringify(body),
                 signal: AbortSignal.timeout(this.client.o.requestTimeoutMs ?? 120_000),
             });
+            return { status: res.status, json: await res.json().catch(() => undefined) };
         } catch (e) {
             throw new CocoonError(
                 'worker-unreachable',
                 `the provider's worker at ${this.endpoint} does not answer (${(e as Error).message})`,
             );
         }
-        const json = await res.json().catch(() => undefined);
-        if (!res.ok) {
-            const err = workerErrorSchema.safeParse(json);
-            throw new CocoonError(
-                'worker-refused',
-                `the worker refused: ${err.success ? `${err.data.error}: ${err.data.message}` : `HTTP ${res.status}`}`,
-                err.success ? err.data.error : `http-${res.status}`,
-            );
+    }
+}
+
+// Whether a failed attempt is worth another try under the same request id: 'unknown-outcome'
+// (no answer: it may have been served, and the retry gets that answer), 'retry' (the provider
+// failed before serving: a transient outage), or 'final'.
+const RETRIED_REFUSALS = new Set(['backend-unavailable', 'chain-unavailable', 'rate-limited', 'session-busy', 'internal']);
+function failureKind(e: unknown): 'unknown-outcome' | 'retry' | 'final' {
+    if (!(e instanceof CocoonError)) return 'final';
+    if (e.code === 'worker-unreachable' || e.code === 'bad-answer') return 'unknown-outcome';
+    if (e.code === 'worker-refused' && (RETRIED_REFUSALS.has(e.detail ?? '') || /^http-5/.test(e.detail ?? ''))) return 'retry';
+    return 'final';
+}
+
+// The message of an OpenAI-style error body ({error: {message}}), or the body itself.
+function modelErrorMessage(body: unknown): string {
+    const message = (body as { error?: { message?: unknown } } | null)?.error?.message;
+    return typeof message === 'string' ? message : JSON.stringify(body);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// At most `size` holders at once; the rest wait in order.
+class Semaphore {
+    private waiting: (() => void)[] = [];
+    private held = 0;
+
+    constructor(private readonly size: number) {}
+
+    async acquire() {
+        if (this.held < this.size) {
+            this.held += 1;
+            return;
         }
-        return json;
+        await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+
+    release() {
+        const next = this.waiting.shift();
+        if (next) next();
+        else this.held -= 1;
     }
 }

@@ -1,11 +1,27 @@
 // The client's side of metering: every receipt a worker returns is checked before the client
 // relies on it. The same rules the Session enforces on-chain (signature by the attested enclave
-// key, this session and network, increasing seqno, amount = prices x tokens, within the budget),
-// plus one only the client can check: the worker does not count more tokens than the client saw.
+// key, this session and network, amount = prices x tokens, within the budget), plus what only the
+// client can check: the worker counts no more tokens than its answers reported.
+//
+// Requests of a session run in parallel, so answers (and their receipts) arrive in any order.
+// Receipts are still a total order by seqno: each one the client sees must fit between its
+// neighbours (counts only grow with seqno); where two are adjacent, the difference is exactly the
+// usage the later answer reported; and what no answer explains (receipts for requests still in
+// flight, or whose answer was lost) is at most the worst case of the client's own unanswered
+// requests.
 import { Address, Cell } from '@ton/core';
 import { PriceRates, RECEIPT_TAG, ReceiptFields, amountDue, parseUsageReceipt, verifyUsageReceipt } from '../wrappers';
 
-export type ReceiptProblem = 'bad-signature' | 'other-session' | 'stale' | 'amount-mismatch' | 'over-budget' | 'overcharge' | 'malformed';
+export type ReceiptProblem =
+    | 'bad-signature'
+    | 'other-session'
+    | 'stale'
+    | 'equivocation'
+    | 'amount-mismatch'
+    | 'over-budget'
+    | 'overcharge'
+    | 'bad-time'
+    | 'malformed';
 
 export class ReceiptRejected extends Error {
     constructor(
@@ -26,8 +42,38 @@ export interface SessionView {
     budget: bigint; // updated on a top-up
 }
 
+export interface Usage {
+    tokensIn: bigint;
+    tokensOut: bigint;
+}
+
+// A request the client sent and has no checked answer for yet, with the most it may cost.
+export interface Outstanding {
+    readonly id: number;
+}
+
+interface Entry {
+    seqno: number;
+    tokensIn: bigint;
+    tokensOut: bigint;
+    amountDue: bigint;
+    lastRequestAt: number;
+    hash: Buffer;
+    usage?: Usage; // what the answer carrying this receipt reported
+}
+
+const KEPT_RECEIPTS = 64;
+
+// How far a receipt's lastRequestAt may be from the client's view of the chain clock.
+export const RECEIPT_CLOCK_SKEW_SECONDS = 120;
+
 export class ReceiptTracker {
-    private last = { seqno: 0, tokensIn: 0n, tokensOut: 0n, amountDue: 0n };
+    // The receipt counts start from (seqno 0: the session's start); null when unknown (a session
+    // resumed without its last receipt: the next receipt becomes the baseline).
+    private baseline: Entry | null = { seqno: 0, tokensIn: 0n, tokensOut: 0n, amountDue: 0n, lastRequestAt: 0, hash: Buffer.alloc(0) };
+    private entries = new Map<number, Entry>(); // receipts accepted after the baseline, by seqno
+    private outstanding = new Map<number, Usage>();
+    private nextId = 1;
 
     constructor(private readonly view: SessionView) {}
 
@@ -35,13 +81,120 @@ export class ReceiptTracker {
         this.view.budget = budget;
     }
 
+    // The receipt with the highest seqno accepted: what the provider may claim at most.
     get latest() {
-        return { ...this.last };
+        let top = this.baseline ?? { seqno: 0, tokensIn: 0n, tokensOut: 0n, amountDue: 0n, lastRequestAt: 0 };
+        for (const e of this.entries.values()) if (e.seqno > top.seqno) top = e;
+        return { seqno: top.seqno, tokensIn: top.tokensIn, tokensOut: top.tokensOut, amountDue: top.amountDue };
     }
 
-    // Checks a receipt; `seen` is the client's own cumulative token count, when it has one.
-    // Returns the receipt's fields; throws ReceiptRejected (and keeps the previous state) otherwise.
-    check(receipt: Cell, signature: Buffer, seen?: { tokensIn: bigint; tokensOut: bigint }): ReceiptFields {
+    // Resuming: this receipt (the last one accepted before) is the new starting point.
+    restore(receipt: Cell, signature: Buffer): ReceiptFields {
+        const r = this.verified(receipt, signature);
+        this.baseline = entryOf(r, receipt);
+        this.entries.clear();
+        return r;
+    }
+
+    // Resuming without the last receipt: the next one accepted is the new starting point.
+    forgetCounts() {
+        this.baseline = null;
+        this.entries.clear();
+    }
+
+    // A request about to be sent, with the most it may be charged (requestTokenBounds).
+    expect(bound: Usage): Outstanding {
+        const id = this.nextId++;
+        this.outstanding.set(id, bound);
+        return { id };
+    }
+
+    // The request was certainly not served (the worker refused it before serving it).
+    release(o: Outstanding) {
+        this.outstanding.delete(o.id);
+    }
+
+    // Checks a receipt; `usage` is what the answer carrying it reported, `outstanding` the request
+    // it answers, `now` the client's chain clock. Returns the receipt's fields; throws
+    // ReceiptRejected (and keeps the previous state) otherwise. The same receipt again (the answer
+    // to a retried request) is accepted once more.
+    check(receipt: Cell, signature: Buffer, o: { usage?: Usage; outstanding?: Outstanding; now?: number } = {}): ReceiptFields {
+        const r = this.verified(receipt, signature);
+        if (o.now !== undefined && r.lastRequestAt > o.now + RECEIPT_CLOCK_SKEW_SECONDS) {
+            throw new ReceiptRejected('bad-time', `receipt #${r.seqno} counts a request accepted in the future (${r.lastRequestAt})`);
+        }
+        const entry = { ...entryOf(r, receipt), usage: o.usage };
+        const accept = () => {
+            if (o.outstanding) this.outstanding.delete(o.outstanding.id);
+            // Nothing in flight: every receipt so far is checked; the latest becomes the baseline, so
+            // the client keeps a bounded number of receipts, not one per request ever (the last
+            // ones stay, for answers to retries that arrive twice).
+            if (this.outstanding.size === 0 && this.entries.size > KEPT_RECEIPTS) {
+                const top = [...this.entries.values()].reduce((a, b) => (b.seqno > a.seqno ? b : a));
+                this.baseline = top;
+                this.entries.clear();
+            }
+            return r;
+        };
+        if (this.baseline === null) {
+            this.baseline = entry;
+            return accept();
+        }
+        const same = r.seqno === this.baseline.seqno ? this.baseline : this.entries.get(r.seqno);
+        if (same) {
+            if (same.hash.equals(entry.hash)) return accept();
+            throw new ReceiptRejected(
+                r.seqno <= this.baseline.seqno ? 'stale' : 'equivocation',
+                `the worker signed two different receipts #${r.seqno} for this session: stop sending requests and report the equivocation`,
+            );
+        }
+        if (r.seqno < this.baseline.seqno) {
+            throw new ReceiptRejected('stale', `receipt #${r.seqno} is older than the receipt #${this.baseline.seqno} counts start from`);
+        }
+        let lower: Entry = this.baseline;
+        let upper: Entry | undefined;
+        for (const e of this.entries.values()) {
+            if (e.seqno < r.seqno && e.seqno > lower.seqno) lower = e;
+            if (e.seqno > r.seqno && (!upper || e.seqno < upper.seqno)) upper = e;
+        }
+        if (!grows(lower, entry) || (upper && !grows(entry, upper))) {
+            throw new ReceiptRejected(
+                'stale',
+                `receipt #${r.seqno} does not fit between #${lower.seqno} and ${upper ? `#${upper.seqno}` : 'the latest'}: seqno, token counts, amount and time must only grow`,
+            );
+        }
+        if (o.usage && lower.seqno === r.seqno - 1) requireDelta(lower, entry, o.usage);
+        if (upper?.usage && upper.seqno === r.seqno + 1) requireDelta(entry, upper, upper.usage);
+        if (o.usage) {
+            // What the answers so far do not explain must fit in the client's other unanswered requests.
+            const explained = { tokensIn: o.usage.tokensIn, tokensOut: o.usage.tokensOut };
+            for (const e of this.entries.values()) {
+                if (e.seqno < r.seqno && e.usage) {
+                    explained.tokensIn += e.usage.tokensIn;
+                    explained.tokensOut += e.usage.tokensOut;
+                }
+            }
+            const room = { tokensIn: 0n, tokensOut: 0n };
+            for (const [id, bound] of this.outstanding) {
+                if (id === o.outstanding?.id) continue;
+                room.tokensIn += bound.tokensIn;
+                room.tokensOut += bound.tokensOut;
+            }
+            const unexplainedIn = entry.tokensIn - this.baseline.tokensIn - explained.tokensIn;
+            const unexplainedOut = entry.tokensOut - this.baseline.tokensOut - explained.tokensOut;
+            if (unexplainedIn > room.tokensIn || unexplainedOut > room.tokensOut) {
+                throw new ReceiptRejected(
+                    'overcharge',
+                    `receipt #${r.seqno} counts ${unexplainedIn} in / ${unexplainedOut} out tokens more than this client's answers reported, beyond what its unanswered requests could cost (${room.tokensIn} / ${room.tokensOut}): stop sending requests and close the session`,
+                );
+            }
+        }
+        this.entries.set(r.seqno, entry);
+        return accept();
+    }
+
+    // The checks one receipt passes on its own.
+    private verified(receipt: Cell, signature: Buffer): ReceiptFields {
         let r: ReturnType<typeof parseUsageReceipt>;
         try {
             r = parseUsageReceipt(receipt);
@@ -55,17 +208,6 @@ export class ReceiptTracker {
         if (!r.session.equals(this.view.session) || r.openedAt !== this.view.openedAt || r.globalId !== this.view.globalId) {
             throw new ReceiptRejected('other-session', 'the receipt is for another session or network');
         }
-        if (
-            r.seqno <= this.last.seqno ||
-            r.tokensIn < this.last.tokensIn ||
-            r.tokensOut < this.last.tokensOut ||
-            r.amountDue < this.last.amountDue
-        ) {
-            throw new ReceiptRejected(
-                'stale',
-                `receipt #${r.seqno} does not follow #${this.last.seqno}: seqno, token counts and amount must only grow`,
-            );
-        }
         const due = amountDue(r.tokensIn, r.tokensOut, this.view.prices);
         if (r.amountDue !== due) {
             throw new ReceiptRejected(
@@ -74,13 +216,32 @@ export class ReceiptTracker {
             );
         }
         if (r.amountDue > this.view.budget) throw new ReceiptRejected('over-budget', 'the receipt asks more than the session budget');
-        if (seen && (r.tokensIn > seen.tokensIn || r.tokensOut > seen.tokensOut)) {
-            throw new ReceiptRejected(
-                'overcharge',
-                `the worker counts ${r.tokensIn} in / ${r.tokensOut} out tokens; this client saw ${seen.tokensIn} / ${seen.tokensOut}: stop sending requests and close the session`,
-            );
-        }
-        this.last = { seqno: r.seqno, tokensIn: r.tokensIn, tokensOut: r.tokensOut, amountDue: r.amountDue };
         return r;
+    }
+}
+
+function entryOf(r: ReceiptFields, receipt: Cell): Entry {
+    const { seqno, tokensIn, tokensOut, amountDue, lastRequestAt } = r;
+    return { seqno, tokensIn, tokensOut, amountDue, lastRequestAt, hash: receipt.hash() };
+}
+
+function grows(a: Entry, b: Entry): boolean {
+    return (
+        b.seqno > a.seqno &&
+        b.tokensIn >= a.tokensIn &&
+        b.tokensOut >= a.tokensOut &&
+        b.amountDue >= a.amountDue &&
+        b.lastRequestAt >= a.lastRequestAt
+    );
+}
+
+// Adjacent receipts differ by exactly the usage the later one's answer reported.
+function requireDelta(a: Entry, b: Entry, usage: Usage) {
+    const [dIn, dOut] = [b.tokensIn - a.tokensIn, b.tokensOut - a.tokensOut];
+    if (dIn !== usage.tokensIn || dOut !== usage.tokensOut) {
+        throw new ReceiptRejected(
+            'overcharge',
+            `receipt #${b.seqno} adds ${dIn} in / ${dOut} out tokens to #${a.seqno}, but its answer reported ${usage.tokensIn} / ${usage.tokensOut}: stop sending requests and close the session`,
+        );
     }
 }

@@ -79,7 +79,9 @@ export interface LocalNetwork {
 
 export interface WorkerOptions {
     claim?: Partial<ClaimPolicy>;
-    sessionCacheSeconds?: number; // how long the worker trusts a session read from the chain (default 15)
+    sessionCacheSeconds?: number; // how long the worker trusts a session read from the chain (default 3)
+    maxConcurrentPerSession?: number; // default 8
+    answerRetentionSeconds?: number; // default 600
 }
 
 export interface LocalNetworkOptions {
@@ -192,7 +194,9 @@ function workerControl(net: LocalNetwork, o: { backendUrl: string; dir: string }
                 evidence: { tsmDir: join(o.dir, 'no-tsm'), allowSimulated: true },
                 claim: { minAmount: toNano('1000'), intervalSeconds: 86_400, deadlineMarginSeconds: 600, ...w.claim },
                 refreshMarginSeconds: 3600,
-                sessionCacheSeconds: w.sessionCacheSeconds ?? 15,
+                sessionCacheSeconds: w.sessionCacheSeconds ?? 3,
+                maxConcurrentPerSession: w.maxConcurrentPerSession ?? 8,
+                answerRetentionSeconds: w.answerRetentionSeconds ?? 600,
                 confirmTimeoutMs: 1000,
                 log: quiet,
             });

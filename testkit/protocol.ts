@@ -317,13 +317,14 @@ export function signedReceipt(
     seqno: number,
     tokensIn: bigint,
     tokensOut: bigint,
-    overrides: Partial<{ amountDue: bigint; globalId: number; session: Address; openedAt: number }> = {},
+    overrides: Partial<{ amountDue: bigint; globalId: number; session: Address; openedAt: number; lastRequestAt: number }> = {},
 ) {
     const receipt = buildUsageReceipt({
         globalId: overrides.globalId ?? p.globalId,
         session: overrides.session ?? session,
         openedAt: overrides.openedAt ?? p.openedAt.get(session.toRawString()) ?? p.blockchain.now ?? START_TIME,
         seqno,
+        lastRequestAt: overrides.lastRequestAt ?? 0,
         tokensIn,
         tokensOut,
         amountDue: overrides.amountDue ?? amountDue(tokensIn, tokensOut, PRICES),

@@ -20,6 +20,7 @@ import {
     ERR_RECEIPT_OTHER_SESSION,
     ERR_RECEIPT_SIGNATURE,
     ERR_RECEIPT_TAG,
+    ERR_SERVED_AFTER_END,
     ERR_SESSION_STATUS,
     ERR_STALE_RECEIPT,
     ERR_TOO_EARLY,
@@ -384,6 +385,7 @@ describe('Sessions', () => {
                         globalId: BigInt(fields.globalId),
                         openedAt: BigInt(fields.openedAt),
                         seqno: BigInt(fields.seqno),
+                        lastRequestAt: BigInt(fields.lastRequestAt),
                     }),
                 )
                 .endCell();
@@ -541,6 +543,41 @@ describe('Sessions', () => {
             r = await finalize(session, client);
             expect(r.transactions).toHaveTransaction({ to: session.address, success: true });
             expect(await prov.provider.getLocked()).toBe(0n);
+        });
+
+        // A worker that has not seen the close yet may serve a request after it: that usage is never
+        // paid. Receipts carry when their last request was accepted.
+        it('never pays for a request accepted after the close, nor after the deadline', async () => {
+            const openedAt = Number(await session.getOpenedAt());
+            const before = signedReceipt(p, session.address, prov.enclave, 1, 1_000_000n, 0n, { lastRequestAt: openedAt + 10 });
+            p.blockchain.now = openedAt + 10;
+            await session.send(client.getSender(), { value: toNano('0.05') }, { $$type: 'CloseSession', queryId: 0n });
+            const closedAt = Number(await session.getClosedAt());
+            // one second after the close: refused, whoever claims it, even in the grace window
+            const after = signedReceipt(p, session.address, prov.enclave, 2, 2_000_000n, 0n, { lastRequestAt: closedAt + 1 });
+            let r = await claim(session, prov.owner, after);
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_SERVED_AFTER_END) });
+            expect(await session.getClaimed()).toBe(0n);
+            // the receipt before it is paid; one accepted in the second of the close too
+            r = await claim(session, prov.owner, before);
+            expect(r.transactions).toHaveTransaction({ from: session.address, to: prov.owner.address, success: true });
+            const atClose = signedReceipt(p, session.address, prov.enclave, 2, 1_500_000n, 0n, { lastRequestAt: closedAt });
+            r = await claim(session, prov.owner, atClose);
+            expect(r.transactions).toHaveTransaction({ to: session.address, success: true });
+            expect(await session.getClaimed()).toBe(amountDue(1_500_000n, 0n, PRICES));
+        });
+
+        it('never pays for a request accepted after the deadline of a session never closed', async () => {
+            const deadline = Number(await session.getDeadline());
+            p.blockchain.now = deadline + 1;
+            let r = await claim(
+                session,
+                prov.owner,
+                signedReceipt(p, session.address, prov.enclave, 1, 1n, 0n, { lastRequestAt: deadline + 1 }),
+            );
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_SERVED_AFTER_END) });
+            r = await claim(session, prov.owner, signedReceipt(p, session.address, prov.enclave, 1, 1n, 0n, { lastRequestAt: deadline }));
+            expect(r.transactions).toHaveTransaction({ to: session.address, success: true });
         });
 
         it('refuses a finalize whose value cannot pay for the messages it sends', async () => {

@@ -376,6 +376,7 @@ describe('operator scripts', () => {
                     session: opened.address,
                     openedAt,
                     seqno: 1,
+                    lastRequestAt: 0,
                     tokensIn: 0n,
                     tokensOut: amountOut,
                     amountDue: amountDue(0n, amountOut, { pricePerMillionIn: toNano('0.05'), pricePerMillionOut: toNano('0.2') }),

@@ -82,8 +82,14 @@ export function clientKeyHashOf(clientPublicKey: Buffer): bigint {
     return BigInt('0x' + Buffer.from(sha256(clientPublicKey)).subarray(0, 20).toString('hex'));
 }
 
-// Until when a Session accepts claims (claimWindowEnd in contracts/session.tact): the deadline, or
-// the close if earlier, plus the grace period.
+// When a Session stops paying for new requests (servingEnd in contracts/session.tact): the
+// deadline, or the close if earlier. A receipt whose lastRequestAt is later is refused.
+export function servingEnd(status: number, deadline: number, closedAt: number): number {
+    return status === Number(SESSION_CLOSING) && closedAt < deadline ? closedAt : deadline;
+}
+
+// Until when a Session accepts claims (claimWindowEnd in contracts/session.tact): the end of
+// serving plus the grace period.
 export function claimWindowEnd(status: number, deadline: number, closedAt: number, gracePeriod: number): number {
-    return (status === Number(SESSION_CLOSING) && closedAt < deadline ? closedAt : deadline) + gracePeriod;
+    return servingEnd(status, deadline, closedAt) + gracePeriod;
 }

@@ -9,6 +9,7 @@ import {
     registeredProviders,
     sealRequest,
     readSession,
+    ChatCompletion,
 } from '../../sdk';
 import {
     EXAMPLE_PARAMS,
@@ -28,12 +29,13 @@ import {
     LocalNetwork,
     startLocalNetwork,
 } from '../../testkit/local-network';
-import { countTokens, ECHO_PREFIX } from '../../worker/src/echo-backend';
+import { countTokens, ECHO_CONTEXT_TOKENS, ECHO_PREFIX } from '../../worker/src/echo-backend';
 import { judgeEvidence, simulatedMeasurement } from '../../tee-verifier/src/attest';
 import { DEFAULT_TCB_POLICY } from '../../tee-verifier/src/quote';
 import { AttestationRequest, NO_GPU_EVIDENCE } from '../../protocol/evidence';
 
 const ask = (content: string, max_tokens = 64) => ({ messages: [{ role: 'user' as const, content }], max_tokens });
+const requestId = (i: number) => `test-request-${String(i).padStart(6, '0')}`;
 
 async function post(url: string, body: unknown) {
     const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -47,6 +49,7 @@ describe('worker and client SDK', () => {
 
     async function setUp(o: { budget?: bigint; attest?: boolean; durationSeconds?: number } = {}) {
         net = await startLocalNetwork();
+        real = undefined;
         if (o.attest !== false) await net.worker.attest();
         client = new CocoonClient({
             ...LOCAL_CLIENT_POLICY,
@@ -57,6 +60,14 @@ describe('worker and client SDK', () => {
         });
         if (o.attest !== false) session = await openTracked({ budget: o.budget, durationSeconds: o.durationSeconds });
     }
+
+    // Wraps the worker's backend: `around` gets a function that runs the real call.
+    function slowDown(around: (done: () => Promise<ChatCompletion>) => Promise<ChatCompletion>) {
+        const backend = real ?? net.worker.o.backend;
+        real = backend;
+        (net.worker.o as { backend: typeof backend }).backend = { complete: (r) => around(() => backend.complete(r)) };
+    }
+    let real: LocalNetwork['worker']['o']['backend'] | undefined;
 
     // Opens a session whose account the ledger tracks from before it exists.
     let nonce = 0n;
@@ -220,35 +231,128 @@ describe('worker and client SDK', () => {
             await expect(resumed.finalize()).resolves.toMatchObject({ timedOut: false });
         });
 
-        it('serves concurrent calls of one session in order, each receipt building on the last', async () => {
+        it('serves calls of one session in parallel; receipts stay a total order the SDK checks out of order', async () => {
             await setUp();
-            const results = await Promise.all(['a', 'b b', 'c c c', 'd'].map((w) => session.chat(ask(w))));
-            expect(results.map((r) => r.receipt.seqno)).toEqual([1, 2, 3, 4]);
+            // a backend slow enough for the requests to overlap, which counts how many it holds at once
+            let running = 0;
+            let most = 0;
+            slowDown(async (done) => {
+                running += 1;
+                most = Math.max(most, running);
+                await new Promise((r) => setTimeout(r, 150));
+                running -= 1;
+                return done();
+            });
+            const words = ['a', 'b b', 'c c c', 'd', 'e e', 'f'];
+            const results = await Promise.all(words.map((w) => session.chat(ask(w))));
+            expect(most).toBe(words.length);
+            expect(results.map((r) => r.receipt.seqno).sort()).toEqual([1, 2, 3, 4, 5, 6]);
             const tokensOut = results.reduce((n, r) => n + BigInt(r.completion.usage.completion_tokens), 0n);
-            expect(results[3].receipt.tokensOut).toBe(tokensOut);
+            expect(session.latest.tokensOut).toBe(tokensOut);
+            expect(session.latest.seqno).toBe(6);
         });
 
-        it('serves concurrent requests of one session one at a time, so together they stay within the budget', async () => {
+        it('holds back the worst case of every request in flight, so parallel requests never pass the budget', async () => {
             await setUp({ budget: toNano('1') });
-            // a backend slow enough for the requests to overlap if the worker let them
-            const backend = net.worker.o.backend;
-            (net.worker.o as { backend: typeof backend }).backend = {
-                complete: async (r) => {
-                    await new Promise((done) => setTimeout(done, 100));
-                    return backend.complete(r);
-                },
-            };
+            slowDown(async (done) => {
+                await new Promise((r) => setTimeout(r, 100));
+                return done();
+            });
             const url = `${net.workerUrl}/v1/sessions/${session.address.toString()}/chat`;
             const key = net.worker.keys.encryption.publicKey;
             // each alone affordable (about 0.6 TON), together not
             const body = Buffer.from(JSON.stringify({ model: DEMO_MODEL, ...ask('w '.repeat(1500), 1_000_000) }));
-            const sealed = await Promise.all([0, 1].map(() => sealRequest(key, session.address, session.sessionKey, body)));
+            const sealed = await Promise.all([0, 1].map((i) => sealRequest(key, session.address, session.sessionKey, body, requestId(i))));
             const replies = await Promise.all(sealed.map((r) => post(url, r.envelope)));
-            expect(replies.map((r) => r.status)).toEqual([200, 200]);
+            expect(replies.map((r) => r.status).sort()).toEqual([200, 402]);
+            expect(replies.find((r) => r.status === 402)!.json.message).toContain('held for the requests in flight');
             const latest = net.worker.o.meter.latest(session.address)!;
-            expect(latest.seqno).toBe(2);
-            expect(latest.amountDue).toBeGreaterThan(toNano('0.7')); // the second was served, capped
+            expect(latest.seqno).toBe(1);
             expect(latest.amountDue).toBeLessThanOrEqual(session.budget);
+            // once the first is answered, the second fits in what is left
+            expect(
+                (await post(url, (await sealRequest(key, session.address, session.sessionKey, body, requestId(2))).envelope)).status,
+            ).toBe(200);
+            expect(net.worker.o.meter.latest(session.address)!.amountDue).toBeLessThanOrEqual(session.budget);
+        });
+
+        it('refuses more requests of one session in flight than its limit, uncharged', async () => {
+            await setUp();
+            await net.stopWorker();
+            await net.startWorker({ maxConcurrentPerSession: 2 });
+            net.blockchain.now! += 1;
+            await net.worker.attest();
+            session = await openTracked();
+            slowDown(async (done) => {
+                await new Promise((r) => setTimeout(r, 150));
+                return done();
+            });
+            const url = `${net.workerUrl}/v1/sessions/${session.address.toString()}/chat`;
+            const body = Buffer.from(JSON.stringify({ model: DEMO_MODEL, ...ask('hi') }));
+            const key = net.worker.keys.encryption.publicKey;
+            const sealed = await Promise.all(
+                [0, 1, 2].map((i) => sealRequest(key, session.address, session.sessionKey, body, requestId(i))),
+            );
+            const replies = await Promise.all(sealed.map((r) => post(url, r.envelope)));
+            expect(replies.map((r) => r.status).sort()).toEqual([200, 200, 429]);
+            expect(replies.find((r) => r.status === 429)!.json.error).toBe('session-busy');
+            expect(net.worker.o.meter.latest(session.address)!.seqno).toBe(2);
+        });
+
+        it('answers a retried request id with the answer already served, charged once, even after the client gave up waiting', async () => {
+            await setUp();
+            const impatient = new CocoonClient({
+                ...LOCAL_CLIENT_POLICY,
+                chain: net.chain,
+                wallet: net.ledger.sender(net.client),
+                root: net.root.address,
+                requestTimeoutMs: 200, // gives up on each attempt after 200 ms...
+            });
+            const mine = await impatient.resumeSession(session.address, session.sessionKey, DEMO_MODEL);
+            let calls = 0;
+            slowDown(async (done) => {
+                calls += 1;
+                await new Promise((r) => setTimeout(r, 400)); // ...while the model takes 400 ms
+                return done();
+            });
+            const { receipt, completion } = await mine.chat(ask('slow one'));
+            expect(calls).toBe(1); // the retries found the request in flight, then its stored answer
+            expect(completion.choices[0].message.content).toBe(`${ECHO_PREFIX} slow one`);
+            expect(receipt.seqno).toBe(1);
+            expect(net.worker.o.meter.latest(session.address)!.seqno).toBe(1);
+            // nothing was lost: the next request's receipt follows on
+            slowDown((done) => done());
+            expect((await mine.chat(ask('fast one'))).receipt.seqno).toBe(2);
+        });
+
+        it('replays nothing: a repeated envelope gets the stored answer sealed to its sender, a reused id for another request is refused', async () => {
+            await setUp();
+            const url = `${net.workerUrl}/v1/sessions/${session.address.toString()}/chat`;
+            const key = net.worker.keys.encryption.publicKey;
+            const body = (text: string) => Buffer.from(JSON.stringify({ model: DEMO_MODEL, ...ask(text) }));
+            const first = await sealRequest(key, session.address, session.sessionKey, body('once'), requestId(1));
+            const a = await post(url, first.envelope);
+            const b = await post(url, first.envelope); // a captured envelope, replayed
+            expect([a.status, b.status]).toEqual([200, 200]);
+            const read = (r: { json: unknown }) => JSON.parse(first.openResponse(r.json as never).toString('utf8'));
+            expect(read(b).receipt).toBe(read(a).receipt); // the same receipt: charged once
+            expect(net.worker.o.meter.latest(session.address)!.seqno).toBe(1);
+            // the same id sealed anew for the same request: the same answer again
+            const again = await sealRequest(key, session.address, session.sessionKey, body('once'), requestId(1));
+            expect(JSON.parse(again.openResponse((await post(url, again.envelope)).json as never).toString('utf8')).receipt).toBe(
+                read(a).receipt,
+            );
+            const other = await sealRequest(key, session.address, session.sessionKey, body('something else'), requestId(1));
+            expect(await post(url, other.envelope)).toMatchObject({ status: 409, json: { error: 'request-id-reused' } });
+            // the id is bound to the ciphertext: it cannot be swapped
+            expect(await post(url, { ...first.envelope, requestId: requestId(2) })).toMatchObject({
+                status: 400,
+                json: { error: 'undecryptable' },
+            });
+            // an answer no longer kept is not served again
+            net.worker.o.meter.expireAnswers(Math.floor(Date.now() / 1000) + 1);
+            expect(await post(url, first.envelope)).toMatchObject({ status: 410, json: { error: 'answer-expired' } });
+            expect(net.worker.o.meter.latest(session.address)!.seqno).toBe(1);
         });
 
         it('caps an answer at what the budget can pay, and refuses once it is spent', async () => {
@@ -270,37 +374,37 @@ describe('worker and client SDK', () => {
             expect(session.latest.amountDue).toBeLessThanOrEqual(session.budget);
         });
 
-        it('rejects a tampered ciphertext, a replayed request and a stranger speaking for the session', async () => {
+        it('rejects a tampered ciphertext and a stranger speaking for the session', async () => {
             await setUp();
             const url = `${net.workerUrl}/v1/sessions/${session.address.toString()}/chat`;
             const enclaveKey = net.worker.keys.encryption.publicKey;
             const plaintext = Buffer.from(JSON.stringify({ model: DEMO_MODEL, ...ask('hi') }));
 
-            const { envelope } = await sealRequest(enclaveKey, session.address, session.sessionKey, plaintext);
+            const { envelope } = await sealRequest(enclaveKey, session.address, session.sessionKey, plaintext, requestId(1));
             const bytes = Buffer.from(envelope.ciphertext, 'base64');
             bytes[5] ^= 0x01;
             let r = await post(url, { ...envelope, ciphertext: bytes.toString('base64') });
             expect(r).toMatchObject({ status: 400, json: { error: 'undecryptable' } });
 
-            const fresh = await sealRequest(enclaveKey, session.address, session.sessionKey, plaintext);
+            const fresh = await sealRequest(enclaveKey, session.address, session.sessionKey, plaintext, requestId(2));
             expect((await post(url, fresh.envelope)).status).toBe(200);
-            r = await post(url, fresh.envelope);
-            expect(r).toMatchObject({ status: 409, json: { error: 'replayed-request' } });
 
             const stranger = await generateEncryptionKeyPair();
-            const theirs = await sealRequest(enclaveKey, session.address, stranger, plaintext);
+            const theirs = await sealRequest(enclaveKey, session.address, stranger, plaintext, requestId(3));
             r = await post(url, theirs.envelope);
             expect(r).toMatchObject({ status: 403, json: { error: 'not-your-session' } });
             expect(clientKeyHashOf(stranger.publicKey)).not.toBe((await readSession(net.chain, session.address))!.clientKeyHash);
 
             r = await post(url, { enc: 'x' });
             expect(r).toMatchObject({ status: 400, json: { error: 'bad-request' } });
+            r = await post(url, { ...fresh.envelope, requestId: 'short' });
+            expect(r).toMatchObject({ status: 400, json: { error: 'bad-request' } });
             r = await post(`${net.workerUrl}/v1/sessions/not-an-address/chat`, fresh.envelope);
             expect(r).toMatchObject({ status: 400, json: { error: 'bad-request' } });
-            // one request served and metered; three refused by the session checks (the two
+            // one request served and metered; two refused by the session checks (the three
             // malformed ones never got that far)
             expect(net.worker.stats.requests).toBe(1);
-            expect(net.worker.stats.refused).toBe(3);
+            expect(net.worker.stats.refused).toBe(2);
             expect(net.worker.o.meter.latest(session.address)!.seqno).toBe(1);
         });
 
@@ -309,7 +413,7 @@ describe('worker and client SDK', () => {
             const url = (s: Address) => `${net.workerUrl}/v1/sessions/${s.toString()}/chat`;
             const key = net.worker.keys.encryption.publicKey;
             const secret = Buffer.from(JSON.stringify({ model: DEMO_MODEL, messages: [{ role: 'confidential-role', content: 'x' }] }));
-            const bad = await sealRequest(key, session.address, session.sessionKey, secret);
+            const bad = await sealRequest(key, session.address, session.sessionKey, secret, requestId(1));
             const refusal = await post(url(session.address), bad.envelope);
             expect(refusal).toMatchObject({ status: 400, json: { error: 'bad-request' } });
             expect(refusal.json.message).toContain('messages.0.role');
@@ -319,14 +423,15 @@ describe('worker and client SDK', () => {
                 session.address,
                 session.sessionKey,
                 Buffer.from(JSON.stringify({ model: 'gpt-9', ...ask('hi') })),
+                requestId(2),
             );
             const wrongModel = await post(url(session.address), other.envelope);
             expect(wrongModel).toMatchObject({ status: 400, json: { error: 'model-not-served' } });
             expect(wrongModel.json.message).not.toContain('gpt-9');
-            const notJson = await sealRequest(key, session.address, session.sessionKey, Buffer.from('not json'));
+            const notJson = await sealRequest(key, session.address, session.sessionKey, Buffer.from('not json'), requestId(3));
             expect(await post(url(session.address), notJson.envelope)).toMatchObject({ status: 400, json: { error: 'bad-request' } });
             const nowhere = new Address(0, Buffer.alloc(32, 9));
-            const lost = await sealRequest(key, nowhere, session.sessionKey, Buffer.from('{}'));
+            const lost = await sealRequest(key, nowhere, session.sessionKey, Buffer.from('{}'), requestId(4));
             expect(await post(url(nowhere), lost.envelope)).toMatchObject({ status: 404, json: { error: 'unknown-session' } });
         });
 
@@ -346,9 +451,63 @@ describe('worker and client SDK', () => {
                 session.address,
                 session.sessionKey,
                 Buffer.from(JSON.stringify({ model: DEMO_MODEL, ...ask('x') })),
+                requestId(9),
             );
             const r = await post(`${net.workerUrl}/v1/sessions/${session.address.toString()}/chat`, sealed.envelope);
             expect(r).toMatchObject({ status: 409, json: { error: 'session-not-open' } });
+        });
+
+        it('never gets paid for a request it accepted after the close: it claims the receipt before it instead', async () => {
+            await setUp();
+            await net.stopWorker();
+            await net.startWorker({ sessionCacheSeconds: 3600 }); // will not see the close in time
+            net.blockchain.now! += 1;
+            await net.worker.attest();
+            session = await openTracked();
+            const before = await session.chat(ask('one'));
+            const raw = (await session.refresh(), session);
+            await raw.close();
+            net.blockchain.now! += 1;
+            const late = await sealRequest(
+                net.worker.keys.encryption.publicKey,
+                session.address,
+                session.sessionKey,
+                Buffer.from(JSON.stringify({ model: DEMO_MODEL, ...ask('after the close') })),
+                requestId(9),
+            );
+            expect((await post(`${net.workerUrl}/v1/sessions/${session.address.toString()}/chat`, late.envelope)).status).toBe(200);
+            const latest = net.worker.o.meter.latest(session.address)!;
+            expect(latest.seqno).toBe(before.receipt.seqno + 1);
+            expect(latest.lastRequestAt).toBeGreaterThan((await session.refresh()).closedAt);
+            const claims = await net.worker.claimDue(true);
+            expect(claims.map((c) => c.seqno)).toEqual([before.receipt.seqno]);
+            expect((await session.refresh()).claimed).toBe(before.receipt.amountDue);
+            net.blockchain.now = session.finalizableAt().at;
+            await expect(session.finalize()).resolves.toMatchObject({ claimed: before.receipt.amountDue, timedOut: false });
+        });
+
+        it("returns the model's own refusal (a prompt beyond its context) to the client, sealed and uncharged", async () => {
+            await setUp({ budget: toNano('10') }); // the worker holds back the prompt's worst case (a token per byte)
+            const secret = 'confidential ' + 'x '.repeat(ECHO_CONTEXT_TOKENS);
+            const e = await session.chat(ask(secret, 16)).catch((x) => x);
+            expect(e).toMatchObject({ code: 'rejected-by-model' });
+            expect(e.message).toContain('maximum context length');
+            expect(net.worker.o.meter.latest(session.address)).toBeNull();
+            // what travelled in the clear names the refusal, never the backend's words
+            const url = `${net.workerUrl}/v1/sessions/${session.address.toString()}/chat`;
+            const sealed = await sealRequest(
+                net.worker.keys.encryption.publicKey,
+                session.address,
+                session.sessionKey,
+                Buffer.from(JSON.stringify({ model: DEMO_MODEL, ...ask(secret, 16) })),
+                requestId(5),
+            );
+            const r = await post(url, sealed.envelope);
+            expect(r).toMatchObject({ status: 400, json: { error: 'rejected-by-model' } });
+            expect(JSON.stringify(r.json)).not.toContain('context length');
+            expect(JSON.stringify(r.json)).not.toContain('confidential');
+            // the client still has its whole budget: the next request is the first receipt
+            expect((await session.chat(ask('short'))).receipt.seqno).toBe(1);
         });
 
         it('reports a backend that is down as backend-unavailable and meters nothing', async () => {
@@ -383,15 +542,11 @@ describe('worker and client SDK', () => {
             await session.chat(ask('fair'));
             const meter = net.worker.o.meter;
             const honest = meter.record.bind(meter);
-            meter.record = (s, openedAt, k, prices, usage, h) =>
-                honest(
-                    s,
-                    openedAt,
-                    k,
-                    { pricePerMillionIn: prices.pricePerMillionIn * 2n, pricePerMillionOut: prices.pricePerMillionOut * 2n },
-                    usage,
-                    h,
-                );
+            meter.record = (s, o) =>
+                honest(s, {
+                    ...o,
+                    prices: { pricePerMillionIn: o.prices.pricePerMillionIn * 2n, pricePerMillionOut: o.prices.pricePerMillionOut * 2n },
+                });
             const e = await session.chat(ask('overpriced')).catch((x) => x);
             expect(e).toBeInstanceOf(ReceiptRejected);
             expect(e.problem).toBe('amount-mismatch');
@@ -403,8 +558,13 @@ describe('worker and client SDK', () => {
             await setUp();
             const meter = net.worker.o.meter;
             const honest = meter.record.bind(meter);
-            meter.record = (s, openedAt, k, prices, usage, h) =>
-                honest(s, openedAt, k, prices, { ...usage, tokensOut: usage.tokensOut + 100n }, h);
+            // it signs 100 output tokens more than the answer reports
+            meter.record = (s, o) =>
+                honest(s, {
+                    ...o,
+                    usage: { ...o.usage, tokensOut: o.usage.tokensOut + 100n },
+                    request: o.request && { ...o.request, answer: (r, u) => o.request!.answer(r, { ...u, tokensOut: u.tokensOut - 100n }) },
+                });
             await expect(session.chat(ask('count me'))).rejects.toMatchObject({ problem: 'overcharge' });
         });
     });

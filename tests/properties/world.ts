@@ -308,6 +308,7 @@ export class World {
             session: o.session ?? slot.contract.address,
             openedAt: Number(o.openedAt ?? state.openedAt),
             seqno,
+            lastRequestAt: 0,
             tokensIn,
             tokensOut,
             amountDue: amount,

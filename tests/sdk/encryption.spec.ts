@@ -5,6 +5,7 @@ import { DecryptionError, generateEncryptionKeyPair, openRequest, sealRequest } 
 const session = new Address(0, Buffer.alloc(32, 1));
 const otherSession = new Address(0, Buffer.alloc(32, 2));
 const text = (s: string) => new TextEncoder().encode(s);
+const ID = 'request-id-0000001';
 
 describe('request and response encryption', () => {
     it('the enclave reads the request and only the sender reads the response', async () => {
@@ -16,6 +17,7 @@ describe('request and response encryption', () => {
             session,
             client,
             text('{"messages":[{"role":"user","content":"hi"}]}'),
+            ID,
         );
         expect(Buffer.from(envelope.ciphertext, 'base64').toString()).not.toContain('hi');
         expect(envelope.clientKey).toBe(client.publicKey.toString('base64'));
@@ -24,20 +26,23 @@ describe('request and response encryption', () => {
         const response = opened.sealResponse(text('hello back'));
         expect(openResponse(response).toString()).toBe('hello back');
         // another request's context cannot read this response
-        const other = await sealRequest(enclave.publicKey, session, client, text('x'));
+        const other = await sealRequest(enclave.publicKey, session, client, text('x'), ID);
         expect(() => other.openResponse(response)).toThrow(DecryptionError);
     });
 
-    it('refuses a tampered request, one sealed for another session, or for another enclave', async () => {
+    it('refuses a tampered request, one sealed for another session, request id or enclave', async () => {
         const enclave = await generateEncryptionKeyPair();
         const client = await generateEncryptionKeyPair();
-        const { envelope } = await sealRequest(enclave.publicKey, session, client, text('secret'));
+        const { envelope } = await sealRequest(enclave.publicKey, session, client, text('secret'), ID);
         const bytes = Buffer.from(envelope.ciphertext, 'base64');
         bytes[0] ^= 1;
         await expect(openRequest(enclave, session, { ...envelope, ciphertext: bytes.toString('base64') })).rejects.toThrow(DecryptionError);
         await expect(openRequest(enclave, otherSession, envelope)).rejects.toThrow(DecryptionError);
         const stranger = await generateEncryptionKeyPair();
         await expect(openRequest(stranger, session, envelope)).rejects.toThrow(DecryptionError);
+        // the request id is the additional data: another id does not open
+        await expect(openRequest(enclave, session, { ...envelope, requestId: 'another-request-id' })).rejects.toThrow(DecryptionError);
+        await expect(openRequest(enclave, session, envelope)).resolves.toBeDefined();
     });
 
     it('refuses a request that names another client key than the one that sealed it', async () => {
@@ -45,7 +50,7 @@ describe('request and response encryption', () => {
         const enclave = await generateEncryptionKeyPair();
         const client = await generateEncryptionKeyPair();
         const impostor = await generateEncryptionKeyPair();
-        const { envelope } = await sealRequest(enclave.publicKey, session, impostor, text('spend their budget'));
+        const { envelope } = await sealRequest(enclave.publicKey, session, impostor, text('spend their budget'), ID);
         await expect(openRequest(enclave, session, { ...envelope, clientKey: client.publicKey.toString('base64') })).rejects.toThrow(
             DecryptionError,
         );
@@ -55,7 +60,7 @@ describe('request and response encryption', () => {
     it('refuses a tampered response', async () => {
         const enclave = await generateEncryptionKeyPair();
         const client = await generateEncryptionKeyPair();
-        const { envelope, openResponse } = await sealRequest(enclave.publicKey, session, client, text('q'));
+        const { envelope, openResponse } = await sealRequest(enclave.publicKey, session, client, text('q'), ID);
         const response = (await openRequest(enclave, session, envelope)).sealResponse(text('answer'));
         const bytes = Buffer.from(response.ciphertext, 'base64');
         bytes[2] ^= 1;

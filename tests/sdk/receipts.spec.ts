@@ -1,4 +1,5 @@
 // The client's receipt checks (sdk/receipts.ts).
+import fc from 'fast-check';
 import { Address, toNano } from '@ton/core';
 import { amountDue, buildUsageReceipt, signUsageReceipt } from '../../wrappers';
 import { ReceiptTracker } from '../../sdk';
@@ -14,13 +15,14 @@ function receipt(
     seqno: number,
     tokensIn: bigint,
     tokensOut: bigint,
-    o: Partial<{ amount: bigint; session: Address; key: Buffer; globalId: number; openedAt: number }> = {},
+    o: Partial<{ amount: bigint; session: Address; key: Buffer; globalId: number; openedAt: number; lastRequestAt: number }> = {},
 ) {
     const cell = buildUsageReceipt({
         globalId: o.globalId ?? -239,
         session: o.session ?? session,
         openedAt: o.openedAt ?? OPENED_AT,
         seqno,
+        lastRequestAt: o.lastRequestAt ?? 0,
         tokensIn,
         tokensOut,
         amountDue: o.amount ?? amountDue(tokensIn, tokensOut, prices),
@@ -29,13 +31,17 @@ function receipt(
     return [cell, signUsageReceipt(cell, o.key ?? enclave.secretKey)] as const;
 }
 
+const usage = (tokensIn: bigint, tokensOut: bigint) => ({ usage: { tokensIn, tokensOut } });
+
 describe('ReceiptTracker', () => {
-    it('accepts growing receipts that match the prices and what the client saw', () => {
+    it('accepts growing receipts that match the prices and what the answers reported', () => {
         const t = new ReceiptTracker(view);
-        t.check(...receipt(1, 1000n, 2000n), { tokensIn: 1000n, tokensOut: 2000n });
-        const r = t.check(...receipt(2, 3000n, 5000n), { tokensIn: 3000n, tokensOut: 5000n });
+        t.check(...receipt(1, 1000n, 2000n), usage(1000n, 2000n));
+        const r = t.check(...receipt(2, 3000n, 5000n), usage(2000n, 3000n));
         expect(r.amountDue).toBe(amountDue(3000n, 5000n, prices));
         expect(t.latest.seqno).toBe(2);
+        // the answer to a retried request carries the same receipt: accepted again
+        expect(t.check(...receipt(2, 3000n, 5000n), usage(2000n, 3000n)).seqno).toBe(2);
     });
 
     const cases: [string, (t: ReceiptTracker) => void, string][] = [
@@ -45,24 +51,60 @@ describe('ReceiptTracker', () => {
         ['an earlier opening of the same address', (t) => t.check(...receipt(1, 1n, 1n, { openedAt: OPENED_AT - 1 })), 'other-session'],
         ['an amount above the prices', (t) => t.check(...receipt(1, 1_000_000n, 0n, { amount: toNano('0.05') + 1n })), 'amount-mismatch'],
         ['an amount above the budget', (t) => t.check(...receipt(1, 0n, 30_000_000n)), 'over-budget'],
+        ['more tokens than the answer reported', (t) => t.check(...receipt(1, 1000n, 2500n), usage(1000n, 2000n)), 'overcharge'],
         [
-            'more tokens than the client saw',
-            (t) => t.check(...receipt(1, 1000n, 2500n), { tokensIn: 1000n, tokensOut: 2000n }),
+            'tokens no answer explains, beyond what the requests in flight could cost',
+            (t) => {
+                t.expect({ tokensIn: 100n, tokensOut: 100n }); // one other request in flight
+                const mine = t.expect({ tokensIn: 100n, tokensOut: 100n });
+                // #2 answers mine (10/10); #1 may be the other one, at most 100/100
+                t.check(...receipt(2, 120n, 10n), { ...usage(10n, 10n), outstanding: mine });
+            },
             'overcharge',
         ],
         [
-            'a seqno that does not grow',
+            'a receipt that does not add what its answer reported to the one before it',
+            (t) => {
+                t.check(...receipt(3, 30n, 30n), usage(10n, 10n)); // #1, #2 unseen... and nothing in flight
+            },
+            'overcharge',
+        ],
+        [
+            'two receipts with one seqno',
             (t) => {
                 t.check(...receipt(2, 10n, 10n));
                 t.check(...receipt(2, 20n, 20n));
             },
-            'stale',
+            'equivocation',
         ],
         [
             'counts that shrink',
             (t) => {
                 t.check(...receipt(1, 10n, 10n));
                 t.check(...receipt(2, 5n, 20n));
+            },
+            'stale',
+        ],
+        [
+            'a receipt that does not fit below a later one',
+            (t) => {
+                t.expect({ tokensIn: 100n, tokensOut: 100n });
+                t.expect({ tokensIn: 100n, tokensOut: 100n });
+                t.check(...receipt(3, 20n, 20n), usage(10n, 10n));
+                t.check(...receipt(2, 30n, 10n), usage(10n, 10n));
+            },
+            'stale',
+        ],
+        [
+            'a receipt dated in the future',
+            (t) => t.check(...receipt(1, 1n, 1n, { lastRequestAt: OPENED_AT + 1000 }), { now: OPENED_AT }),
+            'bad-time',
+        ],
+        [
+            'a receipt older than the one counts were restored from',
+            (t) => {
+                t.restore(...receipt(5, 50n, 50n));
+                t.check(...receipt(4, 40n, 40n));
             },
             'stale',
         ],
@@ -79,5 +121,65 @@ describe('ReceiptTracker', () => {
         expect(() => t.check(...receipt(2, 10n, 10n, { key: seededKey('impostor').secretKey }))).toThrow();
         expect(t.latest.seqno).toBe(1);
         expect(t.check(...receipt(2, 20n, 20n)).seqno).toBe(2);
+    });
+
+    it('keeps a bounded number of receipts over a long session', () => {
+        const t = new ReceiptTracker(view);
+        for (let i = 1; i <= 300; i++) t.check(...receipt(i, BigInt(i), BigInt(i)), usage(1n, 1n));
+        expect(t.latest).toMatchObject({ seqno: 300, tokensIn: 300n });
+        expect((t as unknown as { entries: Map<number, unknown> }).entries.size).toBeLessThanOrEqual(65);
+        expect(() => t.check(...receipt(301, 302n, 301n), usage(1n, 1n))).toThrow(expect.objectContaining({ problem: 'overcharge' }));
+    });
+
+    it('starts from the next receipt when resumed without the last one', () => {
+        const t = new ReceiptTracker(view);
+        t.forgetCounts();
+        expect(t.check(...receipt(7, 700n, 700n), usage(1n, 1n)).seqno).toBe(7);
+        expect(() => t.check(...receipt(8, 800n, 800n), usage(1n, 1n))).toThrow(expect.objectContaining({ problem: 'overcharge' }));
+        expect(t.check(...receipt(8, 701n, 702n), usage(1n, 2n)).seqno).toBe(8);
+    });
+
+    // An honest worker serving N parallel requests signs receipts in the order it finishes them; the
+    // answers reach the client in any order (and some twice, as retries). The client accepts them
+    // all; a worker that adds one token anywhere is caught once the answers are in.
+    it('accepts an honest worker whatever order the answers come in, and catches one extra token', () => {
+        fc.assert(
+            fc.property(
+                fc.array(fc.tuple(fc.integer({ min: 0, max: 50 }), fc.integer({ min: 0, max: 50 })), { minLength: 1, maxLength: 8 }),
+                fc.infiniteStream(fc.nat()),
+                fc.option(fc.nat(), { nil: undefined }),
+                (usages, order, cheatAt) => {
+                    const t = new ReceiptTracker(view);
+                    const pending = usages.map(() => t.expect({ tokensIn: 50n, tokensOut: 50n }));
+                    // the worker finishes request i as receipt #(i + 2) (#1: its acknowledgement)
+                    const cheat = cheatAt === undefined ? -1 : cheatAt % usages.length;
+                    let [cin, cout] = [0n, 0n];
+                    const answers = usages.map(([a, b], i) => {
+                        cin += BigInt(a);
+                        cout += BigInt(b) + (i === cheat ? 1n : 0n);
+                        return { i, cell: receipt(i + 2, cin, cout), usage: { tokensIn: BigInt(a), tokensOut: BigInt(b) } };
+                    });
+                    const shuffled = [...answers];
+                    const it = order[Symbol.iterator]();
+                    for (let k = shuffled.length - 1; k > 0; k--) {
+                        const j = it.next().value % (k + 1);
+                        [shuffled[k], shuffled[j]] = [shuffled[j], shuffled[k]];
+                    }
+                    let caught = false;
+                    for (const a of shuffled.flatMap((x) => [x, x])) {
+                        try {
+                            t.check(...a.cell, { usage: a.usage, outstanding: pending[a.i] });
+                        } catch (e) {
+                            caught = true;
+                            expect(e).toMatchObject({ problem: 'overcharge' });
+                            break;
+                        }
+                    }
+                    expect(caught).toBe(cheat >= 0);
+                    if (!caught) expect(t.latest).toMatchObject({ seqno: usages.length + 1, tokensIn: cin, tokensOut: cout });
+                },
+            ),
+            { numRuns: 300 },
+        );
     });
 });

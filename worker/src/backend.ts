@@ -12,6 +12,23 @@ export class BackendUnavailable extends Error {
     }
 }
 
+// The backend refused the request itself (HTTP 400, 404, 413, 422...: a context too long, an
+// unknown parameter): the client's mistake, not the provider's. `body` is the backend's
+// explanation; it may quote the request, so it only ever travels encrypted to the client.
+export class BackendRejected extends Error {
+    constructor(
+        readonly status: number,
+        readonly body: unknown,
+    ) {
+        super(`the model backend refused the request (HTTP ${status})`);
+        this.name = 'BackendRejected';
+    }
+}
+
+// Statuses that are the provider's own problem even though they are 4xx: the backend's
+// credentials or its capacity.
+const PROVIDER_SIDE_4XX = new Set([401, 403, 407, 408, 429]);
+
 export interface Backend {
     complete(request: ChatRequest): Promise<ChatCompletion>;
 }
@@ -39,7 +56,9 @@ export function openAiBackend(backend: string | BackendTarget, o: { apiKey?: str
             } catch (e) {
                 throw new BackendUnavailable(`the model backend at ${url} did not answer: ${(e as Error).message}`);
             }
-            // Never echo the backend's body: it may contain the request's plaintext.
+            // Never echo the backend's body in the clear: it may contain the request's plaintext.
+            if (res.status >= 400 && res.status <= 499 && !PROVIDER_SIDE_4XX.has(res.status))
+                throw new BackendRejected(res.status, res.json);
             if (res.status < 200 || res.status > 299)
                 throw new BackendUnavailable(`the model backend at ${url} answered HTTP ${res.status}`);
             const parsed = chatCompletionSchema.safeParse(res.json);

@@ -49,6 +49,11 @@ export interface ServeOptions {
     claimMin: string;
     claimInterval: number;
     tick: number;
+    sessionCache: number;
+    maxConcurrentPerSession: number;
+    answerRetention: number;
+    rateLimitPerSession: number;
+    trustProxy?: string[];
 }
 
 // Development mode lifts the rules on the backend and the GPU evidence, and nothing in a TDX quote
@@ -160,13 +165,19 @@ export async function runWorker(o: ServeOptions) {
         evidence: { tsmDir: o.tsm, allowSimulated: o.dev, gpu },
         claim: { ...DEFAULT_CLAIM_POLICY, minAmount: toNano(o.claimMin), intervalSeconds: o.claimInterval },
         refreshMarginSeconds: 3600,
-        sessionCacheSeconds: 15,
+        sessionCacheSeconds: o.sessionCache,
+        maxConcurrentPerSession: o.maxConcurrentPerSession,
+        answerRetentionSeconds: o.answerRetention,
         confirmTimeoutMs: 90_000,
         log,
     });
     log.info({ provider: provider.toString(), wallet: wallet.address.toString(), tee: kind, models: o.model }, 'worker starting');
     await worker.attest();
-    const app = await buildWorkerServer(worker, { logger: { name: 'cocoon-worker-http' } });
+    const app = await buildWorkerServer(worker, {
+        logger: { name: 'cocoon-worker-http' },
+        perSessionPerMinute: o.rateLimitPerSession,
+        trustProxy: o.trustProxy,
+    });
     await app.listen({ host: o.host, port: o.port });
     log.info({ host: o.host, port: o.port }, 'serving clients');
 
@@ -237,6 +248,34 @@ program
         'seconds between background passes (attestation refresh, acknowledging new sessions, claims)',
         (v) => positiveInt('--tick', v),
         30,
+    )
+    .option(
+        '--session-cache <seconds>',
+        "how long a session's status and budget read from the chain are trusted (a request accepted this long after a close is served unpaid)",
+        (v) => positiveInt('--session-cache', v),
+        3,
+    )
+    .option(
+        '--max-concurrent-per-session <n>',
+        'requests of one session served at once',
+        (v) => positiveInt('--max-concurrent-per-session', v),
+        8,
+    )
+    .option(
+        '--answer-retention <seconds>',
+        'how long answers are kept (encrypted) for clients that retry a request',
+        (v) => positiveInt('--answer-retention', v),
+        600,
+    )
+    .option('--rate-limit-per-session <n>', 'chat requests per session per minute', (v) => positiveInt('--rate-limit-per-session', v), 6000)
+    .option(
+        '--trust-proxy <addresses>',
+        'comma-separated addresses or CIDRs of proxies whose X-Forwarded-For names the client (the TLS proxy in front of the worker)',
+        (v) =>
+            v
+                .split(',')
+                .map((a) => a.trim())
+                .filter(Boolean),
     )
     .action(async (opts: ServeOptions) => runWorker(opts));
 

@@ -2,7 +2,7 @@
 // ed25519 key that signs usage receipts and an X25519 key clients encrypt requests to. The
 // verifiers attest both (bound into the quote's report data), so a restart means a new
 // attestation, and sessions opened under the old keys can no longer be served (only claimed).
-import { randomBytes } from 'crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'crypto';
 import { KeyPair, keyPairFromSeed } from '@ton/crypto';
 import { SessionKey, generateEncryptionKeyPair } from '../../protocol/encryption';
 
@@ -13,4 +13,27 @@ export interface EnclaveKeys {
 
 export async function generateEnclaveKeys(): Promise<EnclaveKeys> {
     return { signing: keyPairFromSeed(randomBytes(32)), encryption: await generateEncryptionKeyPair() };
+}
+
+// Answers kept for retries (meter.ts) are encrypted under a key derived from the enclave's
+// X25519 private key: they never sit on disk in plaintext, and only these enclave keys read them.
+export interface AnswerStore {
+    seal(plaintext: Buffer): Buffer;
+    open(blob: Buffer): Buffer;
+}
+
+export function answerStore(keys: EnclaveKeys): AnswerStore {
+    const key = Buffer.from(hkdfSync('sha256', keys.encryption.privateKey, Buffer.alloc(0), 'cocoon-answer-store-v1', 32));
+    return {
+        seal(plaintext) {
+            const nonce = randomBytes(12);
+            const cipher = createCipheriv('aes-256-gcm', key, nonce);
+            return Buffer.concat([nonce, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+        },
+        open(blob) {
+            const decipher = createDecipheriv('aes-256-gcm', key, blob.subarray(0, 12));
+            decipher.setAuthTag(blob.subarray(blob.length - 16));
+            return Buffer.concat([decipher.update(blob.subarray(12, blob.length - 16)), decipher.final()]);
+        },
+    };
 }

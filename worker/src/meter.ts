@@ -1,24 +1,63 @@
 // The worker's metering: cumulative token counts per session, turned into receipts signed by the
-// enclave key (wrappers/receipt.ts) and kept in SQLite. The latest receipt of every session
-// survives a restart: the enclave keys do not (they live in memory only), so after a restart the
-// worker cannot sign for an old session any more, but its owner can still claim what was served.
+// enclave key (wrappers/receipt.ts) and kept in SQLite with every request's answer (encrypted by
+// the worker) for a bounded time, so that a client that lost an answer can ask again and get the
+// same one, charged once. Receipts and answers are written in one transaction before the answer
+// leaves the worker.
+//
+// Durability: WAL with synchronous=NORMAL. A commit is in the WAL (the OS's page cache) before the
+// answer leaves, so a killed worker process (kill -9, a crash) loses nothing; only a power loss or
+// kernel crash can lose the last commits, and FULL would cost an fsync per request (about 9 ms).
 import Database from 'better-sqlite3';
 import { Address, Cell } from '@ton/core';
 import { KeyPair } from '@ton/crypto';
-import { PriceRates, amountDue, buildUsageReceipt, signUsageReceipt } from '../../wrappers';
+import { createHash } from 'crypto';
+import { PriceRates, amountDue, bigIntToBuffer32, bufferToBigInt, buildUsageReceipt, signUsageReceipt } from '../../wrappers';
 
 export interface SignedReceipt {
     session: Address;
     seqno: number;
+    lastRequestAt: number;
     tokensIn: bigint;
     tokensOut: bigint;
     amountDue: bigint;
+    resultsHash: bigint;
     receipt: Cell;
     signature: Buffer;
 }
 
+export interface Usage {
+    tokensIn: bigint;
+    tokensOut: bigint;
+}
+
+export interface RecordOptions {
+    openedAt: number; // the Session's opened_at, which every receipt carries
+    key: KeyPair; // the enclave signing key
+    prices: PriceRates;
+    usage: Usage; // this request's tokens
+    // When the request was accepted (unix time, chain clock): the receipt's lastRequestAt is the
+    // latest of these, and the Session refuses it if that is after the close or the deadline.
+    requestAt: number;
+    // The cumulative amount never exceeds it: rounding of the cumulative amount can exceed the
+    // budget by a nanoton or two, so tokens are dropped until it fits (the provider absorbs it).
+    budget?: bigint;
+    // Commits to the answer served: resultsHash = sha256(previous resultsHash || resultDigest).
+    resultDigest?: Buffer;
+    // The request this usage answers: its answer is stored with the receipt (see answerOf).
+    request?: { id: string; hash: Buffer; answer: (receipt: SignedReceipt, usage: Usage) => Buffer };
+}
+
+export interface StoredAnswer {
+    requestHash: Buffer;
+    seqno: number;
+    answer: Buffer | null; // null once expired
+}
+
+const SCHEMA_VERSION = 1;
+
 export class Meter {
     private db: Database.Database;
+    private stmt: Record<string, Database.Statement>;
 
     constructor(
         path: string,
@@ -26,15 +65,50 @@ export class Meter {
     ) {
         this.db = new Database(path);
         this.db.pragma('journal_mode = WAL');
-        this.db.pragma('synchronous = FULL');
-        this.db.exec(`CREATE TABLE IF NOT EXISTS receipts (
-            session TEXT PRIMARY KEY, seqno INTEGER NOT NULL, tokens_in TEXT NOT NULL, tokens_out TEXT NOT NULL,
-            amount_due TEXT NOT NULL, receipt TEXT NOT NULL, signature TEXT NOT NULL, settled INTEGER NOT NULL DEFAULT 0)`);
-        // One row per request served: a captured request replayed to the same session is refused
-        // (HPKE's encapsulated key is fresh for every request a client seals).
-        this.db.exec(`CREATE TABLE IF NOT EXISTS requests (session TEXT NOT NULL, enc TEXT NOT NULL, PRIMARY KEY (session, enc))`);
-        // How far the worker has read its Provider's transactions for newly accepted sessions.
-        this.db.exec(`CREATE TABLE IF NOT EXISTS cursor (name TEXT PRIMARY KEY, lt TEXT NOT NULL)`);
+        this.db.pragma('synchronous = NORMAL');
+        this.migrate();
+        this.stmt = {
+            latest: this.db.prepare('SELECT * FROM receipts WHERE session = ? ORDER BY seqno DESC LIMIT 1'),
+            claimable: this.db.prepare('SELECT * FROM receipts WHERE session = ? AND last_request_at <= ? ORDER BY seqno DESC LIMIT 1'),
+            insertReceipt: this.db.prepare(
+                `INSERT INTO receipts (session, seqno, last_request_at, tokens_in, tokens_out, amount_due, results_hash, receipt, signature)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            ),
+            touchSession: this.db.prepare('INSERT OR IGNORE INTO sessions (session) VALUES (?)'),
+            insertRequest: this.db.prepare(
+                'INSERT INTO requests (session, request_id, request_hash, seqno, answer, answered_at) VALUES (?, ?, ?, ?, ?, ?)',
+            ),
+            answer: this.db.prepare('SELECT request_hash, seqno, answer FROM requests WHERE session = ? AND request_id = ?'),
+        };
+    }
+
+    private migrate() {
+        const version = this.db.pragma('user_version', { simple: true }) as number;
+        if (version >= SCHEMA_VERSION) return;
+        this.db.transaction(() => {
+            // Version 0 kept only the latest receipt per session (with a settled flag) and a log of
+            // HPKE encapsulated keys; requests now carry ids, so that log is obsolete.
+            const old = this.db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'receipts'`).get();
+            if (old) this.db.exec('ALTER TABLE receipts RENAME TO receipts_v0; DROP TABLE IF EXISTS requests;');
+            this.db.exec(`
+                CREATE TABLE receipts (
+                    session TEXT NOT NULL, seqno INTEGER NOT NULL, last_request_at INTEGER NOT NULL,
+                    tokens_in TEXT NOT NULL, tokens_out TEXT NOT NULL, amount_due TEXT NOT NULL, results_hash TEXT NOT NULL,
+                    receipt TEXT NOT NULL, signature TEXT NOT NULL, PRIMARY KEY (session, seqno));
+                CREATE TABLE IF NOT EXISTS sessions (session TEXT PRIMARY KEY, settled INTEGER NOT NULL DEFAULT 0);
+                CREATE TABLE requests (
+                    session TEXT NOT NULL, request_id TEXT NOT NULL, request_hash BLOB NOT NULL, seqno INTEGER NOT NULL,
+                    answer BLOB, answered_at INTEGER NOT NULL, PRIMARY KEY (session, request_id));
+                CREATE INDEX requests_by_time ON requests (answered_at) WHERE answer IS NOT NULL;
+                CREATE TABLE IF NOT EXISTS cursor (name TEXT PRIMARY KEY, lt TEXT NOT NULL);`);
+            if (old) {
+                this.db.exec(`
+                    INSERT INTO receipts SELECT session, seqno, 0, tokens_in, tokens_out, amount_due, '0', receipt, signature FROM receipts_v0;
+                    INSERT INTO sessions SELECT session, settled FROM receipts_v0;
+                    DROP TABLE receipts_v0;`);
+            }
+            this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+        })();
     }
 
     // The logical time up to which the Provider's transactions were scanned for new sessions.
@@ -49,25 +123,37 @@ export class Meter {
             .run(lt.toString());
     }
 
-    // Records that a request with this encapsulated key reached the session; false if it already did.
-    firstUse(session: Address, enc: Buffer): boolean {
-        const r = this.db
-            .prepare('INSERT OR IGNORE INTO requests (session, enc) VALUES (?, ?)')
-            .run(session.toRawString(), enc.toString('hex'));
-        return r.changes === 1;
+    // What was served for a request id of a session, if anything: the hash of the request (a
+    // different request under the same id is refused), its receipt's seqno, and the stored answer
+    // unless it expired.
+    answerOf(session: Address, requestId: string): StoredAnswer | null {
+        const r = this.stmt.answer.get(session.toRawString(), requestId) as
+            { request_hash: Buffer; seqno: number; answer: Buffer | null } | undefined;
+        return r ? { requestHash: r.request_hash, seqno: r.seqno, answer: r.answer } : null;
+    }
+
+    // Drops stored answers older than `before` (unix seconds); the request ids stay until the
+    // session is settled, so an old request is never served (and charged) twice.
+    expireAnswers(before: number): number {
+        return this.db.prepare('UPDATE requests SET answer = NULL WHERE answer IS NOT NULL AND answered_at < ?').run(before).changes;
     }
 
     // Sessions with receipts that may still need a claim.
     unsettled(): Address[] {
-        const rows = this.db.prepare('SELECT session FROM receipts WHERE settled = 0').all() as { session: string }[];
+        const rows = this.db.prepare('SELECT session FROM sessions WHERE settled = 0').all() as { session: string }[];
         return rows.map((r) => Address.parseRaw(r.session));
     }
 
-    // The session is over on-chain: no claim will ever be needed; its request log can go.
+    // The session is over on-chain: no claim will ever be needed. Its latest receipt stays for the
+    // record; its earlier receipts and its requests go.
     markSettled(session: Address) {
+        const key = session.toRawString();
         this.db.transaction(() => {
-            this.db.prepare('UPDATE receipts SET settled = 1 WHERE session = ?').run(session.toRawString());
-            this.db.prepare('DELETE FROM requests WHERE session = ?').run(session.toRawString());
+            this.db.prepare('UPDATE sessions SET settled = 1 WHERE session = ?').run(key);
+            this.db
+                .prepare('DELETE FROM receipts WHERE session = ? AND seqno < (SELECT MAX(seqno) FROM receipts WHERE session = ?)')
+                .run(key, key);
+            this.db.prepare('DELETE FROM requests WHERE session = ?').run(key);
         })();
     }
 
@@ -76,17 +162,28 @@ export class Meter {
     }
 
     latest(session: Address): SignedReceipt | null {
-        const r = this.db.prepare('SELECT * FROM receipts WHERE session = ?').get(session.toRawString()) as
-            Record<string, string | number> | undefined;
+        return this.row(session, this.stmt.latest.get(session.toRawString()));
+    }
+
+    // The latest receipt the Session still pays: none of its requests accepted after `servingEnd`
+    // (the close or the deadline; servingEnd in wrappers).
+    claimable(session: Address, servingEnd: number): SignedReceipt | null {
+        return this.row(session, this.stmt.claimable.get(session.toRawString(), servingEnd));
+    }
+
+    private row(session: Address, r: unknown): SignedReceipt | null {
         if (!r) return null;
+        const x = r as Record<string, string | number>;
         return {
             session,
-            seqno: r.seqno as number,
-            tokensIn: BigInt(r.tokens_in),
-            tokensOut: BigInt(r.tokens_out),
-            amountDue: BigInt(r.amount_due),
-            receipt: Cell.fromBase64(r.receipt as string),
-            signature: Buffer.from(r.signature as string, 'hex'),
+            seqno: x.seqno as number,
+            lastRequestAt: x.last_request_at as number,
+            tokensIn: BigInt(x.tokens_in),
+            tokensOut: BigInt(x.tokens_out),
+            amountDue: BigInt(x.amount_due),
+            resultsHash: BigInt(x.results_hash),
+            receipt: Cell.fromBase64(x.receipt as string),
+            signature: Buffer.from(x.signature as string, 'hex'),
         };
     }
 
@@ -94,56 +191,61 @@ export class Meter {
     // session accepted (a session with no receipt claimed by the end of its claim window is a
     // timeout). Returns the latest receipt unchanged if the session already has one.
     acknowledge(session: Address, openedAt: number, key: KeyPair, prices: PriceRates): SignedReceipt {
-        return this.latest(session) ?? this.record(session, openedAt, key, prices, { tokensIn: 0n, tokensOut: 0n }, 0n);
+        return (
+            this.latest(session) ?? this.record(session, { openedAt, key, prices, usage: { tokensIn: 0n, tokensOut: 0n }, requestAt: 0 })
+        );
     }
 
-    // Adds one request's usage and returns the new cumulative receipt, signed and stored before it
-    // is returned. `resultsHash` commits to the responses served (for dispute evidence);
-    // `openedAt` is the Session's opened_at, which every receipt carries.
-    record(
-        session: Address,
-        openedAt: number,
-        key: KeyPair,
-        prices: PriceRates,
-        usage: { tokensIn: bigint; tokensOut: bigint },
-        resultsHash: bigint,
-    ): SignedReceipt {
-        if (usage.tokensIn < 0n || usage.tokensOut < 0n) throw new RangeError('token counts cannot be negative');
+    // Adds one request's usage and returns the new cumulative receipt, signed and stored (with the
+    // request's answer, if given) in one transaction before it is returned. Synchronous: receipts
+    // of one session are a total order by seqno, however many of its requests run at once.
+    record(session: Address, o: RecordOptions): SignedReceipt {
+        if (o.usage.tokensIn < 0n || o.usage.tokensOut < 0n) throw new RangeError('token counts cannot be negative');
+        const key = session.toRawString();
         const write = this.db.transaction(() => {
             const prev = this.latest(session);
+            const [prevIn, prevOut] = [prev?.tokensIn ?? 0n, prev?.tokensOut ?? 0n];
+            let { tokensIn, tokensOut } = o.usage;
+            while (
+                o.budget !== undefined &&
+                (tokensIn > 0n || tokensOut > 0n) &&
+                amountDue(prevIn + tokensIn, prevOut + tokensOut, o.prices) > o.budget
+            ) {
+                if (tokensOut > 0n) tokensOut -= 1n;
+                else tokensIn -= 1n;
+            }
+            const previousHash = prev?.resultsHash ?? 0n;
+            const resultsHash = o.resultDigest
+                ? bufferToBigInt(createHash('sha256').update(bigIntToBuffer32(previousHash)).update(o.resultDigest).digest())
+                : previousHash;
             const next = {
                 seqno: (prev?.seqno ?? 0) + 1,
-                tokensIn: (prev?.tokensIn ?? 0n) + usage.tokensIn,
-                tokensOut: (prev?.tokensOut ?? 0n) + usage.tokensOut,
-            };
-            const due = amountDue(next.tokensIn, next.tokensOut, prices);
-            const receipt = buildUsageReceipt({
-                globalId: this.globalId,
-                session,
-                openedAt,
-                seqno: next.seqno,
-                tokensIn: next.tokensIn,
-                tokensOut: next.tokensOut,
-                amountDue: due,
+                lastRequestAt: Math.max(prev?.lastRequestAt ?? 0, o.requestAt),
+                tokensIn: prevIn + tokensIn,
+                tokensOut: prevOut + tokensOut,
                 resultsHash,
-            });
-            const signature = signUsageReceipt(receipt, key.secretKey);
-            this.db
-                .prepare(
-                    `INSERT INTO receipts (session, seqno, tokens_in, tokens_out, amount_due, receipt, signature) VALUES (?, ?, ?, ?, ?, ?, ?)
-                     ON CONFLICT(session) DO UPDATE SET seqno = excluded.seqno, tokens_in = excluded.tokens_in, tokens_out = excluded.tokens_out,
-                     amount_due = excluded.amount_due, receipt = excluded.receipt, signature = excluded.signature`,
-                )
-                .run(
-                    session.toRawString(),
-                    next.seqno,
-                    next.tokensIn.toString(),
-                    next.tokensOut.toString(),
-                    due.toString(),
-                    receipt.toBoc().toString('base64'),
-                    signature.toString('hex'),
-                );
-            return { session, ...next, amountDue: due, receipt, signature };
+            };
+            const due = amountDue(next.tokensIn, next.tokensOut, o.prices);
+            const receipt = buildUsageReceipt({ globalId: this.globalId, session, openedAt: o.openedAt, ...next, amountDue: due });
+            const signature = signUsageReceipt(receipt, o.key.secretKey);
+            const signed: SignedReceipt = { session, ...next, amountDue: due, receipt, signature };
+            this.stmt.insertReceipt.run(
+                key,
+                next.seqno,
+                next.lastRequestAt,
+                next.tokensIn.toString(),
+                next.tokensOut.toString(),
+                due.toString(),
+                resultsHash.toString(),
+                receipt.toBoc().toString('base64'),
+                signature.toString('hex'),
+            );
+            this.stmt.touchSession.run(key);
+            if (o.request) {
+                const answer = o.request.answer(signed, { tokensIn, tokensOut });
+                this.stmt.insertRequest.run(key, o.request.id, o.request.hash, next.seqno, answer, Math.floor(Date.now() / 1000));
+            }
+            return signed;
         });
         return write();
     }

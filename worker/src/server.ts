@@ -2,7 +2,7 @@
 // health and metrics, under the services' common conventions (protocol/http.ts). On loopback by
 // default: a TLS-terminating proxy or the TEE's own network stack exposes it. Bodies are HPKE
 // ciphertext; fastify logs method, URL and status only, never a body.
-import Fastify, { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import Fastify, { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { Address } from '@ton/core';
 import { ApiError, jsonApi, parseOrRefuse, prometheusText } from '../../protocol/http';
 import { requestEnvelopeSchema } from '../../protocol/worker-api';
@@ -12,13 +12,23 @@ import { Worker } from './worker';
 // A request envelope is at most ~2.8 MB of base64 ciphertext.
 const BODY_LIMIT = 4 * 1024 * 1024;
 
-// GET /v1/identity, GET /v1/evidence, POST /v1/sessions/:session/chat.
-export const chatRoutes: FastifyPluginAsync<{ worker: Worker }> = async (app, { worker }) => {
+// GET /v1/identity, GET /v1/evidence, POST /v1/sessions/:session/chat. Chat requests are
+// rate-limited per session (the URL names it; a request for a session not the client's is refused
+// before it reaches the backend), so clients behind one proxy or NAT do not share one limit.
+export const chatRoutes: FastifyPluginAsync<{ worker: Worker; perSessionPerMinute: number }> = async (
+    app,
+    { worker, perSessionPerMinute },
+) => {
     app.get('/v1/identity', async () => worker.identity());
     // the attestation's request and evidence, as the verifier received it (protocol/verifier-api.ts)
     app.get('/v1/evidence', async () => encodeAttestationRequest(worker.evidence()));
 
-    app.post('/v1/sessions/:session/chat', async (req) => {
+    const chatLimit = {
+        max: perSessionPerMinute,
+        timeWindow: '1 minute',
+        keyGenerator: (req: FastifyRequest) => `session:${(req.params as { session?: string }).session ?? ''}`,
+    };
+    app.post('/v1/sessions/:session/chat', { config: { rateLimit: chatLimit } }, async (req) => {
         let session: Address;
         try {
             session = Address.parse((req.params as { session: string }).session);
@@ -74,13 +84,19 @@ export const workerStatusRoutes: FastifyPluginAsync<{ worker: Worker }> = async 
     });
 };
 
-export async function buildWorkerServer(
-    worker: Worker,
-    o: { rateLimitPerMinute?: number; logger?: boolean | object } = {},
-): Promise<FastifyInstance> {
-    const app = Fastify({ bodyLimit: BODY_LIMIT, logger: o.logger ?? false });
+export interface WorkerServerOptions {
+    rateLimitPerMinute?: number; // per client address, for every route but chat (default 600)
+    perSessionPerMinute?: number; // chat requests per session (default 6000)
+    // Proxies whose X-Forwarded-For names the client address (fastify's trustProxy: addresses or
+    // CIDRs). Without it, behind a TLS proxy every client has the proxy's address.
+    trustProxy?: string[];
+    logger?: boolean | object;
+}
+
+export async function buildWorkerServer(worker: Worker, o: WorkerServerOptions = {}): Promise<FastifyInstance> {
+    const app = Fastify({ bodyLimit: BODY_LIMIT, logger: o.logger ?? false, trustProxy: o.trustProxy?.length ? o.trustProxy : false });
     await app.register(jsonApi, { service: 'worker', rateLimitPerMinute: o.rateLimitPerMinute ?? 600 });
-    await app.register(chatRoutes, { worker });
+    await app.register(chatRoutes, { worker, perSessionPerMinute: o.perSessionPerMinute ?? 6000 });
     await app.register(workerStatusRoutes, { worker });
     return app;
 }

@@ -2,7 +2,7 @@
 // requests through the model backend, meters them into signed receipts and claims them on-chain.
 // Plaintext exists only inside handleChat and is never logged.
 import { Address, Cell, Sender, Transaction, beginCell } from '@ton/core';
-import { sha256 } from '@noble/hashes/sha256';
+import { createHash } from 'crypto';
 import type { Logger } from 'pino';
 import {
     CLAIM_VALUE,
@@ -14,26 +14,31 @@ import {
     SESSION_FINALIZED,
     SESSION_OPEN,
     SESSION_STATUS_NAMES,
-    amountDue,
-    bigIntToBuffer32,
     bufferToBigInt,
     buildSignatureChain,
     claimWindowEnd,
+    servingEnd,
     clientKeyHashOf,
     parseAttestationProof,
-    parseUsageReceipt,
     storeClaimUsage,
     storeSubmitAttestation,
 } from '../../wrappers';
 import { ChainAccess, ChainUnavailable, onChain, waitFor } from '../../protocol/chain';
 import { DecryptionError, RequestEnvelope, ResponseEnvelope, openRequest } from '../../protocol/encryption';
 import { SessionState, offerFor, readProvider, readSession } from '../../protocol/state';
-import { ChatRequest, Identity, WorkerErrorCode, chatRequestSchema } from '../../protocol/worker-api';
+import {
+    ChatRequest,
+    DEFAULT_MAX_TOKENS,
+    Identity,
+    WorkerErrorCode,
+    chatRequestSchema,
+    requestTokenBounds,
+} from '../../protocol/worker-api';
 import type { AttestationRequest } from '../../protocol/evidence';
 import { ApiError } from '../../protocol/http';
-import { Backend, BackendUnavailable } from './backend';
+import { Backend, BackendRejected, BackendUnavailable } from './backend';
 import { EvidenceOptions, collectEvidence } from './evidence';
-import { EnclaveKeys, generateEnclaveKeys } from './keys';
+import { AnswerStore, EnclaveKeys, answerStore, generateEnclaveKeys } from './keys';
 import { Meter } from './meter';
 import { requestProofFromAny } from './verifier-client';
 
@@ -43,8 +48,10 @@ export class WorkerRefusal extends ApiError {
         readonly code: WorkerErrorCode,
         status: number,
         message: string,
+        // for 'rejected-by-model': the backend's explanation, sealed to the client
+        extra?: { sealed: ResponseEnvelope },
     ) {
-        super(code, status, message);
+        super(code, status, message, extra);
         this.name = 'WorkerRefusal';
     }
 }
@@ -70,18 +77,26 @@ export interface WorkerOptions {
     evidence: EvidenceOptions;
     claim: ClaimPolicy;
     refreshMarginSeconds: number; // re-attest when the attestation has less than this left
-    sessionCacheSeconds: number; // how long (wall clock) a session or listing read from the chain is trusted
+    // How long (wall clock) a session's status and budget, or the listing, read from the chain are
+    // trusted: a request accepted this long after the client closed the session is served but never
+    // paid (the Session refuses receipts with later requests).
+    sessionCacheSeconds: number;
+    maxConcurrentPerSession: number; // requests of one session served at once (more are refused: 429 session-busy)
+    answerRetentionSeconds: number; // how long answers are kept for retries
     confirmTimeoutMs: number; // how long to wait for a sent message to show on-chain
     log: Logger;
 }
 
 export const DEFAULT_CLAIM_POLICY: ClaimPolicy = { minAmount: 1_000_000_000n, intervalSeconds: 3600, deadlineMarginSeconds: 1800 };
-const DEFAULT_MAX_TOKENS = 1024;
 
 export class Worker {
     readonly stats = { requests: 0, refused: 0, tokensIn: 0n, tokensOut: 0n, claims: 0 };
     private sessions = new Map<string, { state: SessionState; readAt: number }>();
-    private queues = new Map<string, Promise<void>>();
+    // Requests being served, by session and request id: a retry that arrives meanwhile waits for
+    // the same answer. And per session, how many are in flight and the worst case they may cost.
+    private inFlight = new Map<string, { hash: Buffer; answer: Promise<Buffer> }>();
+    private flights = new Map<string, { count: number; reserved: bigint }>();
+    private readonly answers: AnswerStore;
     private lastClaimAt = new Map<string, number>();
     private listingCache: { listing: Listing | null; readAt: number } | undefined;
     private attestedUntil: number | null = null;
@@ -93,7 +108,9 @@ export class Worker {
     private constructor(
         readonly o: WorkerOptions,
         readonly keys: EnclaveKeys,
-    ) {}
+    ) {
+        this.answers = answerStore(keys);
+    }
 
     static async create(o: WorkerOptions): Promise<Worker> {
         return new Worker(o, await generateEnclaveKeys());
@@ -209,24 +226,9 @@ export class Worker {
     }
 
     // Decrypts, checks, runs and meters one request; returns the encrypted answer and receipt.
-    // Requests of one session are served one at a time: receipts are cumulative, so each must
-    // build on the previous one and reach the client in order, and the budget check must see
-    // what the previous request spent. (Parallelism comes from several sessions.)
+    // Idempotent by the envelope's request id: a retry (sealed anew, or the same envelope replayed)
+    // gets the answer already served, resealed for whoever sealed it, and is not charged again.
     async handleChat(sessionAddress: Address, envelope: RequestEnvelope): Promise<ResponseEnvelope> {
-        const key = sessionAddress.toRawString();
-        const turn = (this.queues.get(key) ?? Promise.resolve()).then(() => this.serveCounted(sessionAddress, envelope));
-        const settled = turn.then(
-            () => undefined,
-            () => undefined,
-        );
-        this.queues.set(key, settled);
-        void settled.then(() => {
-            if (this.queues.get(key) === settled) this.queues.delete(key);
-        });
-        return turn;
-    }
-
-    private async serveCounted(sessionAddress: Address, envelope: RequestEnvelope): Promise<ResponseEnvelope> {
         try {
             const r = await this.serve(sessionAddress, envelope);
             this.stats.requests += 1;
@@ -241,56 +243,169 @@ export class Worker {
     }
 
     private async serve(sessionAddress: Address, envelope: RequestEnvelope): Promise<ResponseEnvelope> {
-        let s = await this.servableSession(sessionAddress, envelope);
+        const s = await this.servableSession(sessionAddress, envelope);
         const opened = await this.open(sessionAddress, envelope);
-        const request = parseChatRequest(opened.plaintext);
-        const terms = s.terms!;
-        const prices: PriceRates = terms.prices;
+        const requestHash = createHash('sha256').update(opened.plaintext).digest();
+        const key = `${sessionAddress.toRawString()}|${envelope.requestId}`;
+        const sameRequest = (hash: Buffer) => {
+            if (!hash.equals(requestHash)) {
+                throw new WorkerRefusal(
+                    'request-id-reused',
+                    409,
+                    'this request id was already used for another request in this session: choose a new id for every request',
+                );
+            }
+        };
+        const inFlight = this.inFlight.get(key);
+        if (inFlight) {
+            sameRequest(inFlight.hash);
+            return opened.sealResponse(await inFlight.answer);
+        }
+        const stored = this.o.meter.answerOf(sessionAddress, envelope.requestId);
+        if (stored) {
+            sameRequest(stored.requestHash);
+            const answer = stored.answer && this.openStored(stored.answer);
+            if (!answer) {
+                throw new WorkerRefusal(
+                    'answer-expired',
+                    410,
+                    `request ${envelope.requestId} was served (receipt #${stored.seqno}) but its answer is no longer kept: it is not served again`,
+                );
+            }
+            return opened.sealResponse(answer);
+        }
+        const answer = this.serveNew(sessionAddress, s, opened.plaintext, envelope.requestId, requestHash);
+        this.inFlight.set(key, { hash: requestHash, answer });
+        try {
+            return opened.sealResponse(await answer);
+        } catch (e) {
+            if (e instanceof BackendRejected) throw this.rejectedByModel(e, opened.sealResponse);
+            throw e;
+        } finally {
+            this.inFlight.delete(key);
+        }
+    }
+
+    // A stored answer, or null if these enclave keys cannot read it (stored before a restart).
+    private openStored(blob: Buffer): Buffer | null {
+        try {
+            return this.answers.open(blob);
+        } catch {
+            return null;
+        }
+    }
+
+    // The backend's own refusal, sealed to the client (it may quote the request); not charged.
+    private rejectedByModel(e: BackendRejected, seal: (bytes: Uint8Array) => ResponseEnvelope): WorkerRefusal {
+        return new WorkerRefusal(
+            'rejected-by-model',
+            e.status === 413 ? 413 : 400,
+            `the model refused the request (HTTP ${e.status}), not charged; its explanation is sealed to you in "sealed"`,
+            { sealed: seal(Buffer.from(JSON.stringify(e.body ?? null))) },
+        );
+    }
+
+    // Runs a request never seen before: reserves its worst case against the budget, calls the
+    // backend, and records the receipt and the answer in one write. Returns the answer's plaintext.
+    private async serveNew(
+        sessionAddress: Address,
+        s: SessionState,
+        plaintext: Buffer,
+        requestId: string,
+        requestHash: Buffer,
+    ): Promise<Buffer> {
+        const request = parseChatRequest(plaintext);
+        const prices: PriceRates = s.terms!.prices;
         await this.requireModel(request.model, prices);
+        const sessionKey = sessionAddress.toRawString();
+        const flight = this.flights.get(sessionKey) ?? { count: 0, reserved: 0n };
+        if (flight.count >= this.o.maxConcurrentPerSession) {
+            throw new WorkerRefusal(
+                'session-busy',
+                429,
+                `this session already has ${flight.count} requests in flight (at most ${this.o.maxConcurrentPerSession}): retry when one is answered`,
+            );
+        }
 
         // Never serve what the budget cannot pay: bound the prompt's tokens by its bytes (every
-        // token is at least one byte) and cap the answer's length by what is left.
-        const previous = this.o.meter.latest(sessionAddress);
-        const spent = previous?.amountDue ?? 0n;
-        const promptBound = BigInt(request.messages.reduce((n, m) => n + Buffer.byteLength(m.content) + 8, 16));
-        const affordable = () => affordableOutput(s.budget - spent - ceilDiv(promptBound * prices.pricePerMillionIn, 1_000_000n), prices);
-        if (affordable() < 1n) {
-            s = await this.session(sessionAddress, true); // a top-up may have landed
-            if (affordable() < 1n) {
-                throw new WorkerRefusal('budget-exhausted', 402, 'the session budget is spent: top it up or open a new session');
+        // token is at least one byte), and cap the answer's length by what is left once the
+        // latest receipt and the worst case of every other request in flight are counted.
+        const bounds = requestTokenBounds(request);
+        const promptBound = bounds.tokensIn;
+        const promptCost = ceilDiv(promptBound * prices.pricePerMillionIn, 1_000_000n);
+        const affordable = (budget: bigint) =>
+            affordableOutput(budget - (this.o.meter.latest(sessionAddress)?.amountDue ?? 0n) - flight.reserved - promptCost, prices);
+        let budget = s.budget;
+        if (affordable(budget) < 1n) {
+            budget = (await this.session(sessionAddress, true)).budget; // a top-up may have landed
+            if (affordable(budget) < 1n) {
+                throw new WorkerRefusal(
+                    'budget-exhausted',
+                    402,
+                    flight.count > 0
+                        ? 'the session budget left is held for the requests in flight: wait for their answers, or top it up'
+                        : 'the session budget is spent: top it up or open a new session',
+                );
             }
         }
-        const maxTokens = min(BigInt(request.max_tokens ?? DEFAULT_MAX_TOKENS), affordable());
-        const completion = await this.o.backend.complete({ ...request, max_tokens: Number(maxTokens) });
-
-        // Charge what the backend counted, within the bounds above. Rounding of the cumulative
-        // amount can still exceed the budget by a nanoton or two: drop tokens until it fits (the
-        // provider absorbs it; the Session would refuse a receipt over the budget).
-        let tokensIn = min(BigInt(completion.usage.prompt_tokens), promptBound);
-        let tokensOut = min(BigInt(completion.usage.completion_tokens), maxTokens);
-        const [prevIn, prevOut] = [previous?.tokensIn ?? 0n, previous?.tokensOut ?? 0n];
-        while ((tokensIn > 0n || tokensOut > 0n) && amountDue(prevIn + tokensIn, prevOut + tokensOut, prices) > s.budget) {
-            if (tokensOut > 0n) tokensOut -= 1n;
-            else tokensIn -= 1n;
+        const maxTokens = min(bounds.tokensOut, affordable(budget));
+        const reservation = promptCost + ceilDiv(maxTokens * prices.pricePerMillionOut, 1_000_000n);
+        flight.count += 1;
+        flight.reserved += reservation;
+        this.flights.set(sessionKey, flight);
+        const requestAt = this.o.chain.now();
+        try {
+            const completion = await this.o.backend.complete({ ...request, max_tokens: Number(maxTokens) });
+            // Charge what the backend counted, within the bounds above.
+            const usage = {
+                tokensIn: min(BigInt(completion.usage.prompt_tokens), promptBound),
+                tokensOut: min(BigInt(completion.usage.completion_tokens), maxTokens),
+            };
+            let plainAnswer = Buffer.alloc(0);
+            const receipt = this.o.meter.record(sessionAddress, {
+                openedAt: s.openedAt,
+                key: this.keys.signing,
+                prices,
+                usage,
+                requestAt,
+                budget,
+                resultDigest: createHash('sha256').update(JSON.stringify(completion.choices)).digest(),
+                request: {
+                    id: requestId,
+                    hash: requestHash,
+                    answer: (r, charged) => {
+                        completion.usage = {
+                            prompt_tokens: Number(charged.tokensIn),
+                            completion_tokens: Number(charged.tokensOut),
+                            total_tokens: Number(charged.tokensIn + charged.tokensOut),
+                        };
+                        const answer = {
+                            completion,
+                            receipt: r.receipt.toBoc().toString('base64'),
+                            signature: r.signature.toString('hex'),
+                        };
+                        plainAnswer = Buffer.from(JSON.stringify(answer));
+                        return this.answers.seal(plainAnswer);
+                    },
+                },
+            });
+            this.stats.tokensIn += BigInt(completion.usage.prompt_tokens);
+            this.stats.tokensOut += BigInt(completion.usage.completion_tokens);
+            this.o.log.info(
+                {
+                    session: sessionAddress.toString(),
+                    seqno: receipt.seqno,
+                    tokensIn: completion.usage.prompt_tokens,
+                    tokensOut: completion.usage.completion_tokens,
+                },
+                'served',
+            );
+            return plainAnswer;
+        } finally {
+            flight.count -= 1;
+            flight.reserved -= reservation;
+            if (flight.count === 0) this.flights.delete(sessionKey);
         }
-        completion.usage = {
-            prompt_tokens: Number(tokensIn),
-            completion_tokens: Number(tokensOut),
-            total_tokens: Number(tokensIn + tokensOut),
-        };
-        // resultsHash chains the answers served: sha256(previous hash || this answer).
-        const previousHash = previous ? parseUsageReceipt(previous.receipt).resultsHash : 0n;
-        const answerBytes = Buffer.from(JSON.stringify(completion));
-        const resultsHash = bufferToBigInt(Buffer.from(sha256(Buffer.concat([bigIntToBuffer32(previousHash), answerBytes]))));
-        const receipt = this.o.meter.record(sessionAddress, s.openedAt, this.keys.signing, prices, { tokensIn, tokensOut }, resultsHash);
-        this.stats.tokensIn += tokensIn;
-        this.stats.tokensOut += tokensOut;
-        this.o.log.info(
-            { session: sessionAddress.toString(), seqno: receipt.seqno, tokensIn: Number(tokensIn), tokensOut: Number(tokensOut) },
-            'served',
-        );
-        const answer = { completion, receipt: receipt.receipt.toBoc().toString('base64'), signature: receipt.signature.toString('hex') };
-        return opened.sealResponse(Buffer.from(JSON.stringify(answer)));
     }
 
     // The session as the chain has it, if this worker may serve it for this client key.
@@ -329,10 +444,6 @@ export class Worker {
             if (e instanceof DecryptionError) throw new WorkerRefusal('undecryptable', 400, e.message);
             throw e;
         }
-        // Only requests that decrypt are logged, so junk cannot fill the log.
-        if (!this.o.meter.firstUse(sessionAddress, Buffer.from(envelope.enc, 'base64'))) {
-            throw new WorkerRefusal('replayed-request', 409, 'this request was already served: seal every request anew');
-        }
         return opened;
     }
 
@@ -364,13 +475,15 @@ export class Worker {
     async claimDue(force = false, only?: Address): Promise<{ session: Address; seqno: number; amountDue: bigint }[]> {
         const claimed: { session: Address; seqno: number; amountDue: bigint }[] = [];
         for (const address of only ? [only] : this.o.meter.unsettled()) {
-            const latest = this.o.meter.latest(address)!;
             const s = await readSession(this.o.chain, address);
             if (!s || s.status === Number(SESSION_FINALIZED)) {
                 this.o.meter.markSettled(address);
                 continue;
             }
-            if (latest.seqno <= s.seqno || !s.terms) continue;
+            // The latest receipt the Session pays: none of its requests accepted after the close or
+            // the deadline (one accepted while this worker had not seen the close yet is not paid).
+            const latest = this.o.meter.claimable(address, servingEnd(s.status, s.deadline, s.closedAt));
+            if (!latest || latest.seqno <= s.seqno || !s.terms) continue;
             const now = this.o.chain.now();
             const windowEnd = claimWindowEnd(s.status, s.deadline, s.closedAt, Number(s.terms.closeGracePeriod));
             if (now > windowEnd) {
@@ -473,6 +586,7 @@ export class Worker {
         } catch (e) {
             this.o.log.error({ err: (e as Error).message }, 'claim pass failed; retried on the next pass');
         }
+        this.o.meter.expireAnswers(Math.floor(Date.now() / 1000) - this.o.answerRetentionSeconds);
     }
 
     // Wallet sends are serialized: a wallet accepts one seqno at a time.
