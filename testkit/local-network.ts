@@ -8,7 +8,7 @@ import { KeyPair } from '@ton/crypto';
 import { randomBytes } from 'crypto';
 import { sha256 } from '@noble/hashes/sha256';
 import { join } from 'path';
-import { mkdtempSync, rmSync } from 'fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import pino from 'pino';
 import type { FastifyInstance } from 'fastify';
@@ -41,6 +41,7 @@ import { buildVerifierServer } from '../tee-verifier/src/server';
 import { httpPeer } from '../tee-verifier/src/peer';
 import { VerifierStore } from '../tee-verifier/src/store';
 import { startEchoBackend } from '../worker/src/echo-backend';
+import { SealedKeys, fileSealingSource, sealingContext } from '../worker/src/sealed-keys';
 import { openAiBackend } from '../worker/src/backend';
 import { Meter } from '../worker/src/meter';
 import { buildWorkerServer } from '../worker/src/server';
@@ -82,6 +83,7 @@ export interface WorkerOptions {
     sessionCacheSeconds?: number; // how long the worker trusts a session read from the chain (default 3)
     maxConcurrentPerSession?: number; // default 8
     answerRetentionSeconds?: number; // default 600
+    sealedKeys?: boolean; // keep the enclave keys across restarts (a development sealing secret in the network's directory)
 }
 
 export interface LocalNetworkOptions {
@@ -197,6 +199,7 @@ function workerControl(net: LocalNetwork, o: { backendUrl: string; dir: string }
                 sessionCacheSeconds: w.sessionCacheSeconds ?? 3,
                 maxConcurrentPerSession: w.maxConcurrentPerSession ?? 8,
                 answerRetentionSeconds: w.answerRetentionSeconds ?? 600,
+                sealedKeys: w.sealedKeys ? developmentSealedKeys(o.dir, net.provider) : undefined,
                 confirmTimeoutMs: 1000,
                 log: quiet,
             });
@@ -213,6 +216,13 @@ function workerControl(net: LocalNetwork, o: { backendUrl: string; dir: string }
             meter = undefined;
         },
     };
+}
+
+// Keys sealed in the network's directory under a development secret made once.
+function developmentSealedKeys(dir: string, provider: Address): SealedKeys {
+    const secret = join(dir, 'seal.secret');
+    if (!existsSync(secret)) writeFileSync(secret, randomBytes(32), { mode: 0o600 });
+    return new SealedKeys(join(dir, 'worker.keys'), fileSealingSource(secret), sealingContext(provider, LOCAL_GLOBAL_ID, DEMO_MODEL_HASH));
 }
 
 // Step 4: the GPU owner registers its Provider, listing the demo model at the worker's URL, and

@@ -590,6 +590,34 @@ describe('worker and client SDK', () => {
             await expect(session.chat(ask('three'))).rejects.toMatchObject({ code: 'attestation-mismatch' });
         });
 
+        it('with sealed keys, a restarted worker goes on serving its sessions: no new attestation, no message on-chain, answers kept', async () => {
+            await setUp();
+            await net.stopWorker();
+            await net.startWorker({ sealedKeys: true });
+            net.blockchain.now! += 1;
+            await net.worker.attest();
+            session = await openTracked();
+            const before = await session.chat(ask('before the restart'));
+            const url = `${net.workerUrl}/v1/sessions/${session.address.toString()}/chat`;
+            const body = Buffer.from(JSON.stringify({ ...ask('asked again after the restart'), model: DEMO_MODEL }));
+            await session.chat(ask('asked again after the restart'), { requestId: requestId(7) });
+            const keys = net.worker.keys;
+            const sent = net.ledger.transactions.length;
+
+            await net.stopWorker();
+            const restarted = await net.startWorker({ sealedKeys: true });
+            expect(restarted.keys.signing.publicKey).toEqual(keys.signing.publicKey);
+            expect(await restarted.attestationDue()).toBe(false); // the Provider's attestation still names these keys
+            expect(restarted.evidence().signingKey).toEqual(keys.signing.publicKey); // and its evidence is served again
+            // the answer is still there, sealed anew for a retry of its request id; the session goes on
+            const retry = await sealRequest(keys.encryption.publicKey, session.address, session.sessionKey, body, requestId(7));
+            const again = JSON.parse(retry.openResponse((await post(url, retry.envelope)).json as never).toString('utf8'));
+            expect(again.receipt).toBe(restarted.o.meter.latest(session.address)!.receipt.toBoc().toString('base64'));
+            const after = await session.chat(ask('after the restart'));
+            expect(after.receipt.seqno).toBe(before.receipt.seqno + 2);
+            expect(net.ledger.transactions.length).toBe(sent); // nothing on-chain
+        });
+
         it("re-attests when Root's verifier set changes, so that clients keep trusting it", async () => {
             await setUp({ durationSeconds: 8 * 3600 });
             expect(await net.worker.attestationDue()).toBe(false);

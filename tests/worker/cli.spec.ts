@@ -94,6 +94,38 @@ describe('worker CLI', () => {
         expect(wrong.stderr).toMatch(new RegExp(`the files in .* hash to [0-9a-f]{64}, not the --model-hash ${'ab'.repeat(32)} given`));
     });
 
+    it('keeps keys across restarts only with a sealing key source, and the development one only with --dev', () => {
+        const words = Array(24).fill('abandon').join(' ');
+        const model = tempDir('worker-model');
+        writeFileSync(join(model, 'weights.bin'), 'weights');
+        const tsm = tempDir('worker-tdx');
+        const secret = join(tempDir('worker-seal'), 'secret');
+        const prod = worker(
+            { COCOON_WORKER_MNEMONIC: words },
+            ...serve.slice(0, -2),
+            '--tsm',
+            tsm,
+            '--model-dir',
+            model,
+            '--seal-key-file',
+            secret,
+        );
+        expect(prod.status).toBe(64);
+        expect(prod.stderr).toMatch(/--seal-key-file needs --dev: whoever reads that file can read the enclave keys/);
+        const missing = join(tempDir('worker-cli'), 'tsm');
+        const noSource = worker(
+            { COCOON_WORKER_MNEMONIC: words },
+            ...serve,
+            '--dev',
+            '--tsm',
+            missing,
+            '--sealed-keys',
+            join(model, 'keys'),
+        );
+        expect(noSource.status).toBe(64);
+        expect(noSource.stderr).toMatch(/--sealed-keys needs a sealing key source/);
+    });
+
     it('refuses to run without TDX unless --dev, naming the configfs-tsm path', () => {
         const words = Array(24).fill('abandon').join(' ');
         const missing = join(tempDir('worker-cli'), 'tsm');

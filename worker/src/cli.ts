@@ -10,6 +10,7 @@ import { mnemonicWallet, tonClient, tonClientChain } from '../../protocol/chain'
 import { UsageError, positiveInt } from '../../protocol/cli';
 import { openAiBackend } from './backend';
 import { startEchoBackend } from './echo-backend';
+import { SealedKeys, fileSealingSource, sealingContext } from './sealed-keys';
 import { TSM_REPORT_DIR, teeKind } from './evidence';
 import { NVATTEST_COMMAND, collectGpuEvidence } from './gpu-evidence';
 import { modelHash } from './model-hash';
@@ -54,6 +55,8 @@ export interface ServeOptions {
     answerRetention: number;
     rateLimitPerSession: number;
     trustProxy?: string[];
+    sealedKeys?: string;
+    sealKeyFile?: string;
 }
 
 // Development mode lifts the rules on the backend and the GPU evidence, and nothing in a TDX quote
@@ -132,6 +135,24 @@ function gpuCollector(o: Pick<ServeOptions, 'dev' | 'gpuEvidence' | 'gpuEvidence
     return (nonce: Buffer) => collectGpuEvidence(nonce, command);
 }
 
+// --sealed-keys needs a sealing key source. The only one built in is the development secret file:
+// its reader can unseal the keys, so it is refused outside --dev (see sealed-keys.ts).
+function sealedKeysOrUsageError(o: ServeOptions, provider: Address, modelHash: Buffer): SealedKeys | undefined {
+    if (o.sealKeyFile && !o.dev) {
+        throw new UsageError(
+            '--seal-key-file needs --dev: whoever reads that file can read the enclave keys; production sealing needs a sealing service bound to the TD measurement, not available yet',
+        );
+    }
+    if (!o.sealedKeys) return undefined;
+    if (!o.sealKeyFile) {
+        throw new UsageError(
+            '--sealed-keys needs a sealing key source: --seal-key-file FILE (development, with --dev); without --sealed-keys the keys live in memory only and a restart needs new sessions',
+        );
+    }
+    const globalId = o.network === 'mainnet' ? GLOBAL_ID_MAINNET : GLOBAL_ID_TESTNET;
+    return new SealedKeys(o.sealedKeys, fileSealingSource(o.sealKeyFile), sealingContext(provider, globalId, modelHash));
+}
+
 export async function runWorker(o: ServeOptions) {
     const log = pino({ name: 'cocoon-worker' });
     refuseDevModeWhereItCouldPass(o);
@@ -152,6 +173,7 @@ export async function runWorker(o: ServeOptions) {
     const wallet = await mnemonicWallet(client, mnemonic);
     const provider = (await providerForOwner(o.root, o.owner)).address;
     const meter = new Meter(o.db, o.network === 'mainnet' ? GLOBAL_ID_MAINNET : GLOBAL_ID_TESTNET);
+    const sealedKeys = sealedKeysOrUsageError(o, provider, servedModelHash);
     const worker = await Worker.create({
         provider,
         globalId: o.network === 'mainnet' ? GLOBAL_ID_MAINNET : GLOBAL_ID_TESTNET,
@@ -168,11 +190,13 @@ export async function runWorker(o: ServeOptions) {
         sessionCacheSeconds: o.sessionCache,
         maxConcurrentPerSession: o.maxConcurrentPerSession,
         answerRetentionSeconds: o.answerRetention,
+        sealedKeys,
         confirmTimeoutMs: 90_000,
         log,
     });
     log.info({ provider: provider.toString(), wallet: wallet.address.toString(), tee: kind, models: o.model }, 'worker starting');
-    await worker.attest();
+    if (await worker.attestationDue()) await worker.attest();
+    else log.info({ validUntil: worker.identity().attestedUntil }, 'the Provider holds a valid attestation of these keys');
     const app = await buildWorkerServer(worker, {
         logger: { name: 'cocoon-worker-http' },
         perSessionPerMinute: o.rateLimitPerSession,
@@ -277,6 +301,8 @@ program
                 .map((a) => a.trim())
                 .filter(Boolean),
     )
+    .option('--sealed-keys <file>', 'keep the enclave keys across restarts, sealed in this file, so that open sessions go on')
+    .option('--seal-key-file <file>', 'development only (--dev): the secret the sealing key derives from (32 bytes or more)')
     .action(async (opts: ServeOptions) => runWorker(opts));
 
 program

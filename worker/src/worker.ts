@@ -40,6 +40,7 @@ import { Backend, BackendRejected, BackendUnavailable } from './backend';
 import { EvidenceOptions, collectEvidence } from './evidence';
 import { AnswerStore, EnclaveKeys, answerStore, generateEnclaveKeys } from './keys';
 import { Meter } from './meter';
+import { SealedKeys } from './sealed-keys';
 import { requestProofFromAny } from './verifier-client';
 
 // A refusal the HTTP layer turns into {error, message} with `status`.
@@ -83,15 +84,20 @@ export interface WorkerOptions {
     sessionCacheSeconds: number;
     maxConcurrentPerSession: number; // requests of one session served at once (more are refused: 429 session-busy)
     answerRetentionSeconds: number; // how long answers are kept for retries
+    sealedKeys?: SealedKeys; // keep the enclave keys across restarts (sealed-keys.ts)
     confirmTimeoutMs: number; // how long to wait for a sent message to show on-chain
     log: Logger;
 }
+
+const SESSION_CACHE_SIZE = 10_000;
 
 export const DEFAULT_CLAIM_POLICY: ClaimPolicy = { minAmount: 1_000_000_000n, intervalSeconds: 3600, deadlineMarginSeconds: 1800 };
 
 export class Worker {
     readonly stats = { requests: 0, refused: 0, tokensIn: 0n, tokensOut: 0n, claims: 0 };
-    private sessions = new Map<string, { state: SessionState; readAt: number }>();
+    // Sessions read from the chain (null: no Session there, so junk addresses cost one read each
+    // per cache period), at most SESSION_CACHE_SIZE of them.
+    private sessions = new Map<string, { state: SessionState | null; readAt: number }>();
     // Requests being served, by session and request id: a retry that arrives meanwhile waits for
     // the same answer. And per session, how many are in flight and the worst case they may cost.
     private inFlight = new Map<string, { hash: Buffer; answer: Promise<Buffer> }>();
@@ -112,8 +118,19 @@ export class Worker {
         this.answers = answerStore(keys);
     }
 
+    // With `sealedKeys`, the keys (and the evidence of their attestation) of an earlier run are
+    // unsealed, so that its sessions go on; new keys are sealed at once.
     static async create(o: WorkerOptions): Promise<Worker> {
-        return new Worker(o, await generateEnclaveKeys());
+        const sealed = await o.sealedKeys?.load();
+        if (!sealed) {
+            const keys = await generateEnclaveKeys();
+            await o.sealedKeys?.save({ keys });
+            return new Worker(o, keys);
+        }
+        const worker = new Worker(o, sealed.keys);
+        worker.attestedRequest = sealed.evidence;
+        o.log.info({ file: o.sealedKeys!.path }, 'enclave keys unsealed: sessions opened before the restart go on');
+        return worker;
     }
 
     // The enclave signing key as contracts hold it.
@@ -197,6 +214,7 @@ export class Worker {
         }
         this.attestedUntil = Number(held.validUntil);
         this.attestedRequest = bundle.request;
+        await this.o.sealedKeys?.save({ keys: this.keys, evidence: bundle.request });
         this.o.log.info({ validUntil: this.attestedUntil, verifier: bundle.verifier, signatures: bundle.signatures.length }, 'attested');
         return { validUntil: this.attestedUntil, verifier: bundle.verifier };
     }
@@ -211,10 +229,15 @@ export class Worker {
     private async session(address: Address, fresh = false): Promise<SessionState> {
         const key = address.toRawString();
         const cached = this.sessions.get(key);
-        if (cached && !fresh && Date.now() - cached.readAt < this.o.sessionCacheSeconds * 1000) return cached.state;
-        const state = await readSession(this.o.chain, address);
+        let state: SessionState | null;
+        if (cached && !fresh && Date.now() - cached.readAt < this.o.sessionCacheSeconds * 1000) state = cached.state;
+        else {
+            state = await readSession(this.o.chain, address);
+            this.sessions.delete(key); // re-inserted last: the map's order is the order of reads
+            this.sessions.set(key, { state, readAt: Date.now() });
+            if (this.sessions.size > SESSION_CACHE_SIZE) this.sessions.delete(this.sessions.keys().next().value!);
+        }
         if (!state) throw new WorkerRefusal('unknown-session', 404, `no Session at ${address.toString()}: open one first`);
-        this.sessions.set(key, { state, readAt: Date.now() });
         return state;
     }
 

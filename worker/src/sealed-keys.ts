@@ -1,0 +1,118 @@
+// Enclave keys that survive a restart. Without them, a restarted worker has new keys: every open
+// session's terms name the old signing key, so clients must close, wait out the grace period and
+// open again. With them, the worker seals its keys (and the evidence of its attestation) to a file
+// under a key only the same code can obtain, and after a restart it unseals them: the Provider's
+// attestation still names them, so sessions go on with no message on-chain.
+//
+// The sealing key comes from a SealingKeySource, bound to this provider, network and model hash:
+// - on TDX 1.x there is no hardware sealing (TDG.MR.KEY.GET comes with TDX 2.0); production workers
+//   get it from a sealing service that releases a key only to a TD with the same measurement (real
+//   Cocoon uses an SGX enclave on the host for this; see docs/guides/worker.md). No such service
+//   can run here, so none is built in yet.
+// - for development, a secret file the operator names (`--seal-key-file`, `--dev` only): whoever
+//   reads that file can read the keys, so it proves nothing about the code.
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'crypto';
+import { readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync, existsSync } from 'fs';
+import { Address } from '@ton/core';
+import { keyPairFromSecretKey } from '@ton/crypto';
+import { EnclaveKeys } from './keys';
+import type { AttestationRequest } from '../../protocol/evidence';
+import { attestRequestSchema, encodeAttestationRequest } from '../../protocol/verifier-api';
+
+export interface SealingKeySource {
+    describe: string;
+    // 32 bytes, the same every time for the same context (and code), never for another.
+    key(context: Buffer): Promise<Buffer>;
+}
+
+// Development only: the sealing key derives from a secret in a file (at least 32 bytes).
+export function fileSealingSource(path: string): SealingKeySource {
+    return {
+        describe: `the development sealing secret in ${path}`,
+        async key(context) {
+            const secret = readFileSync(path);
+            if (secret.length < 32) throw new Error(`${path} must hold at least 32 bytes of secret (for example: head -c 32 /dev/urandom)`);
+            return Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), context, 32));
+        },
+    };
+}
+
+// What the sealed keys are bound to: a key sealed for another provider, network or model does not
+// open (and would be refused by the Provider's attestation anyway).
+export function sealingContext(provider: Address, globalId: number, modelHash: Buffer): Buffer {
+    const id = Buffer.alloc(4);
+    id.writeInt32BE(globalId);
+    return Buffer.concat([Buffer.from('cocoon-sealed-keys-v1'), id, Buffer.from([provider.workChain & 0xff]), provider.hash, modelHash]);
+}
+
+export interface SealedState {
+    keys: EnclaveKeys;
+    evidence?: AttestationRequest; // of the attestation the Provider holds for these keys
+}
+
+export class SealedKeys {
+    constructor(
+        readonly path: string,
+        private readonly source: SealingKeySource,
+        private readonly context: Buffer,
+    ) {}
+
+    // The sealed state, or null when there is no file yet. Throws if the file does not open: a
+    // file sealed for other code, provider or model, or altered.
+    async load(): Promise<SealedState | null> {
+        if (!existsSync(this.path)) return null;
+        const blob = readFileSync(this.path);
+        const key = await this.source.key(this.context);
+        let plain: Buffer;
+        try {
+            const decipher = createDecipheriv('aes-256-gcm', key, blob.subarray(0, 12));
+            decipher.setAAD(this.context);
+            decipher.setAuthTag(blob.subarray(blob.length - 16));
+            plain = Buffer.concat([decipher.update(blob.subarray(12, blob.length - 16)), decipher.final()]);
+        } catch {
+            throw new Error(
+                `the sealed keys in ${this.path} do not open with ${this.source.describe}: sealed for another provider, network, model or secret, or altered (move the file away to start with new keys)`,
+            );
+        }
+        const s = JSON.parse(plain.toString('utf8')) as {
+            signing: string;
+            encryption: { publicKey: string; privateKey: string };
+            evidence?: unknown;
+        };
+        return {
+            keys: {
+                signing: keyPairFromSecretKey(Buffer.from(s.signing, 'hex')),
+                encryption: {
+                    publicKey: Buffer.from(s.encryption.publicKey, 'hex'),
+                    privateKey: Buffer.from(s.encryption.privateKey, 'hex'),
+                },
+            },
+            evidence: s.evidence === undefined ? undefined : attestRequestSchema.parse(s.evidence),
+        };
+    }
+
+    // Writes the state atomically (a temporary file, fsynced, renamed over the old one).
+    async save(state: SealedState): Promise<void> {
+        const plain = Buffer.from(
+            JSON.stringify({
+                signing: state.keys.signing.secretKey.toString('hex'),
+                encryption: {
+                    publicKey: state.keys.encryption.publicKey.toString('hex'),
+                    privateKey: state.keys.encryption.privateKey.toString('hex'),
+                },
+                evidence: state.evidence && encodeAttestationRequest(state.evidence),
+            }),
+        );
+        const key = await this.source.key(this.context);
+        const nonce = randomBytes(12);
+        const cipher = createCipheriv('aes-256-gcm', key, nonce);
+        cipher.setAAD(this.context);
+        const blob = Buffer.concat([nonce, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+        const tmp = `${this.path}.tmp`;
+        writeFileSync(tmp, blob, { mode: 0o600 });
+        const fd = openSync(tmp, 'r');
+        fsyncSync(fd);
+        closeSync(fd);
+        renameSync(tmp, this.path);
+    }
+}
