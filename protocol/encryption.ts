@@ -1,5 +1,5 @@
 // End-to-end encryption between a client and a worker enclave, defined once: the client SDK
-// seals requests, the worker opens them. HPKE (RFC 9180) with @hpke/core in Auth mode:
+// seals requests, the worker opens them. HPKE (RFC 9180, protocol/hpke.ts) in Auth mode:
 // DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM, from the client's session key to the
 // enclave's X25519 key that the verifiers attested.
 // - Auth mode proves the request comes from the holder of the session key whose hash the client
@@ -12,9 +12,8 @@
 //   RFC 9458, does): only the client that sealed the request can read it.
 import { createCipheriv, createDecipheriv, randomBytes } from 'crypto';
 import { Address } from '@ton/core';
-import { Aes128Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core';
+import { generateX25519KeyPair, openAuth, sealAuth } from './hpke';
 
-const suite = new CipherSuite({ kem: new DhkemX25519HkdfSha256(), kdf: new HkdfSha256(), aead: new Aes128Gcm() });
 const REQUEST_INFO = Buffer.from('cocoon-request-v1');
 const RESPONSE_LABEL = Buffer.from('cocoon-response-v1');
 
@@ -48,11 +47,7 @@ function info(session: Address): Buffer {
 // A fresh X25519 key pair, both halves as 32 raw bytes (the worker makes one at start, a client
 // one per session).
 export async function generateEncryptionKeyPair(): Promise<SessionKey> {
-    const kp = await suite.kem.generateKeyPair();
-    return {
-        publicKey: Buffer.from(await suite.kem.serializePublicKey(kp.publicKey)),
-        privateKey: Buffer.from(await suite.kem.serializePrivateKey(kp.privateKey)),
-    };
+    return generateX25519KeyPair();
 }
 
 function aesSeal(key: Buffer, plaintext: Uint8Array): ResponseEnvelope {
@@ -88,21 +83,13 @@ export async function sealRequest(
     plaintext: Uint8Array,
     requestId: string,
 ) {
-    const sender = await suite.createSenderContext({
-        recipientPublicKey: await suite.kem.deserializePublicKey(enclaveEncryptionKey),
-        senderKey: {
-            privateKey: await suite.kem.importKey('raw', clientKey.privateKey, false),
-            publicKey: await suite.kem.deserializePublicKey(clientKey.publicKey),
-        },
-        info: info(session),
-    });
-    const ciphertext = Buffer.from(await sender.seal(plaintext, Buffer.from(requestId)));
-    const responseKey = Buffer.from(await sender.export(RESPONSE_LABEL, 16));
+    const sealed = sealAuth(enclaveEncryptionKey, clientKey, info(session), Buffer.from(requestId), plaintext);
+    const responseKey = sealed.context.export(RESPONSE_LABEL, 16);
     const envelope: RequestEnvelope = {
         requestId,
         clientKey: clientKey.publicKey.toString('base64'),
-        enc: Buffer.from(sender.enc).toString('base64'),
-        ciphertext: ciphertext.toString('base64'),
+        enc: sealed.enc.toString('base64'),
+        ciphertext: sealed.ciphertext.toString('base64'),
     };
     return { envelope, openResponse: (e: ResponseEnvelope) => aesOpen(responseKey, e) };
 }
@@ -111,24 +98,21 @@ export async function sealRequest(
 // envelope names (the caller checks that key against the session's committed hash);
 // `sealResponse` encrypts the answer for the client that sent it.
 export async function openRequest(enclaveKey: SessionKey, session: Address, envelope: RequestEnvelope) {
-    let recipient;
-    let plaintext: Buffer;
+    let opened;
     try {
-        recipient = await suite.createRecipientContext({
-            recipientKey: {
-                privateKey: await suite.kem.importKey('raw', enclaveKey.privateKey, false),
-                publicKey: await suite.kem.deserializePublicKey(enclaveKey.publicKey),
-            },
-            senderPublicKey: await suite.kem.deserializePublicKey(Buffer.from(envelope.clientKey, 'base64')),
-            enc: Buffer.from(envelope.enc, 'base64'),
-            info: info(session),
-        });
-        plaintext = Buffer.from(await recipient.open(Buffer.from(envelope.ciphertext, 'base64'), Buffer.from(envelope.requestId)));
+        opened = openAuth(
+            enclaveKey,
+            Buffer.from(envelope.clientKey, 'base64'),
+            Buffer.from(envelope.enc, 'base64'),
+            info(session),
+            Buffer.from(envelope.requestId),
+            Buffer.from(envelope.ciphertext, 'base64'),
+        );
     } catch {
         throw new DecryptionError(
             'the request does not decrypt: it was altered, sealed for another session, request id or enclave key, or not by the named client key',
         );
     }
-    const responseKey = Buffer.from(await recipient.export(RESPONSE_LABEL, 16));
-    return { plaintext, sealResponse: (bytes: Uint8Array) => aesSeal(responseKey, bytes) };
+    const responseKey = opened.context.export(RESPONSE_LABEL, 16);
+    return { plaintext: opened.plaintext, sealResponse: (bytes: Uint8Array) => aesSeal(responseKey, bytes) };
 }

@@ -36,6 +36,7 @@ import {
     storeTopUpSession,
 } from '../wrappers';
 import { ChainAccess, onChain, waitFor } from '../protocol/chain';
+import { postJson } from '../protocol/http-post';
 import type { AttestationRequest } from '../protocol/evidence';
 import { attestRequestSchema } from '../protocol/verifier-api';
 import { SessionKey, generateEncryptionKeyPair, sealRequest } from '../protocol/encryption';
@@ -774,13 +775,12 @@ export class ClientSession {
     private async post(path: string, body: unknown): Promise<{ status: number; json: unknown }> {
         const url = new URL(path, this.endpoint);
         try {
-            const res = await fetch(url, {
-                method: 'POST',
-                headers: { 'content-type': 'application/json' },
-                body: JSON.stringify(body),
-                signal: AbortSignal.timeout(this.client.o.requestTimeoutMs ?? 120_000),
-            });
-            return { status: res.status, json: await res.json().catch(() => undefined) };
+            return await postJson(
+                { url },
+                JSON.stringify(body),
+                { 'content-type': 'application/json' },
+                this.client.o.requestTimeoutMs ?? 120_000,
+            );
         } catch (e) {
             throw new CocoonError(
                 'worker-unreachable',

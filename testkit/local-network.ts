@@ -72,6 +72,7 @@ export interface LocalNetwork {
     provider: Address;
     verifierUrls: string[];
     workerUrl: string;
+    backendUrl: string; // the built-in backend the worker calls
     worker: Worker;
     startWorker(o?: WorkerOptions): Promise<Worker>;
     stopWorker(): Promise<void>;
@@ -83,6 +84,7 @@ export interface WorkerOptions {
     sessionCacheSeconds?: number; // how long the worker trusts a session read from the chain (default 3)
     maxConcurrentPerSession?: number; // default 8
     answerRetentionSeconds?: number; // default 600
+    perSessionPerMinute?: number; // the worker's chat rate limit per session (default 6000)
     sealedKeys?: boolean; // keep the enclave keys across restarts (a development sealing secret in the network's directory)
 }
 
@@ -203,7 +205,7 @@ function workerControl(net: LocalNetwork, o: { backendUrl: string; dir: string }
                 confirmTimeoutMs: 1000,
                 log: quiet,
             });
-            app = await buildWorkerServer(worker);
+            app = await buildWorkerServer(worker, { perSessionPerMinute: w.perSessionPerMinute });
             const port = net.workerUrl ? Number(new URL(net.workerUrl).port) : 0;
             net.workerUrl = await app.listen({ host: '127.0.0.1', port });
             net.worker = worker;
@@ -295,6 +297,7 @@ export async function startLocalNetwork(o: LocalNetworkOptions = {}): Promise<Lo
             provider,
             verifierUrls,
             workerUrl: '', // set when the worker first listens
+            backendUrl: backend.url,
         } as LocalNetwork;
         Object.assign(net, workerControl(net, { backendUrl: backend.url, dir }));
         closers.push(() => net.stopWorker());

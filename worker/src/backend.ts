@@ -3,7 +3,7 @@
 // The worker meters by the `usage` counts it returns.
 import { ChatCompletion, ChatRequest, chatCompletionSchema } from '../../protocol/worker-api';
 import { BackendTarget, parseBackendTarget } from './backend-target';
-import { postJsonOverUnixSocket } from './unix-post';
+import { postJson } from '../../protocol/http-post';
 
 export class BackendUnavailable extends Error {
     constructor(message: string) {
@@ -42,12 +42,14 @@ export function openAiBackend(backend: string | BackendTarget, o: { apiKey?: str
             : `unix:${target.socketPath} /${path}`;
     const headers = { 'content-type': 'application/json', ...(o.apiKey ? { authorization: `Bearer ${o.apiKey}` } : {}) };
     const timeoutMs = o.timeoutMs ?? 120_000;
-    const post = async (body: string): Promise<{ status: number; json: unknown }> => {
-        if (target.kind === 'unix') return postJsonOverUnixSocket(target.socketPath, '/' + path, body, headers, timeoutMs);
-        // no redirects: one would carry the prompt to wherever the backend points (backend-target.ts)
-        const res = await fetch(url, { method: 'POST', headers, body, redirect: 'error', signal: AbortSignal.timeout(timeoutMs) });
-        return { status: res.status, json: await res.json().catch(() => null) };
-    };
+    // (no redirects: one would carry the prompt to wherever the backend points; backend-target.ts)
+    const post = (body: string) =>
+        postJson(
+            target.kind === 'unix' ? { socketPath: target.socketPath, path: '/' + path } : { url: url as URL },
+            body,
+            headers,
+            timeoutMs,
+        );
     return {
         async complete(request) {
             let res: { status: number; json: unknown };

@@ -172,8 +172,8 @@ export async function runWorker(o: ServeOptions) {
     const chain = tonClientChain(client, o.endpoint);
     const wallet = await mnemonicWallet(client, mnemonic);
     const provider = (await providerForOwner(o.root, o.owner)).address;
-    const meter = new Meter(o.db, o.network === 'mainnet' ? GLOBAL_ID_MAINNET : GLOBAL_ID_TESTNET);
     const sealedKeys = sealedKeysOrUsageError(o, provider, servedModelHash);
+    const meter = new Meter(o.db, o.network === 'mainnet' ? GLOBAL_ID_MAINNET : GLOBAL_ID_TESTNET);
     const worker = await Worker.create({
         provider,
         globalId: o.network === 'mainnet' ? GLOBAL_ID_MAINNET : GLOBAL_ID_TESTNET,

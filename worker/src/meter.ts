@@ -13,14 +13,17 @@ import { KeyPair } from '@ton/crypto';
 import { createHash } from 'crypto';
 import { PriceRates, amountDue, bigIntToBuffer32, bufferToBigInt, buildUsageReceipt, signUsageReceipt } from '../../wrappers';
 
-export interface SignedReceipt {
-    session: Address;
+export interface ReceiptCounts {
     seqno: number;
     lastRequestAt: number;
     tokensIn: bigint;
     tokensOut: bigint;
     amountDue: bigint;
     resultsHash: bigint;
+}
+
+export interface SignedReceipt extends ReceiptCounts {
+    session: Address;
     receipt: Cell;
     signature: Buffer;
 }
@@ -69,6 +72,9 @@ export class Meter {
         this.migrate();
         this.stmt = {
             latest: this.db.prepare('SELECT * FROM receipts WHERE session = ? ORDER BY seqno DESC LIMIT 1'),
+            counts: this.db.prepare(
+                'SELECT seqno, last_request_at, tokens_in, tokens_out, amount_due, results_hash FROM receipts WHERE session = ? ORDER BY seqno DESC LIMIT 1',
+            ),
             claimable: this.db.prepare('SELECT * FROM receipts WHERE session = ? AND last_request_at <= ? ORDER BY seqno DESC LIMIT 1'),
             insertReceipt: this.db.prepare(
                 `INSERT INTO receipts (session, seqno, last_request_at, tokens_in, tokens_out, amount_due, results_hash, receipt, signature)
@@ -165,6 +171,21 @@ export class Meter {
         return this.row(session, this.stmt.latest.get(session.toRawString()));
     }
 
+    // The latest receipt's counts, without reading its cell (which costs a hash computation): what
+    // every request needs.
+    latestCounts(session: Address): ReceiptCounts | null {
+        const x = this.stmt.counts.get(session.toRawString()) as Record<string, string | number> | undefined;
+        if (!x) return null;
+        return {
+            seqno: x.seqno as number,
+            lastRequestAt: x.last_request_at as number,
+            tokensIn: BigInt(x.tokens_in),
+            tokensOut: BigInt(x.tokens_out),
+            amountDue: BigInt(x.amount_due),
+            resultsHash: BigInt(x.results_hash),
+        };
+    }
+
     // The latest receipt the Session still pays: none of its requests accepted after `servingEnd`
     // (the close or the deadline; servingEnd in wrappers).
     claimable(session: Address, servingEnd: number): SignedReceipt | null {
@@ -203,7 +224,7 @@ export class Meter {
         if (o.usage.tokensIn < 0n || o.usage.tokensOut < 0n) throw new RangeError('token counts cannot be negative');
         const key = session.toRawString();
         const write = this.db.transaction(() => {
-            const prev = this.latest(session);
+            const prev = this.latestCounts(session);
             const [prevIn, prevOut] = [prev?.tokensIn ?? 0n, prev?.tokensOut ?? 0n];
             let { tokensIn, tokensOut } = o.usage;
             while (

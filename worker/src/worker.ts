@@ -357,7 +357,7 @@ export class Worker {
         const promptBound = bounds.tokensIn;
         const promptCost = ceilDiv(promptBound * prices.pricePerMillionIn, 1_000_000n);
         const affordable = (budget: bigint) =>
-            affordableOutput(budget - (this.o.meter.latest(sessionAddress)?.amountDue ?? 0n) - flight.reserved - promptCost, prices);
+            affordableOutput(budget - (this.o.meter.latestCounts(sessionAddress)?.amountDue ?? 0n) - flight.reserved - promptCost, prices);
         let budget = s.budget;
         if (affordable(budget) < 1n) {
             budget = (await this.session(sessionAddress, true)).budget; // a top-up may have landed
