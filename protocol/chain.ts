@@ -3,7 +3,7 @@
 // (testnet, mainnet) and a Blueprint script's connection. All open the same typed wrappers; sends
 // go through a @ton/core Sender (a wallet), and callers confirm an outcome by reading state back,
 // which works the same on all of them.
-import { Address, Contract, OpenedContract, Sender, Transaction } from '@ton/core';
+import { Address, Contract, ContractProvider, OpenedContract, Sender, StateInit, Transaction, openContract } from '@ton/core';
 import { TonClient, WalletContractV4 } from '@ton/ton';
 import { mnemonicToPrivateKey } from '@ton/crypto';
 import type { Blockchain } from '@ton/sandbox';
@@ -59,37 +59,204 @@ export function tonClient(endpoint: string, apiKey?: string, timeoutMs = 15_000)
     return new TonClient({ endpoint, apiKey, timeout: timeoutMs });
 }
 
-// The v4 wallet of a 24-word mnemonic, as a Sender (it reads its seqno and signs each transfer).
-export async function mnemonicWallet(client: TonClient, mnemonic: string[]): Promise<{ address: Address; sender: Sender }> {
+// The v4 wallet of a 24-word mnemonic, as a Sender (it reads its seqno and signs each transfer)
+// through `chain` (or a TonClient).
+export async function mnemonicWallet(chain: TonClient | ChainAccess, mnemonic: string[]): Promise<{ address: Address; sender: Sender }> {
     const key = await mnemonicToPrivateKey(mnemonic);
-    const wallet = client.open(WalletContractV4.create({ workchain: 0, publicKey: key.publicKey }));
+    const wallet = chain.open(WalletContractV4.create({ workchain: 0, publicKey: key.publicKey }));
     return { address: wallet.address, sender: wallet.sender(key.secretKey) };
 }
 
 export function tonClientChain(client: TonClient, endpoint: string): ChainAccess {
     return {
         open: (c) => client.open(c),
-        accountState: async (a) => {
-            const s = (await client.getContractState(a)).state;
-            return s === 'uninitialized' ? 'uninit' : s;
-        },
-        transactions: async (a, afterLt) => {
-            // newest first, 100 a page, down to afterLt (the API repeats the cursor transaction)
-            const out: Transaction[] = [];
-            let cursor: { lt: string; hash: string } | undefined;
-            for (;;) {
-                const page = await client.getTransactions(a, { limit: 100, ...(cursor ?? {}), to_lt: afterLt.toString(), archival: true });
-                const fresh = (cursor ? page.slice(1) : page).filter((t) => t.lt > afterLt);
-                out.push(...fresh);
-                if (fresh.length === 0 || page.length < 100) break;
-                const last = page[page.length - 1];
-                cursor = { lt: last.lt.toString(), hash: last.hash().toString('base64') };
-            }
-            return out.reverse();
-        },
+        accountState: (a) => accountStateThrough(client, a),
+        transactions: (a, afterLt) => transactionsThrough(client, a, afterLt),
         now: () => Math.floor(Date.now() / 1000),
         describe: `the TON API at ${endpoint}`,
     };
+}
+
+async function accountStateThrough(client: TonClient, a: Address): Promise<AccountState> {
+    const s = (await client.getContractState(a)).state;
+    return s === 'uninitialized' ? 'uninit' : s;
+}
+
+async function transactionsThrough(client: TonClient, a: Address, afterLt: bigint): Promise<Transaction[]> {
+    // newest first, 100 a page, down to afterLt (the API repeats the cursor transaction)
+    const out: Transaction[] = [];
+    let cursor: { lt: string; hash: string } | undefined;
+    for (;;) {
+        const page = await client.getTransactions(a, { limit: 100, ...(cursor ?? {}), to_lt: afterLt.toString(), archival: true });
+        const fresh = (cursor ? page.slice(1) : page).filter((t) => t.lt > afterLt);
+        out.push(...fresh);
+        if (fresh.length === 0 || page.length < 100) break;
+        const last = page[page.length - 1];
+        cursor = { lt: last.lt.toString(), hash: last.hash().toString('base64') };
+    }
+    return out.reverse();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Several endpoints: one down, hanging or behind does not take the service down
+// ---------------------------------------------------------------------------------------------
+
+export interface Endpoint {
+    url: string; // a toncenter-style v2 JSON-RPC URL
+    apiKey?: string; // sent to this endpoint only
+}
+
+export interface FailoverOptions {
+    timeoutMs?: number; // one call to one endpoint (default 10 s): a hanging endpoint costs this much once
+    rounds?: number; // passes over every endpoint before giving up (default 2)
+    backoffMs?: number; // pause between passes; a failed endpoint rests twice as long each time it fails, up to a minute (default 500)
+    maxLagBlocks?: number; // an endpoint whose latest masterchain block is this far behind the freshest one is behind (default 12, about a minute)
+    lagCheckMs?: number; // how often the endpoints' latest blocks are compared (default 30 s)
+}
+
+interface EndpointState {
+    url: string;
+    client: TonClient;
+    failures: number;
+    restingUntil: number;
+    behind: boolean;
+    lastError?: string;
+}
+
+// What an endpoint answered that any endpoint would answer the same: a get method that throws (a
+// contract's exit code) is an answer, not an outage.
+const isAnswer = (e: unknown) => /exit_code/.test((e as Error)?.message ?? '');
+
+// A ChainAccess over several TON HTTP API endpoints. Every call goes to the best endpoint: one
+// that answers, is not resting after a failure and is not behind the others; when it fails or
+// hangs the call moves on to the next, and only when every endpoint failed, `rounds` times with
+// backoff, does it throw ChainUnavailable, naming each endpoint and what it did. Sends are safe to
+// repeat on another endpoint: a wallet message carries its seqno, and the wallet accepts it once.
+export function failoverChain(endpoints: Endpoint[], o: FailoverOptions = {}): ChainAccess & { status(): EndpointStatus[] } {
+    if (endpoints.length === 0) throw new Error('at least one endpoint is needed');
+    const timeoutMs = o.timeoutMs ?? 10_000;
+    const rounds = o.rounds ?? 2;
+    const backoffMs = o.backoffMs ?? 500;
+    const maxLag = o.maxLagBlocks ?? 12;
+    const lagCheckMs = o.lagCheckMs ?? 30_000;
+    const states: EndpointState[] = endpoints.map((e) => ({
+        url: e.url,
+        client: new TonClient({ endpoint: e.url, apiKey: e.apiKey, timeout: timeoutMs }),
+        failures: 0,
+        restingUntil: 0,
+        behind: false,
+    }));
+    const describe = `the TON API at ${endpoints.map((e) => e.url).join(', ')}`;
+    let lagCheckedAt = -Infinity;
+    let lagCheck: Promise<void> | undefined;
+
+    const failed = (s: EndpointState, e: unknown) => {
+        s.failures += 1;
+        s.restingUntil = Date.now() + Math.min(backoffMs * 2 ** (s.failures - 1), 60_000);
+        s.lastError = (e as Error)?.message ?? String(e);
+    };
+
+    // Compares the endpoints' latest masterchain blocks; one far behind serves stale state.
+    const checkLag = async () => {
+        if (states.length < 2 || Date.now() - lagCheckedAt < lagCheckMs) return;
+        lagCheck ??= (async () => {
+            const seqnos = await Promise.all(
+                states.map((s) =>
+                    s.client.getMasterchainInfo().then(
+                        (m) => m.latestSeqno,
+                        (e) => (failed(s, e), undefined),
+                    ),
+                ),
+            );
+            const best = Math.max(...seqnos.map((n) => n ?? -Infinity));
+            states.forEach((s, i) => {
+                const n = seqnos[i];
+                s.behind = n !== undefined && best - n > maxLag;
+                if (s.behind) s.lastError = `behind: masterchain block ${n}, others at ${best}`;
+            });
+            lagCheckedAt = Date.now();
+        })().finally(() => (lagCheck = undefined));
+        await lagCheck;
+    };
+
+    // Best first: up and current, then behind, then resting (soonest back first).
+    const ordered = () => {
+        const now = Date.now();
+        const rank = (s: EndpointState) => (s.restingUntil > now ? 2 : s.behind ? 1 : 0);
+        return [...states].sort((a, b) => rank(a) - rank(b) || a.restingUntil - b.restingUntil || a.failures - b.failures);
+    };
+
+    async function call<T>(what: string, f: (client: TonClient) => Promise<T>): Promise<T> {
+        for (let round = 0; ; round++) {
+            await checkLag();
+            for (const s of ordered()) {
+                try {
+                    const result = await f(s.client);
+                    s.failures = 0;
+                    s.restingUntil = 0;
+                    return result;
+                } catch (e) {
+                    if (isAnswer(e)) throw e;
+                    failed(s, e);
+                }
+            }
+            if (round + 1 >= rounds) break;
+            await new Promise((r) => setTimeout(r, backoffMs * 2 ** round));
+        }
+        const tried = states.map((s) => `${s.url} (${s.lastError})`).join('; ');
+        throw new ChainUnavailable(chain, what, new Error(`every endpoint failed: ${tried}`));
+    }
+
+    const provider = (address: Address, init?: StateInit | null): ContractProvider => ({
+        getState: () => call(`read the state of ${address.toString()}`, (c) => c.provider(address, init).getState()),
+        get: (name, args) => call(`run the get method ${String(name)}`, (c) => c.provider(address, init).get(name, args)),
+        external: (message) => call('send a message', (c) => c.provider(address, init).external(message)),
+        internal: (via, args) => call('send a message', (c) => c.provider(address, init).internal(via, args)),
+        open: (contract) => openContract(contract, (p) => provider(p.address, p.init)),
+        getTransactions: (a, lt, hash, limit) =>
+            call(`read transactions of ${a.toString()}`, (c) => c.provider(a).getTransactions(a, lt, hash, limit)),
+    });
+
+    const chain = {
+        open: <T extends Contract>(contract: T) => openContract(contract, (p) => provider(p.address, p.init)),
+        accountState: (a: Address) => call(`read the state of ${a.toString()}`, (c) => accountStateThrough(c, a)),
+        transactions: (a: Address, afterLt: bigint) =>
+            call(`read transactions of ${a.toString()}`, (c) => transactionsThrough(c, a, afterLt)),
+        now: () => Math.floor(Date.now() / 1000),
+        describe,
+        status: (): EndpointStatus[] =>
+            states.map((s) => ({
+                url: s.url,
+                up: s.restingUntil <= Date.now() && !s.behind,
+                failures: s.failures,
+                behind: s.behind,
+                lastError: s.lastError,
+            })),
+    };
+    return chain;
+}
+
+export interface EndpointStatus {
+    url: string;
+    up: boolean;
+    failures: number;
+    behind: boolean;
+    lastError?: string;
+}
+
+// An --endpoint value: a URL, optionally with `#ENV_NAME` naming the environment variable that
+// holds its API key (a fragment never leaves this machine, and each key goes to its own endpoint).
+export function parseEndpoint(value: string, env: NodeJS.ProcessEnv = process.env): Endpoint {
+    const [url, keyEnv] = value.split('#');
+    try {
+        new URL(url);
+    } catch {
+        throw new Error(`--endpoint ${url} is not a URL`);
+    }
+    if (!keyEnv) return { url };
+    const apiKey = env[keyEnv];
+    if (!apiKey) throw new Error(`--endpoint ${url}#${keyEnv}: the environment variable ${keyEnv} (its API key) is not set`);
+    return { url, apiKey };
 }
 
 // A Blueprint script's connection (scripts/): it can tell deployed from not, nothing finer.

@@ -7,7 +7,7 @@ import { readFileSync, statSync } from 'fs';
 import { TcbStatus } from '@phala/dcap-qvl';
 import { NotHex, decodeHexOrBinary } from './bytes';
 import { GpuEvidenceRejected, gpuSetDigest, nvidiaRoots, verifyGpuEvidence } from './nvidia';
-import { UsageError, positiveInt } from '../../protocol/cli';
+import { ENDPOINT_HELP, UsageError, positiveInt } from '../../protocol/cli';
 import { MAX_GPU_REPORT_BYTES, MAX_QUOTE_BYTES, NO_GPU_EVIDENCE, tdxMeasurement } from '../../protocol/evidence';
 import { DEFAULT_TCB_POLICY, QuoteRejected, VerifiedQuote, applyTcbPolicy, decodeQuoteFile, inspectQuote, parseCollateral } from './quote';
 
@@ -179,8 +179,8 @@ program
     .description('run the verifier service (HTTP API, durable outbox, on-chain submission)')
     .requiredOption('--root <address>', 'Root contract address (reads its measurement allowlist)')
     .addOption(new Option('--network <name>', 'network the Root is on').choices(['mainnet', 'testnet']).default('testnet'))
-    .option('--endpoint <url>', 'TON HTTP API endpoint (toncenter v2 JSON-RPC)', 'https://testnet.toncenter.com/api/v2/jsonRPC')
-    .option('--api-key-env <name>', 'environment variable holding the endpoint API key', 'TONCENTER_API_KEY')
+    .option('--endpoint <url...>', ENDPOINT_HELP, ['https://testnet.toncenter.com/api/v2/jsonRPC'])
+    .option('--api-key-env <name>', 'environment variable holding the API key of a single --endpoint', 'TONCENTER_API_KEY')
     .option('--key-file <file>', 'file holding the verifier ed25519 seed (64 hex characters)')
     .option('--key-env <name>', 'environment variable holding the verifier ed25519 seed', 'COCOON_VERIFIER_KEY')
     .option(

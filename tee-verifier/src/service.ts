@@ -13,15 +13,15 @@ import { buildVerifierServer } from './server';
 import { VerifierStore } from './store';
 import { submitDueProofs } from './submitter';
 import { proofSubmitter, rootAllowlist, rootVerifierSet } from './ton';
-import { mnemonicWallet, tonClient, tonClientChain } from '../../protocol/chain';
+import { failoverChain, mnemonicWallet } from '../../protocol/chain';
 import { nvidiaRoots } from './nvidia';
 import { readFileSync } from 'fs';
-import { UsageError } from '../../protocol/cli';
+import { UsageError, endpointsFromOptions } from '../../protocol/cli';
 
 export interface ServeOptions {
     root: string;
     network: 'mainnet' | 'testnet';
-    endpoint: string;
+    endpoint: string[];
     apiKeyEnv: string;
     keyFile?: string;
     keyEnv: string;
@@ -62,8 +62,7 @@ export async function runService(o: ServeOptions) {
     }
     if (!o.collateral && !o.pccs) throw new UsageError('name where collateral comes from: --collateral FILE (offline) or --pccs URL');
     const key = loadSigningKey(o.keyFile ? { file: o.keyFile } : { env: o.keyEnv });
-    const client = tonClient(o.endpoint, process.env[o.apiKeyEnv]);
-    const chain = tonClientChain(client, o.endpoint);
+    const chain = failoverChain(endpointsFromOptions(o.endpoint, o.apiKeyEnv));
     const store = new VerifierStore(o.db);
     const attestor = new Attestor({
         store,
@@ -109,7 +108,7 @@ export async function runService(o: ServeOptions) {
     let timer: NodeJS.Timeout | undefined;
     const mnemonic = process.env[o.walletMnemonicEnv]?.trim().split(/\s+/);
     if (mnemonic && mnemonic.length === 24) {
-        const submitter = proofSubmitter(chain, (await mnemonicWallet(client, mnemonic)).sender);
+        const submitter = proofSubmitter(chain, (await mnemonicWallet(chain, mnemonic)).sender);
         const tick = async () => {
             try {
                 const r = await submitDueProofs({

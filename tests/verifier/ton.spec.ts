@@ -1,72 +1,25 @@
 // The production chain connection (@ton/ton) against a fake TON HTTP API endpoint: the allowlist
 // getter, and the wallet transfer that submits a proof, checked down to the message it sends.
-import { createServer } from 'http';
 import { Address, Cell, loadMessage, loadMessageRelaxed, toNano } from '@ton/core';
 import { mnemonicNew, mnemonicToPrivateKey, signVerify } from '@ton/crypto';
 import { WalletContractV4 } from '@ton/ton';
 import { loadSubmitAttestation } from '../../wrappers';
 import { proofSubmitter, rootAllowlist } from '../../tee-verifier/src/ton';
 import { mnemonicWallet, tonClient, tonClientChain } from '../../protocol/chain';
-
-interface Fake {
-    url: string;
-    sent: string[]; // BoCs posted with sendBoc
-    close: () => void;
-}
-
-async function fakeEndpoint(getters: Record<string, [string, string][]>): Promise<Fake> {
-    const sent: string[] = [];
-    const server = createServer((req, res) => {
-        let body = '';
-        req.on('data', (d) => (body += d));
-        req.on('end', () => {
-            const call = JSON.parse(body) as { method: string; params: { method?: string; boc?: string } };
-            const ok = (result: unknown) => res.end(JSON.stringify({ ok: true, result }));
-            res.setHeader('content-type', 'application/json');
-            if (call.method === 'runGetMethod' && getters[call.params.method!])
-                return ok({ gas_used: 0, exit_code: 0, stack: getters[call.params.method!] });
-            if (call.method === 'getAddressInformation') {
-                return ok({
-                    balance: '1000000000',
-                    state: 'active',
-                    data: '',
-                    code: '',
-                    last_transaction_id: { '@type': 'internal.transactionId', lt: '0', hash: Buffer.alloc(32).toString('base64') },
-                    block_id: {
-                        '@type': 'ton.blockIdExt',
-                        workchain: -1,
-                        shard: '-9223372036854775808',
-                        seqno: 1,
-                        root_hash: '',
-                        file_hash: '',
-                    },
-                    sync_utime: 0,
-                });
-            }
-            if (call.method === 'sendBoc') {
-                sent.push(call.params.boc!);
-                return ok({ '@type': 'ok' });
-            }
-            res.statusCode = 500;
-            res.end(JSON.stringify({ ok: false, error: `not emulated: ${call.method} ${call.params.method ?? ''}` }));
-        });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/jsonRPC`, sent, close: () => server.close() };
-}
+import { fakeToncenter } from '../../testkit/fake-toncenter';
 
 describe('@ton/ton connection', () => {
     it("reads the allowlist with Root's getter", async () => {
-        const fake = await fakeEndpoint({ is_measurement_allowed: [['num', '-0x1']] });
+        const fake = await fakeToncenter({ getters: { is_measurement_allowed: [['num', '-0x1']] } });
         const allowed = await rootAllowlist(tonClientChain(tonClient(fake.url), fake.url), new Address(0, Buffer.alloc(32, 1))).isAllowed(
             Buffer.alloc(32, 2),
         );
         expect(allowed).toBe(true);
-        fake.close();
+        await fake.close();
     });
 
     it('submits a proof as SubmitAttestation to the Provider from the wallet, signed, with the current seqno', async () => {
-        const fake = await fakeEndpoint({ seqno: [['num', '0x5']] });
+        const fake = await fakeToncenter({ getters: { seqno: [['num', '0x5']] } });
         const mnemonic = await mnemonicNew(24);
         const key = await mnemonicToPrivateKey(mnemonic);
         const wallet = WalletContractV4.create({ workchain: 0, publicKey: key.publicKey });
@@ -76,7 +29,7 @@ describe('@ton/ton connection', () => {
         const client = tonClient(fake.url);
         const { sender } = await mnemonicWallet(client, mnemonic);
         await proofSubmitter(tonClientChain(client, fake.url), sender).submit(provider, proof, signatures);
-        fake.close();
+        await fake.close();
 
         expect(fake.sent).toHaveLength(1);
         const ext = loadMessage(Cell.fromBase64(fake.sent[0]).beginParse());

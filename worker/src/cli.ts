@@ -6,8 +6,8 @@ import { Command, Option } from 'commander';
 import pino from 'pino';
 import { Address, toNano } from '@ton/core';
 import { GLOBAL_ID_MAINNET, GLOBAL_ID_TESTNET, providerForOwner } from '../../wrappers';
-import { mnemonicWallet, tonClient, tonClientChain } from '../../protocol/chain';
-import { UsageError, positiveInt } from '../../protocol/cli';
+import { failoverChain, mnemonicWallet } from '../../protocol/chain';
+import { ENDPOINT_HELP, UsageError, endpointsFromOptions, positiveInt } from '../../protocol/cli';
 import { openAiBackend } from './backend';
 import { startEchoBackend } from './echo-backend';
 import { SealedKeys, fileSealingSource, sealingContext } from './sealed-keys';
@@ -31,7 +31,7 @@ export interface ServeOptions {
     root: Address;
     owner: Address;
     network: 'mainnet' | 'testnet';
-    endpoint: string;
+    endpoint: string[];
     apiKeyEnv: string;
     walletMnemonicEnv: string;
     verifier: string[];
@@ -168,9 +168,8 @@ export async function runWorker(o: ServeOptions) {
     if (kind === 'simulated')
         log.warn('development mode: simulated evidence; only development verifiers accept it and no production Root allowlists it');
     const servedModelHash = await servedModel(o, log);
-    const client = tonClient(o.endpoint, process.env[o.apiKeyEnv]);
-    const chain = tonClientChain(client, o.endpoint);
-    const wallet = await mnemonicWallet(client, mnemonic);
+    const chain = failoverChain(endpointsFromOptions(o.endpoint, o.apiKeyEnv));
+    const wallet = await mnemonicWallet(chain, mnemonic);
     const provider = (await providerForOwner(o.root, o.owner)).address;
     const sealedKeys = sealedKeysOrUsageError(o, provider, servedModelHash);
     const meter = new Meter(o.db, o.network === 'mainnet' ? GLOBAL_ID_MAINNET : GLOBAL_ID_TESTNET);
@@ -233,8 +232,8 @@ program
     .requiredOption('--root <address>', 'Root contract address', (v) => address('--root', v))
     .requiredOption('--owner <address>', "the Provider owner's wallet (the Provider address derives from it)", (v) => address('--owner', v))
     .addOption(new Option('--network <name>', 'network the Root is on').choices(['mainnet', 'testnet']).default('testnet'))
-    .option('--endpoint <url>', 'TON HTTP API endpoint (toncenter v2 JSON-RPC)', 'https://testnet.toncenter.com/api/v2/jsonRPC')
-    .option('--api-key-env <name>', 'environment variable holding the endpoint API key', 'TONCENTER_API_KEY')
+    .option('--endpoint <url...>', ENDPOINT_HELP, ['https://testnet.toncenter.com/api/v2/jsonRPC'])
+    .option('--api-key-env <name>', 'environment variable holding the API key of a single --endpoint', 'TONCENTER_API_KEY')
     .option('--wallet-mnemonic-env <name>', "environment variable holding the worker wallet's 24-word mnemonic", 'COCOON_WORKER_MNEMONIC')
     .requiredOption('--verifier <url...>', 'TEE verifiers to ask for proofs, tried in order')
     .requiredOption(

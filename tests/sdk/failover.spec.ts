@@ -1,0 +1,99 @@
+// Several chain endpoints (protocol/chain.ts failoverChain): one that refuses, hangs or serves stale
+// state does not take a worker, verifier or client down; when all fail, the error names each.
+import { Address, Cell, loadMessage } from '@ton/core';
+import { mnemonicNew } from '@ton/crypto';
+import { ChainUnavailable, failoverChain, mnemonicWallet } from '../../protocol/chain';
+import { UsageError, endpointsFromOptions } from '../../protocol/cli';
+import { rootAllowlist } from '../../tee-verifier/src/ton';
+import { FakeToncenter, fakeToncenter, refusingEndpoint } from '../../testkit/fake-toncenter';
+
+const ROOT = new Address(0, Buffer.alloc(32, 1));
+const ALLOWED: [string, string][] = [['num', '-0x1']];
+const NOT_ALLOWED: [string, string][] = [['num', '0x0']];
+
+describe('chain endpoint failover', () => {
+    const fakes: FakeToncenter[] = [];
+    const fake = async (o: Parameters<typeof fakeToncenter>[0]) => {
+        const f = await fakeToncenter(o);
+        fakes.push(f);
+        return f;
+    };
+    afterEach(async () => Promise.all(fakes.splice(0).map((f) => f.close())));
+
+    const allowed = (chain: ReturnType<typeof failoverChain>) => rootAllowlist(chain, ROOT).isAllowed(Buffer.alloc(32, 2));
+
+    it('routes around an endpoint that refuses and one that hangs, and then keeps away from them', async () => {
+        const refusing = await refusingEndpoint();
+        const hanging = await fake({ hang: true });
+        const good = await fake({ getters: { is_measurement_allowed: ALLOWED } });
+        const chain = failoverChain([{ url: refusing }, { url: hanging.url }, { url: good.url }], {
+            timeoutMs: 300,
+            lagCheckMs: 3_600_000,
+        });
+        expect(await allowed(chain)).toBe(true);
+        expect(chain.status().map((s) => [s.up, s.failures])).toEqual([
+            [false, 1],
+            [false, 1],
+            [true, 0],
+        ]);
+        // resting endpoints come last: the next read goes straight to the good one
+        const hangingCalls = hanging.calls.length;
+        const started = Date.now();
+        expect(await allowed(chain)).toBe(true);
+        expect(Date.now() - started).toBeLessThan(300);
+        expect(hanging.calls.length).toBe(hangingCalls);
+    });
+
+    it('skips an endpoint that answers from a state far behind the others', async () => {
+        const stale = await fake({ masterchainSeqno: 900, getters: { is_measurement_allowed: NOT_ALLOWED } });
+        const current = await fake({ masterchainSeqno: 1000, getters: { is_measurement_allowed: ALLOWED } });
+        const chain = failoverChain([{ url: stale.url }, { url: current.url }], { maxLagBlocks: 12 });
+        expect(await allowed(chain)).toBe(true); // the stale endpoint would have said false
+        expect(chain.status()[0]).toMatchObject({ behind: true, up: false, lastError: expect.stringContaining('block 900') });
+        expect(stale.calls).not.toContain('runGetMethod');
+    });
+
+    it('when every endpoint fails, retries with backoff, then names each endpoint and what it did', async () => {
+        const refusing = await refusingEndpoint();
+        const failing = await fake({ failWith: 503 });
+        const chain = failoverChain([{ url: refusing }, { url: failing.url }], { rounds: 2, backoffMs: 50, timeoutMs: 300 });
+        const e = await allowed(chain).catch((x) => x);
+        expect(e).toBeInstanceOf(ChainUnavailable);
+        expect(e.message).toContain(refusing);
+        expect(e.message).toContain(failing.url);
+        expect(e.message).toMatch(/503/);
+        expect(failing.calls.filter((c) => c === 'runGetMethod')).toHaveLength(2); // one try a round
+    });
+
+    it("passes on a contract's own refusal (a get method's exit code) without trying other endpoints", async () => {
+        const first = await fake({ getterExitCode: 11 });
+        const second = await fake({ getters: { is_measurement_allowed: ALLOWED } });
+        const chain = failoverChain([{ url: first.url }, { url: second.url }], { lagCheckMs: 3_600_000 });
+        await expect(allowed(chain)).rejects.toThrow(/exit_code: 11/);
+        expect(second.calls).not.toContain('runGetMethod');
+    });
+
+    it('sends a wallet transfer through the next endpoint when the first fails, once', async () => {
+        const down = await fake({ failWith: 502 });
+        const up = await fake({ getters: { seqno: [['num', '0x7']] } });
+        const chain = failoverChain([{ url: down.url }, { url: up.url }], { lagCheckMs: 3_600_000 });
+        const { sender } = await mnemonicWallet(chain, await mnemonicNew(24));
+        await sender.send({ to: ROOT, value: 1n });
+        expect(down.sent).toHaveLength(0);
+        expect(up.sent).toHaveLength(1);
+        expect(loadMessage(Cell.fromBase64(up.sent[0]).beginParse()).info.type).toBe('external-in');
+    });
+
+    it('takes each API key from its own variable: no endpoint receives another endpoint’s key', () => {
+        const env = { A_KEY: 'secret-a', DEFAULT: 'secret-default' };
+        expect(endpointsFromOptions(['https://a.example/jsonRPC'], 'DEFAULT', env)).toEqual([
+            { url: 'https://a.example/jsonRPC', apiKey: 'secret-default' },
+        ]);
+        expect(endpointsFromOptions(['https://a.example/jsonRPC#A_KEY', 'https://b.example/jsonRPC'], 'DEFAULT', env)).toEqual([
+            { url: 'https://a.example/jsonRPC', apiKey: 'secret-a' },
+            { url: 'https://b.example/jsonRPC' },
+        ]);
+        expect(() => endpointsFromOptions(['https://a.example/jsonRPC#MISSING'], 'DEFAULT', env)).toThrow(UsageError);
+        expect(() => endpointsFromOptions(['not a url', 'https://b.example'], 'DEFAULT', env)).toThrow(/is not a URL/);
+    });
+});
