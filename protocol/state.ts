@@ -1,6 +1,6 @@
 // Reading Provider and Session state from the chain, in one place for the SDK and the worker.
 import { Address } from '@ton/core';
-import { Attestation, Listing, ModelOffer, ProtocolParams, Provider, Session, SessionTerms, modelKey } from '../wrappers';
+import { Attestation, Listing, ModelOffer, ProtocolParams, Provider, ProviderStats, Session, SessionTerms, modelKey } from '../wrappers';
 import { ChainAccess, onChain } from './chain';
 
 export interface SessionState {
@@ -51,22 +51,25 @@ export interface ProviderState {
     listing: Listing | null;
     attestation: Attestation | null;
     params: ProtocolParams | null;
+    stats: ProviderStats; // its record: sessions, slashes, timeouts, jails
 }
 
+// One read (the summary getter) after the account check.
 export async function readProvider(chain: ChainAccess, address: Address): Promise<ProviderState | null> {
     return onChain(chain, `read the Provider ${address.toString()}`, async () => {
         if ((await chain.accountState(address)) !== 'active') return null;
-        const p = chain.open(Provider.fromAddress(address));
+        const s = await chain.open(Provider.fromAddress(address)).getSummary();
         return {
             address,
-            root: await p.getRoot(),
-            owner: await p.getOwner(),
-            status: Number(await p.getStatus()),
-            stake: await p.getStake(),
-            freeStake: await p.getFreeStake(),
-            listing: await p.getListing(),
-            attestation: await p.getAttestation(),
-            params: await p.getParams(),
+            root: s.root,
+            owner: s.owner,
+            status: Number(s.status),
+            stake: s.stake,
+            freeStake: s.freeStake,
+            listing: s.listing,
+            attestation: s.attestation,
+            params: s.params,
+            stats: s.stats,
         };
     });
 }

@@ -41,6 +41,7 @@ import type { AttestationRequest } from '../protocol/evidence';
 import { attestRequestSchema } from '../protocol/verifier-api';
 import { SessionKey, generateEncryptionKeyPair, sealRequest } from '../protocol/encryption';
 import { Outstanding, ReceiptRejected, ReceiptTracker } from './receipts';
+import { ProviderDirectory, mapBounded } from './discovery';
 import { ProviderState, SessionState, offerFor, readProvider, readSession } from '../protocol/state';
 import {
     ChatCompletion,
@@ -118,6 +119,8 @@ export interface ClientOptions {
     // Further tries of a request that got no answer or a transient failure, under the same request
     // id (default 3; the worker serves and charges a request id once).
     retries?: number;
+    // Chain reads and worker health checks at a time when finding providers (default 8).
+    readConcurrency?: number;
 }
 
 export interface ProviderOffer {
@@ -130,6 +133,10 @@ export interface ProviderOffer {
     freeStake: bigint;
     gpuModel: string;
     gpuCount: number;
+    // Its record (ProviderStats): sessions served, and the incidents that cost it stake.
+    record: { sessionsServed: number; slashCount: number; timeoutCount: number; jailCount: number };
+    // How long its worker's GET /health took (ms), or null when it did not answer 200 in time.
+    healthMs: number | null;
 }
 
 export interface FindOptions {
@@ -139,7 +146,26 @@ export interface FindOptions {
     budget?: bigint; // only providers with enough free stake to lock collateral for it
     modelHash?: Buffer; // only providers whose listed and attested model is this one (the hash of the weights you expect)
     attestedForSeconds?: number; // only providers attested at least this much longer
+    healthTimeoutMs?: number; // how long a worker's GET /health may take (default 2 s)
+    includeUnhealthy?: boolean; // keep providers whose worker did not answer /health (default false)
+    // The order offers come in (default: byPriceThenRecord): the first is the one to try first.
+    order?: (a: ProviderOffer, b: ProviderOffer) => number;
 }
+
+// The default order of offers: cheapest output, then cheapest input, then the fewest incidents
+// (slashes, timeouts, jails), then the attestation that lasts longest, then the fastest /health.
+export function byPriceThenRecord(a: ProviderOffer, b: ProviderOffer): number {
+    const incidents = (o: ProviderOffer) => o.record.slashCount + o.record.timeoutCount + o.record.jailCount;
+    return (
+        compare(a.prices.pricePerMillionOut, b.prices.pricePerMillionOut) ||
+        compare(a.prices.pricePerMillionIn, b.prices.pricePerMillionIn) ||
+        incidents(a) - incidents(b) ||
+        b.attestedUntil - a.attestedUntil ||
+        (a.healthMs ?? Infinity) - (b.healthMs ?? Infinity)
+    );
+}
+
+const compare = (x: bigint, y: bigint) => (x < y ? -1 : x > y ? 1 : 0);
 
 export class CocoonClient {
     readonly confirmTimeoutMs: number;
@@ -175,21 +201,32 @@ export class CocoonClient {
         this.margin = o.attestationMarginSeconds ?? 60;
     }
 
-    // The candidates (see discovery.ts) that are active, attested and list `model` within the
-    // price limits, cheapest output first.
+    // Every provider registered under this client's Root (discovery.ts: Root's index, read a
+    // bounded number at a time and kept), offered as findProviders offers them.
+    async discover(f: FindOptions): Promise<ProviderOffer[]> {
+        this.directory ??= new ProviderDirectory(this.o.chain, this.o.root, { concurrency: this.o.readConcurrency });
+        return this.findProviders(await this.directory.providers(), f);
+    }
+
+    private directory: ProviderDirectory | undefined;
+
+    // The candidates that are active, attested, list `model` within the price limits and whose
+    // worker answers GET /health, best first (FindOptions.order). Providers are read and their
+    // workers asked a bounded number at a time (readConcurrency).
     async findProviders(candidates: Address[], f: FindOptions): Promise<ProviderOffer[]> {
         const now = this.o.chain.now();
-        const offers: ProviderOffer[] = [];
-        for (const address of candidates) {
+        const margin = Math.max(this.margin, f.attestedForSeconds ?? 0);
+        const read = await mapBounded(candidates, this.o.readConcurrency ?? 8, async (address): Promise<ProviderOffer | null> => {
             const p = await readProvider(this.o.chain, address).catch(() => null);
-            const margin = Math.max(this.margin, f.attestedForSeconds ?? 0);
-            if (!p || !(await isProviderOf(this.o.root, p))) continue;
-            if (sessionOpeningProblem(p, { model: f.model, budget: f.budget, modelHash: f.modelHash }, now, margin)) continue;
-            if (await this.trustProblem(p).catch(() => true)) continue;
+            if (!p || !(await isProviderOf(this.o.root, p))) return null;
+            if (sessionOpeningProblem(p, { model: f.model, budget: f.budget, modelHash: f.modelHash }, now, margin)) return null;
+            if (await this.trustProblem(p).catch(() => true)) return null;
             const offer = offerFor(p.listing, f.model)!;
-            if (f.maxPricePerMillionIn !== undefined && offer.prices.pricePerMillionIn > f.maxPricePerMillionIn) continue;
-            if (f.maxPricePerMillionOut !== undefined && offer.prices.pricePerMillionOut > f.maxPricePerMillionOut) continue;
-            offers.push({
+            if (f.maxPricePerMillionIn !== undefined && offer.prices.pricePerMillionIn > f.maxPricePerMillionIn) return null;
+            if (f.maxPricePerMillionOut !== undefined && offer.prices.pricePerMillionOut > f.maxPricePerMillionOut) return null;
+            const healthMs = await workerHealth(p.listing!.endpoint, f.healthTimeoutMs ?? 2000);
+            if (healthMs === null && !f.includeUnhealthy) return null;
+            return {
                 provider: address,
                 endpoint: p.listing!.endpoint,
                 model: f.model,
@@ -199,13 +236,36 @@ export class CocoonClient {
                 freeStake: p.freeStake,
                 gpuModel: p.listing!.gpuModel,
                 gpuCount: Number(p.listing!.gpuCount),
-            });
+                record: {
+                    sessionsServed: Number(p.stats.sessionsServed),
+                    slashCount: Number(p.stats.slashCount),
+                    timeoutCount: Number(p.stats.timeoutCount),
+                    jailCount: Number(p.stats.jailCount),
+                },
+                healthMs,
+            };
+        });
+        return read.filter((o): o is ProviderOffer => o !== null).sort(f.order ?? byPriceThenRecord);
+    }
+
+    // Opens a session with the first of `offers` (best first, as findProviders orders them) that
+    // accepts it, moving on to the next when a provider refuses or cannot be reached. Throws a
+    // CocoonError naming every provider tried and why, when none opened one.
+    async openSessionWithFailover(
+        offers: ProviderOffer[],
+        o: { budget: bigint; durationSeconds: number; sessionKey?: SessionKey; nonce?: bigint },
+    ): Promise<ClientSession> {
+        const problems: string[] = [];
+        for (const offer of offers) {
+            try {
+                return await this.openSession(offer.provider, { ...o, model: offer.model, modelHash: offer.modelHash });
+            } catch (e) {
+                // a session sent but not confirmed yet may still open: do not open a second one
+                if (e instanceof CocoonError && e.code === 'not-confirmed') throw e;
+                problems.push(`${offer.provider.toString()}: ${(e as Error).message}`);
+            }
         }
-        return offers.sort((a, b) =>
-            a.prices.pricePerMillionOut === b.prices.pricePerMillionOut
-                ? Number(a.prices.pricePerMillionIn - b.prices.pricePerMillionIn)
-                : Number(a.prices.pricePerMillionOut - b.prices.pricePerMillionOut),
-        );
+        throw new CocoonError('provider-unavailable', `no provider opened a session: ${problems.join('; ') || 'no offers'}`);
     }
 
     // Opens a session with `budget` nanotons escrowed for `durationSeconds`. The Provider's
@@ -623,7 +683,7 @@ export class ClientSession {
         await this.slots.acquire();
         try {
             this.requireUsable();
-            const outstanding = this.tracker.expect(requestTokenBounds(request));
+            const outstanding = this.tracker.expect(requestTokenBounds(request), requestId);
             const retries = this.client.o.retries ?? 3;
             let maybeServed = false; // an attempt may have been served though its answer never came
             for (let attempt = 0; ; attempt++) {
@@ -636,9 +696,15 @@ export class ClientSession {
                         await sleep(Math.min(250 * 2 ** attempt, 5_000));
                         continue;
                     }
-                    // A refusal proves this attempt was not served; earlier ones may have been.
-                    if (!maybeServed && e instanceof CocoonError && e.code !== 'bad-answer' && e.detail !== 'answer-expired')
-                        this.tracker.release(outstanding);
+                    // The worker's own refusal proves this attempt was not served; earlier ones may have been.
+                    if (!maybeServed && kind !== 'unknown-outcome' && e instanceof CocoonError && e.detail !== 'answer-expired') {
+                        try {
+                            this.tracker.release(outstanding);
+                        } catch (rejected) {
+                            if (rejected instanceof ReceiptRejected) this.stoppedBy = rejected;
+                            throw rejected;
+                        }
+                    }
                     throw e;
                 }
             }
@@ -790,14 +856,16 @@ export class ClientSession {
     }
 }
 
-// Whether a failed attempt is worth another try under the same request id: 'unknown-outcome'
-// (no answer: it may have been served, and the retry gets that answer), 'retry' (the provider
-// failed before serving: a transient outage), or 'final'.
-const RETRIED_REFUSALS = new Set(['backend-unavailable', 'chain-unavailable', 'rate-limited', 'session-busy', 'internal']);
+// Whether a failed attempt is worth another try under the same request id: 'unknown-outcome' (no
+// answer from the worker itself: no answer at all, one that does not open, a proxy's 5xx, the
+// worker's own 500: it may have been served, and the retry gets that answer), 'retry' (the worker
+// refused before serving: a transient outage or limit), or 'final'.
+const RETRIED_REFUSALS = new Set(['backend-unavailable', 'chain-unavailable', 'rate-limited', 'session-busy', 'unknown-session']);
 function failureKind(e: unknown): 'unknown-outcome' | 'retry' | 'final' {
     if (!(e instanceof CocoonError)) return 'final';
     if (e.code === 'worker-unreachable' || e.code === 'bad-answer') return 'unknown-outcome';
-    if (e.code === 'worker-refused' && (RETRIED_REFUSALS.has(e.detail ?? '') || /^http-5/.test(e.detail ?? ''))) return 'retry';
+    if (e.code === 'worker-refused' && (e.detail === 'internal' || /^http-5/.test(e.detail ?? ''))) return 'unknown-outcome';
+    if (e.code === 'worker-refused' && RETRIED_REFUSALS.has(e.detail ?? '')) return 'retry';
     return 'final';
 }
 
@@ -828,5 +896,20 @@ class Semaphore {
         const next = this.waiting.shift();
         if (next) next();
         else this.held -= 1;
+    }
+}
+
+// How long GET /health of the worker at `endpoint` takes (ms), or null if it does not answer 200
+// within `timeoutMs` (a worker whose keys are not attested answers 503).
+async function workerHealth(endpoint: string, timeoutMs: number): Promise<number | null> {
+    const started = performance.now();
+    try {
+        const res = await fetch(new URL('health', endpoint.endsWith('/') ? endpoint : endpoint + '/'), {
+            signal: AbortSignal.timeout(timeoutMs),
+        });
+        await res.arrayBuffer();
+        return res.ok ? Math.round((performance.now() - started) * 10) / 10 : null;
+    } catch {
+        return null;
     }
 }

@@ -1,12 +1,78 @@
-// Finding providers from the chain. Root keeps no list of providers (no map that grows with the
-// number of users); every registration emits a ProviderRegisteredEvent from Root instead, which
-// this module reads out of Root's transactions (from an indexer, TonClient.getTransactions, or
-// the sandbox).
+// Finding providers from the chain. Root counts registrations (provider_count) and deploys an index
+// entry per provider (contracts/provider_entry.tact): entry n, at initOf ProviderEntry(root, n),
+// names the n-th provider. ProviderDirectory reads the entries, a bounded number at a time, and
+// keeps them (an entry never changes), so finding every provider ever registered takes reads in
+// proportion to the number of providers, never to the length of Root's history, and a second look
+// reads only the count and the entries added since.
+//
+// registeredProviders reads the same registrations from Root's events instead, for callers that
+// hold the transactions anyway (the sandbox, an indexer).
 import { Address, Transaction } from '@ton/core';
-import { TonClient } from '@ton/ton';
-import { loadProviderRegisteredEvent } from '../wrappers';
+import { Root, loadProviderRegisteredEvent, providerEntryFor } from '../wrappers';
+import { ChainAccess, onChain } from '../protocol/chain';
 
 const PROVIDER_REGISTERED = 0xc0c09007;
+
+// `f` over `items`, at most `limit` at a time, results in order.
+export async function mapBounded<T, R>(items: readonly T[], limit: number, f: (item: T, index: number) => Promise<R>): Promise<R[]> {
+    const results = new Array<R>(items.length);
+    let next = 0;
+    const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+        while (next < items.length) {
+            const i = next++;
+            results[i] = await f(items[i], i);
+        }
+    });
+    await Promise.all(lanes);
+    return results;
+}
+
+export interface DirectoryOptions {
+    concurrency?: number; // chain reads at a time (default 8)
+    countCacheMs?: number; // how long Root's provider count is reused (default 60 s)
+}
+
+export class ProviderDirectory {
+    private entries: Address[] = []; // entry n is entries[n - 1]
+    private count: { value: number; at: number } | undefined;
+
+    constructor(
+        private readonly chain: ChainAccess,
+        readonly root: Address,
+        private readonly o: DirectoryOptions = {},
+    ) {}
+
+    // Every provider registered under Root, in registration order.
+    async providers(): Promise<Address[]> {
+        const count = await this.providerCount();
+        const missing = Array.from({ length: Math.max(0, count - this.entries.length) }, (_, i) => this.entries.length + 1 + i);
+        const read = await mapBounded(missing, this.o.concurrency ?? 8, (n) => this.entry(n));
+        // Entries are deployed in order; one not there yet (its deployment still in flight) ends
+        // the list for now, and the next look reads from it again.
+        for (const provider of read) {
+            if (!provider) break;
+            this.entries.push(provider);
+        }
+        return [...this.entries];
+    }
+
+    private async providerCount(): Promise<number> {
+        if (this.count && Date.now() - this.count.at < (this.o.countCacheMs ?? 60_000)) return this.count.value;
+        const value = Number(
+            await onChain(this.chain, "read Root's provider count", () => this.chain.open(Root.fromAddress(this.root)).getProviderCount()),
+        );
+        this.count = { value, at: Date.now() };
+        return value;
+    }
+
+    private async entry(n: number): Promise<Address | null> {
+        const entry = await providerEntryFor(this.root, n);
+        return onChain(this.chain, `read provider index entry ${n}`, async () => {
+            if ((await this.chain.accountState(entry.address)) !== 'active') return null;
+            return this.chain.open(entry).getProvider();
+        });
+    }
+}
 
 // Provider addresses announced by Root in these transactions, oldest first, without repeats.
 export function registeredProviders(transactions: Iterable<Transaction>, root: Address): Address[] {
@@ -22,21 +88,4 @@ export function registeredProviders(transactions: Iterable<Transaction>, root: A
         }
     }
     return [...seen.values()];
-}
-
-// Pages through Root's history with a TonClient (newest first, `limit` transactions at most).
-export async function registeredProvidersFromTonClient(client: TonClient, root: Address, limit = 1000): Promise<Address[]> {
-    const all: Transaction[] = [];
-    let cursor: { lt: string; hash: string } | undefined;
-    while (all.length < limit) {
-        // from a cursor the API returns the cursor transaction again: ask for one more
-        const want = Math.min(100, limit - all.length + (cursor ? 1 : 0));
-        const page = await client.getTransactions(root, { limit: want, ...(cursor ?? {}), archival: true });
-        const fresh = (cursor ? page.slice(1) : page).slice(0, limit - all.length);
-        if (fresh.length === 0) break;
-        all.push(...fresh);
-        const last = page[page.length - 1];
-        cursor = { lt: last.lt.toString(), hash: last.hash().toString('base64') };
-    }
-    return registeredProviders(all.reverse(), root);
 }

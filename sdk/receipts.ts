@@ -47,9 +47,10 @@ export interface Usage {
     tokensOut: bigint;
 }
 
-// A request the client sent and has no checked answer for yet, with the most it may cost.
+// A request the client sent and has no checked answer for yet (by its request id), with the most
+// it may cost.
 export interface Outstanding {
-    readonly id: number;
+    readonly id: string;
 }
 
 interface Entry {
@@ -72,7 +73,7 @@ export class ReceiptTracker {
     // resumed without its last receipt: the next receipt becomes the baseline).
     private baseline: Entry | null = { seqno: 0, tokensIn: 0n, tokensOut: 0n, amountDue: 0n, lastRequestAt: 0, hash: Buffer.alloc(0) };
     private entries = new Map<number, Entry>(); // receipts accepted after the baseline, by seqno
-    private outstanding = new Map<number, Usage>();
+    private outstanding = new Map<string, Usage>();
     private nextId = 1;
 
     constructor(private readonly view: SessionView) {}
@@ -102,16 +103,23 @@ export class ReceiptTracker {
         this.entries.clear();
     }
 
-    // A request about to be sent, with the most it may be charged (requestTokenBounds).
-    expect(bound: Usage): Outstanding {
-        const id = this.nextId++;
-        this.outstanding.set(id, bound);
+    // A request about to be sent, with the most it may be charged (requestTokenBounds). The same
+    // request id again (the application retrying) is the same outstanding request: a worker serves
+    // and charges an id once.
+    expect(bound: Usage, requestId?: string): Outstanding {
+        const id = requestId ?? `#${this.nextId++}`;
+        if (!this.outstanding.has(id)) this.outstanding.set(id, bound);
         return { id };
     }
 
-    // The request was certainly not served (the worker refused it before serving it).
+    // The request was certainly not served (the worker refused it before serving it). What the
+    // receipts accepted so far do not explain must still fit in the requests left unanswered:
+    // throws ReceiptRejected('overcharge') if a receipt counted this request's room.
     release(o: Outstanding) {
         this.outstanding.delete(o.id);
+        if (!this.baseline) return;
+        const top = [...this.entries.values()].reduce<Entry | undefined>((a, b) => (!a || b.seqno > a.seqno ? b : a), undefined);
+        if (top) this.requireExplained(top, undefined, undefined);
     }
 
     // Checks a receipt; `usage` is what the answer carrying it reported, `outstanding` the request
@@ -123,74 +131,75 @@ export class ReceiptTracker {
         if (o.now !== undefined && r.lastRequestAt > o.now + RECEIPT_CLOCK_SKEW_SECONDS) {
             throw new ReceiptRejected('bad-time', `receipt #${r.seqno} counts a request accepted in the future (${r.lastRequestAt})`);
         }
-        const entry = { ...entryOf(r, receipt), usage: o.usage };
+        const entry: Entry = { ...entryOf(r, receipt), usage: o.usage };
         const accept = () => {
             if (o.outstanding) this.outstanding.delete(o.outstanding.id);
             // Nothing in flight: every receipt so far is checked; the latest becomes the baseline, so
             // the client keeps a bounded number of receipts, not one per request ever (the last
-            // ones stay, for answers to retries that arrive twice).
-            if (this.outstanding.size === 0 && this.entries.size > KEPT_RECEIPTS) {
-                const top = [...this.entries.values()].reduce((a, b) => (b.seqno > a.seqno ? b : a));
-                this.baseline = top;
+            // ones stay, for answers to retries that arrive twice). A session resumed without its
+            // last receipt gets its baseline this way, once its first answers are in.
+            if (this.outstanding.size === 0 && this.entries.size > 0 && (this.baseline === null || this.entries.size > KEPT_RECEIPTS)) {
+                this.baseline = [...this.entries.values()].reduce((a, b) => (b.seqno > a.seqno ? b : a));
                 this.entries.clear();
             }
             return r;
         };
-        if (this.baseline === null) {
-            this.baseline = entry;
-            return accept();
-        }
-        const same = r.seqno === this.baseline.seqno ? this.baseline : this.entries.get(r.seqno);
+        const base = this.baseline;
+        const same = base && r.seqno === base.seqno ? base : this.entries.get(r.seqno);
         if (same) {
             if (same.hash.equals(entry.hash)) return accept();
             throw new ReceiptRejected(
-                r.seqno <= this.baseline.seqno ? 'stale' : 'equivocation',
+                same === base ? 'stale' : 'equivocation',
                 `the worker signed two different receipts #${r.seqno} for this session: stop sending requests and report the equivocation`,
             );
         }
-        if (r.seqno < this.baseline.seqno) {
-            throw new ReceiptRejected('stale', `receipt #${r.seqno} is older than the receipt #${this.baseline.seqno} counts start from`);
+        if (base && r.seqno < base.seqno) {
+            throw new ReceiptRejected('stale', `receipt #${r.seqno} is older than the receipt #${base.seqno} counts start from`);
         }
-        let lower: Entry = this.baseline;
+        let lower: Entry | undefined = base ?? undefined;
         let upper: Entry | undefined;
         for (const e of this.entries.values()) {
-            if (e.seqno < r.seqno && e.seqno > lower.seqno) lower = e;
+            if (e.seqno < r.seqno && (!lower || e.seqno > lower.seqno)) lower = e;
             if (e.seqno > r.seqno && (!upper || e.seqno < upper.seqno)) upper = e;
         }
-        if (!grows(lower, entry) || (upper && !grows(entry, upper))) {
+        if ((lower && !grows(lower, entry)) || (upper && !grows(entry, upper))) {
             throw new ReceiptRejected(
                 'stale',
-                `receipt #${r.seqno} does not fit between #${lower.seqno} and ${upper ? `#${upper.seqno}` : 'the latest'}: seqno, token counts, amount and time must only grow`,
+                `receipt #${r.seqno} does not fit between ${lower ? `#${lower.seqno}` : 'the start'} and ${upper ? `#${upper.seqno}` : 'the latest'}: seqno, token counts, amount and time must only grow`,
             );
         }
-        if (o.usage && lower.seqno === r.seqno - 1) requireDelta(lower, entry, o.usage);
+        if (o.usage && lower && lower.seqno === r.seqno - 1) requireDelta(lower, entry, o.usage);
         if (upper?.usage && upper.seqno === r.seqno + 1) requireDelta(entry, upper, upper.usage);
-        if (o.usage) {
-            // What the answers so far do not explain must fit in the client's other unanswered requests.
-            const explained = { tokensIn: o.usage.tokensIn, tokensOut: o.usage.tokensOut };
-            for (const e of this.entries.values()) {
-                if (e.seqno < r.seqno && e.usage) {
-                    explained.tokensIn += e.usage.tokensIn;
-                    explained.tokensOut += e.usage.tokensOut;
-                }
-            }
-            const room = { tokensIn: 0n, tokensOut: 0n };
-            for (const [id, bound] of this.outstanding) {
-                if (id === o.outstanding?.id) continue;
-                room.tokensIn += bound.tokensIn;
-                room.tokensOut += bound.tokensOut;
-            }
-            const unexplainedIn = entry.tokensIn - this.baseline.tokensIn - explained.tokensIn;
-            const unexplainedOut = entry.tokensOut - this.baseline.tokensOut - explained.tokensOut;
-            if (unexplainedIn > room.tokensIn || unexplainedOut > room.tokensOut) {
-                throw new ReceiptRejected(
-                    'overcharge',
-                    `receipt #${r.seqno} counts ${unexplainedIn} in / ${unexplainedOut} out tokens more than this client's answers reported, beyond what its unanswered requests could cost (${room.tokensIn} / ${room.tokensOut}): stop sending requests and close the session`,
-                );
-            }
-        }
+        if (o.usage && base) this.requireExplained(entry, o.usage, o.outstanding);
         this.entries.set(r.seqno, entry);
         return accept();
+    }
+
+    // What the answers up to `entry` do not explain (the acknowledgement, answers still on their
+    // way or lost) must fit in the worst case of the client's other unanswered requests.
+    private requireExplained(entry: Entry, usage: Usage | undefined, answering: Outstanding | undefined) {
+        const base = this.baseline!;
+        const explained = { tokensIn: usage?.tokensIn ?? 0n, tokensOut: usage?.tokensOut ?? 0n };
+        for (const e of this.entries.values()) {
+            if ((usage ? e.seqno < entry.seqno : e.seqno <= entry.seqno) && e.usage) {
+                explained.tokensIn += e.usage.tokensIn;
+                explained.tokensOut += e.usage.tokensOut;
+            }
+        }
+        const room = { tokensIn: 0n, tokensOut: 0n };
+        for (const [id, bound] of this.outstanding) {
+            if (id === answering?.id) continue;
+            room.tokensIn += bound.tokensIn;
+            room.tokensOut += bound.tokensOut;
+        }
+        const unexplainedIn = entry.tokensIn - base.tokensIn - explained.tokensIn;
+        const unexplainedOut = entry.tokensOut - base.tokensOut - explained.tokensOut;
+        if (unexplainedIn > room.tokensIn || unexplainedOut > room.tokensOut) {
+            throw new ReceiptRejected(
+                'overcharge',
+                `receipt #${entry.seqno} counts ${unexplainedIn} in / ${unexplainedOut} out tokens more than this client's answers reported, beyond what its unanswered requests could cost (${room.tokensIn} / ${room.tokensOut}): stop sending requests and close the session`,
+            );
+        }
     }
 
     // The checks one receipt passes on its own.

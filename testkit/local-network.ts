@@ -24,6 +24,7 @@ import {
     buildListing,
     bufferToBigInt,
     ed25519FromSeed,
+    providerEntryFor,
     providerForOwner,
     rootForDeployment,
     storeAddVerifier,
@@ -200,12 +201,13 @@ function workerControl(net: LocalNetwork, o: { backendUrl: string; dir: string }
                 refreshMarginSeconds: 3600,
                 sessionCacheSeconds: w.sessionCacheSeconds ?? 3,
                 maxConcurrentPerSession: w.maxConcurrentPerSession ?? 8,
+                perSessionPerMinute: w.perSessionPerMinute ?? 6000,
                 answerRetentionSeconds: w.answerRetentionSeconds ?? 600,
                 sealedKeys: w.sealedKeys ? developmentSealedKeys(o.dir, net.provider) : undefined,
                 confirmTimeoutMs: 1000,
                 log: quiet,
             });
-            app = await buildWorkerServer(worker, { perSessionPerMinute: w.perSessionPerMinute });
+            app = await buildWorkerServer(worker);
             const port = net.workerUrl ? Number(new URL(net.workerUrl).port) : 0;
             net.workerUrl = await app.listen({ host: '127.0.0.1', port });
             net.worker = worker;
@@ -269,6 +271,7 @@ export async function startLocalNetwork(o: LocalNetworkOptions = {}): Promise<Lo
             ['client', client.address],
             ['Root', root.address],
             ['Provider', provider],
+            ["Root's index entry of the provider", (await providerEntryFor(root.address, 1)).address],
         ];
         for (const [name, address] of parties) await ledger.track(name, address);
 

@@ -134,9 +134,12 @@ describe('issue 11 attacks', () => {
             await expect(open(fake.provider.address)).rejects.toMatchObject({ code: 'foreign-provider' });
             await expect(open(wallet.address)).rejects.toMatchObject({ code: 'foreign-provider' }); // a wallet: no Provider getters
             expect((await p.blockchain.getContract(wallet.address)).balance).toBe(before);
-            expect(await client.findProviders([fake.provider.address, prov.provider.address], { model: 'Qwen/Qwen3-8B' })).toEqual([
-                expect.objectContaining({ provider: prov.provider.address }),
-            ]);
+            expect(
+                await client.findProviders([fake.provider.address, prov.provider.address], {
+                    includeUnhealthy: true,
+                    model: 'Qwen/Qwen3-8B',
+                }),
+            ).toEqual([expect.objectContaining({ provider: prov.provider.address })]);
         });
     });
 

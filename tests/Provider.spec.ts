@@ -2,6 +2,8 @@ import { SandboxContract, TreasuryContract } from '@ton/sandbox';
 import { beginCell, toNano } from '@ton/core';
 import '@ton/test-utils';
 import {
+    providerEntryFor,
+    PROVIDER_ENTRY_RESERVE,
     ERR_BELOW_MIN_STAKE,
     ERR_INSUFFICIENT_FREE_STAKE,
     ERR_INVALID_AMOUNT,
@@ -65,7 +67,8 @@ describe('Provider registration', () => {
     it('registers: stake bonded, status active, Root counts it, TON conserved', async () => {
         const provider = await providerForOwner(p.root.address, owner.address);
         const ledger = new Ledger(p.blockchain);
-        await ledger.snapshot([owner.address, p.root.address, provider.address]);
+        const entry = await providerEntryFor(p.root.address, 1);
+        await ledger.snapshot([owner.address, p.root.address, provider.address, entry.address]);
         const value = toNano('150');
         const { result } = await sendRegister(p, owner, value);
         expect(result.transactions).toHaveTransaction({ from: owner.address, to: provider.address, deploy: true, success: true });
@@ -85,6 +88,10 @@ describe('Provider registration', () => {
         expect(listing?.gpuModel).toBe(TEST_LISTING.gpuModel);
         expect(listing?.models.get(modelKey('Qwen/Qwen3-8B'))?.prices.pricePerMillionOut).toBe(toNano('0.2'));
         expect(await p.root.getProviderCount()).toBe(1n);
+        // Root's index: entry 1 names this provider, and keeps its storage reserve
+        expect(result.transactions).toHaveTransaction({ from: p.root.address, to: entry.address, deploy: true, success: true });
+        expect((await p.blockchain.openContract(entry).getProvider())!.equals(provider.address)).toBe(true);
+        expect((await p.blockchain.getContract(entry.address)).balance).toBeGreaterThanOrEqual(PROVIDER_ENTRY_RESERVE);
         expect(eventOpcodes(result.transactions)).toEqual([LISTING_EVENT, 0xc0c09007, PROVIDER_STATE_EVENT]);
         await ledger.expectConserved(result.transactions);
     });

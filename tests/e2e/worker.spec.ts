@@ -169,6 +169,32 @@ describe('worker and client SDK', () => {
             expect(await client.findProviders(candidates, { model: DEMO_MODEL, attestedForSeconds: 7 * 3600 })).toEqual([]);
         });
 
+        it("discovers the provider through Root's index, weighs its health and record, and fails over to the next offer", async () => {
+            await setUp();
+            const [offer] = await client.discover({ model: DEMO_MODEL });
+            expect(offer.provider.equals(net.provider)).toBe(true);
+            expect(offer).toMatchObject({ endpoint: net.workerUrl, record: { slashCount: 0, timeoutCount: 0 } });
+            expect(offer.healthMs).toBeGreaterThan(0);
+            // an offer whose provider is gone comes first: the session opens with the next one
+            const gone = { ...offer, provider: new Address(0, Buffer.alloc(32, 7)) };
+            nonce += 1n;
+            await net.ledger.track(
+                `session ${nonce}`,
+                (await sessionFor(net.root.address, net.gpuOwner.address, net.client.address, nonce)).address,
+            );
+            const failedOver = await client.openSessionWithFailover([gone, offer], { budget: toNano('5'), durationSeconds: 3600, nonce });
+            expect(failedOver.provider.equals(net.provider)).toBe(true);
+            await expect(client.openSessionWithFailover([gone], { budget: toNano('5'), durationSeconds: 3600 })).rejects.toMatchObject({
+                code: 'provider-unavailable',
+                message: expect.stringContaining(gone.provider.toString()),
+            });
+            // a worker that does not answer /health is left out (unless asked for)
+            await net.stopWorker();
+            expect(await client.discover({ model: DEMO_MODEL, healthTimeoutMs: 500 })).toEqual([]);
+            const unhealthy = await client.discover({ model: DEMO_MODEL, includeUnhealthy: true });
+            expect(unhealthy.map((o) => [o.provider.toRawString(), o.healthMs])).toEqual([[net.provider.toRawString(), null]]);
+        });
+
         it('refuses to open a session the Provider would refuse, naming the rule, before sending anything', async () => {
             await setUp({ attest: false });
             const open = (o: Partial<Parameters<CocoonClient['openSession']>[1]>, provider: Address = net.provider) =>

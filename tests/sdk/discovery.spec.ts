@@ -1,8 +1,11 @@
-// Finding providers from Root's ProviderRegisteredEvents (sdk/discovery.ts), from a list of
-// transactions and through a TonClient's paged history.
-import { Transaction } from '@ton/core';
+// Finding providers (sdk/discovery.ts): through Root's index of ProviderEntry contracts, and from
+// Root's ProviderRegisteredEvents in a list of transactions.
+import { Transaction, beginCell, toNano } from '@ton/core';
 import { TonClient } from '@ton/ton';
-import { registeredProviders, registeredProvidersFromTonClient, tonClientChain } from '../../sdk';
+import '@ton/test-utils';
+import { ChainAccess, ProviderDirectory, mapBounded, registeredProviders, sandboxChain, tonClientChain } from '../../sdk';
+import { ERR_ALREADY_INDEXED, ERR_NOT_ROOT, providerEntryFor, storeIndexProvider } from '../../wrappers';
+import { internal } from '@ton/sandbox';
 import { deployProtocol, sendRegister } from '../../testkit';
 
 async function threeRegistrations() {
@@ -30,26 +33,66 @@ describe('provider discovery', () => {
         expect(registeredProviders(txs, provider.address)).toEqual([]);
     });
 
-    it('pages through Root history with a TonClient (newest first, the cursor transaction repeated)', async () => {
-        const { p, txs, providers } = await threeRegistrations();
-        const rootTxs = txs.filter((t) => t.inMessage?.info.type === 'internal' && t.inMessage.info.dest.equals(p.root.address)).reverse();
-        const calls: { limit: number; lt?: string }[] = [];
-        const fake = {
-            async getTransactions(_a: unknown, o: { limit: number; lt?: string; hash?: string }) {
-                calls.push({ limit: o.limit, lt: o.lt });
-                const start = o.lt ? rootTxs.findIndex((t) => t.lt.toString() === o.lt) : 0;
-                return rootTxs.slice(start, start + Math.min(o.limit, 2)); // a server with small pages
+    it("finds every provider ever registered through Root's index, reading only what is new the next time", async () => {
+        const { p, providers } = await threeRegistrations();
+        // a Root whose history is long: many other transactions since the registrations
+        const other = await p.blockchain.treasury('busy');
+        for (let i = 0; i < 30; i++)
+            await p.root.send(
+                other.getSender(),
+                { value: toNano('0.05') },
+                { $$type: 'DepositTreasury', queryId: 0n, amount: 1n, reason: 0n },
+            );
+        let reads = 0;
+        const chain = sandboxChain(p.blockchain);
+        const counted: ChainAccess = { ...chain, accountState: (a) => (reads++, chain.accountState(a)) };
+        const directory = new ProviderDirectory(counted, p.root.address, { concurrency: 2, countCacheMs: 0 });
+        expect((await directory.providers()).map((a) => a.toRawString())).toEqual(providers);
+        expect(reads).toBe(3); // one entry each, whatever the history
+        const late = (await sendRegister(p, await p.blockchain.treasury('owner-late'), 150_000_000_000n)).provider;
+        expect((await directory.providers()).map((a) => a.toRawString())).toEqual([...providers, late.address.toRawString()]);
+        expect(reads).toBe(4); // only the new entry
+        // the entry names its provider and number; nobody but Root can write one
+        const entry = p.blockchain.openContract(await providerEntryFor(p.root.address, 1));
+        expect((await entry.getProvider())!.toRawString()).toBe(providers[0]);
+        expect(await entry.getNumber()).toBe(1n);
+        const r = await entry.send(other.getSender(), { value: toNano('0.05') }, { $$type: 'IndexProvider', provider: other.address });
+        expect(r.transactions).toHaveTransaction({ to: entry.address, exitCode: Number(ERR_NOT_ROOT) });
+        expect((await entry.getProvider())!.toRawString()).toBe(providers[0]);
+        // Root names a provider once: a second IndexProvider, even from Root, is refused
+        const again = await p.blockchain.sendMessage(
+            internal({
+                from: p.root.address,
+                to: entry.address,
+                value: toNano('0.05'),
+                body: beginCell()
+                    .store(storeIndexProvider({ $$type: 'IndexProvider', provider: other.address }))
+                    .endCell(),
+            }),
+        );
+        expect(again.transactions).toHaveTransaction({ to: entry.address, exitCode: Number(ERR_ALREADY_INDEXED) });
+        expect((await entry.getProvider())!.toRawString()).toBe(providers[0]);
+        // a registration repeated by a known provider adds no entry
+        expect(await p.root.getProviderCount()).toBe(4n);
+    });
+
+    it('runs at most `concurrency` reads at once', async () => {
+        const { p, providers } = await threeRegistrations();
+        const chain = sandboxChain(p.blockchain);
+        let running = 0;
+        let most = 0;
+        const slow: ChainAccess = {
+            ...chain,
+            accountState: async (a) => {
+                most = Math.max(most, ++running);
+                await new Promise((r) => setTimeout(r, 20));
+                running -= 1;
+                return chain.accountState(a);
             },
-        } as unknown as TonClient;
-        const found = await registeredProvidersFromTonClient(fake, p.root.address);
-        expect(found.map((a) => a.toRawString())).toEqual(providers);
-        expect(calls.length).toBeGreaterThan(2); // it followed the cursor
-        // with a limit, only the newest transactions are read
-        for (let limit = 1; limit <= rootTxs.length; limit++) {
-            const newest = registeredProviders(rootTxs.slice(0, limit).reverse(), p.root.address).map((a) => a.toRawString());
-            const read = await registeredProvidersFromTonClient(fake, p.root.address, limit);
-            expect(read.map((a) => a.toRawString())).toEqual(newest);
-        }
+        };
+        expect(await new ProviderDirectory(slow, p.root.address, { concurrency: 2 }).providers()).toHaveLength(providers.length);
+        expect(most).toBe(2);
+        expect(await mapBounded([1, 2, 3, 4, 5], 3, async (x) => x * 2)).toEqual([2, 4, 6, 8, 10]);
     });
 
     it('maps TonClient account states and names the endpoint', async () => {

@@ -123,6 +123,28 @@ describe('ReceiptTracker', () => {
         expect(t.check(...receipt(2, 20n, 20n)).seqno).toBe(2);
     });
 
+    it('re-checks the receipts it accepted when a request turns out not to have been served', () => {
+        // a worker counts a phantom charge into #2 while another request (B) is in flight, then
+        // refuses B: the room B left is gone, and so is the excuse for #2
+        const t = new ReceiptTracker(view);
+        const a = t.expect({ tokensIn: 100n, tokensOut: 100n }, 'request-a');
+        const b = t.expect({ tokensIn: 100n, tokensOut: 100n }, 'request-b');
+        t.check(...receipt(2, 60n, 60n), { ...usage(10n, 10n), outstanding: a });
+        expect(() => t.release(b)).toThrow(expect.objectContaining({ problem: 'overcharge' }));
+        // an honest one: releasing leaves nothing unexplained
+        const honest = new ReceiptTracker(view);
+        const c = honest.expect({ tokensIn: 100n, tokensOut: 100n }, 'request-c');
+        const d = honest.expect({ tokensIn: 100n, tokensOut: 100n }, 'request-d');
+        honest.check(...receipt(1, 10n, 10n), { ...usage(10n, 10n), outstanding: c });
+        expect(() => honest.release(d)).not.toThrow();
+        // the same request id expected twice is one outstanding request
+        const e = honest.expect({ tokensIn: 100n, tokensOut: 100n }, 'request-e');
+        honest.expect({ tokensIn: 100n, tokensOut: 100n }, 'request-e');
+        expect(() => honest.check(...receipt(3, 110n, 110n), { ...usage(0n, 0n), outstanding: e })).toThrow(
+            expect.objectContaining({ problem: 'overcharge' }),
+        );
+    });
+
     it('keeps a bounded number of receipts over a long session', () => {
         const t = new ReceiptTracker(view);
         for (let i = 1; i <= 300; i++) t.check(...receipt(i, BigInt(i), BigInt(i)), usage(1n, 1n));

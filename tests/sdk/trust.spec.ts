@@ -78,13 +78,13 @@ describe('the SDK checks a provider for itself', () => {
             client.openSession(prov.provider.address, { model: MODEL, budget: toNano('5'), durationSeconds: 3600 }),
         ).rejects.toMatchObject({ code });
         expect((await p.blockchain.getContract(wallet.address)).balance).toBe(before);
-        expect(await client.findProviders([prov.provider.address], { model: MODEL })).toEqual([]);
+        expect(await client.findProviders([prov.provider.address], { includeUnhealthy: true, model: MODEL })).toEqual([]);
     }
 
     it('trusts an active provider attested UpToDate under the current verifier set', async () => {
         const { client } = await clientWith();
         expect(await client.trustProblem({ status: Number(STATUS_ACTIVE), attestation: await prov.provider.getAttestation() })).toBeNull();
-        expect(await client.findProviders([prov.provider.address], { model: MODEL })).toEqual([
+        expect(await client.findProviders([prov.provider.address], { includeUnhealthy: true, model: MODEL })).toEqual([
             expect.objectContaining({ provider: prov.provider.address }),
         ]);
     });
@@ -96,7 +96,7 @@ describe('the SDK checks a provider for itself', () => {
             const strict = await clientWith();
             await expectRefusedBeforeSending(strict.client, strict.wallet, 'tcb-not-accepted');
             const lenient = await clientWith({ acceptedTcbStatuses: [Number(TCB_UP_TO_DATE), Number(status)] });
-            expect(await lenient.client.findProviders([prov.provider.address], { model: MODEL })).toHaveLength(1);
+            expect(await lenient.client.findProviders([prov.provider.address], { includeUnhealthy: true, model: MODEL })).toHaveLength(1);
         },
     );
 
@@ -155,14 +155,14 @@ describe('the SDK checks a provider for itself', () => {
         const { client, wallet } = await clientWith();
         await expectRefusedBeforeSending(client, wallet, 'verifier-set-changed');
         const relaxed = await clientWith({ acceptEarlierVerifierEpochs: true });
-        expect(await relaxed.client.findProviders([prov.provider.address], { model: MODEL })).toHaveLength(1);
+        expect(await relaxed.client.findProviders([prov.provider.address], { includeUnhealthy: true, model: MODEL })).toHaveLength(1);
         await reattest(TCB_UP_TO_DATE);
-        expect(await client.findProviders([prov.provider.address], { model: MODEL })).toHaveLength(1);
+        expect(await client.findProviders([prov.provider.address], { includeUnhealthy: true, model: MODEL })).toHaveLength(1);
     });
 
     it('refuses a listed model whose hash is not the attested one, and shows the model hash of an offer', async () => {
         const { client, wallet } = await clientWith();
-        const [offer] = await client.findProviders([prov.provider.address], { model: MODEL });
+        const [offer] = await client.findProviders([prov.provider.address], { includeUnhealthy: true, model: MODEL });
         expect(offer.modelHash).toEqual(MODEL_HASH);
         const listing = buildListing({ ...TEST_LISTING, models: [{ ...TEST_LISTING.models[0], modelHash: OTHER_MODEL_HASH }] });
         await prov.provider.send(prov.owner.getSender(), { value: toNano('0.05') }, { $$type: 'UpdateListing', queryId: 0n, listing });
@@ -173,8 +173,12 @@ describe('the SDK checks a provider for itself', () => {
         const { client, wallet } = await clientWith();
         const llama = TEST_LISTING.models[1].name; // listed by the fixture under the attested hash
         const llamaWeights = Buffer.alloc(32, 0x70); // what the client knows the real weights hash to
-        expect(await client.findProviders([prov.provider.address], { model: llama, modelHash: llamaWeights })).toEqual([]);
-        expect(await client.findProviders([prov.provider.address], { model: llama, modelHash: MODEL_HASH })).toHaveLength(1);
+        expect(
+            await client.findProviders([prov.provider.address], { includeUnhealthy: true, model: llama, modelHash: llamaWeights }),
+        ).toEqual([]);
+        expect(
+            await client.findProviders([prov.provider.address], { includeUnhealthy: true, model: llama, modelHash: MODEL_HASH }),
+        ).toHaveLength(1);
         const before = (await p.blockchain.getContract(wallet.address)).balance;
         await expect(
             client.openSession(prov.provider.address, {

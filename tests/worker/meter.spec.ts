@@ -7,7 +7,8 @@ import '@ton/test-utils';
 import { ReceiptTracker } from '../../sdk';
 import { spawn } from 'child_process';
 import Database from 'better-sqlite3';
-import { Meter, RecordOptions } from '../../worker/src/meter';
+import { createHmac } from 'crypto';
+import { Meter, RecordOptions, RequestRow, requestRowBytes } from '../../worker/src/meter';
 import { amountDue, parseUsageReceipt } from '../../wrappers';
 import { PRICES, attestedProvider, deployProtocol, sendOpenSession } from '../../testkit';
 import { tempDir } from '../tmp';
@@ -73,7 +74,14 @@ describe('worker metering', () => {
         const a = new Address(0, Buffer.alloc(32, 1));
         const b = new Address(0, Buffer.alloc(32, 2));
         const hash = Buffer.alloc(32, 7);
-        const first = record(meter, a, { request: { id: 'request-0000000001', hash, answer: (r) => Buffer.from(`answer ${r.seqno}`) } });
+        const first = record(meter, a, {
+            request: {
+                id: 'request-0000000001',
+                hash,
+                answer: (r) => Buffer.from(`answer ${r.seqno}`),
+                authenticate: () => Buffer.alloc(32),
+            },
+        });
         expect(meter.answerOf(a, 'request-0000000001')).toEqual({ requestHash: hash, seqno: first.seqno, answer: Buffer.from('answer 1') });
         expect(meter.answerOf(b, 'request-0000000001')).toBeNull(); // another session is another log
         record(meter, a);
@@ -106,6 +114,32 @@ describe('worker metering', () => {
         expect(meter.claimable(a, 150)).toMatchObject({ seqno: 2, lastRequestAt: 100 });
         expect(meter.claimable(a, 99)).toBeNull();
         expect(parseUsageReceipt(meter.claimable(a, 150)!.receipt).lastRequestAt).toBe(100);
+        meter.close();
+    });
+
+    it('counts for a settlement receipt only the requests accepted by the end, from rows the enclave authenticated', () => {
+        const meter = new Meter(':memory:', -239);
+        const a = new Address(0, Buffer.alloc(32, 1));
+        const mac = (row: RequestRow) => createHmac('sha256', 'enclave').update(requestRowBytes(row)).digest();
+        const verify = (row: RequestRow, m: Buffer) => mac(row).equals(m);
+        const served = (id: string, requestAt: number, tokens: bigint) =>
+            record(meter, a, {
+                requestAt,
+                usage: { tokensIn: tokens, tokensOut: tokens },
+                request: { id, hash: Buffer.alloc(32), answer: () => Buffer.alloc(0), authenticate: mac },
+            });
+        served('request-after-close', 200, 5n); // accepted after the close (150), answered first
+        served('request-before-close', 100, 7n); // accepted before it, answered second
+        expect(meter.claimable(a, 150)).toBeNull(); // no receipt before the close counts it
+        expect(meter.settlementUsage(a, 150, verify)).toEqual({ tokensIn: 7n, tokensOut: 7n, lastRequestAt: 100 });
+        // a row the host altered is left out
+        (meter as unknown as { db: Database.Database }).db
+            .prepare(`UPDATE requests SET tokens_in = '700' WHERE request_id = 'request-before-close'`)
+            .run();
+        expect(meter.settlementUsage(a, 150, verify)).toEqual({ tokensIn: 0n, tokensOut: 0n, lastRequestAt: 0 });
+        const settled = meter.recordSettlement(a, { openedAt: 0, key, prices: PRICES, tokensIn: 7n, tokensOut: 7n, lastRequestAt: 100 });
+        expect(settled).toMatchObject({ seqno: 3, tokensIn: 7n, lastRequestAt: 100 });
+        expect(meter.claimable(a, 150)!.seqno).toBe(3);
         meter.close();
     });
 

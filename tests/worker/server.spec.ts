@@ -1,8 +1,10 @@
-// The worker's HTTP layer (worker/src/server.ts): chat requests are limited per session, other
-// routes per client address, and behind a trusted proxy the address is the one it forwards.
+// The worker's HTTP layer (worker/src/server.ts): refused chat requests and other routes are
+// limited per client address, and behind a trusted proxy the address is the one it forwards.
+// (Chat requests per session: tests/e2e/worker.spec.ts.)
 import { Address } from '@ton/core';
 import { FastifyInstance } from 'fastify';
 import { buildWorkerServer } from '../../worker/src/server';
+import { ApiError } from '../../protocol/http';
 import type { Worker } from '../../worker/src/worker';
 
 // Just what the routes read; chat requests are answered without looking at them.
@@ -11,7 +13,9 @@ const fakeWorker = {
     evidence: () => {
         throw new Error('none');
     },
-    handleChat: async () => ({ nonce: '', ciphertext: '' }),
+    handleChat: async () => {
+        throw new ApiError('unknown-session', 404, 'no Session there');
+    },
     stats: { requests: 0, refused: 0, tokensIn: 0n, tokensOut: 0n, claims: 0 },
     o: { chain: { now: () => 0 } },
 } as unknown as Worker;
@@ -34,24 +38,23 @@ describe('worker rate limits', () => {
         url = await app.listen({ host: '127.0.0.1', port: 0 });
     }
     const forwarded = (from?: string): Record<string, string> => (from ? { 'x-forwarded-for': from } : {});
-    const chat = async (s: string) => {
+    const chat = async (s: string, from?: string) => {
         const res = await fetch(`${url}/v1/sessions/${s}/chat`, {
             method: 'POST',
-            headers: { 'content-type': 'application/json' },
+            headers: { 'content-type': 'application/json', ...forwarded(from) },
             body: JSON.stringify(envelope),
         });
         return { statusCode: res.status, json: () => res.json() };
     };
     const health = async (from?: string) => ({ statusCode: (await fetch(`${url}/health`, { headers: forwarded(from) })).status });
 
-    it('limits chat requests per session, not per address: many sessions behind one proxy are not one client', async () => {
-        await start({ perSessionPerMinute: 3, rateLimitPerMinute: 2 });
+    it("limits a client address's refused chat requests (junk sessions cost chain reads), each address on its own", async () => {
+        await start({ refusedPerAddressPerMinute: 3, trustProxy: ['127.0.0.1'] });
         const statuses = [];
-        for (let i = 0; i < 4; i++) statuses.push((await chat(session(1))).statusCode);
-        expect(statuses).toEqual([200, 200, 200, 429]);
-        expect(await (await chat(session(1))).json()).toMatchObject({ error: 'rate-limited' });
-        // the same address, other sessions: their own limits
-        for (let i = 2; i < 6; i++) expect((await chat(session(i))).statusCode).toBe(200);
+        for (let i = 0; i < 4; i++) statuses.push((await chat(session(i + 1), '10.0.0.1')).statusCode);
+        expect(statuses).toEqual([404, 404, 404, 429]);
+        expect(await (await chat(session(9), '10.0.0.1')).json()).toMatchObject({ error: 'rate-limited' });
+        expect((await chat(session(9), '10.0.0.2')).statusCode).toBe(404); // another client behind the proxy
     });
 
     it('limits other routes per client address, which a trusted proxy names in X-Forwarded-For', async () => {

@@ -188,6 +188,7 @@ export async function runWorker(o: ServeOptions) {
         refreshMarginSeconds: 3600,
         sessionCacheSeconds: o.sessionCache,
         maxConcurrentPerSession: o.maxConcurrentPerSession,
+        perSessionPerMinute: o.rateLimitPerSession,
         answerRetentionSeconds: o.answerRetention,
         sealedKeys,
         confirmTimeoutMs: 90_000,
@@ -198,7 +199,6 @@ export async function runWorker(o: ServeOptions) {
     else log.info({ validUntil: worker.identity().attestedUntil }, 'the Provider holds a valid attestation of these keys');
     const app = await buildWorkerServer(worker, {
         logger: { name: 'cocoon-worker-http' },
-        perSessionPerMinute: o.rateLimitPerSession,
         trustProxy: o.trustProxy,
     });
     await app.listen({ host: o.host, port: o.port });

@@ -2,7 +2,7 @@
 // ed25519 key that signs usage receipts and an X25519 key clients encrypt requests to. The
 // verifiers attest both (bound into the quote's report data), so a restart means a new
 // attestation, and sessions opened under the old keys can no longer be served (only claimed).
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'crypto';
 import { KeyPair, keyPairFromSeed } from '@ton/crypto';
 import { SessionKey, generateEncryptionKeyPair } from '../../protocol/encryption';
 
@@ -17,23 +17,42 @@ export async function generateEnclaveKeys(): Promise<EnclaveKeys> {
 
 // Answers kept for retries (meter.ts) are encrypted under a key derived from the enclave's
 // X25519 private key: they never sit on disk in plaintext, and only these enclave keys read them.
+// `context` (the session, request id and request hash) is the additional data: an answer opens
+// only as the answer to the request it was stored for, so a host that moves rows around in the
+// database cannot have the worker reseal one client's answer for another.
 export interface AnswerStore {
-    seal(plaintext: Buffer): Buffer;
-    open(blob: Buffer): Buffer;
+    seal(plaintext: Buffer, context: Buffer): Buffer;
+    open(blob: Buffer, context: Buffer): Buffer;
 }
 
 export function answerStore(keys: EnclaveKeys): AnswerStore {
     const key = Buffer.from(hkdfSync('sha256', keys.encryption.privateKey, Buffer.alloc(0), 'cocoon-answer-store-v1', 32));
     return {
-        seal(plaintext) {
+        seal(plaintext, context) {
             const nonce = randomBytes(12);
             const cipher = createCipheriv('aes-256-gcm', key, nonce);
+            cipher.setAAD(context);
             return Buffer.concat([nonce, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
         },
-        open(blob) {
+        open(blob, context) {
             const decipher = createDecipheriv('aes-256-gcm', key, blob.subarray(0, 12));
+            decipher.setAAD(context);
             decipher.setAuthTag(blob.subarray(blob.length - 16));
             return Buffer.concat([decipher.update(blob.subarray(12, blob.length - 16)), decipher.final()]);
         },
     };
+}
+
+// The request log's rows (meter.ts RequestRow) carry a MAC under a key derived from the enclave's
+// X25519 key: a settlement receipt counts only rows this enclave wrote, not rows the host added or
+// altered in its database.
+export interface RowAuthenticator {
+    mac(bytes: Buffer): Buffer;
+    verify(bytes: Buffer, mac: Buffer): boolean;
+}
+
+export function rowAuthenticator(keys: EnclaveKeys): RowAuthenticator {
+    const key = Buffer.from(hkdfSync('sha256', keys.encryption.privateKey, Buffer.alloc(0), 'cocoon-request-rows-v1', 32));
+    const mac = (bytes: Buffer) => createHmac('sha256', key).update(bytes).digest();
+    return { mac, verify: (bytes, m) => m.length === 32 && timingSafeEqual(mac(bytes), m) };
 }

@@ -47,7 +47,15 @@ export interface RecordOptions {
     // Commits to the answer served: resultsHash = sha256(previous resultsHash || resultDigest).
     resultDigest?: Buffer;
     // The request this usage answers: its answer is stored with the receipt (see answerOf).
-    request?: { id: string; hash: Buffer; answer: (receipt: SignedReceipt, usage: Usage) => Buffer };
+    // `authenticate` MACs the request's row (its acceptance time and charged usage) with an
+    // enclave key, so that a settlement receipt (settlementUsage) is only ever built from rows the
+    // enclave wrote.
+    request?: {
+        id: string;
+        hash: Buffer;
+        answer: (receipt: SignedReceipt, usage: Usage) => Buffer;
+        authenticate: (row: RequestRow) => Buffer;
+    };
 }
 
 export interface StoredAnswer {
@@ -56,7 +64,23 @@ export interface StoredAnswer {
     answer: Buffer | null; // null once expired
 }
 
-const SCHEMA_VERSION = 1;
+// A served request as the request log keeps it, for settlement receipts.
+export interface RequestRow {
+    session: Address;
+    requestId: string;
+    seqno: number;
+    requestAt: number;
+    tokensIn: bigint;
+    tokensOut: bigint;
+}
+
+export function requestRowBytes(r: RequestRow): Buffer {
+    return Buffer.from(
+        ['cocoon-request-row-v1', r.session.toRawString(), r.requestId, r.seqno, r.requestAt, r.tokensIn, r.tokensOut].join('|'),
+    );
+}
+
+const SCHEMA_VERSION = 2;
 
 export class Meter {
     private db: Database.Database;
@@ -82,7 +106,8 @@ export class Meter {
             ),
             touchSession: this.db.prepare('INSERT OR IGNORE INTO sessions (session) VALUES (?)'),
             insertRequest: this.db.prepare(
-                'INSERT INTO requests (session, request_id, request_hash, seqno, answer, answered_at) VALUES (?, ?, ?, ?, ?, ?)',
+                `INSERT INTO requests (session, request_id, request_hash, seqno, answer, answered_at, request_at, tokens_in, tokens_out, mac)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
             ),
             answer: this.db.prepare('SELECT request_hash, seqno, answer FROM requests WHERE session = ? AND request_id = ?'),
         };
@@ -91,6 +116,13 @@ export class Meter {
     private migrate() {
         const version = this.db.pragma('user_version', { simple: true }) as number;
         if (version >= SCHEMA_VERSION) return;
+        if (version === 1) {
+            // Version 1 kept no acceptance time, usage or MAC per request.
+            this.db.exec(`ALTER TABLE requests ADD COLUMN request_at INTEGER; ALTER TABLE requests ADD COLUMN tokens_in TEXT;
+                ALTER TABLE requests ADD COLUMN tokens_out TEXT; ALTER TABLE requests ADD COLUMN mac BLOB;`);
+            this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+            return;
+        }
         this.db.transaction(() => {
             // Version 0 kept only the latest receipt per session (with a settled flag) and a log of
             // HPKE encapsulated keys; requests now carry ids, so that log is obsolete.
@@ -104,7 +136,8 @@ export class Meter {
                 CREATE TABLE IF NOT EXISTS sessions (session TEXT PRIMARY KEY, settled INTEGER NOT NULL DEFAULT 0);
                 CREATE TABLE requests (
                     session TEXT NOT NULL, request_id TEXT NOT NULL, request_hash BLOB NOT NULL, seqno INTEGER NOT NULL,
-                    answer BLOB, answered_at INTEGER NOT NULL, PRIMARY KEY (session, request_id));
+                    answer BLOB, answered_at INTEGER NOT NULL, request_at INTEGER, tokens_in TEXT, tokens_out TEXT, mac BLOB,
+                    PRIMARY KEY (session, request_id));
                 CREATE INDEX requests_by_time ON requests (answered_at) WHERE answer IS NOT NULL;
                 CREATE TABLE IF NOT EXISTS cursor (name TEXT PRIMARY KEY, lt TEXT NOT NULL);`);
             if (old) {
@@ -142,6 +175,72 @@ export class Meter {
     // session is settled, so an old request is never served (and charged) twice.
     expireAnswers(before: number): number {
         return this.db.prepare('UPDATE requests SET answer = NULL WHERE answer IS NOT NULL AND answered_at < ?').run(before).changes;
+    }
+
+    // The usage of the requests of a session accepted by `end` (its close or deadline), from the
+    // rows `verify` accepts (the enclave's MAC: rows the host altered or added are left out): what
+    // a settlement receipt counts when a request accepted after `end` was recorded before an
+    // earlier-accepted one, so that no receipt before it counts the earlier one.
+    settlementUsage(session: Address, end: number, verify: (row: RequestRow, mac: Buffer) => boolean) {
+        const rows = this.db
+            .prepare('SELECT request_id, seqno, request_at, tokens_in, tokens_out, mac FROM requests WHERE session = ? AND mac IS NOT NULL')
+            .all(session.toRawString()) as {
+            request_id: string;
+            seqno: number;
+            request_at: number;
+            tokens_in: string;
+            tokens_out: string;
+            mac: Buffer;
+        }[];
+        const total = { tokensIn: 0n, tokensOut: 0n, lastRequestAt: 0 };
+        for (const r of rows) {
+            const row = {
+                session,
+                requestId: r.request_id,
+                seqno: r.seqno,
+                requestAt: r.request_at,
+                tokensIn: BigInt(r.tokens_in),
+                tokensOut: BigInt(r.tokens_out),
+            };
+            if (row.requestAt > end || !verify(row, r.mac)) continue;
+            total.tokensIn += row.tokensIn;
+            total.tokensOut += row.tokensOut;
+            total.lastRequestAt = Math.max(total.lastRequestAt, row.requestAt);
+        }
+        return total;
+    }
+
+    // Signs and stores a receipt with these cumulative counts after the latest one: a settlement
+    // receipt (see settlementUsage). Its counts may be below the latest receipt's.
+    recordSettlement(
+        session: Address,
+        o: { openedAt: number; key: KeyPair; prices: PriceRates; tokensIn: bigint; tokensOut: bigint; lastRequestAt: number },
+    ): SignedReceipt {
+        return this.db.transaction(() => {
+            const prev = this.latestCounts(session)!;
+            const next = {
+                seqno: prev.seqno + 1,
+                lastRequestAt: o.lastRequestAt,
+                tokensIn: o.tokensIn,
+                tokensOut: o.tokensOut,
+                resultsHash: prev.resultsHash,
+            };
+            const due = amountDue(next.tokensIn, next.tokensOut, o.prices);
+            const receipt = buildUsageReceipt({ globalId: this.globalId, session, openedAt: o.openedAt, ...next, amountDue: due });
+            const signature = signUsageReceipt(receipt, o.key.secretKey);
+            this.stmt.insertReceipt.run(
+                session.toRawString(),
+                next.seqno,
+                next.lastRequestAt,
+                next.tokensIn.toString(),
+                next.tokensOut.toString(),
+                due.toString(),
+                next.resultsHash.toString(),
+                receipt.toBoc().toString('base64'),
+                signature.toString('hex'),
+            );
+            return { session, ...next, amountDue: due, receipt, signature };
+        })();
     }
 
     // Sessions with receipts that may still need a claim.
@@ -264,7 +363,19 @@ export class Meter {
             this.stmt.touchSession.run(key);
             if (o.request) {
                 const answer = o.request.answer(signed, { tokensIn, tokensOut });
-                this.stmt.insertRequest.run(key, o.request.id, o.request.hash, next.seqno, answer, Math.floor(Date.now() / 1000));
+                const row = { session, requestId: o.request.id, seqno: next.seqno, requestAt: o.requestAt, tokensIn, tokensOut };
+                this.stmt.insertRequest.run(
+                    key,
+                    o.request.id,
+                    o.request.hash,
+                    next.seqno,
+                    answer,
+                    Math.floor(Date.now() / 1000),
+                    o.requestAt,
+                    tokensIn.toString(),
+                    tokensOut.toString(),
+                    o.request.authenticate(row),
+                );
             }
             return signed;
         });

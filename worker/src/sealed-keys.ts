@@ -13,6 +13,7 @@
 //   reads that file can read the keys, so it proves nothing about the code.
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'crypto';
 import { readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync, existsSync } from 'fs';
+import { dirname } from 'path';
 import { Address } from '@ton/core';
 import { keyPairFromSecretKey } from '@ton/crypto';
 import { EnclaveKeys } from './keys';
@@ -91,7 +92,8 @@ export class SealedKeys {
         };
     }
 
-    // Writes the state atomically (a temporary file, fsynced, renamed over the old one).
+    // Writes the state atomically: a new temporary file (created exclusively, with a random name,
+    // mode 0600 from the start), fsynced, renamed over the old one, and the directory fsynced.
     async save(state: SealedState): Promise<void> {
         const plain = Buffer.from(
             JSON.stringify({
@@ -108,11 +110,17 @@ export class SealedKeys {
         const cipher = createCipheriv('aes-256-gcm', key, nonce);
         cipher.setAAD(this.context);
         const blob = Buffer.concat([nonce, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
-        const tmp = `${this.path}.tmp`;
-        writeFileSync(tmp, blob, { mode: 0o600 });
-        const fd = openSync(tmp, 'r');
-        fsyncSync(fd);
-        closeSync(fd);
+        const tmp = `${this.path}.${randomBytes(6).toString('hex')}.tmp`;
+        const fd = openSync(tmp, 'wx', 0o600);
+        try {
+            writeFileSync(fd, blob);
+            fsyncSync(fd);
+        } finally {
+            closeSync(fd);
+        }
         renameSync(tmp, this.path);
+        const dir = openSync(dirname(this.path), 'r');
+        fsyncSync(dir);
+        closeSync(dir);
     }
 }

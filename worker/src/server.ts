@@ -2,7 +2,7 @@
 // health and metrics, under the services' common conventions (protocol/http.ts). On loopback by
 // default: a TLS-terminating proxy or the TEE's own network stack exposes it. Bodies are HPKE
 // ciphertext; fastify logs method, URL and status only, never a body.
-import Fastify, { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
+import Fastify, { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { Address } from '@ton/core';
 import { ApiError, jsonApi, parseOrRefuse, prometheusText } from '../../protocol/http';
 import { requestEnvelopeSchema } from '../../protocol/worker-api';
@@ -12,23 +12,43 @@ import { Worker } from './worker';
 // A request envelope is at most ~2.8 MB of base64 ciphertext.
 const BODY_LIMIT = 4 * 1024 * 1024;
 
-// GET /v1/identity, GET /v1/evidence, POST /v1/sessions/:session/chat. Chat requests are
-// rate-limited per session (the URL names it; a request for a session not the client's is refused
-// before it reaches the backend), so clients behind one proxy or NAT do not share one limit.
-export const chatRoutes: FastifyPluginAsync<{ worker: Worker; perSessionPerMinute: number }> = async (
+// GET /v1/identity, GET /v1/evidence, POST /v1/sessions/:session/chat. Chat requests are limited
+// per session once they are known to come from its client (the worker counts them: Worker
+// perSessionPerMinute), so clients behind one proxy or NAT do not share a limit and a stranger
+// cannot use up a session's. What a client address gets refused (an unknown session, another
+// session's key, a ciphertext that does not open) is limited per address: each costs the worker
+// work, an unknown session a chain read.
+export const chatRoutes: FastifyPluginAsync<{ worker: Worker; refusedPerAddressPerMinute: number }> = async (
     app,
-    { worker, perSessionPerMinute },
+    { worker, refusedPerAddressPerMinute },
 ) => {
     app.get('/v1/identity', async () => worker.identity());
     // the attestation's request and evidence, as the verifier received it (protocol/verifier-api.ts)
     app.get('/v1/evidence', async () => encodeAttestationRequest(worker.evidence()));
 
-    const chatLimit = {
-        max: perSessionPerMinute,
-        timeWindow: '1 minute',
-        keyGenerator: (req: FastifyRequest) => `session:${(req.params as { session?: string }).session ?? ''}`,
+    const refused = new Map<string, { since: number; count: number }>();
+    const refusalsOf = (ip: string) => {
+        const now = Date.now();
+        let w = refused.get(ip);
+        if (!w || now - w.since >= 60_000) {
+            refused.delete(ip);
+            w = { since: now, count: 0 };
+            refused.set(ip, w);
+            if (refused.size > 100_000) refused.delete(refused.keys().next().value!);
+        }
+        return w;
     };
-    app.post('/v1/sessions/:session/chat', { config: { rateLimit: chatLimit } }, async (req) => {
+    app.post('/v1/sessions/:session/chat', { config: { rateLimit: false } }, async (req, reply) => {
+        if (refusalsOf(req.ip).count >= refusedPerAddressPerMinute) {
+            throw new ApiError(
+                'rate-limited',
+                429,
+                `at most ${refusedPerAddressPerMinute} refused chat requests a minute from one address`,
+            );
+        }
+        reply.raw.once('finish', () => {
+            if (STRANGERS_STATUSES.has(reply.statusCode)) refusalsOf(req.ip).count += 1;
+        });
         let session: Address;
         try {
             session = Address.parse((req.params as { session: string }).session);
@@ -38,6 +58,10 @@ export const chatRoutes: FastifyPluginAsync<{ worker: Worker; perSessionPerMinut
         return worker.handleChat(session, parseOrRefuse(requestEnvelopeSchema, req.body));
     });
 };
+
+// Refusals a stranger can cause: a malformed request (400), another session's key (403), an
+// unknown session (404).
+const STRANGERS_STATUSES = new Set([400, 403, 404]);
 
 // GET /health (503 while the worker's keys are not attested, or the attestation lapsed: a load
 // balancer sends no client to it then) and /metrics (Prometheus).
@@ -86,7 +110,7 @@ export const workerStatusRoutes: FastifyPluginAsync<{ worker: Worker }> = async 
 
 export interface WorkerServerOptions {
     rateLimitPerMinute?: number; // per client address, for every route but chat (default 600)
-    perSessionPerMinute?: number; // chat requests per session (default 6000)
+    refusedPerAddressPerMinute?: number; // chat requests refused as a stranger's, per client address (default 120)
     // Proxies whose X-Forwarded-For names the client address (fastify's trustProxy: addresses or
     // CIDRs). Without it, behind a TLS proxy every client has the proxy's address.
     trustProxy?: string[];
@@ -96,7 +120,7 @@ export interface WorkerServerOptions {
 export async function buildWorkerServer(worker: Worker, o: WorkerServerOptions = {}): Promise<FastifyInstance> {
     const app = Fastify({ bodyLimit: BODY_LIMIT, logger: o.logger ?? false, trustProxy: o.trustProxy?.length ? o.trustProxy : false });
     await app.register(jsonApi, { service: 'worker', rateLimitPerMinute: o.rateLimitPerMinute ?? 600 });
-    await app.register(chatRoutes, { worker, perSessionPerMinute: o.perSessionPerMinute ?? 6000 });
+    await app.register(chatRoutes, { worker, refusedPerAddressPerMinute: o.refusedPerAddressPerMinute ?? 120 });
     await app.register(workerStatusRoutes, { worker });
     return app;
 }

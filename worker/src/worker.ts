@@ -38,8 +38,8 @@ import type { AttestationRequest } from '../../protocol/evidence';
 import { ApiError } from '../../protocol/http';
 import { Backend, BackendRejected, BackendUnavailable } from './backend';
 import { EvidenceOptions, collectEvidence } from './evidence';
-import { AnswerStore, EnclaveKeys, answerStore, generateEnclaveKeys } from './keys';
-import { Meter } from './meter';
+import { AnswerStore, EnclaveKeys, RowAuthenticator, answerStore, generateEnclaveKeys, rowAuthenticator } from './keys';
+import { Meter, requestRowBytes } from './meter';
 import { SealedKeys } from './sealed-keys';
 import { requestProofFromAny } from './verifier-client';
 
@@ -83,6 +83,7 @@ export interface WorkerOptions {
     // paid (the Session refuses receipts with later requests).
     sessionCacheSeconds: number;
     maxConcurrentPerSession: number; // requests of one session served at once (more are refused: 429 session-busy)
+    perSessionPerMinute: number; // chat requests of one session a minute (more are refused: 429 rate-limited)
     answerRetentionSeconds: number; // how long answers are kept for retries
     sealedKeys?: SealedKeys; // keep the enclave keys across restarts (sealed-keys.ts)
     confirmTimeoutMs: number; // how long to wait for a sent message to show on-chain
@@ -90,6 +91,12 @@ export interface WorkerOptions {
 }
 
 const SESSION_CACHE_SIZE = 10_000;
+const SERVED_MEMORY = 200_000;
+
+// What a stored answer is bound to: it opens only as the answer to this request of this session.
+function answerContext(session: Address, requestId: string, requestHash: Buffer): Buffer {
+    return Buffer.concat([Buffer.from(session.toRawString()), Buffer.from('|' + requestId + '|'), requestHash]);
+}
 
 export const DEFAULT_CLAIM_POLICY: ClaimPolicy = { minAmount: 1_000_000_000n, intervalSeconds: 3600, deadlineMarginSeconds: 1800 };
 
@@ -102,7 +109,12 @@ export class Worker {
     // the same answer. And per session, how many are in flight and the worst case they may cost.
     private inFlight = new Map<string, { hash: Buffer; answer: Promise<Buffer> }>();
     private flights = new Map<string, { count: number; reserved: bigint }>();
+    // Request keys (session|id) this process served, the latest SERVED_MEMORY of them: the request
+    // log is on disk the host controls, and a request must never be served (and charged) twice.
+    private served = new Set<string>();
+    private rates = new Map<string, { since: number; count: number }>();
     private readonly answers: AnswerStore;
+    private readonly rows: RowAuthenticator;
     private lastClaimAt = new Map<string, number>();
     private listingCache: { listing: Listing | null; readAt: number } | undefined;
     private attestedUntil: number | null = null;
@@ -116,6 +128,7 @@ export class Worker {
         readonly keys: EnclaveKeys,
     ) {
         this.answers = answerStore(keys);
+        this.rows = rowAuthenticator(keys);
     }
 
     // With `sealedKeys`, the keys (and the evidence of their attestation) of an earlier run are
@@ -230,7 +243,9 @@ export class Worker {
         const key = address.toRawString();
         const cached = this.sessions.get(key);
         let state: SessionState | null;
-        if (cached && !fresh && Date.now() - cached.readAt < this.o.sessionCacheSeconds * 1000) state = cached.state;
+        // (a session not there yet is looked for again after a second: its client may be opening it)
+        const maxAge = cached?.state === null ? Math.min(1000, this.o.sessionCacheSeconds * 1000) : this.o.sessionCacheSeconds * 1000;
+        if (cached && !fresh && Date.now() - cached.readAt < maxAge) state = cached.state;
         else {
             state = await readSession(this.o.chain, address);
             this.sessions.delete(key); // re-inserted last: the map's order is the order of reads
@@ -266,7 +281,8 @@ export class Worker {
     }
 
     private async serve(sessionAddress: Address, envelope: RequestEnvelope): Promise<ResponseEnvelope> {
-        const s = await this.servableSession(sessionAddress, envelope);
+        const s = await this.sessionOfClient(sessionAddress, envelope);
+        this.requireWithinRate(sessionAddress);
         const opened = await this.open(sessionAddress, envelope);
         const requestHash = createHash('sha256').update(opened.plaintext).digest();
         const key = `${sessionAddress.toRawString()}|${envelope.requestId}`;
@@ -279,15 +295,21 @@ export class Worker {
                 );
             }
         };
+        // A request already served (or being served) is answered whatever the session's state now:
+        // it was accepted while the session was open, and its receipt is payable.
         const inFlight = this.inFlight.get(key);
         if (inFlight) {
             sameRequest(inFlight.hash);
-            return opened.sealResponse(await inFlight.answer);
+            return this.sealed(inFlight.answer, opened.sealResponse);
         }
         const stored = this.o.meter.answerOf(sessionAddress, envelope.requestId);
-        if (stored) {
+        if (stored || this.served.has(key)) {
+            if (!stored) {
+                // the request log lost a request this process served: never serve (and charge) it again
+                throw new WorkerRefusal('answer-expired', 410, `request ${envelope.requestId} was served: it is not served again`);
+            }
             sameRequest(stored.requestHash);
-            const answer = stored.answer && this.openStored(stored.answer);
+            const answer = stored.answer && this.openStored(stored.answer, answerContext(sessionAddress, envelope.requestId, requestHash));
             if (!answer) {
                 throw new WorkerRefusal(
                     'answer-expired',
@@ -297,22 +319,53 @@ export class Worker {
             }
             return opened.sealResponse(answer);
         }
+        this.requireOpen(s.status === Number(SESSION_OPEN) ? s : await this.session(sessionAddress, true));
         const answer = this.serveNew(sessionAddress, s, opened.plaintext, envelope.requestId, requestHash);
         this.inFlight.set(key, { hash: requestHash, answer });
         try {
-            return opened.sealResponse(await answer);
-        } catch (e) {
-            if (e instanceof BackendRejected) throw this.rejectedByModel(e, opened.sealResponse);
-            throw e;
+            return await this.sealed(answer, opened.sealResponse);
         } finally {
             this.inFlight.delete(key);
         }
     }
 
-    // A stored answer, or null if these enclave keys cannot read it (stored before a restart).
-    private openStored(blob: Buffer): Buffer | null {
+    // The answer sealed for this request's sender; the model's own refusal sealed too.
+    private async sealed(answer: Promise<Buffer>, seal: (bytes: Uint8Array) => ResponseEnvelope): Promise<ResponseEnvelope> {
         try {
-            return this.answers.open(blob);
+            return seal(await answer);
+        } catch (e) {
+            if (e instanceof BackendRejected) throw this.rejectedByModel(e, seal);
+            throw e;
+        }
+    }
+
+    private remember(key: string) {
+        this.served.add(key);
+        if (this.served.size > SERVED_MEMORY) this.served.delete(this.served.values().next().value!);
+    }
+
+    // Chat requests per session per minute, counted once the request is known to come from the
+    // session's client (a stranger's requests never use up a session's allowance).
+    private requireWithinRate(session: Address) {
+        const key = session.toRawString();
+        const now = Date.now();
+        let w = this.rates.get(key);
+        if (!w || now - w.since >= 60_000) {
+            this.rates.delete(key);
+            w = { since: now, count: 0 };
+            this.rates.set(key, w);
+            if (this.rates.size > SESSION_CACHE_SIZE) this.rates.delete(this.rates.keys().next().value!);
+        }
+        w.count += 1;
+        if (w.count > this.o.perSessionPerMinute) {
+            throw new WorkerRefusal('rate-limited', 429, `at most ${this.o.perSessionPerMinute} requests a minute per session`);
+        }
+    }
+
+    // A stored answer, or null if these enclave keys cannot read it (stored before a restart).
+    private openStored(blob: Buffer, context: Buffer): Buffer | null {
+        try {
+            return this.answers.open(blob, context);
         } catch {
             return null;
         }
@@ -341,14 +394,8 @@ export class Worker {
         const prices: PriceRates = s.terms!.prices;
         await this.requireModel(request.model, prices);
         const sessionKey = sessionAddress.toRawString();
-        const flight = this.flights.get(sessionKey) ?? { count: 0, reserved: 0n };
-        if (flight.count >= this.o.maxConcurrentPerSession) {
-            throw new WorkerRefusal(
-                'session-busy',
-                429,
-                `this session already has ${flight.count} requests in flight (at most ${this.o.maxConcurrentPerSession}): retry when one is answered`,
-            );
-        }
+        // (read again after every await: another request of the session may have reserved meanwhile)
+        const flightNow = () => this.flights.get(sessionKey) ?? { count: 0, reserved: 0n };
 
         // Never serve what the budget cannot pay: bound the prompt's tokens by its bytes (every
         // token is at least one byte), and cap the answer's length by what is left once the
@@ -357,20 +404,32 @@ export class Worker {
         const promptBound = bounds.tokensIn;
         const promptCost = ceilDiv(promptBound * prices.pricePerMillionIn, 1_000_000n);
         const affordable = (budget: bigint) =>
-            affordableOutput(budget - (this.o.meter.latestCounts(sessionAddress)?.amountDue ?? 0n) - flight.reserved - promptCost, prices);
+            affordableOutput(
+                budget - (this.o.meter.latestCounts(sessionAddress)?.amountDue ?? 0n) - flightNow().reserved - promptCost,
+                prices,
+            );
         let budget = s.budget;
-        if (affordable(budget) < 1n) {
-            budget = (await this.session(sessionAddress, true)).budget; // a top-up may have landed
-            if (affordable(budget) < 1n) {
-                throw new WorkerRefusal(
-                    'budget-exhausted',
-                    402,
-                    flight.count > 0
-                        ? 'the session budget left is held for the requests in flight: wait for their answers, or top it up'
-                        : 'the session budget is spent: top it up or open a new session',
-                );
-            }
+        if (affordable(budget) < 1n) budget = (await this.session(sessionAddress, true)).budget; // a top-up may have landed
+        // From here to the reservation nothing awaits: the checks see every other request's reservation.
+        const flight = flightNow();
+        if (flight.count >= this.o.maxConcurrentPerSession) {
+            throw new WorkerRefusal(
+                'session-busy',
+                429,
+                `this session already has ${flight.count} requests in flight (at most ${this.o.maxConcurrentPerSession}): retry when one is answered`,
+            );
         }
+        if (affordable(budget) < 1n) {
+            throw new WorkerRefusal(
+                'budget-exhausted',
+                402,
+                flight.count > 0
+                    ? 'the session budget left is held for the requests in flight: wait for their answers, or top it up'
+                    : 'the session budget is spent: top it up or open a new session',
+            );
+        }
+        if (this.o.chain.now() >= s.deadline)
+            throw new WorkerRefusal('deadline-passed', 409, 'the session deadline has passed: open a new session');
         const maxTokens = min(bounds.tokensOut, affordable(budget));
         const reservation = promptCost + ceilDiv(maxTokens * prices.pricePerMillionOut, 1_000_000n);
         flight.count += 1;
@@ -396,6 +455,7 @@ export class Worker {
                 request: {
                     id: requestId,
                     hash: requestHash,
+                    authenticate: (row) => this.rows.mac(requestRowBytes(row)),
                     answer: (r, charged) => {
                         completion.usage = {
                             prompt_tokens: Number(charged.tokensIn),
@@ -408,10 +468,11 @@ export class Worker {
                             signature: r.signature.toString('hex'),
                         };
                         plainAnswer = Buffer.from(JSON.stringify(answer));
-                        return this.answers.seal(plainAnswer);
+                        return this.answers.seal(plainAnswer, answerContext(sessionAddress, requestId, requestHash));
                     },
                 },
             });
+            this.remember(`${sessionKey}|${requestId}`);
             this.stats.tokensIn += BigInt(completion.usage.prompt_tokens);
             this.stats.tokensOut += BigInt(completion.usage.completion_tokens);
             this.o.log.info(
@@ -427,36 +488,41 @@ export class Worker {
         } finally {
             flight.count -= 1;
             flight.reserved -= reservation;
-            if (flight.count === 0) this.flights.delete(sessionKey);
+            if (flight.count === 0 && this.flights.get(sessionKey) === flight) this.flights.delete(sessionKey);
         }
     }
 
-    // The session as the chain has it, if this worker may serve it for this client key.
-    private async servableSession(sessionAddress: Address, envelope: RequestEnvelope): Promise<SessionState> {
+    // The session as the chain has it, if it is this worker's (this provider, these enclave keys)
+    // and the request comes from the client key it was opened with.
+    private async sessionOfClient(sessionAddress: Address, envelope: RequestEnvelope): Promise<SessionState> {
         let s = await this.session(sessionAddress);
         if (!s.provider.equals(this.o.provider)) {
             throw new WorkerRefusal('other-provider', 409, `the session is with the Provider ${s.provider.toString()}, not this worker's`);
         }
-        if (s.status !== Number(SESSION_OPEN)) {
-            s = await this.session(sessionAddress, true);
-            if (s.status !== Number(SESSION_OPEN)) {
-                throw new WorkerRefusal('session-not-open', 409, `the session is ${SESSION_STATUS_NAMES[s.status]}: it takes no requests`);
-            }
-        }
-        if (s.terms!.signingKey !== this.signingKey) {
+        if (!s.terms) s = await this.session(sessionAddress, true); // accepted since it was read
+        if (!s.terms)
+            throw new WorkerRefusal('session-not-open', 409, `the session is ${SESSION_STATUS_NAMES[s.status]}: it takes no requests`);
+        if (s.terms.signingKey !== this.signingKey) {
             throw new WorkerRefusal(
                 'previous-enclave-key',
                 409,
                 'the session was opened under an earlier enclave key of this provider (the worker restarted): close it and open a new session',
             );
         }
-        if (this.o.chain.now() >= s.deadline) {
-            throw new WorkerRefusal('deadline-passed', 409, 'the session deadline has passed: open a new session');
-        }
         if (clientKeyHashOf(Buffer.from(envelope.clientKey, 'base64')) !== s.clientKeyHash) {
             throw new WorkerRefusal('not-your-session', 403, 'the request is not from the session key this session was opened with');
         }
         return s;
+    }
+
+    // A new request is served only while the session is open and before its deadline.
+    private requireOpen(s: SessionState) {
+        if (s.status !== Number(SESSION_OPEN)) {
+            throw new WorkerRefusal('session-not-open', 409, `the session is ${SESSION_STATUS_NAMES[s.status]}: it takes no requests`);
+        }
+        if (this.o.chain.now() >= s.deadline) {
+            throw new WorkerRefusal('deadline-passed', 409, 'the session deadline has passed: open a new session');
+        }
     }
 
     private async open(sessionAddress: Address, envelope: RequestEnvelope) {
@@ -505,7 +571,8 @@ export class Worker {
             }
             // The latest receipt the Session pays: none of its requests accepted after the close or
             // the deadline (one accepted while this worker had not seen the close yet is not paid).
-            const latest = this.o.meter.claimable(address, servingEnd(s.status, s.deadline, s.closedAt));
+            const end = servingEnd(s.status, s.deadline, s.closedAt);
+            const latest = s.terms && this.payableReceipt(address, s, end);
             if (!latest || latest.seqno <= s.seqno || !s.terms) continue;
             const now = this.o.chain.now();
             const windowEnd = claimWindowEnd(s.status, s.deadline, s.closedAt, Number(s.terms.closeGracePeriod));
@@ -550,6 +617,28 @@ export class Worker {
             this.o.log.info({ session: address.toString(), seqno: latest.seqno, amountDue: latest.amountDue.toString() }, 'claimed');
         }
         return claimed;
+    }
+
+    // The latest receipt of a session that counts no request accepted after `end`. Receipts are
+    // signed in the order answers finish, so a request accepted after the close but answered first
+    // would leave a request accepted before it counted only in later, unpayable receipts: then a
+    // settlement receipt counts exactly the requests accepted by `end`, from the request log rows
+    // this enclave authenticated.
+    private payableReceipt(address: Address, s: SessionState, end: number) {
+        const claimable = this.o.meter.claimable(address, end);
+        if ((this.o.meter.latestCounts(address)?.lastRequestAt ?? 0) <= end) return claimable;
+        const payable = this.o.meter.settlementUsage(address, end, (row, mac) => this.rows.verify(requestRowBytes(row), mac));
+        if (claimable && payable.tokensIn <= claimable.tokensIn && payable.tokensOut <= claimable.tokensOut) return claimable;
+        this.o.log.info(
+            { session: address.toString(), end },
+            'a request accepted after the close was answered first: signing a settlement receipt',
+        );
+        return this.o.meter.recordSettlement(address, {
+            openedAt: s.openedAt,
+            key: this.keys.signing,
+            prices: s.terms!.prices,
+            ...payable,
+        });
     }
 
     // Acknowledges every session this Provider accepted under this worker's key that has no
