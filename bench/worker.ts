@@ -7,15 +7,21 @@
 //   with the answer (SQLite), seals the answer; the SDK opens it and checks the receipt. The
 //   provider's on-chain state is reused for 5 s (providerCheckMs); a third row reads it before
 //   every request, which on the embedded chain is a TVM emulation of two getters;
-// - throughput: 50 sessions sending at once (4 requests in flight each) for a few seconds.
+// - throughput: the worker as its own process (testkit/chain-bridge.ts), 50 sessions sending at
+//   once (4 requests in flight each) for a few seconds from this process; the worker process's
+//   peak RSS (VmHWM).
 //
-// Everything (chain, verifiers, worker, backend, clients) runs in this one process, so the
-// throughput and RSS figures include the clients' and the backend's work: the worker's own are lower.
+// The latency rows run everything (chain, verifiers, worker, backend, client) in this one process:
+// a request's client, worker and backend work add up either way, since each waits for the next.
 import { performance } from 'perf_hooks';
 import { toNano } from '@ton/core';
 import { CocoonClient, ClientSession } from '../sdk';
 import { postJson } from '../protocol/http-post';
 import { DEMO_MODEL, LOCAL_CLIENT_POLICY, LocalNetwork, startLocalNetwork } from '../testkit/local-network';
+import { serveChainBridge, spawnWorkerProcess } from '../testkit/chain-bridge';
+import { mkdtempSync, readFileSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
 
 const PROMPT = {
     messages: [{ role: 'user' as const, content: 'Explain confidential computing in two sentences.' }],
@@ -59,26 +65,54 @@ const open = (c: CocoonClient, net: LocalNetwork, budget = '20') =>
     c.openSession(net.provider, { model: DEMO_MODEL, budget: toNano(budget), durationSeconds: 3600 });
 
 async function throughput(net: LocalNetwork, sessions: number, inFlight: number, seconds: number) {
-    const c = client(net, 5000);
-    const all: ClientSession[] = [];
-    for (let i = 0; i < sessions; i++) all.push(await open(c, net, '3'));
-    await Promise.all(all.map((s) => s.chat(PROMPT))); // warm up
-    let served = 0;
-    let peakRss = process.memoryUsage().rss;
-    const until = performance.now() + seconds * 1000;
-    const started = performance.now();
-    await Promise.all(
-        all.flatMap((s) =>
-            Array.from({ length: inFlight }, async () => {
-                while (performance.now() < until) {
-                    await s.chat(PROMPT);
-                    served += 1;
-                    if (served % 100 === 0) peakRss = Math.max(peakRss, process.memoryUsage().rss);
-                }
-            }),
-        ),
-    );
-    return { rps: served / ((performance.now() - started) / 1000), peakRssMb: peakRss / 1024 / 1024 };
+    await net.stopWorker();
+    net.blockchain.now! += 1; // the process attests new keys: a proof newer than the one held
+    const bridge = await serveChainBridge(net);
+    const worker = await spawnWorkerProcess({
+        bridgeUrl: bridge.url,
+        provider: net.provider.toString(),
+        verifiers: net.verifierUrls,
+        backendUrl: net.backendUrl,
+        dir: mkdtempSync(join(tmpdir(), 'cocoon-bench-')),
+        port: Number(new URL(net.workerUrl).port),
+        tickMs: 30_000, // the CLI's default pass interval
+    });
+    try {
+        const c = client(net, 5000);
+        const all: ClientSession[] = [];
+        for (let i = 0; i < sessions; i++) all.push(await open(c, net, '3'));
+        await Promise.all(all.map((s) => s.chat(PROMPT))); // warm up
+        const idleRssMb = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${worker.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+        const cpuBefore = cpuMs(worker.pid!);
+        let served = 0;
+        const until = performance.now() + seconds * 1000;
+        const started = performance.now();
+        await Promise.all(
+            all.flatMap((s) =>
+                Array.from({ length: inFlight }, async () => {
+                    while (performance.now() < until) {
+                        await s.chat(PROMPT);
+                        served += 1;
+                    }
+                }),
+            ),
+        );
+        const rps = served / ((performance.now() - started) / 1000);
+        const workerCpuMsPerRequest = (cpuMs(worker.pid!) - cpuBefore) / served;
+        const status = readFileSync(`/proc/${worker.pid}/status`, 'utf8');
+        const peakRssMb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+        return { rps, peakRssMb, idleRssMb, workerCpuMsPerRequest };
+    } finally {
+        worker.kill('SIGTERM');
+        await new Promise((r) => worker.once('exit', r));
+        await bridge.close();
+    }
+}
+
+// CPU time (user + system) a process has used, in ms (/proc/PID/stat, in clock ticks of 10 ms).
+function cpuMs(pid: number): number {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 async function main() {
@@ -118,7 +152,10 @@ async function main() {
                     overheadP50Ms: ms(confidential.p50 - direct.p50),
                     confidentialRps: Math.round(load.rps),
                     sessions: 50,
-                    peakRssMb: Math.round(load.peakRssMb),
+                    workerPeakRssMb: Math.round(load.peakRssMb),
+                    workerIdleRssMb: Math.round(load.idleRssMb),
+                    workerCpuMsPerRequest: ms(load.workerCpuMsPerRequest),
+                    workerRpsPerCore: Math.round(1000 / load.workerCpuMsPerRequest),
                 }),
             );
             return;
@@ -132,7 +169,10 @@ async function main() {
         ]);
         console.log(`overhead at p50: ${ms(confidential.p50 - direct.p50)} ms`);
         console.log(
-            `throughput: ${Math.round(load.rps)} requests/s through one worker, 50 sessions x 4 in flight for 5 s; peak RSS of this whole process ${Math.round(load.peakRssMb)} MB`,
+            `throughput: ${Math.round(load.rps)} requests/s through one worker process, 50 sessions x 4 in flight for 5 s (the clients, backend and chain share the other core)`,
+        );
+        console.log(
+            `worker process: ${ms(load.workerCpuMsPerRequest)} ms of CPU per request (${Math.round(1000 / load.workerCpuMsPerRequest)} requests/s per core); RSS ${Math.round(load.idleRssMb)} MB idle, ${Math.round(load.peakRssMb)} MB at peak (ts-node's TypeScript compiler included)`,
         );
     } finally {
         await net.stop();

@@ -74,6 +74,7 @@ export interface LocalNetwork {
     verifierUrls: string[];
     workerUrl: string;
     backendUrl: string; // the built-in backend the worker calls
+    setBackendDelay(ms: number): void; // makes the built-in backend slow (0: answers at once)
     worker: Worker;
     startWorker(o?: WorkerOptions): Promise<Worker>;
     stopWorker(): Promise<void>;
@@ -301,6 +302,7 @@ export async function startLocalNetwork(o: LocalNetworkOptions = {}): Promise<Lo
             verifierUrls,
             workerUrl: '', // set when the worker first listens
             backendUrl: backend.url,
+            setBackendDelay: backend.setDelay,
         } as LocalNetwork;
         Object.assign(net, workerControl(net, { backendUrl: backend.url, dir }));
         closers.push(() => net.stopWorker());

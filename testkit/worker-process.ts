@@ -1,0 +1,64 @@
+// The worker of the local network as a process of its own (see chain-bridge.ts): the production
+// Worker, Meter, sealed keys and HTTP server, with the chain reached through the bridge. Prints
+// "serving URL" when ready; runs its background pass every `tickMs`.
+import { Address, toNano } from '@ton/core';
+import { existsSync, writeFileSync } from 'fs';
+import { randomBytes } from 'crypto';
+import { join } from 'path';
+import pino from 'pino';
+import { bridgedChain, WorkerProcessOptions } from './chain-bridge';
+import { DEMO_MODEL, DEMO_MODEL_HASH, LOCAL_GLOBAL_ID } from './local-network';
+import { Meter } from '../worker/src/meter';
+import { Worker } from '../worker/src/worker';
+import { openAiBackend } from '../worker/src/backend';
+import { buildWorkerServer } from '../worker/src/server';
+import { SealedKeys, fileSealingSource, sealingContext } from '../worker/src/sealed-keys';
+
+async function main() {
+    const o = JSON.parse(process.argv[2]) as WorkerProcessOptions;
+    const { chain, sender } = bridgedChain(o.bridgeUrl);
+    const provider = Address.parse(o.provider);
+    const secret = join(o.dir, 'seal.secret');
+    if (!existsSync(secret)) writeFileSync(secret, randomBytes(32), { mode: 0o600 });
+    const worker = await Worker.create({
+        provider,
+        globalId: LOCAL_GLOBAL_ID,
+        chain,
+        sender,
+        verifiers: o.verifiers,
+        backend: openAiBackend(o.backendUrl),
+        models: [DEMO_MODEL],
+        modelHash: DEMO_MODEL_HASH,
+        meter: new Meter(join(o.dir, 'worker.sqlite'), LOCAL_GLOBAL_ID),
+        evidence: { tsmDir: join(o.dir, 'no-tsm'), allowSimulated: true },
+        claim: { minAmount: toNano('1000'), intervalSeconds: 86_400, deadlineMarginSeconds: 600 },
+        refreshMarginSeconds: 3600,
+        sessionCacheSeconds: 3,
+        maxConcurrentPerSession: 8,
+        perSessionPerMinute: 1_000_000,
+        answerRetentionSeconds: 600,
+        sealedKeys: new SealedKeys(
+            join(o.dir, 'worker.keys'),
+            fileSealingSource(secret),
+            sealingContext(provider, LOCAL_GLOBAL_ID, DEMO_MODEL_HASH),
+        ),
+        confirmTimeoutMs: 5000,
+        log: pino({ level: process.env.COCOON_LOG_LEVEL ?? 'silent' }),
+    });
+    if (await worker.attestationDue()) await worker.attest();
+    const app = await buildWorkerServer(worker);
+    const url = await app.listen({ host: '127.0.0.1', port: o.port });
+    const tickMs = o.tickMs ?? 1000;
+    const loop = async () => {
+        await worker.tick();
+        setTimeout(loop, tickMs);
+    };
+    setTimeout(loop, tickMs);
+    process.on('SIGTERM', () => process.exit(0)); // (an orderly exit writes a --cpu-prof profile)
+    process.stdout.write(`serving ${url}\n`);
+}
+
+main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+});
