@@ -74,6 +74,17 @@ export interface RequestRow {
     tokensOut: bigint;
 }
 
+function countsOf(x: Record<string, string | number>): ReceiptCounts {
+    return {
+        seqno: x.seqno as number,
+        lastRequestAt: x.last_request_at as number,
+        tokensIn: BigInt(x.tokens_in),
+        tokensOut: BigInt(x.tokens_out),
+        amountDue: BigInt(x.amount_due),
+        resultsHash: BigInt(x.results_hash),
+    };
+}
+
 export function requestRowBytes(r: RequestRow): Buffer {
     return Buffer.from(
         ['cocoon-request-row-v1', r.session.toRawString(), r.requestId, r.seqno, r.requestAt, r.tokensIn, r.tokensOut].join('|'),
@@ -225,21 +236,7 @@ export class Meter {
                 tokensOut: o.tokensOut,
                 resultsHash: prev.resultsHash,
             };
-            const due = amountDue(next.tokensIn, next.tokensOut, o.prices);
-            const receipt = buildUsageReceipt({ globalId: this.globalId, session, openedAt: o.openedAt, ...next, amountDue: due });
-            const signature = signUsageReceipt(receipt, o.key.secretKey);
-            this.stmt.insertReceipt.run(
-                session.toRawString(),
-                next.seqno,
-                next.lastRequestAt,
-                next.tokensIn.toString(),
-                next.tokensOut.toString(),
-                due.toString(),
-                next.resultsHash.toString(),
-                receipt.toBoc().toString('base64'),
-                signature.toString('hex'),
-            );
-            return { session, ...next, amountDue: due, receipt, signature };
+            return this.signAndStore(session, o, next);
         })();
     }
 
@@ -274,15 +271,7 @@ export class Meter {
     // every request needs.
     latestCounts(session: Address): ReceiptCounts | null {
         const x = this.stmt.counts.get(session.toRawString()) as Record<string, string | number> | undefined;
-        if (!x) return null;
-        return {
-            seqno: x.seqno as number,
-            lastRequestAt: x.last_request_at as number,
-            tokensIn: BigInt(x.tokens_in),
-            tokensOut: BigInt(x.tokens_out),
-            amountDue: BigInt(x.amount_due),
-            resultsHash: BigInt(x.results_hash),
-        };
+        return x ? countsOf(x) : null;
     }
 
     // The latest receipt the Session still pays: none of its requests accepted after `servingEnd`
@@ -296,15 +285,33 @@ export class Meter {
         const x = r as Record<string, string | number>;
         return {
             session,
-            seqno: x.seqno as number,
-            lastRequestAt: x.last_request_at as number,
-            tokensIn: BigInt(x.tokens_in),
-            tokensOut: BigInt(x.tokens_out),
-            amountDue: BigInt(x.amount_due),
-            resultsHash: BigInt(x.results_hash),
+            ...countsOf(x),
             receipt: Cell.fromBase64(x.receipt as string),
             signature: Buffer.from(x.signature as string, 'hex'),
         };
+    }
+
+    // Builds, signs and stores the receipt of these cumulative counts (inside a transaction).
+    private signAndStore(
+        session: Address,
+        o: { openedAt: number; key: KeyPair; prices: PriceRates },
+        next: Omit<ReceiptCounts, 'amountDue'>,
+    ): SignedReceipt {
+        const due = amountDue(next.tokensIn, next.tokensOut, o.prices);
+        const receipt = buildUsageReceipt({ globalId: this.globalId, session, openedAt: o.openedAt, ...next, amountDue: due });
+        const signature = signUsageReceipt(receipt, o.key.secretKey);
+        this.stmt.insertReceipt.run(
+            session.toRawString(),
+            next.seqno,
+            next.lastRequestAt,
+            next.tokensIn.toString(),
+            next.tokensOut.toString(),
+            due.toString(),
+            next.resultsHash.toString(),
+            receipt.toBoc().toString('base64'),
+            signature.toString('hex'),
+        );
+        return { session, ...next, amountDue: due, receipt, signature };
     }
 
     // A session's first receipt, for no usage: the acknowledgement a worker claims when it sees a
@@ -345,21 +352,7 @@ export class Meter {
                 tokensOut: prevOut + tokensOut,
                 resultsHash,
             };
-            const due = amountDue(next.tokensIn, next.tokensOut, o.prices);
-            const receipt = buildUsageReceipt({ globalId: this.globalId, session, openedAt: o.openedAt, ...next, amountDue: due });
-            const signature = signUsageReceipt(receipt, o.key.secretKey);
-            const signed: SignedReceipt = { session, ...next, amountDue: due, receipt, signature };
-            this.stmt.insertReceipt.run(
-                key,
-                next.seqno,
-                next.lastRequestAt,
-                next.tokensIn.toString(),
-                next.tokensOut.toString(),
-                due.toString(),
-                resultsHash.toString(),
-                receipt.toBoc().toString('base64'),
-                signature.toString('hex'),
-            );
+            const signed = this.signAndStore(session, o, next);
             this.stmt.touchSession.run(key);
             if (o.request) {
                 const answer = o.request.answer(signed, { tokensIn, tokensOut });
