@@ -126,6 +126,24 @@ describe('worker CLI', () => {
         expect(noSource.stderr).toMatch(/--sealed-keys needs a sealing key source/);
     });
 
+    it('takes several chain endpoints, each with its own API key variable, and names a missing one', () => {
+        const words = Array(24).fill('abandon').join(' ');
+        const missing = join(tempDir('worker-cli'), 'tsm');
+        const r = worker(
+            { COCOON_WORKER_MNEMONIC: words, TONCENTER_KEY: 'secret-key' },
+            ...serve,
+            '--dev',
+            '--tsm',
+            missing,
+            '--endpoint',
+            'https://toncenter.example/api/v2/jsonRPC#TONCENTER_KEY',
+            'https://own-node.example/api/v2/jsonRPC#OWN_NODE_KEY',
+        );
+        expect(r.status).toBe(64);
+        expect(r.stderr).toMatch(/the environment variable OWN_NODE_KEY \(its API key\) is not set/);
+        expect(r.stderr).not.toContain('secret-key');
+    });
+
     it('refuses to run without TDX unless --dev, naming the configfs-tsm path', () => {
         const words = Array(24).fill('abandon').join(' ');
         const missing = join(tempDir('worker-cli'), 'tsm');
