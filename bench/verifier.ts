@@ -11,13 +11,22 @@ import { toNano } from '@ton/core';
 import { GLOBAL_ID_TESTNET } from '../wrappers';
 import { Quote, verify } from '@phala/dcap-qvl';
 import { Attestor, simulatedMeasurement } from '../tee-verifier/src/attest';
-import { NO_GPU_EVIDENCE, expectedReportData } from '../protocol/evidence';
+import { NO_GPU_EVIDENCE } from '../protocol/evidence';
 import { encodeAttestationRequest } from '../protocol/verifier-api';
 import { DEFAULT_TCB_POLICY, inspectQuote, parseCollateral } from '../tee-verifier/src/quote';
 import { buildVerifierServer } from '../tee-verifier/src/server';
 import { nvidiaRoots, verifyGpuEvidence } from '../tee-verifier/src/nvidia';
 import { VerifierStore } from '../tee-verifier/src/store';
-import { MODEL_HASH, START_TIME, TEST_PARAMS, deployProtocol, key256, makeEnclave, registerProvider } from '../testkit';
+import {
+    MODEL_HASH,
+    START_TIME,
+    TEST_PARAMS,
+    deployProtocol,
+    key256,
+    makeEnclave,
+    registerProvider,
+    simulatedAttestation,
+} from '../testkit';
 
 const FIXTURES = join(__dirname, '..', 'tests', 'verifier', 'data');
 
@@ -104,7 +113,7 @@ async function attestLatency(calls: number) {
             nonce,
             modelHash: MODEL_HASH,
         };
-        const body = encodeAttestationRequest({ ...binding, evidence: { kind: 'simulated', reportData: expectedReportData(binding) } });
+        const body = encodeAttestationRequest(simulatedAttestation(binding));
         const start = performance.now();
         await post('/v1/attest', body);
         times.push(performance.now() - start);

@@ -7,6 +7,7 @@
 //   with the answer (SQLite), seals the answer; the SDK opens it and checks the receipt. The
 //   provider's on-chain state is reused for 5 s (providerCheckMs); a third row reads it before
 //   every request, which on the embedded chain is a TVM emulation of two getters;
+// - the crypto steps moved to node:crypto, next to what they replaced;
 // - throughput: the worker as its own process (testkit/chain-bridge.ts), 50 sessions sending at
 //   once (4 requests in flight each) for a few seconds from this process; the worker process's
 //   peak RSS (VmHWM).
@@ -14,9 +15,13 @@
 // The latency rows run everything (chain, verifiers, worker, backend, client) in this one process:
 // a request's client, worker and backend work add up either way, since each waits for the next.
 import { performance } from 'perf_hooks';
-import { toNano } from '@ton/core';
+import { beginCell, toNano } from '@ton/core';
 import { CocoonClient, ClientSession } from '../sdk';
 import { postJson } from '../protocol/http-post';
+import { generateX25519KeyPair, openAuth, sealAuth } from '../protocol/hpke';
+import { signUsageReceipt, verifyUsageReceipt } from '../wrappers';
+import { Aes128Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core';
+import { keyPairFromSeed, sign, signVerify } from '@ton/crypto';
 import { DEMO_MODEL, LOCAL_CLIENT_POLICY, LocalNetwork, startLocalNetwork } from '../testkit/local-network';
 import { serveChainBridge, spawnWorkerProcess } from '../testkit/chain-bridge';
 import { mkdtempSync, readFileSync } from 'fs';
@@ -109,6 +114,74 @@ async function throughput(net: LocalNetwork, sessions: number, inFlight: number,
     }
 }
 
+// The steps of the confidential path that moved to node:crypto, next to the pure-JS or WebCrypto
+// implementations they replaced (ms per operation).
+async function cryptoSteps() {
+    const each = async (n: number, f: () => unknown) => {
+        for (let i = 0; i < 20; i++) await f();
+        const t = performance.now();
+        for (let i = 0; i < n; i++) await f();
+        return (performance.now() - t) / n;
+    };
+    const enclave = generateX25519KeyPair();
+    const client = generateX25519KeyPair();
+    const info = Buffer.from('bench');
+    const aad = Buffer.from('request-id');
+    const text = Buffer.from(JSON.stringify(PROMPT));
+    const sealed = sealAuth(enclave.publicKey, client, info, aad, text);
+    const suite = new CipherSuite({ kem: new DhkemX25519HkdfSha256(), kdf: new HkdfSha256(), aead: new Aes128Gcm() });
+    const key = async (k: { publicKey: Buffer; privateKey: Buffer }) => ({
+        privateKey: await suite.kem.importKey('raw', k.privateKey, false),
+        publicKey: await suite.kem.deserializePublicKey(k.publicKey),
+    });
+    const webSeal = async () => {
+        const s = await suite.createSenderContext({
+            recipientPublicKey: await suite.kem.deserializePublicKey(enclave.publicKey),
+            senderKey: await key(client),
+            info,
+        });
+        return s.seal(text, aad);
+    };
+    const webOpen = async () => {
+        const r = await suite.createRecipientContext({
+            recipientKey: await key(enclave),
+            senderPublicKey: await suite.kem.deserializePublicKey(client.publicKey),
+            enc: sealed.enc,
+            info,
+        });
+        return r.open(sealed.ciphertext, aad);
+    };
+    const signer = keyPairFromSeed(Buffer.alloc(32, 7));
+    const receipt = beginCell().storeUint(1, 256).endCell();
+    const signature = signUsageReceipt(receipt, signer.secretKey);
+    return [
+        {
+            step: 'HPKE seal (Auth mode)',
+            'node:crypto ms': await each(300, () => sealAuth(enclave.publicKey, client, info, aad, text)),
+            'before ms': await each(100, webSeal),
+            before: '@hpke/core',
+        },
+        {
+            step: 'HPKE open',
+            'node:crypto ms': await each(300, () => openAuth(enclave, client.publicKey, sealed.enc, info, aad, sealed.ciphertext)),
+            'before ms': await each(100, webOpen),
+            before: '@hpke/core',
+        },
+        {
+            step: 'receipt signature',
+            'node:crypto ms': await each(300, () => signUsageReceipt(receipt, signer.secretKey)),
+            'before ms': await each(50, () => sign(receipt.hash(), signer.secretKey)),
+            before: '@ton/crypto',
+        },
+        {
+            step: 'receipt check',
+            'node:crypto ms': await each(300, () => verifyUsageReceipt(receipt, signature, signer.publicKey)),
+            'before ms': await each(50, () => signVerify(receipt.hash(), signature, signer.publicKey)),
+            before: '@ton/crypto',
+        },
+    ].map((r) => ({ ...r, 'node:crypto ms': Number(r['node:crypto ms'].toFixed(3)), 'before ms': Number(r['before ms'].toFixed(3)) }));
+}
+
 // CPU time (user + system) a process has used, in ms (/proc/PID/stat, in clock ticks of 10 ms).
 function cpuMs(pid: number): number {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
@@ -139,6 +212,7 @@ async function main() {
         const everyRequest = await open(client(net, 0), net);
         const chainEveryTime = await timed(Math.min(n, 200), () => everyRequest.chat(PROMPT));
         const load = await throughput(net, 50, 4, 5);
+        const steps = await cryptoSteps();
 
         const ms = (x: number) => Number(x.toFixed(2));
         if (json) {
@@ -156,6 +230,7 @@ async function main() {
                     workerIdleRssMb: Math.round(load.idleRssMb),
                     workerCpuMsPerRequest: ms(load.workerCpuMsPerRequest),
                     workerRpsPerCore: Math.round(1000 / load.workerCpuMsPerRequest),
+                    cryptoSteps: steps,
                 }),
             );
             return;
@@ -171,6 +246,7 @@ async function main() {
         console.log(
             `throughput: ${Math.round(load.rps)} requests/s through one worker process, 50 sessions x 4 in flight for 5 s (the clients, backend and chain share the other core)`,
         );
+        console.table(steps);
         console.log(
             `worker process: ${ms(load.workerCpuMsPerRequest)} ms of CPU per request (${Math.round(1000 / load.workerCpuMsPerRequest)} requests/s per core); RSS ${Math.round(load.idleRssMb)} MB idle, ${Math.round(load.peakRssMb)} MB at peak (ts-node's TypeScript compiler included)`,
         );

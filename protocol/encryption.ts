@@ -10,7 +10,8 @@
 //   and is the HPKE additional data: it cannot be swapped onto another request.
 // - The response is encrypted with a key exported from the same HPKE context (as Oblivious HTTP,
 //   RFC 9458, does): only the client that sealed the request can read it.
-import { createCipheriv, createDecipheriv, randomBytes } from 'crypto';
+import { randomBytes } from 'crypto';
+import { aeadOpen, aeadSeal } from './aead';
 import { Address } from '@ton/core';
 import { generateX25519KeyPair, openAuth, sealAuth } from './hpke';
 
@@ -52,18 +53,12 @@ export async function generateEncryptionKeyPair(): Promise<SessionKey> {
 
 function aesSeal(key: Buffer, plaintext: Uint8Array): ResponseEnvelope {
     const nonce = randomBytes(12);
-    const cipher = createCipheriv('aes-128-gcm', key, nonce);
-    const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
-    return { nonce: nonce.toString('base64'), ciphertext: ciphertext.toString('base64') };
+    return { nonce: nonce.toString('base64'), ciphertext: aeadSeal(key, nonce, plaintext).toString('base64') };
 }
 
 function aesOpen(key: Buffer, envelope: ResponseEnvelope): Buffer {
     try {
-        const nonce = Buffer.from(envelope.nonce, 'base64');
-        const data = Buffer.from(envelope.ciphertext, 'base64');
-        const decipher = createDecipheriv('aes-128-gcm', key, nonce);
-        decipher.setAuthTag(data.subarray(data.length - 16));
-        return Buffer.concat([decipher.update(data.subarray(0, data.length - 16)), decipher.final()]);
+        return aeadOpen(key, Buffer.from(envelope.nonce, 'base64'), Buffer.from(envelope.ciphertext, 'base64'));
     } catch {
         throw new DecryptionError('the response does not decrypt: it was altered, or not meant for this request');
     }

@@ -5,16 +5,8 @@
 // ways, with RFC 9180's test vectors besides): it goes through WebCrypto's promise-based API, a
 // dozen awaited calls per message, about 2.9 ms to seal and 2.0 ms to open here. This is the same
 // construction on node:crypto's synchronous OpenSSL calls (X25519, HMAC, AES-GCM): about 0.1 ms.
-import {
-    KeyObject,
-    createCipheriv,
-    createDecipheriv,
-    createHmac,
-    createPrivateKey,
-    createPublicKey,
-    diffieHellman,
-    generateKeyPairSync,
-} from 'crypto';
+import { aeadOpen, aeadSeal } from './aead';
+import { KeyObject, createHmac, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync } from 'crypto';
 
 const KEM_ID = 0x0020; // DHKEM(X25519, HKDF-SHA256)
 const KDF_ID = 0x0001; // HKDF-SHA256
@@ -153,10 +145,7 @@ export function sealAuth(
     const dhs = Buffer.concat([dh(ephemeralKey, recipientPublicKey), dh(sender.privateKey, recipientPublicKey)]);
     const shared = sharedSecret(dhs, Buffer.concat([enc, recipientPublicKey, sender.publicKey]));
     const { key, nonce, exporterSecret } = keySchedule(shared, info);
-    const cipher = createCipheriv('aes-128-gcm', key, nonce);
-    cipher.setAAD(aad);
-    const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
-    return { enc, ciphertext, context: exporter(exporterSecret) };
+    return { enc, ciphertext: aeadSeal(key, nonce, plaintext, aad), context: exporter(exporterSecret) };
 }
 
 // Recipient: AuthDecap of `enc` from `senderPublicKey`, then opens message 0. Throws HpkeError
@@ -174,11 +163,7 @@ export function openAuth(
     const shared = sharedSecret(dhs, Buffer.concat([enc, recipient.publicKey, senderPublicKey]));
     const { key, nonce, exporterSecret } = keySchedule(shared, info);
     try {
-        const decipher = createDecipheriv('aes-128-gcm', key, nonce);
-        decipher.setAAD(aad);
-        decipher.setAuthTag(ciphertext.subarray(ciphertext.length - 16));
-        const plaintext = Buffer.concat([decipher.update(ciphertext.subarray(0, ciphertext.length - 16)), decipher.final()]);
-        return { plaintext, context: exporter(exporterSecret) };
+        return { plaintext: aeadOpen(key, nonce, ciphertext, aad), context: exporter(exporterSecret) };
     } catch {
         throw new HpkeError('the message does not open');
     }

@@ -84,3 +84,33 @@ export function prometheusText(metrics: Metric[]): string {
     }
     return lines.join('\n') + '\n';
 }
+
+// Counts per key in fixed one-minute windows, for limits the rate-limit plugin cannot express (a
+// count taken after a request was authenticated, or only of refused requests). At most `maxKeys`
+// keys are kept: the oldest window goes first.
+export class MinuteCounter {
+    private windows = new Map<string, { since: number; count: number }>();
+
+    constructor(private readonly maxKeys: number) {}
+
+    count(key: string): number {
+        return this.window(key).count;
+    }
+
+    // Adds one and returns the window's count with it.
+    add(key: string): number {
+        return ++this.window(key).count;
+    }
+
+    private window(key: string) {
+        const now = Date.now();
+        let w = this.windows.get(key);
+        if (!w || now - w.since >= 60_000) {
+            this.windows.delete(key);
+            w = { since: now, count: 0 };
+            this.windows.set(key, w);
+            if (this.windows.size > this.maxKeys) this.windows.delete(this.windows.keys().next().value!);
+        }
+        return w;
+    }
+}

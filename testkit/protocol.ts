@@ -31,6 +31,7 @@ import {
     ListingInput,
 } from '../wrappers';
 import { requireSuccess } from './transactions';
+import { AttestationRequest, ReportDataBinding, expectedReportData } from '../protocol/evidence';
 
 export const START_TIME = 1_800_000_000;
 export const DAY = 86_400;
@@ -177,6 +178,11 @@ export async function registerProvider(p: Protocol, name = 'gpu-owner', value = 
 export interface Enclave {
     signing: KeyPair;
     encryption: Buffer; // X25519 public key (only carried, never used on-chain)
+}
+
+// An attestation request with simulated evidence (development verifiers accept it) for `binding`.
+export function simulatedAttestation(binding: ReportDataBinding, reportData = expectedReportData(binding)): AttestationRequest {
+    return { ...binding, evidence: { kind: 'simulated', reportData } };
 }
 
 export function makeEnclave(label = 'enclave'): Enclave {

@@ -9,7 +9,7 @@ import { AddressInfo } from 'net';
 import { toNano } from '@ton/core';
 import { GLOBAL_ID_TESTNET, SESSION_OPEN, TCB_SIMULATED, buildAttestationProof, signProof, buildSignatureChain } from '../../wrappers';
 import { Attestor, judgeEvidence, simulatedMeasurement } from '../../tee-verifier/src/attest';
-import { AttestationRequest, NO_GPU_EVIDENCE, expectedReportData } from '../../protocol/evidence';
+import { AttestationRequest, NO_GPU_EVIDENCE } from '../../protocol/evidence';
 import { encodeAttestationRequest } from '../../protocol/verifier-api';
 import { signTicket } from '../../tee-verifier/src/peer-auth';
 import { DEFAULT_TCB_POLICY } from '../../tee-verifier/src/quote';
@@ -30,6 +30,7 @@ import {
     requireSuccess,
     sendOpenSession,
     sendRegister,
+    simulatedAttestation,
 } from '../../testkit';
 import { join } from 'path';
 import { tempDir } from '../tmp';
@@ -106,7 +107,7 @@ describe('the model hash across threshold signatures', () => {
             nonce,
             modelHash: SERVED,
         };
-        const request: AttestationRequest = { ...binding, evidence: { kind: 'simulated', reportData: expectedReportData(binding) } };
+        const request: AttestationRequest = simulatedAttestation(binding);
         const now = p.blockchain.now!;
         const proof = buildAttestationProof({
             globalId: p.globalId,
@@ -197,7 +198,7 @@ describe('the model hash across threshold signatures', () => {
             nonce: 5n,
             modelHash: SERVED,
         };
-        served = { ...binding, evidence: { kind: 'simulated', reportData: expectedReportData(binding) } };
+        served = simulatedAttestation(binding);
         const wallet = await p.blockchain.treasury('distrusting-client');
         const client = new CocoonClient({ chain: sandboxChain(p.blockchain), wallet: wallet.getSender() as never, root: p.root.address });
         const judge = (req: AttestationRequest) =>

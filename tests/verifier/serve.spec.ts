@@ -11,7 +11,7 @@ import { expectedReportData } from '../../protocol/evidence';
 import { encodeAttestationRequest } from '../../protocol/verifier-api';
 import { VerifierStore } from '../../tee-verifier/src/store';
 import { Chain, submitDueProofs } from '../../tee-verifier/src/submitter';
-import { makeEnclave, seededKey } from '../../testkit';
+import { makeEnclave, seededKey, simulatedAttestation } from '../../testkit';
 import { FIXTURES } from './fixtures';
 import { tempDir } from '../tmp';
 
@@ -230,9 +230,7 @@ describe('verifier CLI: serve, killed between accept and submit', () => {
             const res = await fetch(`${base}/v1/attest`, {
                 method: 'POST',
                 headers: { 'content-type': 'application/json' },
-                body: JSON.stringify(
-                    encodeAttestationRequest({ ...binding, evidence: { kind: 'simulated', reportData: expectedReportData(binding) } }),
-                ),
+                body: JSON.stringify(encodeAttestationRequest(simulatedAttestation(binding))),
             });
             expect(res.status).toBe(200);
         } finally {

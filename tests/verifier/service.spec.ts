@@ -36,6 +36,7 @@ import {
     makeEnclave,
     registerProvider,
     seededKey,
+    simulatedAttestation,
 } from '../../testkit';
 
 const SIMULATED_MEASUREMENT = simulatedMeasurement(NO_GPU_EVIDENCE, MODEL_HASH);
@@ -173,7 +174,7 @@ describe('tee-verifier service', () => {
             nonce,
             modelHash: MODEL_HASH,
         };
-        return { ...binding, evidence: { kind: 'simulated', reportData: over.reportData ?? expectedReportData(binding) } };
+        return simulatedAttestation(binding, over.reportData);
     }
 
     it('attests an (image, model) pair: the same image serving another model is another measurement, not allowlisted', async () => {
@@ -185,7 +186,7 @@ describe('tee-verifier service', () => {
             nonce,
             modelHash: OTHER_MODEL_HASH,
         };
-        const r = await post('/v1/attest', wire({ ...binding, evidence: { kind: 'simulated', reportData: expectedReportData(binding) } }));
+        const r = await post('/v1/attest', wire(simulatedAttestation(binding)));
         expect([r.statusCode, r.json().error]).toEqual([422, 'measurement-not-allowed']);
         expect(r.json().message).toContain(simulatedMeasurement(NO_GPU_EVIDENCE, OTHER_MODEL_HASH).toString('hex'));
         // claiming another model than the one report_data binds is a report_data mismatch
@@ -197,7 +198,7 @@ describe('tee-verifier service', () => {
         expect(claimed.json().error).toBe('report-data-mismatch');
         // the zero model hash names no model: refused before any check
         const zero = { ...binding, nonce: await nonceFor(), modelHash: Buffer.alloc(32) };
-        const none = await post('/v1/attest', wire({ ...zero, evidence: { kind: 'simulated', reportData: expectedReportData(zero) } }));
+        const none = await post('/v1/attest', wire(simulatedAttestation(zero)));
         expect([none.statusCode, none.json().error]).toEqual([400, 'bad-request']);
     });
 
@@ -489,9 +490,7 @@ describe('tee-verifier service', () => {
         ).rejects.toMatchObject({
             code: 'gpu-nonce-mismatch',
         });
-        await expect(
-            a.attest({ ...bindingOther, evidence: { kind: 'simulated', reportData: expectedReportData(bindingOther) } }),
-        ).rejects.toMatchObject({
+        await expect(a.attest(simulatedAttestation(bindingOther))).rejects.toMatchObject({
             code: 'gpu-evidence-required',
         });
     });

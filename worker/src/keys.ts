@@ -2,7 +2,8 @@
 // ed25519 key that signs usage receipts and an X25519 key clients encrypt requests to. The
 // verifiers attest both (bound into the quote's report data), so a restart means a new
 // attestation, and sessions opened under the old keys can no longer be served (only claimed).
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'crypto';
+import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'crypto';
+import { openBlob, sealBlob } from '../../protocol/aead';
 import { KeyPair, keyPairFromSeed } from '@ton/crypto';
 import { SessionKey, generateEncryptionKeyPair } from '../../protocol/encryption';
 
@@ -28,18 +29,8 @@ export interface AnswerStore {
 export function answerStore(keys: EnclaveKeys): AnswerStore {
     const key = Buffer.from(hkdfSync('sha256', keys.encryption.privateKey, Buffer.alloc(0), 'cocoon-answer-store-v1', 32));
     return {
-        seal(plaintext, context) {
-            const nonce = randomBytes(12);
-            const cipher = createCipheriv('aes-256-gcm', key, nonce);
-            cipher.setAAD(context);
-            return Buffer.concat([nonce, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
-        },
-        open(blob, context) {
-            const decipher = createDecipheriv('aes-256-gcm', key, blob.subarray(0, 12));
-            decipher.setAAD(context);
-            decipher.setAuthTag(blob.subarray(blob.length - 16));
-            return Buffer.concat([decipher.update(blob.subarray(12, blob.length - 16)), decipher.final()]);
-        },
+        seal: (plaintext, context) => sealBlob(key, plaintext, context),
+        open: (blob, context) => openBlob(key, blob, context),
     };
 }
 

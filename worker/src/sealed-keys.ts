@@ -11,7 +11,8 @@
 //   can run here, so none is built in yet.
 // - for development, a secret file the operator names (`--seal-key-file`, `--dev` only): whoever
 //   reads that file can read the keys, so it proves nothing about the code.
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'crypto';
+import { hkdfSync, randomBytes } from 'crypto';
+import { openBlob, sealBlob } from '../../protocol/aead';
 import { readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync, existsSync } from 'fs';
 import { dirname } from 'path';
 import { Address } from '@ton/core';
@@ -66,10 +67,7 @@ export class SealedKeys {
         const key = await this.source.key(this.context);
         let plain: Buffer;
         try {
-            const decipher = createDecipheriv('aes-256-gcm', key, blob.subarray(0, 12));
-            decipher.setAAD(this.context);
-            decipher.setAuthTag(blob.subarray(blob.length - 16));
-            plain = Buffer.concat([decipher.update(blob.subarray(12, blob.length - 16)), decipher.final()]);
+            plain = openBlob(key, blob, this.context);
         } catch {
             throw new Error(
                 `the sealed keys in ${this.path} do not open with ${this.source.describe}: sealed for another provider, network, model or secret, or altered (move the file away to start with new keys)`,
@@ -106,10 +104,7 @@ export class SealedKeys {
             }),
         );
         const key = await this.source.key(this.context);
-        const nonce = randomBytes(12);
-        const cipher = createCipheriv('aes-256-gcm', key, nonce);
-        cipher.setAAD(this.context);
-        const blob = Buffer.concat([nonce, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+        const blob = sealBlob(key, plain, this.context);
         const tmp = `${this.path}.${randomBytes(6).toString('hex')}.tmp`;
         const fd = openSync(tmp, 'wx', 0o600);
         try {

@@ -4,7 +4,7 @@
 // ciphertext; fastify logs method, URL and status only, never a body.
 import Fastify, { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { Address } from '@ton/core';
-import { ApiError, jsonApi, parseOrRefuse, prometheusText } from '../../protocol/http';
+import { ApiError, MinuteCounter, jsonApi, parseOrRefuse, prometheusText } from '../../protocol/http';
 import { requestEnvelopeSchema } from '../../protocol/worker-api';
 import { encodeAttestationRequest } from '../../protocol/verifier-api';
 import { Worker } from './worker';
@@ -26,20 +26,9 @@ export const chatRoutes: FastifyPluginAsync<{ worker: Worker; refusedPerAddressP
     // the attestation's request and evidence, as the verifier received it (protocol/verifier-api.ts)
     app.get('/v1/evidence', async () => encodeAttestationRequest(worker.evidence()));
 
-    const refused = new Map<string, { since: number; count: number }>();
-    const refusalsOf = (ip: string) => {
-        const now = Date.now();
-        let w = refused.get(ip);
-        if (!w || now - w.since >= 60_000) {
-            refused.delete(ip);
-            w = { since: now, count: 0 };
-            refused.set(ip, w);
-            if (refused.size > 100_000) refused.delete(refused.keys().next().value!);
-        }
-        return w;
-    };
+    const refused = new MinuteCounter(100_000);
     app.post('/v1/sessions/:session/chat', { config: { rateLimit: false } }, async (req, reply) => {
-        if (refusalsOf(req.ip).count >= refusedPerAddressPerMinute) {
+        if (refused.count(req.ip) >= refusedPerAddressPerMinute) {
             throw new ApiError(
                 'rate-limited',
                 429,
@@ -47,7 +36,7 @@ export const chatRoutes: FastifyPluginAsync<{ worker: Worker; refusedPerAddressP
             );
         }
         reply.raw.once('finish', () => {
-            if (STRANGERS_STATUSES.has(reply.statusCode)) refusalsOf(req.ip).count += 1;
+            if (STRANGERS_STATUSES.has(reply.statusCode)) refused.add(req.ip);
         });
         let session: Address;
         try {

@@ -35,7 +35,7 @@ import {
     requestTokenBounds,
 } from '../../protocol/worker-api';
 import type { AttestationRequest } from '../../protocol/evidence';
-import { ApiError } from '../../protocol/http';
+import { ApiError, MinuteCounter } from '../../protocol/http';
 import { Backend, BackendRejected, BackendUnavailable } from './backend';
 import { EvidenceOptions, collectEvidence } from './evidence';
 import { AnswerStore, EnclaveKeys, RowAuthenticator, answerStore, generateEnclaveKeys, rowAuthenticator } from './keys';
@@ -112,7 +112,7 @@ export class Worker {
     // Request keys (session|id) this process served, the latest SERVED_MEMORY of them: the request
     // log is on disk the host controls, and a request must never be served (and charged) twice.
     private served = new Set<string>();
-    private rates = new Map<string, { since: number; count: number }>();
+    private rates = new MinuteCounter(SESSION_CACHE_SIZE);
     private readonly answers: AnswerStore;
     private readonly rows: RowAuthenticator;
     private lastClaimAt = new Map<string, number>();
@@ -347,17 +347,7 @@ export class Worker {
     // Chat requests per session per minute, counted once the request is known to come from the
     // session's client (a stranger's requests never use up a session's allowance).
     private requireWithinRate(session: Address) {
-        const key = session.toRawString();
-        const now = Date.now();
-        let w = this.rates.get(key);
-        if (!w || now - w.since >= 60_000) {
-            this.rates.delete(key);
-            w = { since: now, count: 0 };
-            this.rates.set(key, w);
-            if (this.rates.size > SESSION_CACHE_SIZE) this.rates.delete(this.rates.keys().next().value!);
-        }
-        w.count += 1;
-        if (w.count > this.o.perSessionPerMinute) {
+        if (this.rates.add(session.toRawString()) > this.o.perSessionPerMinute) {
             throw new WorkerRefusal('rate-limited', 429, `at most ${this.o.perSessionPerMinute} requests a minute per session`);
         }
     }

@@ -1,0 +1,41 @@
+// AES-GCM, the one authenticated cipher Cocoon's off-chain code uses (HPKE's AEAD, sealed answers,
+// stored answers, sealed keys), through node:crypto. The key's length picks AES-128 or AES-256; the
+// 16-byte tag follows the ciphertext. `open` throws AeadError when the ciphertext, nonce, key or
+// additional data is not the one sealed.
+import { createCipheriv, createDecipheriv, randomBytes } from 'crypto';
+
+export class AeadError extends Error {
+    constructor() {
+        super('the ciphertext does not open');
+        this.name = 'AeadError';
+    }
+}
+
+const algorithm = (key: Buffer) => (key.length === 16 ? 'aes-128-gcm' : 'aes-256-gcm');
+
+export function aeadSeal(key: Buffer, nonce: Buffer, plaintext: Uint8Array, aad?: Buffer): Buffer {
+    const cipher = createCipheriv(algorithm(key), key, nonce);
+    if (aad) cipher.setAAD(aad);
+    return Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+}
+
+export function aeadOpen(key: Buffer, nonce: Buffer, sealed: Buffer, aad?: Buffer): Buffer {
+    try {
+        const decipher = createDecipheriv(algorithm(key), key, nonce);
+        if (aad) decipher.setAAD(aad);
+        decipher.setAuthTag(sealed.subarray(sealed.length - 16));
+        return Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - 16)), decipher.final()]);
+    } catch {
+        throw new AeadError();
+    }
+}
+
+// A self-contained blob: a random 12-byte nonce, then the sealed bytes.
+export function sealBlob(key: Buffer, plaintext: Uint8Array, aad?: Buffer): Buffer {
+    const nonce = randomBytes(12);
+    return Buffer.concat([nonce, aeadSeal(key, nonce, plaintext, aad)]);
+}
+
+export function openBlob(key: Buffer, blob: Buffer, aad?: Buffer): Buffer {
+    return aeadOpen(key, blob.subarray(0, 12), blob.subarray(12), aad);
+}
