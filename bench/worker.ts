@@ -12,6 +12,9 @@
 //   once (4 requests in flight each) for a few seconds from this process; the worker process's
 //   peak RSS (VmHWM).
 //
+// Runs compiled (`npm run compile`, into dist/) as a deployment would, so that the worker process's
+// RSS is its own and not ts-node's TypeScript compiler's (about 100 MB).
+//
 // The latency rows run everything (chain, verifiers, worker, backend, client) in this one process:
 // a request's client, worker and backend work add up either way, since each waits for the next.
 import { performance } from 'perf_hooks';
@@ -248,7 +251,7 @@ async function main() {
         );
         console.table(steps);
         console.log(
-            `worker process: ${ms(load.workerCpuMsPerRequest)} ms of CPU per request (${Math.round(1000 / load.workerCpuMsPerRequest)} requests/s per core); RSS ${Math.round(load.idleRssMb)} MB idle, ${Math.round(load.peakRssMb)} MB at peak (ts-node's TypeScript compiler included)`,
+            `worker process: ${ms(load.workerCpuMsPerRequest)} ms of CPU per request (${Math.round(1000 / load.workerCpuMsPerRequest)} requests/s per core); RSS ${Math.round(load.idleRssMb)} MB idle, ${Math.round(load.peakRssMb)} MB at peak`,
         );
     } finally {
         await net.stop();

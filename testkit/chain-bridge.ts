@@ -151,9 +151,10 @@ export function spawnWorkerProcess(o: WorkerProcessOptions): Promise<ChildProces
         process.execPath,
         [
             ...(process.env.COCOON_WORKER_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.COCOON_WORKER_PROFILE}`] : []),
-            '-r',
-            'ts-node/register/transpile-only',
-            join(__dirname, 'worker-process.ts'),
+            // Compiled (dist/, as bench:worker runs) the child runs as plain JavaScript; from source
+            // it needs ts-node, whose TypeScript compiler adds about 100 MB to its RSS.
+            ...(__filename.endsWith('.js') ? [] : ['-r', 'ts-node/register/transpile-only']),
+            join(__dirname, __filename.endsWith('.js') ? 'worker-process.js' : 'worker-process.ts'),
             JSON.stringify(o),
         ],
         { cwd: join(__dirname, '..'), stdio: ['ignore', 'pipe', 'inherit'] },
