@@ -168,7 +168,7 @@ export async function measureOperations(): Promise<Measurements> {
         ...TEST_LISTING,
         models: Array.from({ length: 16 }, (_, i) => ({
             name: `org-${i}/`.padEnd(127, 'm'), // the longest name allowed
-            prices: { pricePerMillionIn: toNano('0.1'), pricePerMillionOut: toNano('0.3') },
+            prices: { prompt: toNano('0.1'), cachedPrompt: toNano('0.05'), completion: toNano('0.3'), reasoning: toNano('0.3') },
             modelHash: MODEL_HASH,
         })),
     };

@@ -9,40 +9,94 @@
 //   GET  /health, GET /metrics
 // Every refusal is JSON {error: WorkerErrorCode, message} with a 4xx/5xx status.
 import { z } from 'zod';
+import { TokenUsage } from '../wrappers/receipt';
 
-export const chatMessageSchema = z.object({
-    role: z.enum(['system', 'user', 'assistant', 'tool']),
-    content: z.string().max(1_000_000),
-});
+// The largest chat request (its JSON) a worker takes.
+export const MAX_REQUEST_BYTES = 2_000_000;
+
+// The answer's length when a request names no max_tokens or max_completion_tokens.
+export const DEFAULT_MAX_TOKENS = 1024;
+
+// The most choices (`n`) a request may ask for: each is charged up to the answer's length.
+export const MAX_CHOICES = 16;
+
+// What a content part that is not text (an image, audio) may cost in prompt tokens beyond its own
+// bytes: a vision model turns one image into at most about 16,000 tokens, whatever its URL's length.
+export const MEDIA_PART_TOKENS = 16_384;
+
+// A chat request in OpenAI's format. The worker checks only what it must (the model it serves, the
+// answer's length against the budget, the number of choices) and passes everything else to the
+// backend unchanged, inside the encrypted envelope: tools and tool messages, response_format,
+// sampling parameters, content parts, the developer role, and fields OpenAI adds later.
+export const chatMessageSchema = z
+    .object({
+        role: z.string().min(1).max(64), // system, developer, user, assistant, tool...
+        content: z.union([z.string(), z.array(z.object({ type: z.string() }).passthrough()), z.null()]).optional(),
+    })
+    .passthrough();
 
 export const chatRequestSchema = z
     .object({
         model: z.string().min(1).max(127),
-        messages: z.array(chatMessageSchema).min(1).max(1000),
-        max_tokens: z.number().int().positive().max(1_000_000).optional(),
-        temperature: z.number().min(0).max(2).optional(),
+        messages: z.array(chatMessageSchema).min(1).max(10_000),
+        max_tokens: z.number().int().positive().max(1_000_000).nullish(),
+        max_completion_tokens: z.number().int().positive().max(1_000_000).nullish(),
+        n: z.number().int().min(1).max(MAX_CHOICES).nullish(),
+        stream: z.boolean().nullish(),
     })
-    .strict();
+    .passthrough();
 export type ChatRequest = z.infer<typeof chatRequestSchema>;
 
-// The answer's length when a request names no max_tokens.
-export const DEFAULT_MAX_TOKENS = 1024;
+// The answer's length a request asks for, per choice.
+export function requestedMaxTokens(request: Pick<ChatRequest, 'max_tokens' | 'max_completion_tokens'>): number {
+    return request.max_completion_tokens ?? request.max_tokens ?? DEFAULT_MAX_TOKENS;
+}
 
-// The most tokens a request can be charged for: the worker's bound, which the client checks
-// receipts against. A prompt's tokens are bounded by its bytes (every token is at least one
-// byte, plus a few per message for the chat template); an answer's by max_tokens.
-export function requestTokenBounds(request: Pick<ChatRequest, 'messages' | 'max_tokens'>): { tokensIn: bigint; tokensOut: bigint } {
+// The most tokens of each class a request can be charged for: the worker's bound, which the
+// client checks receipts against. Everything a backend turns into prompt tokens (messages, tools,
+// response_format) is in the request's JSON, and every token is at least one byte of it; a media
+// part adds MEDIA_PART_TOKENS. The answer is bounded by its length times the number of choices.
+// Cached tokens are part of the prompt, reasoning tokens part of the answer.
+export function requestTokenBounds(request: ChatRequest, plaintextBytes: number): TokenUsage {
+    let media = 0;
+    for (const m of request.messages) if (Array.isArray(m.content)) for (const part of m.content) if (part.type !== 'text') media += 1;
+    const prompt = BigInt(plaintextBytes + media * MEDIA_PART_TOKENS);
+    const completion = BigInt(requestedMaxTokens(request) * (request.n ?? 1));
+    return { promptTokens: prompt, cachedTokens: prompt, completionTokens: completion, reasoningTokens: completion };
+}
+
+export const usageSchema = z
+    .object({
+        prompt_tokens: z.number().int().nonnegative(),
+        completion_tokens: z.number().int().nonnegative(),
+        total_tokens: z.number().int().nonnegative().optional(),
+        prompt_tokens_details: z.object({ cached_tokens: z.number().int().nonnegative().optional() }).passthrough().nullish(),
+        completion_tokens_details: z.object({ reasoning_tokens: z.number().int().nonnegative().optional() }).passthrough().nullish(),
+    })
+    .passthrough();
+export type UsageObject = z.infer<typeof usageSchema>;
+
+// The four token classes an OpenAI usage object counts (a missing detail counts zero).
+export function tokenUsageOf(u: UsageObject): TokenUsage {
     return {
-        tokensIn: BigInt(request.messages.reduce((n, m) => n + Buffer.byteLength(m.content) + 8, 16)),
-        tokensOut: BigInt(request.max_tokens ?? DEFAULT_MAX_TOKENS),
+        promptTokens: BigInt(u.prompt_tokens),
+        cachedTokens: BigInt(u.prompt_tokens_details?.cached_tokens ?? 0),
+        completionTokens: BigInt(u.completion_tokens),
+        reasoningTokens: BigInt(u.completion_tokens_details?.reasoning_tokens ?? 0),
     };
 }
 
-export const usageSchema = z.object({
-    prompt_tokens: z.number().int().nonnegative(),
-    completion_tokens: z.number().int().nonnegative(),
-    total_tokens: z.number().int().nonnegative().optional(),
-});
+// `original` with its counts replaced by `t` (what was charged); other details stay.
+export function usageObjectOf(t: TokenUsage, original?: UsageObject): UsageObject {
+    return {
+        ...original,
+        prompt_tokens: Number(t.promptTokens),
+        completion_tokens: Number(t.completionTokens),
+        total_tokens: Number(t.promptTokens + t.completionTokens),
+        prompt_tokens_details: { ...original?.prompt_tokens_details, cached_tokens: Number(t.cachedTokens) },
+        completion_tokens_details: { ...original?.completion_tokens_details, reasoning_tokens: Number(t.reasoningTokens) },
+    };
+}
 
 export const chatCompletionSchema = z
     .object({
@@ -52,11 +106,13 @@ export const chatCompletionSchema = z
         model: z.string(),
         choices: z
             .array(
-                z.object({
-                    index: z.number().int(),
-                    message: z.object({ role: z.string(), content: z.string().nullable() }).passthrough(),
-                    finish_reason: z.string().nullable(),
-                }),
+                z
+                    .object({
+                        index: z.number().int(),
+                        message: z.object({ role: z.string(), content: z.string().nullable() }).passthrough(),
+                        finish_reason: z.string().nullable(),
+                    })
+                    .passthrough(),
             )
             .min(1),
         usage: usageSchema,
@@ -81,7 +137,7 @@ export const requestEnvelopeSchema = z.object({
     requestId: requestIdSchema,
     clientKey: base64.length(44, 'must be a 32-byte key in base64'),
     enc: base64.length(44, 'must be a 32-byte encapsulated key in base64'),
-    ciphertext: base64.min(24).max(2_800_000),
+    ciphertext: base64.min(24).max(Math.ceil((MAX_REQUEST_BYTES + 16) / 3) * 4), // (16: the AEAD tag)
 });
 
 export const responseEnvelopeSchema = z.object({ nonce: base64, ciphertext: base64 });

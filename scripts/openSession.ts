@@ -45,9 +45,7 @@ export async function run(provider: NetworkProvider, args: string[]) {
     const client = provider.sender().address!;
     const session = await w.sessionFor(root, state.owner, client, nonce);
     ui.write(`Session ${session.address.toString({ testOnly: provider.network() !== 'mainnet' })} (nonce ${nonce})`);
-    ui.write(
-        `  ${model} at ${fromNano(offer.prices.pricePerMillionIn)} / ${fromNano(offer.prices.pricePerMillionOut)} TON per million tokens in / out, budget ${fromNano(budget)} TON, ${hours} h`,
-    );
+    ui.write(`  ${model} at ${w.formatPrices(offer.prices)}, budget ${fromNano(budget)} TON, ${hours} h`);
     const outcome = await cli.sendAndReport(provider, {
         to: session.address,
         value: budget + w.SESSION_OPEN_OVERHEAD,

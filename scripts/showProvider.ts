@@ -31,10 +31,7 @@ export async function run(provider: NetworkProvider, args: string[]) {
         ui.write(`    ${fromNano(r.amount)} TON released at ${new Date(Number(r.releaseAt) * 1000).toISOString()}`);
     if (listing) {
         ui.write(`  ${listing.gpuCount} x ${listing.gpuModel} (${listing.vramGb} GB), endpoint ${listing.endpoint}`);
-        for (const [, m] of listing.models)
-            ui.write(
-                `    ${m.name}: ${fromNano(m.prices.pricePerMillionIn)} / ${fromNano(m.prices.pricePerMillionOut)} TON per million tokens in / out`,
-            );
+        for (const [, m] of listing.models) ui.write(`    ${m.name}: ${w.formatPrices(m.prices)}`);
     }
     ui.write(
         a

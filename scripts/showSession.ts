@@ -22,9 +22,7 @@ export async function run(provider: NetworkProvider, args: string[]) {
     const terms = await s.getTerms();
     const settlement = await s.getSettlement();
     if (terms && settlement) {
-        ui.write(
-            `  prices ${fromNano(terms.prices.pricePerMillionIn)} / ${fromNano(terms.prices.pricePerMillionOut)} TON per million tokens, fee ${terms.protocolFeeBps} bps, grace ${terms.closeGracePeriod} s`,
-        );
+        ui.write(`  prices: ${w.formatPrices(terms.prices)}; fee ${terms.protocolFeeBps} bps, grace ${terms.closeGracePeriod} s`);
         ui.write(`  collateral ${fromNano(settlement.collateral)} TON; payments to ${terms.payee.toString()}`);
     }
     return { status };

@@ -12,6 +12,7 @@ import {
     FINALIZE_VALUE,
     Provider,
     PriceRates,
+    PRICE_FIELDS,
     ReceiptFields,
     Root,
     SESSION_CLOSING,
@@ -46,7 +47,10 @@ import { ProviderState, SessionState, offerFor, readProvider, readSession } from
 import {
     ChatCompletion,
     ChatRequest,
+    MAX_REQUEST_BYTES,
+    chatRequestSchema,
     requestTokenBounds,
+    tokenUsageOf,
     responseEnvelopeSchema,
     sealedAnswerSchema,
     workerErrorSchema,
@@ -78,6 +82,7 @@ export type CocoonErrorCode =
     | 'worker-refused'
     | 'bad-answer'
     | 'rejected-by-model'
+    | 'bad-request'
     | 'stopped';
 
 export class CocoonError extends Error {
@@ -141,8 +146,7 @@ export interface ProviderOffer {
 
 export interface FindOptions {
     model: string;
-    maxPricePerMillionIn?: bigint;
-    maxPricePerMillionOut?: bigint;
+    maxPrices?: Partial<PriceRates>; // the most to pay per million tokens of a class (nanotons)
     budget?: bigint; // only providers with enough free stake to lock collateral for it
     modelHash?: Buffer; // only providers whose listed and attested model is this one (the hash of the weights you expect)
     attestedForSeconds?: number; // only providers attested at least this much longer
@@ -152,13 +156,16 @@ export interface FindOptions {
     order?: (a: ProviderOffer, b: ProviderOffer) => number;
 }
 
-// The default order of offers: cheapest output, then cheapest input, then the fewest incidents
+// The default order of offers: cheapest completion, prompt, reasoning and cached prompt tokens (in
+// that order, the usual weight of each in a bill), then the fewest incidents
 // (slashes, timeouts, jails), then the attestation that lasts longest, then the fastest /health.
 export function byPriceThenRecord(a: ProviderOffer, b: ProviderOffer): number {
     const incidents = (o: ProviderOffer) => o.record.slashCount + o.record.timeoutCount + o.record.jailCount;
     return (
-        compare(a.prices.pricePerMillionOut, b.prices.pricePerMillionOut) ||
-        compare(a.prices.pricePerMillionIn, b.prices.pricePerMillionIn) ||
+        compare(a.prices.completion, b.prices.completion) ||
+        compare(a.prices.prompt, b.prices.prompt) ||
+        compare(a.prices.reasoning, b.prices.reasoning) ||
+        compare(a.prices.cachedPrompt, b.prices.cachedPrompt) ||
         incidents(a) - incidents(b) ||
         b.attestedUntil - a.attestedUntil ||
         (a.healthMs ?? Infinity) - (b.healthMs ?? Infinity)
@@ -222,8 +229,7 @@ export class CocoonClient {
             if (sessionOpeningProblem(p, { model: f.model, budget: f.budget, modelHash: f.modelHash }, now, margin)) return null;
             if (await this.trustProblem(p).catch(() => true)) return null;
             const offer = offerFor(p.listing, f.model)!;
-            if (f.maxPricePerMillionIn !== undefined && offer.prices.pricePerMillionIn > f.maxPricePerMillionIn) return null;
-            if (f.maxPricePerMillionOut !== undefined && offer.prices.pricePerMillionOut > f.maxPricePerMillionOut) return null;
+            if (PRICE_FIELDS.some((c) => (f.maxPrices?.[c] ?? offer.prices[c]) < offer.prices[c])) return null;
             const healthMs = await workerHealth(p.listing!.endpoint, f.healthTimeoutMs ?? 2000);
             if (healthMs === null && !f.includeUnhealthy) return null;
             return {
@@ -683,12 +689,13 @@ export class ClientSession {
         await this.slots.acquire();
         try {
             this.requireUsable();
-            const outstanding = this.tracker.expect(requestTokenBounds(request), requestId);
+            const plaintext = Buffer.from(JSON.stringify({ ...request, model: this.model }));
+            const outstanding = this.tracker.expect(requestTokenBounds(chatRequestOf(plaintext), plaintext.length), requestId);
             const retries = this.client.o.retries ?? 3;
             let maybeServed = false; // an attempt may have been served though its answer never came
             for (let attempt = 0; ; attempt++) {
                 try {
-                    return await this.attempt(request, requestId, outstanding);
+                    return await this.attempt(plaintext, requestId, outstanding);
                 } catch (e) {
                     const kind = failureKind(e);
                     if (kind === 'unknown-outcome') maybeServed = true;
@@ -718,14 +725,13 @@ export class ClientSession {
             throw new CocoonError('stopped', `this session stopped after a bad receipt (${this.stoppedBy.message}): close it`);
     }
 
-    private async attempt(request: Omit<ChatRequest, 'model'>, requestId: string, outstanding: Outstanding): Promise<ChatResult> {
+    private async attempt(plaintext: Buffer, requestId: string, outstanding: Outstanding): Promise<ChatResult> {
         this.requireUsable();
         if (this.state.status !== Number(SESSION_OPEN)) await this.refresh();
         if (this.state.status !== Number(SESSION_OPEN)) {
             throw new CocoonError('session-not-open', `the session is ${SESSION_STATUS_NAMES[this.state.status]}: it takes no requests`);
         }
         const enclaveKey = await this.checkAttestation();
-        const plaintext = Buffer.from(JSON.stringify({ ...request, model: this.model }));
         const { envelope, openResponse } = await sealRequest(enclaveKey, this.address, this.sessionKey, plaintext, requestId);
         const res = await this.post(`/v1/sessions/${this.address.toString()}/chat`, envelope);
         if (res.status !== 200) {
@@ -769,7 +775,7 @@ export class ClientSession {
         let receipt: ReceiptFields;
         try {
             receipt = this.tracker.check(receiptCell, signature, {
-                usage: { tokensIn: BigInt(completion.usage.prompt_tokens), tokensOut: BigInt(completion.usage.completion_tokens) },
+                usage: tokenUsageOf(completion.usage),
                 outstanding,
                 now: this.client.o.chain.now(),
             });
@@ -912,4 +918,16 @@ async function workerHealth(endpoint: string, timeoutMs: number): Promise<number
     } catch {
         return null;
     }
+}
+
+// The request as the worker will read it, or a CocoonError naming what is wrong (nothing is sent).
+function chatRequestOf(plaintext: Buffer): ChatRequest {
+    if (plaintext.length > MAX_REQUEST_BYTES)
+        throw new CocoonError('bad-request', `the request is ${plaintext.length} bytes; a worker takes at most ${MAX_REQUEST_BYTES}`);
+    const parsed = chatRequestSchema.safeParse(JSON.parse(plaintext.toString('utf8')));
+    if (!parsed.success) {
+        const issues = parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
+        throw new CocoonError('bad-request', `not a chat completion request: ${issues}`);
+    }
+    return parsed.data;
 }

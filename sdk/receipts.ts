@@ -10,7 +10,19 @@
 // flight, or whose answer was lost) is at most the worst case of the client's own unanswered
 // requests.
 import { Address, Cell } from '@ton/core';
-import { PriceRates, RECEIPT_TAG, ReceiptFields, amountDue, parseUsageReceipt, verifyUsageReceipt } from '../wrappers';
+import {
+    NO_USAGE,
+    PriceRates,
+    RECEIPT_TAG,
+    ReceiptFields,
+    TOKEN_FIELDS,
+    TokenUsage,
+    addUsage,
+    amountDue,
+    parseUsageReceipt,
+    usageProblem,
+    verifyUsageReceipt,
+} from '../wrappers';
 
 export type ReceiptProblem =
     | 'bad-signature'
@@ -42,26 +54,28 @@ export interface SessionView {
     budget: bigint; // updated on a top-up
 }
 
-export interface Usage {
-    tokensIn: bigint;
-    tokensOut: bigint;
-}
-
 // A request the client sent and has no checked answer for yet (by its request id), with the most
 // it may cost.
 export interface Outstanding {
     readonly id: string;
 }
 
-interface Entry {
+interface Entry extends TokenUsage {
     seqno: number;
-    tokensIn: bigint;
-    tokensOut: bigint;
     amountDue: bigint;
     lastRequestAt: number;
     hash: Buffer;
-    usage?: Usage; // what the answer carrying this receipt reported
+    usage?: TokenUsage; // what the answer carrying this receipt reported
 }
+
+// Token counts as a short text: "prompt 12 (cached 4), completion 30 (reasoning 8)".
+function describe(u: TokenUsage): string {
+    return `prompt ${u.promptTokens} (cached ${u.cachedTokens}), completion ${u.completionTokens} (reasoning ${u.reasoningTokens})`;
+}
+
+const sameUsage = (a: TokenUsage, b: TokenUsage) => TOKEN_FIELDS.every((f) => a[f] === b[f]);
+const difference = (b: TokenUsage, a: TokenUsage): TokenUsage =>
+    Object.fromEntries(TOKEN_FIELDS.map((f) => [f, b[f] - a[f]])) as unknown as TokenUsage;
 
 const KEPT_RECEIPTS = 64;
 
@@ -71,9 +85,9 @@ export const RECEIPT_CLOCK_SKEW_SECONDS = 120;
 export class ReceiptTracker {
     // The receipt counts start from (seqno 0: the session's start); null when unknown (a session
     // resumed without its last receipt: the next receipt becomes the baseline).
-    private baseline: Entry | null = { seqno: 0, tokensIn: 0n, tokensOut: 0n, amountDue: 0n, lastRequestAt: 0, hash: Buffer.alloc(0) };
+    private baseline: Entry | null = { seqno: 0, ...NO_USAGE, amountDue: 0n, lastRequestAt: 0, hash: Buffer.alloc(0) };
     private entries = new Map<number, Entry>(); // receipts accepted after the baseline, by seqno
-    private outstanding = new Map<string, Usage>();
+    private outstanding = new Map<string, TokenUsage>();
     private nextId = 1;
 
     constructor(private readonly view: SessionView) {}
@@ -84,9 +98,10 @@ export class ReceiptTracker {
 
     // The receipt with the highest seqno accepted: what the provider may claim at most.
     get latest() {
-        let top = this.baseline ?? { seqno: 0, tokensIn: 0n, tokensOut: 0n, amountDue: 0n, lastRequestAt: 0 };
+        let top = this.baseline ?? { seqno: 0, ...NO_USAGE, amountDue: 0n, lastRequestAt: 0 };
         for (const e of this.entries.values()) if (e.seqno > top.seqno) top = e;
-        return { seqno: top.seqno, tokensIn: top.tokensIn, tokensOut: top.tokensOut, amountDue: top.amountDue };
+        const { seqno, promptTokens, cachedTokens, completionTokens, reasoningTokens, amountDue } = top;
+        return { seqno, promptTokens, cachedTokens, completionTokens, reasoningTokens, amountDue };
     }
 
     // Resuming: this receipt (the last one accepted before) is the new starting point.
@@ -106,7 +121,7 @@ export class ReceiptTracker {
     // A request about to be sent, with the most it may be charged (requestTokenBounds). The same
     // request id again (the application retrying) is the same outstanding request: a worker serves
     // and charges an id once.
-    expect(bound: Usage, requestId?: string): Outstanding {
+    expect(bound: TokenUsage, requestId?: string): Outstanding {
         const id = requestId ?? `#${this.nextId++}`;
         if (!this.outstanding.has(id)) this.outstanding.set(id, bound);
         return { id };
@@ -126,7 +141,7 @@ export class ReceiptTracker {
     // it answers, `now` the client's chain clock. Returns the receipt's fields; throws
     // ReceiptRejected (and keeps the previous state) otherwise. The same receipt again (the answer
     // to a retried request) is accepted once more.
-    check(receipt: Cell, signature: Buffer, o: { usage?: Usage; outstanding?: Outstanding; now?: number } = {}): ReceiptFields {
+    check(receipt: Cell, signature: Buffer, o: { usage?: TokenUsage; outstanding?: Outstanding; now?: number } = {}): ReceiptFields {
         const r = this.verified(receipt, signature);
         if (o.now !== undefined && r.lastRequestAt > o.now + RECEIPT_CLOCK_SKEW_SECONDS) {
             throw new ReceiptRejected('bad-time', `receipt #${r.seqno} counts a request accepted in the future (${r.lastRequestAt})`);
@@ -177,27 +192,19 @@ export class ReceiptTracker {
 
     // What the answers up to `entry` do not explain (the acknowledgement, answers still on their
     // way or lost) must fit in the worst case of the client's other unanswered requests.
-    private requireExplained(entry: Entry, usage: Usage | undefined, answering: Outstanding | undefined) {
+    private requireExplained(entry: Entry, usage: TokenUsage | undefined, answering: Outstanding | undefined) {
         const base = this.baseline!;
-        const explained = { tokensIn: usage?.tokensIn ?? 0n, tokensOut: usage?.tokensOut ?? 0n };
+        let explained = usage ?? NO_USAGE;
         for (const e of this.entries.values()) {
-            if ((usage ? e.seqno < entry.seqno : e.seqno <= entry.seqno) && e.usage) {
-                explained.tokensIn += e.usage.tokensIn;
-                explained.tokensOut += e.usage.tokensOut;
-            }
+            if ((usage ? e.seqno < entry.seqno : e.seqno <= entry.seqno) && e.usage) explained = addUsage(explained, e.usage);
         }
-        const room = { tokensIn: 0n, tokensOut: 0n };
-        for (const [id, bound] of this.outstanding) {
-            if (id === answering?.id) continue;
-            room.tokensIn += bound.tokensIn;
-            room.tokensOut += bound.tokensOut;
-        }
-        const unexplainedIn = entry.tokensIn - base.tokensIn - explained.tokensIn;
-        const unexplainedOut = entry.tokensOut - base.tokensOut - explained.tokensOut;
-        if (unexplainedIn > room.tokensIn || unexplainedOut > room.tokensOut) {
+        let room = NO_USAGE;
+        for (const [id, bound] of this.outstanding) if (id !== answering?.id) room = addUsage(room, bound);
+        const unexplained = difference(difference(entry, base), explained);
+        if (TOKEN_FIELDS.some((f) => unexplained[f] > room[f])) {
             throw new ReceiptRejected(
                 'overcharge',
-                `receipt #${entry.seqno} counts ${unexplainedIn} in / ${unexplainedOut} out tokens more than this client's answers reported, beyond what its unanswered requests could cost (${room.tokensIn} / ${room.tokensOut}): stop sending requests and close the session`,
+                `receipt #${entry.seqno} counts ${describe(unexplained)} tokens more than this client's answers reported, beyond what its unanswered requests could cost (${describe(room)}): stop sending requests and close the session`,
             );
         }
     }
@@ -217,11 +224,13 @@ export class ReceiptTracker {
         if (!r.session.equals(this.view.session) || r.openedAt !== this.view.openedAt || r.globalId !== this.view.globalId) {
             throw new ReceiptRejected('other-session', 'the receipt is for another session or network');
         }
-        const due = amountDue(r.tokensIn, r.tokensOut, this.view.prices);
+        const problem = usageProblem(r);
+        if (problem) throw new ReceiptRejected('malformed', `the receipt's token counts are impossible: ${problem}`);
+        const due = amountDue(r, this.view.prices);
         if (r.amountDue !== due) {
             throw new ReceiptRejected(
                 'amount-mismatch',
-                `the receipt asks ${r.amountDue} nanotons for ${r.tokensIn} + ${r.tokensOut} tokens; the listed prices make ${due}`,
+                `the receipt asks ${r.amountDue} nanotons for ${describe(r)} tokens; the listed prices make ${due}`,
             );
         }
         if (r.amountDue > this.view.budget) throw new ReceiptRejected('over-budget', 'the receipt asks more than the session budget');
@@ -230,27 +239,21 @@ export class ReceiptTracker {
 }
 
 function entryOf(r: ReceiptFields, receipt: Cell): Entry {
-    const { seqno, tokensIn, tokensOut, amountDue, lastRequestAt } = r;
-    return { seqno, tokensIn, tokensOut, amountDue, lastRequestAt, hash: receipt.hash() };
+    const { seqno, promptTokens, cachedTokens, completionTokens, reasoningTokens, amountDue, lastRequestAt } = r;
+    return { seqno, promptTokens, cachedTokens, completionTokens, reasoningTokens, amountDue, lastRequestAt, hash: receipt.hash() };
 }
 
 function grows(a: Entry, b: Entry): boolean {
-    return (
-        b.seqno > a.seqno &&
-        b.tokensIn >= a.tokensIn &&
-        b.tokensOut >= a.tokensOut &&
-        b.amountDue >= a.amountDue &&
-        b.lastRequestAt >= a.lastRequestAt
-    );
+    return b.seqno > a.seqno && TOKEN_FIELDS.every((f) => b[f] >= a[f]) && b.amountDue >= a.amountDue && b.lastRequestAt >= a.lastRequestAt;
 }
 
 // Adjacent receipts differ by exactly the usage the later one's answer reported.
-function requireDelta(a: Entry, b: Entry, usage: Usage) {
-    const [dIn, dOut] = [b.tokensIn - a.tokensIn, b.tokensOut - a.tokensOut];
-    if (dIn !== usage.tokensIn || dOut !== usage.tokensOut) {
+function requireDelta(a: Entry, b: Entry, usage: TokenUsage) {
+    const delta = difference(b, a);
+    if (!sameUsage(delta, usage)) {
         throw new ReceiptRejected(
             'overcharge',
-            `receipt #${b.seqno} adds ${dIn} in / ${dOut} out tokens to #${a.seqno}, but its answer reported ${usage.tokensIn} / ${usage.tokensOut}: stop sending requests and close the session`,
+            `receipt #${b.seqno} adds ${describe(delta)} tokens to #${a.seqno}, but its answer reported ${describe(usage)}: stop sending requests and close the session`,
         );
     }
 }

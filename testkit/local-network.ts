@@ -59,7 +59,7 @@ export const LOCAL_CLIENT_POLICY = { acceptedTcbStatuses: [Number(TCB_UP_TO_DATE
 export const DEMO_MODEL = 'cocoon-echo'; // the built-in backend: not a language model
 // It has no weights to hash: its identity is the hash of its name and version.
 export const DEMO_MODEL_HASH = Buffer.from(sha256('cocoon-echo built-in test backend v1'));
-export const DEMO_PRICES = { pricePerMillionIn: toNano('100'), pricePerMillionOut: toNano('300') };
+export const DEMO_PRICES = { prompt: toNano('100'), cachedPrompt: toNano('50'), completion: toNano('300'), reasoning: toNano('400') };
 
 export interface LocalNetwork {
     blockchain: Blockchain;

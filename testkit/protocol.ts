@@ -25,6 +25,7 @@ import {
     buildUsageReceipt,
     signUsageReceipt,
     amountDue,
+    TokenUsage,
     modelKey,
     signProof,
     AttestationFields,
@@ -43,16 +44,24 @@ export const TEST_PARAMS: ProtocolParams = EXAMPLE_PARAMS;
 export const MODEL_HASH = Buffer.alloc(32, 0x3a);
 export const OTHER_MODEL_HASH = Buffer.alloc(32, 0x3b);
 
+// Token counts for tests: prompt and completion tokens, with cached and reasoning parts if given.
+export function tokens(promptTokens: bigint, completionTokens: bigint, parts: { cached?: bigint; reasoning?: bigint } = {}): TokenUsage {
+    return { promptTokens, cachedTokens: parts.cached ?? 0n, completionTokens, reasoningTokens: parts.reasoning ?? 0n };
+}
+
+// TEST_LISTING's (four distinct prices, so that a class priced as another shows)
+export const PRICES = { prompt: toNano('0.05'), cachedPrompt: toNano('0.025'), completion: toNano('0.2'), reasoning: toNano('0.3') };
+
 export const TEST_LISTING: ListingInput = {
     gpuModel: 'NVIDIA H100 80GB HBM3',
     gpuCount: 8,
     vramGb: 80,
     endpoint: 'https://worker.example:8443',
     models: [
-        { name: 'Qwen/Qwen3-8B', prices: { pricePerMillionIn: toNano('0.05'), pricePerMillionOut: toNano('0.2') }, modelHash: MODEL_HASH },
+        { name: 'Qwen/Qwen3-8B', prices: PRICES, modelHash: MODEL_HASH },
         {
             name: 'meta-llama/Llama-3.1-70B-Instruct',
-            prices: { pricePerMillionIn: toNano('0.4'), pricePerMillionOut: toNano('1.2') },
+            prices: { prompt: toNano('0.4'), cachedPrompt: toNano('0.1'), completion: toNano('1.2'), reasoning: toNano('1.2') },
             modelHash: MODEL_HASH,
         },
     ],
@@ -269,7 +278,6 @@ export function key256(buffer: Buffer): bigint {
 // ---------------------------------------------------------------------------------------------
 
 export const MODEL = 'Qwen/Qwen3-8B';
-export const PRICES = { pricePerMillionIn: toNano('0.05'), pricePerMillionOut: toNano('0.2') }; // TEST_LISTING's
 
 export interface AttestedProvider extends RegisteredProvider {
     enclave: Enclave;
@@ -321,19 +329,32 @@ export function signedReceipt(
     session: Address,
     enclave: Enclave,
     seqno: number,
-    tokensIn: bigint,
-    tokensOut: bigint,
-    overrides: Partial<{ amountDue: bigint; globalId: number; session: Address; openedAt: number; lastRequestAt: number }> = {},
+    promptTokens: bigint,
+    completionTokens: bigint,
+    overrides: Partial<{
+        amountDue: bigint;
+        globalId: number;
+        session: Address;
+        openedAt: number;
+        lastRequestAt: number;
+        cachedTokens: bigint;
+        reasoningTokens: bigint;
+    }> = {},
 ) {
+    const usage = {
+        promptTokens,
+        cachedTokens: overrides.cachedTokens ?? 0n,
+        completionTokens,
+        reasoningTokens: overrides.reasoningTokens ?? 0n,
+    };
     const receipt = buildUsageReceipt({
         globalId: overrides.globalId ?? p.globalId,
         session: overrides.session ?? session,
         openedAt: overrides.openedAt ?? p.openedAt.get(session.toRawString()) ?? p.blockchain.now ?? START_TIME,
         seqno,
         lastRequestAt: overrides.lastRequestAt ?? 0,
-        tokensIn,
-        tokensOut,
-        amountDue: overrides.amountDue ?? amountDue(tokensIn, tokensOut, PRICES),
+        ...usage,
+        amountDue: overrides.amountDue ?? amountDue(usage, PRICES),
         resultsHash: BigInt(seqno),
     });
     return { receipt, signature: signUsageReceipt(receipt, enclave.signing.secretKey) };

@@ -1,7 +1,7 @@
 // The two scenarios of `npm run demo`, also run by tests/e2e/flows.spec.ts: a session served, paid and
 // settled; and a provider that stops answering, slashed, its client refunded.
 import { fromNano, toNano } from '@ton/core';
-import { Provider, sessionFor } from '../wrappers';
+import { Provider, formatPrices, sessionFor } from '../wrappers';
 import { CocoonClient, CocoonError, ClientSession, registeredProviders } from '../sdk';
 import { DEMO_MODEL, LOCAL_CLIENT_POLICY, LocalNetwork } from './local-network';
 
@@ -42,7 +42,7 @@ async function attestAndOpen(net: LocalNetwork, r: Reporter, durationSeconds: nu
     if (offers.length === 0) throw new Error('no provider found');
     const offer = offers[0];
     r.detail(
-        `${offers.length} offer: ${offer.gpuCount}x ${offer.gpuModel} at ${offer.endpoint}, model hash ${offer.modelHash.toString('hex').slice(0, 16)}… (listed and attested), ${fromNano(offer.prices.pricePerMillionIn)} / ${fromNano(offer.prices.pricePerMillionOut)} TON per million tokens in / out`,
+        `${offers.length} offer: ${offer.gpuCount}x ${offer.gpuModel} at ${offer.endpoint}, model hash ${offer.modelHash.toString('hex').slice(0, 16)}… (listed and attested), ${formatPrices(offer.prices)}`,
     );
 
     const nonce = 1n;
@@ -60,7 +60,7 @@ async function chat(session: ClientSession, r: Reporter, prompt: string) {
     const { completion, receipt } = await session.chat({ messages: [{ role: 'user', content: prompt }], max_tokens: 64 });
     const text = completion.choices[0].message.content ?? '';
     r.detail(
-        `receipt #${receipt.seqno}: ${receipt.tokensIn} in + ${receipt.tokensOut} out tokens so far, ${ton(receipt.amountDue)} due; "${text.length > 70 ? text.slice(0, 67) + '...' : text}"`,
+        `receipt #${receipt.seqno}: ${receipt.promptTokens} prompt + ${receipt.completionTokens} completion tokens so far, ${ton(receipt.amountDue)} due; "${text.length > 70 ? text.slice(0, 67) + '...' : text}"`,
     );
     return receipt;
 }

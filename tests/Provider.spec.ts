@@ -86,7 +86,7 @@ describe('Provider registration', () => {
         expect(await opened.getParams()).toEqual(TEST_PARAMS);
         const listing = await opened.getListing();
         expect(listing?.gpuModel).toBe(TEST_LISTING.gpuModel);
-        expect(listing?.models.get(modelKey('Qwen/Qwen3-8B'))?.prices.pricePerMillionOut).toBe(toNano('0.2'));
+        expect(listing?.models.get(modelKey('Qwen/Qwen3-8B'))?.prices.completion).toBe(toNano('0.2'));
         expect(await p.root.getProviderCount()).toBe(1n);
         // Root's index: entry 1 names this provider, and keeps its storage reserve
         expect(result.transactions).toHaveTransaction({ from: p.root.address, to: entry.address, deploy: true, success: true });
@@ -188,7 +188,11 @@ describe('Provider registration', () => {
                     buildListing({
                         ...TEST_LISTING,
                         models: [
-                            { name: 'm'.repeat(128), prices: { pricePerMillionIn: 1n, pricePerMillionOut: 1n }, modelHash: MODEL_HASH },
+                            {
+                                name: 'm'.repeat(128),
+                                prices: { prompt: 1n, cachedPrompt: 1n, completion: 1n, reasoning: 1n },
+                                modelHash: MODEL_HASH,
+                            },
                         ],
                     }),
                 ERR_LISTING_TEXT_TOO_LONG,
@@ -208,7 +212,13 @@ describe('Provider registration', () => {
                 () =>
                     buildListing({
                         ...TEST_LISTING,
-                        models: [{ name: 'free', prices: { pricePerMillionIn: 0n, pricePerMillionOut: 0n }, modelHash: MODEL_HASH }],
+                        models: [
+                            {
+                                name: 'free',
+                                prices: { prompt: 0n, cachedPrompt: 0n, completion: 0n, reasoning: 0n },
+                                modelHash: MODEL_HASH,
+                            },
+                        ],
                     }),
                 ERR_INVALID_LISTING,
             ],
@@ -239,7 +249,7 @@ describe('Provider registration', () => {
                     l.models.set(123n, {
                         $$type: 'ModelOffer',
                         name: 'x',
-                        prices: { $$type: 'Prices', pricePerMillionIn: 1n, pricePerMillionOut: 1n },
+                        prices: { $$type: 'Prices', prompt: 1n, cachedPrompt: 1n, completion: 1n, reasoning: 1n },
                         modelHash: key256(MODEL_HASH),
                     });
                     return l;
@@ -255,7 +265,7 @@ describe('Provider registration', () => {
                         l.models.set(modelKey(name), {
                             $$type: 'ModelOffer',
                             name,
-                            prices: { $$type: 'Prices', pricePerMillionIn: 1n, pricePerMillionOut: 1n },
+                            prices: { $$type: 'Prices', prompt: 1n, cachedPrompt: 1n, completion: 1n, reasoning: 1n },
                             modelHash: key256(MODEL_HASH),
                         });
                     }

@@ -61,6 +61,7 @@ import {
     MODEL,
     OTHER_MODEL_HASH,
     TEST_LISTING,
+    tokens,
 } from '../testkit';
 
 const BPS = 10_000n;
@@ -119,7 +120,7 @@ describe('Sessions', () => {
             const settlement = (await opened.getSettlement())!;
             expect(settlement.root.equals(p.root.address)).toBe(true);
             expect(settlement.collateral).toBe(collateralOf(budget));
-            expect(terms.prices.pricePerMillionOut).toBe(PRICES.pricePerMillionOut);
+            expect(terms.prices.completion).toBe(PRICES.completion);
             expect(terms.signingKey).toBe(BigInt('0x' + prov.enclave.signing.publicKey.toString('hex')));
             // the Session holds the budget and its reserve, nothing less
             expect((await p.blockchain.getContract(opened.address)).balance).toBeGreaterThanOrEqual(budget + SESSION_STORAGE_RESERVE);
@@ -330,7 +331,7 @@ describe('Sessions', () => {
         it("pays the provider's owner the amount less the protocol fee, cumulatively", async () => {
             await snapshot(client.address, session.address, relay.address);
             const first = signedReceipt(p, session.address, prov.enclave, 1, 1_000_000n, 2_000_000n);
-            const due1 = amountDue(1_000_000n, 2_000_000n, PRICES); // 0.45 TON
+            const due1 = amountDue(tokens(1_000_000n, 2_000_000n), PRICES); // 0.45 TON
             const r1 = await claim(session, relay, first);
             expect(r1.transactions).toHaveTransaction({
                 from: session.address,
@@ -341,7 +342,7 @@ describe('Sessions', () => {
             expect(await session.getSeqno()).toBe(1n);
 
             const second = signedReceipt(p, session.address, prov.enclave, 2, 3_000_000n, 5_000_000n);
-            const due2 = amountDue(3_000_000n, 5_000_000n, PRICES);
+            const due2 = amountDue(tokens(3_000_000n, 5_000_000n), PRICES);
             const ownerBefore = (await p.blockchain.getContract(prov.owner.address)).balance;
             const r2 = await claim(session, relay, second, toNano('0.02'));
             const paid = (await p.blockchain.getContract(prov.owner.address)).balance - ownerBefore;
@@ -352,6 +353,41 @@ describe('Sessions', () => {
             // the Session still holds the unclaimed budget
             expect((await p.blockchain.getContract(session.address)).balance).toBeGreaterThanOrEqual((await session.getBudget()) - due2);
             await ledger.expectConserved([...r1.transactions, ...r2.transactions]);
+        });
+
+        it('prices each of the four token classes at its own price; an amount priced any other way is refused', async () => {
+            // 1M prompt tokens of which 400k cached, 2M completion tokens of which 500k reasoning
+            const parts = { cached: 400_000n, reasoning: 500_000n };
+            const expected =
+                (600_000n * PRICES.prompt + 400_000n * PRICES.cachedPrompt + 1_500_000n * PRICES.completion + 500_000n * PRICES.reasoning) /
+                1_000_000n;
+            expect(amountDue(tokens(1_000_000n, 2_000_000n, parts), PRICES)).toBe(expected); // 0.5 TON
+            // each class priced as another: cached as prompt, reasoning as completion, and no parts at all
+            for (const wrong of [
+                (600_000n * PRICES.prompt + 400_000n * PRICES.prompt + 1_500_000n * PRICES.completion + 500_000n * PRICES.reasoning) /
+                    1_000_000n,
+                (600_000n * PRICES.prompt + 400_000n * PRICES.cachedPrompt + 2_000_000n * PRICES.completion) / 1_000_000n,
+                expected + 1n,
+                expected - 1n,
+            ]) {
+                const r = await claim(
+                    session,
+                    relay,
+                    signedReceipt(p, session.address, prov.enclave, 1, 1_000_000n, 2_000_000n, { ...partsOf(parts), amountDue: wrong }),
+                );
+                expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_AMOUNT_MISMATCH) });
+            }
+            const r = await claim(
+                session,
+                relay,
+                signedReceipt(p, session.address, prov.enclave, 1, 1_000_000n, 2_000_000n, partsOf(parts)),
+            );
+            expect(r.transactions).toHaveTransaction({
+                from: session.address,
+                to: prov.owner.address,
+                value: (v) => v! >= netOfFee(expected),
+            });
+            expect(await session.getClaimed()).toBe(expected);
         });
 
         it('refuses a stale seqno or a lower amount', async () => {
@@ -401,7 +437,7 @@ describe('Sessions', () => {
         });
 
         it('refuses an amount that does not match the listed prices', async () => {
-            const due = amountDue(1_000_000n, 1_000_000n, PRICES);
+            const due = amountDue(tokens(1_000_000n, 1_000_000n), PRICES);
             const r = await claim(
                 session,
                 relay,
@@ -412,7 +448,7 @@ describe('Sessions', () => {
 
         it('refuses an amount above the budget', async () => {
             const budget = await session.getBudget();
-            const tokensOut = (budget * 1_000_000n) / PRICES.pricePerMillionOut + 1_000_000n;
+            const tokensOut = (budget * 1_000_000n) / PRICES.completion + 1_000_000n;
             const r = await claim(session, relay, signedReceipt(p, session.address, prov.enclave, 1, 0n, tokensOut));
             expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_OVER_BUDGET) });
         });
@@ -463,7 +499,7 @@ describe('Sessions', () => {
             p.blockchain.now! += GRACE; // last second of the grace window
             const final = signedReceipt(p, session.address, prov.enclave, 2, 4_000_000n, 3_000_000n);
             txs.push(...(await claim(session, prov.owner, final)).transactions);
-            const claimed = amountDue(4_000_000n, 3_000_000n, PRICES);
+            const claimed = amountDue(tokens(4_000_000n, 3_000_000n), PRICES);
             expect(await session.getClaimed()).toBe(claimed);
 
             const early = await finalize(session, client);
@@ -564,7 +600,7 @@ describe('Sessions', () => {
             const atClose = signedReceipt(p, session.address, prov.enclave, 2, 1_500_000n, 0n, { lastRequestAt: closedAt });
             r = await claim(session, prov.owner, atClose);
             expect(r.transactions).toHaveTransaction({ to: session.address, success: true });
-            expect(await session.getClaimed()).toBe(amountDue(1_500_000n, 0n, PRICES));
+            expect(await session.getClaimed()).toBe(amountDue(tokens(1_500_000n, 0n), PRICES));
         });
 
         it('never pays for a request accepted after the deadline of a session never closed', async () => {
@@ -793,3 +829,5 @@ describe('Root treasury deposits', () => {
         expect(eventOpcodes(r.transactions)).toEqual([0xc0c09008]);
     });
 });
+
+const partsOf = (parts: { cached: bigint; reasoning: bigint }) => ({ cachedTokens: parts.cached, reasoningTokens: parts.reasoning });

@@ -51,6 +51,7 @@ import {
     sendReportEquivocation,
     signedReceipt,
     signedRevocation,
+    tokens,
 } from '../testkit';
 
 const BPS = 10_000n;
@@ -95,7 +96,7 @@ describe('Slashing', () => {
     describe('equivocation', () => {
         it('two receipts with one seqno: slashed and jailed; reward, compensation, treasury; TON conserved', async () => {
             await claim(1, 2_000_000n); // the client has paid 0.4 TON so far
-            const paid = amountDue(0n, 2_000_000n, PRICES);
+            const paid = amountDue(tokens(0n, 2_000_000n), PRICES);
             const a = signedReceipt(p, session.address, prov.enclave, 2, 0n, 3_000_000n);
             const b = signedReceipt(p, session.address, prov.enclave, 2, 0n, 2_500_000n);
             const ledger = new Ledger(p.blockchain);

@@ -23,7 +23,7 @@ import {
     signUsageReceipt,
     clientKeyHashOf,
 } from '../wrappers';
-import { key256, sandboxProvider, seededKey } from '../testkit';
+import { PRICES, key256, sandboxProvider, seededKey, tokens } from '../testkit';
 import { InputError } from '../scripts/lib';
 import * as deployRoot from '../scripts/deployRoot';
 import * as addVerifier from '../scripts/addVerifier';
@@ -235,7 +235,7 @@ describe('operator scripts', () => {
             await showProvider.run(view.provider, [...rootArg, '--owner', owner.address.toString()]);
             const text = view.output.join('\n');
             expect(text).toContain(': active, owner');
-            expect(text).toContain('Qwen/Qwen3-8B: 0.05 / 0.2 TON per million tokens in / out');
+            expect(text).toContain('Qwen/Qwen3-8B: prompt 0.05, cached 0.025, completion 0.2, reasoning 0.2 TON per million tokens');
             expect(text).toContain('not attested');
         });
     });
@@ -377,9 +377,8 @@ describe('operator scripts', () => {
                     openedAt,
                     seqno: 1,
                     lastRequestAt: 0,
-                    tokensIn: 0n,
-                    tokensOut: amountOut,
-                    amountDue: amountDue(0n, amountOut, { pricePerMillionIn: toNano('0.05'), pricePerMillionOut: toNano('0.2') }),
+                    ...tokens(0n, amountOut),
+                    amountDue: amountDue(tokens(0n, amountOut), PRICES),
                     resultsHash: 0n,
                 });
                 return { receipt: cell.toBoc().toString('base64'), signature: hex(signUsageReceipt(cell, enclave.secretKey)) };
@@ -400,7 +399,7 @@ describe('operator scripts', () => {
             const view = as(client);
             await showSession.run(view.provider, sessionArg);
             expect(view.output.join('\n')).toContain(': closing');
-            expect(view.output.join('\n')).toContain('prices 0.05 / 0.2 TON per million tokens, fee 250 bps');
+            expect(view.output.join('\n')).toContain('prices: prompt 0.05, cached 0.025, completion 0.2, reasoning 0.2 TON per million tokens; fee 250 bps');
 
             // after the grace window anyone finalizes; the client gets the unclaimed budget back
             blockchain.now = Math.floor(Date.now() / 1000) + 2 * 3600;

@@ -1,9 +1,9 @@
 // Building a provider's Listing (contracts/messages.tact) from plain values.
-import { Dictionary, toNano } from '@ton/core';
+import { Dictionary, fromNano, toNano } from '@ton/core';
 import { sha256_sync } from '@ton/crypto';
 import { Listing, ModelOffer, MAX_MODELS, dictValueParserModelOffer } from './Root';
 import { bufferToBigInt } from './proof';
-import { PRICE_FIELDS, PriceRates } from './receipt';
+import { MAX_PRICE, PRICE_FIELDS, PriceRates } from './receipt';
 
 export interface ModelPrice {
     name: string; // e.g. "Qwen/Qwen3-8B"
@@ -51,8 +51,8 @@ export function buildListing(input: ListingInput): Listing {
     };
 }
 
-// A listing file: each model's name, its prices (PRICE_FIELDS) in TON per million tokens as
-// decimal strings ("0.2") and its modelHash (64 hex digits, `npm run worker -- model-hash DIR`).
+// A listing file: each model's name, its prices (an object with PRICE_FIELDS: prompt,
+// cachedPrompt, completion, reasoning) in TON per million tokens as decimal strings ("0.2") and its modelHash (64 hex digits, `npm run worker -- model-hash DIR`).
 export function listingFromJson(text: string): ListingInput {
     let d: Record<string, unknown>;
     try {
@@ -71,9 +71,18 @@ export function listingFromJson(text: string): ListingInput {
         return v;
     };
     const price = (v: unknown, k: string) => {
-        if (typeof v !== 'string' || !/^\d+(\.\d{1,9})?$/.test(v))
-            throw new RangeError(`${k} must be TON per million tokens as a string, like "0.2"`);
+        if (typeof v !== 'string' || !/^\d+(\.\d{1,9})?$/.test(v) || toNano(v) > MAX_PRICE)
+            throw new RangeError(`${k} must be TON per million tokens as a string, like "0.2" (at most ${fromNano(MAX_PRICE)})`);
         return toNano(v);
+    };
+    const prices = (v: unknown, k: string): PriceRates => {
+        if (typeof v !== 'object' || v === null) throw new RangeError(`${k} must be an object with ${PRICE_FIELDS.join(', ')}`);
+        const o = v as Record<string, unknown>;
+        const unknownClass = Object.keys(o).find((f) => !(PRICE_FIELDS as readonly string[]).includes(f));
+        if (unknownClass) throw new RangeError(`${k}.${unknownClass} is not a token class (${PRICE_FIELDS.join(', ')})`);
+        const p = Object.fromEntries(PRICE_FIELDS.map((f) => [f, price(o[f], `${k}.${f}`)])) as PriceRates;
+        if (PRICE_FIELDS.every((f) => p[f] === 0n)) throw new RangeError(`${k}: at least one price must be above zero`);
+        return p;
     };
     const hash32 = (v: unknown, k: string) => {
         if (typeof v !== 'string' || !/^[0-9a-fA-F]{64}$/.test(v) || /^0+$/.test(v))
@@ -88,8 +97,14 @@ export function listingFromJson(text: string): ListingInput {
         endpoint: str(d.endpoint, 'endpoint'),
         models: (d.models as Record<string, unknown>[]).map((m, i) => ({
             name: str(m.name, `models[${i}].name`),
-            prices: Object.fromEntries(PRICE_FIELDS.map((f) => [f, price(m[f], `models[${i}].${f}`)])) as PriceRates,
+            prices: prices(m.prices, `models[${i}].prices`),
             modelHash: hash32(m.modelHash, `models[${i}].modelHash`),
         })),
     };
+}
+
+// Prices as people read them: "prompt 0.05, cached 0.025, completion 0.2, reasoning 0.2 TON per
+// million tokens".
+export function formatPrices(p: PriceRates): string {
+    return `prompt ${fromNano(p.prompt)}, cached ${fromNano(p.cachedPrompt)}, completion ${fromNano(p.completion)}, reasoning ${fromNano(p.reasoning)} TON per million tokens`;
 }

@@ -5,28 +5,77 @@ import { Address, Cell, beginCell } from '@ton/core';
 import { KeyObject, createPrivateKey, createPublicKey, sign, verify } from 'crypto';
 import { Prices, RECEIPT_TAG, loadUsageReceipt, storeUsageReceipt } from './Root';
 
-export interface ReceiptFields {
+// Cumulative or per-request token counts as OpenAI's usage object gives them: cachedTokens
+// (prompt_tokens_details.cached_tokens) are part of promptTokens, reasoningTokens
+// (completion_tokens_details.reasoning_tokens) part of completionTokens.
+export interface TokenUsage {
+    promptTokens: bigint;
+    cachedTokens: bigint;
+    completionTokens: bigint;
+    reasoningTokens: bigint;
+}
+
+export const TOKEN_FIELDS = [
+    'promptTokens',
+    'cachedTokens',
+    'completionTokens',
+    'reasoningTokens',
+] as const satisfies readonly (keyof TokenUsage)[];
+
+export const NO_USAGE: TokenUsage = { promptTokens: 0n, cachedTokens: 0n, completionTokens: 0n, reasoningTokens: 0n };
+
+// The most a receipt counts of each class (uint48 in UsageReceipt).
+export const MAX_RECEIPT_TOKENS = (1n << 48n) - 1n;
+
+export function addUsage(a: TokenUsage, b: TokenUsage): TokenUsage {
+    return {
+        promptTokens: a.promptTokens + b.promptTokens,
+        cachedTokens: a.cachedTokens + b.cachedTokens,
+        completionTokens: a.completionTokens + b.completionTokens,
+        reasoningTokens: a.reasoningTokens + b.reasoningTokens,
+    };
+}
+
+// Why these counts cannot be a usage (negative, a part above its whole, beyond uint48), or null.
+export function usageProblem(u: TokenUsage): string | null {
+    for (const f of TOKEN_FIELDS) {
+        if (u[f] < 0n) return `${f} is negative`;
+        if (u[f] > MAX_RECEIPT_TOKENS) return `${f} exceeds 2^48 - 1`;
+    }
+    if (u.cachedTokens > u.promptTokens) return 'cachedTokens exceed promptTokens';
+    if (u.reasoningTokens > u.completionTokens) return 'reasoningTokens exceed completionTokens';
+    return null;
+}
+
+export interface ReceiptFields extends TokenUsage {
     globalId: number;
     session: Address;
     openedAt: number; // the Session's opened_at: binds the receipt to this opening of the address
     seqno: number;
     lastRequestAt: number; // unix time the enclave accepted the last request counted (0: none)
-    tokensIn: bigint;
-    tokensOut: bigint;
     amountDue: bigint; // nanotons; must equal amountDue(tokens, prices)
     resultsHash: bigint; // 256-bit hash of the responses served
 }
 
 // A model's prices as plain values: the Prices struct of contracts/messages.tact (listings, session
-// terms) without its type tag.
+// terms) without its type tag: nanotons per million tokens of each class.
 export type PriceRates = Omit<Prices, '$$type'>;
 
 // Prices' fields, in its order (a new token class is one more entry, and one in messages.tact).
-export const PRICE_FIELDS = ['pricePerMillionIn', 'pricePerMillionOut'] as const satisfies readonly (keyof PriceRates)[];
+export const PRICE_FIELDS = ['prompt', 'cachedPrompt', 'completion', 'reasoning'] as const satisfies readonly (keyof PriceRates)[];
+
+// The most a price can be (uint64 nanotons per million tokens in Prices).
+export const MAX_PRICE = (1n << 64n) - 1n;
 
 // What the Session accepts for these token counts (amountDue in session.tact): rounded down.
-export function amountDue(tokensIn: bigint, tokensOut: bigint, prices: PriceRates): bigint {
-    return (tokensIn * prices.pricePerMillionIn + tokensOut * prices.pricePerMillionOut) / 1_000_000n;
+export function amountDue(u: TokenUsage, prices: PriceRates): bigint {
+    return (
+        ((u.promptTokens - u.cachedTokens) * prices.prompt +
+            u.cachedTokens * prices.cachedPrompt +
+            (u.completionTokens - u.reasoningTokens) * prices.completion +
+            u.reasoningTokens * prices.reasoning) /
+        1_000_000n
+    );
 }
 
 export function buildUsageReceipt(fields: ReceiptFields): Cell {
@@ -40,8 +89,10 @@ export function buildUsageReceipt(fields: ReceiptFields): Cell {
                 openedAt: BigInt(fields.openedAt),
                 seqno: BigInt(fields.seqno),
                 lastRequestAt: BigInt(fields.lastRequestAt),
-                tokensIn: fields.tokensIn,
-                tokensOut: fields.tokensOut,
+                promptTokens: fields.promptTokens,
+                cachedTokens: fields.cachedTokens,
+                completionTokens: fields.completionTokens,
+                reasoningTokens: fields.reasoningTokens,
                 amountDue: fields.amountDue,
                 resultsHash: fields.resultsHash,
             }),
@@ -58,8 +109,10 @@ export function parseUsageReceipt(receipt: Cell): ReceiptFields & { tag: bigint 
         openedAt: Number(r.openedAt),
         seqno: Number(r.seqno),
         lastRequestAt: Number(r.lastRequestAt),
-        tokensIn: r.tokensIn,
-        tokensOut: r.tokensOut,
+        promptTokens: r.promptTokens,
+        cachedTokens: r.cachedTokens,
+        completionTokens: r.completionTokens,
+        reasoningTokens: r.reasoningTokens,
         amountDue: r.amountDue,
         resultsHash: r.resultsHash,
     };

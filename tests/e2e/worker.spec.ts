@@ -16,6 +16,7 @@ import {
     Provider,
     SESSION_OPEN,
     TCB_SIMULATED,
+    amountDue,
     clientKeyHashOf,
     sessionFor,
     storeAddVerifier,
@@ -159,10 +160,13 @@ describe('worker and client SDK', () => {
             expect(offer).toMatchObject({ endpoint: net.workerUrl, prices: DEMO_PRICES, model: DEMO_MODEL });
             expect(await client.findProviders(candidates, { model: 'other' })).toEqual([]);
             expect(
-                await client.findProviders(candidates, { model: DEMO_MODEL, maxPricePerMillionOut: DEMO_PRICES.pricePerMillionOut - 1n }),
+                await client.findProviders(candidates, { model: DEMO_MODEL, maxPrices: { completion: DEMO_PRICES.completion - 1n } }),
             ).toEqual([]);
             expect(
-                await client.findProviders(candidates, { model: DEMO_MODEL, maxPricePerMillionIn: DEMO_PRICES.pricePerMillionIn }),
+                await client.findProviders(candidates, {
+                    model: DEMO_MODEL,
+                    maxPrices: { prompt: DEMO_PRICES.prompt, reasoning: DEMO_PRICES.reasoning },
+                }),
             ).toHaveLength(1);
             // 20% collateral of a 2,000 TON budget is more than the 200 TON staked
             expect(await client.findProviders(candidates, { model: DEMO_MODEL, budget: toNano('2000') })).toEqual([]);
@@ -223,10 +227,10 @@ describe('worker and client SDK', () => {
             await setUp();
             const first = await session.chat(ask('hello there'));
             expect(first.completion.choices[0].message.content).toBe(`${ECHO_PREFIX} hello there`);
-            expect(first.receipt).toMatchObject({ seqno: 1, tokensIn: BigInt(countTokens('hello there') + 4) });
+            expect(first.receipt).toMatchObject({ seqno: 1, promptTokens: BigInt(countTokens('hello there') + 4) });
             const second = await session.chat(ask('and again'));
             expect(second.receipt.seqno).toBe(2);
-            expect(second.receipt.tokensOut).toBe(first.receipt.tokensOut + BigInt(countTokens(`${ECHO_PREFIX} and again`)));
+            expect(second.receipt.completionTokens).toBe(first.receipt.completionTokens + BigInt(countTokens(`${ECHO_PREFIX} and again`)));
             expect(net.worker.stats).toMatchObject({ requests: 2, refused: 0 });
             const budget = session.budget;
             expect(await session.topUp(toNano('2'))).toBeGreaterThan(budget + toNano('1.99'));
@@ -274,7 +278,7 @@ describe('worker and client SDK', () => {
             expect(most).toBe(words.length);
             expect(results.map((r) => r.receipt.seqno).sort()).toEqual([1, 2, 3, 4, 5, 6]);
             const tokensOut = results.reduce((n, r) => n + BigInt(r.completion.usage.completion_tokens), 0n);
-            expect(session.latest.tokensOut).toBe(tokensOut);
+            expect(session.latest.completionTokens).toBe(tokensOut);
             expect(session.latest.seqno).toBe(6);
         });
 
@@ -438,11 +442,11 @@ describe('worker and client SDK', () => {
             await setUp();
             const url = (s: Address) => `${net.workerUrl}/v1/sessions/${s.toString()}/chat`;
             const key = net.worker.keys.encryption.publicKey;
-            const secret = Buffer.from(JSON.stringify({ model: DEMO_MODEL, messages: [{ role: 'confidential-role', content: 'x' }] }));
+            const secret = Buffer.from(JSON.stringify({ model: DEMO_MODEL, messages: [{ role: 'user', content: { confidential: 'x' } }] }));
             const bad = await sealRequest(key, session.address, session.sessionKey, secret, requestId(1));
             const refusal = await post(url(session.address), bad.envelope);
             expect(refusal).toMatchObject({ status: 400, json: { error: 'bad-request' } });
-            expect(refusal.json.message).toContain('messages.0.role');
+            expect(refusal.json.message).toContain('messages.0.content');
             expect(refusal.json.message).not.toContain('confidential'); // refusals travel unencrypted
             const other = await sealRequest(
                 key,
@@ -551,6 +555,160 @@ describe('worker and client SDK', () => {
         });
     });
 
+    describe('every OpenAI request field, four token classes', () => {
+        // What the backend received, by the worker's call.
+        function recordRequests() {
+            const seen: Record<string, unknown>[] = [];
+            slowDown((done) => done());
+            const wrapped = net.worker.o.backend;
+            (net.worker.o as { backend: typeof wrapped }).backend = {
+                complete: (r) => {
+                    seen.push(JSON.parse(JSON.stringify(r)));
+                    return wrapped.complete(r);
+                },
+            };
+            return seen;
+        }
+
+        it('passes the whole request to the backend unchanged, tools and all, and a tool call round trip works', async () => {
+            await setUp();
+            const seen = recordRequests();
+            const tools = [
+                {
+                    type: 'function',
+                    function: {
+                        name: 'lookup',
+                        description: 'Looks a word up',
+                        parameters: { type: 'object', properties: { text: { type: 'string' } } },
+                    },
+                },
+            ];
+            const request = {
+                messages: [
+                    { role: 'developer', content: 'Answer briefly.' },
+                    {
+                        role: 'user',
+                        content: [
+                            { type: 'text', text: 'what is ' },
+                            { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } },
+                            { type: 'text', text: 'this' },
+                        ],
+                    },
+                ],
+                tools,
+                tool_choice: 'auto',
+                response_format: { type: 'json_schema', json_schema: { name: 'answer', schema: { type: 'object' } } },
+                top_p: 0.9,
+                stop: ['\n\n'],
+                seed: 42,
+                logprobs: false,
+                presence_penalty: 0.1,
+                frequency_penalty: 0.2,
+                reasoning_effort: 'low',
+                user: 'user-123',
+                max_completion_tokens: 100,
+                future_field: { anything: [1, 2, 3] }, // fields OpenAI adds later pass too
+            };
+            const first = await session.chat(request as never);
+            expect(seen[0]).toEqual({ ...request, model: DEMO_MODEL }); // nothing stripped, nothing added (the cap fits)
+            const call = first.completion.choices[0].message as {
+                tool_calls?: { id: string; function: { name: string; arguments: string } }[];
+            };
+            expect(first.completion.choices[0].finish_reason).toBe('tool_calls');
+            expect(call.tool_calls![0].function).toEqual({ name: 'lookup', arguments: JSON.stringify({ text: 'what is this' }) });
+
+            // the tool's result goes back in a tool message; the assistant turn keeps content: null
+            const second = await session.chat({
+                messages: [
+                    ...request.messages,
+                    { role: 'assistant', content: null, tool_calls: call.tool_calls },
+                    { role: 'tool', tool_call_id: call.tool_calls![0].id, content: 'a picture of a cat' },
+                ],
+                tools,
+                max_tokens: 64,
+            } as never);
+            expect(seen[1].messages).toEqual([
+                ...request.messages,
+                { role: 'assistant', content: null, tool_calls: call.tool_calls },
+                { role: 'tool', tool_call_id: call.tool_calls![0].id, content: 'a picture of a cat' },
+            ]);
+            expect(second.completion.choices[0].message.content).toBe(`${ECHO_PREFIX} the tool returned: a picture of a cat`);
+            expect(second.receipt.seqno).toBe(2);
+        });
+
+        it('caps the answer in the field the client used, by what the budget pays', async () => {
+            await setUp({ budget: toNano('1') }); // about 3,300 completion tokens at 300 TON per million
+            const seen = recordRequests();
+            await session.chat({ messages: [{ role: 'user', content: 'hi' }], max_completion_tokens: 1_000_000 });
+            expect(seen[0].max_completion_tokens).toBeGreaterThan(2000); // (the budget is the value less the opening fees)
+            expect(seen[0].max_completion_tokens).toBeLessThan(3334);
+            expect(seen[0]).not.toHaveProperty('max_tokens');
+            await session.chat({ messages: [{ role: 'user', content: 'hi' }] });
+            expect(seen[1].max_tokens).toBe(1024); // DEFAULT_MAX_TOKENS: it fits
+        });
+
+        it('charges cached prompt and reasoning tokens at their own prices; receipts and answers carry the details', async () => {
+            await setUp();
+            const system = { role: 'system', content: 'You are a careful assistant who answers in one line.' };
+            const first = await session.chat({ messages: [system, { role: 'user', content: 'one' }], max_tokens: 64 });
+            expect(first.completion.usage.prompt_tokens_details?.cached_tokens).toBe(0);
+            const second = await session.chat({
+                messages: [system, { role: 'user', content: 'two' }],
+                max_tokens: 64,
+                reasoning_effort: 'medium',
+            } as never);
+            const usage = second.completion.usage;
+            const cached = countTokens(system.content) + 4;
+            expect(usage.prompt_tokens_details?.cached_tokens).toBe(cached);
+            expect(usage.completion_tokens_details?.reasoning_tokens).toBe(16);
+            expect(second.receipt).toMatchObject({
+                cachedTokens: BigInt(cached),
+                reasoningTokens: 16n,
+                promptTokens: BigInt(first.completion.usage.prompt_tokens + usage.prompt_tokens),
+            });
+            // the cumulative amount prices each class apart (the Session's formula), and the
+            // classes add up to what both answers reported
+            expect(second.receipt.amountDue).toBe(amountDue(second.receipt, DEMO_PRICES));
+            const r = second.receipt;
+            expect(r.amountDue).toBe(
+                ((r.promptTokens - r.cachedTokens) * toNano('100') +
+                    r.cachedTokens * toNano('50') +
+                    (r.completionTokens - r.reasoningTokens) * toNano('300') +
+                    r.reasoningTokens * toNano('400')) /
+                    1_000_000n,
+            );
+            expect(second.receipt.completionTokens).toBe(BigInt(first.completion.usage.completion_tokens + usage.completion_tokens));
+        });
+
+        it('never charges more of a part than of its whole, whatever the backend reports', async () => {
+            await setUp();
+            slowDown(async (done) => {
+                const c = await done();
+                c.usage.prompt_tokens_details = { cached_tokens: c.usage.prompt_tokens + 1000 };
+                c.usage.completion_tokens_details = { reasoning_tokens: c.usage.completion_tokens + 1000 };
+                return c;
+            });
+            const r = await session.chat(ask('inflated details'));
+            expect(r.receipt.cachedTokens).toBe(r.receipt.promptTokens);
+            expect(r.receipt.reasoningTokens).toBe(r.receipt.completionTokens);
+            expect(r.completion.usage.prompt_tokens_details?.cached_tokens).toBe(Number(r.receipt.promptTokens));
+        });
+
+        it('refuses what it cannot serve, naming the field: too many choices, a bad max_completion_tokens, stream on the whole-answer route', async () => {
+            await setUp();
+            for (const [bad, field] of [
+                [{ n: 17 }, 'n'],
+                [{ max_completion_tokens: 0 }, 'max_completion_tokens'],
+                [{ messages: [] }, 'messages'],
+            ] as const) {
+                const e = await session.chat({ ...ask('x'), ...bad } as never).catch((x) => x);
+                expect(e).toMatchObject({ code: 'bad-request' });
+                expect(e.message).toContain(field);
+            }
+            expect(net.worker.stats.requests).toBe(0); // the SDK refused them before sending
+        });
+    });
+
     describe('the SDK protects the client', () => {
         it('refuses to send anything to a worker whose attestation expired', async () => {
             await setUp();
@@ -571,7 +729,7 @@ describe('worker and client SDK', () => {
             meter.record = (s, o) =>
                 honest(s, {
                     ...o,
-                    prices: { pricePerMillionIn: o.prices.pricePerMillionIn * 2n, pricePerMillionOut: o.prices.pricePerMillionOut * 2n },
+                    prices: { ...o.prices, prompt: o.prices.prompt * 2n, completion: o.prices.completion * 2n },
                 });
             const e = await session.chat(ask('overpriced')).catch((x) => x);
             expect(e).toBeInstanceOf(ReceiptRejected);
@@ -588,8 +746,11 @@ describe('worker and client SDK', () => {
             meter.record = (s, o) =>
                 honest(s, {
                     ...o,
-                    usage: { ...o.usage, tokensOut: o.usage.tokensOut + 100n },
-                    request: o.request && { ...o.request, answer: (r, u) => o.request!.answer(r, { ...u, tokensOut: u.tokensOut - 100n }) },
+                    usage: { ...o.usage, completionTokens: o.usage.completionTokens + 100n },
+                    request: o.request && {
+                        ...o.request,
+                        answer: (r, u) => o.request!.answer(r, { ...u, completionTokens: u.completionTokens - 100n }),
+                    },
                 });
             await expect(session.chat(ask('count me'))).rejects.toMatchObject({ problem: 'overcharge' });
         });

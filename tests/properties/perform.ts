@@ -241,7 +241,7 @@ export async function perform(w: World, a: Action): Promise<Step> {
                     : a.listing === 'pricier'
                       ? {
                             ...TEST_LISTING,
-                            models: TEST_LISTING.models.map((m) => ({ ...m, pricePerMillionOut: m.prices.pricePerMillionOut * 3n })),
+                            models: TEST_LISTING.models.map((m) => ({ ...m, completion: m.prices.completion * 3n })),
                         }
                       : a.listing === 'invalid'
                         ? { ...TEST_LISTING, gpuCount: 0 }
@@ -275,7 +275,13 @@ export async function perform(w: World, a: Action): Promise<Step> {
                                       payee: forger,
                                       globalId: BigInt(w.p.globalId),
                                       signingKey: key256(STRANGER_KEY.publicKey),
-                                      prices: { $$type: 'Prices', pricePerMillionIn: toNano('1000'), pricePerMillionOut: toNano('1000') },
+                                      prices: {
+                                          $$type: 'Prices',
+                                          prompt: toNano('1000'),
+                                          cachedPrompt: toNano('1000'),
+                                          completion: toNano('1000'),
+                                          reasoning: toNano('1000'),
+                                      },
                                       protocolFeeBps: 0n,
                                       closeGracePeriod: 600n,
                                       settlement: beginCell()
@@ -387,7 +393,7 @@ function serve(w: World, slot: Slot, state: Awaited<ReturnType<World['session']>
     const next = { tokensIn: (inc.latest?.tokensIn ?? 0n) + tokensIn, tokensOut: (inc.latest?.tokensOut ?? 0n) + tokensOut };
     if (slot.prov === HONEST) {
         const t = state.terms;
-        const amount = (next.tokensIn * t.prices.pricePerMillionIn + next.tokensOut * t.prices.pricePerMillionOut) / 1_000_000n;
+        const amount = (next.tokensIn * t.prices.prompt + next.tokensOut * t.prices.completion) / 1_000_000n;
         if (state.status !== SESSION_OPEN || w.now > Number(state.deadline) || amount > state.budget) return;
     }
     const seqno = Math.max(0, ...inc.receipts.map((r) => r.seqno)) + 1;
@@ -479,14 +485,14 @@ async function claim(w: World, a: Extract<Action, { kind: 'claim' }>, expect: Ex
             break;
         case 'amountMismatch':
             r = w.sign(slot, state, seqno, tIn, tOut, {
-                amount: (tIn * terms.prices.pricePerMillionIn + tOut * terms.prices.pricePerMillionOut) / 1_000_000n + 1n,
+                amount: (tIn * terms.prices.prompt + tOut * terms.prices.completion) / 1_000_000n + 1n,
             });
             break;
         case 'overBudget': {
-            const price = terms.prices.pricePerMillionOut > 0n ? terms.prices.pricePerMillionOut : terms.prices.pricePerMillionIn;
+            const price = terms.prices.completion > 0n ? terms.prices.completion : terms.prices.prompt;
             const extra = ((state.budget + 1n) * 1_000_000n) / price + 1n;
             r =
-                terms.prices.pricePerMillionOut > 0n
+                terms.prices.completion > 0n
                     ? w.sign(slot, state, seqno, tIn, tOut + extra)
                     : w.sign(slot, state, seqno, tIn + extra, tOut);
             break;

@@ -302,15 +302,17 @@ export class World {
         o: { amount?: bigint; key?: KeyPair; globalId?: number; session?: Address; openedAt?: bigint } = {},
     ): Signed {
         const terms = state.terms!;
-        const amount = o.amount ?? (tokensIn * terms.prices.pricePerMillionIn + tokensOut * terms.prices.pricePerMillionOut) / 1_000_000n;
+        const amount = o.amount ?? (tokensIn * terms.prices.prompt + tokensOut * terms.prices.completion) / 1_000_000n;
         const receipt = buildUsageReceipt({
             globalId: o.globalId ?? this.p.globalId,
             session: o.session ?? slot.contract.address,
             openedAt: Number(o.openedAt ?? state.openedAt),
             seqno,
             lastRequestAt: 0,
-            tokensIn,
-            tokensOut,
+            promptTokens: tokensIn,
+            cachedTokens: 0n,
+            completionTokens: tokensOut,
+            reasoningTokens: 0n,
             amountDue: amount,
             resultsHash: BigInt(seqno) * 1_000_003n + tokensIn + tokensOut,
         });

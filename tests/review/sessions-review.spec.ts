@@ -5,6 +5,7 @@ import { Address, toNano } from '@ton/core';
 import { CocoonClient, ClientSession, CocoonError, ChatCompletion, sealRequest, generateEncryptionKeyPair } from '../../sdk';
 import { sessionFor } from '../../wrappers';
 import { DEMO_MODEL, LOCAL_CLIENT_POLICY, LocalNetwork, WorkerOptions, startLocalNetwork } from '../../testkit/local-network';
+import { tokens } from '../../testkit';
 
 const ask = (content: string, max_tokens = 64) => ({ messages: [{ role: 'user' as const, content }], max_tokens });
 const requestId = (i: number) => `review-request-${String(i).padStart(6, '0')}`;
@@ -130,12 +131,12 @@ describe('review of issue 14', () => {
         };
         let release!: () => void;
         const gate = new Promise<void>((r) => (release = r));
-        const served = { tokensIn: 0n, tokensOut: 0n };
+        const served = { promptTokens: 0n, completionTokens: 0n };
         wrapBackend(async (done) => {
             await gate;
             const c = await done();
-            served.tokensIn += BigInt(c.usage.prompt_tokens);
-            served.tokensOut += BigInt(c.usage.completion_tokens);
+            served.promptTokens += BigInt(c.usage.prompt_tokens);
+            served.completionTokens += BigInt(c.usage.completion_tokens);
             return c;
         });
         // A: a prompt whose worst case (a token per byte) is above the cached budget, so the worker
@@ -154,11 +155,11 @@ describe('review of issue 14', () => {
         expect([statuses[1], [200, 402].includes(statuses[0])]).toEqual([200, true]);
         const latest = net.worker.o.meter.latest(s.address)!;
         const first = db()
-            .prepare('SELECT tokens_in, tokens_out FROM receipts WHERE session = ? AND seqno = 1')
+            .prepare('SELECT prompt_tokens, completion_tokens FROM receipts WHERE session = ? AND seqno = 1')
             .get(s.address.toRawString());
         // every token the backend served is in the receipts: nothing served beyond what the budget pays
-        expect(latest.tokensOut - BigInt(first.tokens_out)).toBe(served.tokensOut); // now: ~680 output tokens served unpaid
-        expect(latest.tokensIn - BigInt(first.tokens_in)).toBe(served.tokensIn);
+        expect(latest.completionTokens - BigInt(first.completion_tokens)).toBe(served.completionTokens); // was: ~680 output tokens served unpaid
+        expect(latest.promptTokens - BigInt(first.prompt_tokens)).toBe(served.promptTokens);
         expect(inFlight).toBe(statuses[0] === 200 ? 2 : 1);
         expect(latest.amountDue).toBeLessThanOrEqual((await s.refresh()).budget);
     });
@@ -221,7 +222,7 @@ describe('review of issue 14', () => {
         const meter = net.worker.o.meter;
         const honest = meter.record.bind(meter);
         meter.record = (x, o) => {
-            honest(x, { ...o, usage: { tokensIn: 0n, tokensOut: 50n }, request: undefined, resultDigest: undefined });
+            honest(x, { ...o, usage: tokens(0n, 50n), request: undefined, resultDigest: undefined });
             return honest(x, o);
         };
         await expect(s.chat(ask('next'))).rejects.toMatchObject({ problem: 'overcharge' });

@@ -3,42 +3,53 @@ import fc from 'fast-check';
 import { Address, toNano } from '@ton/core';
 import { amountDue, buildUsageReceipt, signUsageReceipt } from '../../wrappers';
 import { ReceiptTracker } from '../../sdk';
-import { seededKey } from '../../testkit';
+import { PRICES, seededKey, tokens } from '../../testkit';
 
 const session = new Address(0, Buffer.alloc(32, 1));
 const enclave = seededKey('sdk-enclave');
-const prices = { pricePerMillionIn: toNano('0.05'), pricePerMillionOut: toNano('0.2') };
+const prices = PRICES;
 const OPENED_AT = 1_800_000_000;
 const view = { session, openedAt: OPENED_AT, globalId: -239, enclaveSigningKey: enclave.publicKey, prices, budget: toNano('5') };
 
 function receipt(
     seqno: number,
-    tokensIn: bigint,
-    tokensOut: bigint,
-    o: Partial<{ amount: bigint; session: Address; key: Buffer; globalId: number; openedAt: number; lastRequestAt: number }> = {},
+    promptTokens: bigint,
+    completionTokens: bigint,
+    o: Partial<{
+        amount: bigint;
+        session: Address;
+        key: Buffer;
+        globalId: number;
+        openedAt: number;
+        lastRequestAt: number;
+        cached: bigint;
+        reasoning: bigint;
+    }> = {},
 ) {
+    const counts = tokens(promptTokens, completionTokens, o);
     const cell = buildUsageReceipt({
         globalId: o.globalId ?? -239,
         session: o.session ?? session,
         openedAt: o.openedAt ?? OPENED_AT,
         seqno,
         lastRequestAt: o.lastRequestAt ?? 0,
-        tokensIn,
-        tokensOut,
-        amountDue: o.amount ?? amountDue(tokensIn, tokensOut, prices),
+        ...counts,
+        amountDue: o.amount ?? amountDue(counts, prices),
         resultsHash: 0n,
     });
     return [cell, signUsageReceipt(cell, o.key ?? enclave.secretKey)] as const;
 }
 
-const usage = (tokensIn: bigint, tokensOut: bigint) => ({ usage: { tokensIn, tokensOut } });
+const usage = (promptTokens: bigint, completionTokens: bigint, parts: { cached?: bigint; reasoning?: bigint } = {}) => ({
+    usage: tokens(promptTokens, completionTokens, parts),
+});
 
 describe('ReceiptTracker', () => {
     it('accepts growing receipts that match the prices and what the answers reported', () => {
         const t = new ReceiptTracker(view);
         t.check(...receipt(1, 1000n, 2000n), usage(1000n, 2000n));
         const r = t.check(...receipt(2, 3000n, 5000n), usage(2000n, 3000n));
-        expect(r.amountDue).toBe(amountDue(3000n, 5000n, prices));
+        expect(r.amountDue).toBe(amountDue(tokens(3000n, 5000n), prices));
         expect(t.latest.seqno).toBe(2);
         // the answer to a retried request carries the same receipt: accepted again
         expect(t.check(...receipt(2, 3000n, 5000n), usage(2000n, 3000n)).seqno).toBe(2);
@@ -55,8 +66,8 @@ describe('ReceiptTracker', () => {
         [
             'tokens no answer explains, beyond what the requests in flight could cost',
             (t) => {
-                t.expect({ tokensIn: 100n, tokensOut: 100n }); // one other request in flight
-                const mine = t.expect({ tokensIn: 100n, tokensOut: 100n });
+                t.expect(tokens(100n, 100n)); // one other request in flight
+                const mine = t.expect(tokens(100n, 100n));
                 // #2 answers mine (10/10); #1 may be the other one, at most 100/100
                 t.check(...receipt(2, 120n, 10n), { ...usage(10n, 10n), outstanding: mine });
             },
@@ -88,8 +99,8 @@ describe('ReceiptTracker', () => {
         [
             'a receipt that does not fit below a later one',
             (t) => {
-                t.expect({ tokensIn: 100n, tokensOut: 100n });
-                t.expect({ tokensIn: 100n, tokensOut: 100n });
+                t.expect(tokens(100n, 100n));
+                t.expect(tokens(100n, 100n));
                 t.check(...receipt(3, 20n, 20n), usage(10n, 10n));
                 t.check(...receipt(2, 30n, 10n), usage(10n, 10n));
             },
@@ -127,19 +138,19 @@ describe('ReceiptTracker', () => {
         // a worker counts a phantom charge into #2 while another request (B) is in flight, then
         // refuses B: the room B left is gone, and so is the excuse for #2
         const t = new ReceiptTracker(view);
-        const a = t.expect({ tokensIn: 100n, tokensOut: 100n }, 'request-a');
-        const b = t.expect({ tokensIn: 100n, tokensOut: 100n }, 'request-b');
+        const a = t.expect(tokens(100n, 100n), 'request-a');
+        const b = t.expect(tokens(100n, 100n), 'request-b');
         t.check(...receipt(2, 60n, 60n), { ...usage(10n, 10n), outstanding: a });
         expect(() => t.release(b)).toThrow(expect.objectContaining({ problem: 'overcharge' }));
         // an honest one: releasing leaves nothing unexplained
         const honest = new ReceiptTracker(view);
-        const c = honest.expect({ tokensIn: 100n, tokensOut: 100n }, 'request-c');
-        const d = honest.expect({ tokensIn: 100n, tokensOut: 100n }, 'request-d');
+        const c = honest.expect(tokens(100n, 100n), 'request-c');
+        const d = honest.expect(tokens(100n, 100n), 'request-d');
         honest.check(...receipt(1, 10n, 10n), { ...usage(10n, 10n), outstanding: c });
         expect(() => honest.release(d)).not.toThrow();
         // the same request id expected twice is one outstanding request
-        const e = honest.expect({ tokensIn: 100n, tokensOut: 100n }, 'request-e');
-        honest.expect({ tokensIn: 100n, tokensOut: 100n }, 'request-e');
+        const e = honest.expect(tokens(100n, 100n), 'request-e');
+        honest.expect(tokens(100n, 100n), 'request-e');
         expect(() => honest.check(...receipt(3, 110n, 110n), { ...usage(0n, 0n), outstanding: e })).toThrow(
             expect.objectContaining({ problem: 'overcharge' }),
         );
@@ -148,7 +159,7 @@ describe('ReceiptTracker', () => {
     it('keeps a bounded number of receipts over a long session', () => {
         const t = new ReceiptTracker(view);
         for (let i = 1; i <= 300; i++) t.check(...receipt(i, BigInt(i), BigInt(i)), usage(1n, 1n));
-        expect(t.latest).toMatchObject({ seqno: 300, tokensIn: 300n });
+        expect(t.latest).toMatchObject({ seqno: 300, promptTokens: 300n });
         expect((t as unknown as { entries: Map<number, unknown> }).entries.size).toBeLessThanOrEqual(65);
         expect(() => t.check(...receipt(301, 302n, 301n), usage(1n, 1n))).toThrow(expect.objectContaining({ problem: 'overcharge' }));
     });
@@ -172,14 +183,14 @@ describe('ReceiptTracker', () => {
                 fc.option(fc.nat(), { nil: undefined }),
                 (usages, order, cheatAt) => {
                     const t = new ReceiptTracker(view);
-                    const pending = usages.map(() => t.expect({ tokensIn: 50n, tokensOut: 50n }));
+                    const pending = usages.map(() => t.expect(tokens(50n, 50n)));
                     // the worker finishes request i as receipt #(i + 2) (#1: its acknowledgement)
                     const cheat = cheatAt === undefined ? -1 : cheatAt % usages.length;
                     let [cin, cout] = [0n, 0n];
                     const answers = usages.map(([a, b], i) => {
                         cin += BigInt(a);
                         cout += BigInt(b) + (i === cheat ? 1n : 0n);
-                        return { i, cell: receipt(i + 2, cin, cout), usage: { tokensIn: BigInt(a), tokensOut: BigInt(b) } };
+                        return { i, cell: receipt(i + 2, cin, cout), usage: tokens(BigInt(a), BigInt(b)) };
                     });
                     const shuffled = [...answers];
                     const it = order[Symbol.iterator]();
@@ -198,7 +209,7 @@ describe('ReceiptTracker', () => {
                         }
                     }
                     expect(caught).toBe(cheat >= 0);
-                    if (!caught) expect(t.latest).toMatchObject({ seqno: usages.length + 1, tokensIn: cin, tokensOut: cout });
+                    if (!caught) expect(t.latest).toMatchObject({ seqno: usages.length + 1, promptTokens: cin, completionTokens: cout });
                 },
             ),
             { numRuns: 300 },

@@ -9,8 +9,8 @@ import { spawn } from 'child_process';
 import Database from 'better-sqlite3';
 import { createHmac } from 'crypto';
 import { Meter, RecordOptions, RequestRow, requestRowBytes } from '../../worker/src/meter';
-import { amountDue, parseUsageReceipt } from '../../wrappers';
-import { PRICES, attestedProvider, deployProtocol, sendOpenSession } from '../../testkit';
+import { amountDue, parseUsageReceipt, usageProblem } from '../../wrappers';
+import { PRICES, attestedProvider, deployProtocol, sendOpenSession, tokens } from '../../testkit';
 import { tempDir } from '../tmp';
 
 describe('worker metering', () => {
@@ -30,19 +30,19 @@ describe('worker metering', () => {
         });
 
         const meter = new Meter(path, p.globalId);
-        const record = (tokensIn: bigint, tokensOut: bigint) =>
+        const record = (promptTokens: bigint, completionTokens: bigint) =>
             meter.record(session.address, {
                 openedAt,
                 key: prov.enclave.signing,
                 prices: PRICES,
-                usage: { tokensIn, tokensOut },
+                usage: tokens(promptTokens, completionTokens),
                 requestAt: openedAt,
             });
         const first = record(1200n, 800n);
-        tracker.check(first.receipt, first.signature, { usage: { tokensIn: 1200n, tokensOut: 800n } });
+        tracker.check(first.receipt, first.signature, { usage: tokens(1200n, 800n) });
         const second = record(300n, 2_000_000n);
-        tracker.check(second.receipt, second.signature, { usage: { tokensIn: 300n, tokensOut: 2_000_000n } });
-        expect([second.seqno, second.tokensIn, second.tokensOut]).toEqual([2, 1500n, 2_000_800n]);
+        tracker.check(second.receipt, second.signature, { usage: tokens(300n, 2_000_000n) });
+        expect([second.seqno, second.promptTokens, second.completionTokens]).toEqual([2, 1500n, 2_000_800n]);
         meter.close(); // the worker restarts; its enclave keys are gone, its receipts are not
 
         const restarted = new Meter(path, p.globalId);
@@ -67,7 +67,7 @@ describe('worker metering', () => {
 
     const key = { publicKey: Buffer.alloc(32), secretKey: Buffer.alloc(64) };
     const record = (meter: Meter, session: Address, o: Partial<RecordOptions> = {}) =>
-        meter.record(session, { openedAt: 0, key, prices: PRICES, usage: { tokensIn: 1n, tokensOut: 1n }, requestAt: 0, ...o });
+        meter.record(session, { openedAt: 0, key, prices: PRICES, usage: tokens(1n, 1n), requestAt: 0, ...o });
 
     it('keeps each answer with its receipt for retries, drops it after the retention, and forgets a session once it is settled', () => {
         const meter = new Meter(':memory:', -239);
@@ -122,23 +122,23 @@ describe('worker metering', () => {
         const a = new Address(0, Buffer.alloc(32, 1));
         const mac = (row: RequestRow) => createHmac('sha256', 'enclave').update(requestRowBytes(row)).digest();
         const verify = (row: RequestRow, m: Buffer) => mac(row).equals(m);
-        const served = (id: string, requestAt: number, tokens: bigint) =>
+        const served = (id: string, requestAt: number, n: bigint) =>
             record(meter, a, {
                 requestAt,
-                usage: { tokensIn: tokens, tokensOut: tokens },
+                usage: tokens(n, n, { cached: n - 1n, reasoning: 1n }),
                 request: { id, hash: Buffer.alloc(32), answer: () => Buffer.alloc(0), authenticate: mac },
             });
         served('request-after-close', 200, 5n); // accepted after the close (150), answered first
         served('request-before-close', 100, 7n); // accepted before it, answered second
         expect(meter.claimable(a, 150)).toBeNull(); // no receipt before the close counts it
-        expect(meter.settlementUsage(a, 150, verify)).toEqual({ tokensIn: 7n, tokensOut: 7n, lastRequestAt: 100 });
+        expect(meter.settlementUsage(a, 150, verify)).toEqual({ usage: tokens(7n, 7n, { cached: 6n, reasoning: 1n }), lastRequestAt: 100 });
         // a row the host altered is left out
         (meter as unknown as { db: Database.Database }).db
-            .prepare(`UPDATE requests SET tokens_in = '700' WHERE request_id = 'request-before-close'`)
+            .prepare(`UPDATE requests SET cached_tokens = 0 WHERE request_id = 'request-before-close'`)
             .run();
-        expect(meter.settlementUsage(a, 150, verify)).toEqual({ tokensIn: 0n, tokensOut: 0n, lastRequestAt: 0 });
-        const settled = meter.recordSettlement(a, { openedAt: 0, key, prices: PRICES, tokensIn: 7n, tokensOut: 7n, lastRequestAt: 100 });
-        expect(settled).toMatchObject({ seqno: 3, tokensIn: 7n, lastRequestAt: 100 });
+        expect(meter.settlementUsage(a, 150, verify)).toEqual({ usage: tokens(0n, 0n), lastRequestAt: 0 });
+        const settled = meter.recordSettlement(a, { openedAt: 0, key, prices: PRICES, usage: tokens(7n, 7n), lastRequestAt: 100 });
+        expect(settled).toMatchObject({ seqno: 3, promptTokens: 7n, lastRequestAt: 100 });
         expect(meter.claimable(a, 150)!.seqno).toBe(3);
         meter.close();
     });
@@ -146,43 +146,34 @@ describe('worker metering', () => {
     it('never signs a cumulative amount over the budget: rounding is absorbed by dropping tokens', () => {
         const meter = new Meter(':memory:', -239);
         const a = new Address(0, Buffer.alloc(32, 1));
-        const prices = { pricePerMillionIn: 333_333n, pricePerMillionOut: 777_777n };
+        const prices = { prompt: 333_333n, cachedPrompt: 111_111n, completion: 777_777n, reasoning: 999_999n };
         const budget = 1_000n;
         let last;
-        for (let i = 0; i < 5; i++) last = record(meter, a, { prices, budget, usage: { tokensIn: 700n, tokensOut: 500n } });
+        for (let i = 0; i < 5; i++)
+            last = record(meter, a, { prices, budget, usage: tokens(700n, 500n, { cached: 300n, reasoning: 200n }) });
         expect(last!.amountDue).toBeLessThanOrEqual(budget);
-        expect(last!.amountDue).toBe(amountDue(last!.tokensIn, last!.tokensOut, prices));
+        expect(last!.amountDue).toBe(amountDue(last!, prices));
+        expect(usageProblem(last!)).toBeNull(); // parts dropped with their wholes
         meter.close();
     });
 
-    it('reads a version-0 database: the latest receipts and settled flags carry over', () => {
-        const path = join(tempDir('meter-v0'), 'worker.sqlite');
-        const old = new Database(path);
-        old.exec(`CREATE TABLE receipts (session TEXT PRIMARY KEY, seqno INTEGER NOT NULL, tokens_in TEXT NOT NULL, tokens_out TEXT NOT NULL,
-            amount_due TEXT NOT NULL, receipt TEXT NOT NULL, signature TEXT NOT NULL, settled INTEGER NOT NULL DEFAULT 0);
-            CREATE TABLE requests (session TEXT NOT NULL, enc TEXT NOT NULL, PRIMARY KEY (session, enc));
-            CREATE TABLE cursor (name TEXT PRIMARY KEY, lt TEXT NOT NULL);
-            INSERT INTO cursor VALUES ('provider', '42');`);
-        const scratch = new Meter(':memory:', -239);
-        const a = new Address(0, Buffer.alloc(32, 1));
-        const r = record(scratch, a, { usage: { tokensIn: 5n, tokensOut: 6n } });
-        old.prepare('INSERT INTO receipts VALUES (?, ?, ?, ?, ?, ?, ?, 0)').run(
-            a.toRawString(),
-            r.seqno,
-            '5',
-            '6',
-            r.amountDue.toString(),
-            r.receipt.toBoc().toString('base64'),
-            r.signature.toString('hex'),
-        );
-        old.close();
-        const meter = new Meter(path, -239);
-        expect(meter.latest(a)).toMatchObject({ seqno: 1, tokensIn: 5n, tokensOut: 6n });
-        expect(meter.unsettled().map((x) => x.toRawString())).toEqual([a.toRawString()]);
-        expect(meter.scannedLt()).toBe(42n);
-        expect(record(meter, a).seqno).toBe(2);
-        meter.close();
-        scratch.close();
+    it('refuses a database of an earlier release (two token classes), naming what to do, and opens an empty one', () => {
+        for (const [version, tables] of [
+            [0, 'CREATE TABLE receipts (session TEXT PRIMARY KEY, tokens_in TEXT, tokens_out TEXT);'],
+            [2, 'CREATE TABLE receipts (session TEXT, seqno INTEGER, tokens_in TEXT, tokens_out TEXT); PRAGMA user_version = 2;'],
+            [9, 'PRAGMA user_version = 9;'], // a later release's
+        ] as const) {
+            const path = join(tempDir(`meter-v${version}`), 'worker.sqlite');
+            const old = new Database(path);
+            old.exec(tables);
+            old.close();
+            expect(() => new Meter(path, -239)).toThrow(
+                new RegExp(`schema version ${version}; this release reads version 3 .*Let the release that wrote it settle its sessions`),
+            );
+        }
+        const fresh = new Meter(join(tempDir('meter-fresh'), 'worker.sqlite'), -239);
+        expect(record(fresh, new Address(0, Buffer.alloc(32, 1))).seqno).toBe(1);
+        fresh.close();
     });
 
     it('loses no receipt when the worker process is killed (kill -9) right after recording', async () => {
@@ -193,9 +184,9 @@ describe('worker metering', () => {
             const { Address } = require('@ton/core');
             const meter = new Meter(${JSON.stringify(path)}, -239);
             const key = { publicKey: Buffer.alloc(32), secretKey: Buffer.alloc(64) };
-            const prices = { pricePerMillionIn: 1000n, pricePerMillionOut: 1000n };
+            const prices = { prompt: 1000n, cachedPrompt: 1000n, completion: 1000n, reasoning: 1000n };
             for (let i = 0; i < 50; i++)
-                meter.record(new Address(0, Buffer.alloc(32, 1)), { openedAt: 0, key, prices, usage: { tokensIn: 1n, tokensOut: 1n }, requestAt: 0 });
+                meter.record(new Address(0, Buffer.alloc(32, 1)), { openedAt: 0, key, prices, usage: { promptTokens: 1n, cachedTokens: 0n, completionTokens: 1n, reasoningTokens: 0n }, requestAt: 0 });
             process.stdout.write('recorded\\n');
             setInterval(() => {}, 1000); // stays alive until killed
         `;
@@ -207,7 +198,7 @@ describe('worker metering', () => {
         child.kill('SIGKILL');
         await new Promise((r) => child.on('exit', r));
         const meter = new Meter(path, -239);
-        expect(meter.latest(new Address(0, Buffer.alloc(32, 1)))).toMatchObject({ seqno: 50, tokensIn: 50n });
+        expect(meter.latest(new Address(0, Buffer.alloc(32, 1)))).toMatchObject({ seqno: 50, promptTokens: 50n });
         meter.close();
     });
 
@@ -215,18 +206,26 @@ describe('worker metering', () => {
         const meter = new Meter(':memory:', -239);
         const a = new Address(0, Buffer.alloc(32, 1));
         const ack = meter.acknowledge(a, 1_800_000_000, key, PRICES);
-        expect([ack.seqno, ack.tokensIn, ack.tokensOut, ack.amountDue, ack.lastRequestAt]).toEqual([1, 0n, 0n, 0n, 0]);
+        expect([ack.seqno, ack.promptTokens, ack.completionTokens, ack.amountDue, ack.lastRequestAt]).toEqual([1, 0n, 0n, 0n, 0]);
         expect(meter.acknowledge(a, 1_800_000_000, key, PRICES).seqno).toBe(1); // not twice
         expect(record(meter, a, { openedAt: 1_800_000_000 }).seqno).toBe(2);
         expect(meter.acknowledge(a, 1_800_000_000, key, PRICES).seqno).toBe(2); // served: nothing to add
         meter.close();
     });
 
-    it('refuses negative usage', () => {
+    it('refuses usage that cannot be: negative, a part above its whole, beyond the uint48 of a receipt', () => {
         const meter = new Meter(':memory:', -239);
-        expect(() => record(meter, new Address(0, Buffer.alloc(32)), { usage: { tokensIn: -1n, tokensOut: 0n } })).toThrow(
-            'token counts cannot be negative',
-        );
+        const a = new Address(0, Buffer.alloc(32));
+        for (const [usage, problem] of [
+            [tokens(-1n, 0n), 'promptTokens is negative'],
+            [tokens(0n, 0n, { reasoning: -1n }), 'reasoningTokens is negative'],
+            [tokens(5n, 0n, { cached: 6n }), 'cachedTokens exceed promptTokens'],
+            [tokens(0n, 5n, { reasoning: 6n }), 'reasoningTokens exceed completionTokens'],
+            [tokens(1n << 48n, 0n), 'promptTokens exceeds 2^48 - 1'],
+        ] as const) {
+            expect(() => record(meter, a, { usage })).toThrow(`not a usage: ${problem}`);
+        }
+        expect(meter.latest(a)).toBeNull(); // nothing signed
         meter.close();
     });
 });

@@ -6,6 +6,7 @@ import { FastifyInstance } from 'fastify';
 import { buildWorkerServer } from '../../worker/src/server';
 import { ApiError } from '../../protocol/http';
 import type { Worker } from '../../worker/src/worker';
+import { NO_USAGE } from '../../wrappers';
 
 // Just what the routes read; chat requests are answered without looking at them.
 const fakeWorker = {
@@ -16,7 +17,7 @@ const fakeWorker = {
     handleChat: async () => {
         throw new ApiError('unknown-session', 404, 'no Session there');
     },
-    stats: { requests: 0, refused: 0, tokensIn: 0n, tokensOut: 0n, claims: 0 },
+    stats: { requests: 0, refused: 0, tokens: NO_USAGE, claims: 0 },
     o: { chain: { now: () => 0 } },
 } as unknown as Worker;
 

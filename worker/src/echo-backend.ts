@@ -1,15 +1,48 @@
 // The built-in backend for the demo and tests: an OpenAI-compatible chat-completions server that
 // needs no model download. It is NOT a language model: it answers by quoting the last user
-// message back, and counts "tokens" as words and punctuation marks.
-import Fastify, { FastifyInstance } from 'fastify';
-import { chatRequestSchema } from '../../protocol/worker-api';
+// message back, and counts "tokens" as words and punctuation marks. It exercises what a real
+// server does, deterministically:
+// - streaming (`stream: true`: server-sent events, one chunk per word, `data: [DONE]`, usage in a
+//   last chunk with `stream_options.include_usage`);
+// - tool calls: given `tools`, a user turn is answered by calling the first function with
+//   `{"text": <the user's message>}`; a tool result is answered by quoting it;
+// - `response_format` json_object or json_schema: the answer is a JSON object `{"echo": ...}`;
+// - usage details: prompt tokens of a system message seen before count as cached
+//   (prompt_tokens_details.cached_tokens), and `reasoning_effort` spends 8, 16 or 32 reasoning
+//   tokens (completion_tokens_details.reasoning_tokens) within max_tokens.
+import Fastify, { FastifyInstance, FastifyReply } from 'fastify';
+import { createHash } from 'crypto';
+import { ChatRequest, chatRequestSchema } from '../../protocol/worker-api';
 
 export const ECHO_PREFIX = '[built-in test backend, not a language model] You said:';
 // Its context window: a longer prompt is refused with HTTP 400, as a real server refuses one.
 export const ECHO_CONTEXT_TOKENS = 32_768;
+export const ECHO_REASONING_TOKENS: Record<string, number> = { minimal: 0, low: 8, medium: 16, high: 32 };
 
 export function countTokens(text: string): number {
     return (text.match(/[\p{L}\p{N}_]+|[^\s\p{L}\p{N}_]/gu) ?? []).length;
+}
+
+type Message = ChatRequest['messages'][number];
+
+// A message's text: a string, or the text of its text parts.
+function textOf(m: Message): string {
+    if (typeof m.content === 'string') return m.content;
+    if (!Array.isArray(m.content)) return '';
+    return m.content.map((p) => (p.type === 'text' && typeof p.text === 'string' ? p.text : '')).join('');
+}
+
+interface Answer {
+    content: string | null;
+    toolCalls?: { id: string; type: 'function'; function: { name: string; arguments: string } }[];
+    finish: string;
+    usage: {
+        prompt_tokens: number;
+        completion_tokens: number;
+        total_tokens: number;
+        prompt_tokens_details: { cached_tokens: number };
+        completion_tokens_details: { reasoning_tokens: number };
+    };
 }
 
 // Listens on host:port, or on a unix socket when `socket` names one (then `url` is unix:PATH).
@@ -22,42 +55,89 @@ export async function startEchoBackend(
     const setDelay = (ms: number) => {
         delayMs = ms;
     };
-    app.post('/v1/chat/completions', async (req, reply) => {
-        const body = chatRequestSchema.passthrough().safeParse(req.body);
-        if (!body.success) return reply.status(400).send({ error: { message: body.error.issues[0]?.message ?? 'bad request' } });
-        const { model, messages, max_tokens } = body.data;
-        const prompt = messages.reduce((n, m) => n + countTokens(m.content) + 4, 0);
-        if (prompt > ECHO_CONTEXT_TOKENS) {
-            return reply.status(400).send({
-                error: {
-                    message: `This model's maximum context length is ${ECHO_CONTEXT_TOKENS} tokens. However, your messages resulted in ${prompt} tokens.`,
-                    type: 'invalid_request_error',
-                    code: 'context_length_exceeded',
-                },
-            });
+    const seenSystemPrompts = new Set<string>(); // its "prompt cache"
+
+    const answer = (request: ChatRequest): Answer | { refusal: string } => {
+        const { messages } = request;
+        const prompt = messages.reduce((n, m) => n + countTokens(textOf(m)) + 4, 0);
+        if (prompt > ECHO_CONTEXT_TOKENS)
+            return {
+                refusal: `This model's maximum context length is ${ECHO_CONTEXT_TOKENS} tokens. However, your messages resulted in ${prompt} tokens.`,
+            };
+        let cached = 0;
+        for (const m of messages) {
+            if (m.role !== 'system' && m.role !== 'developer') continue;
+            const key = createHash('sha256').update(textOf(m)).digest('hex');
+            if (seenSystemPrompts.has(key)) cached += countTokens(textOf(m)) + 4;
+            if (seenSystemPrompts.size >= 10_000) seenSystemPrompts.clear();
+            seenSystemPrompts.add(key);
         }
-        if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
-        const lastUser = [...messages].reverse().find((m) => m.role === 'user')?.content ?? '';
-        // Keep at most max_tokens tokens of the answer, as a real server would.
-        const words = `${ECHO_PREFIX} ${lastUser}`.split(/(\s+)/);
+        const maxTokens = request.max_completion_tokens ?? request.max_tokens ?? Infinity;
+        const effort = typeof request.reasoning_effort === 'string' ? request.reasoning_effort : undefined;
+        const reasoning = Math.min(ECHO_REASONING_TOKENS[effort ?? 'minimal'] ?? 0, maxTokens);
+        const usage = (completion: number) => ({
+            prompt_tokens: prompt,
+            completion_tokens: completion + reasoning,
+            total_tokens: prompt + completion + reasoning,
+            prompt_tokens_details: { cached_tokens: cached },
+            completion_tokens_details: { reasoning_tokens: reasoning },
+        });
+        const last = messages[messages.length - 1];
+        const tools = Array.isArray(request.tools) ? (request.tools as { type?: string; function?: { name?: string } }[]) : [];
+        const tool = tools.find((t) => t.type === 'function' && typeof t.function?.name === 'string');
+        if (tool && last.role === 'user' && request.tool_choice !== 'none') {
+            const args = JSON.stringify({ text: textOf(last) });
+            return {
+                content: null,
+                toolCalls: [{ id: `call_${served + 1}`, type: 'function', function: { name: tool.function!.name!, arguments: args } }],
+                finish: 'tool_calls',
+                usage: usage(countTokens(args) + 4),
+            };
+        }
+        const quoted =
+            last.role === 'tool'
+                ? `the tool returned: ${textOf(last)}`
+                : textOf([...messages].reverse().find((m) => m.role === 'user') ?? last);
+        const format = (request.response_format as { type?: string } | undefined)?.type;
         let text = '';
         let finish = 'stop';
-        for (const w of words) {
-            if (countTokens(text + w) > (max_tokens ?? Infinity)) {
-                finish = 'length';
-                break;
+        if (format === 'json_object' || format === 'json_schema') {
+            text = JSON.stringify({ echo: quoted });
+        } else {
+            // Keep at most max_tokens tokens of the answer, as a real server would.
+            for (const w of `${ECHO_PREFIX} ${quoted}`.split(/(\s+)/)) {
+                if (countTokens(text + w) + reasoning > maxTokens) {
+                    finish = 'length';
+                    break;
+                }
+                text += w;
             }
-            text += w;
         }
+        return { content: text, finish, usage: usage(countTokens(text)) };
+    };
+
+    app.post('/v1/chat/completions', async (req, reply) => {
+        const body = chatRequestSchema.safeParse(req.body);
+        if (!body.success) return reply.status(400).send({ error: { message: body.error.issues[0]?.message ?? 'bad request' } });
+        const request = body.data;
+        const a = answer(request);
+        if ('refusal' in a)
+            return reply
+                .status(400)
+                .send({ error: { message: a.refusal, type: 'invalid_request_error', code: 'context_length_exceeded' } });
+        if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
         served += 1;
-        const completion = countTokens(text);
+        const id = `echo-${served}`;
+        const created = Math.floor(Date.now() / 1000);
+        const message = { role: 'assistant', content: a.content, ...(a.toolCalls ? { tool_calls: a.toolCalls } : {}) };
+        if (request.stream) return stream(reply, request, id, created, a);
         return {
-            id: `echo-${served}`,
+            id,
             object: 'chat.completion',
-            created: Math.floor(Date.now() / 1000),
-            model,
-            choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: finish }],
-            usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
+            created,
+            model: request.model,
+            choices: [{ index: 0, message, finish_reason: a.finish }],
+            usage: a.usage,
         };
     });
     app.get('/v1/models', async () => ({ object: 'list', data: [{ id: 'echo', object: 'model', owned_by: 'cocoon' }] }));
@@ -67,4 +147,28 @@ export async function startEchoBackend(
     }
     const address = await app.listen({ host: o.host ?? '127.0.0.1', port: o.port ?? 0 });
     return { url: address, app, setDelay };
+}
+
+// The answer as server-sent events, as OpenAI streams it: a first chunk with the role, one chunk
+// per word (or the tool call whole), a last chunk with finish_reason, then the usage chunk when
+// asked for (stream_options.include_usage), then `data: [DONE]`.
+function stream(reply: FastifyReply, request: ChatRequest, id: string, created: number, a: Answer) {
+    const chunk = (delta: object, finish: string | null = null) => ({
+        id,
+        object: 'chat.completion.chunk',
+        created,
+        model: request.model,
+        choices: [{ index: 0, delta, finish_reason: finish }],
+    });
+    const events: object[] = [chunk({ role: 'assistant', content: a.toolCalls ? null : '' })];
+    if (a.toolCalls) events.push(chunk({ tool_calls: a.toolCalls.map((c, index) => ({ index, ...c })) }));
+    else for (const piece of (a.content ?? '').split(/(?<=\s)/)) if (piece) events.push(chunk({ content: piece }));
+    events.push(chunk({}, a.finish));
+    const options = request.stream_options as { include_usage?: boolean } | undefined;
+    if (options?.include_usage)
+        events.push({ id, object: 'chat.completion.chunk', created, model: request.model, choices: [], usage: a.usage });
+    reply.raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    for (const e of events) reply.raw.write(`data: ${JSON.stringify(e)}\n\n`);
+    reply.raw.end('data: [DONE]\n\n');
+    return reply;
 }

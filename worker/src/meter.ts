@@ -11,13 +11,23 @@ import Database from 'better-sqlite3';
 import { Address, Cell } from '@ton/core';
 import { KeyPair } from '@ton/crypto';
 import { createHash } from 'crypto';
-import { PriceRates, amountDue, bigIntToBuffer32, bufferToBigInt, buildUsageReceipt, signUsageReceipt } from '../../wrappers';
+import {
+    NO_USAGE,
+    PriceRates,
+    TOKEN_FIELDS,
+    TokenUsage,
+    addUsage,
+    amountDue,
+    bigIntToBuffer32,
+    bufferToBigInt,
+    buildUsageReceipt,
+    signUsageReceipt,
+    usageProblem,
+} from '../../wrappers';
 
-export interface ReceiptCounts {
+export interface ReceiptCounts extends TokenUsage {
     seqno: number;
     lastRequestAt: number;
-    tokensIn: bigint;
-    tokensOut: bigint;
     amountDue: bigint;
     resultsHash: bigint;
 }
@@ -28,16 +38,11 @@ export interface SignedReceipt extends ReceiptCounts {
     signature: Buffer;
 }
 
-export interface Usage {
-    tokensIn: bigint;
-    tokensOut: bigint;
-}
-
 export interface RecordOptions {
     openedAt: number; // the Session's opened_at, which every receipt carries
     key: KeyPair; // the enclave signing key
     prices: PriceRates;
-    usage: Usage; // this request's tokens
+    usage: TokenUsage; // this request's tokens
     // When the request was accepted (unix time, chain clock): the receipt's lastRequestAt is the
     // latest of these, and the Session refuses it if that is after the close or the deadline.
     requestAt: number;
@@ -53,7 +58,7 @@ export interface RecordOptions {
     request?: {
         id: string;
         hash: Buffer;
-        answer: (receipt: SignedReceipt, usage: Usage) => Buffer;
+        answer: (receipt: SignedReceipt, usage: TokenUsage) => Buffer;
         authenticate: (row: RequestRow) => Buffer;
     };
 }
@@ -65,21 +70,34 @@ export interface StoredAnswer {
 }
 
 // A served request as the request log keeps it, for settlement receipts.
-export interface RequestRow {
+export interface RequestRow extends TokenUsage {
     session: Address;
     requestId: string;
     seqno: number;
     requestAt: number;
-    tokensIn: bigint;
-    tokensOut: bigint;
+}
+
+// The four token counts as the tables keep them (INTEGER: below 2^48, exact in SQLite and JS).
+const TOKEN_COLUMNS = 'prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens';
+
+function usageOf(x: Record<string, unknown>): TokenUsage {
+    return {
+        promptTokens: BigInt(x.prompt_tokens as number),
+        cachedTokens: BigInt(x.cached_tokens as number),
+        completionTokens: BigInt(x.completion_tokens as number),
+        reasoningTokens: BigInt(x.reasoning_tokens as number),
+    };
+}
+
+function usageColumns(u: TokenUsage): number[] {
+    return TOKEN_FIELDS.map((f) => Number(u[f]));
 }
 
 function countsOf(x: Record<string, string | number>): ReceiptCounts {
     return {
         seqno: x.seqno as number,
         lastRequestAt: x.last_request_at as number,
-        tokensIn: BigInt(x.tokens_in),
-        tokensOut: BigInt(x.tokens_out),
+        ...usageOf(x),
         amountDue: BigInt(x.amount_due),
         resultsHash: BigInt(x.results_hash),
     };
@@ -87,11 +105,11 @@ function countsOf(x: Record<string, string | number>): ReceiptCounts {
 
 export function requestRowBytes(r: RequestRow): Buffer {
     return Buffer.from(
-        ['cocoon-request-row-v1', r.session.toRawString(), r.requestId, r.seqno, r.requestAt, r.tokensIn, r.tokensOut].join('|'),
+        ['cocoon-request-row-v2', r.session.toRawString(), r.requestId, r.seqno, r.requestAt, ...TOKEN_FIELDS.map((f) => r[f])].join('|'),
     );
 }
 
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 export class Meter {
     private db: Database.Database;
@@ -108,57 +126,50 @@ export class Meter {
         this.stmt = {
             latest: this.db.prepare('SELECT * FROM receipts WHERE session = ? ORDER BY seqno DESC LIMIT 1'),
             counts: this.db.prepare(
-                'SELECT seqno, last_request_at, tokens_in, tokens_out, amount_due, results_hash FROM receipts WHERE session = ? ORDER BY seqno DESC LIMIT 1',
+                `SELECT seqno, last_request_at, ${TOKEN_COLUMNS}, amount_due, results_hash FROM receipts WHERE session = ? ORDER BY seqno DESC LIMIT 1`,
             ),
             claimable: this.db.prepare('SELECT * FROM receipts WHERE session = ? AND last_request_at <= ? ORDER BY seqno DESC LIMIT 1'),
             insertReceipt: this.db.prepare(
-                `INSERT INTO receipts (session, seqno, last_request_at, tokens_in, tokens_out, amount_due, results_hash, receipt, signature)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+                `INSERT INTO receipts (session, seqno, last_request_at, ${TOKEN_COLUMNS}, amount_due, results_hash, receipt, signature)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
             ),
             touchSession: this.db.prepare('INSERT OR IGNORE INTO sessions (session) VALUES (?)'),
             insertRequest: this.db.prepare(
-                `INSERT INTO requests (session, request_id, request_hash, seqno, answer, answered_at, request_at, tokens_in, tokens_out, mac)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+                `INSERT INTO requests (session, request_id, request_hash, seqno, answer, answered_at, request_at, ${TOKEN_COLUMNS}, mac)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
             ),
             answer: this.db.prepare('SELECT request_hash, seqno, answer FROM requests WHERE session = ? AND request_id = ?'),
         };
     }
 
+    // Creates the tables, or refuses a database of an earlier release: its receipts count two token
+    // classes (version 2 and before), which the Session of this release cannot read. Its sessions
+    // are settled by the release that wrote them.
     private migrate() {
         const version = this.db.pragma('user_version', { simple: true }) as number;
-        if (version >= SCHEMA_VERSION) return;
-        if (version === 1) {
-            // Version 1 kept no acceptance time, usage or MAC per request.
-            this.db.exec(`ALTER TABLE requests ADD COLUMN request_at INTEGER; ALTER TABLE requests ADD COLUMN tokens_in TEXT;
-                ALTER TABLE requests ADD COLUMN tokens_out TEXT; ALTER TABLE requests ADD COLUMN mac BLOB;`);
-            this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
-            return;
+        if (version === SCHEMA_VERSION) return;
+        const tables = this.db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all();
+        if (version > SCHEMA_VERSION || tables.length > 0) {
+            throw new Error(
+                `${this.db.name} is a worker database of schema version ${version}; this release reads version ${SCHEMA_VERSION} ` +
+                    '(receipts with four token classes). Let the release that wrote it settle its sessions, then start this one with a new --db.',
+            );
         }
-        this.db.transaction(() => {
-            // Version 0 kept only the latest receipt per session (with a settled flag) and a log of
-            // HPKE encapsulated keys; requests now carry ids, so that log is obsolete.
-            const old = this.db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'receipts'`).get();
-            if (old) this.db.exec('ALTER TABLE receipts RENAME TO receipts_v0; DROP TABLE IF EXISTS requests;');
-            this.db.exec(`
-                CREATE TABLE receipts (
-                    session TEXT NOT NULL, seqno INTEGER NOT NULL, last_request_at INTEGER NOT NULL,
-                    tokens_in TEXT NOT NULL, tokens_out TEXT NOT NULL, amount_due TEXT NOT NULL, results_hash TEXT NOT NULL,
-                    receipt TEXT NOT NULL, signature TEXT NOT NULL, PRIMARY KEY (session, seqno));
-                CREATE TABLE IF NOT EXISTS sessions (session TEXT PRIMARY KEY, settled INTEGER NOT NULL DEFAULT 0);
-                CREATE TABLE requests (
-                    session TEXT NOT NULL, request_id TEXT NOT NULL, request_hash BLOB NOT NULL, seqno INTEGER NOT NULL,
-                    answer BLOB, answered_at INTEGER NOT NULL, request_at INTEGER, tokens_in TEXT, tokens_out TEXT, mac BLOB,
-                    PRIMARY KEY (session, request_id));
-                CREATE INDEX requests_by_time ON requests (answered_at) WHERE answer IS NOT NULL;
-                CREATE TABLE IF NOT EXISTS cursor (name TEXT PRIMARY KEY, lt TEXT NOT NULL);`);
-            if (old) {
-                this.db.exec(`
-                    INSERT INTO receipts SELECT session, seqno, 0, tokens_in, tokens_out, amount_due, '0', receipt, signature FROM receipts_v0;
-                    INSERT INTO sessions SELECT session, settled FROM receipts_v0;
-                    DROP TABLE receipts_v0;`);
-            }
-            this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
-        })();
+        this.db.exec(`
+            CREATE TABLE receipts (
+                session TEXT NOT NULL, seqno INTEGER NOT NULL, last_request_at INTEGER NOT NULL,
+                prompt_tokens INTEGER NOT NULL, cached_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
+                reasoning_tokens INTEGER NOT NULL, amount_due TEXT NOT NULL, results_hash TEXT NOT NULL,
+                receipt TEXT NOT NULL, signature TEXT NOT NULL, PRIMARY KEY (session, seqno));
+            CREATE TABLE sessions (session TEXT PRIMARY KEY, settled INTEGER NOT NULL DEFAULT 0);
+            CREATE TABLE requests (
+                session TEXT NOT NULL, request_id TEXT NOT NULL, request_hash BLOB NOT NULL, seqno INTEGER NOT NULL,
+                answer BLOB, answered_at INTEGER NOT NULL, request_at INTEGER NOT NULL,
+                prompt_tokens INTEGER NOT NULL, cached_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
+                reasoning_tokens INTEGER NOT NULL, mac BLOB NOT NULL, PRIMARY KEY (session, request_id));
+            CREATE INDEX requests_by_time ON requests (answered_at) WHERE answer IS NOT NULL;
+            CREATE TABLE cursor (name TEXT PRIMARY KEY, lt TEXT NOT NULL);
+            PRAGMA user_version = ${SCHEMA_VERSION};`);
     }
 
     // The logical time up to which the Provider's transactions were scanned for new sessions.
@@ -194,28 +205,19 @@ export class Meter {
     // earlier-accepted one, so that no receipt before it counts the earlier one.
     settlementUsage(session: Address, end: number, verify: (row: RequestRow, mac: Buffer) => boolean) {
         const rows = this.db
-            .prepare('SELECT request_id, seqno, request_at, tokens_in, tokens_out, mac FROM requests WHERE session = ? AND mac IS NOT NULL')
-            .all(session.toRawString()) as {
-            request_id: string;
-            seqno: number;
-            request_at: number;
-            tokens_in: string;
-            tokens_out: string;
-            mac: Buffer;
-        }[];
-        const total = { tokensIn: 0n, tokensOut: 0n, lastRequestAt: 0 };
+            .prepare(`SELECT request_id, seqno, request_at, ${TOKEN_COLUMNS}, mac FROM requests WHERE session = ?`)
+            .all(session.toRawString()) as Record<string, unknown>[];
+        const total = { usage: NO_USAGE, lastRequestAt: 0 };
         for (const r of rows) {
             const row = {
                 session,
-                requestId: r.request_id,
-                seqno: r.seqno,
-                requestAt: r.request_at,
-                tokensIn: BigInt(r.tokens_in),
-                tokensOut: BigInt(r.tokens_out),
+                requestId: r.request_id as string,
+                seqno: r.seqno as number,
+                requestAt: r.request_at as number,
+                ...usageOf(r),
             };
-            if (row.requestAt > end || !verify(row, r.mac)) continue;
-            total.tokensIn += row.tokensIn;
-            total.tokensOut += row.tokensOut;
+            if (row.requestAt > end || !verify(row, r.mac as Buffer)) continue;
+            total.usage = addUsage(total.usage, row);
             total.lastRequestAt = Math.max(total.lastRequestAt, row.requestAt);
         }
         return total;
@@ -225,15 +227,14 @@ export class Meter {
     // receipt (see settlementUsage). Its counts may be below the latest receipt's.
     recordSettlement(
         session: Address,
-        o: { openedAt: number; key: KeyPair; prices: PriceRates; tokensIn: bigint; tokensOut: bigint; lastRequestAt: number },
+        o: { openedAt: number; key: KeyPair; prices: PriceRates; usage: TokenUsage; lastRequestAt: number },
     ): SignedReceipt {
         return this.db.transaction(() => {
             const prev = this.latestCounts(session)!;
             const next = {
                 seqno: prev.seqno + 1,
                 lastRequestAt: o.lastRequestAt,
-                tokensIn: o.tokensIn,
-                tokensOut: o.tokensOut,
+                ...o.usage,
                 resultsHash: prev.resultsHash,
             };
             return this.signAndStore(session, o, next);
@@ -297,15 +298,14 @@ export class Meter {
         o: { openedAt: number; key: KeyPair; prices: PriceRates },
         next: Omit<ReceiptCounts, 'amountDue'>,
     ): SignedReceipt {
-        const due = amountDue(next.tokensIn, next.tokensOut, o.prices);
+        const due = amountDue(next, o.prices);
         const receipt = buildUsageReceipt({ globalId: this.globalId, session, openedAt: o.openedAt, ...next, amountDue: due });
         const signature = signUsageReceipt(receipt, o.key.secretKey);
         this.stmt.insertReceipt.run(
             session.toRawString(),
             next.seqno,
             next.lastRequestAt,
-            next.tokensIn.toString(),
-            next.tokensOut.toString(),
+            ...usageColumns(next),
             due.toString(),
             next.resultsHash.toString(),
             receipt.toBoc().toString('base64'),
@@ -318,29 +318,20 @@ export class Meter {
     // session accepted (a session with no receipt claimed by the end of its claim window is a
     // timeout). Returns the latest receipt unchanged if the session already has one.
     acknowledge(session: Address, openedAt: number, key: KeyPair, prices: PriceRates): SignedReceipt {
-        return (
-            this.latest(session) ?? this.record(session, { openedAt, key, prices, usage: { tokensIn: 0n, tokensOut: 0n }, requestAt: 0 })
-        );
+        return this.latest(session) ?? this.record(session, { openedAt, key, prices, usage: NO_USAGE, requestAt: 0 });
     }
 
     // Adds one request's usage and returns the new cumulative receipt, signed and stored (with the
     // request's answer, if given) in one transaction before it is returned. Synchronous: receipts
     // of one session are a total order by seqno, however many of its requests run at once.
     record(session: Address, o: RecordOptions): SignedReceipt {
-        if (o.usage.tokensIn < 0n || o.usage.tokensOut < 0n) throw new RangeError('token counts cannot be negative');
+        const problem = usageProblem(o.usage);
+        if (problem) throw new RangeError(`not a usage: ${problem}`);
         const key = session.toRawString();
         const write = this.db.transaction(() => {
             const prev = this.latestCounts(session);
-            const [prevIn, prevOut] = [prev?.tokensIn ?? 0n, prev?.tokensOut ?? 0n];
-            let { tokensIn, tokensOut } = o.usage;
-            while (
-                o.budget !== undefined &&
-                (tokensIn > 0n || tokensOut > 0n) &&
-                amountDue(prevIn + tokensIn, prevOut + tokensOut, o.prices) > o.budget
-            ) {
-                if (tokensOut > 0n) tokensOut -= 1n;
-                else tokensIn -= 1n;
-            }
+            const before = prev ?? NO_USAGE;
+            const usage = o.budget === undefined ? o.usage : fitBudget(before, o.usage, o.prices, o.budget);
             const previousHash = prev?.resultsHash ?? 0n;
             const resultsHash = o.resultDigest
                 ? bufferToBigInt(createHash('sha256').update(bigIntToBuffer32(previousHash)).update(o.resultDigest).digest())
@@ -348,15 +339,14 @@ export class Meter {
             const next = {
                 seqno: (prev?.seqno ?? 0) + 1,
                 lastRequestAt: Math.max(prev?.lastRequestAt ?? 0, o.requestAt),
-                tokensIn: prevIn + tokensIn,
-                tokensOut: prevOut + tokensOut,
+                ...addUsage(before, usage),
                 resultsHash,
             };
             const signed = this.signAndStore(session, o, next);
             this.stmt.touchSession.run(key);
             if (o.request) {
-                const answer = o.request.answer(signed, { tokensIn, tokensOut });
-                const row = { session, requestId: o.request.id, seqno: next.seqno, requestAt: o.requestAt, tokensIn, tokensOut };
+                const answer = o.request.answer(signed, usage);
+                const row = { session, requestId: o.request.id, seqno: next.seqno, requestAt: o.requestAt, ...usage };
                 this.stmt.insertRequest.run(
                     key,
                     o.request.id,
@@ -365,8 +355,7 @@ export class Meter {
                     answer,
                     Math.floor(Date.now() / 1000),
                     o.requestAt,
-                    tokensIn.toString(),
-                    tokensOut.toString(),
+                    ...usageColumns(usage),
                     o.request.authenticate(row),
                 );
             }
@@ -374,4 +363,25 @@ export class Meter {
         });
         return write();
     }
+}
+
+// This request's usage with tokens dropped until the cumulative amount fits the budget: rounding
+// of the cumulative amount can exceed the budget by a nanoton or two (reservations cover the rest),
+// and the provider absorbs it. Completion tokens go first (reasoning last, as their part), then
+// prompt tokens (cached last); parts never exceed their wholes.
+function fitBudget(before: TokenUsage, usage: TokenUsage, prices: PriceRates, budget: bigint): TokenUsage {
+    const u = { ...usage };
+    const over = () => amountDue(addUsage(before, u), prices) > budget;
+    const drop = (whole: 'completionTokens' | 'promptTokens', part: 'reasoningTokens' | 'cachedTokens') => {
+        while (over() && u[whole] > 0n) {
+            if (u[whole] > u[part]) u[whole] -= 1n;
+            else {
+                u[whole] -= 1n;
+                u[part] -= 1n;
+            }
+        }
+    };
+    drop('completionTokens', 'reasoningTokens');
+    drop('promptTokens', 'cachedTokens');
+    return u;
 }

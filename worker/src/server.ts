@@ -6,6 +6,7 @@ import Fastify, { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { Address } from '@ton/core';
 import { ApiError, MinuteCounter, jsonApi, parseOrRefuse, prometheusText } from '../../protocol/http';
 import { requestEnvelopeSchema } from '../../protocol/worker-api';
+import { TOKEN_FIELDS } from '../../wrappers';
 import { encodeAttestationRequest } from '../../protocol/verifier-api';
 import { Worker } from './worker';
 
@@ -60,7 +61,7 @@ export const workerStatusRoutes: FastifyPluginAsync<{ worker: Worker }> = async 
         const attested = identity.attestedUntil !== null && identity.attestedUntil > worker.o.chain.now();
         reply.status(attested ? 200 : 503);
         const s = worker.stats;
-        const stats = { ...s, tokensIn: s.tokensIn.toString(), tokensOut: s.tokensOut.toString() };
+        const stats = { ...s, tokens: Object.fromEntries(TOKEN_FIELDS.map((f) => [f, s.tokens[f].toString()])) };
         return { status: attested ? 'ok' : 'not-attested', ...identity, stats };
     });
 
@@ -79,12 +80,9 @@ export const workerStatusRoutes: FastifyPluginAsync<{ worker: Worker }> = async 
             },
             {
                 name: 'cocoon_worker_tokens_total',
-                help: 'Tokens metered.',
+                help: 'Tokens metered, by class (cached tokens are part of prompt tokens, reasoning tokens part of completion tokens).',
                 type: 'counter',
-                samples: [
-                    [{ direction: 'in' }, s.tokensIn],
-                    [{ direction: 'out' }, s.tokensOut],
-                ],
+                samples: TOKEN_FIELDS.map((f) => [{ class: f.replace(/Tokens$/, '') }, s.tokens[f]] as [Record<string, string>, bigint]),
             },
             { name: 'cocoon_worker_claims_total', help: 'Claims confirmed on-chain.', type: 'counter', samples: [[{}, s.claims]] },
             {

@@ -10,6 +10,11 @@ import {
     Root,
     ATTESTATION_VALUE,
     PriceRates,
+    NO_USAGE,
+    PRICE_FIELDS,
+    TOKEN_FIELDS,
+    TokenUsage,
+    addUsage,
     SESSION_CLOSING,
     SESSION_FINALIZED,
     SESSION_OPEN,
@@ -28,6 +33,9 @@ import { DecryptionError, RequestEnvelope, ResponseEnvelope, openRequest } from 
 import { SessionState, offerFor, readProvider, readSession } from '../../protocol/state';
 import {
     ChatRequest,
+    requestedMaxTokens,
+    tokenUsageOf,
+    usageObjectOf,
     DEFAULT_MAX_TOKENS,
     Identity,
     WorkerErrorCode,
@@ -101,7 +109,7 @@ function answerContext(session: Address, requestId: string, requestHash: Buffer)
 export const DEFAULT_CLAIM_POLICY: ClaimPolicy = { minAmount: 1_000_000_000n, intervalSeconds: 3600, deadlineMarginSeconds: 1800 };
 
 export class Worker {
-    readonly stats = { requests: 0, refused: 0, tokensIn: 0n, tokensOut: 0n, claims: 0 };
+    readonly stats = { requests: 0, refused: 0, tokens: NO_USAGE, claims: 0 };
     // Sessions read from the chain (null: no Session there, so junk addresses cost one read each
     // per cache period), at most SESSION_CACHE_SIZE of them.
     private sessions = new Map<string, { state: SessionState | null; readAt: number }>();
@@ -381,6 +389,8 @@ export class Worker {
         requestHash: Buffer,
     ): Promise<Buffer> {
         const request = parseChatRequest(plaintext);
+        if (request.stream)
+            throw new WorkerRefusal('bad-request', 400, 'this route answers whole completions: send stream: true to the stream route');
         const prices: PriceRates = s.terms!.prices;
         await this.requireModel(request.model, prices);
         const sessionKey = sessionAddress.toRawString();
@@ -390,14 +400,18 @@ export class Worker {
         // Never serve what the budget cannot pay: bound the prompt's tokens by its bytes (every
         // token is at least one byte), and cap the answer's length by what is left once the
         // latest receipt and the worst case of every other request in flight are counted.
-        const bounds = requestTokenBounds(request);
-        const promptBound = bounds.tokensIn;
-        const promptCost = ceilDiv(promptBound * prices.pricePerMillionIn, 1_000_000n);
-        const affordable = (budget: bigint) =>
-            affordableOutput(
-                budget - (this.o.meter.latestCounts(sessionAddress)?.amountDue ?? 0n) - flightNow().reserved - promptCost,
-                prices,
-            );
+        // A token of each part costs at most the dearer of its two classes.
+        const bounds = requestTokenBounds(request, plaintext.length);
+        const choices = BigInt(request.n ?? 1);
+        const promptPrice = max(prices.prompt, prices.cachedPrompt);
+        const answerPrice = max(prices.completion, prices.reasoning);
+        const promptCost = ceilDiv(bounds.promptTokens * promptPrice, 1_000_000n);
+        // Answer tokens per choice that the budget left pays for (free answers: the default cap).
+        const affordable = (budget: bigint) => {
+            const left = budget - (this.o.meter.latestCounts(sessionAddress)?.amountDue ?? 0n) - flightNow().reserved - promptCost;
+            if (left < 0n) return 0n;
+            return answerPrice === 0n ? BigInt(DEFAULT_MAX_TOKENS) : (left * 1_000_000n) / answerPrice / choices;
+        };
         let budget = s.budget;
         if (affordable(budget) < 1n) budget = (await this.session(sessionAddress, true)).budget; // a top-up may have landed
         // From here to the reservation nothing awaits: the checks see every other request's reservation.
@@ -420,18 +434,31 @@ export class Worker {
         }
         if (this.o.chain.now() >= s.deadline)
             throw new WorkerRefusal('deadline-passed', 409, 'the session deadline has passed: open a new session');
-        const maxTokens = min(bounds.tokensOut, affordable(budget));
-        const reservation = promptCost + ceilDiv(maxTokens * prices.pricePerMillionOut, 1_000_000n);
+        const maxTokens = min(BigInt(requestedMaxTokens(request)), affordable(budget));
+        const answerBound = maxTokens * choices;
+        const reservation = promptCost + ceilDiv(answerBound * answerPrice, 1_000_000n);
         flight.count += 1;
         flight.reserved += reservation;
         this.flights.set(sessionKey, flight);
         const requestAt = this.o.chain.now();
         try {
-            const completion = await this.o.backend.complete({ ...request, max_tokens: Number(maxTokens) });
-            // Charge what the backend counted, within the bounds above.
-            const usage = {
-                tokensIn: min(BigInt(completion.usage.prompt_tokens), promptBound),
-                tokensOut: min(BigInt(completion.usage.completion_tokens), maxTokens),
+            // The answer's length goes to the backend in the field the client used (both when
+            // it used both; max_tokens when it used neither).
+            const capped = {
+                ...request,
+                ...(request.max_completion_tokens != null ? { max_completion_tokens: Number(maxTokens) } : {}),
+                ...(request.max_tokens != null || request.max_completion_tokens == null ? { max_tokens: Number(maxTokens) } : {}),
+            };
+            const completion = await this.o.backend.complete(capped);
+            // Charge what the backend counted, within the bounds above; a part never exceeds its whole.
+            const counted = tokenUsageOf(completion.usage);
+            const promptTokens = min(counted.promptTokens, bounds.promptTokens);
+            const completionTokens = min(counted.completionTokens, answerBound);
+            const usage: TokenUsage = {
+                promptTokens,
+                cachedTokens: min(counted.cachedTokens, promptTokens),
+                completionTokens,
+                reasoningTokens: min(counted.reasoningTokens, completionTokens),
             };
             let plainAnswer = Buffer.alloc(0);
             const receipt = this.o.meter.record(sessionAddress, {
@@ -447,11 +474,7 @@ export class Worker {
                     hash: requestHash,
                     authenticate: (row) => this.rows.mac(requestRowBytes(row)),
                     answer: (r, charged) => {
-                        completion.usage = {
-                            prompt_tokens: Number(charged.tokensIn),
-                            completion_tokens: Number(charged.tokensOut),
-                            total_tokens: Number(charged.tokensIn + charged.tokensOut),
-                        };
+                        completion.usage = usageObjectOf(charged, completion.usage);
                         const answer = {
                             completion,
                             receipt: r.receipt.toBoc().toString('base64'),
@@ -463,14 +486,13 @@ export class Worker {
                 },
             });
             this.remember(`${sessionKey}|${requestId}`);
-            this.stats.tokensIn += BigInt(completion.usage.prompt_tokens);
-            this.stats.tokensOut += BigInt(completion.usage.completion_tokens);
+            this.stats.tokens = addUsage(this.stats.tokens, tokenUsageOf(completion.usage));
             this.o.log.info(
                 {
                     session: sessionAddress.toString(),
                     seqno: receipt.seqno,
-                    tokensIn: completion.usage.prompt_tokens,
-                    tokensOut: completion.usage.completion_tokens,
+                    promptTokens: completion.usage.prompt_tokens,
+                    completionTokens: completion.usage.completion_tokens,
                 },
                 'served',
             );
@@ -531,11 +553,7 @@ export class Worker {
             throw new WorkerRefusal('model-not-served', 400, `this worker serves only ${this.o.models.join(', ')}`);
         }
         const offer = offerFor(await this.listing(), model);
-        if (
-            !offer ||
-            offer.prices.pricePerMillionIn !== prices.pricePerMillionIn ||
-            offer.prices.pricePerMillionOut !== prices.pricePerMillionOut
-        ) {
+        if (!offer || PRICE_FIELDS.some((f) => offer.prices[f] !== prices[f])) {
             throw new WorkerRefusal(
                 'model-not-served',
                 400,
@@ -618,7 +636,7 @@ export class Worker {
         const claimable = this.o.meter.claimable(address, end);
         if ((this.o.meter.latestCounts(address)?.lastRequestAt ?? 0) <= end) return claimable;
         const payable = this.o.meter.settlementUsage(address, end, (row, mac) => this.rows.verify(requestRowBytes(row), mac));
-        if (claimable && payable.tokensIn <= claimable.tokensIn && payable.tokensOut <= claimable.tokensOut) return claimable;
+        if (claimable && TOKEN_FIELDS.every((f) => payable.usage[f] <= claimable[f])) return claimable;
         this.o.log.info(
             { session: address.toString(), end },
             'a request accepted after the close was answered first: signing a settlement receipt',
@@ -725,11 +743,6 @@ function parseChatRequest(plaintext: Buffer): ChatRequest {
     }
 }
 
-// Output tokens that `left` nanotons pay for (free output: the default cap).
-function affordableOutput(left: bigint, prices: PriceRates): bigint {
-    if (left < 0n) return 0n;
-    return prices.pricePerMillionOut === 0n ? BigInt(DEFAULT_MAX_TOKENS) : (left * 1_000_000n) / prices.pricePerMillionOut;
-}
-
 const min = (a: bigint, b: bigint) => (a < b ? a : b);
+const max = (a: bigint, b: bigint) => (a > b ? a : b);
 const ceilDiv = (a: bigint, b: bigint) => (a + b - 1n) / b;
