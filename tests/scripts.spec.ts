@@ -399,7 +399,9 @@ describe('operator scripts', () => {
             const view = as(client);
             await showSession.run(view.provider, sessionArg);
             expect(view.output.join('\n')).toContain(': closing');
-            expect(view.output.join('\n')).toContain('prices: prompt 0.05, cached 0.025, completion 0.2, reasoning 0.2 TON per million tokens; fee 250 bps');
+            expect(view.output.join('\n')).toContain(
+                'prices: prompt 0.05, cached 0.025, completion 0.2, reasoning 0.2 TON per million tokens; fee 250 bps',
+            );
 
             // after the grace window anyone finalizes; the client gets the unclaimed budget back
             blockchain.now = Math.floor(Date.now() / 1000) + 2 * 3600;
