@@ -10,6 +10,10 @@
 //   and is the HPKE additional data: it cannot be swapped onto another request.
 // - The response is encrypted with a key exported from the same HPKE context (as Oblivious HTTP,
 //   RFC 9458, does): only the client that sealed the request can read it.
+// - A streamed response is a sequence of frames under another exported key; frame i's nonce is
+//   the exported base nonce XOR i and its additional data says whether it is the last, so frames
+//   that are altered, reordered, repeated, dropped or cut off after any frame but the last do not
+//   open (StreamOpener).
 import { randomBytes } from 'crypto';
 import { aeadOpen, aeadSeal } from './aead';
 import { Address } from '@ton/core';
@@ -17,6 +21,9 @@ import { generateX25519KeyPair, openAuth, sealAuth } from './hpke';
 
 const REQUEST_INFO = Buffer.from('cocoon-request-v1');
 const RESPONSE_LABEL = Buffer.from('cocoon-response-v1');
+const STREAM_KEY_LABEL = Buffer.from('cocoon-stream-key-v1');
+const STREAM_NONCE_LABEL = Buffer.from('cocoon-stream-nonce-v1');
+const FRAME_AAD = { more: Buffer.from('cocoon-stream-frame'), last: Buffer.from('cocoon-stream-last-frame') };
 
 export interface RequestEnvelope {
     // Chosen by the client, unique within the session: a retry carries the same id (sealed anew)
@@ -30,6 +37,12 @@ export interface RequestEnvelope {
 export interface ResponseEnvelope {
     nonce: string; // base64, 12 bytes
     ciphertext: string; // base64, AES-128-GCM with the tag appended
+}
+
+// One frame of an encrypted stream, as a line of the worker's application/x-ndjson response.
+export interface StreamFrame {
+    last: boolean; // the frame that ends the stream (its additional data says so too)
+    ciphertext: string; // base64
 }
 
 export class DecryptionError extends Error {
@@ -86,7 +99,11 @@ export async function sealRequest(
         enc: sealed.enc.toString('base64'),
         ciphertext: sealed.ciphertext.toString('base64'),
     };
-    return { envelope, openResponse: (e: ResponseEnvelope) => aesOpen(responseKey, e) };
+    return {
+        envelope,
+        openResponse: (e: ResponseEnvelope) => aesOpen(responseKey, e),
+        openStream: () => new StreamOpener(streamKeys(sealed.context)),
+    };
 }
 
 // Worker side: decrypts a request meant for `session` and authenticated by the client key the
@@ -109,5 +126,68 @@ export async function openRequest(enclaveKey: SessionKey, session: Address, enve
         );
     }
     const responseKey = opened.context.export(RESPONSE_LABEL, 16);
-    return { plaintext: opened.plaintext, sealResponse: (bytes: Uint8Array) => aesSeal(responseKey, bytes) };
+    return {
+        plaintext: opened.plaintext,
+        sealResponse: (bytes: Uint8Array) => aesSeal(responseKey, bytes),
+        sealStream: () => new StreamSealer(streamKeys(opened.context)),
+    };
+}
+
+interface StreamKeys {
+    key: Buffer;
+    baseNonce: Buffer;
+}
+
+function streamKeys(context: { export(exporterContext: Buffer, length: number): Buffer }): StreamKeys {
+    return { key: context.export(STREAM_KEY_LABEL, 16), baseNonce: context.export(STREAM_NONCE_LABEL, 12) };
+}
+
+function frameNonce(keys: StreamKeys, seq: number): Buffer {
+    const nonce = Buffer.from(keys.baseNonce);
+    nonce.writeUInt32BE((nonce.readUInt32BE(8) ^ seq) >>> 0, 8); // (^ gives a signed 32-bit result)
+    return nonce;
+}
+
+// The worker's side of a streamed response: frames in order, the last one marked.
+export class StreamSealer {
+    private seq = 0;
+    private ended = false;
+    constructor(private readonly keys: StreamKeys) {}
+
+    seal(bytes: Uint8Array, last = false): StreamFrame {
+        if (this.ended) throw new Error('the stream already ended');
+        if (this.seq === 0xffffffff) throw new Error('a stream has at most 2^32 - 1 frames');
+        this.ended = last;
+        const sealed = aeadSeal(this.keys.key, frameNonce(this.keys, this.seq++), bytes, last ? FRAME_AAD.last : FRAME_AAD.more);
+        return { last, ciphertext: sealed.toString('base64') };
+    }
+}
+
+// The client's side: opens frames in the order they were sealed; throws DecryptionError for a
+// frame that was altered, reordered, repeated or follows the last one. `ended` tells a stream
+// that was cut off (no last frame) from one that ended.
+export class StreamOpener {
+    private seq = 0;
+    private done = false;
+    constructor(private readonly keys: StreamKeys) {}
+
+    get ended(): boolean {
+        return this.done;
+    }
+
+    open(frame: StreamFrame): Buffer {
+        if (this.done) throw new DecryptionError('a frame arrived after the last one of the stream');
+        let bytes: Buffer;
+        try {
+            const aad = frame.last ? FRAME_AAD.last : FRAME_AAD.more;
+            bytes = aeadOpen(this.keys.key, frameNonce(this.keys, this.seq), Buffer.from(frame.ciphertext, 'base64'), aad);
+        } catch {
+            throw new DecryptionError(
+                `frame ${this.seq} of the stream does not open: it was altered, reordered, repeated or not meant for this request`,
+            );
+        }
+        this.seq += 1;
+        this.done = frame.last;
+        return bytes;
+    }
 }

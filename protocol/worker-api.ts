@@ -5,7 +5,9 @@
 //   GET  /v1/identity                 -> Identity (public: keys the client compares with the chain)
 //   POST /v1/sessions/:session/chat   RequestEnvelope -> ResponseEnvelope sealing a SealedAnswer
 //                                     (idempotent by the envelope's requestId: a retry gets the
-//                                     same answer and receipt, charged once)
+//                                     same answer and receipt, charged once); for a request with
+//                                     `stream: true`, application/x-ndjson lines of StreamFrame
+//                                     (protocol/encryption.ts) sealing StreamFramePayloads
 //   GET  /health, GET /metrics
 // Every refusal is JSON {error: WorkerErrorCode, message} with a 4xx/5xx status.
 import { z } from 'zod';
@@ -119,6 +121,39 @@ export const chatCompletionSchema = z
     })
     .passthrough();
 export type ChatCompletion = z.infer<typeof chatCompletionSchema>;
+
+// One chunk of a streamed completion, as OpenAI streams it (`stream: true`).
+export const chatCompletionChunkSchema = z
+    .object({
+        id: z.string(),
+        object: z.literal('chat.completion.chunk'),
+        created: z.number().int(),
+        model: z.string(),
+        choices: z.array(z.object({ index: z.number().int() }).passthrough()),
+        usage: usageSchema.nullish(),
+    })
+    .passthrough();
+export type ChatCompletionChunk = z.infer<typeof chatCompletionChunkSchema>;
+
+// What the frames of an encrypted stream carry (protocol/encryption.ts StreamSealer): the
+// backend's chunks as they come (usage left out), then in the last frame the usage charged and
+// the session's new receipt, or why the answer failed (not charged).
+export const streamFramePayloadSchema = z.union([
+    z.object({ chunk: chatCompletionChunkSchema }),
+    z.object({
+        done: z.object({ usage: usageSchema, receipt: z.string(), signature: z.string().regex(/^[0-9a-f]{128}$/) }),
+    }),
+    z.object({ failed: z.object({ error: z.string(), message: z.string() }) }),
+]);
+export type StreamFramePayload = z.infer<typeof streamFramePayloadSchema>;
+
+export const streamFrameSchema = z.object({ last: z.boolean(), ciphertext: z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/) });
+
+// A streamed answer as the worker stores it for retries (replayed frame by frame).
+export interface StoredStream {
+    chunks: ChatCompletionChunk[];
+    done: { usage: UsageObject; receipt: string; signature: string };
+}
 
 // What the encrypted response carries: the completion and the session's new cumulative receipt.
 export const sealedAnswerSchema = z.object({

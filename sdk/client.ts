@@ -37,16 +37,22 @@ import {
     storeTopUpSession,
 } from '../wrappers';
 import { ChainAccess, onChain, waitFor } from '../protocol/chain';
-import { postJson } from '../protocol/http-post';
+import { postForStream } from '../protocol/http-post';
+import { AsyncQueue } from '../protocol/async-queue';
 import type { AttestationRequest } from '../protocol/evidence';
 import { attestRequestSchema } from '../protocol/verifier-api';
-import { SessionKey, generateEncryptionKeyPair, sealRequest } from '../protocol/encryption';
+import { SessionKey, StreamOpener, generateEncryptionKeyPair, sealRequest } from '../protocol/encryption';
 import { Outstanding, ReceiptRejected, ReceiptTracker } from './receipts';
 import { ProviderDirectory, mapBounded } from './discovery';
 import { ProviderState, SessionState, offerFor, readProvider, readSession } from '../protocol/state';
 import {
     ChatCompletion,
+    ChatCompletionChunk,
     ChatRequest,
+    StreamFramePayload,
+    UsageObject,
+    streamFramePayloadSchema,
+    streamFrameSchema,
     MAX_REQUEST_BYTES,
     chatRequestSchema,
     requestTokenBounds,
@@ -83,6 +89,7 @@ export type CocoonErrorCode =
     | 'bad-answer'
     | 'rejected-by-model'
     | 'bad-request'
+    | 'answer-broken'
     | 'stopped';
 
 export class CocoonError extends Error {
@@ -568,6 +575,17 @@ export interface ChatResult {
     receipt: ReceiptFields;
 }
 
+// chatStream's answer: the chunks as they come, then the usage charged and the receipt.
+export interface ChatStream extends AsyncIterable<ChatCompletionChunk> {
+    result: Promise<{ usage: UsageObject; receipt: ReceiptFields }>;
+}
+
+interface AttemptResult {
+    completion?: ChatCompletion; // a whole answer's
+    usage: UsageObject;
+    receipt: ReceiptFields;
+}
+
 export class ClientSession {
     readonly address: Address;
     readonly provider: Address;
@@ -685,7 +703,37 @@ export class ClientSession {
     // the worker returns the answer it already served, charged once. Pass your own id to retry
     // from another process after a crash.
     async chat(request: Omit<ChatRequest, 'model'>, o: { requestId?: string } = {}): Promise<ChatResult> {
-        const requestId = o.requestId ?? randomBytes(16).toString('base64url');
+        if (request.stream) throw new CocoonError('bad-request', 'a request with stream: true goes through chatStream()');
+        const r = await this.run(request, o.requestId);
+        return { completion: r.completion!, receipt: r.receipt };
+    }
+
+    // A chat request answered as a stream: iterate over the chunks as the model produces them
+    // (OpenAI's chat.completion.chunk objects, without usage), then `result` has the usage charged
+    // and the receipt, checked like chat()'s. The stream is encrypted end to end, frame by frame
+    // (protocol/encryption.ts); a stream cut off is asked for again under the same request id and
+    // goes on where it stopped (the worker keeps the whole answer), charged once.
+    chatStream(request: Omit<ChatRequest, 'model' | 'stream'>, o: { requestId?: string } = {}): ChatStream {
+        const chunks = new AsyncQueue<ChatCompletionChunk>();
+        const result = this.run({ ...request, stream: true }, o.requestId, (c) => chunks.push(c)).then(
+            (r) => {
+                chunks.end();
+                return { usage: r.usage, receipt: r.receipt };
+            },
+            (e) => {
+                chunks.fail(e);
+                throw e;
+            },
+        );
+        result.catch(() => {}); // (also thrown to whoever iterates)
+        return { result, [Symbol.asyncIterator]: () => chunks[Symbol.asyncIterator]() };
+    }
+
+    private async run(
+        request: Omit<ChatRequest, 'model'>,
+        requestId = randomBytes(16).toString('base64url'),
+        onChunk?: (c: ChatCompletionChunk) => void,
+    ): Promise<AttemptResult> {
         await this.slots.acquire();
         try {
             this.requireUsable();
@@ -693,9 +741,10 @@ export class ClientSession {
             const outstanding = this.tracker.expect(requestTokenBounds(chatRequestOf(plaintext), plaintext.length), requestId);
             const retries = this.client.o.retries ?? 3;
             let maybeServed = false; // an attempt may have been served though its answer never came
+            const delivered = { chunks: 0 }; // chunks of a stream already passed on: a retry skips them
             for (let attempt = 0; ; attempt++) {
                 try {
-                    return await this.attempt(plaintext, requestId, outstanding);
+                    return await this.attempt(plaintext, requestId, outstanding, onChunk && { onChunk, delivered });
                 } catch (e) {
                     const kind = failureKind(e);
                     if (kind === 'unknown-outcome') maybeServed = true;
@@ -725,15 +774,24 @@ export class ClientSession {
             throw new CocoonError('stopped', `this session stopped after a bad receipt (${this.stoppedBy.message}): close it`);
     }
 
-    private async attempt(plaintext: Buffer, requestId: string, outstanding: Outstanding): Promise<ChatResult> {
+    private async attempt(
+        plaintext: Buffer,
+        requestId: string,
+        outstanding: Outstanding,
+        stream?: { onChunk: (c: ChatCompletionChunk) => void; delivered: { chunks: number } },
+    ): Promise<AttemptResult> {
         this.requireUsable();
         if (this.state.status !== Number(SESSION_OPEN)) await this.refresh();
         if (this.state.status !== Number(SESSION_OPEN)) {
             throw new CocoonError('session-not-open', `the session is ${SESSION_STATUS_NAMES[this.state.status]}: it takes no requests`);
         }
         const enclaveKey = await this.checkAttestation();
-        const { envelope, openResponse } = await sealRequest(enclaveKey, this.address, this.sessionKey, plaintext, requestId);
+        const { envelope, openResponse, openStream } = await sealRequest(enclaveKey, this.address, this.sessionKey, plaintext, requestId);
         const res = await this.post(`/v1/sessions/${this.address.toString()}/chat`, envelope);
+        if (res.status === 200 && res.lines) {
+            if (!stream) throw new CocoonError('bad-answer', 'the worker streamed an answer to a request that asked for a whole one');
+            return this.readStream(res.lines, openStream(), outstanding, stream);
+        }
         if (res.status !== 200) {
             const err = workerErrorSchema.safeParse(res.json);
             if (err.success && err.data.error === 'rejected-by-model' && err.data.sealed) {
@@ -769,13 +827,20 @@ export class ClientSession {
         } catch (e) {
             throw new CocoonError('bad-answer', `the worker's response cannot be read: ${(e as Error).message}`);
         }
+        if (stream) throw new CocoonError('bad-answer', 'the worker answered a streamed request whole');
         const { completion } = parsed;
-        const receiptCell = Cell.fromBase64(parsed.receipt);
-        const signature = Buffer.from(parsed.signature, 'hex');
+        return { completion, usage: completion.usage, receipt: this.checkReceipt(parsed, completion.usage, outstanding) };
+    }
+
+    // Checks the receipt an answer came with against the usage the answer reported; a bad one
+    // stops the session.
+    private checkReceipt(signed: { receipt: string; signature: string }, usage: UsageObject, outstanding: Outstanding): ReceiptFields {
+        const receiptCell = Cell.fromBase64(signed.receipt);
+        const signature = Buffer.from(signed.signature, 'hex');
         let receipt: ReceiptFields;
         try {
             receipt = this.tracker.check(receiptCell, signature, {
-                usage: tokenUsageOf(completion.usage),
+                usage: tokenUsageOf(usage),
                 outstanding,
                 now: this.client.o.chain.now(),
             });
@@ -785,7 +850,56 @@ export class ClientSession {
         }
         if (!this.latestReceipt || receipt.seqno > this.latestReceipt.seqno)
             this.latestReceipt = { receipt: receiptCell, signature, seqno: receipt.seqno };
-        return { completion, receipt };
+        return receipt;
+    }
+
+    // An encrypted stream's frames, opened in order: chunks are passed on (after the ones an
+    // earlier attempt already passed on), the last frame's receipt is checked. A stream that ends
+    // without its last frame was cut off: 'worker-unreachable', which is retried under the same id.
+    private async readStream(
+        lines: AsyncIterable<string>,
+        opener: StreamOpener,
+        outstanding: Outstanding,
+        stream: { onChunk: (c: ChatCompletionChunk) => void; delivered: { chunks: number } },
+    ): Promise<AttemptResult> {
+        let index = 0;
+        try {
+            for await (const line of lines) {
+                if (!line) continue;
+                let payload: StreamFramePayload;
+                try {
+                    payload = streamFramePayloadSchema.parse(
+                        JSON.parse(opener.open(streamFrameSchema.parse(JSON.parse(line))).toString('utf8')),
+                    );
+                } catch (e) {
+                    throw new CocoonError('bad-answer', `the worker's stream cannot be read: ${(e as Error).message}`);
+                }
+                if ('chunk' in payload) {
+                    if (index++ >= stream.delivered.chunks) {
+                        stream.delivered.chunks += 1;
+                        stream.onChunk(payload.chunk);
+                    }
+                } else if ('done' in payload) {
+                    return { usage: payload.done.usage, receipt: this.checkReceipt(payload.done, payload.done.usage, outstanding) };
+                } else if (stream.delivered.chunks === 0) {
+                    // the answer failed before any of it reached the application: not charged, retried
+                    throw new CocoonError(
+                        'worker-refused',
+                        `the worker refused: ${payload.failed.error}: ${payload.failed.message}`,
+                        payload.failed.error,
+                    );
+                } else {
+                    throw new CocoonError(
+                        'answer-broken',
+                        `the answer broke off after ${stream.delivered.chunks} chunks, not charged: ${payload.failed.message}`,
+                    );
+                }
+            }
+        } catch (e) {
+            if (e instanceof CocoonError) throw e;
+            throw new CocoonError('worker-unreachable', `the worker's stream broke off: ${(e as Error).message}`);
+        }
+        throw new CocoonError('worker-unreachable', `the worker's stream broke off after ${index} chunks, before its last frame`);
     }
 
     async topUp(amount: bigint): Promise<bigint> {
@@ -844,15 +958,19 @@ export class ClientSession {
         return s;
     }
 
-    private async post(path: string, body: unknown): Promise<{ status: number; json: unknown }> {
+    // The worker's answer: JSON, or for a stream its lines (application/x-ndjson).
+    private async post(path: string, body: unknown): Promise<{ status: number; json: unknown; lines?: AsyncIterable<string> }> {
         const url = new URL(path, this.endpoint);
         try {
-            return await postJson(
+            const res = await postForStream(
                 { url },
                 JSON.stringify(body),
                 { 'content-type': 'application/json' },
                 this.client.o.requestTimeoutMs ?? 120_000,
             );
+            if (res.status === 200 && res.contentType.startsWith('application/x-ndjson'))
+                return { status: 200, json: null, lines: res.lines() };
+            return { status: res.status, json: await res.json() };
         } catch (e) {
             throw new CocoonError(
                 'worker-unreachable',

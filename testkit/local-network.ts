@@ -74,7 +74,7 @@ export interface LocalNetwork {
     verifierUrls: string[];
     workerUrl: string;
     backendUrl: string; // the built-in backend the worker calls
-    setBackendDelay(ms: number): void; // makes the built-in backend slow (0: answers at once)
+    setBackendDelay(ms: number, o?: { perChunkMs?: number }): void; // makes the built-in backend slow (0: answers at once); perChunkMs: between streamed chunks
     worker: Worker;
     startWorker(o?: WorkerOptions): Promise<Worker>;
     stopWorker(): Promise<void>;

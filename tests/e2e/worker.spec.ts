@@ -10,6 +10,7 @@ import {
     sealRequest,
     readSession,
     ChatCompletion,
+    ChatCompletionChunk,
 } from '../../sdk';
 import {
     EXAMPLE_PARAMS,
@@ -66,7 +67,10 @@ describe('worker and client SDK', () => {
     function slowDown(around: (done: () => Promise<ChatCompletion>) => Promise<ChatCompletion>) {
         const backend = real ?? net.worker.o.backend;
         real = backend;
-        (net.worker.o as { backend: typeof backend }).backend = { complete: (r) => around(() => backend.complete(r)) };
+        (net.worker.o as { backend: typeof backend }).backend = {
+            complete: (r) => around(() => backend.complete(r)),
+            stream: (r) => backend.stream(r),
+        };
     }
     let real: LocalNetwork['worker']['o']['backend'] | undefined;
 
@@ -562,6 +566,10 @@ describe('worker and client SDK', () => {
             slowDown((done) => done());
             const wrapped = net.worker.o.backend;
             (net.worker.o as { backend: typeof wrapped }).backend = {
+                stream: (r) => {
+                    seen.push(JSON.parse(JSON.stringify(r)));
+                    return wrapped.stream(r);
+                },
                 complete: (r) => {
                     seen.push(JSON.parse(JSON.stringify(r)));
                     return wrapped.complete(r);
@@ -706,6 +714,105 @@ describe('worker and client SDK', () => {
                 expect(e.message).toContain(field);
             }
             expect(net.worker.stats.requests).toBe(0); // the SDK refused them before sending
+        });
+    });
+
+    describe('streaming, encrypted', () => {
+        const text = (chunks: ChatCompletionChunk[]) =>
+            chunks.map((c) => (c.choices[0] as { delta?: { content?: string } }).delta?.content ?? '').join('');
+        async function collect(stream: ReturnType<ClientSession['chatStream']>) {
+            const chunks: ChatCompletionChunk[] = [];
+            for await (const c of stream) chunks.push(c);
+            return { chunks, ...(await stream.result) };
+        }
+
+        it('streams the answer chunk by chunk, then the usage and a receipt the SDK checked; charged as the whole answer is', async () => {
+            await setUp();
+            const whole = await session.chat(ask('stream me these words please'));
+            const streamed = await collect(session.chatStream(ask('stream me these words please')));
+            expect(streamed.chunks.length).toBeGreaterThan(5); // one per word
+            expect(streamed.chunks.every((c) => c.object === 'chat.completion.chunk' && !c.usage)).toBe(true);
+            expect(text(streamed.chunks)).toBe(whole.completion.choices[0].message.content);
+            expect(streamed.usage).toMatchObject({
+                prompt_tokens: whole.completion.usage.prompt_tokens,
+                completion_tokens: whole.completion.usage.completion_tokens,
+            });
+            expect(streamed.receipt.seqno).toBe(whole.receipt.seqno + 1);
+            expect(streamed.receipt.completionTokens - whole.receipt.completionTokens).toBe(
+                BigInt(whole.completion.usage.completion_tokens),
+            );
+            expect(net.worker.stats.requests).toBe(2);
+        });
+
+        it('a stream cut off mid-way is asked for again under the same id and goes on where it stopped, charged once', async () => {
+            await setUp();
+            net.setBackendDelay(0, { perChunkMs: 50 });
+            // the connection drops after the fifth frame of the first attempt (the worker goes on
+            // reading its backend and stores the whole answer)
+            const worker = net.worker;
+            const handle = worker.handleChat.bind(worker);
+            let attempts = 0;
+            worker.handleChat = async (address, envelope) => {
+                const reply = await handle(address, envelope);
+                if (reply.kind !== 'stream' || attempts++ > 0) return reply;
+                return {
+                    kind: 'stream',
+                    frames: (async function* () {
+                        let n = 0;
+                        for await (const frame of reply.frames) {
+                            if (n++ === 5) throw new Error('connection reset');
+                            yield frame;
+                        }
+                    })(),
+                };
+            };
+            const before = session.latest.seqno;
+            const r = await collect(session.chatStream(ask('one two three four five six seven eight nine ten')));
+            expect(attempts).toBe(2);
+            expect(text(r.chunks)).toBe(`${ECHO_PREFIX} one two three four five six seven eight nine ten`); // nothing twice, nothing missing
+            expect(r.receipt.seqno).toBe(before + 1); // served once
+            expect(net.worker.o.meter.latest(session.address)!.seqno).toBe(before + 1);
+        });
+
+        it('a retried stream id gets the same stream, not charged again', async () => {
+            await setUp();
+            const first = await collect(session.chatStream(ask('same stream'), { requestId: requestId(77) }));
+            const again = await collect(session.chatStream(ask('same stream'), { requestId: requestId(77) }));
+            expect(again.chunks).toEqual(first.chunks);
+            expect(again.receipt.seqno).toBe(first.receipt.seqno);
+            expect(again.receipt.amountDue).toBe(first.receipt.amountDue);
+            expect(net.worker.o.meter.latest(session.address)!.seqno).toBe(first.receipt.seqno);
+        });
+
+        it("passes the model's refusal before the stream starts; a stream that breaks off is not charged", async () => {
+            await setUp({ budget: toNano('10') }); // the worker holds back the prompt's worst case (a token per byte)
+            const long = 'x '.repeat(ECHO_CONTEXT_TOKENS);
+            const refused = await collect(session.chatStream({ messages: [{ role: 'user', content: long }], max_tokens: 8 })).catch(
+                (e) => e,
+            );
+            expect(refused).toMatchObject({ code: 'rejected-by-model' });
+            const seqno = net.worker.o.meter.latest(session.address)?.seqno ?? 0;
+            // the backend breaks off after its first chunks
+            slowDown((done) => done());
+            const backend = net.worker.o.backend;
+            (net.worker.o as { backend: typeof backend }).backend = {
+                ...backend,
+                stream: async (r) => {
+                    const chunks = await backend.stream(r);
+                    return (async function* () {
+                        let n = 0;
+                        for await (const c of chunks) {
+                            if (n++ === 3) throw new Error('the GPU fell over');
+                            yield c;
+                        }
+                    })();
+                },
+            };
+            const broken = await collect(session.chatStream(ask('this answer will break off'))).catch((e) => e);
+            expect(broken).toMatchObject({ code: 'answer-broken' });
+            expect(broken.message).toContain('not charged');
+            expect(net.worker.o.meter.latest(session.address)?.seqno ?? 0).toBe(seqno);
+            expect(session.latest.seqno).toBe(seqno);
         });
     });
 

@@ -53,7 +53,10 @@ describe('review of issue 14', () => {
     function wrapBackend(around: (done: () => Promise<ChatCompletion>, n: number) => Promise<ChatCompletion>) {
         const real = net.worker.o.backend;
         let n = 0;
-        (net.worker.o as { backend: typeof real }).backend = { complete: (r) => around(() => real.complete(r), n++) };
+        (net.worker.o as { backend: typeof real }).backend = {
+            complete: (r) => around(() => real.complete(r), n++),
+            stream: (r) => real.stream(r),
+        };
     }
 
     afterEach(async () => {

@@ -48,12 +48,14 @@ interface Answer {
 // Listens on host:port, or on a unix socket when `socket` names one (then `url` is unix:PATH).
 export async function startEchoBackend(
     o: { host?: string; port?: number; socket?: string; delayMs?: number } = {},
-): Promise<{ url: string; app: FastifyInstance; setDelay(ms: number): void }> {
+): Promise<{ url: string; app: FastifyInstance; setDelay(ms: number, o?: { perChunkMs?: number }): void }> {
     const app = Fastify({ logger: false, bodyLimit: 4 * 1024 * 1024 });
     let served = 0;
     let delayMs = o.delayMs ?? 0; // a slow model, for tests of clients that give up
-    const setDelay = (ms: number) => {
+    let perChunkMs = 0; // a stream that comes slowly
+    const setDelay = (ms: number, d: { perChunkMs?: number } = {}) => {
         delayMs = ms;
+        perChunkMs = d.perChunkMs ?? 0;
     };
     const seenSystemPrompts = new Set<string>(); // its "prompt cache"
 
@@ -130,7 +132,7 @@ export async function startEchoBackend(
         const id = `echo-${served}`;
         const created = Math.floor(Date.now() / 1000);
         const message = { role: 'assistant', content: a.content, ...(a.toolCalls ? { tool_calls: a.toolCalls } : {}) };
-        if (request.stream) return stream(reply, request, id, created, a);
+        if (request.stream) return stream(reply, request, id, created, a, perChunkMs);
         return {
             id,
             object: 'chat.completion',
@@ -152,7 +154,7 @@ export async function startEchoBackend(
 // The answer as server-sent events, as OpenAI streams it: a first chunk with the role, one chunk
 // per word (or the tool call whole), a last chunk with finish_reason, then the usage chunk when
 // asked for (stream_options.include_usage), then `data: [DONE]`.
-function stream(reply: FastifyReply, request: ChatRequest, id: string, created: number, a: Answer) {
+async function stream(reply: FastifyReply, request: ChatRequest, id: string, created: number, a: Answer, perChunkMs: number) {
     const chunk = (delta: object, finish: string | null = null) => ({
         id,
         object: 'chat.completion.chunk',
@@ -167,8 +169,12 @@ function stream(reply: FastifyReply, request: ChatRequest, id: string, created: 
     const options = request.stream_options as { include_usage?: boolean } | undefined;
     if (options?.include_usage)
         events.push({ id, object: 'chat.completion.chunk', created, model: request.model, choices: [], usage: a.usage });
+    reply.hijack();
     reply.raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
-    for (const e of events) reply.raw.write(`data: ${JSON.stringify(e)}\n\n`);
+    for (const e of events) {
+        if (perChunkMs > 0) await new Promise((r) => setTimeout(r, perChunkMs));
+        if (reply.raw.destroyed) return;
+        reply.raw.write(`data: ${JSON.stringify(e)}\n\n`);
+    }
     reply.raw.end('data: [DONE]\n\n');
-    return reply;
 }

@@ -45,7 +45,23 @@ export const chatRoutes: FastifyPluginAsync<{ worker: Worker; refusedPerAddressP
         } catch {
             throw new ApiError('bad-request', 400, 'the URL does not name a session address');
         }
-        return worker.handleChat(session, parseOrRefuse(requestEnvelopeSchema, req.body));
+        const answer = await worker.handleChat(session, parseOrRefuse(requestEnvelopeSchema, req.body));
+        if (answer.kind === 'whole') return answer.envelope;
+        // A stream: one JSON line per encrypted frame, written as the worker produces them. A client
+        // that goes away stops the writing, not the answer (the worker stores it for a retry).
+        reply.hijack();
+        reply.raw.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+        try {
+            for await (const frame of answer.frames) {
+                if (reply.raw.destroyed) break;
+                reply.raw.write(JSON.stringify(frame) + '\n');
+            }
+            reply.raw.end();
+        } catch (e) {
+            // (no HTTP status to change any more: the client sees a stream cut off, and retries)
+            worker.o.log.error({ err: (e as Error).message }, 'a stream failed while it was written');
+            reply.raw.destroy();
+        }
     });
 };
 

@@ -29,10 +29,16 @@ import {
     storeSubmitAttestation,
 } from '../../wrappers';
 import { ChainAccess, ChainUnavailable, onChain, waitFor } from '../../protocol/chain';
-import { DecryptionError, RequestEnvelope, ResponseEnvelope, openRequest } from '../../protocol/encryption';
+import { DecryptionError, RequestEnvelope, ResponseEnvelope, StreamFrame, StreamSealer, openRequest } from '../../protocol/encryption';
 import { SessionState, offerFor, readProvider, readSession } from '../../protocol/state';
 import {
+    ChatCompletion,
+    ChatCompletionChunk,
     ChatRequest,
+    SealedAnswer,
+    StoredStream,
+    StreamFramePayload,
+    UsageObject,
     requestedMaxTokens,
     tokenUsageOf,
     usageObjectOf,
@@ -44,6 +50,7 @@ import {
 } from '../../protocol/worker-api';
 import type { AttestationRequest } from '../../protocol/evidence';
 import { ApiError, MinuteCounter } from '../../protocol/http';
+import { AsyncQueue } from '../../protocol/async-queue';
 import { Backend, BackendRejected, BackendUnavailable } from './backend';
 import { EvidenceOptions, collectEvidence } from './evidence';
 import { AnswerStore, EnclaveKeys, RowAuthenticator, answerStore, generateEnclaveKeys, rowAuthenticator } from './keys';
@@ -274,7 +281,7 @@ export class Worker {
     // Decrypts, checks, runs and meters one request; returns the encrypted answer and receipt.
     // Idempotent by the envelope's request id: a retry (sealed anew, or the same envelope replayed)
     // gets the answer already served, resealed for whoever sealed it, and is not charged again.
-    async handleChat(sessionAddress: Address, envelope: RequestEnvelope): Promise<ResponseEnvelope> {
+    async handleChat(sessionAddress: Address, envelope: RequestEnvelope): Promise<ChatReply> {
         try {
             const r = await this.serve(sessionAddress, envelope);
             this.stats.requests += 1;
@@ -288,7 +295,7 @@ export class Worker {
         }
     }
 
-    private async serve(sessionAddress: Address, envelope: RequestEnvelope): Promise<ResponseEnvelope> {
+    private async serve(sessionAddress: Address, envelope: RequestEnvelope): Promise<ChatReply> {
         const s = await this.sessionOfClient(sessionAddress, envelope);
         this.requireWithinRate(sessionAddress);
         const opened = await this.open(sessionAddress, envelope);
@@ -308,7 +315,7 @@ export class Worker {
         const inFlight = this.inFlight.get(key);
         if (inFlight) {
             sameRequest(inFlight.hash);
-            return this.sealed(inFlight.answer, opened.sealResponse);
+            return this.replay(await this.sealed(inFlight.answer, opened.sealResponse), opened);
         }
         const stored = this.o.meter.answerOf(sessionAddress, envelope.requestId);
         if (stored || this.served.has(key)) {
@@ -325,22 +332,68 @@ export class Worker {
                     `request ${envelope.requestId} was served (receipt #${stored.seqno}) but its answer is no longer kept: it is not served again`,
                 );
             }
-            return opened.sealResponse(answer);
+            return this.replay(answer, opened);
         }
         this.requireOpen(s.status === Number(SESSION_OPEN) ? s : await this.session(sessionAddress, true));
-        const answer = this.serveNew(sessionAddress, s, opened.plaintext, envelope.requestId, requestHash);
-        this.inFlight.set(key, { hash: requestHash, answer });
-        try {
-            return await this.sealed(answer, opened.sealResponse);
-        } finally {
-            this.inFlight.delete(key);
+        const request = parseChatRequest(opened.plaintext);
+        if (!request.stream) {
+            const answer = this.serveNew(sessionAddress, s, request, opened.plaintext.length, envelope.requestId, requestHash);
+            this.inFlight.set(key, { hash: requestHash, answer });
+            try {
+                return { kind: 'whole', envelope: opened.sealResponse(await this.sealed(answer, opened.sealResponse)) };
+            } finally {
+                this.inFlight.delete(key);
+            }
         }
+        // A stream: the answer's chunks go out as the backend produces them. The backend is read to
+        // its end (and the answer stored and charged) even if the client goes away, so that a
+        // retry under the same id gets the whole answer.
+        const payloads = new AsyncQueue<StreamFramePayload>();
+        let streaming = false;
+        let started!: () => void;
+        const ready = new Promise<void>((resolve) => (started = resolve));
+        const answer = this.serveNew(sessionAddress, s, request, opened.plaintext.length, envelope.requestId, requestHash, {
+            started: () => {
+                streaming = true;
+                started();
+            },
+            chunk: (chunk) => payloads.push({ chunk }),
+        });
+        this.inFlight.set(key, { hash: requestHash, answer });
+        answer
+            .then((plain) => payloads.push({ done: (JSON.parse(plain.toString('utf8')) as StoredStream).done }))
+            .catch((e: Error) => {
+                if (!streaming) return; // refused before it started: an HTTP error below
+                this.o.log.warn({ session: sessionAddress.toString(), err: e.message }, 'a stream failed after it started: not charged');
+                payloads.push({ failed: { error: 'backend-unavailable', message: `the answer broke off, not charged: ${e.message}` } });
+            })
+            .finally(() => {
+                payloads.end();
+                this.inFlight.delete(key);
+            });
+        // Refusals (budget, the model's own) come before the stream starts, as an HTTP error.
+        await Promise.race([ready, this.sealed(answer, opened.sealResponse)]);
+        return { kind: 'stream', frames: sealFrames(payloads, opened.sealStream()) };
     }
 
-    // The answer sealed for this request's sender; the model's own refusal sealed too.
-    private async sealed(answer: Promise<Buffer>, seal: (bytes: Uint8Array) => ResponseEnvelope): Promise<ResponseEnvelope> {
+    // An answer already served, for a retry: whole, or its stream frame by frame.
+    private replay(
+        answer: Buffer,
+        opened: { sealResponse: (b: Uint8Array) => ResponseEnvelope; sealStream: () => StreamSealer },
+    ): ChatReply {
+        const stored = JSON.parse(answer.toString('utf8')) as Partial<StoredStream>;
+        if (!stored.chunks) return { kind: 'whole', envelope: opened.sealResponse(answer) };
+        const payloads = new AsyncQueue<StreamFramePayload>();
+        for (const chunk of stored.chunks) payloads.push({ chunk });
+        payloads.push({ done: stored.done! });
+        payloads.end();
+        return { kind: 'stream', frames: sealFrames(payloads, opened.sealStream()) };
+    }
+
+    // The answer's plaintext; the model's own refusal sealed to the client.
+    private async sealed(answer: Promise<Buffer>, seal: (bytes: Uint8Array) => ResponseEnvelope): Promise<Buffer> {
         try {
-            return seal(await answer);
+            return await answer;
         } catch (e) {
             if (e instanceof BackendRejected) throw this.rejectedByModel(e, seal);
             throw e;
@@ -379,18 +432,36 @@ export class Worker {
         );
     }
 
+    // Reads a streamed answer from the backend, passing each chunk on as it comes (without the
+    // usage, which the worker charges and reports itself); `started` once the backend accepted.
+    private async streamed(request: ChatRequest, to: { started: () => void; chunk: (c: ChatCompletionChunk) => void }): Promise<Produced> {
+        const chunks = await this.o.backend.stream(request);
+        to.started();
+        const kept: ChatCompletionChunk[] = [];
+        let usage: UsageObject | undefined;
+        for await (const chunk of chunks) {
+            if (chunk.usage) usage = chunk.usage;
+            if (chunk.choices.length === 0) continue; // the usage chunk
+            const { usage: _, ...withoutUsage } = chunk;
+            kept.push(withoutUsage);
+            to.chunk(withoutUsage);
+        }
+        if (!usage) throw new BackendUnavailable('the model backend streamed no usage counts; the worker meters by them');
+        return { usage, chunks: kept };
+    }
+
     // Runs a request never seen before: reserves its worst case against the budget, calls the
-    // backend, and records the receipt and the answer in one write. Returns the answer's plaintext.
+    // backend, and records the receipt and the answer in one write. Returns the answer's plaintext
+    // (a SealedAnswer, or for a stream a StoredStream after `stream.chunk` got every chunk).
     private async serveNew(
         sessionAddress: Address,
         s: SessionState,
-        plaintext: Buffer,
+        request: ChatRequest,
+        requestBytes: number,
         requestId: string,
         requestHash: Buffer,
+        stream?: { started: () => void; chunk: (c: ChatCompletionChunk) => void },
     ): Promise<Buffer> {
-        const request = parseChatRequest(plaintext);
-        if (request.stream)
-            throw new WorkerRefusal('bad-request', 400, 'this route answers whole completions: send stream: true to the stream route');
         const prices: PriceRates = s.terms!.prices;
         await this.requireModel(request.model, prices);
         const sessionKey = sessionAddress.toRawString();
@@ -401,7 +472,7 @@ export class Worker {
         // token is at least one byte), and cap the answer's length by what is left once the
         // latest receipt and the worst case of every other request in flight are counted.
         // A token of each part costs at most the dearer of its two classes.
-        const bounds = requestTokenBounds(request, plaintext.length);
+        const bounds = requestTokenBounds(request, requestBytes);
         const choices = BigInt(request.n ?? 1);
         const promptPrice = max(prices.prompt, prices.cachedPrompt);
         const answerPrice = max(prices.completion, prices.reasoning);
@@ -449,9 +520,9 @@ export class Worker {
                 ...(request.max_completion_tokens != null ? { max_completion_tokens: Number(maxTokens) } : {}),
                 ...(request.max_tokens != null || request.max_completion_tokens == null ? { max_tokens: Number(maxTokens) } : {}),
             };
-            const completion = await this.o.backend.complete(capped);
+            const produced: Produced = stream ? await this.streamed(capped, stream) : wholeAnswer(await this.o.backend.complete(capped));
             // Charge what the backend counted, within the bounds above; a part never exceeds its whole.
-            const counted = tokenUsageOf(completion.usage);
+            const counted = tokenUsageOf(produced.usage);
             const promptTokens = min(counted.promptTokens, bounds.promptTokens);
             const completionTokens = min(counted.completionTokens, answerBound);
             const usage: TokenUsage = {
@@ -468,31 +539,32 @@ export class Worker {
                 usage,
                 requestAt,
                 budget,
-                resultDigest: createHash('sha256').update(JSON.stringify(completion.choices)).digest(),
+                resultDigest: createHash('sha256')
+                    .update(JSON.stringify(produced.chunks ?? produced.whole!.choices))
+                    .digest(),
                 request: {
                     id: requestId,
                     hash: requestHash,
                     authenticate: (row) => this.rows.mac(requestRowBytes(row)),
                     answer: (r, charged) => {
-                        completion.usage = usageObjectOf(charged, completion.usage);
-                        const answer = {
-                            completion,
-                            receipt: r.receipt.toBoc().toString('base64'),
-                            signature: r.signature.toString('hex'),
-                        };
+                        const usage = usageObjectOf(charged, produced.usage);
+                        const signed = { receipt: r.receipt.toBoc().toString('base64'), signature: r.signature.toString('hex') };
+                        const answer: SealedAnswer | StoredStream = produced.chunks
+                            ? { chunks: produced.chunks, done: { usage, ...signed } }
+                            : { completion: { ...produced.whole!, usage }, ...signed };
                         plainAnswer = Buffer.from(JSON.stringify(answer));
                         return this.answers.seal(plainAnswer, answerContext(sessionAddress, requestId, requestHash));
                     },
                 },
             });
             this.remember(`${sessionKey}|${requestId}`);
-            this.stats.tokens = addUsage(this.stats.tokens, tokenUsageOf(completion.usage));
+            this.stats.tokens = addUsage(this.stats.tokens, usage);
             this.o.log.info(
                 {
                     session: sessionAddress.toString(),
                     seqno: receipt.seqno,
-                    promptTokens: completion.usage.prompt_tokens,
-                    completionTokens: completion.usage.completion_tokens,
+                    promptTokens: usage.promptTokens,
+                    completionTokens: usage.completionTokens,
                 },
                 'served',
             );
@@ -746,3 +818,21 @@ function parseChatRequest(plaintext: Buffer): ChatRequest {
 const min = (a: bigint, b: bigint) => (a < b ? a : b);
 const max = (a: bigint, b: bigint) => (a > b ? a : b);
 const ceilDiv = (a: bigint, b: bigint) => (a + b - 1n) / b;
+
+// What the backend produced for a request: a whole completion, or a stream's chunks, and the
+// usage it counted.
+interface Produced {
+    usage: UsageObject;
+    whole?: ChatCompletion;
+    chunks?: ChatCompletionChunk[];
+}
+
+const wholeAnswer = (c: ChatCompletion): Produced => ({ usage: c.usage, whole: c });
+
+// What the worker answers a chat request with: a whole sealed answer, or an encrypted stream.
+export type ChatReply = { kind: 'whole'; envelope: ResponseEnvelope } | { kind: 'stream'; frames: AsyncIterable<StreamFrame> };
+
+// The payloads of a stream as encrypted frames; the last payload (a `done` or `failed` one) ends it.
+async function* sealFrames(payloads: AsyncQueue<StreamFramePayload>, sealer: StreamSealer): AsyncIterable<StreamFrame> {
+    for await (const payload of payloads) yield sealer.seal(Buffer.from(JSON.stringify(payload)), !('chunk' in payload));
+}
