@@ -20,7 +20,9 @@
 import { performance } from 'perf_hooks';
 import { beginCell, toNano } from '@ton/core';
 import { CocoonClient, ClientSession } from '../sdk';
-import { postJson } from '../protocol/http-post';
+import { postForStream, postJson } from '../protocol/http-post';
+import { buildGateway } from '../gateway/src/app';
+import { DEFAULT_SESSION_POLICY } from '../gateway/src/sessions';
 import { generateX25519KeyPair, openAuth, sealAuth } from '../protocol/hpke';
 import { signUsageReceipt, verifyUsageReceipt } from '../wrappers';
 import { Aes128Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core';
@@ -191,6 +193,48 @@ function cpuMs(pid: number): number {
     return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
+// Time to the first chunk of a streamed answer (the whole stream is read each time): from the
+// backend directly, through the SDK and the worker, and through the OpenAI-compatible gateway in
+// front of them (gateway/, as `npm run gateway` runs it).
+async function streamingRows(net: LocalNetwork, n: number) {
+    const body = JSON.stringify({ ...PROMPT, model: DEMO_MODEL, stream: true });
+    const firstDataLine = async (url: string) => {
+        const started = performance.now();
+        const res = await postForStream({ url: new URL(url) }, body, { 'content-type': 'application/json' }, 10_000);
+        let first = 0;
+        for await (const line of res.lines()) if (!first && line.startsWith('data:')) first = performance.now() - started;
+        return first;
+    };
+    const direct = await timedValues(n, () => firstDataLine(`${net.backendUrl}/v1/chat/completions`));
+    const session = await open(client(net, 5000), net);
+    const sdk = await timedValues(n, async () => {
+        const started = performance.now();
+        const stream = session.chatStream(PROMPT);
+        let first = 0;
+        for await (const _ of stream) if (!first) first = performance.now() - started;
+        await stream.result;
+        return first;
+    });
+    const gateway = await buildGateway({ client: client(net, 5000), policy: { ...DEFAULT_SESSION_POLICY, budget: toNano('20') } });
+    const url = await gateway.listen({ host: '127.0.0.1', port: 0 });
+    try {
+        return { direct, sdk, gateway: await timedValues(n, () => firstDataLine(`${url}/v1/chat/completions`)) };
+    } finally {
+        await gateway.close();
+    }
+}
+
+// Like timed, for a measurement `once` returns itself (ms).
+async function timedValues(n: number, once: () => Promise<number>): Promise<Timing> {
+    for (let i = 0; i < 20; i++) await once(); // warm up
+    const started = performance.now();
+    const times: number[] = [];
+    for (let i = 0; i < n; i++) times.push(await once());
+    times.sort((a, b) => a - b);
+    const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))];
+    return { p50: at(0.5), p99: at(0.99), rps: n / ((performance.now() - started) / 1000) };
+}
+
 async function main() {
     const args = process.argv.slice(2);
     const json = args.includes('--json');
@@ -214,6 +258,7 @@ async function main() {
         const confidential = await timed(n, () => reused.chat(PROMPT));
         const everyRequest = await open(client(net, 0), net);
         const chainEveryTime = await timed(Math.min(n, 200), () => everyRequest.chat(PROMPT));
+        const firstChunk = await streamingRows(net, Math.min(n, 300));
         const load = await throughput(net, 50, 4, 5);
         const steps = await cryptoSteps();
 
@@ -234,6 +279,9 @@ async function main() {
                     workerCpuMsPerRequest: ms(load.workerCpuMsPerRequest),
                     workerRpsPerCore: Math.round(1000 / load.workerCpuMsPerRequest),
                     cryptoSteps: steps,
+                    streamDirectFirstChunkP50Ms: ms(firstChunk.direct.p50),
+                    streamGatewayFirstChunkP50Ms: ms(firstChunk.gateway.p50),
+                    streamFirstChunkOverheadP50Ms: ms(firstChunk.gateway.p50 - firstChunk.direct.p50),
                 }),
             );
             return;
@@ -246,6 +294,13 @@ async function main() {
             row('confidential, provider state read before every request', chainEveryTime),
         ]);
         console.log(`overhead at p50: ${ms(confidential.p50 - direct.p50)} ms`);
+        console.log(`time to the first streamed chunk, ${Math.min(n, 300)} streams per row`);
+        console.table([
+            row('stream direct from the backend', firstChunk.direct),
+            row('stream through the SDK and the worker', firstChunk.sdk),
+            row('stream through the gateway, SDK and worker', firstChunk.gateway),
+        ]);
+        console.log(`first-chunk overhead at p50 through the gateway: ${ms(firstChunk.gateway.p50 - firstChunk.direct.p50)} ms`);
         console.log(
             `throughput: ${Math.round(load.rps)} requests/s through one worker process, 50 sessions x 4 in flight for 5 s (the clients, backend and chain share the other core)`,
         );

@@ -636,6 +636,16 @@ export class ClientSession {
         return this.state.budget;
     }
 
+    // The session's deadline (unix time, chain clock) and whether it still takes requests: open,
+    // and not stopped by a bad receipt.
+    get deadline(): number {
+        return this.state.deadline;
+    }
+
+    get usable(): boolean {
+        return this.state.status === Number(SESSION_OPEN) && !this.stoppedBy;
+    }
+
     // The last receipt accepted: what the provider may claim at most.
     get latest() {
         return this.tracker.latest;

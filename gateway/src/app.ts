@@ -1,0 +1,283 @@
+// The OpenAI-compatible gateway: any OpenAI client (the `openai` package, LangChain, curl) talks to
+// it as to OpenAI's API; behind it, the SDK finds providers on-chain, opens and tops up sessions
+// from the gateway's wallet, encrypts every request to the attested enclave, checks every
+// receipt, and fails over to the next provider when one fails before the first byte of an answer.
+//
+//   POST /v1/chat/completions   OpenAI's chat request, whole or streamed (server-sent events)
+//   GET  /v1/models             the models listed on-chain: providers, model hash, prices
+//   POST /v1/completions        not offered: Cocoon workers serve chat completions
+//
+// Errors use OpenAI's shape, {error: {message, type, code, param}}, and statuses: 400 for the
+// caller's mistakes (a model nobody offers included), 401 for a missing or unknown API key, 402
+// when the session's budget cannot pay even after a top-up, 429 for rate limits, 502/503 for
+// provider failures.
+import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { createHash, timingSafeEqual } from 'crypto';
+import type { Logger } from 'pino';
+import {
+    ChatCompletionChunk,
+    ChatRequest,
+    ClientSession,
+    CocoonClient,
+    CocoonError,
+    ProviderDirectory,
+    chatRequestSchema,
+    mapBounded,
+    readProvider,
+} from '../../sdk';
+import { STATUS_ACTIVE, bigIntToBuffer32 } from '../../wrappers';
+import { SessionPool, SessionPolicy } from './sessions';
+
+export interface GatewayOptions {
+    client: CocoonClient;
+    policy: SessionPolicy;
+    // SHA-256 hashes of the API keys that may call the gateway (none: no key needed, which the CLI
+    // allows only on loopback). Keys themselves are never kept or logged.
+    apiKeyHashes?: Buffer[];
+    logger?: Logger;
+    maxFailovers?: number; // other providers tried when one fails before answering (default 2)
+}
+
+type OpenAiErrorType = 'invalid_request_error' | 'authentication_error' | 'insufficient_quota' | 'rate_limit_error' | 'api_error';
+
+class OpenAiError extends Error {
+    constructor(
+        readonly status: number,
+        readonly type: OpenAiErrorType,
+        readonly code: string,
+        message: string,
+        readonly param: string | null = null,
+    ) {
+        super(message);
+    }
+
+    body() {
+        return { error: { message: this.message, type: this.type, code: this.code, param: this.param } };
+    }
+}
+
+export function apiKeyHash(key: string): Buffer {
+    return createHash('sha256').update(key, 'utf8').digest();
+}
+
+export async function buildGateway(o: GatewayOptions): Promise<FastifyInstance> {
+    const app = Fastify({
+        bodyLimit: 4 * 1024 * 1024,
+        // never log an API key or a prompt
+        logger: o.logger ? { level: o.logger.level, redact: ['req.headers.authorization'] } : false,
+    });
+    const pool = new SessionPool(o.client, o.policy);
+
+    app.setErrorHandler((e: Error & { statusCode?: number }, _req, reply) => {
+        const err =
+            e instanceof OpenAiError
+                ? e
+                : e.statusCode && e.statusCode < 500
+                  ? new OpenAiError(e.statusCode, 'invalid_request_error', 'invalid_request', e.message)
+                  : new OpenAiError(500, 'api_error', 'internal_error', 'the gateway failed: see its log');
+        if (err.status >= 500) o.logger?.error({ err: e.message }, 'request failed');
+        reply.status(err.status).send(err.body());
+    });
+    app.setNotFoundHandler((req, reply) => {
+        reply
+            .status(404)
+            .send(new OpenAiError(404, 'invalid_request_error', 'unknown_url', `Unknown request URL: ${req.method} ${req.url}`).body());
+    });
+
+    app.addHook('onRequest', async (req) => {
+        if (!o.apiKeyHashes?.length) return;
+        const key = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+        const hash = key ? apiKeyHash(key) : null;
+        if (!hash || !o.apiKeyHashes.some((h) => timingSafeEqual(h, hash))) {
+            throw new OpenAiError(
+                401,
+                'authentication_error',
+                'invalid_api_key',
+                'Incorrect or missing API key: pass one of the gateway\'s keys as "Authorization: Bearer KEY"',
+            );
+        }
+    });
+
+    app.get('/v1/models', async () => ({ object: 'list', data: await listModels(o.client) }));
+
+    app.post('/v1/completions', async () => {
+        throw new OpenAiError(
+            404,
+            'invalid_request_error',
+            'unsupported_endpoint',
+            'Cocoon workers serve chat completions: use POST /v1/chat/completions',
+        );
+    });
+
+    app.post('/v1/chat/completions', async (req, reply) => {
+        const request = parseRequest(req.body);
+        const { model, ...rest } = request;
+        const tried: string[] = [];
+        let toppedUp = false;
+        for (let attempt = 0; ; attempt++) {
+            const session = await pool.session(model).catch((e) => {
+                throw toOpenAi(e, model);
+            });
+            try {
+                if (request.stream) return await stream(req, reply, session, rest, model);
+                const { completion } = await session.chat(rest);
+                return { ...completion, model };
+            } catch (e) {
+                // The session's budget cannot hold the request's worst case: top it up once, and ask again.
+                if (e instanceof CocoonError && e.detail === 'budget-exhausted' && !toppedUp && !reply.raw.headersSent) {
+                    toppedUp = true;
+                    await session.topUp(o.policy.topUpAmount).catch((t) => {
+                        throw new OpenAiError(
+                            402,
+                            'insufficient_quota',
+                            'top_up_failed',
+                            `the session's budget is spent and the gateway's wallet could not top it up: ${(t as Error).message}`,
+                        );
+                    });
+                    continue;
+                }
+                // Before the first byte of an answer, a provider's failure sends the request to the next one.
+                if (reply.raw.headersSent || !isProviderFailure(e) || attempt >= (o.maxFailovers ?? 2)) throw toOpenAi(e, model, tried);
+                tried.push(`${session.provider.toString()}: ${(e as Error).message}`);
+                o.logger?.warn({ provider: session.provider.toString(), err: (e as Error).message }, 'provider failed: failing over');
+                pool.providerFailed(session);
+            }
+        }
+    });
+    return app;
+}
+
+// The answer as server-sent events: OpenAI's chunks, the usage chunk if asked for
+// (stream_options.include_usage), then `data: [DONE]`. The first chunk is awaited before the
+// response starts, so that a provider failing before it can be failed over.
+async function stream(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    session: ClientSession,
+    request: Omit<ChatRequest, 'model'>,
+    model: string,
+) {
+    const { stream: _, ...rest } = request;
+    const answer = session.chatStream(rest);
+    const chunks = answer[Symbol.asyncIterator]();
+    const first = await chunks.next();
+    reply.hijack();
+    reply.raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    const send = (data: unknown) => reply.raw.write(`data: ${JSON.stringify(data)}\n\n`);
+    let last: ChatCompletionChunk | undefined;
+    try {
+        for (let next = first; !next.done; next = await chunks.next()) {
+            last = { ...next.value, model };
+            send(last);
+        }
+        const { usage } = await answer.result;
+        if ((request.stream_options as { include_usage?: boolean } | undefined)?.include_usage) {
+            send({ id: last?.id ?? '', object: 'chat.completion.chunk', created: last?.created ?? 0, model, choices: [], usage });
+        }
+        reply.raw.end('data: [DONE]\n\n');
+    } catch (e) {
+        // The response already started: OpenAI's streams report an error as an event.
+        const err = toOpenAi(e, model);
+        send(err.body());
+        reply.raw.end();
+        req.log.warn({ err: (e as Error).message }, 'stream failed after it started');
+    }
+}
+
+function parseRequest(body: unknown): ChatRequest {
+    const parsed = chatRequestSchema.safeParse(body);
+    if (parsed.success) return parsed.data;
+    const issue = parsed.error.issues[0];
+    const param = issue.path.join('.') || null;
+    throw new OpenAiError(400, 'invalid_request_error', 'invalid_request', `Invalid request: ${param ?? 'body'}: ${issue.message}`, param);
+}
+
+// Failures of the provider (its worker, its backend, its chain state), not of the request: worth
+// another provider.
+function isProviderFailure(e: unknown): boolean {
+    if (!(e instanceof CocoonError)) return false;
+    if (['worker-unreachable', 'bad-answer', 'stopped', 'not-attested', 'attestation-expired', 'attestation-mismatch'].includes(e.code))
+        return true;
+    return (
+        e.code === 'worker-refused' &&
+        [
+            'backend-unavailable',
+            'internal',
+            'not-attested',
+            'session-not-open',
+            'deadline-passed',
+            'previous-enclave-key',
+            'undecryptable',
+        ].includes(e.detail ?? '')
+    );
+}
+
+function toOpenAi(e: unknown, model: string, tried: string[] = []): OpenAiError {
+    if (e instanceof OpenAiError) return e;
+    if (!(e instanceof CocoonError))
+        return new OpenAiError(500, 'api_error', 'internal_error', `the gateway failed: ${(e as Error).message}`);
+    const also = tried.length ? ` (also tried: ${tried.join('; ')})` : '';
+    switch (e.code) {
+        case 'bad-request':
+        case 'rejected-by-model':
+            return new OpenAiError(400, 'invalid_request_error', e.code, e.message);
+        case 'provider-unavailable':
+            return /no provider offers/.test(e.message)
+                ? new OpenAiError(
+                      400,
+                      'invalid_request_error',
+                      'model_not_found',
+                      `The model \`${model}\` is not offered by any provider on this Cocoon network (GET /v1/models lists those that are)`,
+                      'model',
+                  )
+                : new OpenAiError(503, 'api_error', 'no_provider', e.message + also);
+        case 'budget-too-small':
+        case 'insufficient-collateral':
+            return new OpenAiError(402, 'insufficient_quota', e.code, e.message);
+        case 'not-confirmed':
+            return new OpenAiError(503, 'api_error', e.code, e.message);
+        case 'worker-refused':
+            if (e.detail === 'budget-exhausted') return new OpenAiError(402, 'insufficient_quota', 'budget_exhausted', e.message);
+            if (e.detail === 'rate-limited' || e.detail === 'session-busy')
+                return new OpenAiError(429, 'rate_limit_error', e.detail, e.message);
+            if (e.detail === 'bad-request' || e.detail === 'body-too-large')
+                return new OpenAiError(400, 'invalid_request_error', e.detail, e.message);
+            return new OpenAiError(502, 'api_error', e.detail ?? 'provider_error', e.message + also);
+        default:
+            return new OpenAiError(502, 'api_error', e.code.replace(/-/g, '_'), e.message + also);
+    }
+}
+
+// Every model an active, attested provider lists, with how many list it, its hash and the lowest
+// price of each token class (nanotons per million tokens, as strings).
+async function listModels(client: CocoonClient) {
+    const directory = new ProviderDirectory(client.o.chain, client.o.root, { concurrency: client.o.readConcurrency });
+    const now = client.o.chain.now();
+    const providers = await mapBounded(await directory.providers(), client.o.readConcurrency ?? 8, (a) =>
+        readProvider(client.o.chain, a).catch(() => null),
+    );
+    const models = new Map<string, { hashes: Set<string>; providers: number; prices: Record<string, bigint> }>();
+    for (const p of providers) {
+        if (!p || p.status !== Number(STATUS_ACTIVE) || !p.listing || !p.attestation || Number(p.attestation.validUntil) <= now) continue;
+        for (const [, offer] of p.listing.models) {
+            const m = models.get(offer.name) ?? { hashes: new Set(), providers: 0, prices: {} };
+            m.providers += 1;
+            m.hashes.add(bigIntToBuffer32(offer.modelHash).toString('hex'));
+            for (const [k, v] of Object.entries(offer.prices)) {
+                if (k === '$$type') continue;
+                const price = v as bigint;
+                if (m.prices[k] === undefined || price < m.prices[k]) m.prices[k] = price;
+            }
+            models.set(offer.name, m);
+        }
+    }
+    return [...models].map(([id, m]) => ({
+        id,
+        object: 'model',
+        created: 0,
+        owned_by: 'cocoon',
+        model_hashes: [...m.hashes],
+        providers: m.providers,
+        pricing: { unit: 'nanoton per million tokens', ...Object.fromEntries(Object.entries(m.prices).map(([k, v]) => [k, v.toString()])) },
+    }));
+}
