@@ -484,8 +484,7 @@ export class Worker {
             return answerPrice === 0n ? BigInt(DEFAULT_MAX_TOKENS) : (left * 1_000_000n) / answerPrice / choices;
         };
         let budget = s.budget;
-        // The budget would cut the answer short: a top-up may have landed since the session was read.
-        if (affordable(budget) < BigInt(requestedMaxTokens(request))) budget = (await this.session(sessionAddress, true)).budget;
+        if (affordable(budget) < 1n) budget = (await this.session(sessionAddress, true)).budget; // a top-up may have landed
         // From here to the reservation nothing awaits: the checks see every other request's reservation.
         const flight = flightNow();
         if (flight.count >= this.o.maxConcurrentPerSession) {
