@@ -19,6 +19,7 @@ import {
     TCB_UP_TO_DATE,
     GOVERNANCE_VALUE,
     ListingInput,
+    PriceRates,
     ProtocolParams,
     Root,
     buildListing,
@@ -181,17 +182,24 @@ export async function startLocalVerifiers(
 
 // Step 3: the worker with the built-in backend, which can be stopped and started again (same
 // port and database: the listing names the URL, the meter keeps its receipts).
-function workerControl(net: LocalNetwork, o: { backendUrl: string; dir: string }): Pick<LocalNetwork, 'startWorker' | 'stopWorker'> {
+// Starts and stops a worker for `o.provider` (the network's own by default), paid from `o.wallet`;
+// `slot` gets the running worker and its URL (the network itself, or another provider's record).
+function workerControl(
+    net: LocalNetwork,
+    o: { backendUrl: string; dir: string; provider?: Address; wallet?: SandboxContract<TreasuryContract> },
+    slot: { worker: Worker; workerUrl: string } = net,
+): Pick<LocalNetwork, 'startWorker' | 'stopWorker'> {
     let app: FastifyInstance | undefined;
     let meter: Meter | undefined;
     return {
         async startWorker(w = {}) {
             meter = new Meter(join(o.dir, 'worker.sqlite'), LOCAL_GLOBAL_ID);
+            const provider = o.provider ?? net.provider;
             const worker = await Worker.create({
-                provider: net.provider,
+                provider,
                 globalId: LOCAL_GLOBAL_ID,
                 chain: net.chain,
-                sender: net.ledger.sender(net.workerWallet),
+                sender: net.ledger.sender(o.wallet ?? net.workerWallet),
                 verifiers: net.verifierUrls,
                 backend: openAiBackend(o.backendUrl),
                 models: [DEMO_MODEL],
@@ -204,14 +212,14 @@ function workerControl(net: LocalNetwork, o: { backendUrl: string; dir: string }
                 maxConcurrentPerSession: w.maxConcurrentPerSession ?? 8,
                 perSessionPerMinute: w.perSessionPerMinute ?? 6000,
                 answerRetentionSeconds: w.answerRetentionSeconds ?? 600,
-                sealedKeys: w.sealedKeys ? developmentSealedKeys(o.dir, net.provider) : undefined,
+                sealedKeys: w.sealedKeys ? developmentSealedKeys(o.dir, provider) : undefined,
                 confirmTimeoutMs: 1000,
                 log: quiet,
             });
             app = await buildWorkerServer(worker);
-            const port = net.workerUrl ? Number(new URL(net.workerUrl).port) : 0;
-            net.workerUrl = await app.listen({ host: '127.0.0.1', port });
-            net.worker = worker;
+            const port = slot.workerUrl ? Number(new URL(slot.workerUrl).port) : 0;
+            slot.workerUrl = await app.listen({ host: '127.0.0.1', port });
+            slot.worker = worker;
             return worker;
         },
         async stopWorker() {
@@ -232,18 +240,60 @@ function developmentSealedKeys(dir: string, provider: Address): SealedKeys {
 
 // Step 4: the GPU owner registers its Provider, listing the demo model at the worker's URL, and
 // stakes 50 TON more.
-export async function registerLocalProvider(net: LocalNetwork, stakeTon: string) {
-    const provider = await providerForOwner(net.root.address, net.gpuOwner.address);
+export async function registerLocalProvider(
+    net: LocalNetwork,
+    stakeTon: string,
+    o: { owner?: SandboxContract<TreasuryContract>; endpoint?: string; prices?: PriceRates } = {},
+) {
+    const owner = o.owner ?? net.gpuOwner;
+    const provider = await providerForOwner(net.root.address, owner.address);
     const listing: ListingInput = {
         gpuModel: 'NVIDIA H100 80GB HBM3',
         gpuCount: 1,
         vramGb: 80,
-        endpoint: net.workerUrl,
-        models: [{ name: DEMO_MODEL, prices: DEMO_PRICES, modelHash: DEMO_MODEL_HASH }],
+        endpoint: o.endpoint ?? net.workerUrl,
+        models: [{ name: DEMO_MODEL, prices: o.prices ?? DEMO_PRICES, modelHash: DEMO_MODEL_HASH }],
     };
     const register = storeRegister({ $$type: 'Register', queryId: 0n, listing: buildListing(listing) });
-    await sendOk(net.ledger, net.gpuOwner, provider.address, toNano(stakeTon), cell(register), provider.init!);
-    await sendOk(net.ledger, net.gpuOwner, provider.address, toNano('50'), cell(storeStake({ $$type: 'Stake', queryId: 0n })));
+    await sendOk(net.ledger, owner, provider.address, toNano(stakeTon), cell(register), provider.init!);
+    await sendOk(net.ledger, owner, provider.address, toNano('50'), cell(storeStake({ $$type: 'Stake', queryId: 0n })));
+}
+
+export interface ExtraProvider {
+    name: string;
+    provider: Address;
+    worker: Worker;
+    workerUrl: string;
+    startWorker(o?: WorkerOptions): Promise<Worker>;
+    stopWorker(): Promise<void>;
+}
+
+// Another GPU owner on the local network: its Provider registered and staked, listing the demo
+// model at `prices`, and its own worker (the same built-in backend) attested. Stopped with the network.
+export async function addLocalProvider(net: LocalNetwork, name: string, o: { prices?: PriceRates } = {}): Promise<ExtraProvider> {
+    const [owner, wallet] = await Promise.all([`${name} owner`, `${name} worker wallet`].map((n) => net.blockchain.treasury(n)));
+    const provider = (await providerForOwner(net.root.address, owner.address)).address;
+    const index = Number(await net.root.getProviderCount()) + 1;
+    for (const [what, address] of [
+        [`${name}: GPU owner`, owner.address],
+        [`${name}: worker wallet`, wallet.address],
+        [`${name}: Provider`, provider],
+        [`${name}: Root's index entry`, (await providerEntryFor(net.root.address, index)).address],
+    ] as const)
+        await net.ledger.track(what, address);
+    const dir = mkdtempSync(join(tmpdir(), `cocoon-${name.replace(/\W/g, '-')}-`));
+    const extra = { name, provider, workerUrl: '' } as ExtraProvider;
+    Object.assign(extra, workerControl(net, { backendUrl: net.backendUrl, dir, provider, wallet }, extra));
+    await extra.startWorker();
+    const stop = net.stop;
+    net.stop = async () => {
+        await extra.stopWorker();
+        rmSync(dir, { recursive: true, force: true });
+        await stop();
+    };
+    await registerLocalProvider(net, '150', { owner, endpoint: extra.workerUrl, prices: o.prices });
+    await extra.worker.attest();
+    return extra;
 }
 
 export async function startLocalNetwork(o: LocalNetworkOptions = {}): Promise<LocalNetwork> {

@@ -8,6 +8,11 @@ import { join } from 'path';
 import { GatewayCliOptions, gatewayProgram, startGateway } from '../../gateway/src/cli';
 import { ECHO_PREFIX } from '../../worker/src/echo-backend';
 import { tempDir } from '../tmp';
+import { toNano } from '@ton/core';
+import { CocoonClient } from '../../sdk';
+import { buildGateway } from '../../gateway/src/app';
+import { DEFAULT_SESSION_POLICY } from '../../gateway/src/sessions';
+import { DEMO_PRICES, LOCAL_CLIENT_POLICY, addLocalProvider, startLocalNetwork } from '../../testkit/local-network';
 
 function options(extra: string[] = []): GatewayCliOptions {
     return gatewayProgram()
@@ -175,6 +180,44 @@ describe('gateway API keys and budgets', () => {
             expect(refused.error).toMatchObject({ type: 'insufficient_quota', code: 'budget_exhausted' });
         } finally {
             await g.stop();
+        }
+    });
+});
+
+describe('gateway failover', () => {
+    it("when the chosen provider's worker is gone, requests fail over to the next provider, whole and streamed", async () => {
+        const net = await startLocalNetwork();
+        try {
+            await net.worker.attest();
+            // a dearer second provider: the first is chosen while it works
+            const second = await addLocalProvider(net, 'second', { prices: { ...DEMO_PRICES, completion: DEMO_PRICES.completion * 2n } });
+            const client = new CocoonClient({
+                ...LOCAL_CLIENT_POLICY,
+                chain: net.chain,
+                wallet: net.ledger.sender(net.client),
+                root: net.root.address,
+                confirmTimeoutMs: 5000,
+                retries: 1,
+            });
+            const app = await buildGateway({ client, policy: { ...DEFAULT_SESSION_POLICY, budget: toNano('20') } });
+            const url = await app.listen({ host: '127.0.0.1', port: 0 });
+            const openai = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'x', maxRetries: 0 });
+            const ask = (content: string) => ({ model: 'cocoon-echo', messages: [{ role: 'user' as const, content }], max_tokens: 32 });
+            try {
+                expect((await openai.chat.completions.create(ask('first'))).choices[0].message.content).toContain('first');
+                expect([net.worker.stats.requests, second.worker.stats.requests]).toEqual([1, 0]);
+                await net.stopWorker(); // the first provider's worker is gone
+                expect((await openai.chat.completions.create(ask('second'))).choices[0].message.content).toContain('second');
+                const stream = await openai.chat.completions.create({ ...ask('third'), stream: true });
+                let text = '';
+                for await (const c of stream) text += c.choices[0]?.delta?.content ?? '';
+                expect(text).toContain('third');
+                expect(second.worker.stats.requests).toBe(2);
+            } finally {
+                await app.close();
+            }
+        } finally {
+            await net.stop();
         }
     });
 });
