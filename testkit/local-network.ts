@@ -11,6 +11,7 @@ import { join } from 'path';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import pino from 'pino';
+import { ClientOptions, CocoonClient } from '../sdk/client';
 import type { FastifyInstance } from 'fastify';
 import {
     EXAMPLE_PARAMS,
@@ -80,6 +81,19 @@ export interface LocalNetwork {
     startWorker(o?: WorkerOptions): Promise<Worker>;
     stopWorker(): Promise<void>;
     stop(): Promise<void>;
+}
+
+// A client of the local network: the client wallet, its Root, and a policy that accepts the
+// simulated TCB of the development worker.
+export function localClient(net: LocalNetwork, o: Partial<ClientOptions> = {}): CocoonClient {
+    return new CocoonClient({
+        ...LOCAL_CLIENT_POLICY,
+        chain: net.chain,
+        wallet: net.ledger.sender(net.client),
+        root: net.root.address,
+        confirmTimeoutMs: 5000,
+        ...o,
+    });
 }
 
 export interface WorkerOptions {

@@ -80,16 +80,10 @@ export async function startGateway(o: GatewayCliOptions): Promise<{ url: string;
     let stop = async () => {};
     if (o.local) {
         // (loaded only here: a gateway for a real network does not carry the local network's code)
-        const { LOCAL_CLIENT_POLICY, startLocalNetwork } = await import('../../testkit/local-network');
+        const { localClient, startLocalNetwork } = await import('../../testkit/local-network');
         const net = await startLocalNetwork();
         await net.worker.attest();
-        client = new CocoonClient({
-            ...LOCAL_CLIENT_POLICY,
-            chain: net.chain,
-            wallet: net.ledger.sender(net.client),
-            root: net.root.address,
-            confirmTimeoutMs: 5000,
-        });
+        client = localClient(net);
         stop = () => net.stop();
     } else {
         if (!o.root) throw new UsageError('give --root ADDRESS (the Cocoon Root on --network), or --local for a local network');

@@ -9,10 +9,9 @@ import { GatewayCliOptions, gatewayProgram, startGateway } from '../../gateway/s
 import { ECHO_PREFIX } from '../../worker/src/echo-backend';
 import { tempDir } from '../tmp';
 import { toNano } from '@ton/core';
-import { CocoonClient } from '../../sdk';
 import { buildGateway } from '../../gateway/src/app';
 import { DEFAULT_SESSION_POLICY } from '../../gateway/src/sessions';
-import { DEMO_PRICES, LOCAL_CLIENT_POLICY, addLocalProvider, startLocalNetwork } from '../../testkit/local-network';
+import { DEMO_PRICES, addLocalProvider, localClient, startLocalNetwork } from '../../testkit/local-network';
 
 function options(extra: string[] = []): GatewayCliOptions {
     return gatewayProgram()
@@ -191,14 +190,7 @@ describe('gateway failover', () => {
             await net.worker.attest();
             // a dearer second provider: the first is chosen while it works
             const second = await addLocalProvider(net, 'second', { prices: { ...DEMO_PRICES, completion: DEMO_PRICES.completion * 2n } });
-            const client = new CocoonClient({
-                ...LOCAL_CLIENT_POLICY,
-                chain: net.chain,
-                wallet: net.ledger.sender(net.client),
-                root: net.root.address,
-                confirmTimeoutMs: 5000,
-                retries: 1,
-            });
+            const client = localClient(net, { retries: 1 });
             const app = await buildGateway({ client, policy: { ...DEFAULT_SESSION_POLICY, budget: toNano('20') } });
             const url = await app.listen({ host: '127.0.0.1', port: 0 });
             const openai = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'x', maxRetries: 0 });
