@@ -10,7 +10,9 @@
 //   and is the HPKE additional data: it cannot be swapped onto another request.
 // - The response is encrypted with a key exported from the same HPKE context (as Oblivious HTTP,
 //   RFC 9458, does): only the client that sealed the request can read it.
-// - A streamed response is a sequence of frames under another exported key; frame i's nonce is
+// - A streamed response is a sequence of frames under a key exported from the same context with a
+//   fresh random salt the worker picks for each response (sent in the clear with the first frame):
+//   a request envelope replayed and answered again never reuses a key and nonce. Frame i's nonce is
 //   the exported base nonce XOR i and its additional data says whether it is the last, so frames
 //   that are altered, reordered, repeated, dropped or cut off after any frame but the last do not
 //   open (StreamOpener).
@@ -41,6 +43,7 @@ export interface ResponseEnvelope {
 
 // One frame of an encrypted stream, as a line of the worker's application/x-ndjson response.
 export interface StreamFrame {
+    salt?: string; // base64, 16 bytes: on the first frame only (the stream's keys derive from it)
     last: boolean; // the frame that ends the stream (its additional data says so too)
     ciphertext: string; // base64
 }
@@ -102,7 +105,7 @@ export async function sealRequest(
     return {
         envelope,
         openResponse: (e: ResponseEnvelope) => aesOpen(responseKey, e),
-        openStream: () => new StreamOpener(streamKeys(sealed.context)),
+        openStream: () => new StreamOpener((salt) => streamKeys(sealed.context, salt)),
     };
 }
 
@@ -129,7 +132,10 @@ export async function openRequest(enclaveKey: SessionKey, session: Address, enve
     return {
         plaintext: opened.plaintext,
         sealResponse: (bytes: Uint8Array) => aesSeal(responseKey, bytes),
-        sealStream: () => new StreamSealer(streamKeys(opened.context)),
+        sealStream: () => {
+            const salt = randomBytes(16);
+            return new StreamSealer(streamKeys(opened.context, salt), salt);
+        },
     };
 }
 
@@ -138,8 +144,11 @@ interface StreamKeys {
     baseNonce: Buffer;
 }
 
-function streamKeys(context: { export(exporterContext: Buffer, length: number): Buffer }): StreamKeys {
-    return { key: context.export(STREAM_KEY_LABEL, 16), baseNonce: context.export(STREAM_NONCE_LABEL, 12) };
+function streamKeys(context: { export(exporterContext: Buffer, length: number): Buffer }, salt: Buffer): StreamKeys {
+    return {
+        key: context.export(Buffer.concat([STREAM_KEY_LABEL, salt]), 16),
+        baseNonce: context.export(Buffer.concat([STREAM_NONCE_LABEL, salt]), 12),
+    };
 }
 
 function frameNonce(keys: StreamKeys, seq: number): Buffer {
@@ -152,14 +161,18 @@ function frameNonce(keys: StreamKeys, seq: number): Buffer {
 export class StreamSealer {
     private seq = 0;
     private ended = false;
-    constructor(private readonly keys: StreamKeys) {}
+    constructor(
+        private readonly keys: StreamKeys,
+        private readonly salt: Buffer,
+    ) {}
 
     seal(bytes: Uint8Array, last = false): StreamFrame {
         if (this.ended) throw new Error('the stream already ended');
         if (this.seq === 0xffffffff) throw new Error('a stream has at most 2^32 - 1 frames');
         this.ended = last;
+        const first = this.seq === 0;
         const sealed = aeadSeal(this.keys.key, frameNonce(this.keys, this.seq++), bytes, last ? FRAME_AAD.last : FRAME_AAD.more);
-        return { last, ciphertext: sealed.toString('base64') };
+        return { ...(first ? { salt: this.salt.toString('base64') } : {}), last, ciphertext: sealed.toString('base64') };
     }
 }
 
@@ -169,7 +182,8 @@ export class StreamSealer {
 export class StreamOpener {
     private seq = 0;
     private done = false;
-    constructor(private readonly keys: StreamKeys) {}
+    private keys: StreamKeys | undefined;
+    constructor(private readonly keysFor: (salt: Buffer) => StreamKeys) {}
 
     get ended(): boolean {
         return this.done;
@@ -177,10 +191,16 @@ export class StreamOpener {
 
     open(frame: StreamFrame): Buffer {
         if (this.done) throw new DecryptionError('a frame arrived after the last one of the stream');
+        if (this.seq === 0) {
+            const salt = Buffer.from(frame.salt ?? '', 'base64');
+            if (salt.length !== 16) throw new DecryptionError('the first frame of the stream carries no 16-byte salt');
+            this.keys = this.keysFor(salt);
+        }
+        const keys = this.keys!;
         let bytes: Buffer;
         try {
             const aad = frame.last ? FRAME_AAD.last : FRAME_AAD.more;
-            bytes = aeadOpen(this.keys.key, frameNonce(this.keys, this.seq), Buffer.from(frame.ciphertext, 'base64'), aad);
+            bytes = aeadOpen(keys.key, frameNonce(keys, this.seq), Buffer.from(frame.ciphertext, 'base64'), aad);
         } catch {
             throw new DecryptionError(
                 `frame ${this.seq} of the stream does not open: it was altered, reordered, repeated or not meant for this request`,

@@ -147,7 +147,14 @@ export const streamFramePayloadSchema = z.union([
 ]);
 export type StreamFramePayload = z.infer<typeof streamFramePayloadSchema>;
 
-export const streamFrameSchema = z.object({ last: z.boolean(), ciphertext: z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/) });
+export const streamFrameSchema = z.object({
+    salt: z
+        .string()
+        .regex(/^[A-Za-z0-9+/]*={0,2}$/)
+        .optional(),
+    last: z.boolean(),
+    ciphertext: z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/),
+});
 
 // A streamed answer as the worker stores it for retries (replayed frame by frame).
 export interface StoredStream {

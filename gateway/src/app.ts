@@ -24,6 +24,7 @@ import {
     chatRequestSchema,
     mapBounded,
     readProvider,
+    requestTokenBounds,
 } from '../../sdk';
 import { STATUS_ACTIVE, bigIntToBuffer32 } from '../../wrappers';
 import { SessionPool, SessionPolicy } from './sessions';
@@ -126,6 +127,16 @@ export async function buildGateway(o: GatewayOptions): Promise<FastifyInstance> 
                 // The session's budget cannot hold the request's worst case: top it up once, and ask again.
                 if (e instanceof CocoonError && e.detail === 'budget-exhausted' && !toppedUp && !reply.raw.headersSent) {
                     toppedUp = true;
+                    // (never for a request that a top-up could not pay either: each would move more of
+                    // the wallet into escrow, for nothing)
+                    if (worstCase(request, session) > session.budget - session.latest.amountDue + o.policy.topUpAmount) {
+                        throw new OpenAiError(
+                            402,
+                            'insufficient_quota',
+                            'budget_exhausted',
+                            `${e.message}; the request's worst case is more than a top-up of the session could pay`,
+                        );
+                    }
                     await session.topUp(o.policy.topUpAmount).catch((t) => {
                         throw new OpenAiError(
                             402,
@@ -182,6 +193,15 @@ async function stream(
         reply.raw.end();
         req.log.warn({ err: (e as Error).message }, 'stream failed after it started');
     }
+}
+
+// The least a request can hold back from a session's budget (the worker's reservation with a
+// one-token answer): its prompt's worst case, a token per byte of its JSON, at the dearer prompt price.
+function worstCase(request: ChatRequest, session: ClientSession): bigint {
+    const bounds = requestTokenBounds(request, Buffer.byteLength(JSON.stringify({ ...request, model: session.model })));
+    const p = session.prices;
+    const dearer = (a: bigint, b: bigint) => (a > b ? a : b);
+    return (bounds.promptTokens * dearer(p.prompt, p.cachedPrompt) + dearer(p.completion, p.reasoning) + 999_999n) / 1_000_000n;
 }
 
 function parseRequest(body: unknown): ChatRequest {

@@ -177,6 +177,8 @@ describe('gateway API keys and budgets', () => {
                 .catch((e) => e);
             expect(refused.status).toBe(402);
             expect(refused.error).toMatchObject({ type: 'insufficient_quota', code: 'budget_exhausted' });
+            // and no top-up for it: one could not pay it either (each would move wallet funds into escrow for nothing)
+            expect(refused.error.message).toContain('more than a top-up of the session could pay');
         } finally {
             await g.stop();
         }

@@ -10,7 +10,7 @@ async function pair(requestId = 'stream-test-request-01') {
     const client = await generateEncryptionKeyPair();
     const sealed = await sealRequest(enclave.publicKey, session, client, Buffer.from('{}'), requestId);
     const opened = await openRequest(enclave, session, sealed.envelope);
-    return { sealer: opened.sealStream(), opener: () => sealed.openStream(), enclave, client };
+    return { sealer: opened.sealStream(), opener: () => sealed.openStream(), opened, enclave, client };
 }
 
 function frames(sealer: { seal(b: Uint8Array, last?: boolean): StreamFrame }, n: number): StreamFrame[] {
@@ -57,6 +57,20 @@ describe('encrypted streams', () => {
         const o = opener();
         sent.slice(0, 3).forEach((f) => o.open(f));
         expect(o.ended).toBe(false);
+    });
+
+    it('never reuses a key and nonce: the same envelope answered twice (a replay after a stream that broke off) streams under two salts', async () => {
+        const { opened, opener } = await pair();
+        const first = opened.sealStream().seal(Buffer.from('answer one'), true);
+        const second = opened.sealStream().seal(Buffer.from('answer two'), true);
+        expect(first.salt).not.toEqual(second.salt);
+        expect(Buffer.from(first.ciphertext, 'base64').subarray(0, 10)).not.toEqual(
+            Buffer.from(second.ciphertext, 'base64').subarray(0, 10),
+        );
+        expect([opener().open(first).toString(), opener().open(second).toString()]).toEqual(['answer one', 'answer two']);
+        // the salt is bound: another one (or none) and the frame does not open
+        expect(() => opener().open({ ...first, salt: second.salt })).toThrow(DecryptionError);
+        expect(() => opener().open({ ...first, salt: undefined })).toThrow('no 16-byte salt');
     });
 
     it("refuses another request's frames, even of the same session and client key", async () => {
