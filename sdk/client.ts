@@ -3,7 +3,7 @@
 // receipt, top up, close and collect the refund. Failures a caller can handle are CocoonError
 // (with a `code`) or ReceiptRejected (a worker that misreports usage).
 import { Address, Cell, Sender, beginCell, fromNano } from '@ton/core';
-import { randomBytes } from 'crypto';
+import { createHash, randomBytes } from 'crypto';
 import {
     Attestation,
     bigIntToBuffer32,
@@ -751,7 +751,9 @@ export class ClientSession {
             const outstanding = this.tracker.expect(requestTokenBounds(chatRequestOf(plaintext), plaintext.length), requestId);
             const retries = this.client.o.retries ?? 3;
             let maybeServed = false; // an attempt may have been served though its answer never came
-            const delivered = { chunks: 0 }; // chunks of a stream already passed on: a retry skips them
+            // chunks of a stream already passed on (with their digests): a retry skips them, once it
+            // has checked they are the same chunks, so that two different answers are never joined
+            const delivered = { chunks: 0, digests: [] as string[] };
             for (let attempt = 0; ; attempt++) {
                 try {
                     return await this.attempt(plaintext, requestId, outstanding, onChunk && { onChunk, delivered });
@@ -788,7 +790,7 @@ export class ClientSession {
         plaintext: Buffer,
         requestId: string,
         outstanding: Outstanding,
-        stream?: { onChunk: (c: ChatCompletionChunk) => void; delivered: { chunks: number } },
+        stream?: { onChunk: (c: ChatCompletionChunk) => void; delivered: { chunks: number; digests: string[] } },
     ): Promise<AttemptResult> {
         this.requireUsable();
         if (this.state.status !== Number(SESSION_OPEN)) await this.refresh();
@@ -870,7 +872,7 @@ export class ClientSession {
         lines: AsyncIterable<string>,
         opener: StreamOpener,
         outstanding: Outstanding,
-        stream: { onChunk: (c: ChatCompletionChunk) => void; delivered: { chunks: number } },
+        stream: { onChunk: (c: ChatCompletionChunk) => void; delivered: { chunks: number; digests: string[] } },
     ): Promise<AttemptResult> {
         let index = 0;
         try {
@@ -885,8 +887,16 @@ export class ClientSession {
                     throw new CocoonError('bad-answer', `the worker's stream cannot be read: ${(e as Error).message}`);
                 }
                 if ('chunk' in payload) {
+                    const digest = createHash('sha256').update(JSON.stringify(payload.chunk)).digest('base64');
+                    if (index < stream.delivered.chunks && stream.delivered.digests[index] !== digest) {
+                        throw new CocoonError(
+                            'answer-broken',
+                            `the stream was asked for again after ${stream.delivered.chunks} chunks and the worker answered with another answer (chunk ${index} differs): the two are not joined`,
+                        );
+                    }
                     if (index++ >= stream.delivered.chunks) {
                         stream.delivered.chunks += 1;
+                        stream.delivered.digests.push(digest);
                         stream.onChunk(payload.chunk);
                     }
                 } else if ('done' in payload) {
