@@ -50,6 +50,7 @@ import { Meter } from '../worker/src/meter';
 import { buildWorkerServer } from '../worker/src/server';
 import { ClaimPolicy, Worker } from '../worker/src/worker';
 import { Ledger } from './ledger';
+import { restartablePort } from './ports';
 import { setGlobalId } from './protocol';
 import { requireNoFailure } from './transactions';
 
@@ -231,7 +232,8 @@ function workerControl(
                 log: quiet,
             });
             app = await buildWorkerServer(worker);
-            const port = slot.workerUrl ? Number(new URL(slot.workerUrl).port) : 0;
+            // A restart keeps the port the Provider lists; the first start takes one a restart can get back.
+            const port = slot.workerUrl ? Number(new URL(slot.workerUrl).port) : await restartablePort();
             slot.workerUrl = await app.listen({ host: '127.0.0.1', port });
             slot.worker = worker;
             return worker;
