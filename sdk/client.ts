@@ -96,11 +96,16 @@ export class CocoonError extends Error {
     constructor(
         readonly code: CocoonErrorCode,
         message: string,
-        readonly detail?: string, // for 'worker-refused': the worker's error code (protocol/worker-api.ts)
+        readonly detail?: string, // for 'worker-refused': the worker's error code (protocol/worker-api.ts); 'not-connected' for a worker never reached
     ) {
         super(message);
         this.name = 'CocoonError';
     }
+
+    // For a chat request that failed: whether the worker may have served it (its answer lost on
+    // the way) and may charge it. Asking another provider then could pay for it twice; retrying
+    // under the same request id gets the stored answer, charged once.
+    maybeServed = false;
 }
 
 export interface ClientOptions {
@@ -266,7 +271,7 @@ export class CocoonClient {
     // CocoonError naming every provider tried and why, when none opened one.
     async openSessionWithFailover(
         offers: ProviderOffer[],
-        o: { budget: bigint; durationSeconds: number; sessionKey?: SessionKey; nonce?: bigint },
+        o: { budget: bigint; durationSeconds: number; sessionKey?: SessionKey; nonce?: bigint; beforeOpen?: (session: Address) => void },
     ): Promise<ClientSession> {
         const problems: string[] = [];
         for (const offer of offers) {
@@ -286,7 +291,16 @@ export class CocoonClient {
     // rather than as a refund. Keep `session.sessionKey` to resume the session later.
     async openSession(
         provider: Address,
-        o: { model: string; budget: bigint; durationSeconds: number; nonce?: bigint; sessionKey?: SessionKey; modelHash?: Buffer },
+        o: {
+            model: string;
+            budget: bigint;
+            durationSeconds: number;
+            nonce?: bigint;
+            sessionKey?: SessionKey;
+            modelHash?: Buffer;
+            // called with the session's address just before the budget is sent (to write it down)
+            beforeOpen?: (session: Address) => void;
+        },
     ): Promise<ClientSession> {
         const p = await this.providerOrThrow(provider);
         const now = this.o.chain.now();
@@ -308,6 +322,7 @@ export class CocoonClient {
                 }),
             )
             .endCell();
+        o.beforeOpen?.(session.address);
         await onChain(this.o.chain, 'send OpenSession', () =>
             // bounceable: if the Session refuses the message, the value comes back
             this.o.wallet.send({ to: session.address, value: o.budget + SESSION_OPEN_OVERHEAD, body, init: session.init, bounce: true }),
@@ -361,6 +376,43 @@ export class CocoonClient {
         if (last) session.restore(last);
         else session.forgetCounts();
         return session;
+    }
+
+    // One step towards getting a session's unspent budget back, for a session known only by its
+    // address (its key lost, as after a restart): an open session is closed, a closed or expired
+    // one is finalized once the provider's claim window is over. Sends at most one message and
+    // does not wait for it; call again later until it says 'settled' ('absent': no Session there,
+    // because it was refused and refunded, or because its opening message has not landed yet).
+    // Returns where it stands and, while waiting for the claim window, from when it can be
+    // finalized (unix time).
+    async settleSession(address: Address): Promise<{ step: 'absent' | 'closing' | 'waiting' | 'finalizing' | 'settled'; at?: number }> {
+        const s = await onChain(this.o.chain, 'read the session', () => readSession(this.o.chain, address));
+        if (!s) return { step: 'absent' };
+        if (s.status >= Number(SESSION_FINALIZED)) return { step: 'settled' };
+        if (!s.client.equals(this.o.wallet.address))
+            throw new CocoonError('session-not-open', `${address.toString()} is not this wallet's session`);
+        if (s.status < Number(SESSION_OPEN) || !s.terms) return { step: 'waiting' }; // its opening is not settled yet
+        const now = this.o.chain.now();
+        const send = (value: bigint, body: Cell) =>
+            onChain(this.o.chain, 'send', () => this.o.wallet.send({ to: address, value, body, bounce: true }));
+        if (s.status === Number(SESSION_OPEN) && s.deadline > now) {
+            await send(
+                CLOSE_VALUE,
+                beginCell()
+                    .store(storeCloseSession({ $$type: 'CloseSession', queryId: 0n }))
+                    .endCell(),
+            );
+            return { step: 'closing' };
+        }
+        const at = claimWindowEnd(s.status, s.deadline, s.closedAt, Number(s.terms.closeGracePeriod)) + 1;
+        if (now < at) return { step: 'waiting', at };
+        await send(
+            FINALIZE_VALUE,
+            beginCell()
+                .store(storeFinalizeSession({ $$type: 'FinalizeSession', queryId: 0n }))
+                .endCell(),
+        );
+        return { step: 'finalizing' };
     }
 
     // What this client's own policy finds wrong with a provider it is about to trust, beyond the
@@ -765,7 +817,8 @@ export class ClientSession {
                         continue;
                     }
                     // The worker's own refusal proves this attempt was not served; earlier ones may have been.
-                    if (!maybeServed && kind !== 'unknown-outcome' && e instanceof CocoonError && e.detail !== 'answer-expired') {
+                    if (e instanceof CocoonError && e.detail === 'answer-expired') maybeServed = true;
+                    if (!maybeServed && e instanceof CocoonError) {
                         try {
                             this.tracker.release(outstanding);
                         } catch (rejected) {
@@ -773,6 +826,7 @@ export class ClientSession {
                             throw rejected;
                         }
                     }
+                    if (e instanceof CocoonError) e.maybeServed = maybeServed;
                     throw e;
                 }
             }
@@ -992,9 +1046,12 @@ export class ClientSession {
                 return { status: 200, json: null, lines: res.lines() };
             return { status: res.status, json: await res.json() };
         } catch (e) {
+            // A connection never made proves the request was not delivered (and not served).
+            const code = (e as NodeJS.ErrnoException).code ?? '';
             throw new CocoonError(
                 'worker-unreachable',
                 `the provider's worker at ${this.endpoint} does not answer (${(e as Error).message})`,
+                NOT_CONNECTED.has(code) ? 'not-connected' : undefined,
             );
         }
     }
@@ -1005,8 +1062,10 @@ export class ClientSession {
 // worker's own 500: it may have been served, and the retry gets that answer), 'retry' (the worker
 // refused before serving: a transient outage or limit), or 'final'.
 const RETRIED_REFUSALS = new Set(['backend-unavailable', 'chain-unavailable', 'rate-limited', 'session-busy', 'unknown-session']);
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 function failureKind(e: unknown): 'unknown-outcome' | 'retry' | 'final' {
     if (!(e instanceof CocoonError)) return 'final';
+    if (e.code === 'worker-unreachable' && e.detail === 'not-connected') return 'retry';
     if (e.code === 'worker-unreachable' || e.code === 'bad-answer') return 'unknown-outcome';
     if (e.code === 'worker-refused' && (e.detail === 'internal' || /^http-5/.test(e.detail ?? ''))) return 'unknown-outcome';
     if (e.code === 'worker-refused' && RETRIED_REFUSALS.has(e.detail ?? '')) return 'retry';

@@ -27,6 +27,13 @@ export class Ledger {
         this.parties.set(address.toRawString(), { name, address, before });
     }
 
+    // Starts every party afresh from its balance now, for a check of what follows; returns where
+    // the transactions that follow begin (ledger.transactions.slice(at)).
+    async rebase(): Promise<number> {
+        for (const p of this.parties.values()) p.before = (await this.blockchain.getContract(p.address)).balance;
+        return this.transactions.length;
+    }
+
     // Tracks addresses under their own names.
     async snapshot(addresses: Address[]) {
         for (const a of addresses) await this.track(a.toString(), a);

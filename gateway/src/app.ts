@@ -37,7 +37,17 @@ export interface GatewayOptions {
     apiKeyHashes?: Buffer[];
     logger?: Logger;
     maxFailovers?: number; // other providers tried when one fails before answering (default 2)
+    // where the sessions that may hold the wallet's budget are written down (see sessions.ts);
+    // without it a gateway killed before it closed its sessions leaves their settling to you
+    sessionRecordFile?: string;
+    settleEveryMs?: number; // between passes that close and finalize sessions no longer used (default 30 s)
 }
+
+// Requests sent with an Idempotency-Key header: a retry with the same key goes to the same session
+// under the same request id, so that an answer lost on the way is returned, charged once. Kept as
+// long as workers keep answers by default (10 minutes), at most MAX_IDEMPOTENT entries.
+const IDEMPOTENCY_MS = 10 * 60_000;
+const MAX_IDEMPOTENT = 10_000;
 
 type OpenAiErrorType = 'invalid_request_error' | 'authentication_error' | 'insufficient_quota' | 'rate_limit_error' | 'api_error';
 
@@ -67,7 +77,15 @@ export async function buildGateway(o: GatewayOptions): Promise<FastifyInstance> 
         // never log an API key or a prompt
         logger: o.logger ? { level: o.logger.level, redact: ['req.headers.authorization'] } : false,
     });
-    const pool = new SessionPool(o.client, o.policy);
+    const pool = new SessionPool(o.client, o.policy, { recordFile: o.sessionRecordFile, log: o.logger });
+    const idempotent = new Map<string, { session: ClientSession; requestId: string; at: number }>();
+    const settling = setInterval(() => void pool.settle(), o.settleEveryMs ?? 30_000);
+    settling.unref();
+    app.addHook('onReady', async () => void pool.settle());
+    app.addHook('onClose', async () => {
+        clearInterval(settling);
+        await pool.stop();
+    });
 
     app.setErrorHandler((e: Error & { statusCode?: number }, _req, reply) => {
         const err =
@@ -115,15 +133,31 @@ export async function buildGateway(o: GatewayOptions): Promise<FastifyInstance> 
         const { model, ...rest } = request;
         const tried: string[] = [];
         let toppedUp = false;
+        const key = idempotencyKey(req);
+        for (const [k, v] of idempotent) if (Date.now() - v.at > IDEMPOTENCY_MS || idempotent.size > MAX_IDEMPOTENT) idempotent.delete(k);
+        const earlier = key ? idempotent.get(key) : undefined;
         for (let attempt = 0; ; attempt++) {
-            const session = await pool.session(model).catch((e) => {
-                throw toOpenAi(e, model);
-            });
+            const session =
+                earlier?.session ??
+                (await pool.session(model).catch((e) => {
+                    throw toOpenAi(e, model);
+                }));
+            const requestId = earlier?.requestId ?? (key ? requestIdOf(key) : undefined);
+            if (key && !earlier) idempotent.set(key, { session, requestId: requestId!, at: Date.now() });
+            const budgetSeen = session.budget;
             try {
-                if (request.stream) return await stream(req, reply, session, rest, model);
-                const { completion } = await session.chat(rest);
+                if (request.stream) return await stream(req, reply, session, rest, model, requestId);
+                const { completion } = await session.chat(rest, { requestId });
                 return { ...completion, model };
             } catch (e) {
+                if (e instanceof CocoonError && e.detail === 'request-id-reused') {
+                    throw new OpenAiError(
+                        409,
+                        'invalid_request_error',
+                        'idempotency_key_reused',
+                        'this Idempotency-Key was used for another request: use a new key for a new request',
+                    );
+                }
                 // The session's budget cannot hold the request's worst case: top it up once, and ask again.
                 if (e instanceof CocoonError && e.detail === 'budget-exhausted' && !toppedUp && !reply.raw.headersSent) {
                     toppedUp = true;
@@ -137,7 +171,7 @@ export async function buildGateway(o: GatewayOptions): Promise<FastifyInstance> 
                             `${e.message}; the request's worst case is more than a top-up of the session could pay`,
                         );
                     }
-                    await session.topUp(o.policy.topUpAmount).catch((t) => {
+                    await pool.topUp(session, budgetSeen).catch((t) => {
                         throw new OpenAiError(
                             402,
                             'insufficient_quota',
@@ -147,11 +181,16 @@ export async function buildGateway(o: GatewayOptions): Promise<FastifyInstance> 
                     });
                     continue;
                 }
-                // Before the first byte of an answer, a provider's failure sends the request to the next one.
+                // Before the first byte of an answer, a provider's failure sends the request to the
+                // next one, unless the first may have served it (and may charge it): asked again
+                // elsewhere, it could be paid twice. That outcome is the caller's to decide.
                 if (reply.raw.headersSent || !isProviderFailure(e) || attempt >= (o.maxFailovers ?? 2)) throw toOpenAi(e, model, tried);
+                pool.providerFailed(session);
+                if ((e as CocoonError).maybeServed) throw outcomeUnknown(e as CocoonError, key);
+                if (key) idempotent.delete(key);
+                if (earlier) throw toOpenAi(e, model, tried); // (the key's session is gone: the caller chooses what next)
                 tried.push(`${session.provider.toString()}: ${(e as Error).message}`);
                 o.logger?.warn({ provider: session.provider.toString(), err: (e as Error).message }, 'provider failed: failing over');
-                pool.providerFailed(session);
             }
         }
     });
@@ -167,9 +206,10 @@ async function stream(
     session: ClientSession,
     request: Omit<ChatRequest, 'model'>,
     model: string,
+    requestId?: string,
 ) {
     const { stream: _, ...rest } = request;
-    const answer = session.chatStream(rest);
+    const answer = session.chatStream(rest, { requestId });
     const chunks = answer[Symbol.asyncIterator]();
     const first = await chunks.next();
     reply.hijack();
@@ -202,6 +242,38 @@ function worstCase(request: ChatRequest, session: ClientSession): bigint {
     const p = session.prices;
     const dearer = (a: bigint, b: bigint) => (a > b ? a : b);
     return (bounds.promptTokens * dearer(p.prompt, p.cachedPrompt) + dearer(p.completion, p.reasoning) + 999_999n) / 1_000_000n;
+}
+
+// The caller's Idempotency-Key, scoped to its API key (two keys' callers never share an answer).
+function idempotencyKey(req: FastifyRequest): string | undefined {
+    const key = req.headers['idempotency-key'];
+    if (typeof key !== 'string' || key === '') return undefined;
+    if (key.length > 255)
+        throw new OpenAiError(400, 'invalid_request_error', 'invalid_request', 'Idempotency-Key is longer than 255 characters');
+    return createHash('sha256')
+        .update(req.headers.authorization ?? '')
+        .update('\0')
+        .update(key)
+        .digest('base64url');
+}
+
+function requestIdOf(key: string): string {
+    return key.slice(0, 32); // (base64url: a valid request id)
+}
+
+// The provider failed after it may have served the request: not asked elsewhere (it could be paid
+// twice); the caller retries with the same Idempotency-Key to get the answer if it was served.
+function outcomeUnknown(e: CocoonError, key: string | undefined): OpenAiError {
+    return new OpenAiError(
+        502,
+        'api_error',
+        'outcome_unknown',
+        `the provider may have served this request but its answer did not arrive (${e.message}); it was not sent to ` +
+            'another provider, which would charge it again. ' +
+            (key
+                ? 'Retry with the same Idempotency-Key to get the answer if it was served, charged once.'
+                : 'Send an Idempotency-Key header with requests to make such retries safe.'),
+    );
 }
 
 function parseRequest(body: unknown): ChatRequest {

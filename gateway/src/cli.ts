@@ -7,6 +7,8 @@
 import { Command, Option } from 'commander';
 import { Address, toNano } from '@ton/core';
 import { readFileSync } from 'fs';
+import { homedir } from 'os';
+import { join } from 'path';
 import pino from 'pino';
 import { CocoonClient } from '../../sdk';
 import { failoverChain, mnemonicWallet } from '../../protocol/chain';
@@ -29,6 +31,7 @@ export interface GatewayCliOptions {
     topUpBelow: string;
     topUp: string;
     sessionHours: number;
+    sessionsFile?: string;
     quiet: boolean;
 }
 
@@ -77,6 +80,7 @@ export async function startGateway(o: GatewayCliOptions): Promise<{ url: string;
         durationSeconds: o.sessionHours * 3600,
     };
     let client: CocoonClient;
+    let sessionRecordFile: string | undefined; // (a local network's sessions end with it)
     let stop = async () => {};
     if (o.local) {
         // (loaded only here: a gateway for a real network does not carry the local network's code)
@@ -101,9 +105,11 @@ export async function startGateway(o: GatewayCliOptions): Promise<{ url: string;
             root: o.root,
             acceptedTcbStatuses: [Number(TCB_UP_TO_DATE)],
         });
-        log.info({ wallet: wallet.address.toString(), root: o.root.toString(), network: o.network }, 'gateway wallet');
+        sessionRecordFile =
+            o.sessionsFile ?? join(homedir(), '.cocoon', 'gateway', `${o.network}-${wallet.address.toString()}.sessions.json`);
+        log.info({ wallet: wallet.address.toString(), root: o.root.toString(), network: o.network, sessionRecordFile }, 'gateway wallet');
     }
-    const app = await buildGateway({ client, policy, apiKeyHashes, logger: log });
+    const app = await buildGateway({ client, policy, apiKeyHashes, logger: log, sessionRecordFile });
     const address = await app.listen({ host: o.host, port: o.port });
     return { url: `${address}/v1`, stop: async () => (await app.close(), await stop()) };
 }
@@ -139,6 +145,10 @@ export function gatewayProgram(): Command {
         .option('--top-up-below <ton>', 'a session with less budget left is topped up', '1')
         .option('--top-up <ton>', 'TON added by a top-up', '5')
         .option('--session-hours <n>', "a session's lifetime in hours", (v) => positiveInt('--session-hours', v), 24)
+        .option(
+            '--sessions-file <file>',
+            "where the sessions holding the wallet's budget are written down, so that a restarted gateway closes and finalizes those it left (default ~/.cocoon/gateway/NETWORK-WALLET.sessions.json)",
+        )
         .option('--quiet', 'log only warnings and errors', false);
 }
 
