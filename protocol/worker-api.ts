@@ -46,8 +46,48 @@ export const chatRequestSchema = z
         n: z.number().int().min(1).max(MAX_CHOICES).nullish(),
         stream: z.boolean().nullish(),
     })
-    .passthrough();
+    .passthrough()
+    .superRefine((r, ctx) => {
+        const problem = generationBeyondBounds(r);
+        if (problem) ctx.addIssue({ code: 'custom', path: [problem.field], message: problem.message });
+    });
 export type ChatRequest = z.infer<typeof chatRequestSchema>;
+
+// Fields some backends read that make the model generate more than the answer's bound (n times
+// max_tokens) under another name: more sequences than it returns (best_of, beam search) or another
+// length (llama.cpp's n_predict, TGI's max_new_tokens, transformers' max_length). The worker
+// charges at most the bound, so a backend that obeyed them would work for free: refused, with
+// what to use instead. (An unknown field is passed through: a backend that ignores it is safe,
+// and the backends' own names for the length are the ones listed.)
+const OTHER_LENGTH_FIELDS = ['n_predict', 'max_new_tokens', 'max_length', 'num_return_sequences'];
+export function generationBeyondBounds(r: Record<string, unknown>): { field: string; message: string } | null {
+    for (const field of OTHER_LENGTH_FIELDS) {
+        if (r[field] !== undefined && r[field] !== null) {
+            return {
+                field,
+                message: `${field} is not accepted: set the answer's length with max_completion_tokens (or max_tokens) and the choices with n`,
+            };
+        }
+    }
+    const n = typeof r.n === 'number' ? r.n : 1;
+    if (typeof r.best_of === 'number' && r.best_of > n) {
+        return {
+            field: 'best_of',
+            message: 'best_of above n is not accepted: the model would generate sequences that are not returned (nor charged)',
+        };
+    }
+    if (
+        r.use_beam_search === true ||
+        (typeof r.num_beams === 'number' && r.num_beams > 1) ||
+        (typeof r.beam_width === 'number' && r.beam_width > 1)
+    ) {
+        return {
+            field: 'use_beam_search',
+            message: 'beam search is not accepted: the model would generate beams that are not returned (nor charged)',
+        };
+    }
+    return null;
+}
 
 // The answer's length a request asks for, per choice.
 export function requestedMaxTokens(request: Pick<ChatRequest, 'max_tokens' | 'max_completion_tokens'>): number {

@@ -715,6 +715,38 @@ describe('worker and client SDK', () => {
             }
             expect(net.worker.stats.requests).toBe(0); // the SDK refused them before sending
         });
+
+        it("refuses fields that make a backend generate more than the answer's bound (beams, best_of, other length names): the provider would work unpaid", async () => {
+            await setUp();
+            const amplifiers = [
+                [{ best_of: 5 }, 'best_of'],
+                [{ n: 2, best_of: 3 }, 'best_of'],
+                [{ use_beam_search: true }, 'use_beam_search'],
+                [{ num_beams: 4 }, 'use_beam_search'],
+                [{ n_predict: 100_000 }, 'n_predict'],
+                [{ max_new_tokens: 100_000 }, 'max_new_tokens'],
+                [{ max_length: 100_000 }, 'max_length'],
+                [{ num_return_sequences: 8 }, 'num_return_sequences'],
+            ] as const;
+            const url = `${net.workerUrl}/v1/sessions/${session.address.toString()}/chat`;
+            const key = net.worker.keys.encryption.publicKey;
+            for (const [i, [extra, field]] of amplifiers.entries()) {
+                const e = await session.chat({ ...ask('x'), ...extra } as never).catch((x) => x);
+                expect(e).toMatchObject({ code: 'bad-request' });
+                expect(e.message).toContain(field);
+                // and the worker itself, for a client that does not check
+                const plaintext = Buffer.from(JSON.stringify({ model: DEMO_MODEL, ...ask('secret words'), ...extra }));
+                const { envelope } = await sealRequest(key, session.address, session.sessionKey, plaintext, requestId(100 + i));
+                const refusal = await post(url, envelope);
+                expect(refusal).toMatchObject({ status: 400, json: { error: 'bad-request' } });
+                expect(refusal.json.message).toContain(`${field}: ${field === 'use_beam_search' ? 'beam search' : field}`);
+                expect(refusal.json.message).not.toContain('secret');
+            }
+            // what stays within the bound passes: best_of equal to n, one beam
+            const fine = await session.chat({ ...ask('fine'), n: 2, best_of: 2, num_beams: 1 } as never);
+            expect(fine.completion.choices[0].message.content).toContain('fine');
+            expect(net.worker.stats.requests).toBe(1);
+        });
     });
 
     describe('streaming, encrypted', () => {

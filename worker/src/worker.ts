@@ -808,8 +808,9 @@ function parseChatRequest(plaintext: Buffer): ChatRequest {
         const detail =
             e instanceof SyntaxError
                 ? 'not JSON'
-                : (e as { issues?: { path: unknown[]; code: string }[] }).issues
-                      ?.map((i) => `${i.path.join('.') || 'body'}: ${i.code}`)
+                : (e as { issues?: { path: unknown[]; code: string; message: string }[] }).issues
+                      // (a custom issue's message is the worker's own words, never the request's)
+                      ?.map((i) => `${i.path.join('.') || 'body'}: ${i.code === 'custom' ? i.message : i.code}`)
                       .join('; ');
         throw new WorkerRefusal('bad-request', 400, `the decrypted request is not a chat completion request (${detail})`);
     }
