@@ -146,6 +146,15 @@ export class ReceiptTracker {
         if (o.now !== undefined && r.lastRequestAt > o.now + RECEIPT_CLOCK_SKEW_SECONDS) {
             throw new ReceiptRejected('bad-time', `receipt #${r.seqno} counts a request accepted in the future (${r.lastRequestAt})`);
         }
+        // An answer cannot cost more than its own request's worst case (the worker reserved it and
+        // clamps to it): one that reports more is charging for work the client never allowed.
+        const bound = o.outstanding && this.outstanding.get(o.outstanding.id);
+        if (o.usage && bound && TOKEN_FIELDS.some((f) => o.usage![f] > bound[f])) {
+            throw new ReceiptRejected(
+                'overcharge',
+                `the answer reports ${describe(o.usage)} tokens, more than its request could cost (${describe(bound)}): stop sending requests and close the session`,
+            );
+        }
         const entry: Entry = { ...entryOf(r, receipt), usage: o.usage };
         const accept = () => {
             if (o.outstanding) this.outstanding.delete(o.outstanding.id);

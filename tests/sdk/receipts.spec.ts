@@ -74,6 +74,14 @@ describe('ReceiptTracker', () => {
             'overcharge',
         ],
         [
+            "an answer that reports more than its own request's worst case, though the receipt matches it",
+            (t) => {
+                const mine = t.expect(tokens(100n, 50n)); // prompt at most 100, answer at most 50
+                t.check(...receipt(1, 100n, 60n), { ...usage(100n, 60n), outstanding: mine });
+            },
+            'overcharge',
+        ],
+        [
             'a receipt that does not add what its answer reported to the one before it',
             (t) => {
                 t.check(...receipt(3, 30n, 30n), usage(10n, 10n)); // #1, #2 unseen... and nothing in flight
