@@ -34,6 +34,7 @@ export interface RequestEnvelope {
     clientKey: string; // base64: the client's X25519 session key (its hash is in the Session)
     enc: string; // base64: the HPKE encapsulated key
     ciphertext: string; // base64
+    resume?: true; // only go on with the answer kept for this id (authenticated: requestAad)
 }
 
 export interface ResponseEnvelope {
@@ -93,20 +94,29 @@ export async function sealRequest(
     clientKey: SessionKey,
     plaintext: Uint8Array,
     requestId: string,
+    o: { resume?: boolean } = {},
 ) {
-    const sealed = sealAuth(enclaveEncryptionKey, clientKey, info(session), Buffer.from(requestId), plaintext);
+    const sealed = sealAuth(enclaveEncryptionKey, clientKey, info(session), requestAad(requestId, o.resume), plaintext);
     const responseKey = sealed.context.export(RESPONSE_LABEL, 16);
     const envelope: RequestEnvelope = {
         requestId,
         clientKey: clientKey.publicKey.toString('base64'),
         enc: sealed.enc.toString('base64'),
         ciphertext: sealed.ciphertext.toString('base64'),
+        ...(o.resume ? { resume: true as const } : {}),
     };
     return {
         envelope,
         openResponse: (e: ResponseEnvelope) => aesOpen(responseKey, e),
         openStream: () => new StreamOpener((salt) => streamKeys(sealed.context, salt)),
     };
+}
+
+// What the request's encryption authenticates beside the plaintext: its id, and whether it only
+// asks to go on with an answer the worker kept (a stream cut off mid-way: serving it anew would
+// charge a second, different answer). Nobody on the way can add or strip that flag.
+function requestAad(requestId: string, resume?: boolean): Buffer {
+    return Buffer.from(resume ? `${requestId}|resume` : requestId);
 }
 
 // Worker side: decrypts a request meant for `session` and authenticated by the client key the
@@ -120,7 +130,7 @@ export async function openRequest(enclaveKey: SessionKey, session: Address, enve
             Buffer.from(envelope.clientKey, 'base64'),
             Buffer.from(envelope.enc, 'base64'),
             info(session),
-            Buffer.from(envelope.requestId),
+            requestAad(envelope.requestId, envelope.resume),
             Buffer.from(envelope.ciphertext, 'base64'),
         );
     } catch {

@@ -220,6 +220,8 @@ export const requestEnvelopeSchema = z.object({
     clientKey: base64.length(44, 'must be a 32-byte key in base64'),
     enc: base64.length(44, 'must be a 32-byte encapsulated key in base64'),
     ciphertext: base64.min(24).max(Math.ceil((MAX_REQUEST_BYTES + 16) / 3) * 4), // (16: the AEAD tag)
+    // only go on with the answer kept for this id, never serve it anew (authenticated: encryption.ts)
+    resume: z.literal(true).optional(),
 });
 
 export const responseEnvelopeSchema = z.object({ nonce: base64, ciphertext: base64 });
@@ -246,6 +248,7 @@ export type WorkerErrorCode =
     | 'not-your-session'
     | 'request-id-reused'
     | 'answer-expired'
+    | 'nothing-to-resume'
     | 'session-busy'
     | 'rejected-by-model'
     | 'undecryptable'

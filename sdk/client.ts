@@ -818,6 +818,14 @@ export class ClientSession {
                     }
                     // The worker's own refusal proves this attempt was not served; earlier ones may have been.
                     if (e instanceof CocoonError && e.detail === 'answer-expired') maybeServed = true;
+                    if (e instanceof CocoonError && e.detail === 'nothing-to-resume') {
+                        // the worker kept nothing under this id, so it charges nothing for it
+                        maybeServed = false;
+                        e = new CocoonError(
+                            'answer-broken',
+                            `the answer broke off after ${delivered.chunks} chunks and the worker kept none of it: not charged (${e.message})`,
+                        );
+                    }
                     if (!maybeServed && e instanceof CocoonError) {
                         try {
                             this.tracker.release(outstanding);
@@ -852,7 +860,12 @@ export class ClientSession {
             throw new CocoonError('session-not-open', `the session is ${SESSION_STATUS_NAMES[this.state.status]}: it takes no requests`);
         }
         const enclaveKey = await this.checkAttestation();
-        const { envelope, openResponse, openStream } = await sealRequest(enclaveKey, this.address, this.sessionKey, plaintext, requestId);
+        // A stream already partly delivered only goes on with the answer the worker kept: a new
+        // answer could not be joined to the chunks the application has, and would be charged.
+        const resume = (stream?.delivered.chunks ?? 0) > 0;
+        const { envelope, openResponse, openStream } = await sealRequest(enclaveKey, this.address, this.sessionKey, plaintext, requestId, {
+            resume,
+        });
         const res = await this.post(`/v1/sessions/${this.address.toString()}/chat`, envelope);
         if (res.status === 200 && res.lines) {
             if (!stream) throw new CocoonError('bad-answer', 'the worker streamed an answer to a request that asked for a whole one');

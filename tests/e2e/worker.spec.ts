@@ -14,6 +14,7 @@ import {
 } from '../../sdk';
 import {
     EXAMPLE_PARAMS,
+    NO_USAGE,
     Provider,
     SESSION_OPEN,
     TCB_SIMULATED,
@@ -804,6 +805,75 @@ describe('worker and client SDK', () => {
             expect(text(r.chunks)).toBe(`${ECHO_PREFIX} one two three four five six seven eight nine ten`); // nothing twice, nothing missing
             expect(r.receipt.seqno).toBe(before + 1); // served once
             expect(net.worker.o.meter.latest(session.address)!.seqno).toBe(before + 1);
+        });
+
+        it('a stream cut off while its backend also broke is not served anew on the retry (a second answer would be charged and could not be joined)', async () => {
+            await setUp();
+            net.setBackendDelay(0, { perChunkMs: 30 });
+            const backend = net.worker.o.backend;
+            let generations = 0;
+            (net.worker.o as { backend: typeof backend }).backend = {
+                ...backend,
+                stream: async (r) => {
+                    const chunks = await backend.stream(r);
+                    const generation = ++generations;
+                    return (async function* () {
+                        let n = 0;
+                        for await (const c of chunks) {
+                            if (generation === 1 && n === 6) throw new Error('the GPU fell over');
+                            n++;
+                            yield c;
+                        }
+                    })();
+                },
+            };
+            const handle = net.worker.handleChat.bind(net.worker);
+            let attempts = 0;
+            net.worker.handleChat = async (address, envelope) => {
+                const reply = await handle(address, envelope);
+                if (reply.kind !== 'stream' || attempts++ > 0) return reply;
+                return {
+                    kind: 'stream',
+                    frames: (async function* () {
+                        let n = 0;
+                        for await (const frame of reply.frames) {
+                            if (n++ === 4) throw new Error('connection reset'); // the client's connection drops too
+                            yield frame;
+                        }
+                    })(),
+                };
+            };
+            const seqno = session.latest.seqno;
+            const tokens = net.worker.stats.tokens;
+            const delivered: ChatCompletionChunk[] = [];
+            const stream = session.chatStream(ask('one two three four five six seven eight nine ten'));
+            const broken = await (async () => {
+                for await (const c of stream) delivered.push(c);
+            })().catch((e) => e);
+            expect(broken).toMatchObject({ code: 'answer-broken' });
+            expect(broken.message).toContain('kept none of it: not charged');
+            expect(generations).toBe(1); // the retry asked only to go on: nothing generated (or charged) anew
+            expect(delivered.length).toBeGreaterThan(0);
+            expect(net.worker.stats.tokens).toEqual(tokens);
+            expect(net.worker.o.meter.latest(session.address)?.seqno ?? 0).toBe(seqno);
+            net.worker.handleChat = handle;
+            // the session goes on, its receipts still checked from where they were
+            const next = await session.chat(ask('and on'));
+            expect(next.receipt.seqno).toBe(seqno + 1);
+        });
+
+        it('the resume flag is authenticated: stripped from a resumed request, or added to a fresh one, it does not decrypt', async () => {
+            await setUp();
+            const url = `${net.workerUrl}/v1/sessions/${session.address.toString()}/chat`;
+            const key = net.worker.keys.encryption.publicKey;
+            const plaintext = Buffer.from(JSON.stringify({ model: DEMO_MODEL, ...ask('hi'), stream: true }));
+            const resumed = await sealRequest(key, session.address, session.sessionKey, plaintext, requestId(1), { resume: true });
+            expect(await post(url, resumed.envelope)).toMatchObject({ status: 410, json: { error: 'nothing-to-resume' } });
+            const { resume: _, ...stripped } = resumed.envelope;
+            expect(await post(url, stripped)).toMatchObject({ status: 400, json: { error: 'undecryptable' } });
+            const fresh = await sealRequest(key, session.address, session.sessionKey, plaintext, requestId(2));
+            expect(await post(url, { ...fresh.envelope, resume: true })).toMatchObject({ status: 400, json: { error: 'undecryptable' } });
+            expect(net.worker.stats.tokens).toEqual(NO_USAGE);
         });
 
         it('a retried stream id gets the same stream, not charged again', async () => {

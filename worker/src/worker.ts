@@ -334,6 +334,13 @@ export class Worker {
             }
             return this.replay(answer, opened);
         }
+        if (envelope.resume) {
+            throw new WorkerRefusal(
+                'nothing-to-resume',
+                410,
+                `request ${envelope.requestId} has no answer kept to go on with (it broke off before it was complete, which is not charged): it is not served anew`,
+            );
+        }
         this.requireOpen(s.status === Number(SESSION_OPEN) ? s : await this.session(sessionAddress, true));
         const request = parseChatRequest(opened.plaintext);
         if (!request.stream) {
