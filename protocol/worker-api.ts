@@ -53,6 +53,39 @@ export const chatRequestSchema = z
     });
 export type ChatRequest = z.infer<typeof chatRequestSchema>;
 
+// A text completion request (OpenAI's legacy POST /v1/completions), for backends that offer it:
+// one prompt, as text or token ids. A batch of prompts is refused: each would be another answer
+// of max_tokens times n, which the worker bounds per request.
+export const textCompletionRequestSchema = z
+    .object({
+        model: z.string().min(1).max(127),
+        prompt: z.union([
+            z.string(),
+            z.array(z.number().int().nonnegative()).min(1),
+            z.array(z.string()).length(1, 'one prompt per request (send a batch as several requests)'),
+        ]),
+        max_tokens: z.number().int().positive().max(1_000_000).nullish(),
+        n: z.number().int().min(1).max(MAX_CHOICES).nullish(),
+        stream: z.boolean().nullish(),
+    })
+    .passthrough()
+    .superRefine((r, ctx) => {
+        const problem = generationBeyondBounds(r);
+        if (problem) ctx.addIssue({ code: 'custom', path: [problem.field], message: problem.message });
+    });
+export type TextCompletionRequest = z.infer<typeof textCompletionRequestSchema>;
+
+// What a client sends inside the envelope: a chat request, or a text completion request (it has
+// a prompt and no messages).
+export type InferenceRequest = ChatRequest | TextCompletionRequest;
+export const isTextCompletionRequest = (r: InferenceRequest | Record<string, unknown>): r is TextCompletionRequest =>
+    'prompt' in r && !('messages' in r);
+export function parseInferenceRequest(json: unknown): InferenceRequest {
+    return json !== null && typeof json === 'object' && isTextCompletionRequest(json as Record<string, unknown>)
+        ? textCompletionRequestSchema.parse(json)
+        : chatRequestSchema.parse(json);
+}
+
 // Fields some backends read that make the model generate more than the answer's bound (n times
 // max_tokens) under another name: more sequences than it returns (best_of, beam search) or another
 // length (llama.cpp's n_predict, TGI's max_new_tokens, transformers' max_length). The worker
@@ -90,7 +123,7 @@ export function generationBeyondBounds(r: Record<string, unknown>): { field: str
 }
 
 // The answer's length a request asks for, per choice.
-export function requestedMaxTokens(request: Pick<ChatRequest, 'max_tokens' | 'max_completion_tokens'>): number {
+export function requestedMaxTokens(request: { max_tokens?: number | null; max_completion_tokens?: number | null }): number {
     return request.max_completion_tokens ?? request.max_tokens ?? DEFAULT_MAX_TOKENS;
 }
 
@@ -99,9 +132,10 @@ export function requestedMaxTokens(request: Pick<ChatRequest, 'max_tokens' | 'ma
 // response_format) is in the request's JSON, and every token is at least one byte of it; a media
 // part adds MEDIA_PART_TOKENS. The answer is bounded by its length times the number of choices.
 // Cached tokens are part of the prompt, reasoning tokens part of the answer.
-export function requestTokenBounds(request: ChatRequest, plaintextBytes: number): TokenUsage {
+export function requestTokenBounds(request: InferenceRequest, plaintextBytes: number): TokenUsage {
     let media = 0;
-    for (const m of request.messages) if (Array.isArray(m.content)) for (const part of m.content) if (part.type !== 'text') media += 1;
+    const messages: ChatRequest['messages'] = isTextCompletionRequest(request) ? [] : request.messages;
+    for (const m of messages) if (Array.isArray(m.content)) for (const part of m.content) if (part.type !== 'text') media += 1;
     const prompt = BigInt(plaintextBytes + media * MEDIA_PART_TOKENS);
     const completion = BigInt(requestedMaxTokens(request) * (request.n ?? 1));
     return { promptTokens: prompt, cachedTokens: prompt, completionTokens: completion, reasoningTokens: completion };
@@ -175,11 +209,43 @@ export const chatCompletionChunkSchema = z
     .passthrough();
 export type ChatCompletionChunk = z.infer<typeof chatCompletionChunkSchema>;
 
+// A text completion (POST /v1/completions), whole and streamed (its chunks have the same object).
+export const textCompletionSchema = z
+    .object({
+        id: z.string(),
+        object: z.literal('text_completion'),
+        created: z.number().int(),
+        model: z.string(),
+        choices: z
+            .array(z.object({ index: z.number().int(), text: z.string(), finish_reason: z.string().nullable() }).passthrough())
+            .min(1),
+        usage: usageSchema,
+    })
+    .passthrough();
+export type TextCompletion = z.infer<typeof textCompletionSchema>;
+export const textCompletionChunkSchema = z
+    .object({
+        id: z.string(),
+        object: z.literal('text_completion'),
+        created: z.number().int(),
+        model: z.string(),
+        choices: z.array(z.object({ index: z.number().int(), text: z.string() }).passthrough()),
+        usage: usageSchema.nullish(),
+    })
+    .passthrough();
+export type TextCompletionChunk = z.infer<typeof textCompletionChunkSchema>;
+
+// An answer of either kind, whole or as a chunk.
+export type Completion = ChatCompletion | TextCompletion;
+export type CompletionChunk = ChatCompletionChunk | TextCompletionChunk;
+export const completionSchema = z.union([chatCompletionSchema, textCompletionSchema]);
+export const completionChunkSchema = z.union([chatCompletionChunkSchema, textCompletionChunkSchema]);
+
 // What the frames of an encrypted stream carry (protocol/encryption.ts StreamSealer): the
 // backend's chunks as they come (usage left out), then in the last frame the usage charged and
 // the session's new receipt, or why the answer failed (not charged).
 export const streamFramePayloadSchema = z.union([
-    z.object({ chunk: chatCompletionChunkSchema }),
+    z.object({ chunk: completionChunkSchema }),
     z.object({
         done: z.object({ usage: usageSchema, receipt: z.string(), signature: z.string().regex(/^[0-9a-f]{128}$/) }),
     }),
@@ -198,13 +264,13 @@ export const streamFrameSchema = z.object({
 
 // A streamed answer as the worker stores it for retries (replayed frame by frame).
 export interface StoredStream {
-    chunks: ChatCompletionChunk[];
+    chunks: CompletionChunk[];
     done: { usage: UsageObject; receipt: string; signature: string };
 }
 
 // What the encrypted response carries: the completion and the session's new cumulative receipt.
 export const sealedAnswerSchema = z.object({
-    completion: chatCompletionSchema,
+    completion: completionSchema,
     receipt: z.string(), // base64 BoC of a UsageReceipt
     signature: z.string().regex(/^[0-9a-f]{128}$/), // ed25519 by the enclave signing key, hex
 });

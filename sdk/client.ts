@@ -49,12 +49,19 @@ import {
     ChatCompletion,
     ChatCompletionChunk,
     ChatRequest,
+    Completion,
+    CompletionChunk,
+    InferenceRequest,
     StreamFramePayload,
+    TextCompletion,
+    TextCompletionChunk,
+    TextCompletionRequest,
     UsageObject,
     streamFramePayloadSchema,
     streamFrameSchema,
     MAX_REQUEST_BYTES,
-    chatRequestSchema,
+    isTextCompletionRequest,
+    parseInferenceRequest,
     requestTokenBounds,
     tokenUsageOf,
     responseEnvelopeSchema,
@@ -632,8 +639,17 @@ export interface ChatStream extends AsyncIterable<ChatCompletionChunk> {
     result: Promise<{ usage: UsageObject; receipt: ReceiptFields }>;
 }
 
+// complete()'s and completeStream()'s, for text completion requests (POST /v1/completions).
+export interface TextCompletionResult {
+    completion: TextCompletion;
+    receipt: ReceiptFields;
+}
+export interface TextCompletionStream extends AsyncIterable<TextCompletionChunk> {
+    result: Promise<{ usage: UsageObject; receipt: ReceiptFields }>;
+}
+
 interface AttemptResult {
-    completion?: ChatCompletion; // a whole answer's
+    completion?: Completion; // a whole answer's
     usage: UsageObject;
     receipt: ReceiptFields;
 }
@@ -767,7 +783,21 @@ export class ClientSession {
     async chat(request: Omit<ChatRequest, 'model'>, o: { requestId?: string } = {}): Promise<ChatResult> {
         if (request.stream) throw new CocoonError('bad-request', 'a request with stream: true goes through chatStream()');
         const r = await this.run(request, o.requestId);
-        return { completion: r.completion!, receipt: r.receipt };
+        return { completion: r.completion as ChatCompletion, receipt: r.receipt };
+    }
+
+    // A text completion request (OpenAI's legacy /v1/completions: a prompt, no messages), for
+    // providers whose backend offers it; one that does not answers `rejected-by-model`. Checked,
+    // retried and charged as chat() is.
+    async complete(request: Omit<TextCompletionRequest, 'model'>, o: { requestId?: string } = {}): Promise<TextCompletionResult> {
+        if (request.stream) throw new CocoonError('bad-request', 'a request with stream: true goes through completeStream()');
+        const r = await this.run(request, o.requestId);
+        return { completion: r.completion as TextCompletion, receipt: r.receipt };
+    }
+
+    // complete(), answered as a stream (text_completion chunks), as chatStream() is.
+    completeStream(request: Omit<TextCompletionRequest, 'model' | 'stream'>, o: { requestId?: string } = {}): TextCompletionStream {
+        return this.streamed<TextCompletionChunk>({ ...request, stream: true }, o.requestId);
     }
 
     // A chat request answered as a stream: iterate over the chunks as the model produces them
@@ -776,8 +806,12 @@ export class ClientSession {
     // (protocol/encryption.ts); a stream cut off is asked for again under the same request id and
     // goes on where it stopped (the worker keeps the whole answer), charged once.
     chatStream(request: Omit<ChatRequest, 'model' | 'stream'>, o: { requestId?: string } = {}): ChatStream {
-        const chunks = new AsyncQueue<ChatCompletionChunk>();
-        const result = this.run({ ...request, stream: true }, o.requestId, (c) => chunks.push(c)).then(
+        return this.streamed<ChatCompletionChunk>({ ...request, stream: true }, o.requestId);
+    }
+
+    private streamed<C extends CompletionChunk>(request: Omit<InferenceRequest, 'model'>, requestId: string | undefined) {
+        const chunks = new AsyncQueue<C>();
+        const result = this.run(request, requestId, (c) => chunks.push(c as C)).then(
             (r) => {
                 chunks.end();
                 return { usage: r.usage, receipt: r.receipt };
@@ -792,15 +826,17 @@ export class ClientSession {
     }
 
     private async run(
-        request: Omit<ChatRequest, 'model'>,
+        request: Omit<InferenceRequest, 'model'>,
         requestId = randomBytes(16).toString('base64url'),
-        onChunk?: (c: ChatCompletionChunk) => void,
+        onChunk?: (c: CompletionChunk) => void,
     ): Promise<AttemptResult> {
         await this.slots.acquire();
         try {
             this.requireUsable();
             const plaintext = Buffer.from(JSON.stringify({ ...request, model: this.model }));
-            const outstanding = this.tracker.expect(requestTokenBounds(chatRequestOf(plaintext), plaintext.length), requestId);
+            const parsed = inferenceRequestOf(plaintext);
+            const text = isTextCompletionRequest(parsed);
+            const outstanding = this.tracker.expect(requestTokenBounds(parsed, plaintext.length), requestId);
             const retries = this.client.o.retries ?? 3;
             let maybeServed = false; // an attempt may have been served though its answer never came
             // chunks of a stream already passed on (with their digests): a retry skips them, once it
@@ -808,7 +844,7 @@ export class ClientSession {
             const delivered = { chunks: 0, digests: [] as string[] };
             for (let attempt = 0; ; attempt++) {
                 try {
-                    return await this.attempt(plaintext, requestId, outstanding, onChunk && { onChunk, delivered });
+                    return await this.attempt(plaintext, text, requestId, outstanding, onChunk && { onChunk, delivered });
                 } catch (e) {
                     const kind = failureKind(e);
                     if (kind === 'unknown-outcome') maybeServed = true;
@@ -850,9 +886,10 @@ export class ClientSession {
 
     private async attempt(
         plaintext: Buffer,
+        textRequest: boolean, // a text completion request (else a chat request): the answer must be of the same kind
         requestId: string,
         outstanding: Outstanding,
-        stream?: { onChunk: (c: ChatCompletionChunk) => void; delivered: { chunks: number; digests: string[] } },
+        stream?: { onChunk: (c: CompletionChunk) => void; delivered: { chunks: number; digests: string[] } },
     ): Promise<AttemptResult> {
         this.requireUsable();
         if (this.state.status !== Number(SESSION_OPEN)) await this.refresh();
@@ -869,7 +906,7 @@ export class ClientSession {
         const res = await this.post(`/v1/sessions/${this.address.toString()}/chat`, envelope);
         if (res.status === 200 && res.lines) {
             if (!stream) throw new CocoonError('bad-answer', 'the worker streamed an answer to a request that asked for a whole one');
-            return this.readStream(res.lines, openStream(), outstanding, stream);
+            return this.readStream(res.lines, openStream(), outstanding, { ...stream, text: textRequest });
         }
         if (res.status !== 200) {
             const err = workerErrorSchema.safeParse(res.json);
@@ -908,6 +945,8 @@ export class ClientSession {
         }
         if (stream) throw new CocoonError('bad-answer', 'the worker answered a streamed request whole');
         const { completion } = parsed;
+        if ((completion.object === 'text_completion') !== textRequest)
+            throw new CocoonError('bad-answer', `the worker answered with a ${completion.object} to another kind of request`);
         return { completion, usage: completion.usage, receipt: this.checkReceipt(parsed, completion.usage, outstanding) };
     }
 
@@ -939,7 +978,7 @@ export class ClientSession {
         lines: AsyncIterable<string>,
         opener: StreamOpener,
         outstanding: Outstanding,
-        stream: { onChunk: (c: ChatCompletionChunk) => void; delivered: { chunks: number; digests: string[] } },
+        stream: { onChunk: (c: CompletionChunk) => void; delivered: { chunks: number; digests: string[] }; text: boolean },
     ): Promise<AttemptResult> {
         let index = 0;
         try {
@@ -954,6 +993,8 @@ export class ClientSession {
                     throw new CocoonError('bad-answer', `the worker's stream cannot be read: ${(e as Error).message}`);
                 }
                 if ('chunk' in payload) {
+                    if ((payload.chunk.object === 'text_completion') !== stream.text)
+                        throw new CocoonError('bad-answer', `the worker streamed a ${payload.chunk.object} to another kind of request`);
                     const digest = createHash('sha256').update(JSON.stringify(payload.chunk)).digest('base64');
                     if (index < stream.delivered.chunks && stream.delivered.digests[index] !== digest) {
                         throw new CocoonError(
@@ -1131,13 +1172,16 @@ async function workerHealth(endpoint: string, timeoutMs: number): Promise<number
 }
 
 // The request as the worker will read it, or a CocoonError naming what is wrong (nothing is sent).
-function chatRequestOf(plaintext: Buffer): ChatRequest {
+function inferenceRequestOf(plaintext: Buffer): InferenceRequest {
     if (plaintext.length > MAX_REQUEST_BYTES)
         throw new CocoonError('bad-request', `the request is ${plaintext.length} bytes; a worker takes at most ${MAX_REQUEST_BYTES}`);
-    const parsed = chatRequestSchema.safeParse(JSON.parse(plaintext.toString('utf8')));
-    if (!parsed.success) {
-        const issues = parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
-        throw new CocoonError('bad-request', `not a chat completion request: ${issues}`);
+    try {
+        return parseInferenceRequest(JSON.parse(plaintext.toString('utf8')));
+    } catch (e) {
+        const issues =
+            (e as { issues?: { path: unknown[]; message: string }[] }).issues
+                ?.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`)
+                .join('; ') ?? (e as Error).message;
+        throw new CocoonError('bad-request', `not a chat or text completion request: ${issues}`);
     }
-    return parsed.data;
 }

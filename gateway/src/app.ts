@@ -5,7 +5,8 @@
 //
 //   POST /v1/chat/completions   OpenAI's chat request, whole or streamed (server-sent events)
 //   GET  /v1/models             the models listed on-chain: providers, model hash, prices
-//   POST /v1/completions        not offered: Cocoon workers serve chat completions
+//   POST /v1/completions        OpenAI's legacy text completion, whole or streamed, where the
+//                               provider's backend offers it (else the backend's refusal, 400)
 //
 // Errors use OpenAI's shape, {error: {message, type, code, param}}, and statuses: 400 for the
 // caller's mistakes (a model nobody offers included), 401 for a missing or unknown API key, 402
@@ -15,8 +16,12 @@ import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { createHash, timingSafeEqual } from 'crypto';
 import type { Logger } from 'pino';
 import {
-    ChatCompletionChunk,
     ChatRequest,
+    CompletionChunk,
+    InferenceRequest,
+    TextCompletionRequest,
+    isTextCompletionRequest,
+    textCompletionRequestSchema,
     ClientSession,
     CocoonClient,
     CocoonError,
@@ -119,17 +124,10 @@ export async function buildGateway(o: GatewayOptions): Promise<FastifyInstance> 
 
     app.get('/v1/models', async () => ({ object: 'list', data: await listModels(o.client) }));
 
-    app.post('/v1/completions', async () => {
-        throw new OpenAiError(
-            404,
-            'invalid_request_error',
-            'unsupported_endpoint',
-            'Cocoon workers serve chat completions: use POST /v1/chat/completions',
-        );
-    });
-
-    app.post('/v1/chat/completions', async (req, reply) => {
-        const request = parseRequest(req.body);
+    // Chat completions, and text completions (the legacy API) for providers whose backend offers
+    // them: the same sessions, receipts, top-ups and failover.
+    const answer = (kind: 'chat' | 'text') => async (req: FastifyRequest, reply: FastifyReply) => {
+        const request = parseRequest(kind, req.body);
         const { model, ...rest } = request;
         const tried: string[] = [];
         let toppedUp = false;
@@ -147,7 +145,10 @@ export async function buildGateway(o: GatewayOptions): Promise<FastifyInstance> 
             const budgetSeen = session.budget;
             try {
                 if (request.stream) return await stream(req, reply, session, rest, model, requestId);
-                const { completion } = await session.chat(rest, { requestId });
+                const { completion } =
+                    kind === 'chat'
+                        ? await session.chat(rest as ChatRequest, { requestId })
+                        : await session.complete(rest as TextCompletionRequest, { requestId });
                 return { ...completion, model };
             } catch (e) {
                 if (e instanceof CocoonError && e.detail === 'request-id-reused') {
@@ -193,7 +194,9 @@ export async function buildGateway(o: GatewayOptions): Promise<FastifyInstance> 
                 o.logger?.warn({ provider: session.provider.toString(), err: (e as Error).message }, 'provider failed: failing over');
             }
         }
-    });
+    };
+    app.post('/v1/chat/completions', answer('chat'));
+    app.post('/v1/completions', answer('text'));
     return app;
 }
 
@@ -204,18 +207,21 @@ async function stream(
     req: FastifyRequest,
     reply: FastifyReply,
     session: ClientSession,
-    request: Omit<ChatRequest, 'model'>,
+    request: Omit<InferenceRequest, 'model'>,
     model: string,
     requestId?: string,
 ) {
     const { stream: _, ...rest } = request;
-    const answer = session.chatStream(rest, { requestId });
+    const text = isTextCompletionRequest(request);
+    const answer = text
+        ? session.completeStream(rest as TextCompletionRequest, { requestId })
+        : session.chatStream(rest as ChatRequest, { requestId });
     const chunks = answer[Symbol.asyncIterator]();
     const first = await chunks.next();
     reply.hijack();
     reply.raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
     const send = (data: unknown) => reply.raw.write(`data: ${JSON.stringify(data)}\n\n`);
-    let last: ChatCompletionChunk | undefined;
+    let last: CompletionChunk | undefined;
     try {
         for (let next = first; !next.done; next = await chunks.next()) {
             last = { ...next.value, model };
@@ -223,7 +229,8 @@ async function stream(
         }
         const { usage } = await answer.result;
         if ((request.stream_options as { include_usage?: boolean } | undefined)?.include_usage) {
-            send({ id: last?.id ?? '', object: 'chat.completion.chunk', created: last?.created ?? 0, model, choices: [], usage });
+            const object = text ? 'text_completion' : 'chat.completion.chunk';
+            send({ id: last?.id ?? '', object, created: last?.created ?? 0, model, choices: [], usage });
         }
         reply.raw.end('data: [DONE]\n\n');
     } catch (e) {
@@ -237,7 +244,7 @@ async function stream(
 
 // The least a request can hold back from a session's budget (the worker's reservation with a
 // one-token answer): its prompt's worst case, a token per byte of its JSON, at the dearer prompt price.
-function worstCase(request: ChatRequest, session: ClientSession): bigint {
+function worstCase(request: InferenceRequest, session: ClientSession): bigint {
     const bounds = requestTokenBounds(request, Buffer.byteLength(JSON.stringify({ ...request, model: session.model })));
     const p = session.prices;
     const dearer = (a: bigint, b: bigint) => (a > b ? a : b);
@@ -276,8 +283,8 @@ function outcomeUnknown(e: CocoonError, key: string | undefined): OpenAiError {
     );
 }
 
-function parseRequest(body: unknown): ChatRequest {
-    const parsed = chatRequestSchema.safeParse(body);
+function parseRequest(kind: 'chat' | 'text', body: unknown): InferenceRequest {
+    const parsed = (kind === 'chat' ? chatRequestSchema : textCompletionRequestSchema).safeParse(body);
     if (parsed.success) return parsed.data;
     const issue = parsed.error.issues[0];
     const param = issue.path.join('.') || null;

@@ -1,4 +1,5 @@
 // The worker and the SDK against each other on the local network: what each refuses, and why.
+import { BackendRejected } from '../../worker/src/backend';
 import { Address, beginCell, toNano } from '@ton/core';
 import {
     CocoonClient,
@@ -69,7 +70,7 @@ describe('worker and client SDK', () => {
         const backend = real ?? net.worker.o.backend;
         real = backend;
         (net.worker.o as { backend: typeof backend }).backend = {
-            complete: (r) => around(() => backend.complete(r)),
+            complete: (r) => around(() => backend.complete(r) as Promise<ChatCompletion>),
             stream: (r) => backend.stream(r),
         };
     }
@@ -747,6 +748,48 @@ describe('worker and client SDK', () => {
             const fine = await session.chat({ ...ask('fine'), n: 2, best_of: 2, num_beams: 1 } as never);
             expect(fine.completion.choices[0].message.content).toContain('fine');
             expect(net.worker.stats.requests).toBe(1);
+        });
+    });
+
+    describe('text completions (the legacy API)', () => {
+        it('serves a prompt whole and streamed, metered and receipted as chat is', async () => {
+            await setUp();
+            const whole = await session.complete({ prompt: 'finish this sentence', max_tokens: 40 });
+            expect(whole.completion.object).toBe('text_completion');
+            expect(whole.completion.choices[0].text).toBe(`${ECHO_PREFIX} finish this sentence`);
+            expect(whole.receipt.promptTokens).toBe(BigInt(whole.completion.usage.prompt_tokens));
+            expect(whole.receipt.amountDue).toBe(amountDue(whole.receipt, session.prices));
+            const stream = session.completeStream({ prompt: 'and this one', max_tokens: 40 });
+            let text = '';
+            for await (const c of stream) text += c.choices[0]?.text ?? '';
+            const { receipt } = await stream.result;
+            expect(text).toBe(`${ECHO_PREFIX} and this one`);
+            expect(receipt.seqno).toBe(whole.receipt.seqno + 1);
+        });
+
+        it("passes a backend's refusal of /v1/completions uncharged, and refuses an answer of the other kind", async () => {
+            await setUp();
+            const backend = net.worker.o.backend;
+            const seqno = session.latest.seqno;
+            (net.worker.o as { backend: typeof backend }).backend = {
+                ...backend,
+                complete: async (r) => {
+                    if ('prompt' in r) throw new BackendRejected(404, { error: { message: 'Not Found: /v1/completions' } });
+                    return backend.complete(r);
+                },
+            };
+            const refused = await session.complete({ prompt: 'anyone there?' }).catch((e) => e);
+            expect(refused).toMatchObject({ code: 'rejected-by-model' });
+            expect(refused.message).toContain('Not Found');
+            expect(net.worker.o.meter.latest(session.address)?.seqno ?? 0).toBe(seqno);
+            // a worker that answers a text completion request with a chat completion
+            (net.worker.o as { backend: typeof backend }).backend = {
+                ...backend,
+                complete: (r) => backend.complete('prompt' in r ? { model: r.model, messages: [{ role: 'user', content: 'other' }] } : r),
+            };
+            const mixed = await session.complete({ prompt: 'a prompt' }).catch((e) => e);
+            expect(mixed).toMatchObject({ code: 'bad-answer' });
+            expect(mixed.message).toContain('chat.completion to another kind of request');
         });
     });
 

@@ -112,12 +112,36 @@ describe('the OpenAI-compatible gateway (--local)', () => {
         });
         expect(res.status).toBe(400);
         expect(await res.json()).toMatchObject({ error: { type: 'invalid_request_error', param: 'messages' } });
-        const legacy = await fetch(`${gateway.url}/completions`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: '{}',
+        const noPrompt = await openai.completions.create({ model: 'cocoon-echo' } as never).catch((e) => e);
+        expect([noPrompt.status, noPrompt.error.param]).toEqual([400, 'prompt']);
+        const batch = await openai.completions.create({ model: 'cocoon-echo', prompt: ['one', 'two'] }).catch((e) => e);
+        expect([batch.status, batch.error.param]).toEqual([400, 'prompt']); // one prompt per request
+        const beams = await openai.completions.create({ model: 'cocoon-echo', prompt: 'x', best_of: 4 }).catch((e) => e);
+        expect([beams.status, beams.error.param]).toEqual([400, 'best_of']);
+    });
+
+    it('answers text completions (the legacy API) where the backend offers them, whole and streamed with usage', async () => {
+        const whole = await openai.completions.create({ model: 'cocoon-echo', prompt: 'complete this line', max_tokens: 40 });
+        expect(whole.object).toBe('text_completion');
+        expect(whole.choices[0].text).toBe(`${ECHO_PREFIX} complete this line`);
+        expect(whole.usage).toMatchObject({ prompt_tokens: 3 });
+        const stream = await openai.completions.create({
+            model: 'cocoon-echo',
+            prompt: 'stream this line',
+            stream: true,
+            stream_options: { include_usage: true },
         });
-        expect([legacy.status, ((await legacy.json()) as { error: { code: string } }).error.code]).toEqual([404, 'unsupported_endpoint']);
+        let text = '';
+        let usage;
+        for await (const c of stream) {
+            expect(c.object).toBe('text_completion');
+            text += c.choices[0]?.text ?? '';
+            if (c.usage) usage = c.usage;
+        }
+        expect(text).toBe(`${ECHO_PREFIX} stream this line`);
+        expect(usage).toMatchObject({ prompt_tokens: 3, completion_tokens: expect.any(Number) });
+        const ids = await openai.completions.create({ model: 'cocoon-echo', prompt: [101, 102, 103, 104], max_tokens: 40 });
+        expect(ids.usage?.prompt_tokens).toBe(4);
     });
 
     it("runs the README's curl examples", async () => {

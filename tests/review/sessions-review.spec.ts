@@ -54,7 +54,7 @@ describe('review of issue 14', () => {
         const real = net.worker.o.backend;
         let n = 0;
         (net.worker.o as { backend: typeof real }).backend = {
-            complete: (r) => around(() => real.complete(r), n++),
+            complete: (r) => around(() => real.complete(r) as Promise<ChatCompletion>, n++),
             stream: (r) => real.stream(r),
         };
     }

@@ -3,6 +3,7 @@
 // Attestation CLI (nvattest), read from its JSON and bound to the attestation's GPU nonce, tested
 // with the real H100 report of ../shared/fixtures/nvidia (copied under tests/verifier/data/nvidia,
 // Apache-2.0, see its README); and a backend that must be inside the TD outside --dev.
+import type { ChatCompletion } from '../../protocol/worker-api';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { createServer } from 'http';
@@ -261,10 +262,10 @@ describe('a backend on a unix socket', () => {
         const echo = await startEchoBackend({ socket });
         try {
             expect(echo.url).toBe(`unix:${socket}`);
-            const completion = await openAiBackend(echo.url).complete({
+            const completion = (await openAiBackend(echo.url).complete({
                 model: 'echo',
                 messages: [{ role: 'user', content: 'hello there' }],
-            });
+            })) as ChatCompletion;
             expect(completion.choices[0].message.content).toContain('hello there');
             expect(completion.usage.completion_tokens).toBeGreaterThan(0);
         } finally {

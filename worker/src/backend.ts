@@ -2,11 +2,14 @@
 // server, SGLang...) reached over HTTP or a unix socket (backend-target.ts says where it may be).
 // The worker meters by the `usage` counts it returns.
 import {
-    ChatCompletion,
-    ChatCompletionChunk,
-    ChatRequest,
+    Completion,
+    CompletionChunk,
+    InferenceRequest,
     chatCompletionChunkSchema,
     chatCompletionSchema,
+    isTextCompletionRequest,
+    textCompletionChunkSchema,
+    textCompletionSchema,
 } from '../../protocol/worker-api';
 import { BackendTarget, parseBackendTarget } from './backend-target';
 import { postForStream, postJson } from '../../protocol/http-post';
@@ -36,50 +39,62 @@ export class BackendRejected extends Error {
 const PROVIDER_SIDE_4XX = new Set([401, 403, 407, 408, 429]);
 
 export interface Backend {
-    complete(request: ChatRequest): Promise<ChatCompletion>;
+    // A chat request goes to /v1/chat/completions, a text completion request to /v1/completions
+    // (a backend without it refuses: BackendRejected, the client's 'rejected-by-model').
+    complete(request: InferenceRequest): Promise<Completion>;
     // The answer as it is generated (the request is sent with stream: true and usage asked for):
     // resolves once the backend accepted the request (BackendRejected or BackendUnavailable
     // otherwise, before any chunk); the chunks then throw BackendUnavailable if the stream breaks
     // or ends without `data: [DONE]`.
-    stream(request: ChatRequest): Promise<AsyncIterable<ChatCompletionChunk>>;
+    stream(request: InferenceRequest): Promise<AsyncIterable<CompletionChunk>>;
 }
+
+const ROUTES = {
+    chat: { path: 'v1/chat/completions', whole: chatCompletionSchema, chunk: chatCompletionChunkSchema, what: 'chat completion' },
+    text: { path: 'v1/completions', whole: textCompletionSchema, chunk: textCompletionChunkSchema, what: 'text completion' },
+};
 
 export function openAiBackend(backend: string | BackendTarget, o: { apiKey?: string; timeoutMs?: number } = {}): Backend {
     const target = typeof backend === 'string' ? parseBackendTarget(backend) : backend;
-    const path = 'v1/chat/completions';
-    const url =
-        target.kind === 'http'
-            ? new URL(path, target.url.href.endsWith('/') ? target.url : target.url.href + '/')
-            : `unix:${target.socketPath} /${path}`;
     const headers = { 'content-type': 'application/json', ...(o.apiKey ? { authorization: `Bearer ${o.apiKey}` } : {}) };
     const timeoutMs = o.timeoutMs ?? 120_000;
-    // (no redirects: one would carry the prompt to wherever the backend points; backend-target.ts)
-    const to = target.kind === 'unix' ? { socketPath: target.socketPath, path: '/' + path } : { url: url as URL };
-    const post = (body: string) => postJson(to, body, headers, timeoutMs);
-    // Never echo the backend's body in the clear: it may contain the request's plaintext.
-    const refusal = (status: number, body: unknown) =>
-        status >= 400 && status <= 499 && !PROVIDER_SIDE_4XX.has(status)
-            ? new BackendRejected(status, body)
-            : new BackendUnavailable(`the model backend at ${url} answered HTTP ${status}`);
+    // Where a request goes, and what its answer must be.
+    const routeOf = (request: InferenceRequest) => {
+        const route = ROUTES[isTextCompletionRequest(request) ? 'text' : 'chat'];
+        const url =
+            target.kind === 'http'
+                ? new URL(route.path, target.url.href.endsWith('/') ? target.url : target.url.href + '/')
+                : `unix:${target.socketPath} /${route.path}`;
+        // (no redirects: one would carry the prompt to wherever the backend points; backend-target.ts)
+        const to = target.kind === 'unix' ? { socketPath: target.socketPath, path: '/' + route.path } : { url: url as URL };
+        // Never echo the backend's body in the clear: it may contain the request's plaintext.
+        const refusal = (status: number, body: unknown) =>
+            status >= 400 && status <= 499 && !PROVIDER_SIDE_4XX.has(status)
+                ? new BackendRejected(status, body)
+                : new BackendUnavailable(`the model backend at ${url} answered HTTP ${status}`);
+        return { ...route, url: String(url), to, refusal };
+    };
     return {
         async complete(request) {
+            const route = routeOf(request);
             let res: { status: number; json: unknown };
             try {
-                res = await post(JSON.stringify({ ...request, stream: false }));
+                res = await postJson(route.to, JSON.stringify({ ...request, stream: false }), headers, timeoutMs);
             } catch (e) {
-                throw new BackendUnavailable(`the model backend at ${url} did not answer: ${(e as Error).message}`);
+                throw new BackendUnavailable(`the model backend at ${route.url} did not answer: ${(e as Error).message}`);
             }
-            if (res.status < 200 || res.status > 299) throw refusal(res.status, res.json);
-            const parsed = chatCompletionSchema.safeParse(res.json);
+            if (res.status < 200 || res.status > 299) throw route.refusal(res.status, res.json);
+            const parsed = route.whole.safeParse(res.json);
             if (!parsed.success) {
                 throw new BackendUnavailable(
-                    `the model backend at ${url} returned no OpenAI chat completion with usage counts (${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}); the worker meters by them`,
+                    `the model backend at ${route.url} returned no OpenAI ${route.what} with usage counts (${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}); the worker meters by them`,
                 );
             }
             return parsed.data;
         },
 
         async stream(request) {
+            const route = routeOf(request);
             const body = JSON.stringify({
                 ...request,
                 stream: true,
@@ -87,25 +102,29 @@ export function openAiBackend(backend: string | BackendTarget, o: { apiKey?: str
             });
             let res;
             try {
-                res = await postForStream(to, body, headers, timeoutMs);
+                res = await postForStream(route.to, body, headers, timeoutMs);
             } catch (e) {
-                throw new BackendUnavailable(`the model backend at ${url} did not answer: ${(e as Error).message}`);
+                throw new BackendUnavailable(`the model backend at ${route.url} did not answer: ${(e as Error).message}`);
             }
-            if (res.status < 200 || res.status > 299) throw refusal(res.status, await res.json());
+            if (res.status < 200 || res.status > 299) throw route.refusal(res.status, await res.json());
             if (!res.contentType.includes('text/event-stream')) {
                 res.abort();
                 throw new BackendUnavailable(
-                    `the model backend at ${url} did not stream its answer (content-type ${res.contentType || 'none'})`,
+                    `the model backend at ${route.url} did not stream its answer (content-type ${res.contentType || 'none'})`,
                 );
             }
-            return sseChunks(res.lines(), String(url));
+            return sseChunks(res.lines(), route.url, route);
         },
     };
 }
 
 // The chunks of a server-sent events stream as OpenAI sends them: `data: {json}` lines, then
 // `data: [DONE]`. Comments and other fields are skipped.
-async function* sseChunks(lines: AsyncIterable<string>, url: string): AsyncIterable<ChatCompletionChunk> {
+async function* sseChunks(
+    lines: AsyncIterable<string>,
+    url: string,
+    route: { chunk: typeof chatCompletionChunkSchema | typeof textCompletionChunkSchema; what: string },
+): AsyncIterable<CompletionChunk> {
     try {
         for await (const line of lines) {
             if (!line.startsWith('data:')) continue;
@@ -117,9 +136,9 @@ async function* sseChunks(lines: AsyncIterable<string>, url: string): AsyncItera
             } catch {
                 throw new BackendUnavailable(`the model backend at ${url} streamed something that is not JSON`);
             }
-            const chunk = chatCompletionChunkSchema.safeParse(json);
+            const chunk = route.chunk.safeParse(json);
             if (!chunk.success)
-                throw new BackendUnavailable(`the model backend at ${url} streamed something that is not a chat completion chunk`);
+                throw new BackendUnavailable(`the model backend at ${url} streamed something that is not a ${route.what} chunk`);
             yield chunk.data;
         }
     } catch (e) {

@@ -12,7 +12,7 @@
 //   tokens (completion_tokens_details.reasoning_tokens) within max_tokens.
 import Fastify, { FastifyInstance, FastifyReply } from 'fastify';
 import { createHash } from 'crypto';
-import { ChatRequest, chatRequestSchema } from '../../protocol/worker-api';
+import { ChatRequest, TextCompletionRequest, chatRequestSchema, textCompletionRequestSchema } from '../../protocol/worker-api';
 
 export const ECHO_PREFIX = '[built-in test backend, not a language model] You said:';
 // Its context window: a longer prompt is refused with HTTP 400, as a real server refuses one.
@@ -142,6 +142,33 @@ export async function startEchoBackend(
             usage: a.usage,
         };
     });
+    // Text completions (the legacy API): the prompt answered as a user message would be.
+    app.post('/v1/completions', async (req, reply) => {
+        const body = textCompletionRequestSchema.safeParse(req.body);
+        if (!body.success) return reply.status(400).send({ error: { message: body.error.issues[0]?.message ?? 'bad request' } });
+        const request = body.data;
+        const prompt = request.prompt;
+        const text =
+            typeof prompt === 'string' ? prompt : typeof prompt[0] === 'string' ? (prompt[0] as string) : `${prompt.length} token ids`;
+        const { prompt: _, ...rest } = request;
+        const a = answer({ ...rest, messages: [{ role: 'user', content: text }] } as ChatRequest);
+        if ('refusal' in a) return reply.status(400).send({ error: { message: a.refusal, type: 'invalid_request_error' } });
+        const promptTokens = Array.isArray(prompt) && typeof prompt[0] === 'number' ? prompt.length : countTokens(text);
+        const usage = { ...a.usage, prompt_tokens: promptTokens, total_tokens: promptTokens + a.usage.completion_tokens };
+        if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+        served += 1;
+        const id = `echo-text-${served}`;
+        const created = Math.floor(Date.now() / 1000);
+        if (request.stream) return streamText(reply, request, id, created, { ...a, usage }, perChunkMs);
+        return {
+            id,
+            object: 'text_completion',
+            created,
+            model: request.model,
+            choices: [{ index: 0, text: a.content ?? '', finish_reason: a.finish, logprobs: null }],
+            usage,
+        };
+    });
     app.get('/v1/models', async () => ({ object: 'list', data: [{ id: 'echo', object: 'model', owned_by: 'cocoon' }] }));
     if (o.socket) {
         await app.listen({ path: o.socket });
@@ -169,6 +196,28 @@ async function stream(reply: FastifyReply, request: ChatRequest, id: string, cre
     const options = request.stream_options as { include_usage?: boolean } | undefined;
     if (options?.include_usage)
         events.push({ id, object: 'chat.completion.chunk', created, model: request.model, choices: [], usage: a.usage });
+    return writeEvents(reply, events, perChunkMs);
+}
+
+// A text completion as server-sent events: a chunk per word, the last with finish_reason, then
+// the usage chunk when asked for, then `data: [DONE]`.
+async function streamText(reply: FastifyReply, request: TextCompletionRequest, id: string, created: number, a: Answer, perChunkMs: number) {
+    const chunk = (text: string, finish: string | null = null) => ({
+        id,
+        object: 'text_completion',
+        created,
+        model: request.model,
+        choices: [{ index: 0, text, finish_reason: finish, logprobs: null }],
+    });
+    const events: object[] = [];
+    for (const piece of (a.content ?? '').split(/(?<=\s)/)) if (piece) events.push(chunk(piece));
+    events.push(chunk('', a.finish));
+    if ((request.stream_options as { include_usage?: boolean } | undefined)?.include_usage)
+        events.push({ id, object: 'text_completion', created, model: request.model, choices: [], usage: a.usage });
+    return writeEvents(reply, events, perChunkMs);
+}
+
+async function writeEvents(reply: FastifyReply, events: object[], perChunkMs: number) {
     reply.hijack();
     reply.raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     for (const e of events) {

@@ -32,9 +32,9 @@ import { ChainAccess, ChainUnavailable, onChain, waitFor } from '../../protocol/
 import { DecryptionError, RequestEnvelope, ResponseEnvelope, StreamFrame, StreamSealer, openRequest } from '../../protocol/encryption';
 import { SessionState, offerFor, readProvider, readSession } from '../../protocol/state';
 import {
-    ChatCompletion,
-    ChatCompletionChunk,
-    ChatRequest,
+    Completion,
+    CompletionChunk,
+    InferenceRequest,
     SealedAnswer,
     StoredStream,
     StreamFramePayload,
@@ -45,7 +45,7 @@ import {
     DEFAULT_MAX_TOKENS,
     Identity,
     WorkerErrorCode,
-    chatRequestSchema,
+    parseInferenceRequest,
     requestTokenBounds,
 } from '../../protocol/worker-api';
 import type { AttestationRequest } from '../../protocol/evidence';
@@ -342,7 +342,7 @@ export class Worker {
             );
         }
         this.requireOpen(s.status === Number(SESSION_OPEN) ? s : await this.session(sessionAddress, true));
-        const request = parseChatRequest(opened.plaintext);
+        const request = parseRequest(opened.plaintext);
         if (!request.stream) {
             const answer = this.serveNew(sessionAddress, s, request, opened.plaintext.length, envelope.requestId, requestHash);
             this.inFlight.set(key, { hash: requestHash, answer });
@@ -441,10 +441,10 @@ export class Worker {
 
     // Reads a streamed answer from the backend, passing each chunk on as it comes (without the
     // usage, which the worker charges and reports itself); `started` once the backend accepted.
-    private async streamed(request: ChatRequest, to: { started: () => void; chunk: (c: ChatCompletionChunk) => void }): Promise<Produced> {
+    private async streamed(request: InferenceRequest, to: { started: () => void; chunk: (c: CompletionChunk) => void }): Promise<Produced> {
         const chunks = await this.o.backend.stream(request);
         to.started();
-        const kept: ChatCompletionChunk[] = [];
+        const kept: CompletionChunk[] = [];
         let usage: UsageObject | undefined;
         for await (const chunk of chunks) {
             if (chunk.usage) usage = chunk.usage;
@@ -463,11 +463,11 @@ export class Worker {
     private async serveNew(
         sessionAddress: Address,
         s: SessionState,
-        request: ChatRequest,
+        request: InferenceRequest,
         requestBytes: number,
         requestId: string,
         requestHash: Buffer,
-        stream?: { started: () => void; chunk: (c: ChatCompletionChunk) => void },
+        stream?: { started: () => void; chunk: (c: CompletionChunk) => void },
     ): Promise<Buffer> {
         const prices: PriceRates = s.terms!.prices;
         await this.requireModel(request.model, prices);
@@ -806,9 +806,9 @@ function acceptedSession(tx: Transaction): Address | null {
     return m.info.src;
 }
 
-function parseChatRequest(plaintext: Buffer): ChatRequest {
+function parseRequest(plaintext: Buffer): InferenceRequest {
     try {
-        return chatRequestSchema.parse(JSON.parse(plaintext.toString('utf8')));
+        return parseInferenceRequest(JSON.parse(plaintext.toString('utf8')));
     } catch (e) {
         // Refusals travel unencrypted: name the fields and the kind of problem, never a value
         // (zod's messages may quote what was received).
@@ -819,7 +819,7 @@ function parseChatRequest(plaintext: Buffer): ChatRequest {
                       // (a custom issue's message is the worker's own words, never the request's)
                       ?.map((i) => `${i.path.join('.') || 'body'}: ${i.code === 'custom' ? i.message : i.code}`)
                       .join('; ');
-        throw new WorkerRefusal('bad-request', 400, `the decrypted request is not a chat completion request (${detail})`);
+        throw new WorkerRefusal('bad-request', 400, `the decrypted request is not a chat or text completion request (${detail})`);
     }
 }
 
@@ -831,11 +831,11 @@ const ceilDiv = (a: bigint, b: bigint) => (a + b - 1n) / b;
 // usage it counted.
 interface Produced {
     usage: UsageObject;
-    whole?: ChatCompletion;
-    chunks?: ChatCompletionChunk[];
+    whole?: Completion;
+    chunks?: CompletionChunk[];
 }
 
-const wholeAnswer = (c: ChatCompletion): Produced => ({ usage: c.usage, whole: c });
+const wholeAnswer = (c: Completion): Produced => ({ usage: c.usage, whole: c });
 
 // What the worker answers a chat request with: a whole sealed answer, or an encrypted stream.
 export type ChatReply = { kind: 'whole'; envelope: ResponseEnvelope } | { kind: 'stream'; frames: AsyncIterable<StreamFrame> };
