@@ -3,7 +3,17 @@
 // (testnet, mainnet) and a Blueprint script's connection. All open the same typed wrappers; sends
 // go through a @ton/core Sender (a wallet), and callers confirm an outcome by reading state back,
 // which works the same on all of them.
-import { Address, Contract, ContractProvider, OpenedContract, Sender, StateInit, Transaction, openContract } from '@ton/core';
+import {
+    Address,
+    Contract,
+    ContractProvider,
+    OpenedContract,
+    Sender,
+    SenderArguments,
+    StateInit,
+    Transaction,
+    openContract,
+} from '@ton/core';
 import { TonClient, WalletContractV4 } from '@ton/ton';
 import { mnemonicToPrivateKey } from '@ton/crypto';
 import type { Blockchain } from '@ton/sandbox';
@@ -60,11 +70,39 @@ export function tonClient(endpoint: string, apiKey?: string, timeoutMs = 15_000)
 }
 
 // The v4 wallet of a 24-word mnemonic, as a Sender (it reads its seqno and signs each transfer)
-// through `chain` (or a TonClient).
-export async function mnemonicWallet(chain: TonClient | ChainAccess, mnemonic: string[]): Promise<{ address: Address; sender: Sender }> {
+// through `chain` (or a TonClient). Transfers go one at a time, each once the previous one's
+// seqno landed: a v4 wallet signs a transfer with its current seqno, so two sent together (a
+// worker's claim and attestation, a gateway's top-up and a close) would carry the same seqno
+// and the chain would take only one of them, silently.
+export async function mnemonicWallet(
+    chain: TonClient | ChainAccess,
+    mnemonic: string[],
+    o: { landTimeoutMs?: number; pollMs?: number } = {},
+): Promise<{ address: Address; sender: Sender }> {
     const key = await mnemonicToPrivateKey(mnemonic);
     const wallet = chain.open(WalletContractV4.create({ workchain: 0, publicKey: key.publicKey }));
-    return { address: wallet.address, sender: wallet.sender(key.secretKey) };
+    const signer = wallet.sender(key.secretKey);
+    let queue: Promise<unknown> = Promise.resolve();
+    const send = async (args: SenderArguments) => {
+        const before = await wallet.getSeqno();
+        await signer.send(args);
+        // (a transfer is valid for 60 s: after that it never lands)
+        const landed = await waitFor(
+            async () => ((await wallet.getSeqno()) > before ? true : undefined),
+            o.landTimeoutMs ?? 75_000,
+            o.pollMs ?? 1000,
+        );
+        if (!landed) throw new Error(`the wallet's transfer with seqno ${before} did not land: nothing was sent, try again`);
+    };
+    const sender: Sender = {
+        address: wallet.address,
+        send: (args) => {
+            const mine = queue.then(() => send(args));
+            queue = mine.catch(() => {}); // (the next transfer goes on after a failed one)
+            return mine;
+        },
+    };
+    return { address: wallet.address, sender };
 }
 
 export function tonClientChain(client: TonClient, endpoint: string): ChainAccess {

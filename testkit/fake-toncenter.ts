@@ -9,6 +9,7 @@ export interface FakeToncenterOptions {
     masterchainSeqno?: number; // getMasterchainInfo's latest block (default 1000)
     failWith?: number; // answer every call with this HTTP status
     hang?: boolean; // accept connections, never answer
+    transfersLost?: boolean; // accept sendBoc, but the wallet's seqno never moves (the transfer never lands)
 }
 
 export interface FakeToncenter {
@@ -67,6 +68,9 @@ export async function fakeToncenter(o: FakeToncenterOptions = {}): Promise<FakeT
             }
             if (call.method === 'sendBoc') {
                 sent.push(call.params.boc!);
+                // the wallet's transfer lands: its seqno moves on (mnemonicWallet waits for that)
+                const seqno = o.getters?.seqno?.[0];
+                if (seqno?.[0] === 'num' && !o.transfersLost) o.getters!.seqno = [['num', '0x' + (Number(seqno[1]) + 1).toString(16)]];
                 return ok({ '@type': 'ok' });
             }
             res.statusCode = 500;

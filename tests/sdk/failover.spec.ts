@@ -2,7 +2,7 @@
 // state does not take a worker, verifier or client down; when all fail, the error names each.
 import { Address, Cell, loadMessage } from '@ton/core';
 import { mnemonicNew } from '@ton/crypto';
-import { ChainUnavailable, failoverChain, mnemonicWallet } from '../../protocol/chain';
+import { ChainUnavailable, failoverChain, mnemonicWallet, tonClient, tonClientChain } from '../../protocol/chain';
 import { UsageError, endpointsFromOptions } from '../../protocol/cli';
 import { rootAllowlist } from '../../tee-verifier/src/ton';
 import { FakeToncenter, fakeToncenter, refusingEndpoint } from '../../testkit/fake-toncenter';
@@ -82,6 +82,26 @@ describe('chain endpoint failover', () => {
         expect(down.sent).toHaveLength(0);
         expect(up.sent).toHaveLength(1);
         expect(loadMessage(Cell.fromBase64(up.sent[0]).beginParse()).info.type).toBe('external-in');
+    });
+
+    it('sends wallet transfers one at a time, each with the seqno the one before it left; one that never lands is an error', async () => {
+        const up = await fake({ getters: { seqno: [['num', '0x7']] } });
+        const { sender } = await mnemonicWallet(tonClientChain(tonClient(up.url), up.url), await mnemonicNew(24), { pollMs: 10 });
+        await Promise.all([sender.send({ to: ROOT, value: 1n }), sender.send({ to: ROOT, value: 2n })]);
+        const seqnoOf = (boc: string) => {
+            const body = loadMessage(Cell.fromBase64(boc).beginParse()).body.beginParse();
+            body.skip(512 + 32 + 32); // signature, wallet id, valid until
+            return body.loadUint(32);
+        };
+        expect(up.sent.map(seqnoOf)).toEqual([7, 8]); // (sent together, both would carry 7: the chain takes one)
+
+        const lost = await fake({ getters: { seqno: [['num', '0x3']] }, transfersLost: true });
+        const wallet = await mnemonicWallet(tonClientChain(tonClient(lost.url), lost.url), await mnemonicNew(24), {
+            landTimeoutMs: 100,
+            pollMs: 10,
+        });
+        await expect(wallet.sender.send({ to: ROOT, value: 1n })).rejects.toThrow('did not land');
+        await expect(wallet.sender.send({ to: ROOT, value: 1n })).rejects.toThrow('seqno 3 did not land'); // the queue goes on after a failure
     });
 
     it('takes each API key from its own variable: no endpoint receives another endpoint’s key', () => {
