@@ -47,10 +47,7 @@ export const chatRequestSchema = z
         stream: z.boolean().nullish(),
     })
     .passthrough()
-    .superRefine((r, ctx) => {
-        const problem = generationBeyondBounds(r);
-        if (problem) ctx.addIssue({ code: 'custom', path: [problem.field], message: problem.message });
-    });
+    .superRefine(refuseGenerationBeyondBounds);
 export type ChatRequest = z.infer<typeof chatRequestSchema>;
 
 // A text completion request (OpenAI's legacy POST /v1/completions), for backends that offer it:
@@ -69,10 +66,7 @@ export const textCompletionRequestSchema = z
         stream: z.boolean().nullish(),
     })
     .passthrough()
-    .superRefine((r, ctx) => {
-        const problem = generationBeyondBounds(r);
-        if (problem) ctx.addIssue({ code: 'custom', path: [problem.field], message: problem.message });
-    });
+    .superRefine(refuseGenerationBeyondBounds);
 export type TextCompletionRequest = z.infer<typeof textCompletionRequestSchema>;
 
 // What a client sends inside the envelope: a chat request, or a text completion request (it has
@@ -92,6 +86,10 @@ export function parseInferenceRequest(json: unknown): InferenceRequest {
 // charges at most the bound, so a backend that obeyed them would work for free: refused, with
 // what to use instead. (An unknown field is passed through: a backend that ignores it is safe,
 // and the backends' own names for the length are the ones listed.)
+function refuseGenerationBeyondBounds(r: Record<string, unknown>, ctx: z.RefinementCtx) {
+    const problem = generationBeyondBounds(r);
+    if (problem) ctx.addIssue({ code: 'custom', path: [problem.field], message: problem.message });
+}
 const OTHER_LENGTH_FIELDS = ['n_predict', 'max_new_tokens', 'max_length', 'num_return_sequences'];
 export function generationBeyondBounds(r: Record<string, unknown>): { field: string; message: string } | null {
     for (const field of OTHER_LENGTH_FIELDS) {
@@ -174,12 +172,13 @@ export function usageObjectOf(t: TokenUsage, original?: UsageObject): UsageObjec
     };
 }
 
+// What every answer and chunk carries besides its object, choices and usage.
+const ANSWER_FIELDS = { id: z.string(), created: z.number().int(), model: z.string() };
+
 export const chatCompletionSchema = z
     .object({
-        id: z.string(),
+        ...ANSWER_FIELDS,
         object: z.literal('chat.completion'),
-        created: z.number().int(),
-        model: z.string(),
         choices: z
             .array(
                 z
@@ -199,10 +198,8 @@ export type ChatCompletion = z.infer<typeof chatCompletionSchema>;
 // One chunk of a streamed completion, as OpenAI streams it (`stream: true`).
 export const chatCompletionChunkSchema = z
     .object({
-        id: z.string(),
+        ...ANSWER_FIELDS,
         object: z.literal('chat.completion.chunk'),
-        created: z.number().int(),
-        model: z.string(),
         choices: z.array(z.object({ index: z.number().int() }).passthrough()),
         usage: usageSchema.nullish(),
     })
@@ -212,10 +209,8 @@ export type ChatCompletionChunk = z.infer<typeof chatCompletionChunkSchema>;
 // A text completion (POST /v1/completions), whole and streamed (its chunks have the same object).
 export const textCompletionSchema = z
     .object({
-        id: z.string(),
+        ...ANSWER_FIELDS,
         object: z.literal('text_completion'),
-        created: z.number().int(),
-        model: z.string(),
         choices: z
             .array(z.object({ index: z.number().int(), text: z.string(), finish_reason: z.string().nullable() }).passthrough())
             .min(1),
@@ -225,10 +220,8 @@ export const textCompletionSchema = z
 export type TextCompletion = z.infer<typeof textCompletionSchema>;
 export const textCompletionChunkSchema = z
     .object({
-        id: z.string(),
+        ...ANSWER_FIELDS,
         object: z.literal('text_completion'),
-        created: z.number().int(),
-        model: z.string(),
         choices: z.array(z.object({ index: z.number().int(), text: z.string() }).passthrough()),
         usage: usageSchema.nullish(),
     })

@@ -18,6 +18,8 @@ import {
     SESSION_CLOSING,
     SESSION_FINALIZED,
     SESSION_OPEN,
+    SESSION_OPENING,
+    OPENING_TIMEOUT,
     SESSION_OPEN_OVERHEAD,
     SESSION_STATUS_NAMES,
     STATUS_ACTIVE,
@@ -398,10 +400,21 @@ export class CocoonClient {
         if (s.status >= Number(SESSION_FINALIZED)) return { step: 'settled' };
         if (!s.client.equals(this.o.wallet.address))
             throw new CocoonError('session-not-open', `${address.toString()} is not this wallet's session`);
-        if (s.status < Number(SESSION_OPEN) || !s.terms) return { step: 'waiting' }; // its opening is not settled yet
         const now = this.o.chain.now();
         const send = (value: bigint, body: Cell) =>
             onChain(this.o.chain, 'send', () => this.o.wallet.send({ to: address, value, body, bounce: true }));
+        const finalize = () =>
+            beginCell()
+                .store(storeFinalizeSession({ $$type: 'FinalizeSession', queryId: 0n }))
+                .endCell();
+        if (s.status === Number(SESSION_OPENING)) {
+            // the Provider never accepted: the whole escrow comes back once OPENING_TIMEOUT is over
+            const at = s.openedAt + Number(OPENING_TIMEOUT);
+            if (now < at) return { step: 'waiting', at };
+            await send(FINALIZE_VALUE, finalize());
+            return { step: 'finalizing' };
+        }
+        if (s.status < Number(SESSION_OPEN) || !s.terms) return { step: 'waiting' };
         if (s.status === Number(SESSION_OPEN) && s.deadline > now) {
             await send(
                 CLOSE_VALUE,
@@ -413,12 +426,7 @@ export class CocoonClient {
         }
         const at = claimWindowEnd(s.status, s.deadline, s.closedAt, Number(s.terms.closeGracePeriod)) + 1;
         if (now < at) return { step: 'waiting', at };
-        await send(
-            FINALIZE_VALUE,
-            beginCell()
-                .store(storeFinalizeSession({ $$type: 'FinalizeSession', queryId: 0n }))
-                .endCell(),
-        );
+        await send(FINALIZE_VALUE, finalize());
         return { step: 'finalizing' };
     }
 
@@ -1116,7 +1124,9 @@ export class ClientSession {
 // worker's own 500: it may have been served, and the retry gets that answer), 'retry' (the worker
 // refused before serving: a transient outage or limit), or 'final'.
 const RETRIED_REFUSALS = new Set(['backend-unavailable', 'chain-unavailable', 'rate-limited', 'session-busy', 'unknown-session']);
-const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+// (only errors that happen before a connection exists: EHOSTUNREACH and the like can also end a
+// connection that already carried the request)
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN']);
 function failureKind(e: unknown): 'unknown-outcome' | 'retry' | 'final' {
     if (!(e instanceof CocoonError)) return 'final';
     if (e.code === 'worker-unreachable' && e.detail === 'not-connected') return 'retry';

@@ -13,7 +13,7 @@
 // when the session's budget cannot pay even after a top-up, 429 for rate limits, 502/503 for
 // provider failures.
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { createHash, timingSafeEqual } from 'crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'crypto';
 import type { Logger } from 'pino';
 import {
     ChatRequest,
@@ -33,6 +33,7 @@ import {
 } from '../../sdk';
 import { STATUS_ACTIVE, bigIntToBuffer32 } from '../../wrappers';
 import { SessionPool, SessionPolicy } from './sessions';
+import { IdempotencyKeys, KeyConflict, KeyedRequest } from './idempotency';
 
 export interface GatewayOptions {
     client: CocoonClient;
@@ -48,11 +49,9 @@ export interface GatewayOptions {
     settleEveryMs?: number; // between passes that close and finalize sessions no longer used (default 30 s)
 }
 
-// Requests sent with an Idempotency-Key header: a retry with the same key goes to the same session
-// under the same request id, so that an answer lost on the way is returned, charged once. Kept as
-// long as workers keep answers by default (10 minutes), at most MAX_IDEMPOTENT entries.
-const IDEMPOTENCY_MS = 10 * 60_000;
-const MAX_IDEMPOTENT = 10_000;
+// Idempotency-Key entries (idempotency.ts): kept 10 minutes after their last use (as long as
+// workers keep answers by default), at most 1,000 per API key.
+const IDEMPOTENCY = { ttlMs: 10 * 60_000, perTenant: 1000 };
 
 type OpenAiErrorType = 'invalid_request_error' | 'authentication_error' | 'insufficient_quota' | 'rate_limit_error' | 'api_error';
 
@@ -63,6 +62,9 @@ class OpenAiError extends Error {
         readonly code: string,
         message: string,
         readonly param: string | null = null,
+        // (`x-should-retry: false` stops OpenAI's own clients from retrying an answer that a retry
+        // without an Idempotency-Key could pay for twice)
+        readonly headers: Record<string, string> = {},
     ) {
         super(message);
     }
@@ -83,7 +85,7 @@ export async function buildGateway(o: GatewayOptions): Promise<FastifyInstance> 
         logger: o.logger ? { level: o.logger.level, redact: ['req.headers.authorization'] } : false,
     });
     const pool = new SessionPool(o.client, o.policy, { recordFile: o.sessionRecordFile, log: o.logger });
-    const idempotent = new Map<string, { session: ClientSession; requestId: string; at: number }>();
+    const keys = new IdempotencyKeys(IDEMPOTENCY);
     const settling = setInterval(() => void pool.settle(), o.settleEveryMs ?? 30_000);
     settling.unref();
     app.addHook('onReady', async () => void pool.settle());
@@ -100,7 +102,7 @@ export async function buildGateway(o: GatewayOptions): Promise<FastifyInstance> 
                   ? new OpenAiError(e.statusCode, 'invalid_request_error', 'invalid_request', e.message)
                   : new OpenAiError(500, 'api_error', 'internal_error', 'the gateway failed: see its log');
         if (err.status >= 500) o.logger?.error({ err: e.message }, 'request failed');
-        reply.status(err.status).send(err.body());
+        reply.status(err.status).headers(err.headers).send(err.body());
     });
     app.setNotFoundHandler((req, reply) => {
         reply
@@ -131,68 +133,81 @@ export async function buildGateway(o: GatewayOptions): Promise<FastifyInstance> 
         const { model, ...rest } = request;
         const tried: string[] = [];
         let toppedUp = false;
-        const key = idempotencyKey(req);
-        for (const [k, v] of idempotent) if (Date.now() - v.at > IDEMPOTENCY_MS || idempotent.size > MAX_IDEMPOTENT) idempotent.delete(k);
-        const earlier = key ? idempotent.get(key) : undefined;
-        for (let attempt = 0; ; attempt++) {
-            const session =
-                earlier?.session ??
-                (await pool.session(model).catch((e) => {
-                    throw toOpenAi(e, model);
-                }));
-            const requestId = earlier?.requestId ?? (key ? requestIdOf(key) : undefined);
-            if (key && !earlier) idempotent.set(key, { session, requestId: requestId!, at: Date.now() });
-            const budgetSeen = session.budget;
-            try {
-                if (request.stream) return await stream(req, reply, session, rest, model, requestId);
-                const { completion } =
-                    kind === 'chat'
-                        ? await session.chat(rest as ChatRequest, { requestId })
-                        : await session.complete(rest as TextCompletionRequest, { requestId });
-                return { ...completion, model };
-            } catch (e) {
-                if (e instanceof CocoonError && e.detail === 'request-id-reused') {
-                    throw new OpenAiError(
-                        409,
-                        'invalid_request_error',
-                        'idempotency_key_reused',
-                        'this Idempotency-Key was used for another request: use a new key for a new request',
-                    );
-                }
-                // The session's budget cannot hold the request's worst case: top it up once, and ask again.
-                if (e instanceof CocoonError && e.detail === 'budget-exhausted' && !toppedUp && !reply.raw.headersSent) {
-                    toppedUp = true;
-                    // (never for a request that a top-up could not pay either: each would move more of
-                    // the wallet into escrow, for nothing)
-                    if (worstCase(request, session) > session.budget - session.latest.amountDue + o.policy.topUpAmount) {
+        const key = idempotencyKeyOf(req);
+        let keyed: KeyedRequest | undefined;
+        try {
+            keyed = key === undefined ? undefined : keys.begin(key, req.headers.authorization ?? '', req.body);
+        } catch (e) {
+            if (e instanceof KeyConflict) throw new OpenAiError(409, 'invalid_request_error', e.code, e.message, null, NO_RETRY);
+            throw e;
+        }
+        // one id for every attempt of this request (a retry on the same session is then charged once)
+        const requestId = keyed?.requestId ?? randomBytes(16).toString('base64url');
+        try {
+            for (let attempt = 0; ; attempt++) {
+                const session =
+                    keyed?.session ??
+                    (await pool.session(model).catch((e) => {
+                        throw toOpenAi(e, model, tried);
+                    }));
+                if (keyed) keyed.session = session;
+                const budgetSeen = session.budget;
+                try {
+                    if (request.stream) return await stream(req, reply, session, rest, model, requestId);
+                    const { completion } =
+                        kind === 'chat'
+                            ? await session.chat(rest as ChatRequest, { requestId })
+                            : await session.complete(rest as TextCompletionRequest, { requestId });
+                    return { ...completion, model };
+                } catch (e) {
+                    const maybeServed = e instanceof CocoonError && e.maybeServed;
+                    if (keyed && maybeServed) keyed.maybeServed = true;
+                    if (e instanceof CocoonError && e.detail === 'request-id-reused') {
                         throw new OpenAiError(
-                            402,
-                            'insufficient_quota',
-                            'budget_exhausted',
-                            `${e.message}; the request's worst case is more than a top-up of the session could pay`,
+                            409,
+                            'invalid_request_error',
+                            'idempotency_key_reused',
+                            'this Idempotency-Key was used for another request: use a new key for a new request',
+                            null,
+                            NO_RETRY,
                         );
                     }
-                    await pool.topUp(session, budgetSeen).catch((t) => {
-                        throw new OpenAiError(
-                            402,
-                            'insufficient_quota',
-                            'top_up_failed',
-                            `the session's budget is spent and the gateway's wallet could not top it up: ${(t as Error).message}`,
-                        );
-                    });
-                    continue;
+                    // The session's budget cannot hold the request's worst case: top it up once, and ask again.
+                    if (e instanceof CocoonError && e.detail === 'budget-exhausted' && !toppedUp && !reply.raw.headersSent) {
+                        toppedUp = true;
+                        // (never for a request that a top-up could not pay either: each would move more of
+                        // the wallet into escrow, for nothing)
+                        if (worstCase(request, session) > session.budget - session.latest.amountDue + o.policy.topUpAmount) {
+                            throw new OpenAiError(
+                                402,
+                                'insufficient_quota',
+                                'budget_exhausted',
+                                `${e.message}; the request's worst case is more than a top-up of the session could pay`,
+                            );
+                        }
+                        await pool.topUp(session, budgetSeen).catch((t) => {
+                            throw new OpenAiError(
+                                402,
+                                'insufficient_quota',
+                                'top_up_failed',
+                                `the session's budget is spent and the gateway's wallet could not top it up: ${(t as Error).message}`,
+                            );
+                        });
+                        continue;
+                    }
+                    // Before the first byte of an answer, a provider's failure sends the request to the
+                    // next one, unless an attempt may have been served (and may be charged): asked
+                    // again elsewhere, it could be paid twice. That outcome is the caller's to decide.
+                    if (reply.raw.headersSent || !isProviderFailure(e) || attempt >= (o.maxFailovers ?? 2)) throw toOpenAi(e, model, tried);
+                    pool.providerFailed(session);
+                    if (maybeServed || keyed?.maybeServed) throw outcomeUnknown(e as CocoonError, key !== undefined);
+                    if (keyed) keyed.session = undefined; // (every attempt under the key was proven unserved)
+                    tried.push(`${session.provider.toString()}: ${(e as Error).message}`);
+                    o.logger?.warn({ provider: session.provider.toString(), err: (e as Error).message }, 'provider failed: failing over');
                 }
-                // Before the first byte of an answer, a provider's failure sends the request to the
-                // next one, unless the first may have served it (and may charge it): asked again
-                // elsewhere, it could be paid twice. That outcome is the caller's to decide.
-                if (reply.raw.headersSent || !isProviderFailure(e) || attempt >= (o.maxFailovers ?? 2)) throw toOpenAi(e, model, tried);
-                pool.providerFailed(session);
-                if ((e as CocoonError).maybeServed) throw outcomeUnknown(e as CocoonError, key);
-                if (key) idempotent.delete(key);
-                if (earlier) throw toOpenAi(e, model, tried); // (the key's session is gone: the caller chooses what next)
-                tried.push(`${session.provider.toString()}: ${(e as Error).message}`);
-                o.logger?.warn({ provider: session.provider.toString(), err: (e as Error).message }, 'provider failed: failing over');
             }
+        } finally {
+            if (keyed) keys.done(keyed);
         }
     };
     app.post('/v1/chat/completions', answer('chat'));
@@ -251,35 +266,32 @@ function worstCase(request: InferenceRequest, session: ClientSession): bigint {
     return (bounds.promptTokens * dearer(p.prompt, p.cachedPrompt) + dearer(p.completion, p.reasoning) + 999_999n) / 1_000_000n;
 }
 
-// The caller's Idempotency-Key, scoped to its API key (two keys' callers never share an answer).
-function idempotencyKey(req: FastifyRequest): string | undefined {
+// The caller's Idempotency-Key (scoped to its API key by IdempotencyKeys).
+function idempotencyKeyOf(req: FastifyRequest): string | undefined {
     const key = req.headers['idempotency-key'];
     if (typeof key !== 'string' || key === '') return undefined;
     if (key.length > 255)
         throw new OpenAiError(400, 'invalid_request_error', 'invalid_request', 'Idempotency-Key is longer than 255 characters');
-    return createHash('sha256')
-        .update(req.headers.authorization ?? '')
-        .update('\0')
-        .update(key)
-        .digest('base64url');
+    return key;
 }
 
-function requestIdOf(key: string): string {
-    return key.slice(0, 32); // (base64url: a valid request id)
-}
+const NO_RETRY = { 'x-should-retry': 'false' };
 
-// The provider failed after it may have served the request: not asked elsewhere (it could be paid
-// twice); the caller retries with the same Idempotency-Key to get the answer if it was served.
-function outcomeUnknown(e: CocoonError, key: string | undefined): OpenAiError {
+// The provider failed after an attempt may have served the request: not asked elsewhere (it could
+// be paid twice); the caller retries with the same Idempotency-Key to get the answer if it was
+// served. OpenAI's clients are told not to retry on their own (they would retry without a key).
+function outcomeUnknown(e: CocoonError, withKey: boolean): OpenAiError {
     return new OpenAiError(
         502,
         'api_error',
         'outcome_unknown',
         `the provider may have served this request but its answer did not arrive (${e.message}); it was not sent to ` +
             'another provider, which would charge it again. ' +
-            (key
+            (withKey
                 ? 'Retry with the same Idempotency-Key to get the answer if it was served, charged once.'
                 : 'Send an Idempotency-Key header with requests to make such retries safe.'),
+        null,
+        NO_RETRY,
     );
 }
 

@@ -9,7 +9,7 @@
 // restarts (or was killed) settles the ones it left. Session keys are never written down: a
 // restarted gateway cannot send requests on its old sessions, only settle them.
 import { Address } from '@ton/core';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'fs';
 import { dirname } from 'path';
 import type { Logger } from 'pino';
 import { ClientSession, CocoonClient, CocoonError } from '../../sdk';
@@ -35,17 +35,37 @@ export const DEFAULT_SESSION_POLICY: SessionPolicy = {
 };
 
 // The addresses of the sessions that may still hold the gateway's budget, in a JSON file written
-// whole (to a temporary file, then renamed) so that a crash never leaves half of it.
+// whole (to a temporary file, synced, then renamed) so that a crash never leaves half of it. One
+// gateway at a time uses a file (FILE.lock holds its pid): two would each rewrite the file
+// without the other's sessions, and each would close the other's sessions as left behind.
 export class SessionRecord {
     private addresses = new Set<string>();
+    private readonly lock?: string;
 
     constructor(private readonly file?: string) {
-        if (!file || !existsSync(file)) return;
-        const parsed = JSON.parse(readFileSync(file, 'utf8')) as { sessions?: unknown };
+        if (!file) return;
+        mkdirSync(dirname(file), { recursive: true });
+        this.lock = takeLock(`${file}.lock`);
+        if (!existsSync(file)) return;
+        let parsed: { sessions?: unknown } = {};
+        try {
+            parsed = JSON.parse(readFileSync(file, 'utf8')) as { sessions?: unknown };
+        } catch {
+            parsed = {};
+        }
         if (!Array.isArray(parsed.sessions) || !parsed.sessions.every((a) => typeof a === 'string' && Address.isFriendly(a))) {
-            throw new Error(`${file} is not a gateway session record ({"sessions": [address, ...]}): move it away to start afresh`);
+            this.close();
+            throw new Error(
+                `${file} is not a gateway session record ({"sessions": [address, ...]}): the sessions it names may hold budget; ` +
+                    'settle them (close, then finalize after the claim window) before you move the file away',
+            );
         }
         for (const a of parsed.sessions as string[]) this.addresses.add(a);
+    }
+
+    // Lets another gateway use the file.
+    close() {
+        if (this.lock) rmSync(this.lock, { force: true });
     }
 
     list(): Address[] {
@@ -63,9 +83,50 @@ export class SessionRecord {
 
     private save() {
         if (!this.file) return;
-        mkdirSync(dirname(this.file), { recursive: true });
-        writeFileSync(`${this.file}.tmp`, JSON.stringify({ sessions: [...this.addresses] }, null, 2) + '\n', { mode: 0o600 });
-        renameSync(`${this.file}.tmp`, this.file);
+        const tmp = `${this.file}.${process.pid}.tmp`;
+        const fd = openSync(tmp, 'w', 0o600);
+        try {
+            writeSync(fd, JSON.stringify({ sessions: [...this.addresses] }, null, 2) + '\n');
+            fsyncSync(fd);
+        } finally {
+            closeSync(fd);
+        }
+        renameSync(tmp, this.file);
+        const dir = openSync(dirname(this.file), 'r');
+        try {
+            fsyncSync(dir); // (the rename itself survives a power loss)
+        } finally {
+            closeSync(dir);
+        }
+    }
+}
+
+// Creates `lock` holding this process's pid; a lock whose process is gone is taken over.
+function takeLock(lock: string): string {
+    for (let attempt = 0; attempt < 2; attempt++) {
+        try {
+            writeFileSync(lock, String(process.pid), { flag: 'wx', mode: 0o600 });
+            return lock;
+        } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+            const pid = Number(readFileSync(lock, 'utf8'));
+            if (pid > 0 && pid !== process.pid && alive(pid)) {
+                throw new Error(
+                    `another gateway (pid ${pid}) uses the session record ${lock.slice(0, -5)}: give each gateway its own --sessions-file`,
+                );
+            }
+            rmSync(lock, { force: true }); // (left by a gateway that is gone)
+        }
+    }
+    throw new Error(`cannot take ${lock}`);
+}
+
+function alive(pid: number): boolean {
+    try {
+        process.kill(pid, 0);
+        return true;
+    } catch (e) {
+        return (e as NodeJS.ErrnoException).code === 'EPERM';
     }
 }
 
@@ -77,6 +138,7 @@ export class SessionPool {
     private opening = new Map<string, Promise<ClientSession>>();
     private failed = new Map<string, number>(); // provider -> until (ms)
     private toppingUp = new WeakMap<ClientSession, Promise<unknown>>();
+    private unconfirmed = new WeakSet<ClientSession>(); // a top-up was sent but not seen landing
     // being settled, by address: since when (ms), not closed before `closeAfter` (ms), and from
     // when it can be finalized (unix time)
     private retired = new Map<string, { address: Address; since: number; closeAfter: number; at?: number }>();
@@ -103,7 +165,10 @@ export class SessionPool {
             if (current.budget - current.latest.amountDue < this.policy.topUpBelow) await this.topUp(current, current.budget);
             return current;
         }
-        if (current) this.retire(current.address);
+        if (current) {
+            this.sessions.delete(model); // (never handed out again: it is being closed)
+            this.retire(current.address);
+        }
         let opening = this.opening.get(model);
         if (!opening) {
             opening = this.open(model).finally(() => this.opening.delete(model));
@@ -115,12 +180,25 @@ export class SessionPool {
     // Tops `session` up by the policy's amount, unless its budget already grew past `seenBudget`
     // (the budget the caller saw when it found it short): parallel requests that find the same
     // session short wait for one top-up instead of each moving another amount into escrow.
+    // A top-up that fails fails for every request waiting on it (none sends another of its own).
     async topUp(session: ClientSession, seenBudget: bigint): Promise<void> {
-        for (let pending = this.toppingUp.get(session); pending; pending = this.toppingUp.get(session)) {
-            await pending.catch(() => {}); // (its caller reports its failure)
+        const pending = this.toppingUp.get(session);
+        if (pending) await pending;
+        if (session.budget > seenBudget) return; // (someone else's top-up landed since the caller looked)
+        if (this.toppingUp.get(session)) return this.topUp(session, seenBudget);
+        // (a top-up reported unconfirmed may have landed since: read the budget before sending another)
+        if (pending === undefined && this.unconfirmed.has(session)) {
+            this.unconfirmed.delete(session);
+            await session.refresh().catch(() => {});
+            if (session.budget > seenBudget) return;
         }
-        if (session.budget > seenBudget) return;
-        const topUp = session.topUp(this.policy.topUpAmount).finally(() => this.toppingUp.delete(session));
+        const topUp = session
+            .topUp(this.policy.topUpAmount)
+            .catch((e) => {
+                if (e instanceof CocoonError && e.code === 'not-confirmed') this.unconfirmed.add(session);
+                throw e;
+            })
+            .finally(() => this.toppingUp.delete(session));
         this.toppingUp.set(session, topUp);
         await topUp;
     }
@@ -140,12 +218,22 @@ export class SessionPool {
         for (const session of this.sessions.values()) this.retire(session.address);
         this.sessions.clear();
         for (const r of this.retired.values()) r.closeAfter = 0;
+        await this.settling; // (a pass already running saw them before this)
         await this.settle();
+        this.record.close();
     }
 
     // One pass over the retired sessions: each is closed, or finalized once its claim window is
     // over, and forgotten once settled. Failures (the chain unreachable) wait for the next pass.
     async settle(): Promise<void> {
+        // (one pass at a time: two would send the same close or finalize twice)
+        if (!this.settling) this.settling = this.settlePass().finally(() => (this.settling = undefined));
+        return this.settling;
+    }
+
+    private settling?: Promise<void>;
+
+    private async settlePass(): Promise<void> {
         const now = this.client.o.chain.now();
         for (const [key, r] of this.retired) {
             if (Date.now() < r.closeAfter || (r.at !== undefined && now < r.at)) continue;
@@ -181,8 +269,15 @@ export class SessionPool {
     }
 
     private async open(model: string): Promise<ClientSession> {
-        const offers = (await this.client.discover({ model, budget: this.policy.budget })).filter((o) => !this.isAvoided(o.provider));
-        if (offers.length === 0) throw new CocoonError('provider-unavailable', `no provider offers ${model} now`);
+        const all = await this.client.discover({ model, budget: this.policy.budget });
+        if (all.length === 0) throw new CocoonError('provider-unavailable', `no provider offers ${model} now`);
+        const offers = all.filter((o) => !this.isAvoided(o.provider));
+        if (offers.length === 0) {
+            throw new CocoonError(
+                'provider-unavailable',
+                `each of the ${all.length} providers of ${model} failed within the last ${this.policy.avoidFailedProviderMs / 1000} s: try again later`,
+            );
+        }
         const sent: Address[] = [];
         const settleLater = (except?: Address) => {
             for (const address of sent) if (!except?.equals(address)) this.retire(address, 0);

@@ -802,6 +802,27 @@ describe('worker and client SDK', () => {
             return { chunks, ...(await stream.result) };
         }
 
+        // The connection of the first streamed attempt breaks after `frames` frames.
+        function cutFirstStream(frames: number) {
+            const handle = net.worker.handleChat.bind(net.worker);
+            const cut = { attempts: 0, restore: () => (net.worker.handleChat = handle) };
+            net.worker.handleChat = async (address, envelope) => {
+                const reply = await handle(address, envelope);
+                if (reply.kind !== 'stream' || cut.attempts++ > 0) return reply;
+                return {
+                    kind: 'stream',
+                    frames: (async function* () {
+                        let n = 0;
+                        for await (const frame of reply.frames) {
+                            if (n++ === frames) throw new Error('connection reset');
+                            yield frame;
+                        }
+                    })(),
+                };
+            };
+            return cut;
+        }
+
         it('streams the answer chunk by chunk, then the usage and a receipt the SDK checked; charged as the whole answer is', async () => {
             await setUp();
             const whole = await session.chat(ask('stream me these words please'));
@@ -825,26 +846,10 @@ describe('worker and client SDK', () => {
             net.setBackendDelay(0, { perChunkMs: 50 });
             // the connection drops after the fifth frame of the first attempt (the worker goes on
             // reading its backend and stores the whole answer)
-            const worker = net.worker;
-            const handle = worker.handleChat.bind(worker);
-            let attempts = 0;
-            worker.handleChat = async (address, envelope) => {
-                const reply = await handle(address, envelope);
-                if (reply.kind !== 'stream' || attempts++ > 0) return reply;
-                return {
-                    kind: 'stream',
-                    frames: (async function* () {
-                        let n = 0;
-                        for await (const frame of reply.frames) {
-                            if (n++ === 5) throw new Error('connection reset');
-                            yield frame;
-                        }
-                    })(),
-                };
-            };
+            const cut = cutFirstStream(5);
             const before = session.latest.seqno;
             const r = await collect(session.chatStream(ask('one two three four five six seven eight nine ten')));
-            expect(attempts).toBe(2);
+            expect(cut.attempts).toBe(2);
             expect(text(r.chunks)).toBe(`${ECHO_PREFIX} one two three four five six seven eight nine ten`); // nothing twice, nothing missing
             expect(r.receipt.seqno).toBe(before + 1); // served once
             expect(net.worker.o.meter.latest(session.address)!.seqno).toBe(before + 1);
@@ -870,22 +875,7 @@ describe('worker and client SDK', () => {
                     })();
                 },
             };
-            const handle = net.worker.handleChat.bind(net.worker);
-            let attempts = 0;
-            net.worker.handleChat = async (address, envelope) => {
-                const reply = await handle(address, envelope);
-                if (reply.kind !== 'stream' || attempts++ > 0) return reply;
-                return {
-                    kind: 'stream',
-                    frames: (async function* () {
-                        let n = 0;
-                        for await (const frame of reply.frames) {
-                            if (n++ === 4) throw new Error('connection reset'); // the client's connection drops too
-                            yield frame;
-                        }
-                    })(),
-                };
-            };
+            const cut = cutFirstStream(4); // the client's connection drops too
             const seqno = session.latest.seqno;
             const tokens = net.worker.stats.tokens;
             const delivered: ChatCompletionChunk[] = [];
@@ -899,7 +889,7 @@ describe('worker and client SDK', () => {
             expect(delivered.length).toBeGreaterThan(0);
             expect(net.worker.stats.tokens).toEqual(tokens);
             expect(net.worker.o.meter.latest(session.address)?.seqno ?? 0).toBe(seqno);
-            net.worker.handleChat = handle;
+            cut.restore();
             // the session goes on, its receipts still checked from where they were
             const next = await session.chat(ask('and on'));
             expect(next.receipt.seqno).toBe(seqno + 1);

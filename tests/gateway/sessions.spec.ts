@@ -14,6 +14,7 @@ import { DEMO_PRICES, LocalNetwork, addLocalProvider, localClient, startLocalNet
 import { readSession } from '../../protocol/state';
 import { SESSION_CLOSING, SESSION_FINALIZED } from '../../wrappers';
 import { tempDir } from '../tmp';
+import { WorkerRefusal } from '../../worker/src/worker';
 
 const ask = (content: string) => ({ model: 'cocoon-echo', messages: [{ role: 'user' as const, content }], max_tokens: 32 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -26,7 +27,7 @@ async function serve(net: LocalNetwork, o: Partial<GatewayOptions> & { requestTi
         ...rest,
     });
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
-    return { app, openai: new OpenAI({ baseURL: `${url}/v1`, apiKey: 'x', maxRetries: 0 }) };
+    return { app, url, openai: new OpenAI({ baseURL: `${url}/v1`, apiKey: 'x', maxRetries: 0 }) };
 }
 
 const recorded = (file: string): Address[] =>
@@ -55,6 +56,16 @@ describe('gateway: a request whose answer was lost', () => {
             net.setBackendDelay(0);
             const charged = net.worker.stats.tokens;
 
+            // the key's retry meets a refusal that proves only that attempt unserved: still not sent elsewhere
+            const handle = net.worker.handleChat.bind(net.worker);
+            net.worker.handleChat = async () => {
+                throw new WorkerRefusal('not-attested', 503, 'attesting again: retry shortly');
+            };
+            const refused = await openai.chat.completions.create(ask('slow one'), key).catch((e) => e);
+            expect([refused.status, refused.error.code]).toEqual([502, 'outcome_unknown']);
+            expect(second.worker.stats.requests).toBe(0);
+            net.worker.handleChat = handle;
+
             const again = await openai.chat.completions.create(ask('slow one'), key);
             expect(again.choices[0].message.content).toContain('slow one');
             expect(net.worker.stats.tokens).toEqual(charged); // the stored answer: not served (nor charged) again
@@ -76,13 +87,15 @@ describe('gateway: a request whose answer was lost', () => {
         await net.worker.attest();
         const second = await addLocalProvider(net, 'second', { prices: { ...DEMO_PRICES, prompt: DEMO_PRICES.prompt * 2n } });
         const recordFile = join(tempDir('gateway-record'), 'sessions.json');
-        const { app, openai } = await serve(net, {
+        const { app, url } = await serve(net, {
             requestTimeoutMs: 600,
             retries: 0,
             sessionRecordFile: recordFile,
             settleEveryMs: 50,
             policy: { ...DEFAULT_SESSION_POLICY, budget: toNano('20'), retireAfterMs: 0 },
         });
+        // OpenAI's client as apps use it, retrying failures on its own (twice by default)
+        const openai = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'x' });
         try {
             await openai.chat.completions.create(ask('warm up'));
             const [firstSession] = recorded(recordFile);
@@ -90,6 +103,7 @@ describe('gateway: a request whose answer was lost', () => {
             const lost = await openai.chat.completions.create({ ...ask('slow stream'), stream: true }).catch((e) => e);
             expect([lost.status, lost.error.code]).toEqual([502, 'outcome_unknown']);
             expect(lost.error.message).toContain('Send an Idempotency-Key header');
+            expect(lost.headers.get('x-should-retry')).toBe('false'); // its retry would be a new request, elsewhere
             expect(second.worker.stats.requests).toBe(0);
             net.setBackendDelay(0);
             await net.stopWorker(); // refused connections prove nothing was delivered: failed over
