@@ -195,8 +195,13 @@ function cpuMs(pid: number): number {
 
 // Time to the first chunk of a streamed answer (the whole stream is read each time): from the
 // backend directly, through the SDK and the worker, and through the OpenAI-compatible gateway in
-// front of them (gateway/, as `npm run gateway` runs it).
+// front of them (gateway/, as `npm run gateway` runs it). The backend streams a chunk a
+// millisecond (a fast model's pace, in every row): answered all at once, the whole answer would
+// arrive in one read and, everything running in this one process, each side would process all of
+// it before the next side saw its first chunk, which measures the answer's length, not the first
+// token.
 async function streamingRows(net: LocalNetwork, n: number) {
+    net.setBackendDelay(0, { perChunkMs: 1 });
     const body = JSON.stringify({ ...PROMPT, model: DEMO_MODEL, stream: true });
     const firstDataLine = async (url: string) => {
         const started = performance.now();
@@ -221,6 +226,7 @@ async function streamingRows(net: LocalNetwork, n: number) {
         return { direct, sdk, gateway: await timedValues(n, () => firstDataLine(`${url}/v1/chat/completions`)) };
     } finally {
         await gateway.close();
+        net.setBackendDelay(0);
     }
 }
 
