@@ -27,7 +27,8 @@ describe('chain endpoint failover', () => {
         const hanging = await fake({ hang: true });
         const good = await fake({ getters: { is_measurement_allowed: ALLOWED } });
         const chain = failoverChain([{ url: refusing }, { url: hanging.url }, { url: good.url }], {
-            timeoutMs: 300,
+            timeoutMs: 1000, // (the good endpoint answers well within it, even on a loaded machine)
+            backoffMs: 30_000, // (a failed endpoint still rests when the status is read, however slow the machine)
             lagCheckMs: 3_600_000,
         });
         expect(await allowed(chain)).toBe(true);
@@ -38,10 +39,8 @@ describe('chain endpoint failover', () => {
         ]);
         // resting endpoints come last: the next read goes straight to the good one
         const hangingCalls = hanging.calls.length;
-        const started = Date.now();
         expect(await allowed(chain)).toBe(true);
-        expect(Date.now() - started).toBeLessThan(300);
-        expect(hanging.calls.length).toBe(hangingCalls);
+        expect(hanging.calls.length).toBe(hangingCalls); // not asked (nor waited for) again
     });
 
     it('skips an endpoint that answers from a state far behind the others', async () => {
