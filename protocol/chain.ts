@@ -170,7 +170,10 @@ const isAnswer = (e: unknown) => /exit_code/.test((e as Error)?.message ?? '');
 // hangs the call moves on to the next, and only when every endpoint failed, `rounds` times with
 // backoff, does it throw ChainUnavailable, naming each endpoint and what it did. Sends are safe to
 // repeat on another endpoint: a wallet message carries its seqno, and the wallet accepts it once.
-export function failoverChain(endpoints: Endpoint[], o: FailoverOptions = {}): ChainAccess & { status(): EndpointStatus[] } {
+export function failoverChain(
+    endpoints: Endpoint[],
+    o: FailoverOptions = {},
+): ChainAccess & { status(): EndpointStatus[]; provider(address: Address, init?: StateInit | null): ContractProvider } {
     if (endpoints.length === 0) throw new Error('at least one endpoint is needed');
     const timeoutMs = o.timeoutMs ?? 10_000;
     const rounds = o.rounds ?? 2;
@@ -256,6 +259,7 @@ export function failoverChain(endpoints: Endpoint[], o: FailoverOptions = {}): C
     });
 
     const chain = {
+        provider,
         open: <T extends Contract>(contract: T) => openContract(contract, (p) => provider(p.address, p.init)),
         accountState: (a: Address) => call(`read the state of ${a.toString()}`, (c) => accountStateThrough(c, a)),
         transactions: (a: Address, afterLt: bigint) =>

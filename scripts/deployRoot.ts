@@ -3,9 +3,10 @@
 import { NetworkProvider } from '@ton/blueprint';
 import { beginCell, fromNano } from '@ton/core';
 import { GLOBAL_ID_MAINNET, GLOBAL_ID_TESTNET, ROOT_STORAGE_RESERVE, rootForDeployment, storeDeployRoot } from '../wrappers';
-import { InputError, paramsFileOption, parseOptions, parseTon, sendAndReport } from './lib';
+import { InputError, paramsFileOption, parseOptions, parseTon, sendAndReport, withEndpoints } from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
+    provider = withEndpoints(provider); // (reads through COCOON_ENDPOINTS when it is set)
     const ui = provider.ui();
     const opts = parseOptions(args);
     const params = await paramsFileOption(provider, opts);

@@ -10,6 +10,7 @@ import { MultisigWallet } from '@ton/ton';
 import * as cli from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
+    provider = cli.withEndpoints(provider); // (reads through COCOON_ENDPOINTS when it is set)
     const ui = provider.ui();
     const opts = cli.parseOptions(args);
     const owners = (await cli.requiredOption(provider, opts, 'owners', 'Owner public keys (hex, comma-separated)'))

@@ -9,6 +9,7 @@ import * as cli from './lib';
 import { ownerKeyOption } from './multisigOrder';
 
 export async function run(provider: NetworkProvider, args: string[]) {
+    provider = cli.withEndpoints(provider); // (reads through COCOON_ENDPOINTS when it is set)
     const ui = provider.ui();
     const opts = cli.parseOptions(args);
     let publicKey: Buffer;

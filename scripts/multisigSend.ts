@@ -21,6 +21,7 @@ const TIMELOCKED: Record<string, bigint> = {
 };
 
 export async function run(provider: NetworkProvider, args: string[]) {
+    provider = cli.withEndpoints(provider); // (reads through COCOON_ENDPOINTS when it is set)
     const ui = provider.ui();
     const opts = cli.parseOptions(args);
     const path = await cli.requiredOption(provider, opts, 'order', 'Order file');

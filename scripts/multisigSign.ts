@@ -6,6 +6,7 @@ import * as cli from './lib';
 import { ownerIdOf, ownerKeyOption, readOrder, writeOrder } from './multisigOrder';
 
 export async function run(provider: NetworkProvider, args: string[]) {
+    provider = cli.withEndpoints(provider); // (reads through COCOON_ENDPOINTS when it is set)
     const ui = provider.ui();
     const opts = cli.parseOptions(args);
     const path = await cli.requiredOption(provider, opts, 'order', 'Order file');

@@ -16,6 +16,7 @@ import { isProviderOf, sessionOpeningProblem } from '../sdk/client';
 import { offerFor, readProvider } from '../protocol/state';
 
 export async function run(provider: NetworkProvider, args: string[]) {
+    provider = cli.withEndpoints(provider); // (reads through COCOON_ENDPOINTS when it is set)
     const ui = provider.ui();
     const opts = cli.parseOptions(args);
     const root = await cli.deployedTarget(provider, opts, 'root', 'Root');

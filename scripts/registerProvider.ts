@@ -8,6 +8,7 @@ import * as w from '../wrappers';
 import * as cli from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
+    provider = cli.withEndpoints(provider); // (reads through COCOON_ENDPOINTS when it is set)
     const ui = provider.ui();
     const opts = cli.parseOptions(args);
     const rootAddress = await cli.deployedTarget(provider, opts, 'root', 'Root');

@@ -7,6 +7,7 @@ import * as w from '../wrappers';
 import * as cli from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
+    provider = cli.withEndpoints(provider); // (reads through COCOON_ENDPOINTS when it is set)
     const opts = cli.parseOptions(args);
     const session = await cli.deployedTarget(provider, opts, 'session', 'Session');
     const file = await cli.requiredOption(provider, opts, 'receipts', 'Receipts file (JSON)');

@@ -6,6 +6,7 @@ import * as w from '../wrappers';
 import * as cli from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
+    provider = cli.withEndpoints(provider); // (reads through COCOON_ENDPOINTS when it is set)
     const opts = cli.parseOptions(args);
     const target = await cli.deployedTarget(provider, opts, 'provider', 'Provider');
     const amount = cli.parseTon(await cli.requiredOption(provider, opts, 'amount', 'Amount to unstake (TON)'), '--amount');

@@ -8,6 +8,7 @@ import * as w from '../wrappers';
 import * as cli from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
+    provider = cli.withEndpoints(provider); // (reads through COCOON_ENDPOINTS when it is set)
     const opts = cli.parseOptions(args);
     const text = await cli.requiredOption(provider, opts, 'threshold', 'Threshold M');
     if (!/^[0-9]+$/.test(text) || Number(text) < 1 || Number(text) > Number(w.MAX_VERIFIERS))

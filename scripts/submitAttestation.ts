@@ -8,6 +8,7 @@ import { proofBundleSchema } from '../protocol/verifier-api';
 import * as cli from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
+    provider = cli.withEndpoints(provider); // (reads through COCOON_ENDPOINTS when it is set)
     const opts = cli.parseOptions(args);
     const target = await cli.deployedTarget(provider, opts, 'provider', 'Provider');
     const file = await cli.requiredOption(provider, opts, 'proof', 'Proof file (JSON from the verifier)');

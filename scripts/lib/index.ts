@@ -3,3 +3,4 @@
 export * from './cli';
 export * from './send';
 export * from './governance';
+export * from './network';

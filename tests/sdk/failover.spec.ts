@@ -4,6 +4,9 @@ import { Address, Cell, loadMessage } from '@ton/core';
 import { mnemonicNew } from '@ton/crypto';
 import { ChainUnavailable, failoverChain, mnemonicWallet, tonClient, tonClientChain } from '../../protocol/chain';
 import { UsageError, endpointsFromOptions } from '../../protocol/cli';
+import { withEndpoints } from '../../scripts/lib';
+import { Root } from '../../wrappers';
+import type { NetworkProvider } from '@ton/blueprint';
 import { rootAllowlist } from '../../tee-verifier/src/ton';
 import { FakeToncenter, fakeToncenter, refusingEndpoint } from '../../testkit/fake-toncenter';
 
@@ -101,6 +104,24 @@ describe('chain endpoint failover', () => {
         });
         await expect(wallet.sender.send({ to: ROOT, value: 1n })).rejects.toThrow('did not land');
         await expect(wallet.sender.send({ to: ROOT, value: 1n })).rejects.toThrow('seqno 3 did not land'); // the queue goes on after a failure
+    });
+
+    it("reads a Blueprint script's chain through COCOON_ENDPOINTS when its own endpoint is down", async () => {
+        const refusing = await refusingEndpoint();
+        const good = await fake({ getters: { is_measurement_allowed: ALLOWED } });
+        const blueprint = {
+            open: () => {
+                throw new Error("Blueprint's one endpoint is down");
+            },
+            network: () => 'testnet',
+        } as unknown as NetworkProvider;
+        expect(withEndpoints(blueprint, {})).toBe(blueprint); // (without the variable: Blueprint's connection as it is)
+        const provider = withEndpoints(blueprint, { COCOON_ENDPOINTS: `${refusing}, ${good.url}#GOOD_KEY`, GOOD_KEY: 'k' });
+        expect(await provider.open(Root.fromAddress(ROOT)).getIsMeasurementAllowed(2n)).toBe(true);
+        expect(good.calls).toContain('runGetMethod');
+        expect(provider.network()).toBe('testnet'); // everything else is Blueprint's
+        expect(() => withEndpoints(blueprint, { COCOON_ENDPOINTS: 'not a url' })).toThrow('COCOON_ENDPOINTS: not a url is not a URL');
+        expect(() => withEndpoints(blueprint, { COCOON_ENDPOINTS: `${good.url}#MISSING` })).toThrow('MISSING');
     });
 
     it('takes each API key from its own variable: no endpoint receives another endpoint’s key', () => {
