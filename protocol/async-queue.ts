@@ -1,6 +1,6 @@
 // Items pushed by one side (a worker reading its backend, an SDK reading a worker) and read in
 // order by the other, however far apart the two run: items pushed before the reader asks are
-// kept. One reader. A reader waiting for the next item gets it as soon as it is pushed (resolved
+// kept. One reader (a second one is refused). A reader waiting for the next item gets it as soon as it is pushed (resolved
 // in the pusher's turn, not after the pusher's later work), which keeps the first chunk of a
 // stream as early as it can be.
 type Entry<T> = { item: T } | { failure: unknown };
@@ -10,6 +10,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     private head = 0; // entries before it were read
     private ended = false;
     private wake: (() => void) | undefined;
+    private reading = false;
 
     push(item: T) {
         this.add({ item });
@@ -26,6 +27,9 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     }
 
     async *[Symbol.asyncIterator](): AsyncIterator<T> {
+        // (two readers would each take some of the items, and one would wait forever)
+        if (this.reading) throw new Error('an AsyncQueue has one reader');
+        this.reading = true;
         for (;;) {
             if (this.head < this.entries.length) {
                 const entry = this.entries[this.head++];

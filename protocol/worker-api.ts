@@ -62,11 +62,17 @@ export const textCompletionRequestSchema = z
             z.array(z.string()).length(1, 'one prompt per request (send a batch as several requests)'),
         ]),
         max_tokens: z.number().int().positive().max(1_000_000).nullish(),
+        // (not OpenAI's for text completions; the worker sends the length as max_tokens whichever was used)
+        max_completion_tokens: z.number().int().positive().max(1_000_000).nullish(),
         n: z.number().int().min(1).max(MAX_CHOICES).nullish(),
         stream: z.boolean().nullish(),
     })
     .passthrough()
-    .superRefine(refuseGenerationBeyondBounds);
+    .superRefine((r, ctx) => {
+        if ('messages' in r)
+            ctx.addIssue({ code: 'custom', path: ['messages'], message: 'a text completion request has a prompt and no messages' });
+        refuseGenerationBeyondBounds(r, ctx);
+    });
 export type TextCompletionRequest = z.infer<typeof textCompletionRequestSchema>;
 
 // What a client sends inside the envelope: a chat request, or a text completion request (it has
@@ -90,8 +96,10 @@ function refuseGenerationBeyondBounds(r: Record<string, unknown>, ctx: z.Refinem
     const problem = generationBeyondBounds(r);
     if (problem) ctx.addIssue({ code: 'custom', path: [problem.field], message: problem.message });
 }
-const OTHER_LENGTH_FIELDS = ['n_predict', 'max_new_tokens', 'max_length', 'num_return_sequences'];
+// (A value of another type counts as set: backends such as vLLM coerce "5" to 5 and "true" to true.)
+const OTHER_LENGTH_FIELDS = ['n_predict', 'max_new_tokens', 'max_length', 'num_return_sequences', 'n_cmpl'];
 export function generationBeyondBounds(r: Record<string, unknown>): { field: string; message: string } | null {
+    const set = (v: unknown) => v !== undefined && v !== null;
     for (const field of OTHER_LENGTH_FIELDS) {
         if (r[field] !== undefined && r[field] !== null) {
             return {
@@ -101,17 +109,14 @@ export function generationBeyondBounds(r: Record<string, unknown>): { field: str
         }
     }
     const n = typeof r.n === 'number' ? r.n : 1;
-    if (typeof r.best_of === 'number' && r.best_of > n) {
+    if (set(r.best_of) && !(typeof r.best_of === 'number' && r.best_of <= n)) {
         return {
             field: 'best_of',
             message: 'best_of above n is not accepted: the model would generate sequences that are not returned (nor charged)',
         };
     }
-    if (
-        r.use_beam_search === true ||
-        (typeof r.num_beams === 'number' && r.num_beams > 1) ||
-        (typeof r.beam_width === 'number' && r.beam_width > 1)
-    ) {
+    const oneBeam = (v: unknown) => !set(v) || (typeof v === 'number' && v <= 1);
+    if ((set(r.use_beam_search) && r.use_beam_search !== false) || !oneBeam(r.num_beams) || !oneBeam(r.beam_width)) {
         return {
             field: 'use_beam_search',
             message: 'beam search is not accepted: the model would generate beams that are not returned (nor charged)',
@@ -122,7 +127,10 @@ export function generationBeyondBounds(r: Record<string, unknown>): { field: str
 
 // The answer's length a request asks for, per choice.
 export function requestedMaxTokens(request: { max_tokens?: number | null; max_completion_tokens?: number | null }): number {
-    return request.max_completion_tokens ?? request.max_tokens ?? DEFAULT_MAX_TOKENS;
+    const n = request.max_completion_tokens ?? request.max_tokens ?? DEFAULT_MAX_TOKENS;
+    // (the schemas refuse anything else; a bound must never be negative or fractional)
+    if (!Number.isSafeInteger(n) || n < 1) throw new Error('the answer length must be a positive integer');
+    return n;
 }
 
 // The most tokens of each class a request can be charged for: the worker's bound, which the
@@ -308,6 +316,7 @@ export type WorkerErrorCode =
     | 'request-id-reused'
     | 'answer-expired'
     | 'nothing-to-resume'
+    | 'replayed'
     | 'session-busy'
     | 'rejected-by-model'
     | 'undecryptable'

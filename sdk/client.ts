@@ -790,6 +790,8 @@ export class ClientSession {
     // from another process after a crash.
     async chat(request: Omit<ChatRequest, 'model'>, o: { requestId?: string } = {}): Promise<ChatResult> {
         if (request.stream) throw new CocoonError('bad-request', 'a request with stream: true goes through chatStream()');
+        if (isTextCompletionRequest(request))
+            throw new CocoonError('bad-request', 'a request with a prompt and no messages goes through complete()');
         const r = await this.run(request, o.requestId);
         return { completion: r.completion as ChatCompletion, receipt: r.receipt };
     }
@@ -799,6 +801,8 @@ export class ClientSession {
     // retried and charged as chat() is.
     async complete(request: Omit<TextCompletionRequest, 'model'>, o: { requestId?: string } = {}): Promise<TextCompletionResult> {
         if (request.stream) throw new CocoonError('bad-request', 'a request with stream: true goes through completeStream()');
+        if (!isTextCompletionRequest(request))
+            throw new CocoonError('bad-request', 'a text completion request has a prompt and no messages');
         const r = await this.run(request, o.requestId);
         return { completion: r.completion as TextCompletion, receipt: r.receipt };
     }

@@ -1,5 +1,5 @@
 // The worker and the SDK against each other on the local network: what each refuses, and why.
-import { BackendRejected } from '../../worker/src/backend';
+import { BackendRejected, BackendUnavailable } from '../../worker/src/backend';
 import { Address, beginCell, toNano } from '@ton/core';
 import {
     CocoonClient,
@@ -729,6 +729,12 @@ describe('worker and client SDK', () => {
                 [{ max_new_tokens: 100_000 }, 'max_new_tokens'],
                 [{ max_length: 100_000 }, 'max_length'],
                 [{ num_return_sequences: 8 }, 'num_return_sequences'],
+                [{ n_cmpl: 4 }, 'n_cmpl'],
+                // other types, which backends such as vLLM coerce
+                [{ best_of: '5' }, 'best_of'],
+                [{ use_beam_search: 'true' }, 'use_beam_search'],
+                [{ use_beam_search: 1 }, 'use_beam_search'],
+                [{ num_beams: '4' }, 'use_beam_search'],
             ] as const;
             const url = `${net.workerUrl}/v1/sessions/${session.address.toString()}/chat`;
             const key = net.worker.keys.encryption.publicKey;
@@ -765,6 +771,39 @@ describe('worker and client SDK', () => {
             const { receipt } = await stream.result;
             expect(text).toBe(`${ECHO_PREFIX} and this one`);
             expect(receipt.seqno).toBe(whole.receipt.seqno + 1);
+        });
+
+        it('sends the length as max_tokens whichever field the client used, and refuses lengths that are not positive integers', async () => {
+            await setUp();
+            const words = 'one two three four five six seven eight nine ten eleven twelve';
+            // (the built-in backend reads only max_tokens on /v1/completions, as vLLM and llama.cpp do)
+            const short = await session.complete({ prompt: words, max_completion_tokens: 3 } as never);
+            expect(short.completion.choices[0].finish_reason).toBe('length');
+            expect(short.receipt.completionTokens).toBeLessThanOrEqual(3n);
+            expect(short.completion.usage.completion_tokens).toBeLessThanOrEqual(3);
+            const url = `${net.workerUrl}/v1/sessions/${session.address.toString()}/chat`;
+            const key = net.worker.keys.encryption.publicKey;
+            for (const [i, bad] of [
+                { max_tokens: -5 },
+                { max_completion_tokens: -1_000_000 },
+                { max_completion_tokens: '1e9' },
+                { max_tokens: 2.5 },
+            ].entries()) {
+                await expect(session.complete({ prompt: 'x', ...bad } as never)).rejects.toMatchObject({ code: 'bad-request' });
+                const plaintext = Buffer.from(JSON.stringify({ model: DEMO_MODEL, prompt: 'x', ...bad }));
+                const refusal = await post(
+                    url,
+                    (await sealRequest(key, session.address, session.sessionKey, plaintext, requestId(200 + i))).envelope,
+                );
+                expect(refusal).toMatchObject({ status: 400, json: { error: 'bad-request' } });
+                expect(refusal.json.message).not.toContain('1e9');
+            }
+            // one kind of request never passes for the other
+            await expect(session.complete({ prompt: 'x', messages: [{ role: 'user', content: 'y' }] } as never)).rejects.toMatchObject({
+                code: 'bad-request',
+            });
+            await expect(session.chat({ prompt: 'x' } as never)).rejects.toMatchObject({ code: 'bad-request' });
+            expect(net.worker.o.meter.latest(session.address)!.seqno).toBe(short.receipt.seqno);
         });
 
         it("passes a backend's refusal of /v1/completions uncharged, and refuses an answer of the other kind", async () => {
@@ -893,6 +932,33 @@ describe('worker and client SDK', () => {
             // the session goes on, its receipts still checked from where they were
             const next = await session.chat(ask('and on'));
             expect(next.receipt.seqno).toBe(seqno + 1);
+        });
+
+        it('refuses an envelope sent again after it was refused: only a request sealed anew is a retry (a replay would be charged)', async () => {
+            await setUp();
+            const url = `${net.workerUrl}/v1/sessions/${session.address.toString()}/chat`;
+            const key = net.worker.keys.encryption.publicKey;
+            const backend = net.worker.o.backend;
+            let calls = 0;
+            (net.worker.o as { backend: typeof backend }).backend = {
+                ...backend,
+                complete: async (r) => {
+                    if (++calls === 1) throw new BackendUnavailable('the GPU is busy');
+                    return backend.complete(r);
+                },
+            };
+            const seqno = net.worker.o.meter.latest(session.address)?.seqno ?? 0;
+            const plaintext = Buffer.from(JSON.stringify({ model: DEMO_MODEL, ...ask('replay me') }));
+            const first = await sealRequest(key, session.address, session.sessionKey, plaintext, requestId(300));
+            expect(await post(url, first.envelope)).toMatchObject({ status: 502, json: { error: 'backend-unavailable' } });
+            expect(await post(url, first.envelope)).toMatchObject({ status: 409, json: { error: 'replayed' } });
+            expect(calls).toBe(1);
+            // the client's own retry, sealed anew under the same id, is served once; sent again, it gets the answer kept
+            const retry = await sealRequest(key, session.address, session.sessionKey, plaintext, requestId(300));
+            expect((await post(url, retry.envelope)).status).toBe(200);
+            expect((await post(url, retry.envelope)).status).toBe(200);
+            expect(calls).toBe(2);
+            expect(net.worker.o.meter.latest(session.address)!.seqno).toBe(seqno + 1);
         });
 
         it('the resume flag is authenticated: stripped from a resumed request, or added to a fresh one, it does not decrypt', async () => {

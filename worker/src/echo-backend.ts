@@ -150,7 +150,8 @@ export async function startEchoBackend(
         const prompt = request.prompt;
         const text =
             typeof prompt === 'string' ? prompt : typeof prompt[0] === 'string' ? (prompt[0] as string) : `${prompt.length} token ids`;
-        const { prompt: _, ...rest } = request;
+        // (the length is max_tokens only, as vLLM and llama.cpp read a text completion's)
+        const { prompt: _, max_completion_tokens: _ignored, ...rest } = request;
         const a = answer({ ...rest, messages: [{ role: 'user', content: text }] } as ChatRequest);
         if ('refusal' in a) return reply.status(400).send({ error: { message: a.refusal, type: 'invalid_request_error' } });
         const promptTokens = Array.isArray(prompt) && typeof prompt[0] === 'number' ? prompt.length : countTokens(text);

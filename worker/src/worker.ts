@@ -45,6 +45,7 @@ import {
     DEFAULT_MAX_TOKENS,
     Identity,
     WorkerErrorCode,
+    isTextCompletionRequest,
     parseInferenceRequest,
     requestTokenBounds,
 } from '../../protocol/worker-api';
@@ -117,6 +118,7 @@ export const DEFAULT_CLAIM_POLICY: ClaimPolicy = { minAmount: 1_000_000_000n, in
 
 export class Worker {
     readonly stats = { requests: 0, refused: 0, tokens: NO_USAGE, claims: 0 };
+    private seenEnvelopes = new Set<string>(); // session|enc of the envelopes opened, the oldest forgotten first
     // Sessions read from the chain (null: no Session there, so junk addresses cost one read each
     // per cache period), at most SESSION_CACHE_SIZE of them.
     private sessions = new Map<string, { state: SessionState | null; readAt: number }>();
@@ -334,6 +336,15 @@ export class Worker {
             }
             return this.replay(answer, opened);
         }
+        // An envelope seen before and not answered then (refused, or its stream broke off) is a
+        // replay, not a retry: a client seals every attempt anew. Served again it would be charged
+        // for a request its client counts as unserved.
+        const encKey = `${sessionAddress.toRawString()}|${envelope.enc}`;
+        if (this.seenEnvelopes.has(encKey)) {
+            throw new WorkerRefusal('replayed', 409, 'this envelope was sent before: a retry is sealed anew');
+        }
+        this.seenEnvelopes.add(encKey);
+        if (this.seenEnvelopes.size > SEEN_ENVELOPES) this.seenEnvelopes.delete(this.seenEnvelopes.values().next().value!);
         if (envelope.resume) {
             throw new WorkerRefusal(
                 'nothing-to-resume',
@@ -522,11 +533,14 @@ export class Worker {
         try {
             // The answer's length goes to the backend in the field the client used (both when
             // it used both; max_tokens when it used neither).
-            const capped = {
-                ...request,
-                ...(request.max_completion_tokens != null ? { max_completion_tokens: Number(maxTokens) } : {}),
-                ...(request.max_tokens != null || request.max_completion_tokens == null ? { max_tokens: Number(maxTokens) } : {}),
-            };
+            // A text completion's is max_tokens, whichever the client used (backends read no other).
+            const capped: InferenceRequest = isTextCompletionRequest(request)
+                ? { ...request, max_completion_tokens: undefined, max_tokens: Number(maxTokens) }
+                : {
+                      ...request,
+                      ...(request.max_completion_tokens != null ? { max_completion_tokens: Number(maxTokens) } : {}),
+                      ...(request.max_tokens != null || request.max_completion_tokens == null ? { max_tokens: Number(maxTokens) } : {}),
+                  };
             const produced: Produced = stream ? await this.streamed(capped, stream) : wholeAnswer(await this.o.backend.complete(capped));
             // Charge what the backend counted, within the bounds above; a part never exceeds its whole.
             const counted = tokenUsageOf(produced.usage);
@@ -805,6 +819,10 @@ function acceptedSession(tx: Transaction): Address | null {
     if (body.remainingBits < 32 || body.preloadUint(32) !== Root.opcodes.LockCollateral) return null;
     return m.info.src;
 }
+
+// Envelopes remembered against replays: more than a busy worker opens in the lifetime of a
+// replayed envelope's usefulness (about 100 bytes each, 20 MB at most).
+const SEEN_ENVELOPES = 200_000;
 
 function parseRequest(plaintext: Buffer): InferenceRequest {
     try {
