@@ -975,6 +975,31 @@ describe('worker and client SDK', () => {
             expect(net.worker.stats.tokens).toEqual(NO_USAGE);
         });
 
+        it('a retry of a stream still being produced gets its frames as they come, not once the whole answer is done', async () => {
+            await setUp();
+            net.setBackendDelay(0, { perChunkMs: 150 });
+            const backend = net.worker.o.backend;
+            let backendDoneAt = 0;
+            (net.worker.o as { backend: typeof backend }).backend = {
+                ...backend,
+                stream: async (r) => {
+                    const chunks = await backend.stream(r);
+                    return (async function* () {
+                        for await (const c of chunks) yield c;
+                        backendDoneAt = Date.now();
+                    })();
+                },
+            };
+            const cut = cutFirstStream(3);
+            const deliveredAt: number[] = [];
+            const stream = session.chatStream(ask('one two three four five six seven eight nine ten'));
+            for await (const _ of stream) deliveredAt.push(Date.now());
+            await stream.result;
+            expect(cut.attempts).toBe(2);
+            expect(deliveredAt.length).toBeGreaterThan(8);
+            expect(deliveredAt[4]).toBeLessThan(backendDoneAt); // (a long answer would otherwise outlast the SDK's silence limit)
+        });
+
         it('a retried stream id gets the same stream, not charged again', async () => {
             await setUp();
             const first = await collect(session.chatStream(ask('same stream'), { requestId: requestId(77) }));

@@ -124,7 +124,9 @@ export class Worker {
     private sessions = new Map<string, { state: SessionState | null; readAt: number }>();
     // Requests being served, by session and request id: a retry that arrives meanwhile waits for
     // the same answer. And per session, how many are in flight and the worst case they may cost.
-    private inFlight = new Map<string, { hash: Buffer; answer: Promise<Buffer> }>();
+    // requests being served, by session|id: a retry meanwhile joins them (a stream's retry gets its
+    // frames as they are produced, not once the whole answer is done)
+    private inFlight = new Map<string, { hash: Buffer; answer: Promise<Buffer>; live?: LiveStream; started?: Promise<void> }>();
     private flights = new Map<string, { count: number; reserved: bigint }>();
     // Request keys (session|id) this process served, the latest SERVED_MEMORY of them: the request
     // log is on disk the host controls, and a request must never be served (and charged) twice.
@@ -317,6 +319,10 @@ export class Worker {
         const inFlight = this.inFlight.get(key);
         if (inFlight) {
             sameRequest(inFlight.hash);
+            if (inFlight.live) {
+                await Promise.race([inFlight.started, this.sealed(inFlight.answer, opened.sealResponse)]);
+                return { kind: 'stream', frames: sealFrames(inFlight.live.reader(), opened.sealStream()) };
+            }
             return this.replay(await this.sealed(inFlight.answer, opened.sealResponse), opened);
         }
         const stored = this.o.meter.answerOf(sessionAddress, envelope.requestId);
@@ -366,7 +372,8 @@ export class Worker {
         // A stream: the answer's chunks go out as the backend produces them. The backend is read to
         // its end (and the answer stored and charged) even if the client goes away, so that a
         // retry under the same id gets the whole answer.
-        const payloads = new AsyncQueue<StreamFramePayload>();
+        const live = new LiveStream();
+        const payloads = live.reader();
         let streaming = false;
         let started!: () => void;
         const ready = new Promise<void>((resolve) => (started = resolve));
@@ -375,18 +382,18 @@ export class Worker {
                 streaming = true;
                 started();
             },
-            chunk: (chunk) => payloads.push({ chunk }),
+            chunk: (chunk) => live.push({ chunk }),
         });
-        this.inFlight.set(key, { hash: requestHash, answer });
+        this.inFlight.set(key, { hash: requestHash, answer, live, started: ready });
         answer
-            .then((plain) => payloads.push({ done: (JSON.parse(plain.toString('utf8')) as StoredStream).done }))
+            .then((plain) => live.push({ done: (JSON.parse(plain.toString('utf8')) as StoredStream).done }))
             .catch((e: Error) => {
                 if (!streaming) return; // refused before it started: an HTTP error below
                 this.o.log.warn({ session: sessionAddress.toString(), err: e.message }, 'a stream failed after it started: not charged');
-                payloads.push({ failed: { error: 'backend-unavailable', message: `the answer broke off, not charged: ${e.message}` } });
+                live.push({ failed: { error: 'backend-unavailable', message: `the answer broke off, not charged: ${e.message}` } });
             })
             .finally(() => {
-                payloads.end();
+                live.end();
                 this.inFlight.delete(key);
             });
         // Refusals (budget, the model's own) come before the stream starts, as an HTTP error.
@@ -859,6 +866,33 @@ const wholeAnswer = (c: Completion): Produced => ({ usage: c.usage, whole: c });
 export type ChatReply = { kind: 'whole'; envelope: ResponseEnvelope } | { kind: 'stream'; frames: AsyncIterable<StreamFrame> };
 
 // The payloads of a stream as encrypted frames; the last payload (a `done` or `failed` one) ends it.
+// A stream being produced, for its first reader and for retries that arrive meanwhile: each
+// reader gets every payload so far, then the rest as they come, then the end.
+class LiveStream {
+    private history: StreamFramePayload[] = [];
+    private readers: AsyncQueue<StreamFramePayload>[] = [];
+    private ended = false;
+
+    push(payload: StreamFramePayload) {
+        this.history.push(payload);
+        for (const r of this.readers) r.push(payload);
+    }
+
+    end() {
+        this.ended = true;
+        for (const r of this.readers) r.end();
+        this.readers = [];
+    }
+
+    reader(): AsyncQueue<StreamFramePayload> {
+        const q = new AsyncQueue<StreamFramePayload>();
+        for (const p of this.history) q.push(p);
+        if (this.ended) q.end();
+        else this.readers.push(q);
+        return q;
+    }
+}
+
 async function* sealFrames(payloads: AsyncQueue<StreamFramePayload>, sealer: StreamSealer): AsyncIterable<StreamFrame> {
     for await (const payload of payloads) yield sealer.seal(Buffer.from(JSON.stringify(payload)), !('chunk' in payload));
 }
