@@ -198,7 +198,12 @@ export async function buildGateway(o: GatewayOptions): Promise<FastifyInstance> 
                     // Before the first byte of an answer, a provider's failure sends the request to the
                     // next one, unless an attempt may have been served (and may be charged): asked
                     // again elsewhere, it could be paid twice. That outcome is the caller's to decide.
-                    if (reply.raw.headersSent || !isProviderFailure(e) || attempt >= (o.maxFailovers ?? 2)) throw toOpenAi(e, model, tried);
+                    if (reply.raw.headersSent || !isProviderFailure(e) || attempt >= (o.maxFailovers ?? 2)) {
+                        const err = toOpenAi(e, model, tried);
+                        // (an answer that may have been served is not for OpenAI's clients to retry as a new request)
+                        if (maybeServed || keyed?.maybeServed) Object.assign(err.headers, NO_RETRY);
+                        throw err;
+                    }
                     pool.providerFailed(session);
                     if (maybeServed || keyed?.maybeServed) throw outcomeUnknown(e as CocoonError, key !== undefined);
                     if (keyed) keyed.session = undefined; // (every attempt under the key was proven unserved)

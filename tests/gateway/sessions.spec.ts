@@ -119,6 +119,28 @@ describe('gateway: a request whose answer was lost', () => {
     });
 });
 
+describe('gateway: a request that may have been served, with no failover left', () => {
+    let net: LocalNetwork;
+    afterEach(() => net?.stop());
+
+    it("tells OpenAI's clients not to retry it as a new request", async () => {
+        net = await startLocalNetwork();
+        await net.worker.attest();
+        const { app, openai } = await serve(net, { requestTimeoutMs: 600, retries: 0, maxFailovers: 0 });
+        try {
+            await openai.chat.completions.create(ask('warm up'));
+            net.setBackendDelay(1500);
+            const lost = await openai.chat.completions.create(ask('slow')).catch((e) => e);
+            expect([lost.status, lost.error.code]).toEqual([502, 'worker_unreachable']);
+            expect(lost.headers.get('x-should-retry')).toBe('false');
+            net.setBackendDelay(0);
+            await sleep(1000); // (the worker finishes the answer it kept)
+        } finally {
+            await app.close();
+        }
+    });
+});
+
 describe('gateway: budgets and sessions it no longer uses', () => {
     let net: LocalNetwork;
     afterEach(() => net?.stop());
