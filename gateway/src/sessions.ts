@@ -191,6 +191,7 @@ export class SessionPool {
             this.unconfirmed.delete(session);
             await session.refresh().catch(() => {});
             if (session.budget > seenBudget) return;
+            if (this.toppingUp.get(session)) return this.topUp(session, seenBudget); // (one began meanwhile)
         }
         const topUp = session
             .topUp(this.policy.topUpAmount)
