@@ -118,6 +118,13 @@ describe('the OpenAI-compatible gateway (--local)', () => {
         expect([batch.status, batch.error.param]).toEqual([400, 'prompt']); // one prompt per request
         const beams = await openai.completions.create({ model: 'cocoon-echo', prompt: 'x', best_of: 4 }).catch((e) => e);
         expect([beams.status, beams.error.param]).toEqual([400, 'best_of']);
+        const longKey = await openai.chat.completions
+            .create(
+                { model: 'cocoon-echo', messages: [{ role: 'user', content: 'x' }] },
+                { headers: { 'Idempotency-Key': 'k'.repeat(256) } },
+            )
+            .catch((e) => e);
+        expect([longKey.status, longKey.error.message]).toEqual([400, 'Idempotency-Key is longer than 255 characters']);
     });
 
     it('answers text completions (the legacy API) where the backend offers them, whole and streamed with usage', async () => {

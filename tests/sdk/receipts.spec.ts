@@ -1,5 +1,6 @@
 // The client's receipt checks (sdk/receipts.ts).
 import fc from 'fast-check';
+import { DEFAULT_MAX_TOKENS, requestedMaxTokens } from '../../protocol/worker-api';
 import { Address, toNano } from '@ton/core';
 import { amountDue, buildUsageReceipt, signUsageReceipt } from '../../wrappers';
 import { ReceiptTracker } from '../../sdk';
@@ -222,5 +223,14 @@ describe('ReceiptTracker', () => {
             ),
             { numRuns: 300 },
         );
+    });
+});
+
+describe('request bounds', () => {
+    it('never lets a bound be negative or fractional, whatever reaches it', () => {
+        expect(requestedMaxTokens({ max_tokens: 5 })).toBe(5);
+        expect(requestedMaxTokens({})).toBe(DEFAULT_MAX_TOKENS);
+        for (const bad of [{ max_tokens: -5 }, { max_completion_tokens: 2.5 }, { max_tokens: 0 }])
+            expect(() => requestedMaxTokens(bad)).toThrow('positive integer');
     });
 });

@@ -46,3 +46,12 @@ it('finalizes a session stuck in OPENING once OPENING_TIMEOUT is over, and says 
     expect(sent[0].value).toBe(FINALIZE_VALUE);
     expect(loadFinalizeSession(sent[0].body!.beginParse()).$$type).toBe('FinalizeSession'); // (throws for another message)
 });
+
+it("refuses to settle another wallet's session", async () => {
+    const client = new CocoonClient({
+        chain: { now: () => OPENED_AT } as never,
+        wallet: { address: new Address(0, Buffer.alloc(32, 8)), send: async () => {} }, // not the session's client
+        root: new Address(0, Buffer.alloc(32, 9)),
+    });
+    await expect(client.settleSession(new Address(0, Buffer.alloc(32, 3)))).rejects.toThrow("is not this wallet's session");
+});
