@@ -162,16 +162,6 @@ export async function buildGateway(o: GatewayOptions): Promise<FastifyInstance> 
                 } catch (e) {
                     const maybeServed = e instanceof CocoonError && e.maybeServed;
                     if (keyed && maybeServed) keyed.maybeServed = true;
-                    if (e instanceof CocoonError && e.detail === 'request-id-reused') {
-                        throw new OpenAiError(
-                            409,
-                            'invalid_request_error',
-                            'idempotency_key_reused',
-                            'this Idempotency-Key was used for another request: use a new key for a new request',
-                            null,
-                            NO_RETRY,
-                        );
-                    }
                     // The session's budget cannot hold the request's worst case: top it up once, and ask again.
                     if (e instanceof CocoonError && e.detail === 'budget-exhausted' && !toppedUp && !reply.raw.headersSent) {
                         toppedUp = true;
