@@ -122,10 +122,9 @@ export class Worker {
     // Sessions read from the chain (null: no Session there, so junk addresses cost one read each
     // per cache period), at most SESSION_CACHE_SIZE of them.
     private sessions = new Map<string, { state: SessionState | null; readAt: number }>();
-    // Requests being served, by session and request id: a retry that arrives meanwhile waits for
-    // the same answer. And per session, how many are in flight and the worst case they may cost.
-    // requests being served, by session|id: a retry meanwhile joins them (a stream's retry gets its
-    // frames as they are produced, not once the whole answer is done)
+    // Requests being served, by session and request id: a retry that arrives meanwhile joins the
+    // same answer (a stream's retry gets its frames as they are produced, not once it is whole).
+    // And per session, how many are in flight and the worst case they may cost.
     private inFlight = new Map<string, { hash: Buffer; answer: Promise<Buffer>; live?: LiveStream; started?: Promise<void> }>();
     private flights = new Map<string, { count: number; reserved: bigint }>();
     // Request keys (session|id) this process served, the latest SERVED_MEMORY of them: the request
