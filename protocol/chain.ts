@@ -14,7 +14,7 @@ import {
     Transaction,
     openContract,
 } from '@ton/core';
-import { TonClient, WalletContractV4 } from '@ton/ton';
+import { TonClient, WalletContractV3R2, WalletContractV4, WalletContractV5R1 } from '@ton/ton';
 import { mnemonicToPrivateKey } from '@ton/crypto';
 import type { Blockchain } from '@ton/sandbox';
 import type { NetworkProvider } from '@ton/blueprint';
@@ -77,10 +77,10 @@ export function tonClient(endpoint: string, apiKey?: string, timeoutMs = 15_000)
 export async function mnemonicWallet(
     chain: TonClient | ChainAccess,
     mnemonic: string[],
-    o: { landTimeoutMs?: number; pollMs?: number } = {},
+    o: { landTimeoutMs?: number; pollMs?: number; version?: WalletVersion; testnet?: boolean } = {},
 ): Promise<{ address: Address; sender: Sender }> {
     const key = await mnemonicToPrivateKey(mnemonic);
-    const wallet = chain.open(WalletContractV4.create({ workchain: 0, publicKey: key.publicKey }));
+    const wallet = chain.open(walletContract(o.version ?? 'v4', key.publicKey, o.testnet ?? false));
     const signer = wallet.sender(key.secretKey);
     let queue: Promise<unknown> = Promise.resolve();
     const send = async (args: SenderArguments) => {
@@ -103,6 +103,27 @@ export async function mnemonicWallet(
         },
     };
     return { address: wallet.address, sender };
+}
+
+// The wallet versions a mnemonic can drive here (Blueprint's WALLET_VERSION names); v4 is the
+// default of the worker, verifier and gateway. A v5r1 wallet's id names its network, so the same
+// mnemonic has another v5r1 address on testnet.
+export const WALLET_VERSIONS = ['v3r2', 'v4', 'v4r2', 'v5r1'] as const;
+export type WalletVersion = (typeof WALLET_VERSIONS)[number];
+
+function walletContract(version: WalletVersion, publicKey: Buffer, testnet: boolean) {
+    switch (version) {
+        case 'v3r2':
+            return WalletContractV3R2.create({ workchain: 0, publicKey });
+        case 'v4':
+        case 'v4r2':
+            return WalletContractV4.create({ workchain: 0, publicKey });
+        case 'v5r1':
+            return WalletContractV5R1.create({
+                publicKey,
+                walletId: { networkGlobalId: testnet ? -3 : -239, context: { workchain: 0, subwalletNumber: 0, walletVersion: 'v5r1' } },
+            });
+    }
 }
 
 export function tonClientChain(client: TonClient, endpoint: string): ChainAccess {

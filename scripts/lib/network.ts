@@ -1,12 +1,16 @@
-// Several chain endpoints for a script's reads. Blueprint connects a script to one endpoint (its
-// --custom URL or the network's default); real operators lose service when that one goes down.
-// With COCOON_ENDPOINTS="URL[#KEY_ENV],URL[#KEY_ENV],..." (toncenter-style v2 JSON-RPC URLs, each
-// API key from the environment variable its fragment names), every read a script makes (getters,
-// account states, the state before a send) goes to the first endpoint that answers, routing
-// around one that fails, hangs or lags behind (protocol/chain.ts failoverChain). Sends still go
-// through Blueprint's own connection, which signs them with its wallet or TON Connect.
+// Several chain endpoints for a script. Blueprint connects a script to one endpoint (its --custom
+// URL or the network's default); real operators lose service when that one goes down. With
+// COCOON_ENDPOINTS="URL[#KEY_ENV],URL[#KEY_ENV],..." (toncenter-style v2 JSON-RPC URLs, each API
+// key from the environment variable its fragment names), every read a script makes (getters,
+// account states, transactions) goes to the first endpoint that answers, routing around one that
+// fails, hangs or lags behind (protocol/chain.ts failoverChain). Sends go the same way when
+// Blueprint signs with a mnemonic (`--mnemonic`, WALLET_MNEMONIC and WALLET_VERSION): the script
+// signs the same wallet's transfer itself and hands it to the first endpoint that takes it (a
+// transfer carries its seqno, so the wallet accepts it once whichever endpoint delivers it). A
+// TON Connect or deeplink wallet signs elsewhere: its sends stay on Blueprint's connection.
 import { NetworkProvider } from '@ton/blueprint';
-import { failoverChain, parseEndpoint } from '../../protocol/chain';
+import { Sender } from '@ton/core';
+import { WALLET_VERSIONS, WalletVersion, failoverChain, mnemonicWallet, parseEndpoint } from '../../protocol/chain';
 import { InputError } from './cli';
 
 export function withEndpoints(provider: NetworkProvider, env: NodeJS.ProcessEnv = process.env): NetworkProvider {
@@ -21,17 +25,53 @@ export function withEndpoints(provider: NetworkProvider, env: NodeJS.ProcessEnv 
     } catch (e) {
         throw new InputError(`COCOON_ENDPOINTS: ${(e as Error).message.replace(/^--endpoint /, '')}`);
     }
-    const reads: Partial<NetworkProvider> = {
+    const sender = mnemonicSender(provider, chain, env);
+    const overrides: Partial<NetworkProvider> = {
         open: (contract) => chain.open(contract),
         provider: (address, init) => chain.provider(address, init),
         getContractState: (address) => chain.provider(address).getState(),
         isContractDeployed: async (address) => (await chain.accountState(address)) === 'active',
+        ...(sender ? { sender: () => sender } : {}),
     };
     return new Proxy(provider, {
         get: (target, name, receiver) => {
-            if (name in reads) return reads[name as keyof NetworkProvider];
+            if (name in overrides) return overrides[name as keyof NetworkProvider];
             const value = Reflect.get(target, name, receiver);
             return typeof value === 'function' ? value.bind(target) : value;
         },
     });
+}
+
+// Blueprint's mnemonic wallet, signed here and sent through the endpoints; undefined when Blueprint
+// signs with something else (no mnemonic in the environment, or it names another wallet than the
+// one Blueprint connected to, as with TON Connect).
+function mnemonicSender(provider: NetworkProvider, chain: ReturnType<typeof failoverChain>, env: NodeJS.ProcessEnv): Sender | undefined {
+    const mnemonic = env.WALLET_MNEMONIC?.trim();
+    const version = env.WALLET_VERSION?.trim().toLowerCase();
+    if (!mnemonic || !version) return undefined;
+    let blueprint: Sender;
+    try {
+        blueprint = provider.sender();
+    } catch {
+        return undefined; // (a script run without a wallet: it only reads)
+    }
+    if (!blueprint?.address) return undefined;
+    if (!(WALLET_VERSIONS as readonly string[]).includes(version)) {
+        throw new InputError(
+            `COCOON_ENDPOINTS sends with WALLET_VERSION ${version}, which is not supported here (one of ${WALLET_VERSIONS.join(', ')}); unset COCOON_ENDPOINTS to send through Blueprint's one endpoint`,
+        );
+    }
+    let wallet: ReturnType<typeof mnemonicWallet> | undefined;
+    return {
+        address: blueprint.address,
+        send: async (args) => {
+            wallet ??= mnemonicWallet(chain, mnemonic.split(/\s+/), {
+                version: version as WalletVersion,
+                testnet: provider.network() === 'testnet',
+            });
+            const mine = await wallet;
+            if (!mine.address.equals(blueprint.address!)) return blueprint.send(args); // (another signer)
+            return mine.sender.send(args);
+        },
+    };
 }

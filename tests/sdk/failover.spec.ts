@@ -124,6 +124,48 @@ describe('chain endpoint failover', () => {
         expect(() => withEndpoints(blueprint, { COCOON_ENDPOINTS: `${good.url}#MISSING` })).toThrow('MISSING');
     });
 
+    it("sends a Blueprint script's transfers through COCOON_ENDPOINTS when Blueprint signs with a mnemonic", async () => {
+        const refusing = await refusingEndpoint();
+        const good = await fake({ getters: { seqno: [['num', '0x5']] } });
+        const mnemonic = await mnemonicNew(24);
+        const goodChain = tonClientChain(tonClient(good.url), good.url);
+        // v5r1's address depends on the network: the script's network (testnet) must be the one signed for
+        const { address } = await mnemonicWallet(goodChain, mnemonic, { version: 'v5r1', testnet: true });
+        expect(address.equals((await mnemonicWallet(goodChain, mnemonic, { version: 'v5r1' })).address)).toBe(false);
+        const blueprintSends: unknown[] = [];
+        const blueprint = (signer: Address) =>
+            ({
+                sender: () => ({
+                    address: signer,
+                    send: async (args: unknown) => {
+                        blueprintSends.push(args);
+                        throw new Error("Blueprint's one endpoint is down");
+                    },
+                }),
+                network: () => 'testnet',
+            }) as unknown as NetworkProvider;
+        const env = { COCOON_ENDPOINTS: `${refusing},${good.url}`, WALLET_MNEMONIC: mnemonic.join(' '), WALLET_VERSION: 'V5R1' };
+
+        await withEndpoints(blueprint(address), env).sender().send({ to: ROOT, value: 1n });
+        expect(blueprintSends).toHaveLength(0);
+        expect(good.sent).toHaveLength(1);
+        const sent = loadMessage(Cell.fromBase64(good.sent[0]).beginParse());
+        expect(sent.info.dest?.toString()).toBe(address.toString()); // the wallet Blueprint connected to
+
+        // Blueprint connected to another wallet (TON Connect, or a WALLET_ID): its own signer sends
+        const other = new Address(0, Buffer.alloc(32, 9));
+        await expect(withEndpoints(blueprint(other), env).sender().send({ to: ROOT, value: 1n })).rejects.toThrow('one endpoint is down');
+        expect(blueprintSends).toHaveLength(1);
+        expect(good.sent).toHaveLength(1);
+        // without a mnemonic, sends are Blueprint's as they are
+        await expect(
+            withEndpoints(blueprint(address), { COCOON_ENDPOINTS: good.url }).sender().send({ to: ROOT, value: 1n }),
+        ).rejects.toThrow('one endpoint is down');
+        expect(() => withEndpoints(blueprint(address), { ...env, WALLET_VERSION: 'v1r1' })).toThrow(
+            /WALLET_VERSION v1r1.*one of v3r2, v4, v4r2, v5r1/,
+        );
+    });
+
     it('takes each API key from its own variable: no endpoint receives another endpoint’s key', () => {
         const env = { A_KEY: 'secret-a', DEFAULT: 'secret-default' };
         expect(endpointsFromOptions(['https://a.example/jsonRPC'], 'DEFAULT', env)).toEqual([
