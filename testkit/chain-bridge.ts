@@ -25,6 +25,7 @@ import {
 } from '@ton/core';
 import { AccountState, ChainAccess } from '../protocol/chain';
 import type { LocalNetwork } from './local-network';
+import { nodeArgs } from './compiled';
 
 interface BridgeCall {
     op: 'get' | 'state' | 'transactions' | 'send';
@@ -151,10 +152,7 @@ export function spawnWorkerProcess(o: WorkerProcessOptions): Promise<ChildProces
         process.execPath,
         [
             ...(process.env.COCOON_WORKER_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.COCOON_WORKER_PROFILE}`] : []),
-            // Compiled (dist/, as bench:worker runs) the child runs as plain JavaScript; from source
-            // it needs ts-node, whose TypeScript compiler adds about 100 MB to its RSS.
-            ...(__filename.endsWith('.js') ? [] : ['-r', 'ts-node/register/transpile-only']),
-            join(__dirname, __filename.endsWith('.js') ? 'worker-process.js' : 'worker-process.ts'),
+            ...nodeArgs('testkit/worker-process.ts'), // (compiled when it can: see compiled.ts)
             JSON.stringify(o),
         ],
         { cwd: join(__dirname, '..'), stdio: ['ignore', 'pipe', 'inherit'] },

@@ -5,7 +5,7 @@
 // leaf's key, the requester's nonce, and every measurement the reference integrity manifests (RIMs)
 // give golden values for, the RIMs' own XML signatures chaining to NVIDIA's RIM root.
 import { X509Certificate as NodeCertificate, createHash, verify as verifySignature } from 'crypto';
-import { readFileSync } from 'fs';
+import { existsSync, readFileSync } from 'fs';
 import { join } from 'path';
 import { DOMParser, Document } from '@xmldom/xmldom';
 import { C14nCanonicalization, HashAlgorithm, SignatureAlgorithm, SignedXml } from 'xml-crypto';
@@ -324,9 +324,11 @@ export interface VerifiedGpuEvidence {
 
 export const loadCertificate = (pem: string) => parsePemChain(pem)[0];
 
-// NVIDIA's two roots, pinned in tee-verifier/data/.
+// NVIDIA's two roots, pinned in tee-verifier/data/ (next to src/ in the sources, three levels up
+// from dist/tee-verifier/src/ in the compiled code).
 export function nvidiaRoots(): Pick<GpuTrust, 'deviceRoot' | 'rimRoot'> {
-    const read = (name: string) => loadCertificate(readFileSync(join(__dirname, '..', 'data', name), 'utf8'));
+    const data = [join(__dirname, '..', 'data'), join(__dirname, '..', '..', '..', 'tee-verifier', 'data')].find(existsSync)!;
+    const read = (name: string) => loadCertificate(readFileSync(join(data, name), 'utf8'));
     return { deviceRoot: read('nvidia_device_root.pem'), rimRoot: read('nvidia_rim_root.pem') };
 }
 

@@ -5,10 +5,11 @@ import { join } from 'path';
 import { FIXTURES, TDX_TIME, tdxQuote } from './fixtures';
 import { tdxMeasurement } from '../../protocol/evidence';
 import { tempDir } from '../tmp';
+import { nodeArgs } from '../../testkit/compiled';
 
 const ROOT = join(__dirname, '..', '..');
 function verifier(...args: string[]) {
-    const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', join(ROOT, 'tee-verifier/src/cli.ts'), ...args], {
+    const r = spawnSync(process.execPath, [...nodeArgs('tee-verifier/src/cli.ts'), ...args], {
         cwd: ROOT,
         encoding: 'utf8',
     });

@@ -14,9 +14,10 @@ import { Chain, submitDueProofs } from '../../tee-verifier/src/submitter';
 import { makeEnclave, seededKey, simulatedAttestation } from '../../testkit';
 import { FIXTURES } from './fixtures';
 import { tempDir } from '../tmp';
+import { nodeArgs } from '../../testkit/compiled';
 
 const ROOT = join(__dirname, '..', '..');
-const CLI = [process.execPath, '-r', 'ts-node/register/transpile-only', join(ROOT, 'tee-verifier/src/cli.ts')];
+const CLI = [process.execPath, ...nodeArgs('tee-verifier/src/cli.ts')];
 const SEED = '11'.repeat(32);
 const root = new Address(0, Buffer.alloc(32, 5)).toString();
 

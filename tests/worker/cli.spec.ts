@@ -3,11 +3,12 @@ import { spawnSync } from 'child_process';
 import { join } from 'path';
 import { writeFileSync } from 'fs';
 import { tempDir } from '../tmp';
+import { nodeArgs } from '../../testkit/compiled';
 
 const ROOT = join(__dirname, '..', '..');
 const ADDRESS = 'EQBJiRlpisFNVP4G4WKK5qT3d7PFCBcCJg1xLhkgNZSAkSHP';
 function worker(env: Record<string, string>, ...args: string[]) {
-    const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', join(ROOT, 'worker/src/cli.ts'), ...args], {
+    const r = spawnSync(process.execPath, [...nodeArgs('worker/src/cli.ts'), ...args], {
         cwd: ROOT,
         encoding: 'utf8',
         env: { PATH: process.env.PATH!, ...env },

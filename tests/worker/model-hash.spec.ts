@@ -6,6 +6,7 @@ import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { modelHash } from '../../worker/src/model-hash';
 import { tempDir } from '../tmp';
+import { nodeArgs } from '../../testkit/compiled';
 
 const sha = (b: string | Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -58,13 +59,9 @@ describe('model hash', () => {
         const dir = modelDir();
         const manifest = join(tempDir('model-out'), 'manifest.txt');
         const run = (...args: string[]) =>
-            spawnSync(
-                process.execPath,
-                ['-r', 'ts-node/register/transpile-only', join(__dirname, '../../worker/src/cli.ts'), 'model-hash', ...args],
-                {
-                    encoding: 'utf8',
-                },
-            );
+            spawnSync(process.execPath, [...nodeArgs('worker/src/cli.ts'), 'model-hash', ...args], {
+                encoding: 'utf8',
+            });
         const r = run(dir, '--manifest', manifest);
         expect(r.status).toBe(0);
         expect(r.stdout.trim()).toBe(sha(readFileSync(manifest)));
