@@ -30,7 +30,7 @@ export interface ChainAccess {
     describe: string; // names the endpoint in error messages
 }
 
-// The chain cannot be read or written: names the endpoint and what to do about it.
+/** The chain cannot be read or written: names the endpoint and what to do about it. */
 export class ChainUnavailable extends Error {
     readonly code = 'chain-unavailable';
     constructor(chain: ChainAccess, what: string, cause: unknown) {
@@ -42,7 +42,7 @@ export class ChainUnavailable extends Error {
     }
 }
 
-// Runs a chain read or send, turning transport failures into ChainUnavailable.
+/** Runs a chain read or send, turning transport failures into ChainUnavailable. */
 export async function onChain<T>(chain: ChainAccess, what: string, f: () => Promise<T>): Promise<T> {
     try {
         return await f();
@@ -64,16 +64,18 @@ export function sandboxChain(blockchain: Blockchain): ChainAccess {
     };
 }
 
-// A TON HTTP API (toncenter v2) client; `apiKey` raises the endpoint's rate limit.
+/** A TON HTTP API (toncenter v2) client; `apiKey` raises the endpoint's rate limit. */
 export function tonClient(endpoint: string, apiKey?: string, timeoutMs = 15_000): TonClient {
     return new TonClient({ endpoint, apiKey, timeout: timeoutMs });
 }
 
-// The v4 wallet of a 24-word mnemonic, as a Sender (it reads its seqno and signs each transfer)
-// through `chain` (or a TonClient). Transfers go one at a time, each once the previous one's
-// seqno landed: a v4 wallet signs a transfer with its current seqno, so two sent together (a
-// worker's claim and attestation, a gateway's top-up and a close) would carry the same seqno
-// and the chain would take only one of them, silently.
+/**
+ * The v4 wallet of a 24-word mnemonic, as a Sender (it reads its seqno and signs each transfer)
+ * through `chain` (or a TonClient). Transfers go one at a time, each once the previous one's
+ * seqno landed: a v4 wallet signs a transfer with its current seqno, so two sent together (a
+ * worker's claim and attestation, a gateway's top-up and a close) would carry the same seqno
+ * and the chain would take only one of them, silently.
+ */
 export async function mnemonicWallet(
     chain: TonClient | ChainAccess,
     mnemonic: string[],
@@ -105,9 +107,11 @@ export async function mnemonicWallet(
     return { address: wallet.address, sender };
 }
 
-// The wallet versions a mnemonic can drive here (Blueprint's WALLET_VERSION names); v4 is the
-// default of the worker, verifier and gateway. A v5r1 wallet's id names its network, so the same
-// mnemonic has another v5r1 address on testnet.
+/**
+ * The wallet versions a mnemonic can drive here (Blueprint's WALLET_VERSION names); v4 is the
+ * default of the worker, verifier and gateway. A v5r1 wallet's id names its network, so the same
+ * mnemonic has another v5r1 address on testnet.
+ */
 export const WALLET_VERSIONS = ['v3r2', 'v4', 'v4r2', 'v5r1'] as const;
 export type WalletVersion = (typeof WALLET_VERSIONS)[number];
 
@@ -186,11 +190,13 @@ interface EndpointState {
 // contract's exit code) is an answer, not an outage.
 const isAnswer = (e: unknown) => /exit_code/.test((e as Error)?.message ?? '');
 
-// A ChainAccess over several TON HTTP API endpoints. Every call goes to the best endpoint: one
-// that answers, is not resting after a failure and is not behind the others; when it fails or
-// hangs the call moves on to the next, and only when every endpoint failed, `rounds` times with
-// backoff, does it throw ChainUnavailable, naming each endpoint and what it did. Sends are safe to
-// repeat on another endpoint: a wallet message carries its seqno, and the wallet accepts it once.
+/**
+ * A ChainAccess over several TON HTTP API endpoints. Every call goes to the best endpoint: one
+ * that answers, is not resting after a failure and is not behind the others; when it fails or
+ * hangs the call moves on to the next, and only when every endpoint failed, `rounds` times with
+ * backoff, does it throw ChainUnavailable, naming each endpoint and what it did. Sends are safe to
+ * repeat on another endpoint: a wallet message carries its seqno, and the wallet accepts it once.
+ */
 export function failoverChain(
     endpoints: Endpoint[],
     o: FailoverOptions = {},
@@ -307,8 +313,10 @@ export interface EndpointStatus {
     lastError?: string;
 }
 
-// An --endpoint value: a URL, optionally with `#ENV_NAME` naming the environment variable that
-// holds its API key (a fragment never leaves this machine, and each key goes to its own endpoint).
+/**
+ * An --endpoint value: a URL, optionally with `#ENV_NAME` naming the environment variable that
+ * holds its API key (a fragment never leaves this machine, and each key goes to its own endpoint).
+ */
 export function parseEndpoint(value: string, env: NodeJS.ProcessEnv = process.env): Endpoint {
     const [url, keyEnv] = value.split('#');
     try {
@@ -322,7 +330,7 @@ export function parseEndpoint(value: string, env: NodeJS.ProcessEnv = process.en
     return { url, apiKey };
 }
 
-// A Blueprint script's connection (scripts/): it can tell deployed from not, nothing finer.
+/** A Blueprint script's connection (scripts/): it can tell deployed from not, nothing finer. */
 export function networkProviderChain(provider: NetworkProvider): ChainAccess {
     return {
         open: (c) => provider.open(c),
@@ -333,8 +341,10 @@ export function networkProviderChain(provider: NetworkProvider): ChainAccess {
     };
 }
 
-// Polls `check` until it returns a value (not undefined) or `timeoutMs` passes. On the sandbox a
-// send has been processed when it returns, so the first check answers.
+/**
+ * Polls `check` until it returns a value (not undefined) or `timeoutMs` passes. On the sandbox a
+ * send has been processed when it returns, so the first check answers.
+ */
 export async function waitFor<T>(check: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 2000): Promise<T | undefined> {
     const until = Date.now() + timeoutMs;
     for (;;) {

@@ -42,7 +42,7 @@ export interface ResponseEnvelope {
     ciphertext: string; // base64, AES-128-GCM with the tag appended
 }
 
-// One frame of an encrypted stream, as a line of the worker's application/x-ndjson response.
+/** One frame of an encrypted stream, as a line of the worker's application/x-ndjson response. */
 export interface StreamFrame {
     salt?: string; // base64, 16 bytes: on the first frame only (the stream's keys derive from it)
     last: boolean; // the frame that ends the stream (its additional data says so too)
@@ -62,8 +62,10 @@ function info(session: Address): Buffer {
     return Buffer.concat([REQUEST_INFO, workchain, session.hash]);
 }
 
-// A fresh X25519 key pair, both halves as 32 raw bytes (the worker makes one at start, a client
-// one per session).
+/**
+ * A fresh X25519 key pair, both halves as 32 raw bytes (the worker makes one at start, a client
+ * one per session).
+ */
 export async function generateEncryptionKeyPair(): Promise<SessionKey> {
     return generateX25519KeyPair();
 }
@@ -86,8 +88,10 @@ export interface SessionKey {
     privateKey: Buffer;
 }
 
-// Client side: encrypts `plaintext` from the session key to the enclave key for `session`; keep
-// `openResponse` to read the answer.
+/**
+ * Client side: encrypts `plaintext` from the session key to the enclave key for `session`; keep
+ * `openResponse` to read the answer.
+ */
 export async function sealRequest(
     enclaveEncryptionKey: Buffer,
     session: Address,
@@ -119,9 +123,11 @@ function requestAad(requestId: string, resume?: boolean): Buffer {
     return Buffer.from(resume ? `${requestId}|resume` : requestId);
 }
 
-// Worker side: decrypts a request meant for `session` and authenticated by the client key the
-// envelope names (the caller checks that key against the session's committed hash);
-// `sealResponse` encrypts the answer for the client that sent it.
+/**
+ * Worker side: decrypts a request meant for `session` and authenticated by the client key the
+ * envelope names (the caller checks that key against the session's committed hash);
+ * `sealResponse` encrypts the answer for the client that sent it.
+ */
 export async function openRequest(enclaveKey: SessionKey, session: Address, envelope: RequestEnvelope) {
     let opened;
     try {
@@ -167,7 +173,7 @@ function frameNonce(keys: StreamKeys, seq: number): Buffer {
     return nonce;
 }
 
-// The worker's side of a streamed response: frames in order, the last one marked.
+/** The worker's side of a streamed response: frames in order, the last one marked. */
 export class StreamSealer {
     private seq = 0;
     private ended = false;
@@ -186,9 +192,11 @@ export class StreamSealer {
     }
 }
 
-// The client's side: opens frames in the order they were sealed; throws DecryptionError for a
-// frame that was altered, reordered, repeated or follows the last one. `ended` tells a stream
-// that was cut off (no last frame) from one that ended.
+/**
+ * The client's side: opens frames in the order they were sealed; throws DecryptionError for a
+ * frame that was altered, reordered, repeated or follows the last one. `ended` tells a stream
+ * that was cut off (no last frame) from one that ended.
+ */
 export class StreamOpener {
     private seq = 0;
     private done = false;

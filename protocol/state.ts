@@ -18,8 +18,10 @@ export interface SessionState {
     terms: SessionTerms | null;
 }
 
-// null when no Session lives at `address` (never opened, or refused and gone). One get-method
-// call: the Session's `state` getter.
+/**
+ * null when no Session lives at `address` (never opened, or refused and gone). One get-method
+ * call: the Session's `state` getter.
+ */
 export async function readSession(chain: ChainAccess, address: Address): Promise<SessionState | null> {
     return onChain(chain, `read the Session ${address.toString()}`, async () => {
         if ((await chain.accountState(address)) !== 'active') return null;
@@ -54,7 +56,7 @@ export interface ProviderState {
     stats: ProviderStats; // its record: sessions, slashes, timeouts, jails
 }
 
-// One read (the summary getter) after the account check.
+/** One read (the summary getter) after the account check. */
 export async function readProvider(chain: ChainAccess, address: Address): Promise<ProviderState | null> {
     return onChain(chain, `read the Provider ${address.toString()}`, async () => {
         if ((await chain.accountState(address)) !== 'active') return null;

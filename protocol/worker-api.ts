@@ -13,23 +13,27 @@
 import { z } from 'zod';
 import { TokenUsage } from '../wrappers/receipt';
 
-// The largest chat request (its JSON) a worker takes.
+/** The largest chat request (its JSON) a worker takes. */
 export const MAX_REQUEST_BYTES = 2_000_000;
 
-// The answer's length when a request names no max_tokens or max_completion_tokens.
+/** The answer's length when a request names no max_tokens or max_completion_tokens. */
 export const DEFAULT_MAX_TOKENS = 1024;
 
-// The most choices (`n`) a request may ask for: each is charged up to the answer's length.
+/** The most choices (`n`) a request may ask for: each is charged up to the answer's length. */
 export const MAX_CHOICES = 16;
 
-// What a content part that is not text (an image, audio) may cost in prompt tokens beyond its own
-// bytes: a vision model turns one image into at most about 16,000 tokens, whatever its URL's length.
+/**
+ * What a content part that is not text (an image, audio) may cost in prompt tokens beyond its own
+ * bytes: a vision model turns one image into at most about 16,000 tokens, whatever its URL's length.
+ */
 export const MEDIA_PART_TOKENS = 16_384;
 
-// A chat request in OpenAI's format. The worker checks only what it must (the model it serves, the
-// answer's length against the budget, the number of choices) and passes everything else to the
-// backend unchanged, inside the encrypted envelope: tools and tool messages, response_format,
-// sampling parameters, content parts, the developer role, and fields OpenAI adds later.
+/**
+ * A chat request in OpenAI's format. The worker checks only what it must (the model it serves, the
+ * answer's length against the budget, the number of choices) and passes everything else to the
+ * backend unchanged, inside the encrypted envelope: tools and tool messages, response_format,
+ * sampling parameters, content parts, the developer role, and fields OpenAI adds later.
+ */
 export const chatMessageSchema = z
     .object({
         role: z.string().min(1).max(64), // system, developer, user, assistant, tool...
@@ -50,9 +54,11 @@ export const chatRequestSchema = z
     .superRefine(refuseGenerationBeyondBounds);
 export type ChatRequest = z.infer<typeof chatRequestSchema>;
 
-// A text completion request (OpenAI's legacy POST /v1/completions), for backends that offer it:
-// one prompt, as text or token ids. A batch of prompts is refused: each would be another answer
-// of max_tokens times n, which the worker bounds per request.
+/**
+ * A text completion request (OpenAI's legacy POST /v1/completions), for backends that offer it:
+ * one prompt, as text or token ids. A batch of prompts is refused: each would be another answer
+ * of max_tokens times n, which the worker bounds per request.
+ */
 export const textCompletionRequestSchema = z
     .object({
         model: z.string().min(1).max(127),
@@ -75,8 +81,10 @@ export const textCompletionRequestSchema = z
     });
 export type TextCompletionRequest = z.infer<typeof textCompletionRequestSchema>;
 
-// What a client sends inside the envelope: a chat request, or a text completion request (it has
-// a prompt and no messages).
+/**
+ * What a client sends inside the envelope: a chat request, or a text completion request (it has
+ * a prompt and no messages).
+ */
 export type InferenceRequest = ChatRequest | TextCompletionRequest;
 export const isTextCompletionRequest = (r: InferenceRequest | Record<string, unknown>): r is TextCompletionRequest =>
     'prompt' in r && !('messages' in r);
@@ -125,7 +133,7 @@ export function generationBeyondBounds(r: Record<string, unknown>): { field: str
     return null;
 }
 
-// The answer's length a request asks for, per choice.
+/** The answer's length a request asks for, per choice. */
 export function requestedMaxTokens(request: { max_tokens?: number | null; max_completion_tokens?: number | null }): number {
     const n = request.max_completion_tokens ?? request.max_tokens ?? DEFAULT_MAX_TOKENS;
     // (the schemas refuse anything else; a bound must never be negative or fractional)
@@ -133,11 +141,13 @@ export function requestedMaxTokens(request: { max_tokens?: number | null; max_co
     return n;
 }
 
-// The most tokens of each class a request can be charged for: the worker's bound, which the
-// client checks receipts against. Everything a backend turns into prompt tokens (messages, tools,
-// response_format) is in the request's JSON, and every token is at least one byte of it; a media
-// part adds MEDIA_PART_TOKENS. The answer is bounded by its length times the number of choices.
-// Cached tokens are part of the prompt, reasoning tokens part of the answer.
+/**
+ * The most tokens of each class a request can be charged for: the worker's bound, which the
+ * client checks receipts against. Everything a backend turns into prompt tokens (messages, tools,
+ * response_format) is in the request's JSON, and every token is at least one byte of it; a media
+ * part adds MEDIA_PART_TOKENS. The answer is bounded by its length times the number of choices.
+ * Cached tokens are part of the prompt, reasoning tokens part of the answer.
+ */
 export function requestTokenBounds(request: InferenceRequest, plaintextBytes: number): TokenUsage {
     let media = 0;
     const messages: ChatRequest['messages'] = isTextCompletionRequest(request) ? [] : request.messages;
@@ -158,7 +168,7 @@ export const usageSchema = z
     .passthrough();
 export type UsageObject = z.infer<typeof usageSchema>;
 
-// The four token classes an OpenAI usage object counts (a missing detail counts zero).
+/** The four token classes an OpenAI usage object counts (a missing detail counts zero). */
 export function tokenUsageOf(u: UsageObject): TokenUsage {
     return {
         promptTokens: BigInt(u.prompt_tokens),
@@ -168,7 +178,7 @@ export function tokenUsageOf(u: UsageObject): TokenUsage {
     };
 }
 
-// `original` with its counts replaced by `t` (what was charged); other details stay.
+/** `original` with its counts replaced by `t` (what was charged); other details stay. */
 export function usageObjectOf(t: TokenUsage, original?: UsageObject): UsageObject {
     return {
         ...original,
@@ -203,7 +213,7 @@ export const chatCompletionSchema = z
     .passthrough();
 export type ChatCompletion = z.infer<typeof chatCompletionSchema>;
 
-// One chunk of a streamed completion, as OpenAI streams it (`stream: true`).
+/** One chunk of a streamed completion, as OpenAI streams it (`stream: true`). */
 export const chatCompletionChunkSchema = z
     .object({
         ...ANSWER_FIELDS,
@@ -214,7 +224,7 @@ export const chatCompletionChunkSchema = z
     .passthrough();
 export type ChatCompletionChunk = z.infer<typeof chatCompletionChunkSchema>;
 
-// A text completion (POST /v1/completions), whole and streamed (its chunks have the same object).
+/** A text completion (POST /v1/completions), whole and streamed (its chunks have the same object). */
 export const textCompletionSchema = z
     .object({
         ...ANSWER_FIELDS,
@@ -236,15 +246,17 @@ export const textCompletionChunkSchema = z
     .passthrough();
 export type TextCompletionChunk = z.infer<typeof textCompletionChunkSchema>;
 
-// An answer of either kind, whole or as a chunk.
+/** An answer of either kind, whole or as a chunk. */
 export type Completion = ChatCompletion | TextCompletion;
 export type CompletionChunk = ChatCompletionChunk | TextCompletionChunk;
 export const completionSchema = z.union([chatCompletionSchema, textCompletionSchema]);
 export const completionChunkSchema = z.union([chatCompletionChunkSchema, textCompletionChunkSchema]);
 
-// What the frames of an encrypted stream carry (protocol/encryption.ts StreamSealer): the
-// backend's chunks as they come (usage left out), then in the last frame the usage charged and
-// the session's new receipt, or why the answer failed (not charged).
+/**
+ * What the frames of an encrypted stream carry (protocol/encryption.ts StreamSealer): the
+ * backend's chunks as they come (usage left out), then in the last frame the usage charged and
+ * the session's new receipt, or why the answer failed (not charged).
+ */
 export const streamFramePayloadSchema = z.union([
     z.object({ chunk: completionChunkSchema }),
     z.object({
@@ -263,13 +275,13 @@ export const streamFrameSchema = z.object({
     ciphertext: z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/),
 });
 
-// A streamed answer as the worker stores it for retries (replayed frame by frame).
+/** A streamed answer as the worker stores it for retries (replayed frame by frame). */
 export interface StoredStream {
     chunks: CompletionChunk[];
     done: { usage: UsageObject; receipt: string; signature: string };
 }
 
-// What the encrypted response carries: the completion and the session's new cumulative receipt.
+/** What the encrypted response carries: the completion and the session's new cumulative receipt. */
 export const sealedAnswerSchema = z.object({
     completion: completionSchema,
     receipt: z.string(), // base64 BoC of a UsageReceipt
@@ -279,7 +291,7 @@ export type SealedAnswer = z.infer<typeof sealedAnswerSchema>;
 
 const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
 
-// A request id: 16 to 64 characters of base64url (the SDK uses 16 random bytes).
+/** A request id: 16 to 64 characters of base64url (the SDK uses 16 random bytes). */
 export const requestIdSchema = z.string().regex(/^[A-Za-z0-9_-]{16,64}$/, 'must be 16 to 64 characters of A-Z a-z 0-9 _ -');
 
 export const requestEnvelopeSchema = z.object({
@@ -329,6 +341,8 @@ export type WorkerErrorCode =
     | 'not-found'
     | 'internal';
 
-// `sealed`, on a 'rejected-by-model' refusal: the backend's own explanation (a JSON error body),
-// encrypted to the client like an answer, since it may quote the request.
+/**
+ * `sealed`, on a 'rejected-by-model' refusal: the backend's own explanation (a JSON error body),
+ * encrypted to the client like an answer, since it may quote the request.
+ */
 export const workerErrorSchema = z.object({ error: z.string(), message: z.string(), sealed: responseEnvelopeSchema.optional() });

@@ -177,9 +177,11 @@ export interface FindOptions {
     order?: (a: ProviderOffer, b: ProviderOffer) => number;
 }
 
-// The default order of offers: cheapest completion, prompt, reasoning and cached prompt tokens (in
-// that order, the usual weight of each in a bill), then the fewest incidents
-// (slashes, timeouts, jails), then the attestation that lasts longest, then the fastest /health.
+/**
+ * The default order of offers: cheapest completion, prompt, reasoning and cached prompt tokens (in
+ * that order, the usual weight of each in a bill), then the fewest incidents
+ * (slashes, timeouts, jails), then the attestation that lasts longest, then the fastest /health.
+ */
 export function byPriceThenRecord(a: ProviderOffer, b: ProviderOffer): number {
     const incidents = (o: ProviderOffer) => o.record.slashCount + o.record.timeoutCount + o.record.jailCount;
     return (
@@ -558,14 +560,16 @@ export class CocoonClient {
     }
 }
 
-// `p` is the Provider `root` has for p's owner: same Root, and the address the genuine code gives.
+/** `p` is the Provider `root` has for p's owner: same Root, and the address the genuine code gives. */
 export async function isProviderOf(root: Address, p: Pick<ProviderState, 'address' | 'root' | 'owner'>): Promise<boolean> {
     return p.root.equals(root) && (await providerForOwner(root, p.owner)).address.equals(p.address);
 }
 
-// Why the Provider would refuse a session on these terms (LockCollateral in
-// contracts/provider.tact, which decides), or null: checked before sending so that the caller
-// hears the rule rather than gets a refund. Budget and duration are checked when given.
+/**
+ * Why the Provider would refuse a session on these terms (LockCollateral in
+ * contracts/provider.tact, which decides), or null: checked before sending so that the caller
+ * hears the rule rather than gets a refund. Budget and duration are checked when given.
+ */
 export function sessionOpeningProblem(
     p: ProviderState,
     o: { model: string; budget?: bigint; durationSeconds?: number; modelHash?: Buffer },
@@ -642,12 +646,12 @@ export interface ChatResult {
     receipt: ReceiptFields;
 }
 
-// chatStream's answer: the chunks as they come, then the usage charged and the receipt.
+/** chatStream's answer: the chunks as they come, then the usage charged and the receipt. */
 export interface ChatStream extends AsyncIterable<ChatCompletionChunk> {
     result: Promise<{ usage: UsageObject; receipt: ReceiptFields }>;
 }
 
-// complete()'s and completeStream()'s, for text completion requests (POST /v1/completions).
+/** complete()'s and completeStream()'s, for text completion requests (POST /v1/completions). */
 export interface TextCompletionResult {
     completion: TextCompletion;
     receipt: ReceiptFields;

@@ -13,7 +13,7 @@ import { ChainAccess, onChain } from '../protocol/chain';
 
 const PROVIDER_REGISTERED = 0xc0c09007;
 
-// `f` over `items`, at most `limit` at a time, results in order.
+/** `f` over `items`, at most `limit` at a time, results in order. */
 export async function mapBounded<T, R>(items: readonly T[], limit: number, f: (item: T, index: number) => Promise<R>): Promise<R[]> {
     const results = new Array<R>(items.length);
     let next = 0;
@@ -74,7 +74,7 @@ export class ProviderDirectory {
     }
 }
 
-// Provider addresses announced by Root in these transactions, oldest first, without repeats.
+/** Provider addresses announced by Root in these transactions, oldest first, without repeats. */
 export function registeredProviders(transactions: Iterable<Transaction>, root: Address): Address[] {
     const seen = new Map<string, Address>();
     for (const tx of transactions) {

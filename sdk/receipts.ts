@@ -54,8 +54,10 @@ export interface SessionView {
     budget: bigint; // updated on a top-up
 }
 
-// A request the client sent and has no checked answer for yet (by its request id), with the most
-// it may cost.
+/**
+ * A request the client sent and has no checked answer for yet (by its request id), with the most
+ * it may cost.
+ */
 export interface Outstanding {
     readonly id: string;
 }
@@ -79,7 +81,7 @@ const difference = (b: TokenUsage, a: TokenUsage): TokenUsage =>
 
 const KEPT_RECEIPTS = 64;
 
-// How far a receipt's lastRequestAt may be from the client's view of the chain clock.
+/** How far a receipt's lastRequestAt may be from the client's view of the chain clock. */
 export const RECEIPT_CLOCK_SKEW_SECONDS = 120;
 
 export class ReceiptTracker {

@@ -25,6 +25,13 @@ function newestSourceMtime(): number {
     return (newestSource = newest);
 }
 
+// Whether dist/ holds the code of the sources as they are now (`npm run compile` ran after the last
+// change to any of them).
+export function compiledIsFresh(): boolean {
+    const marker = join(ROOT, 'dist', 'protocol', 'index.js');
+    return existsSync(marker) && statSync(marker).mtimeMs >= newestSourceMtime();
+}
+
 // The arguments for `node` that run `tsFile` (absolute, or relative to the repository).
 export function nodeArgs(tsFile: string): string[] {
     const rel = isAbsolute(tsFile) ? relative(ROOT, tsFile) : tsFile;

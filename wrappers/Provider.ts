@@ -13,9 +13,11 @@ export const PROVIDER_STATUS_NAMES: Record<number, string> = {
     5: 'exiting',
 };
 
-// The Provider of `owner` under `root`, with the initial state and the Session code hash that
-// providerAccountId() in contracts/addresses.tact hashes (tests/Addresses.spec.ts checks that
-// both give the same address).
+/**
+ * The Provider of `owner` under `root`, with the initial state and the Session code hash that
+ * providerAccountId() in contracts/addresses.tact hashes (tests/Addresses.spec.ts checks that
+ * both give the same address).
+ */
 export function providerForOwner(root: Address, owner: Address): Promise<Provider> {
     return Provider.fromInit(root, owner, SESSION_CODE_HASH, SESSION_CODE_DEPTH, STATUS_NEW, 0n, 0n, null, null, null);
 }

@@ -3,8 +3,10 @@ import { ProviderEntry } from '../build/Root/tact_ProviderEntry';
 
 export { ProviderEntry };
 
-// The index entry of Root's `number`-th registered provider (contracts/provider_entry.tact):
-// numbers run from 1 to Root's provider_count.
+/**
+ * The index entry of Root's `number`-th registered provider (contracts/provider_entry.tact):
+ * numbers run from 1 to Root's provider_count.
+ */
 export function providerEntryFor(root: Address, number: number): Promise<ProviderEntry> {
     return ProviderEntry.fromInit(root, BigInt(number));
 }

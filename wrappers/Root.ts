@@ -18,8 +18,10 @@ export function paramsCell(params: ProtocolParams): Cell {
     return beginCell().store(storeProtocolParams(params)).endCell();
 }
 
-// Root with an empty verifier set, allowlist and governance queue; its address follows from
-// these fields.
+/**
+ * Root with an empty verifier set, allowlist and governance queue; its address follows from
+ * these fields.
+ */
 export function rootForDeployment(d: RootDeployment): Promise<Root> {
     return Root.fromInit(
         d.owner,

@@ -3,9 +3,11 @@ import { sha256 } from '@noble/hashes/sha256';
 import { Session as GeneratedSession } from '../build/Session/tact_Session';
 import { SESSION_CLOSING, SessionSettlement, loadSessionSettlement } from '../build/Root/tact_Root';
 
-// The Session contract. On-chain it has a single getter, `state` (every getter of a Tact contract
-// repeats the code that loads its state, and a Session's code travels with every session opened);
-// these methods read one field each from it.
+/**
+ * The Session contract. On-chain it has a single getter, `state` (every getter of a Tact contract
+ * repeats the code that loads its state, and a Session's code travels with every session opened);
+ * these methods read one field each from it.
+ */
 export class Session extends GeneratedSession {
     static async fromInit(root: Address, providerOwner: Address, client: Address, nonce: bigint): Promise<Session> {
         const generated = await GeneratedSession.fromInit(root, providerOwner, client, nonce);
@@ -67,29 +69,37 @@ export const SESSION_STATUS_NAMES: Record<number, string> = {
     5: 'release-failed',
 };
 
-// The Session of `client` with the Provider of `providerOwner` under `root`, for `nonce`. Its
-// address commits to the Root: the Session derives its Provider from (root, providerOwner), so it
-// can only be accepted by, and pay, a Provider of that Root. A client picks a fresh nonce per
-// session.
+/**
+ * The Session of `client` with the Provider of `providerOwner` under `root`, for `nonce`. Its
+ * address commits to the Root: the Session derives its Provider from (root, providerOwner), so it
+ * can only be accepted by, and pay, a Provider of that Root. A client picks a fresh nonce per
+ * session.
+ */
 export function sessionFor(root: Address, providerOwner: Address, client: Address, nonce: bigint): Promise<Session> {
     return Session.fromInit(root, providerOwner, client, nonce);
 }
 
-// What OpenSession commits to: the first 160 bits of SHA-256 of the client's X25519 session key.
-// The worker serves a session only to requests HPKE-authenticated with a key of this hash.
+/**
+ * What OpenSession commits to: the first 160 bits of SHA-256 of the client's X25519 session key.
+ * The worker serves a session only to requests HPKE-authenticated with a key of this hash.
+ */
 export function clientKeyHashOf(clientPublicKey: Buffer): bigint {
     if (clientPublicKey.length !== 32) throw new RangeError('a client session key is 32 bytes (X25519)');
     return BigInt('0x' + Buffer.from(sha256(clientPublicKey)).subarray(0, 20).toString('hex'));
 }
 
-// When a Session stops paying for new requests (servingEnd in contracts/session.tact): the
-// deadline, or the close if earlier. A receipt whose lastRequestAt is later is refused.
+/**
+ * When a Session stops paying for new requests (servingEnd in contracts/session.tact): the
+ * deadline, or the close if earlier. A receipt whose lastRequestAt is later is refused.
+ */
 export function servingEnd(status: number, deadline: number, closedAt: number): number {
     return status === Number(SESSION_CLOSING) && closedAt < deadline ? closedAt : deadline;
 }
 
-// Until when a Session accepts claims (claimWindowEnd in contracts/session.tact): the end of
-// serving plus the grace period.
+/**
+ * Until when a Session accepts claims (claimWindowEnd in contracts/session.tact): the end of
+ * serving plus the grace period.
+ */
 export function claimWindowEnd(status: number, deadline: number, closedAt: number, gracePeriod: number): number {
     return servingEnd(status, deadline, closedAt) + gracePeriod;
 }

@@ -10,3 +10,4 @@ export * from './params';
 export * from './errors';
 export * from './values';
 export * from './transactions';
+export * from './code';

@@ -19,7 +19,7 @@ export interface ListingInput {
     models: ModelPrice[];
 }
 
-// The key a model is listed (and a session names it) under: sha256 of its UTF-8 name.
+/** The key a model is listed (and a session names it) under: sha256 of its UTF-8 name. */
 export function modelKey(name: string): bigint {
     return bufferToBigInt(sha256_sync(Buffer.from(name, 'utf8')));
 }
@@ -51,8 +51,10 @@ export function buildListing(input: ListingInput): Listing {
     };
 }
 
-// A listing file: each model's name, its prices (an object with PRICE_FIELDS: prompt,
-// cachedPrompt, completion, reasoning) in TON per million tokens as decimal strings ("0.2") and its modelHash (64 hex digits, `npm run worker -- model-hash DIR`).
+/**
+ * A listing file: each model's name, its prices (an object with PRICE_FIELDS: prompt,
+ * cachedPrompt, completion, reasoning) in TON per million tokens as decimal strings ("0.2") and its modelHash (64 hex digits, `npm run worker -- model-hash DIR`).
+ */
 export function listingFromJson(text: string): ListingInput {
     let d: Record<string, unknown>;
     try {
@@ -103,8 +105,10 @@ export function listingFromJson(text: string): ListingInput {
     };
 }
 
-// Prices as people read them: "prompt 0.05, cached 0.025, completion 0.2, reasoning 0.2 TON per
-// million tokens".
+/**
+ * Prices as people read them: "prompt 0.05, cached 0.025, completion 0.2, reasoning 0.2 TON per
+ * million tokens".
+ */
 export function formatPrices(p: PriceRates): string {
     return `prompt ${fromNano(p.prompt)}, cached ${fromNano(p.cachedPrompt)}, completion ${fromNano(p.completion)}, reasoning ${fromNano(p.reasoning)} TON per million tokens`;
 }

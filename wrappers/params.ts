@@ -25,7 +25,7 @@ export const EXAMPLE_PARAMS: ProtocolParams = {
     governanceDelay: 8n * DAY, // at least the unbonding period and the attestation max age
 };
 
-// Each parameter's allowed range: the hard caps of contracts/constants.tact.
+/** Each parameter's allowed range: the hard caps of contracts/constants.tact. */
 export const PARAM_RANGES: Record<Exclude<keyof ProtocolParams, '$$type'>, { min: bigint; max?: bigint; unit: string }> = {
     minProviderStake: { min: 1n, unit: 'nanotons' },
     unbondingPeriod: { min: 1n, max: limits.MAX_UNBONDING_PERIOD, unit: 'seconds' },
@@ -43,7 +43,7 @@ export const PARAM_RANGES: Record<Exclude<keyof ProtocolParams, '$$type'>, { min
     governanceDelay: { min: limits.MIN_GOVERNANCE_DELAY, max: limits.MAX_GOVERNANCE_DELAY, unit: 'seconds' },
 };
 
-// Every problem with `p`, in words; empty when Root would accept it (validParams in root.tact).
+/** Every problem with `p`, in words; empty when Root would accept it (validParams in root.tact). */
 export function paramsProblems(p: ProtocolParams): string[] {
     const problems: string[] = [];
     for (const [name, range] of Object.entries(PARAM_RANGES)) {
@@ -61,8 +61,10 @@ export function paramsProblems(p: ProtocolParams): string[] {
     return problems;
 }
 
-// A deployment's parameters file: TON amounts as decimal strings ("100"), periods in seconds,
-// fractions in basis points. Every field is required; errors name the field.
+/**
+ * A deployment's parameters file: TON amounts as decimal strings ("100"), periods in seconds,
+ * fractions in basis points. Every field is required; errors name the field.
+ */
 export function paramsFromJson(text: string): ProtocolParams {
     let data: Record<string, unknown>;
     try {

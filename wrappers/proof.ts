@@ -24,8 +24,10 @@ import {
 export const GLOBAL_ID_MAINNET = Number(MAINNET_GLOBAL_ID); // config param 19 (contracts/constants.tact)
 export const GLOBAL_ID_TESTNET = -3;
 
-// The TCB status a proof carries (TCB_* in contracts/constants.tact) by Intel's name for it;
-// 'Simulated' is Cocoon's development mode (no TEE), which Root refuses on mainnet.
+/**
+ * The TCB status a proof carries (TCB_* in contracts/constants.tact) by Intel's name for it;
+ * 'Simulated' is Cocoon's development mode (no TEE), which Root refuses on mainnet.
+ */
 export const TCB_STATUS_NAMES: Record<number, string> = {
     [Number(TCB_UP_TO_DATE)]: 'UpToDate',
     [Number(TCB_SW_HARDENING_NEEDED)]: 'SWHardeningNeeded',
@@ -114,8 +116,10 @@ export function parseAttestationProof(proof: Cell): AttestationFields & { tag: b
     };
 }
 
-// A verifier signs a proof cell's representation hash (attestation or revocation alike), which
-// is what Root checks.
+/**
+ * A verifier signs a proof cell's representation hash (attestation or revocation alike), which
+ * is what Root checks.
+ */
 export function signProof(proof: Cell, verifierSecretKey: Buffer): ProofSignature {
     return {
         publicKey: verifierSecretKey.subarray(32),
@@ -127,9 +131,11 @@ export function verifyProofSignature(proof: Cell, signature: ProofSignature): bo
     return signVerify(proof.hash(), signature.signature, signature.publicKey);
 }
 
-// Root wants the signatures as a chain of cells ordered by ascending public key; this sorts
-// them unless `keepOrder` is set (tests use it to show Root's ordering check). Duplicates are
-// kept, so that callers see the contract's own error.
+/**
+ * Root wants the signatures as a chain of cells ordered by ascending public key; this sorts
+ * them unless `keepOrder` is set (tests use it to show Root's ordering check). Duplicates are
+ * kept, so that callers see the contract's own error.
+ */
 export function buildSignatureChain(signatures: ProofSignature[], opts: { keepOrder?: boolean } = {}): Cell {
     const ordered = opts.keepOrder ? signatures : [...signatures].sort((a, b) => Buffer.compare(a.publicKey, b.publicKey));
     let next: Cell | null = null;
@@ -151,7 +157,7 @@ export function buildSignatureChain(signatures: ProofSignature[], opts: { keepOr
     return next;
 }
 
-// An ed25519 key pair from a 32-byte seed (verifier and enclave keys alike).
+/** An ed25519 key pair from a 32-byte seed (verifier and enclave keys alike). */
 export function ed25519FromSeed(seed: Buffer) {
     return keyPairFromSeed(seed);
 }

@@ -5,9 +5,11 @@ import { Address, Cell, beginCell } from '@ton/core';
 import { KeyObject, createPrivateKey, createPublicKey, sign, verify } from 'crypto';
 import { Prices, RECEIPT_TAG, loadUsageReceipt, storeUsageReceipt } from './Root';
 
-// Cumulative or per-request token counts as OpenAI's usage object gives them: cachedTokens
-// (prompt_tokens_details.cached_tokens) are part of promptTokens, reasoningTokens
-// (completion_tokens_details.reasoning_tokens) part of completionTokens.
+/**
+ * Cumulative or per-request token counts as OpenAI's usage object gives them: cachedTokens
+ * (prompt_tokens_details.cached_tokens) are part of promptTokens, reasoningTokens
+ * (completion_tokens_details.reasoning_tokens) part of completionTokens.
+ */
 export interface TokenUsage {
     promptTokens: bigint;
     cachedTokens: bigint;
@@ -24,7 +26,7 @@ export const TOKEN_FIELDS = [
 
 export const NO_USAGE: TokenUsage = { promptTokens: 0n, cachedTokens: 0n, completionTokens: 0n, reasoningTokens: 0n };
 
-// The most a receipt counts of each class (uint48 in UsageReceipt).
+/** The most a receipt counts of each class (uint48 in UsageReceipt). */
 export const MAX_RECEIPT_TOKENS = (1n << 48n) - 1n;
 
 export function addUsage(a: TokenUsage, b: TokenUsage): TokenUsage {
@@ -36,7 +38,7 @@ export function addUsage(a: TokenUsage, b: TokenUsage): TokenUsage {
     };
 }
 
-// Why these counts cannot be a usage (negative, a part above its whole, beyond uint48), or null.
+/** Why these counts cannot be a usage (negative, a part above its whole, beyond uint48), or null. */
 export function usageProblem(u: TokenUsage): string | null {
     for (const f of TOKEN_FIELDS) {
         if (u[f] < 0n) return `${f} is negative`;
@@ -57,17 +59,19 @@ export interface ReceiptFields extends TokenUsage {
     resultsHash: bigint; // 256-bit hash of the responses served
 }
 
-// A model's prices as plain values: the Prices struct of contracts/messages.tact (listings, session
-// terms) without its type tag: nanotons per million tokens of each class.
+/**
+ * A model's prices as plain values: the Prices struct of contracts/messages.tact (listings, session
+ * terms) without its type tag: nanotons per million tokens of each class.
+ */
 export type PriceRates = Omit<Prices, '$$type'>;
 
-// Prices' fields, in its order (a new token class is one more entry, and one in messages.tact).
+/** Prices' fields, in its order (a new token class is one more entry, and one in messages.tact). */
 export const PRICE_FIELDS = ['prompt', 'cachedPrompt', 'completion', 'reasoning'] as const satisfies readonly (keyof PriceRates)[];
 
-// The most a price can be (uint64 nanotons per million tokens in Prices).
+/** The most a price can be (uint64 nanotons per million tokens in Prices). */
 export const MAX_PRICE = (1n << 64n) - 1n;
 
-// What the Session accepts for these token counts (amountDue in session.tact): rounded down.
+/** What the Session accepts for these token counts (amountDue in session.tact): rounded down. */
 export function amountDue(u: TokenUsage, prices: PriceRates): bigint {
     return (
         ((u.promptTokens - u.cachedTokens) * prices.prompt +
@@ -118,10 +122,12 @@ export function parseUsageReceipt(receipt: Cell): ReceiptFields & { tag: bigint 
     };
 }
 
-// The enclave signs the receipt cell's representation hash, which is what the Session checks.
-// Ed25519 through node:crypto (OpenSSL): about 50 µs to sign or verify, against 4 and 13 ms for
-// the pure-JS implementation, on every request of both worker and client. Keys are @ton/crypto's
-// (a 64-byte secret key: the seed, then the public key).
+/**
+ * The enclave signs the receipt cell's representation hash, which is what the Session checks.
+ * Ed25519 through node:crypto (OpenSSL): about 50 µs to sign or verify, against 4 and 13 ms for
+ * the pure-JS implementation, on every request of both worker and client. Keys are @ton/crypto's
+ * (a 64-byte secret key: the seed, then the public key).
+ */
 export function signUsageReceipt(receipt: Cell, enclaveSecretKey: Buffer): Buffer {
     return sign(null, receipt.hash(), ed25519Key('private', enclaveSecretKey.subarray(0, 32)));
 }

@@ -3,13 +3,15 @@
 import { Address, Transaction } from '@ton/core';
 import { describeExitCode } from './errors';
 
-// The (basechain) account a transaction ran on.
+/** The (basechain) account a transaction ran on. */
 export function accountOf(t: Transaction): Address {
     return new Address(0, Buffer.from(t.address.toString(16).padStart(64, '0'), 'hex'));
 }
 
-// What transactions cost in network fees: each one's total fees plus the forward fees of the
-// internal messages it sent (they leave the sender and never reach the receiver's balance).
+/**
+ * What transactions cost in network fees: each one's total fees plus the forward fees of the
+ * internal messages it sent (they leave the sender and never reach the receiver's balance).
+ */
 export function feesOf(transactions: Iterable<Transaction>): bigint {
     let fees = 0n;
     for (const tx of transactions) {
@@ -19,7 +21,7 @@ export function feesOf(transactions: Iterable<Transaction>): bigint {
     return fees;
 }
 
-// The compute phase's exit code; null when the VM did not run (skipped compute phase).
+/** The compute phase's exit code; null when the VM did not run (skipped compute phase). */
 export function exitCodeOf(t: Transaction): number | null {
     const d = t.description;
     return d.type === 'generic' && d.computePhase.type === 'vm' ? d.computePhase.exitCode : null;
@@ -36,8 +38,10 @@ export interface Failure {
     reason: string; // "ERR_VALUE_TOO_LOW (exit code 6001)", or why there was no exit code
 }
 
-// The first failed transaction of a chain of transactions, named. A wallet receiving a bounce it
-// cannot process is the echo of a failure, not the failure itself, and is skipped.
+/**
+ * The first failed transaction of a chain of transactions, named. A wallet receiving a bounce it
+ * cannot process is the echo of a failure, not the failure itself, and is skipped.
+ */
 export function firstFailure(transactions: Iterable<Transaction>): Failure | undefined {
     for (const t of transactions) {
         if (!isAborted(t) || isBounceReceipt(t)) continue;

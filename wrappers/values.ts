@@ -20,14 +20,16 @@ import {
     GAS_SESSION_OPEN,
 } from './Root';
 
-// Basechain gas price (config param 21: 26,214,400 / 65,536 nanotons per gas unit).
+/** Basechain gas price (config param 21: 26,214,400 / 65,536 nanotons per gas unit). */
 export const BASECHAIN_GAS_PRICE = 400n;
 export const gasFee = (gas: bigint) => gas * BASECHAIN_GAS_PRICE;
-// What the contracts' smallMessageFee() returns on the basechain (config param 25): the forward
-// fee of a one-cell message of 1023 bits, lump price plus bit and cell prices.
+/**
+ * What the contracts' smallMessageFee() returns on the basechain (config param 25): the forward
+ * fee of a one-cell message of 1023 bits, lump price plus bit and cell prices.
+ */
 export const SMALL_MESSAGE_FEE = 400_000n + (26_214_400n * 1023n + 2_621_440_000n + 65_535n) / 65_536n;
 
-// The gas budgets of each chain of handlers, as the contracts reserve them.
+/** The gas budgets of each chain of handlers, as the contracts reserve them. */
 export const CHAIN_GAS = {
     registration: GAS_PROVIDER_REGISTER + GAS_ROOT_REGISTER_PROVIDER + GAS_PROVIDER_REGISTRATION_CONFIRMED,
     stake: GAS_PROVIDER_STAKE,
@@ -38,21 +40,25 @@ export const CHAIN_GAS = {
     finalize: GAS_SESSION_FINALIZE + GAS_PROVIDER_RELEASE_COLLATERAL + GAS_ROOT_DEPOSIT_TREASURY,
 } as const;
 
-// A governance message to Root (or any owner operation): at most 0.008 TON is spent.
+/** A governance message to Root (or any owner operation): at most 0.008 TON is spent. */
 export const GOVERNANCE_VALUE = 50_000_000n; // 0.05 TON
 export const GOVERNANCE_MIN_VALUE = 20_000_000n; // 0.02 TON
-// Registration: the chain's gas, the Provider's storage reserve, and forward fees; the rest of
-// the value becomes stake.
+/**
+ * Registration: the chain's gas, the Provider's storage reserve, and forward fees; the rest of
+ * the value becomes stake.
+ */
 export const REGISTRATION_OVERHEAD = 150_000_000n; // 0.15 TON
 export const STAKE_MIN_VALUE = 10_000_000n; // 0.01 TON: below it a top-up stakes (almost) nothing
-// Submitting an attestation: Provider -> Root -> Provider; Root's budget covers a 16-signature proof.
+/** Submitting an attestation: Provider -> Root -> Provider; Root's budget covers a 16-signature proof. */
 export const ATTESTATION_VALUE = 100_000_000n; // 0.1 TON
 export const ATTESTATION_MIN_VALUE = 50_000_000n; // 0.05 TON
-// Opening a session: the three handlers' gas, the Session's deploy (its code travels with the
-// message), the terms reply and the Session's storage reserve; the rest of the value is budget.
+/**
+ * Opening a session: the three handlers' gas, the Session's deploy (its code travels with the
+ * message), the terms reply and the Session's storage reserve; the rest of the value is budget.
+ */
 export const SESSION_OPEN_OVERHEAD = 100_000_000n; // 0.1 TON
 export const CLOSE_VALUE = 50_000_000n; // 0.05 TON: the close's gas; the rest comes back
 export const CLAIM_VALUE = 15_000_000n; // 0.015 TON: the claim's gas and payout message; the rest goes to the payee
-// Finalizing: the fee deposit, the collateral release (maybe a slash) and the refund.
+/** Finalizing: the fee deposit, the collateral release (maybe a slash) and the refund. */
 export const FINALIZE_VALUE = 200_000_000n; // 0.2 TON
 export const FINALIZE_MIN_VALUE = 100_000_000n; // 0.1 TON

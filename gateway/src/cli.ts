@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // `npm run gateway -- ...`: the OpenAI-compatible gateway (app.ts).
 //   --local            starts the whole local network the demo starts (embedded chain, verifiers, a
 //                      worker with the built-in backend) and the gateway in front of it
@@ -84,7 +85,17 @@ export async function startGateway(o: GatewayCliOptions): Promise<{ url: string;
     let stop = async () => {};
     if (o.local) {
         // (loaded only here: a gateway for a real network does not carry the local network's code)
-        const { localClient, startLocalNetwork } = await import('../../testkit/local-network');
+        let local: typeof import('../../testkit/local-network');
+        try {
+            local = await import('../../testkit/local-network');
+        } catch (e) {
+            // (the npm package carries no local network: it lives in the repository's testkit/)
+            if ((e as { code?: string }).code !== 'MODULE_NOT_FOUND') throw e;
+            throw new UsageError(
+                '--local runs from a clone of the Cocoon repository (npm run gateway -- --local), not from the npm package',
+            );
+        }
+        const { localClient, startLocalNetwork } = local;
         const net = await startLocalNetwork();
         await net.worker.attest();
         client = localClient(net);

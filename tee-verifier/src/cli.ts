@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // `npm run verifier -- <command>`: the tee-verifier's command line. Every outcome of a command is
 // one JSON object on stdout: {accepted: true, ...} and exit 0, or {accepted: false, code, message, ...}
 // and exit 2 (rejected), 64 (usage error) or 1 (internal error); a refusal's one-line reason also goes

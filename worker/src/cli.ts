@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // `npm run worker -- <command>`: the worker's command line.
 //   serve         run the worker: attest, serve clients on loopback, claim, refresh
 //   echo-backend  run the built-in OpenAI-compatible test backend (not a language model)
