@@ -19,8 +19,14 @@ import { mnemonicToPrivateKey } from '@ton/crypto';
 import type { Blockchain } from '@ton/sandbox';
 import type { NetworkProvider } from '@ton/blueprint';
 
+/** A TON account's state: `active` (deployed), `uninit` (a balance but no code), `frozen`, or `nonexist`. */
 export type AccountState = 'active' | 'uninit' | 'frozen' | 'nonexist';
 
+/**
+ * How a component reads and writes the chain: opens typed contract wrappers, reads account states and
+ * transactions, and tells the chain's clock. Implemented by sandboxChain, tonClientChain, failoverChain
+ * and networkProviderChain.
+ */
 export interface ChainAccess {
     open<T extends Contract>(contract: T): OpenedContract<T>;
     accountState(address: Address): Promise<AccountState>;
@@ -52,6 +58,7 @@ export async function onChain<T>(chain: ChainAccess, what: string, f: () => Prom
     }
 }
 
+/** A ChainAccess over the embedded @ton/sandbox chain (demo, tests); its clock is the sandbox's `now` when set. */
 export function sandboxChain(blockchain: Blockchain): ChainAccess {
     return {
         open: <T extends Contract>(c: T) => blockchain.openContract(c) as unknown as OpenedContract<T>,
@@ -113,6 +120,7 @@ export async function mnemonicWallet(
  * mnemonic has another v5r1 address on testnet.
  */
 export const WALLET_VERSIONS = ['v3r2', 'v4', 'v4r2', 'v5r1'] as const;
+/** A wallet version a mnemonic can drive: one of WALLET_VERSIONS. */
 export type WalletVersion = (typeof WALLET_VERSIONS)[number];
 
 function walletContract(version: WalletVersion, publicKey: Buffer, testnet: boolean) {
@@ -130,6 +138,7 @@ function walletContract(version: WalletVersion, publicKey: Buffer, testnet: bool
     }
 }
 
+/** A ChainAccess over one @ton/ton TonClient; `endpoint` names it in error messages. */
 export function tonClientChain(client: TonClient, endpoint: string): ChainAccess {
     return {
         open: (c) => client.open(c),
@@ -164,11 +173,13 @@ async function transactionsThrough(client: TonClient, a: Address, afterLt: bigin
 // Several endpoints: one down, hanging or behind does not take the service down
 // ---------------------------------------------------------------------------------------------
 
+/** One TON HTTP API endpoint for failoverChain: its URL and, optionally, its own API key. */
 export interface Endpoint {
     url: string; // a toncenter-style v2 JSON-RPC URL
     apiKey?: string; // sent to this endpoint only
 }
 
+/** Timeouts, retries and lag detection of failoverChain; every field has a default. */
 export interface FailoverOptions {
     timeoutMs?: number; // one call to one endpoint (default 10 s): a hanging endpoint costs this much once
     rounds?: number; // passes over every endpoint before giving up (default 2)
@@ -305,6 +316,10 @@ export function failoverChain(
     return chain;
 }
 
+/**
+ * How one endpoint of a failoverChain is doing: `up` when it is neither resting after a failure nor
+ * behind the others; `failures` counts its consecutive failures, `lastError` says what went wrong last.
+ */
 export interface EndpointStatus {
     url: string;
     up: boolean;

@@ -27,6 +27,7 @@ const STREAM_KEY_LABEL = Buffer.from('cocoon-stream-key-v1');
 const STREAM_NONCE_LABEL = Buffer.from('cocoon-stream-nonce-v1');
 const FRAME_AAD = { more: Buffer.from('cocoon-stream-frame'), last: Buffer.from('cocoon-stream-last-frame') };
 
+/** An encrypted request as the client posts it to the worker (sealRequest makes it, openRequest opens it). */
 export interface RequestEnvelope {
     // Chosen by the client, unique within the session: a retry carries the same id (sealed anew)
     // and gets the same answer, charged once.
@@ -37,6 +38,7 @@ export interface RequestEnvelope {
     resume?: true; // only go on with the answer kept for this id (authenticated: requestAad)
 }
 
+/** A whole (not streamed) encrypted answer: AES-128-GCM under a key only the requesting client can derive. */
 export interface ResponseEnvelope {
     nonce: string; // base64, 12 bytes
     ciphertext: string; // base64, AES-128-GCM with the tag appended
@@ -49,6 +51,10 @@ export interface StreamFrame {
     ciphertext: string; // base64
 }
 
+/**
+ * A request, response or stream frame does not decrypt or authenticate: it was altered, replayed, reordered, cut off,
+ * or not meant for this key or session.
+ */
 export class DecryptionError extends Error {
     constructor(message: string) {
         super(message);
@@ -83,6 +89,7 @@ function aesOpen(key: Buffer, envelope: ResponseEnvelope): Buffer {
     }
 }
 
+/** An X25519 key pair as 32 raw bytes each: a client's session key, or the worker enclave's encryption key. */
 export interface SessionKey {
     publicKey: Buffer; // X25519, 32 bytes; OpenSession commits to clientKeyHashOf(publicKey)
     privateKey: Buffer;

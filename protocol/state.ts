@@ -3,6 +3,7 @@ import { Address } from '@ton/core';
 import { Attestation, Listing, ModelOffer, ProtocolParams, Provider, ProviderStats, Session, SessionTerms, modelKey } from '../wrappers';
 import { ChainAccess, onChain } from './chain';
 
+/** A Session contract's state as readSession reads it: parties, status, budget and what was claimed from it, terms. */
 export interface SessionState {
     address: Address;
     provider: Address;
@@ -43,6 +44,7 @@ export async function readSession(chain: ChainAccess, address: Address): Promise
     });
 }
 
+/** A Provider contract's state as readProvider reads it: owner, status, stake, listing, attestation and record. */
 export interface ProviderState {
     address: Address;
     root: Address;
@@ -56,7 +58,7 @@ export interface ProviderState {
     stats: ProviderStats; // its record: sessions, slashes, timeouts, jails
 }
 
-/** One read (the summary getter) after the account check. */
+/** null when no Provider lives at `address`. One read (the summary getter) after the account check. */
 export async function readProvider(chain: ChainAccess, address: Address): Promise<ProviderState | null> {
     return onChain(chain, `read the Provider ${address.toString()}`, async () => {
         if ((await chain.accountState(address)) !== 'active') return null;
@@ -76,6 +78,7 @@ export async function readProvider(chain: ChainAccess, address: Address): Promis
     });
 }
 
+/** The offer for `model` (its prices and model hash) in a Provider's listing, found by name; undefined when it is not listed. */
 export function offerFor(listing: Listing | null, model: string): ModelOffer | undefined {
     return listing?.models.get(modelKey(model)) ?? undefined;
 }

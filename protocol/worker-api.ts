@@ -41,6 +41,10 @@ export const chatMessageSchema = z
     })
     .passthrough();
 
+/**
+ * Validates a chat request (OpenAI's POST /v1/chat/completions body): model, messages, answer length and choices within
+ * bounds, and no field that would make the backend generate beyond them; other fields pass through.
+ */
 export const chatRequestSchema = z
     .object({
         model: z.string().min(1).max(127),
@@ -52,6 +56,7 @@ export const chatRequestSchema = z
     })
     .passthrough()
     .superRefine(refuseGenerationBeyondBounds);
+/** A chat request in OpenAI's format, as chatRequestSchema accepts it. */
 export type ChatRequest = z.infer<typeof chatRequestSchema>;
 
 /**
@@ -79,6 +84,7 @@ export const textCompletionRequestSchema = z
             ctx.addIssue({ code: 'custom', path: ['messages'], message: 'a text completion request has a prompt and no messages' });
         refuseGenerationBeyondBounds(r, ctx);
     });
+/** A text completion request, as textCompletionRequestSchema accepts it. */
 export type TextCompletionRequest = z.infer<typeof textCompletionRequestSchema>;
 
 /**
@@ -86,8 +92,10 @@ export type TextCompletionRequest = z.infer<typeof textCompletionRequestSchema>;
  * a prompt and no messages).
  */
 export type InferenceRequest = ChatRequest | TextCompletionRequest;
+/** Whether a request is a text completion request: it has a prompt and no messages. */
 export const isTextCompletionRequest = (r: InferenceRequest | Record<string, unknown>): r is TextCompletionRequest =>
     'prompt' in r && !('messages' in r);
+/** Validates a decrypted request body as a text completion request or, otherwise, a chat request; throws a ZodError. */
 export function parseInferenceRequest(json: unknown): InferenceRequest {
     return json !== null && typeof json === 'object' && isTextCompletionRequest(json as Record<string, unknown>)
         ? textCompletionRequestSchema.parse(json)
@@ -106,6 +114,10 @@ function refuseGenerationBeyondBounds(r: Record<string, unknown>, ctx: z.Refinem
 }
 // (A value of another type counts as set: backends such as vLLM coerce "5" to 5 and "true" to true.)
 const OTHER_LENGTH_FIELDS = ['n_predict', 'max_new_tokens', 'max_length', 'num_return_sequences', 'n_cmpl'];
+/**
+ * The first field of a request that would make the backend generate more than the charged bound (another name for the
+ * length, best_of above n, beam search), with what to use instead; null when there is none.
+ */
 export function generationBeyondBounds(r: Record<string, unknown>): { field: string; message: string } | null {
     const set = (v: unknown) => v !== undefined && v !== null;
     for (const field of OTHER_LENGTH_FIELDS) {
@@ -157,6 +169,7 @@ export function requestTokenBounds(request: InferenceRequest, plaintextBytes: nu
     return { promptTokens: prompt, cachedTokens: prompt, completionTokens: completion, reasoningTokens: completion };
 }
 
+/** Validates an OpenAI usage object: prompt and completion tokens, with cached and reasoning tokens in their details. */
 export const usageSchema = z
     .object({
         prompt_tokens: z.number().int().nonnegative(),
@@ -166,6 +179,7 @@ export const usageSchema = z
         completion_tokens_details: z.object({ reasoning_tokens: z.number().int().nonnegative().optional() }).passthrough().nullish(),
     })
     .passthrough();
+/** An OpenAI usage object, as usageSchema accepts it. */
 export type UsageObject = z.infer<typeof usageSchema>;
 
 /** The four token classes an OpenAI usage object counts (a missing detail counts zero). */
@@ -193,6 +207,7 @@ export function usageObjectOf(t: TokenUsage, original?: UsageObject): UsageObjec
 // What every answer and chunk carries besides its object, choices and usage.
 const ANSWER_FIELDS = { id: z.string(), created: z.number().int(), model: z.string() };
 
+/** Validates a whole chat completion (`chat.completion`): at least one choice, and its usage. */
 export const chatCompletionSchema = z
     .object({
         ...ANSWER_FIELDS,
@@ -211,6 +226,7 @@ export const chatCompletionSchema = z
         usage: usageSchema,
     })
     .passthrough();
+/** A whole chat completion, as chatCompletionSchema accepts it. */
 export type ChatCompletion = z.infer<typeof chatCompletionSchema>;
 
 /** One chunk of a streamed completion, as OpenAI streams it (`stream: true`). */
@@ -222,6 +238,7 @@ export const chatCompletionChunkSchema = z
         usage: usageSchema.nullish(),
     })
     .passthrough();
+/** One chunk of a streamed chat completion, as chatCompletionChunkSchema accepts it. */
 export type ChatCompletionChunk = z.infer<typeof chatCompletionChunkSchema>;
 
 /** A text completion (POST /v1/completions), whole and streamed (its chunks have the same object). */
@@ -235,7 +252,9 @@ export const textCompletionSchema = z
         usage: usageSchema,
     })
     .passthrough();
+/** A whole text completion, as textCompletionSchema accepts it. */
 export type TextCompletion = z.infer<typeof textCompletionSchema>;
+/** Validates one chunk of a streamed text completion (usage only where the backend adds it). */
 export const textCompletionChunkSchema = z
     .object({
         ...ANSWER_FIELDS,
@@ -244,12 +263,16 @@ export const textCompletionChunkSchema = z
         usage: usageSchema.nullish(),
     })
     .passthrough();
+/** One chunk of a streamed text completion, as textCompletionChunkSchema accepts it. */
 export type TextCompletionChunk = z.infer<typeof textCompletionChunkSchema>;
 
 /** An answer of either kind, whole or as a chunk. */
 export type Completion = ChatCompletion | TextCompletion;
+/** A chunk of a streamed answer of either kind. */
 export type CompletionChunk = ChatCompletionChunk | TextCompletionChunk;
+/** Validates a whole answer of either kind (chat or text completion). */
 export const completionSchema = z.union([chatCompletionSchema, textCompletionSchema]);
+/** Validates a streamed chunk of either kind (chat or text completion). */
 export const completionChunkSchema = z.union([chatCompletionChunkSchema, textCompletionChunkSchema]);
 
 /**
@@ -264,8 +287,10 @@ export const streamFramePayloadSchema = z.union([
     }),
     z.object({ failed: z.object({ error: z.string(), message: z.string() }) }),
 ]);
+/** What one frame of an encrypted stream carries, as streamFramePayloadSchema accepts it. */
 export type StreamFramePayload = z.infer<typeof streamFramePayloadSchema>;
 
+/** Validates one line of an encrypted stream (a StreamFrame): optional salt, last flag, ciphertext. */
 export const streamFrameSchema = z.object({
     salt: z
         .string()
@@ -287,6 +312,7 @@ export const sealedAnswerSchema = z.object({
     receipt: z.string(), // base64 BoC of a UsageReceipt
     signature: z.string().regex(/^[0-9a-f]{128}$/), // ed25519 by the enclave signing key, hex
 });
+/** A whole answer as sealed in the response envelope, as sealedAnswerSchema accepts it. */
 export type SealedAnswer = z.infer<typeof sealedAnswerSchema>;
 
 const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
@@ -294,6 +320,7 @@ const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
 /** A request id: 16 to 64 characters of base64url (the SDK uses 16 random bytes). */
 export const requestIdSchema = z.string().regex(/^[A-Za-z0-9_-]{16,64}$/, 'must be 16 to 64 characters of A-Z a-z 0-9 _ -');
 
+/** Validates a RequestEnvelope as the worker receives it: request id, 32-byte keys, a ciphertext of bounded size. */
 export const requestEnvelopeSchema = z.object({
     requestId: requestIdSchema,
     clientKey: base64.length(44, 'must be a 32-byte key in base64'),
@@ -303,8 +330,10 @@ export const requestEnvelopeSchema = z.object({
     resume: z.literal(true).optional(),
 });
 
+/** Validates a ResponseEnvelope: base64 nonce and ciphertext. */
 export const responseEnvelopeSchema = z.object({ nonce: base64, ciphertext: base64 });
 
+/** Validates a worker's Identity (GET /v1/identity). */
 export const identitySchema = z.object({
     provider: z.string(),
     globalId: z.number().int(),
@@ -313,8 +342,13 @@ export const identitySchema = z.object({
     models: z.array(z.string()),
     attestedUntil: z.number().int().nullable(),
 });
+/**
+ * What a worker says about itself at GET /v1/identity: its Provider, network (global id), enclave signing and encryption
+ * keys (hex), the models it serves, and until when its attestation is valid on-chain (unix seconds; null when not attested).
+ */
 export type Identity = z.infer<typeof identitySchema>;
 
+/** The `error` of a worker's refusal ({error, message} with a 4xx/5xx status): what went wrong, for a client to act on. */
 export type WorkerErrorCode =
     | 'bad-request'
     | 'body-too-large'

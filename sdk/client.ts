@@ -71,6 +71,7 @@ import {
     workerErrorSchema,
 } from '../protocol/worker-api';
 
+/** What a CocoonError is about: the code a caller branches on. */
 export type CocoonErrorCode =
     | 'provider-not-found'
     | 'foreign-provider'
@@ -101,6 +102,10 @@ export type CocoonErrorCode =
     | 'answer-broken'
     | 'stopped';
 
+/**
+ * A failure of the SDK that a caller can handle: `code` says what it is, the message what to do. `maybeServed` says
+ * whether a failed request may still have been served and charged.
+ */
 export class CocoonError extends Error {
     constructor(
         readonly code: CocoonErrorCode,
@@ -117,6 +122,7 @@ export class CocoonError extends Error {
     maybeServed = false;
 }
 
+/** What a CocoonClient works with (chain, paying wallet, Root) and how it checks providers and retries; defaults as noted. */
 export interface ClientOptions {
     chain: ChainAccess;
     wallet: Sender & { address: Address }; // pays budgets and fees; receives refunds
@@ -149,6 +155,10 @@ export interface ClientOptions {
     readConcurrency?: number;
 }
 
+/**
+ * A provider that can serve a model now, as findProviders and discover offer it: its worker's endpoint, prices per
+ * million tokens, attestation, free stake, GPUs, record and health.
+ */
 export interface ProviderOffer {
     provider: Address;
     endpoint: string;
@@ -165,6 +175,7 @@ export interface ProviderOffer {
     healthMs: number | null;
 }
 
+/** Which providers findProviders and discover offer (the model, price limits, budget, attestation, health) and in what order. */
 export interface FindOptions {
     model: string;
     maxPrices?: Partial<PriceRates>; // the most to pay per million tokens of a class (nanotons)
@@ -197,6 +208,10 @@ export function byPriceThenRecord(a: ProviderOffer, b: ProviderOffer): number {
 
 const compare = (x: bigint, y: bigint) => (x < y ? -1 : x > y ? 1 : 0);
 
+/**
+ * The SDK's entry point for one wallet under one Root: finds providers, opens, resumes and settles sessions (ClientSession),
+ * and checks a provider's status and attestation against Root.
+ */
 export class CocoonClient {
     readonly confirmTimeoutMs: number;
     readonly margin: number;
@@ -641,6 +656,7 @@ function requireAttested(p: { attestation: Attestation | null }, now: number, ma
     if (problem) throw problem;
 }
 
+/** chat()'s answer: the completion and the receipt it was charged under, checked. */
 export interface ChatResult {
     completion: ChatCompletion;
     receipt: ReceiptFields;
@@ -656,6 +672,7 @@ export interface TextCompletionResult {
     completion: TextCompletion;
     receipt: ReceiptFields;
 }
+/** completeStream()'s answer: the chunks as they come, then the usage charged and the receipt. */
 export interface TextCompletionStream extends AsyncIterable<TextCompletionChunk> {
     result: Promise<{ usage: UsageObject; receipt: ReceiptFields }>;
 }
@@ -666,6 +683,10 @@ interface AttemptResult {
     receipt: ReceiptFields;
 }
 
+/**
+ * An open session with one provider: sends encrypted requests (chat, complete and their streams), checks every receipt,
+ * and tops up, closes and finalizes the session.
+ */
 export class ClientSession {
     readonly address: Address;
     readonly provider: Address;

@@ -27,11 +27,16 @@ export async function mapBounded<T, R>(items: readonly T[], limit: number, f: (i
     return results;
 }
 
+/** How ProviderDirectory reads the chain: reads at a time, and how long Root's provider count is reused. */
 export interface DirectoryOptions {
     concurrency?: number; // chain reads at a time (default 8)
     countCacheMs?: number; // how long Root's provider count is reused (default 60 s)
 }
 
+/**
+ * Every provider registered under a Root, read from Root's index entries a bounded number at a time and kept: a second
+ * look reads only Root's count and the entries added since.
+ */
 export class ProviderDirectory {
     private entries: Address[] = []; // entry n is entries[n - 1]
     private count: { value: number; at: number } | undefined;

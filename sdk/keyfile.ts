@@ -3,6 +3,10 @@
 import { existsSync, readFileSync, writeFileSync } from 'fs';
 import { SessionKey, generateEncryptionKeyPair } from '../protocol/encryption';
 
+/**
+ * The session key kept in the JSON file at `path` (publicKey and privateKey in hex), or a new one written there with mode
+ * 0600 when there is no file; `created` says which. Throws when the file is not a session key file.
+ */
 export async function loadOrCreateSessionKey(path: string): Promise<{ key: SessionKey; created: boolean }> {
     if (existsSync(path)) {
         let parsed: { publicKey?: string; privateKey?: string };

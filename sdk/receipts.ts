@@ -24,6 +24,7 @@ import {
     verifyUsageReceipt,
 } from '../wrappers';
 
+/** Why a receipt was rejected: a bad signature, another session or network, a wrong amount or count, out of order. */
 export type ReceiptProblem =
     | 'bad-signature'
     | 'other-session'
@@ -35,6 +36,10 @@ export type ReceiptProblem =
     | 'bad-time'
     | 'malformed';
 
+/**
+ * A worker's receipt failed a check (`problem` says which): the worker misreports usage, and the session stops taking
+ * requests.
+ */
 export class ReceiptRejected extends Error {
     constructor(
         readonly problem: ReceiptProblem,
@@ -45,6 +50,7 @@ export class ReceiptRejected extends Error {
     }
 }
 
+/** What ReceiptTracker checks receipts against: the session, its network and enclave signing key, prices and budget. */
 export interface SessionView {
     session: Address;
     openedAt: number; // the Session's opened_at: receipts are bound to it
@@ -84,6 +90,10 @@ const KEPT_RECEIPTS = 64;
 /** How far a receipt's lastRequestAt may be from the client's view of the chain clock. */
 export const RECEIPT_CLOCK_SKEW_SECONDS = 120;
 
+/**
+ * Checks every receipt of one session before the client relies on it: the Session's own rules (signature, session,
+ * amount, budget) and that the counts fit the usage the answers reported and the bounds of requests still unanswered.
+ */
 export class ReceiptTracker {
     // The receipt counts start from (seqno 0: the session's start); null when unknown (a session
     // resumed without its last receipt: the next receipt becomes the baseline).

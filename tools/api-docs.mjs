@@ -11,7 +11,13 @@ import { fileURLToPath } from 'url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ENTRY_POINTS = ['wrappers/index.ts', 'sdk/index.ts', 'gateway/src/app.ts'];
-const KINDS = ReflectionKind.Class | ReflectionKind.Interface | ReflectionKind.Function | ReflectionKind.Variable | ReflectionKind.TypeAlias | ReflectionKind.Enum;
+const KINDS =
+    ReflectionKind.Class |
+    ReflectionKind.Interface |
+    ReflectionKind.Function |
+    ReflectionKind.Variable |
+    ReflectionKind.TypeAlias |
+    ReflectionKind.Enum;
 
 // Exported symbols of our own code without a doc comment, as "path:line name".
 function undocumented(project) {
@@ -20,7 +26,8 @@ function undocumented(project) {
         const source = r.sources?.[0];
         if (!source || source.fullFileName.startsWith(join(ROOT, 'build') + '/')) continue;
         const signatures = r.signatures ?? (r.type?.type === 'reflection' ? r.type.declaration.signatures : undefined) ?? [];
-        if (!r.hasComment() && !signatures.some((s) => s.hasComment())) missing.add(`${relative(ROOT, source.fullFileName)}:${source.line} ${r.name}`);
+        if (!r.hasComment() && !signatures.some((s) => s.hasComment()))
+            missing.add(`${relative(ROOT, source.fullFileName)}:${source.line} ${r.name}`);
     }
     return [...missing].sort();
 }
@@ -49,5 +56,7 @@ if (check) {
     console.log(`every exported symbol of ${ENTRY_POINTS.join(', ')} has a doc comment`);
 } else {
     await app.generateDocs(project, join(ROOT, 'docs', 'api'));
-    console.log(`API reference written to docs/api/index.html${missing.length ? ` (${missing.length} symbols without a doc comment)` : ''}`);
+    console.log(
+        `API reference written to docs/api/index.html${missing.length ? ` (${missing.length} symbols without a doc comment)` : ''}`,
+    );
 }

@@ -4,6 +4,7 @@ import { SESSION_CODE_DEPTH, SESSION_CODE_HASH, STATUS_NEW } from '../build/Root
 
 export { Provider };
 
+/** A Provider's status (STATUS_* constants) by name, for messages and logs. */
 export const PROVIDER_STATUS_NAMES: Record<number, string> = {
     0: 'new',
     1: 'pending',

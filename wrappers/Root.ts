@@ -7,6 +7,7 @@ import { ProtocolParams, Root, dictValueParserPendingChange, storeProtocolParams
 
 export * from '../build/Root/tact_Root';
 
+/** What a Root is deployed with: its owner (governance), network, protocol parameters and an optional nonce. */
 export interface RootDeployment {
     owner: Address; // governance: a multisig in production
     globalId: number; // -239 mainnet, -3 testnet; Root refuses to deploy on any other network
@@ -14,6 +15,7 @@ export interface RootDeployment {
     nonce?: bigint; // tells apart several roots of one owner
 }
 
+/** Protocol parameters as the cell Root holds them. */
 export function paramsCell(params: ProtocolParams): Cell {
     return beginCell().store(storeProtocolParams(params)).endCell();
 }

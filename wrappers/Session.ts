@@ -60,6 +60,7 @@ export class Session extends GeneratedSession {
     }
 }
 
+/** A Session's status (SESSION_* constants) by name, for messages and logs. */
 export const SESSION_STATUS_NAMES: Record<number, string> = {
     0: 'new',
     1: 'opening',

@@ -20,12 +20,14 @@ const TVM_AND_TACT: Record<number, string> = {
     138: 'not a basechain address: Cocoon works with workchain 0 addresses only (Tact)',
 };
 
+/** The name of each ERR_* exit code of the contracts (contracts/constants.tact), by code. */
 export const CONTRACT_ERRORS: Record<number, string> = Object.fromEntries(
     Object.entries(generated)
         .filter(([name, value]) => name.startsWith('ERR_') && typeof value === 'bigint')
         .map(([name, value]) => [Number(value as bigint), name]),
 );
 
+/** An exit code's name: a contract's ERR_* constant, TVM's or Tact's own meaning, or else "exit code N". */
 export function describeExitCode(code: number): string {
     return CONTRACT_ERRORS[code] ?? TVM_AND_TACT[code] ?? `exit code ${code}`;
 }

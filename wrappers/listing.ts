@@ -5,12 +5,14 @@ import { Listing, ModelOffer, MAX_MODELS, dictValueParserModelOffer } from './Ro
 import { bufferToBigInt } from './proof';
 import { MAX_PRICE, PRICE_FIELDS, PriceRates } from './receipt';
 
+/** One model a provider lists: its name, prices per million tokens of each class, and the hash of the weights served. */
 export interface ModelPrice {
     name: string; // e.g. "Qwen/Qwen3-8B"
     prices: PriceRates; // nanotons per 1,000,000 tokens of each class
     modelHash: Buffer; // 32 bytes, nonzero: `npm run worker -- model-hash DIR` of the weights served
 }
 
+/** A provider's listing as plain values (GPUs, worker endpoint, models), for buildListing. */
 export interface ListingInput {
     gpuModel: string;
     gpuCount: number;
@@ -24,6 +26,10 @@ export function modelKey(name: string): bigint {
     return bufferToBigInt(sha256_sync(Buffer.from(name, 'utf8')));
 }
 
+/**
+ * The Listing a Provider holds on-chain, from plain values; throws a RangeError for no model, too many, a model listed
+ * twice or a modelHash that is not 32 nonzero bytes.
+ */
 export function buildListing(input: ListingInput): Listing {
     if (input.models.length === 0) throw new RangeError('a listing needs at least one model');
     if (BigInt(input.models.length) > MAX_MODELS) throw new RangeError(`at most ${MAX_MODELS} models per provider`);

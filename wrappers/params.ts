@@ -7,6 +7,7 @@ import { ProtocolParams } from './Root';
 
 const DAY = 86_400n;
 
+/** An example set of protocol parameters: what the demo and the tests deploy with, and a starting point for a deployment. */
 export const EXAMPLE_PARAMS: ProtocolParams = {
     $$type: 'ProtocolParams',
     minProviderStake: toNano('100'),

@@ -21,7 +21,9 @@ import {
     storeVerifierSignature,
 } from './Root';
 
-export const GLOBAL_ID_MAINNET = Number(MAINNET_GLOBAL_ID); // config param 19 (contracts/constants.tact)
+/** TON mainnet's global id, -239 (config param 19; MAINNET_GLOBAL_ID in contracts/constants.tact). */
+export const GLOBAL_ID_MAINNET = Number(MAINNET_GLOBAL_ID);
+/** TON testnet's global id (config param 19). */
 export const GLOBAL_ID_TESTNET = -3;
 
 /**
@@ -38,6 +40,10 @@ export const TCB_STATUS_NAMES: Record<number, string> = {
     [Number(TCB_SIMULATED)]: 'Simulated',
 };
 
+/**
+ * What an attestation proof says: on which network, under which Root, that this Provider's enclave keys run the
+ * measured configuration serving this model, with this TCB status, from issuedAt to validUntil.
+ */
 export interface AttestationFields {
     globalId: number;
     root: Address;
@@ -52,15 +58,18 @@ export interface AttestationFields {
     nonce: bigint; // verifier-issued, < 2^64
 }
 
+/** One verifier's ed25519 signature of a proof cell's hash, with the verifier's public key. */
 export interface ProofSignature {
     publicKey: Buffer; // verifier ed25519 public key, 32 bytes
     signature: Buffer; // 64 bytes over the proof cell's hash
 }
 
+/** A big-endian unsigned integer from its bytes (0n for an empty buffer). */
 export function bufferToBigInt(buffer: Buffer): bigint {
     return buffer.length === 0 ? 0n : BigInt('0x' + buffer.toString('hex'));
 }
 
+/** A 256-bit unsigned integer as 32 big-endian bytes (keys, hashes); throws a RangeError when it does not fit. */
 export function bigIntToBuffer32(value: bigint): Buffer {
     if (value < 0n || value >= 1n << 256n) throw new RangeError('value does not fit in 256 bits');
     return Buffer.from(value.toString(16).padStart(64, '0'), 'hex');
@@ -70,6 +79,10 @@ function require32Bytes(name: string, value: Buffer) {
     if (value.length !== 32) throw new RangeError(`${name} must be 32 bytes, got ${value.length}`);
 }
 
+/**
+ * The attestation proof cell verifiers sign; throws a RangeError for a key, measurement or model hash that is not 32 bytes,
+ * validUntil not after issuedAt, or a nonce beyond 64 bits.
+ */
 export function buildAttestationProof(fields: AttestationFields): Cell {
     require32Bytes('signingKey', fields.signingKey);
     require32Bytes('encryptionKey', fields.encryptionKey);
@@ -98,6 +111,7 @@ export function buildAttestationProof(fields: AttestationFields): Cell {
     return beginCell().store(storeAttestationProof(proof)).endCell();
 }
 
+/** An attestation proof cell's fields, with its tag (ATTESTATION_PROOF_TAG for an attestation proof). */
 export function parseAttestationProof(proof: Cell): AttestationFields & { tag: bigint } {
     const p = loadAttestationProof(proof.beginParse());
     return {
@@ -127,6 +141,7 @@ export function signProof(proof: Cell, verifierSecretKey: Buffer): ProofSignatur
     };
 }
 
+/** Whether `signature` is a valid signature of the proof cell's hash by its public key. */
 export function verifyProofSignature(proof: Cell, signature: ProofSignature): boolean {
     return signVerify(proof.hash(), signature.signature, signature.publicKey);
 }
@@ -162,6 +177,10 @@ export function ed25519FromSeed(seed: Buffer) {
     return keyPairFromSeed(seed);
 }
 
+/**
+ * What a revocation proof says: verifiers revoke this Provider's enclave signing key and the attestation issued at
+ * attestationIssuedAt (TCB revoked, measurement withdrawn, evidence found forged).
+ */
 export interface RevocationFields {
     globalId: number;
     root: Address;
@@ -172,6 +191,7 @@ export interface RevocationFields {
     nonce: bigint;
 }
 
+/** The revocation proof cell verifiers sign; throws a RangeError when signingKey is not 32 bytes. */
 export function buildRevocationProof(fields: RevocationFields): Cell {
     require32Bytes('signingKey', fields.signingKey);
     return beginCell()

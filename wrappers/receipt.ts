@@ -17,6 +17,7 @@ export interface TokenUsage {
     reasoningTokens: bigint;
 }
 
+/** TokenUsage's fields, the four token classes, in UsageReceipt's order. */
 export const TOKEN_FIELDS = [
     'promptTokens',
     'cachedTokens',
@@ -24,11 +25,13 @@ export const TOKEN_FIELDS = [
     'reasoningTokens',
 ] as const satisfies readonly (keyof TokenUsage)[];
 
+/** Zero tokens of every class. */
 export const NO_USAGE: TokenUsage = { promptTokens: 0n, cachedTokens: 0n, completionTokens: 0n, reasoningTokens: 0n };
 
 /** The most a receipt counts of each class (uint48 in UsageReceipt). */
 export const MAX_RECEIPT_TOKENS = (1n << 48n) - 1n;
 
+/** The sum of two usages, class by class. */
 export function addUsage(a: TokenUsage, b: TokenUsage): TokenUsage {
     return {
         promptTokens: a.promptTokens + b.promptTokens,
@@ -82,6 +85,7 @@ export function amountDue(u: TokenUsage, prices: PriceRates): bigint {
     );
 }
 
+/** The usage receipt cell an enclave signs (signUsageReceipt) and a provider claims with. */
 export function buildUsageReceipt(fields: ReceiptFields): Cell {
     return beginCell()
         .store(
@@ -104,6 +108,7 @@ export function buildUsageReceipt(fields: ReceiptFields): Cell {
         .endCell();
 }
 
+/** A usage receipt cell's fields, with its tag (RECEIPT_TAG for a usage receipt). */
 export function parseUsageReceipt(receipt: Cell): ReceiptFields & { tag: bigint } {
     const r = loadUsageReceipt(receipt.beginParse());
     return {
@@ -132,6 +137,7 @@ export function signUsageReceipt(receipt: Cell, enclaveSecretKey: Buffer): Buffe
     return sign(null, receipt.hash(), ed25519Key('private', enclaveSecretKey.subarray(0, 32)));
 }
 
+/** Whether `signature` is the enclave's ed25519 signature of the receipt cell's hash (false for a malformed key or signature). */
 export function verifyUsageReceipt(receipt: Cell, signature: Buffer, enclavePublicKey: Buffer): boolean {
     if (signature.length !== 64 || enclavePublicKey.length !== 32) return false;
     return verify(null, receipt.hash(), ed25519Key('public', enclavePublicKey), signature);

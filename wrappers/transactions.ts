@@ -27,10 +27,12 @@ export function exitCodeOf(t: Transaction): number | null {
     return d.type === 'generic' && d.computePhase.type === 'vm' ? d.computePhase.exitCode : null;
 }
 
+/** Whether a transaction was aborted: a phase failed and its changes were rolled back. */
 export function isAborted(t: Transaction): boolean {
     return t.description.type === 'generic' && t.description.aborted;
 }
 
+/** A failed transaction, as firstFailure names it: the account it ran on, its exit code and a readable reason. */
 export interface Failure {
     transaction: Transaction;
     account: Address;

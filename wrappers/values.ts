@@ -22,6 +22,7 @@ import {
 
 /** Basechain gas price (config param 21: 26,214,400 / 65,536 nanotons per gas unit). */
 export const BASECHAIN_GAS_PRICE = 400n;
+/** What `gas` gas units cost on the basechain, in nanotons. */
 export const gasFee = (gas: bigint) => gas * BASECHAIN_GAS_PRICE;
 /**
  * What the contracts' smallMessageFee() returns on the basechain (config param 25): the forward
@@ -42,23 +43,29 @@ export const CHAIN_GAS = {
 
 /** A governance message to Root (or any owner operation): at most 0.008 TON is spent. */
 export const GOVERNANCE_VALUE = 50_000_000n; // 0.05 TON
+/** The least value a governance or owner message may carry: what the message and the chain it starts need. */
 export const GOVERNANCE_MIN_VALUE = 20_000_000n; // 0.02 TON
 /**
  * Registration: the chain's gas, the Provider's storage reserve, and forward fees; the rest of
  * the value becomes stake.
  */
 export const REGISTRATION_OVERHEAD = 150_000_000n; // 0.15 TON
-export const STAKE_MIN_VALUE = 10_000_000n; // 0.01 TON: below it a top-up stakes (almost) nothing
+/** The least value a Stake (or a session top-up) may carry: below it a top-up stakes (almost) nothing. */
+export const STAKE_MIN_VALUE = 10_000_000n; // 0.01 TON
 /** Submitting an attestation: Provider -> Root -> Provider; Root's budget covers a 16-signature proof. */
 export const ATTESTATION_VALUE = 100_000_000n; // 0.1 TON
+/** The least value a SubmitAttestation may carry: what its chain (Provider -> Root -> Provider) needs. */
 export const ATTESTATION_MIN_VALUE = 50_000_000n; // 0.05 TON
 /**
  * Opening a session: the three handlers' gas, the Session's deploy (its code travels with the
  * message), the terms reply and the Session's storage reserve; the rest of the value is budget.
  */
 export const SESSION_OPEN_OVERHEAD = 100_000_000n; // 0.1 TON
-export const CLOSE_VALUE = 50_000_000n; // 0.05 TON: the close's gas; the rest comes back
-export const CLAIM_VALUE = 15_000_000n; // 0.015 TON: the claim's gas and payout message; the rest goes to the payee
+/** Closing a session: the close's gas; the rest comes back. */
+export const CLOSE_VALUE = 50_000_000n; // 0.05 TON
+/** Claiming usage: the claim's gas and payout message; the rest goes to the payee. */
+export const CLAIM_VALUE = 15_000_000n; // 0.015 TON
 /** Finalizing: the fee deposit, the collateral release (maybe a slash) and the refund. */
 export const FINALIZE_VALUE = 200_000_000n; // 0.2 TON
+/** The least value a FinalizeSession may carry: what its chain (settling, or timing out with a slash) needs. */
 export const FINALIZE_MIN_VALUE = 100_000_000n; // 0.1 TON

@@ -35,6 +35,10 @@ import { STATUS_ACTIVE, bigIntToBuffer32 } from '../../wrappers';
 import { SessionPool, SessionPolicy } from './sessions';
 import { IdempotencyKeys, KeyConflict, KeyedRequest } from './idempotency';
 
+/**
+ * What a gateway works with: the SDK client (chain, wallet, Root), the session policy, the API keys allowed, a logger,
+ * failover and settling settings, and where the sessions holding the wallet's budget are written down.
+ */
 export interface GatewayOptions {
     client: CocoonClient;
     policy: SessionPolicy;
@@ -74,10 +78,16 @@ class OpenAiError extends Error {
     }
 }
 
+/** The SHA-256 hash of an API key, as GatewayOptions.apiKeyHashes holds it. */
 export function apiKeyHash(key: string): Buffer {
     return createHash('sha256').update(key, 'utf8').digest();
 }
 
+/**
+ * The OpenAI-compatible gateway as a Fastify app (not listening yet): /v1/chat/completions, /v1/completions and
+ * /v1/models, with API keys, Idempotency-Key, failover and OpenAI-shaped errors. Closing it closes its sessions; a
+ * restarted gateway finalizes those it left (sessionRecordFile).
+ */
 export async function buildGateway(o: GatewayOptions): Promise<FastifyInstance> {
     const app = Fastify({
         bodyLimit: 4 * 1024 * 1024,

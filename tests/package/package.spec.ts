@@ -78,7 +78,7 @@ describe('the npm package', () => {
         // what the README states: "about 340 kB to download, 2.5 MB installed"
         expect(packed.size).toBeLessThan(400_000);
         expect(packed.unpackedSize).toBeLessThan(3_000_000);
-        expect(readFileSync(join(ROOT, 'README.md'), 'utf8')).toMatch(/about \d+ kB to download, [\d.]+ MB installed/);
+        expect(readFileSync(join(ROOT, 'README.md'), 'utf8')).toMatch(/about\s+\d+ kB to download,\s+[\d.]+ MB installed/);
     });
 
     it('points every entry of its exports map and every command at a file it holds; commands start as Node scripts', () => {
@@ -138,6 +138,17 @@ describe('the npm package', () => {
         },
     );
 
+    it.each([['node16'], ['node10']])(
+        "type-checks an integrator's TypeScript against its declarations (moduleResolution %s)",
+        (resolution) => {
+            const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+            const r = spawnSync(process.execPath, [tsc, '-p', `tsconfig.${resolution}.json`], { cwd: PROJECT, encoding: 'utf8' });
+            expect(r.stdout).toBe('');
+            expect(r.status).toBe(0);
+        },
+        60_000,
+    );
+
     it('runs its commands with plain Node; the gateway says --local needs the repository', () => {
         const help = spawnSync(process.execPath, [join(INSTALLED, pkg.bin['cocoon-worker']), '--help'], { encoding: 'utf8' });
         expect(help.status).toBe(0);
@@ -146,6 +157,12 @@ describe('the npm package', () => {
         expect(local.status).toBe(64);
         expect(local.stderr).toContain('--local runs from a clone of the Cocoon repository');
     });
+
+    it('documents every exported symbol of its entry points (the API reference is generated from the doc comments)', () => {
+        const r = spawnSync(process.execPath, [join(ROOT, 'tools', 'api-docs.mjs'), '--check'], { cwd: ROOT, encoding: 'utf8' });
+        expect(r.stderr).toBe('');
+        expect(r.status).toBe(0);
+    }, 60_000);
 
     it("lists this version's contract code hashes in the CHANGELOG", async () => {
         const changelog = readFileSync(join(ROOT, 'CHANGELOG.md'), 'utf8');
