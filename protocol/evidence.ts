@@ -104,3 +104,38 @@ export function expectedReportData(b: ReportDataBinding): Buffer {
 export function expectedGpuNonce(b: ReportDataBinding): Buffer {
     return Buffer.from(sha256(Buffer.concat([GPU_NONCE_DOMAIN, bindingBytes(b)])));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Sealing: a worker's key for its sealed enclave keys, released by verifiers to the same code
+// ---------------------------------------------------------------------------------------------
+
+const SEALING_REQUEST_DOMAIN = Buffer.from('cocoon-sealing-request-v1');
+/** Domain of a verifier's signature over a sealing share it releases (and of the share's HPKE info). */
+export const SEALING_SHARE_DOMAIN = Buffer.from('cocoon-sealing-share-v1');
+
+/** What a worker asks a verifier's sealing share for: its provider, network and model, and the key the reply is sealed to. */
+export interface SealingBinding {
+    replyKey: Buffer; // a fresh X25519 public key whose private key never leaves the TD
+    provider: Address;
+    globalId: number; // the network (config param 19)
+    modelHash: Buffer; // 32 bytes
+}
+
+/**
+ * report_data of a sealing request (64 bytes) = SHA-512("cocoon-sealing-request-v1" || reply key ||
+ * global id (int32, big-endian) || provider workchain (int8) || provider account id || model hash).
+ */
+export function sealingReportData(b: SealingBinding): Buffer {
+    if (b.replyKey.length !== 32) throw new RangeError('the reply key must be 32 bytes');
+    if (b.modelHash.length !== 32) throw new RangeError('the model hash must be 32 bytes');
+    const id = Buffer.alloc(4);
+    id.writeInt32BE(b.globalId);
+    const workchain = Buffer.alloc(1);
+    workchain.writeInt8(b.provider.workChain);
+    return Buffer.from(sha512(Buffer.concat([SEALING_REQUEST_DOMAIN, b.replyKey, id, workchain, b.provider.hash, b.modelHash])));
+}
+
+/** The bytes a verifier signs when it releases a sealing share: the domain, the request's report data and the sealed share. */
+export function sealingShareSigned(reportData: Buffer, sealed: { senderKey: Buffer; enc: Buffer; ciphertext: Buffer }): Buffer {
+    return Buffer.concat([SEALING_SHARE_DOMAIN, reportData, sealed.senderKey, sealed.enc, sealed.ciphertext]);
+}

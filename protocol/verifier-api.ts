@@ -8,13 +8,15 @@
 //   POST /v1/cosign             the same, with proof and ticket -> {publicKey, signature}
 //                               (verifiers only: the body is signed, see PEER_HEADERS)
 //   GET  /v1/proofs/:provider   -> {proofs}: what this verifier signed for the provider
+//   POST /v1/sealing-share      sealing request                 -> {publicKey, senderKey, enc, ciphertext, signature}
+//                               (verifiers started with a sealing secret: tee-verifier/src/sealing.ts)
 //   GET  /health, GET /metrics
 // Every refusal is JSON {error, message} with a 4xx/5xx status. Bodies are application/json of at
 // most BODY_LIMIT bytes.
 import { Address, Cell } from '@ton/core';
 import { z } from 'zod';
 import { ProofSignature } from '../wrappers';
-import { AttestationRequest, Evidence, MAX_GPU_REPORT_BYTES, MAX_GPUS, MAX_QUOTE_BYTES } from './evidence';
+import { AttestationRequest, Evidence, MAX_GPU_REPORT_BYTES, MAX_GPUS, MAX_QUOTE_BYTES, SealingBinding } from './evidence';
 
 // A TDX quote and eight GPUs' evidence, in hex, fit.
 export const BODY_LIMIT = 128 * 1024;
@@ -128,6 +130,66 @@ export const cosignRequestSchema = attestRequestSchema
         ticket: z.object({ issuer: hexBytes(32), issuedAt: unixSeconds, expiresAt: unixSeconds, signature: hexBytes(64) }),
     })
     .transform(({ proof, ticket, ...request }): CosignRequest => ({ request, proof, ticket }));
+
+/** A worker's request for a verifier's share of its sealing key (the evidence binds sealingReportData). */
+export interface SealingRequest extends SealingBinding {
+    evidence: { kind: 'tdx'; quote: Buffer } | { kind: 'simulated'; reportData: Buffer };
+}
+
+export const sealingRequestSchema = z.object({
+    provider: addressSchema,
+    globalId: z
+        .number()
+        .int()
+        .min(-(2 ** 31))
+        .max(2 ** 31 - 1),
+    modelHash: hexBytes(32),
+    replyKey: hexBytes(32),
+    evidence: z.discriminatedUnion('kind', [
+        z.object({ kind: z.literal('tdx'), quote: hexBlob(MAX_QUOTE_BYTES) }),
+        z.object({ kind: z.literal('simulated'), reportData: hexBytes(64) }),
+    ]),
+}) satisfies z.ZodType<SealingRequest, z.ZodTypeDef, unknown>;
+
+export function encodeSealingRequest(r: SealingRequest) {
+    return {
+        provider: r.provider.toString(),
+        globalId: r.globalId,
+        modelHash: r.modelHash.toString('hex'),
+        replyKey: r.replyKey.toString('hex'),
+        evidence:
+            r.evidence.kind === 'tdx'
+                ? { kind: 'tdx', quote: r.evidence.quote.toString('hex') }
+                : { kind: 'simulated', reportData: r.evidence.reportData.toString('hex') },
+    };
+}
+
+/** A verifier's sealing share, HPKE-sealed to the request's reply key and signed by the verifier's key. */
+export interface SealingShare {
+    publicKey: Buffer; // the verifier's ed25519 key (Root's verifier set)
+    senderKey: Buffer; // the HPKE sender's X25519 key (fresh for each share: the signature authenticates it)
+    enc: Buffer; // HPKE encapsulated key
+    ciphertext: Buffer; // the 32-byte share, sealed
+    signature: Buffer; // over sealingShareSigned(report data, enc, ciphertext)
+}
+
+export const sealingShareSchema = z.object({
+    publicKey: hexBytes(32),
+    senderKey: hexBytes(32),
+    enc: hexBytes(32),
+    ciphertext: hexBytes(48),
+    signature: hexBytes(64),
+}) satisfies z.ZodType<SealingShare, z.ZodTypeDef, unknown>;
+
+export function encodeSealingShare(s: SealingShare) {
+    return {
+        publicKey: s.publicKey.toString('hex'),
+        senderKey: s.senderKey.toString('hex'),
+        enc: s.enc.toString('hex'),
+        ciphertext: s.ciphertext.toString('hex'),
+        signature: s.signature.toString('hex'),
+    };
+}
 
 // ---- answers ----
 

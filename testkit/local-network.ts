@@ -8,7 +8,7 @@ import { KeyPair } from '@ton/crypto';
 import { randomBytes } from 'crypto';
 import { sha256 } from '@noble/hashes/sha256';
 import { join } from 'path';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'fs';
+import { mkdtempSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
 import pino from 'pino';
 import { ClientOptions, CocoonClient } from '../sdk/client';
@@ -44,7 +44,8 @@ import { buildVerifierServer } from '../tee-verifier/src/server';
 import { httpPeer } from '../tee-verifier/src/peer';
 import { VerifierStore } from '../tee-verifier/src/store';
 import { startEchoBackend } from '../worker/src/echo-backend';
-import { SealedKeys, fileSealingSource, sealingContext } from '../worker/src/sealed-keys';
+import { SealedKeys, sealingContext, verifierSealingSource } from '../worker/src/sealed-keys';
+import { Sealer } from '../tee-verifier/src/sealing';
 import { openAiBackend } from '../worker/src/backend';
 import { Meter } from '../worker/src/meter';
 import { buildWorkerServer } from '../worker/src/server';
@@ -103,7 +104,7 @@ export interface WorkerOptions {
     maxConcurrentPerSession?: number; // default 8
     answerRetentionSeconds?: number; // default 600
     perSessionPerMinute?: number; // the worker's chat rate limit per session (default 6000)
-    sealedKeys?: boolean; // keep the enclave keys across restarts (a development sealing secret in the network's directory)
+    sealedKeys?: boolean; // keep the enclave keys across restarts (sealed with the verifiers' sealing shares)
 }
 
 export interface LocalNetworkOptions {
@@ -188,7 +189,9 @@ export async function startLocalVerifiers(
             peers: urls.map((url) => httpPeer(url, url)),
             threshold: urls.length + 1,
         });
-        const app = await buildVerifierServer({ attestor, store, devMode: true, rateLimitPerMinute: 10_000 });
+        // (a sealing secret per verifier, for this run: sealed keys outlive a worker's restart, not the network's)
+        const sealer = new Sealer({ ...attestor.o, secret: randomBytes(32) });
+        const app = await buildVerifierServer({ attestor, sealer, store, devMode: true, rateLimitPerMinute: 10_000 });
         urls.unshift(await app.listen({ host: '127.0.0.1', port: 0 }));
         closers.push(() => app.close());
     }
@@ -227,7 +230,9 @@ function workerControl(
                 maxConcurrentPerSession: w.maxConcurrentPerSession ?? 8,
                 perSessionPerMinute: w.perSessionPerMinute ?? 6000,
                 answerRetentionSeconds: w.answerRetentionSeconds ?? 600,
-                sealedKeys: w.sealedKeys ? developmentSealedKeys(o.dir, provider) : undefined,
+                sealedKeys: w.sealedKeys
+                    ? localSealedKeys(o.dir, provider, net.verifierUrls, async (k) => net.root.getIsVerifier(bufferToBigInt(k)))
+                    : undefined,
                 confirmTimeoutMs: 1000,
                 log: quiet,
             });
@@ -247,11 +252,24 @@ function workerControl(
     };
 }
 
-// Keys sealed in the network's directory under a development secret made once.
-function developmentSealedKeys(dir: string, provider: Address): SealedKeys {
-    const secret = join(dir, 'seal.secret');
-    if (!existsSync(secret)) writeFileSync(secret, randomBytes(32), { mode: 0o600 });
-    return new SealedKeys(join(dir, 'worker.keys'), fileSealingSource(secret), sealingContext(provider, LOCAL_GLOBAL_ID, DEMO_MODEL_HASH));
+// Keys sealed as a production worker seals them: under a key from the sealing shares of the
+// network's verifiers (worker/src/sealed-keys.ts verifierSealingSource), released to the simulated
+// TD of the demo's code (development verifiers accept its evidence).
+export function localSealedKeys(
+    dir: string,
+    provider: Address,
+    verifiers: string[],
+    isVerifier: (publicKey: Buffer) => Promise<boolean>,
+): SealedKeys {
+    const source = verifierSealingSource({
+        verifiers,
+        provider,
+        globalId: LOCAL_GLOBAL_ID,
+        modelHash: DEMO_MODEL_HASH,
+        evidence: (reportData) => ({ kind: 'simulated', reportData }),
+        isVerifier,
+    });
+    return new SealedKeys(join(dir, 'worker.keys'), source, sealingContext(provider, LOCAL_GLOBAL_ID, DEMO_MODEL_HASH));
 }
 
 // Step 4: the GPU owner registers its Provider, listing the demo model at the worker's URL, and

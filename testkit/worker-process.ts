@@ -1,25 +1,23 @@
 // The worker of the local network as a process of its own (see chain-bridge.ts): the production
-// Worker, Meter, sealed keys and HTTP server, with the chain reached through the bridge. Prints
+// Worker, Meter, sealed keys (sealed with the verifiers' shares) and HTTP server, with the chain reached through the bridge. Prints
 // "serving URL" when ready; runs its background pass every `tickMs`.
 import { Address, toNano } from '@ton/core';
-import { existsSync, writeFileSync } from 'fs';
-import { randomBytes } from 'crypto';
 import { join } from 'path';
 import pino from 'pino';
 import { bridgedChain, WorkerProcessOptions } from './chain-bridge';
-import { DEMO_MODEL, DEMO_MODEL_HASH, LOCAL_GLOBAL_ID } from './local-network';
+import { DEMO_MODEL, DEMO_MODEL_HASH, LOCAL_GLOBAL_ID, localSealedKeys } from './local-network';
+import { readProvider } from '../protocol/state';
+import { Root, bufferToBigInt } from '../wrappers';
 import { Meter } from '../worker/src/meter';
 import { Worker } from '../worker/src/worker';
 import { openAiBackend } from '../worker/src/backend';
 import { buildWorkerServer } from '../worker/src/server';
-import { SealedKeys, fileSealingSource, sealingContext } from '../worker/src/sealed-keys';
 
 async function main() {
     const o = JSON.parse(process.argv[2]) as WorkerProcessOptions;
     const { chain, sender } = bridgedChain(o.bridgeUrl);
     const provider = Address.parse(o.provider);
-    const secret = join(o.dir, 'seal.secret');
-    if (!existsSync(secret)) writeFileSync(secret, randomBytes(32), { mode: 0o600 });
+    const root = async () => (await readProvider(chain, provider))!.root;
     const worker = await Worker.create({
         provider,
         globalId: LOCAL_GLOBAL_ID,
@@ -37,10 +35,8 @@ async function main() {
         maxConcurrentPerSession: 8,
         perSessionPerMinute: 1_000_000,
         answerRetentionSeconds: 600,
-        sealedKeys: new SealedKeys(
-            join(o.dir, 'worker.keys'),
-            fileSealingSource(secret),
-            sealingContext(provider, LOCAL_GLOBAL_ID, DEMO_MODEL_HASH),
+        sealedKeys: localSealedKeys(o.dir, provider, o.verifiers, async (k) =>
+            chain.open(Root.fromAddress(await root())).getIsVerifier(bufferToBigInt(k)),
         ),
         confirmTimeoutMs: 5000,
         log: pino({ level: process.env.COCOON_LOG_LEVEL ?? 'silent' }),

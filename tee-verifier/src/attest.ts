@@ -417,7 +417,8 @@ function reportDataMismatch() {
     );
 }
 
-function asRefusal(e: unknown): AttestationRefused | undefined {
+// A refusal of the evidence as the API answers it (a quote's own rejection included).
+export function asRefusal(e: unknown): AttestationRefused | undefined {
     if (e instanceof AttestationRefused) return e;
     if (e instanceof QuoteRejected) return new AttestationRefused(e.code, e.message);
     return undefined;

@@ -204,6 +204,10 @@ program
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on', (v) => positiveInt('--port', v), 8480)
     .option('--rate-limit <n>', 'requests a minute per client', (v) => positiveInt('--rate-limit', v), 120)
+    .option(
+        '--sealing-secret-file <file>',
+        "release sealing shares to workers' TDs (POST /v1/sealing-share), derived from this secret (32+ bytes, mode 600) and each TD's measurement",
+    )
     .action(async (opts) => {
         const { runService } = await import('./service');
         await runService(opts);

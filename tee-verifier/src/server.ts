@@ -14,11 +14,14 @@ import {
     encodeSignature,
     nonceRequestSchema,
     addressSchema,
+    sealingRequestSchema,
+    encodeSealingShare,
 } from '../../protocol/verifier-api';
 import { z } from 'zod';
 import { AttestationRefused, Attestor, PEER_CLOCK_SKEW_SECONDS } from './attest';
 import { authenticatedPeer } from './peer-auth';
 import { VerifierStore } from './store';
+import { Sealer } from './sealing';
 
 // Declared bodies up to this size are read and discarded before the 413; larger ones are cut off.
 const DRAIN_LIMIT = 64 * 1024 * 1024;
@@ -35,6 +38,7 @@ export interface VerifierRoutesOptions {
     attestor: Attestor;
     store: VerifierStore;
     devMode: boolean;
+    sealer?: Sealer; // when the verifier holds a sealing secret (--sealing-secret-file)
 }
 
 interface Counters {
@@ -42,6 +46,7 @@ interface Counters {
     accepted: number;
     refused: number;
     cosigned: number;
+    sealingShares: number;
     badRequests: number;
 }
 
@@ -81,7 +86,7 @@ export const jsonBodies = fp<{ onTooLarge: () => void }>(async (app, o) => {
     });
 });
 
-// POST /v1/nonce, /v1/attest, /v1/cosign; GET /v1/proofs/:provider.
+// POST /v1/nonce, /v1/attest, /v1/cosign, /v1/sealing-share; GET /v1/proofs/:provider.
 export const attestationRoutes: FastifyPluginAsync<VerifierRoutesOptions & { counters: Counters }> = async (app, o) => {
     app.post('/v1/nonce', async (req) => {
         const { provider } = parseOrRefuse(nonceRequestSchema, req.body);
@@ -103,6 +108,18 @@ export const attestationRoutes: FastifyPluginAsync<VerifierRoutesOptions & { cou
         return encodeSignature(signature);
     });
 
+    app.post('/v1/sealing-share', async (req) => {
+        if (!o.sealer)
+            throw new ApiError(
+                'sealing-not-offered',
+                404,
+                'this verifier holds no sealing secret (it was started without --sealing-secret-file)',
+            );
+        const share = await o.sealer.share(parseOrRefuse(sealingRequestSchema, req.body));
+        o.counters.sealingShares += 1;
+        return encodeSealingShare(share);
+    });
+
     app.get('/v1/proofs/:provider', async (req) => {
         const { provider } = parseOrRefuse(z.object({ provider: addressSchema }), req.params);
         return { proofs: o.store.proofsFor(provider.toRawString()) };
@@ -115,6 +132,7 @@ export const verifierStatusRoutes: FastifyPluginAsync<VerifierRoutesOptions & { 
         status: 'ok',
         publicKey: o.attestor.publicKey.toString('hex'),
         devMode: o.devMode,
+        sealing: o.sealer !== undefined,
         outbox: o.store.counts(),
     }));
 
@@ -141,6 +159,12 @@ export const verifierStatusRoutes: FastifyPluginAsync<VerifierRoutesOptions & { 
                 samples: [[{}, c.cosigned]],
             },
             {
+                name: 'cocoon_verifier_sealing_shares_total',
+                help: 'Sealing shares released to workers.',
+                type: 'counter',
+                samples: [[{}, c.sealingShares]],
+            },
+            {
                 name: 'cocoon_verifier_outbox_proofs',
                 help: 'Proofs in the outbox by status.',
                 type: 'gauge',
@@ -157,7 +181,7 @@ export interface ServerOptions extends VerifierRoutesOptions {
 
 export async function buildVerifierServer(o: ServerOptions): Promise<FastifyInstance> {
     const app = Fastify({ bodyLimit: BODY_LIMIT, logger: o.logger ?? false });
-    const counters: Counters = { nonces: 0, accepted: 0, refused: 0, cosigned: 0, badRequests: 0 };
+    const counters: Counters = { nonces: 0, accepted: 0, refused: 0, cosigned: 0, sealingShares: 0, badRequests: 0 };
     await app.register(jsonBodies, { onTooLarge: () => (counters.badRequests += 1) });
     await app.register(jsonApi, {
         service: 'verifier',
@@ -166,7 +190,7 @@ export async function buildVerifierServer(o: ServerOptions): Promise<FastifyInst
             err instanceof AttestationRefused ? new ApiError(err.code, REFUSAL_STATUS[err.code] ?? 422, err.message) : undefined,
         onRefused: (_refusal, thrown) => (thrown instanceof AttestationRefused ? (counters.refused += 1) : (counters.badRequests += 1)),
     });
-    const routes = { attestor: o.attestor, store: o.store, devMode: o.devMode, counters };
+    const routes = { attestor: o.attestor, store: o.store, devMode: o.devMode, sealer: o.sealer, counters };
     await app.register(attestationRoutes, routes);
     await app.register(verifierStatusRoutes, routes);
     return app;

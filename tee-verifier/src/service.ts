@@ -10,12 +10,13 @@ import { loadSigningKey } from './keys';
 import { httpPeer } from './peer';
 import { DEFAULT_TCB_POLICY } from './quote';
 import { buildVerifierServer } from './server';
+import { Sealer } from './sealing';
 import { VerifierStore } from './store';
 import { submitDueProofs } from './submitter';
 import { proofSubmitter, rootAllowlist, rootVerifierSet } from './ton';
 import { failoverChain, mnemonicWallet } from '../../protocol/chain';
 import { nvidiaRoots } from './nvidia';
-import { readFileSync } from 'fs';
+import { readFileSync, statSync } from 'fs';
 import { UsageError, endpointsFromOptions } from '../../protocol/cli';
 
 export interface ServeOptions {
@@ -41,6 +42,7 @@ export interface ServeOptions {
     host: string;
     port: number;
     rateLimit: number;
+    sealingSecretFile?: string;
 }
 
 export async function runService(o: ServeOptions) {
@@ -61,6 +63,7 @@ export async function runService(o: ServeOptions) {
         );
     }
     if (!o.collateral && !o.pccs) throw new UsageError('name where collateral comes from: --collateral FILE (offline) or --pccs URL');
+    const sealingSecret = o.sealingSecretFile ? readSealingSecret(o.sealingSecretFile) : undefined;
     const key = loadSigningKey(o.keyFile ? { file: o.keyFile } : { env: o.keyEnv });
     const chain = failoverChain(endpointsFromOptions(o.endpoint, o.apiKeyEnv));
     const store = new VerifierStore(o.db);
@@ -91,9 +94,11 @@ export async function runService(o: ServeOptions) {
         },
     });
     if (o.dev) log.warn('development mode: simulated TEE evidence is accepted; never run this in production');
+    const sealer = sealingSecret ? new Sealer({ ...attestor.o, secret: sealingSecret }) : undefined;
 
     const app = await buildVerifierServer({
         attestor,
+        sealer,
         store,
         devMode: o.dev,
         rateLimitPerMinute: o.rateLimit,
@@ -137,4 +142,22 @@ export async function runService(o: ServeOptions) {
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+}
+
+// The sealing secret: at least 32 bytes, the file readable by its owner only (with the worker's
+// measurement it derives every sealing share this verifier releases; keep it as the signing seed).
+function readSealingSecret(path: string): Buffer {
+    let secret: Buffer;
+    try {
+        secret = readFileSync(path);
+    } catch (e) {
+        throw new UsageError(`--sealing-secret-file ${path}: ${(e as Error).message}`);
+    }
+    if (secret.length < 32)
+        throw new UsageError(
+            `--sealing-secret-file ${path} holds ${secret.length} bytes; at least 32 are needed (head -c 32 /dev/urandom > ${path})`,
+        );
+    if ((statSync(path).mode & 0o077) !== 0)
+        throw new UsageError(`--sealing-secret-file ${path} is readable by others than its owner: chmod 600 ${path}`);
+    return secret;
 }

@@ -2,6 +2,8 @@
 // running service names the problem when the chain endpoint is down, never leaking its key.
 import { spawn, spawnSync } from 'child_process';
 import { join } from 'path';
+import { chmodSync, existsSync, writeFileSync } from 'fs';
+import { randomBytes } from 'crypto';
 import { createServer } from 'http';
 import { Address, Cell } from '@ton/core';
 import { GLOBAL_ID_TESTNET, bigIntToBuffer32, loadVerifierSignature, parseAttestationProof, verifyProofSignature } from '../../wrappers';
@@ -19,6 +21,7 @@ import { nodeArgs } from '../../testkit/compiled';
 const ROOT = join(__dirname, '..', '..');
 const CLI = [process.execPath, ...nodeArgs('tee-verifier/src/cli.ts')];
 const SEED = '11'.repeat(32);
+const SEALING_SECRET = randomBytes(32);
 const root = new Address(0, Buffer.alloc(32, 5)).toString();
 
 // Starts `serve` with `args` and waits until it listens; `output()` is everything it printed.
@@ -106,13 +109,36 @@ describe('verifier CLI: serve', () => {
         expect(JSON.parse(r.stdout)).toMatchObject({ accepted: false, code: 'usage' });
     });
 
+    it('refuses a sealing secret that is short or that others than its owner can read', () => {
+        const dir = tempDir('serve');
+        const run = (secret: Buffer, mode: number) => {
+            const file = join(dir, `secret-${mode.toString(8)}-${secret.length}`);
+            writeFileSync(file, secret, { mode });
+            chmodSync(file, mode);
+            return spawnSync(CLI[0], [...CLI.slice(1), ...baseArgs(join(dir, 'v.sqlite'), 18486), '--sealing-secret-file', file], {
+                cwd: ROOT,
+                encoding: 'utf8',
+                env: { ...process.env, COCOON_VERIFIER_KEY: SEED },
+            });
+        };
+        const short = run(randomBytes(16), 0o600);
+        expect([short.status, short.stderr]).toEqual([64, expect.stringMatching(/holds 16 bytes; at least 32 are needed/)]);
+        const open = run(randomBytes(32), 0o644);
+        expect([open.status, open.stderr]).toEqual([64, expect.stringMatching(/is readable by others than its owner: chmod 600/)]);
+        expect(existsSync(join(dir, 'v.sqlite'))).toBe(false); // (refused before anything was created)
+    });
+
     describe('running, with the chain endpoint down', () => {
         let service: Awaited<ReturnType<typeof startService>>;
         const port = 18483;
 
         beforeAll(async () => {
-            const db = join(tempDir('serve'), 'v.sqlite');
-            service = await startService(baseArgs(db, port), { COCOON_VERIFIER_KEY: SEED, COCOON_VERIFIER_MNEMONIC: '' });
+            const dir = tempDir('serve');
+            writeFileSync(join(dir, 'sealing.secret'), SEALING_SECRET, { mode: 0o600 });
+            service = await startService([...baseArgs(join(dir, 'v.sqlite'), port), '--sealing-secret-file', join(dir, 'sealing.secret')], {
+                COCOON_VERIFIER_KEY: SEED,
+                COCOON_VERIFIER_MNEMONIC: '',
+            });
         });
 
         afterAll(() => service.stop('SIGTERM'));
@@ -120,7 +146,7 @@ describe('verifier CLI: serve', () => {
         it('serves health and nonces, and answers 503 naming the endpoint problem when it cannot read the allowlist', async () => {
             const base = `http://127.0.0.1:${port}`;
             const health = await (await fetch(`${base}/health`)).json();
-            expect(health).toMatchObject({ status: 'ok', devMode: true });
+            expect(health).toMatchObject({ status: 'ok', devMode: true, sealing: true });
             const provider = new Address(0, Buffer.alloc(32, 6)).toString();
             const issued = await fetch(`${base}/v1/nonce`, {
                 method: 'POST',
@@ -157,6 +183,7 @@ describe('verifier CLI: serve', () => {
             expect(service.output()).toContain('development mode');
             expect(service.output()).toContain('not submitted on-chain');
             expect(service.output()).not.toContain(SEED);
+            expect(service.output()).not.toContain(SEALING_SECRET.toString('hex'));
         });
     });
 });

@@ -124,7 +124,24 @@ describe('worker CLI', () => {
             join(model, 'keys'),
         );
         expect(noSource.status).toBe(64);
-        expect(noSource.stderr).toMatch(/--sealed-keys needs a sealing key source/);
+        expect(noSource.stderr).toMatch(/--sealed-keys needs a sealing key source: --seal-with-verifiers/);
+        const dev = ['--dev', '--tsm', missing];
+        const noFile = worker({ COCOON_WORKER_MNEMONIC: words }, ...serve, ...dev, '--seal-with-verifiers');
+        expect([noFile.status, noFile.stderr]).toEqual([
+            64,
+            'error: a sealing key source needs --sealed-keys FILE (where the sealed keys are kept)',
+        ]);
+        const both = worker(
+            { COCOON_WORKER_MNEMONIC: words },
+            ...serve,
+            ...dev,
+            '--sealed-keys',
+            join(model, 'keys'),
+            '--seal-with-verifiers',
+            '--seal-key-file',
+            secret,
+        );
+        expect([both.status, both.stderr]).toEqual([64, 'error: give one sealing key source: --seal-with-verifiers or --seal-key-file']);
     });
 
     it('takes several chain endpoints, each with its own API key variable, and names a missing one', () => {

@@ -3,9 +3,19 @@ import { join } from 'path';
 import { statSync, writeFileSync, readFileSync } from 'fs';
 import { randomBytes } from 'crypto';
 import { Address } from '@ton/core';
-import { SealedKeys, fileSealingSource, sealingContext } from '../../worker/src/sealed-keys';
+import { createServer } from 'http';
+import { KeyPair, sign } from '@ton/crypto';
+import { generateX25519KeyPair, sealAuth } from '../../protocol/hpke';
+import { SEALING_SHARE_DOMAIN, sealingReportData, sealingShareSigned } from '../../protocol/evidence';
+import { encodeSealingShare, sealingRequestSchema } from '../../protocol/verifier-api';
+import { SealedKeys, fileSealingSource, sealingContext, verifierSealingSource } from '../../worker/src/sealed-keys';
+import { Attestor } from '../../tee-verifier/src/attest';
+import { Sealer } from '../../tee-verifier/src/sealing';
+import { buildVerifierServer } from '../../tee-verifier/src/server';
+import { DEFAULT_TCB_POLICY } from '../../tee-verifier/src/quote';
+import { VerifierStore } from '../../tee-verifier/src/store';
 import { generateEnclaveKeys } from '../../worker/src/keys';
-import { EXAMPLE_BINDING } from '../../testkit';
+import { EXAMPLE_BINDING, seededKey } from '../../testkit';
 import { tempDir } from '../tmp';
 import { AttestationRequest } from '../../protocol/evidence';
 
@@ -61,5 +71,144 @@ describe('sealed enclave keys', () => {
         await expect(sealed({ secretFile: join(dir, 'short') }).save({ keys: await generateEnclaveKeys() })).rejects.toThrow(
             /at least 32 bytes/,
         );
+    });
+});
+
+// Production: the sealing key from every verifier's sealing share (verifierSealingSource against
+// verifiers on loopback, in development mode so that the simulated TD's evidence counts).
+describe('enclave keys sealed with the verifiers', () => {
+    const dir = tempDir('sealed-verifiers');
+    const keys = [seededKey('sealing-a'), seededKey('sealing-b'), seededKey('sealing-c')];
+    const urls: string[] = [];
+    const closers: (() => Promise<unknown>)[] = [];
+    const inRootSet = new Set(keys.map((k) => k.publicKey.toString('hex')));
+
+    const startVerifier = async (key: KeyPair, withSecret = true) => {
+        const store = new VerifierStore(join(dir, `${key.publicKey.toString('hex').slice(0, 8)}-${urls.length}.sqlite`));
+        const attestor = new Attestor({
+            store,
+            key,
+            root: new Address(0, Buffer.alloc(32, 1)),
+            globalId: -3,
+            allowlist: { isAllowed: async () => true },
+            collateral: { collateralFor: async () => Promise.reject(new Error('no collateral here')) },
+            policy: DEFAULT_TCB_POLICY,
+            validitySeconds: 3600,
+            nonceTtlSeconds: 600,
+            devMode: true,
+            now: () => Math.floor(Date.now() / 1000),
+            peers: [],
+            threshold: 1,
+        });
+        const sealer = withSecret ? new Sealer({ ...attestor.o, secret: Buffer.alloc(32, key.publicKey[0]) }) : undefined;
+        const app = await buildVerifierServer({ attestor, sealer, store, devMode: true, rateLimitPerMinute: 10_000 });
+        const url = await app.listen({ host: '127.0.0.1', port: 0 });
+        closers.push(async () => (await app.close(), store.close()));
+        return { url, app };
+    };
+    beforeAll(async () => {
+        for (const k of keys) urls.push((await startVerifier(k)).url);
+    });
+    afterAll(async () => Promise.all(closers.map((c) => c())));
+
+    const source = (verifiers: string[], isVerifier = async (k: Buffer) => inRootSet.has(k.toString('hex'))) =>
+        verifierSealingSource({
+            verifiers,
+            provider,
+            globalId: -3,
+            modelHash: model,
+            evidence: (reportData) => ({ kind: 'simulated', reportData }),
+            isVerifier,
+            timeoutMs: 2000,
+        });
+    const sealedWith = (verifiers: string[], file = 'keys', isVerifier?: (k: Buffer) => Promise<boolean>) =>
+        new SealedKeys(join(dir, file), source(verifiers, isVerifier), sealingContext(provider, -3, model));
+
+    it('unseals after a restart with the shares of the same verifiers, in any order; not with fewer of them', async () => {
+        const keysSealed = await generateEnclaveKeys();
+        await sealedWith([urls[0], urls[1]]).save({ keys: keysSealed });
+        // (a new SealedKeys: new reply keys and new quotes, as after a restart)
+        const back = (await sealedWith([urls[1], urls[0]]).load())!;
+        expect(back.keys.signing.secretKey).toEqual(keysSealed.signing.secretKey);
+        expect(back.keys.encryption).toEqual(keysSealed.encryption);
+        // one verifier's share alone, or another verifier's instead, is another key
+        await expect(sealedWith([urls[0]]).load()).rejects.toThrow(/do not open with the sealing shares of the verifiers at/);
+        await expect(sealedWith([urls[0], urls[2]]).load()).rejects.toThrow(/do not open/);
+    });
+
+    it('names a verifier that is down or offers no sealing, and opens nothing without it', async () => {
+        await sealedWith([urls[0], urls[1]], 'down').save({ keys: await generateEnclaveKeys() });
+        const { url, app } = await startVerifier(keys[1]);
+        await app.close();
+        await expect(sealedWith([urls[0], url], 'down').load()).rejects.toThrow(new RegExp(`verifier ${url}/? refused: unreachable`));
+        expect(() => source([])).toThrow('needs at least one --verifier');
+        const plain = await startVerifier(keys[1], false);
+        await expect(sealedWith([urls[0], plain.url], 'down').load()).rejects.toThrow(/sealing-not-offered/);
+    });
+
+    it("refuses a share signed by a key outside Root's verifier set (a verifier that was removed, or an impostor)", async () => {
+        const notInSet = async (k: Buffer) => !k.equals(keys[1].publicKey);
+        await expect(sealedWith([urls[0], urls[1]], 'impostor', notInSet).save({ keys: await generateEnclaveKeys() })).rejects.toThrow(
+            `is signed by ${keys[1].publicKey.toString('hex')}, which is not in Root's verifier set`,
+        );
+    });
+
+    it('refuses a validly signed share sealed to another key than the request named (a verifier that misbehaves)', async () => {
+        const key = keys[0];
+        const fake = createServer((req, res) => {
+            let body = '';
+            req.on('data', (d) => (body += d));
+            req.on('end', () => {
+                const r = sealingRequestSchema.parse(JSON.parse(body));
+                const reportData = sealingReportData(r);
+                const sender = generateX25519KeyPair();
+                const { enc, ciphertext } = sealAuth(
+                    generateX25519KeyPair().publicKey,
+                    sender,
+                    SEALING_SHARE_DOMAIN,
+                    reportData,
+                    Buffer.alloc(32, 1),
+                );
+                const sealed = { senderKey: sender.publicKey, enc, ciphertext };
+                const signature = sign(sealingShareSigned(reportData, sealed), key.secretKey);
+                res.setHeader('content-type', 'application/json');
+                res.end(JSON.stringify(encodeSealingShare({ publicKey: key.publicKey, ...sealed, signature })));
+            });
+        });
+        await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
+        const url = `http://127.0.0.1:${(fake.address() as { port: number }).port}`;
+        try {
+            await expect(sealedWith([url], 'misbehaving').save({ keys: await generateEnclaveKeys() })).rejects.toThrow(
+                `the sealing share from ${url} does not open with this request's reply key`,
+            );
+        } finally {
+            fake.close();
+        }
+    });
+
+    it('refuses a share replayed from an earlier request (a man in the middle answering with what it saw)', async () => {
+        // a proxy that forwards the first request and answers every later one with the first answer
+        let first: string | undefined;
+        const proxy = createServer((req, res) => {
+            let body = '';
+            req.on('data', (d) => (body += d));
+            req.on('end', async () => {
+                first ??= await (
+                    await fetch(`${urls[0]}/v1/sealing-share`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+                ).text();
+                res.setHeader('content-type', 'application/json');
+                res.end(first);
+            });
+        });
+        await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+        const via = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
+        try {
+            await sealedWith([via], 'replayed').save({ keys: await generateEnclaveKeys() });
+            await expect(sealedWith([via], 'replayed').load()).rejects.toThrow(
+                `the sealing share from ${via} does not carry a valid signature`,
+            );
+        } finally {
+            proxy.close();
+        }
     });
 });

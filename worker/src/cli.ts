@@ -6,13 +6,13 @@ import { existsSync, statSync, writeFileSync } from 'fs';
 import { Command, Option } from 'commander';
 import pino from 'pino';
 import { Address, toNano } from '@ton/core';
-import { GLOBAL_ID_MAINNET, GLOBAL_ID_TESTNET, providerForOwner } from '../../wrappers';
-import { failoverChain, mnemonicWallet } from '../../protocol/chain';
+import { GLOBAL_ID_MAINNET, GLOBAL_ID_TESTNET, Root, providerForOwner } from '../../wrappers';
+import { ChainAccess, failoverChain, mnemonicWallet, onChain } from '../../protocol/chain';
 import { ENDPOINT_HELP, UsageError, endpointsFromOptions, positiveInt } from '../../protocol/cli';
 import { openAiBackend } from './backend';
 import { startEchoBackend } from './echo-backend';
-import { SealedKeys, fileSealingSource, sealingContext } from './sealed-keys';
-import { TSM_REPORT_DIR, teeKind } from './evidence';
+import { SealedKeys, fileSealingSource, sealingContext, verifierSealingSource } from './sealed-keys';
+import { TSM_REPORT_DIR, sealingEvidence, teeKind } from './evidence';
 import { NVATTEST_COMMAND, collectGpuEvidence } from './gpu-evidence';
 import { modelHash } from './model-hash';
 import { BackendRefused, requireBackendInsideTd } from './backend-target';
@@ -58,6 +58,7 @@ export interface ServeOptions {
     trustProxy?: string[];
     sealedKeys?: string;
     sealKeyFile?: string;
+    sealWithVerifiers?: boolean;
 }
 
 // Development mode lifts the rules on the backend and the GPU evidence, and nothing in a TDX quote
@@ -136,22 +137,39 @@ function gpuCollector(o: Pick<ServeOptions, 'dev' | 'gpuEvidence' | 'gpuEvidence
     return (nonce: Buffer) => collectGpuEvidence(nonce, command);
 }
 
-// --sealed-keys needs a sealing key source. The only one built in is the development secret file:
-// its reader can unseal the keys, so it is refused outside --dev (see sealed-keys.ts).
-function sealedKeysOrUsageError(o: ServeOptions, provider: Address, modelHash: Buffer): SealedKeys | undefined {
+// --sealed-keys needs a sealing key source: the verifiers' sealing shares (production), or the
+// development secret file, whose reader can unseal the keys and which is refused outside --dev
+// (see sealed-keys.ts).
+function sealedKeysOrUsageError(o: ServeOptions, provider: Address, modelHash: Buffer, chain: ChainAccess): SealedKeys | undefined {
     if (o.sealKeyFile && !o.dev) {
         throw new UsageError(
-            '--seal-key-file needs --dev: whoever reads that file can read the enclave keys; production sealing needs a sealing service bound to the TD measurement, not available yet',
+            '--seal-key-file needs --dev: whoever reads that file can read the enclave keys; in production seal with --seal-with-verifiers',
         );
     }
-    if (!o.sealedKeys) return undefined;
-    if (!o.sealKeyFile) {
+    if (o.sealKeyFile && o.sealWithVerifiers) throw new UsageError('give one sealing key source: --seal-with-verifiers or --seal-key-file');
+    if (!o.sealedKeys) {
+        if (o.sealKeyFile || o.sealWithVerifiers)
+            throw new UsageError('a sealing key source needs --sealed-keys FILE (where the sealed keys are kept)');
+        return undefined;
+    }
+    if (!o.sealKeyFile && !o.sealWithVerifiers) {
         throw new UsageError(
-            '--sealed-keys needs a sealing key source: --seal-key-file FILE (development, with --dev); without --sealed-keys the keys live in memory only and a restart needs new sessions',
+            "--sealed-keys needs a sealing key source: --seal-with-verifiers (the verifiers release it to this TD's code) or --seal-key-file FILE (development, with --dev); without --sealed-keys the keys live in memory only and a restart needs new sessions",
         );
     }
     const globalId = o.network === 'mainnet' ? GLOBAL_ID_MAINNET : GLOBAL_ID_TESTNET;
-    return new SealedKeys(o.sealedKeys, fileSealingSource(o.sealKeyFile), sealingContext(provider, globalId, modelHash));
+    const root = chain.open(Root.fromAddress(o.root));
+    const source = o.sealKeyFile
+        ? fileSealingSource(o.sealKeyFile)
+        : verifierSealingSource({
+              verifiers: o.verifier,
+              provider,
+              globalId,
+              modelHash,
+              evidence: (reportData) => sealingEvidence(reportData, { tsmDir: o.tsm, allowSimulated: o.dev }),
+              isVerifier: (k) => onChain(chain, "read Root's verifier set", () => root.getIsVerifier(BigInt('0x' + k.toString('hex')))),
+          });
+    return new SealedKeys(o.sealedKeys, source, sealingContext(provider, globalId, modelHash));
 }
 
 export async function runWorker(o: ServeOptions) {
@@ -172,7 +190,7 @@ export async function runWorker(o: ServeOptions) {
     const chain = failoverChain(endpointsFromOptions(o.endpoint, o.apiKeyEnv));
     const wallet = await mnemonicWallet(chain, mnemonic);
     const provider = (await providerForOwner(o.root, o.owner)).address;
-    const sealedKeys = sealedKeysOrUsageError(o, provider, servedModelHash);
+    const sealedKeys = sealedKeysOrUsageError(o, provider, servedModelHash, chain);
     const meter = new Meter(o.db, o.network === 'mainnet' ? GLOBAL_ID_MAINNET : GLOBAL_ID_TESTNET);
     const worker = await Worker.create({
         provider,
@@ -302,6 +320,10 @@ program
                 .filter(Boolean),
     )
     .option('--sealed-keys <file>', 'keep the enclave keys across restarts, sealed in this file, so that open sessions go on')
+    .option(
+        '--seal-with-verifiers',
+        "with --sealed-keys: the sealing key derives from every --verifier's sealing share, released only to this TD's code (verifiers started with --sealing-secret-file)",
+    )
     .option('--seal-key-file <file>', 'development only (--dev): the secret the sealing key derives from (32 bytes or more)')
     .action(async (opts: ServeOptions) => runWorker(opts));
 

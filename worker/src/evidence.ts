@@ -41,6 +41,14 @@ export async function collectEvidence(binding: ReportDataBinding, o: EvidenceOpt
     return { kind: 'tdx', quote: tsmQuote(reportData, o.tsmDir), ...gpu };
 }
 
+// The evidence of a sealing request (sealed-keys.ts): the quote over `reportData` alone, no GPUs.
+export function sealingEvidence(
+    reportData: Buffer,
+    o: EvidenceOptions,
+): { kind: 'tdx'; quote: Buffer } | { kind: 'simulated'; reportData: Buffer } {
+    return teeKind(o) === 'simulated' ? { kind: 'simulated', reportData } : { kind: 'tdx', quote: tsmQuote(reportData, o.tsmDir) };
+}
+
 // configfs-tsm: create a report entry, write the report data to inblob, read the quote from
 // outblob, remove the entry. The kernel asks the TDX module and the quoting service for us.
 export function tsmQuote(reportData: Buffer, tsmDir: string): Buffer {

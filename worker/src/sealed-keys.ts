@@ -5,13 +5,21 @@
 // attestation still names them, so sessions go on with no message on-chain.
 //
 // The sealing key comes from a SealingKeySource, bound to this provider, network and model hash:
-// - on TDX 1.x there is no hardware sealing (TDG.MR.KEY.GET comes with TDX 2.0); production workers
-//   get it from a sealing service that releases a key only to a TD with the same measurement (real
-//   Cocoon uses an SGX enclave on the host for this; see docs/guides/worker.md). No such service
-//   can run here, so none is built in yet.
-// - for development, a secret file the operator names (`--seal-key-file`, `--dev` only): whoever
-//   reads that file can read the keys, so it proves nothing about the code.
+// - production (`--seal-with-verifiers`): the verifiers release it. On TDX 1.x there is no hardware
+//   sealing (TDG.MR.KEY.GET comes with TDX 2.0; real Cocoon runs an SGX sealing enclave on the
+//   host). Each of the worker's verifiers, started with a sealing secret, answers a fresh TDX quote
+//   with a share derived from its secret and the quote's measurement, sealed to a key the quote
+//   binds and signed by a key in Root's verifier set (tee-verifier/src/sealing.ts); the sealing key
+//   derives from every verifier's share. The same code gets the same key after a restart; other
+//   code, the host, or a verifier alone cannot. Unsealing needs every one of those verifiers.
+// - development (`--seal-key-file`, `--dev` only): a secret file the operator names; whoever reads
+//   it can read the keys, so it proves nothing about the code.
 import { hkdfSync, randomBytes } from 'crypto';
+import { signVerify } from '@ton/crypto';
+import { openAuth, generateX25519KeyPair } from '../../protocol/hpke';
+import { SEALING_SHARE_DOMAIN, sealingReportData, sealingShareSigned } from '../../protocol/evidence';
+import { SealingRequest, encodeSealingRequest, sealingShareSchema } from '../../protocol/verifier-api';
+import { postToVerifier } from './verifier-client';
 import { openBlob, sealBlob } from '../../protocol/aead';
 import { readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync, existsSync } from 'fs';
 import { dirname } from 'path';
@@ -35,6 +43,60 @@ export function fileSealingSource(path: string): SealingKeySource {
             const secret = readFileSync(path);
             if (secret.length < 32) throw new Error(`${path} must hold at least 32 bytes of secret (for example: head -c 32 /dev/urandom)`);
             return Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), context, 32));
+        },
+    };
+}
+
+export interface VerifierSealingOptions {
+    verifiers: string[]; // the worker's --verifier URLs: every one must answer, now and after a restart
+    provider: Address;
+    globalId: number;
+    modelHash: Buffer;
+    evidence: (reportData: Buffer) => SealingRequest['evidence']; // a quote over it (evidence.ts sealingEvidence)
+    isVerifier: (publicKey: Buffer) => Promise<boolean>; // in Root's verifier set
+    timeoutMs?: number;
+}
+
+const SEALING_KEY_DOMAIN = Buffer.from('cocoon-sealing-key-v1');
+
+// Production: the sealing key from the shares of every verifier (tee-verifier/src/sealing.ts).
+export function verifierSealingSource(o: VerifierSealingOptions): SealingKeySource {
+    if (o.verifiers.length === 0) throw new Error('sealing with verifiers needs at least one --verifier');
+    const shareOf = async (url: string) => {
+        const reply = generateX25519KeyPair();
+        const binding = { replyKey: reply.publicKey, provider: o.provider, globalId: o.globalId, modelHash: o.modelHash };
+        const reportData = sealingReportData(binding);
+        const request = { ...binding, evidence: o.evidence(reportData) };
+        const answer = await postToVerifier(
+            url,
+            '/v1/sealing-share',
+            encodeSealingRequest(request),
+            sealingShareSchema,
+            o.timeoutMs ?? 30_000,
+        );
+        const signer = answer.publicKey.toString('hex');
+        if (!signVerify(sealingShareSigned(reportData, answer), answer.signature, answer.publicKey)) {
+            throw new Error(`the sealing share from ${url} does not carry a valid signature of ${signer}`);
+        }
+        if (!(await o.isVerifier(answer.publicKey))) {
+            throw new Error(`the sealing share from ${url} is signed by ${signer}, which is not in Root's verifier set`);
+        }
+        let share: Buffer; // (32 bytes: the schema takes a 48-byte ciphertext, share and tag)
+        try {
+            share = openAuth(reply, answer.senderKey, answer.enc, SEALING_SHARE_DOMAIN, reportData, answer.ciphertext).plaintext;
+        } catch {
+            throw new Error(`the sealing share from ${url} does not open with this request's reply key`);
+        }
+        return { signer, share };
+    };
+    return {
+        describe: `the sealing shares of the verifiers at ${o.verifiers.join(', ')}`,
+        async key(context) {
+            const shares = new Map<string, Buffer>();
+            for (const { signer, share } of await Promise.all(o.verifiers.map(shareOf))) shares.set(signer, share);
+            // (in the order of the verifiers' keys: the same key whichever URL answers first)
+            const ikm = Buffer.concat([...shares.keys()].sort().flatMap((k) => [Buffer.from(k, 'hex'), shares.get(k)!]));
+            return Buffer.from(hkdfSync('sha256', ikm, Buffer.alloc(0), Buffer.concat([SEALING_KEY_DOMAIN, context]), 32));
         },
     };
 }

@@ -29,7 +29,7 @@ export class VerifierError extends Error {
 export type VerifiedProof = ProofBundle & { verifier: string; request: AttestationRequest };
 
 // POSTs `body` and parses the answer with `schema`; a refusal or a malformed answer is a VerifierError.
-async function post<T extends z.ZodTypeAny>(
+export async function postToVerifier<T extends z.ZodTypeAny>(
     verifier: string,
     path: string,
     body: unknown,
@@ -65,10 +65,16 @@ export async function requestProof(
     evidenceFor: (binding: ReportDataBinding) => Promise<Evidence>,
     timeoutMs = 30_000,
 ): Promise<VerifiedProof> {
-    const { nonce } = await post(verifier, '/v1/nonce', { provider: provider.toString() }, nonceAnswerSchema, timeoutMs);
+    const { nonce } = await postToVerifier(verifier, '/v1/nonce', { provider: provider.toString() }, nonceAnswerSchema, timeoutMs);
     const binding = { signingKey: keys.signing.publicKey, encryptionKey: keys.encryption.publicKey, provider, nonce, modelHash };
     const request = { ...binding, evidence: await evidenceFor(binding) };
-    const { proof, signatures } = await post(verifier, '/v1/attest', encodeAttestationRequest(request), attestAnswerSchema, timeoutMs);
+    const { proof, signatures } = await postToVerifier(
+        verifier,
+        '/v1/attest',
+        encodeAttestationRequest(request),
+        attestAnswerSchema,
+        timeoutMs,
+    );
     return { proof, signatures, verifier, request };
 }
 
