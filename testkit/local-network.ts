@@ -44,7 +44,7 @@ import { buildVerifierServer } from '../tee-verifier/src/server';
 import { httpPeer } from '../tee-verifier/src/peer';
 import { VerifierStore } from '../tee-verifier/src/store';
 import { startEchoBackend } from '../worker/src/echo-backend';
-import { SealedKeys, sealingContext, verifierSealingSource } from '../worker/src/sealed-keys';
+import { SealedKeys, readRootVerifierSet, sealingContext, verifierSealingSource } from '../worker/src/sealed-keys';
 import { Sealer } from '../tee-verifier/src/sealing';
 import { openAiBackend } from '../worker/src/backend';
 import { Meter } from '../worker/src/meter';
@@ -231,7 +231,7 @@ function workerControl(
                 perSessionPerMinute: w.perSessionPerMinute ?? 6000,
                 answerRetentionSeconds: w.answerRetentionSeconds ?? 600,
                 sealedKeys: w.sealedKeys
-                    ? localSealedKeys(o.dir, provider, net.verifierUrls, async (k) => net.root.getIsVerifier(bufferToBigInt(k)))
+                    ? localSealedKeys(o.dir, provider, net.verifierUrls, net.chain, async () => net.root.address)
                     : undefined,
                 confirmTimeoutMs: 1000,
                 log: quiet,
@@ -259,7 +259,8 @@ export function localSealedKeys(
     dir: string,
     provider: Address,
     verifiers: string[],
-    isVerifier: (publicKey: Buffer) => Promise<boolean>,
+    chain: ChainAccess,
+    root: () => Promise<Address>,
 ): SealedKeys {
     const source = verifierSealingSource({
         verifiers,
@@ -267,7 +268,7 @@ export function localSealedKeys(
         globalId: LOCAL_GLOBAL_ID,
         modelHash: DEMO_MODEL_HASH,
         evidence: (reportData) => ({ kind: 'simulated', reportData }),
-        isVerifier,
+        verifierSet: async () => readRootVerifierSet(chain, await root()),
     });
     return new SealedKeys(join(dir, 'worker.keys'), source, sealingContext(provider, LOCAL_GLOBAL_ID, DEMO_MODEL_HASH));
 }

@@ -7,7 +7,6 @@ import pino from 'pino';
 import { bridgedChain, WorkerProcessOptions } from './chain-bridge';
 import { DEMO_MODEL, DEMO_MODEL_HASH, LOCAL_GLOBAL_ID, localSealedKeys } from './local-network';
 import { readProvider } from '../protocol/state';
-import { Root, bufferToBigInt } from '../wrappers';
 import { Meter } from '../worker/src/meter';
 import { Worker } from '../worker/src/worker';
 import { openAiBackend } from '../worker/src/backend';
@@ -35,9 +34,7 @@ async function main() {
         maxConcurrentPerSession: 8,
         perSessionPerMinute: 1_000_000,
         answerRetentionSeconds: 600,
-        sealedKeys: localSealedKeys(o.dir, provider, o.verifiers, async (k) =>
-            chain.open(Root.fromAddress(await root())).getIsVerifier(bufferToBigInt(k)),
-        ),
+        sealedKeys: localSealedKeys(o.dir, provider, o.verifiers, chain, root),
         confirmTimeoutMs: 5000,
         log: pino({ level: process.env.COCOON_LOG_LEVEL ?? 'silent' }),
     });

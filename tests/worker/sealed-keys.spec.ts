@@ -8,7 +8,7 @@ import { KeyPair, sign } from '@ton/crypto';
 import { generateX25519KeyPair, sealAuth } from '../../protocol/hpke';
 import { SEALING_SHARE_DOMAIN, sealingReportData, sealingShareSigned } from '../../protocol/evidence';
 import { encodeSealingShare, sealingRequestSchema } from '../../protocol/verifier-api';
-import { SealedKeys, fileSealingSource, sealingContext, verifierSealingSource } from '../../worker/src/sealed-keys';
+import { RootVerifierSet, SealedKeys, fileSealingSource, sealingContext, verifierSealingSource } from '../../worker/src/sealed-keys';
 import { Attestor } from '../../tee-verifier/src/attest';
 import { Sealer } from '../../tee-verifier/src/sealing';
 import { buildVerifierServer } from '../../tee-verifier/src/server';
@@ -81,7 +81,11 @@ describe('enclave keys sealed with the verifiers', () => {
     const keys = [seededKey('sealing-a'), seededKey('sealing-b'), seededKey('sealing-c')];
     const urls: string[] = [];
     const closers: (() => Promise<unknown>)[] = [];
-    const inRootSet = new Set(keys.map((k) => k.publicKey.toString('hex')));
+    // Root's verifier set as the source reads it: these three keys, threshold 1 unless a test says
+    const rootSet = (members = keys, threshold = 1): RootVerifierSet => ({
+        has: (k) => members.some((m) => m.publicKey.equals(k)),
+        threshold,
+    });
 
     const startVerifier = async (key: KeyPair, withSecret = true) => {
         const store = new VerifierStore(join(dir, `${key.publicKey.toString('hex').slice(0, 8)}-${urls.length}.sqlite`));
@@ -111,18 +115,18 @@ describe('enclave keys sealed with the verifiers', () => {
     });
     afterAll(async () => Promise.all(closers.map((c) => c())));
 
-    const source = (verifiers: string[], isVerifier = async (k: Buffer) => inRootSet.has(k.toString('hex'))) =>
+    const source = (verifiers: string[], set = rootSet()) =>
         verifierSealingSource({
             verifiers,
             provider,
             globalId: -3,
             modelHash: model,
             evidence: (reportData) => ({ kind: 'simulated', reportData }),
-            isVerifier,
+            verifierSet: async () => set,
             timeoutMs: 2000,
         });
-    const sealedWith = (verifiers: string[], file = 'keys', isVerifier?: (k: Buffer) => Promise<boolean>) =>
-        new SealedKeys(join(dir, file), source(verifiers, isVerifier), sealingContext(provider, -3, model));
+    const sealedWith = (verifiers: string[], file = 'keys', set?: RootVerifierSet) =>
+        new SealedKeys(join(dir, file), source(verifiers, set), sealingContext(provider, -3, model));
 
     it('unseals after a restart with the shares of the same verifiers, in any order; not with fewer of them', async () => {
         const keysSealed = await generateEnclaveKeys();
@@ -146,8 +150,21 @@ describe('enclave keys sealed with the verifiers', () => {
         await expect(sealedWith([urls[0], plain.url], 'down').load()).rejects.toThrow(/sealing-not-offered/);
     });
 
+    it("needs as many distinct verifiers as Root's threshold: one verifier reached through two URLs counts once", async () => {
+        const fresh = async () => ({ keys: await generateEnclaveKeys() });
+        await expect(sealedWith([urls[0]], 'threshold', rootSet(keys, 2)).save(await fresh())).rejects.toThrow(
+            "sealing needs the shares of at least 2 verifiers (Root's threshold); 1 --verifier given",
+        );
+        // the host routes the worker's connections: a second URL that reaches the first verifier again
+        const again = `${urls[0].replace('127.0.0.1', 'localhost')}`;
+        await expect(sealedWith([urls[0], again], 'threshold', rootSet(keys, 2)).save(await fresh())).rejects.toThrow(
+            `${again} answered with the share of ${keys[0].publicKey.toString('hex')}, which another --verifier gave already`,
+        );
+        await sealedWith([urls[0], urls[2]], 'threshold', rootSet(keys, 2)).save(await fresh()); // two distinct: enough
+    });
+
     it("refuses a share signed by a key outside Root's verifier set (a verifier that was removed, or an impostor)", async () => {
-        const notInSet = async (k: Buffer) => !k.equals(keys[1].publicKey);
+        const notInSet = rootSet([keys[0], keys[2]]);
         await expect(sealedWith([urls[0], urls[1]], 'impostor', notInSet).save({ keys: await generateEnclaveKeys() })).rejects.toThrow(
             `is signed by ${keys[1].publicKey.toString('hex')}, which is not in Root's verifier set`,
         );

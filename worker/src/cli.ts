@@ -6,12 +6,12 @@ import { existsSync, statSync, writeFileSync } from 'fs';
 import { Command, Option } from 'commander';
 import pino from 'pino';
 import { Address, toNano } from '@ton/core';
-import { GLOBAL_ID_MAINNET, GLOBAL_ID_TESTNET, Root, providerForOwner } from '../../wrappers';
-import { ChainAccess, failoverChain, mnemonicWallet, onChain } from '../../protocol/chain';
+import { GLOBAL_ID_MAINNET, GLOBAL_ID_TESTNET, providerForOwner } from '../../wrappers';
+import { ChainAccess, failoverChain, mnemonicWallet } from '../../protocol/chain';
 import { ENDPOINT_HELP, UsageError, endpointsFromOptions, positiveInt } from '../../protocol/cli';
 import { openAiBackend } from './backend';
 import { startEchoBackend } from './echo-backend';
-import { SealedKeys, fileSealingSource, sealingContext, verifierSealingSource } from './sealed-keys';
+import { SealedKeys, fileSealingSource, readRootVerifierSet, sealingContext, verifierSealingSource } from './sealed-keys';
 import { TSM_REPORT_DIR, sealingEvidence, teeKind } from './evidence';
 import { NVATTEST_COMMAND, collectGpuEvidence } from './gpu-evidence';
 import { modelHash } from './model-hash';
@@ -158,7 +158,6 @@ function sealedKeysOrUsageError(o: ServeOptions, provider: Address, modelHash: B
         );
     }
     const globalId = o.network === 'mainnet' ? GLOBAL_ID_MAINNET : GLOBAL_ID_TESTNET;
-    const root = chain.open(Root.fromAddress(o.root));
     const source = o.sealKeyFile
         ? fileSealingSource(o.sealKeyFile)
         : verifierSealingSource({
@@ -167,7 +166,7 @@ function sealedKeysOrUsageError(o: ServeOptions, provider: Address, modelHash: B
               globalId,
               modelHash,
               evidence: (reportData) => sealingEvidence(reportData, { tsmDir: o.tsm, allowSimulated: o.dev }),
-              isVerifier: (k) => onChain(chain, "read Root's verifier set", () => root.getIsVerifier(BigInt('0x' + k.toString('hex')))),
+              verifierSet: () => readRootVerifierSet(chain, o.root),
           });
     return new SealedKeys(o.sealedKeys, source, sealingContext(provider, globalId, modelHash));
 }

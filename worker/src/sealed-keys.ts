@@ -20,6 +20,8 @@ import { openAuth, generateX25519KeyPair } from '../../protocol/hpke';
 import { SEALING_SHARE_DOMAIN, sealingReportData, sealingShareSigned } from '../../protocol/evidence';
 import { SealingRequest, encodeSealingRequest, sealingShareSchema } from '../../protocol/verifier-api';
 import { postToVerifier } from './verifier-client';
+import { ChainAccess, onChain } from '../../protocol/chain';
+import { Root, bufferToBigInt } from '../../wrappers';
 import { openBlob, sealBlob } from '../../protocol/aead';
 import { readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync, existsSync } from 'fs';
 import { dirname } from 'path';
@@ -47,13 +49,25 @@ export function fileSealingSource(path: string): SealingKeySource {
     };
 }
 
+/** Root's verifier set as a sealing key source checks it: who may release shares, and how many must. */
+export interface RootVerifierSet {
+    has(publicKey: Buffer): boolean;
+    threshold: number; // the signatures an attestation needs: at least as many shares are needed
+}
+
+/** The verifier set of the Root at `root`, read through `chain`. */
+export async function readRootVerifierSet(chain: ChainAccess, root: Address): Promise<RootVerifierSet> {
+    const set = await onChain(chain, "read Root's verifier set", () => chain.open(Root.fromAddress(root)).getVerifierSet());
+    return { has: (k) => set.keys.has(bufferToBigInt(k)), threshold: Number(set.threshold) };
+}
+
 export interface VerifierSealingOptions {
     verifiers: string[]; // the worker's --verifier URLs: every one must answer, now and after a restart
     provider: Address;
     globalId: number;
     modelHash: Buffer;
     evidence: (reportData: Buffer) => SealingRequest['evidence']; // a quote over it (evidence.ts sealingEvidence)
-    isVerifier: (publicKey: Buffer) => Promise<boolean>; // in Root's verifier set
+    verifierSet: () => Promise<RootVerifierSet>; // Root's, read when the shares are gathered
     timeoutMs?: number;
 }
 
@@ -62,7 +76,7 @@ const SEALING_KEY_DOMAIN = Buffer.from('cocoon-sealing-key-v1');
 // Production: the sealing key from the shares of every verifier (tee-verifier/src/sealing.ts).
 export function verifierSealingSource(o: VerifierSealingOptions): SealingKeySource {
     if (o.verifiers.length === 0) throw new Error('sealing with verifiers needs at least one --verifier');
-    const shareOf = async (url: string) => {
+    const shareOf = async (url: string, set: RootVerifierSet) => {
         const reply = generateX25519KeyPair();
         const binding = { replyKey: reply.publicKey, provider: o.provider, globalId: o.globalId, modelHash: o.modelHash };
         const reportData = sealingReportData(binding);
@@ -78,7 +92,7 @@ export function verifierSealingSource(o: VerifierSealingOptions): SealingKeySour
         if (!signVerify(sealingShareSigned(reportData, answer), answer.signature, answer.publicKey)) {
             throw new Error(`the sealing share from ${url} does not carry a valid signature of ${signer}`);
         }
-        if (!(await o.isVerifier(answer.publicKey))) {
+        if (!set.has(answer.publicKey)) {
             throw new Error(`the sealing share from ${url} is signed by ${signer}, which is not in Root's verifier set`);
         }
         let share: Buffer; // (32 bytes: the schema takes a 48-byte ciphertext, share and tag)
@@ -92,8 +106,24 @@ export function verifierSealingSource(o: VerifierSealingOptions): SealingKeySour
     return {
         describe: `the sealing shares of the verifiers at ${o.verifiers.join(', ')}`,
         async key(context) {
+            const set = await o.verifierSet();
+            // As many distinct verifiers as an attestation needs: the host routes the worker's
+            // requests, and shares of fewer (or of one verifier reached twice) would let fewer
+            // verifiers than Root trusts for an attestation read the keys.
+            if (o.verifiers.length < set.threshold) {
+                throw new Error(
+                    `sealing needs the shares of at least ${set.threshold} verifiers (Root's threshold); ${o.verifiers.length} --verifier given`,
+                );
+            }
             const shares = new Map<string, Buffer>();
-            for (const { signer, share } of await Promise.all(o.verifiers.map(shareOf))) shares.set(signer, share);
+            for (const [i, { signer, share }] of (await Promise.all(o.verifiers.map((url) => shareOf(url, set)))).entries()) {
+                if (shares.has(signer)) {
+                    throw new Error(
+                        `${o.verifiers[i]} answered with the share of ${signer}, which another --verifier gave already: each must be another verifier`,
+                    );
+                }
+                shares.set(signer, share);
+            }
             // (in the order of the verifiers' keys: the same key whichever URL answers first)
             const ikm = Buffer.concat([...shares.keys()].sort().flatMap((k) => [Buffer.from(k, 'hex'), shares.get(k)!]));
             return Buffer.from(hkdfSync('sha256', ikm, Buffer.alloc(0), Buffer.concat([SEALING_KEY_DOMAIN, context]), 32));
