@@ -18,13 +18,14 @@ import { TonClient, WalletContractV3R2, WalletContractV4, WalletContractV5R1 } f
 import { mnemonicToPrivateKey } from '@ton/crypto';
 import type { Blockchain } from '@ton/sandbox';
 import type { NetworkProvider } from '@ton/blueprint';
+import { runGetMethod } from './get-method';
 
 /** A TON account's state: `active` (deployed), `uninit` (a balance but no code), `frozen`, or `nonexist`. */
 export type AccountState = 'active' | 'uninit' | 'frozen' | 'nonexist';
 
 /**
  * How a component reads and writes the chain: opens typed contract wrappers, reads account states and
- * transactions, and tells the chain's clock. Implemented by sandboxChain, tonClientChain, failoverChain
+ * transactions, and tells the chain's clock. Implemented by sandboxChain, failoverChain
  * and networkProviderChain.
  */
 export interface ChainAccess {
@@ -71,11 +72,6 @@ export function sandboxChain(blockchain: Blockchain): ChainAccess {
     };
 }
 
-/** A TON HTTP API (toncenter v2) client; `apiKey` raises the endpoint's rate limit. */
-export function tonClient(endpoint: string, apiKey?: string, timeoutMs = 15_000): TonClient {
-    return new TonClient({ endpoint, apiKey, timeout: timeoutMs });
-}
-
 /**
  * The v4 wallet of a 24-word mnemonic, as a Sender (it reads its seqno and signs each transfer)
  * through `chain` (or a TonClient). Transfers go one at a time, each once the previous one's
@@ -84,7 +80,7 @@ export function tonClient(endpoint: string, apiKey?: string, timeoutMs = 15_000)
  * and the chain would take only one of them, silently.
  */
 export async function mnemonicWallet(
-    chain: TonClient | ChainAccess,
+    chain: ChainAccess,
     mnemonic: string[],
     o: { landTimeoutMs?: number; pollMs?: number; version?: WalletVersion; testnet?: boolean } = {},
 ): Promise<{ address: Address; sender: Sender }> {
@@ -138,17 +134,6 @@ function walletContract(version: WalletVersion, publicKey: Buffer, testnet: bool
     }
 }
 
-/** A ChainAccess over one @ton/ton TonClient; `endpoint` names it in error messages. */
-export function tonClientChain(client: TonClient, endpoint: string): ChainAccess {
-    return {
-        open: (c) => client.open(c),
-        accountState: (a) => accountStateThrough(client, a),
-        transactions: (a, afterLt) => transactionsThrough(client, a, afterLt),
-        now: () => Math.floor(Date.now() / 1000),
-        describe: `the TON API at ${endpoint}`,
-    };
-}
-
 async function accountStateThrough(client: TonClient, a: Address): Promise<AccountState> {
     const s = (await client.getContractState(a)).state;
     return s === 'uninitialized' ? 'uninit' : s;
@@ -190,6 +175,7 @@ export interface FailoverOptions {
 
 interface EndpointState {
     url: string;
+    apiKey?: string;
     client: TonClient;
     failures: number;
     restingUntil: number;
@@ -220,6 +206,7 @@ export function failoverChain(
     const lagCheckMs = o.lagCheckMs ?? 30_000;
     const states: EndpointState[] = endpoints.map((e) => ({
         url: e.url,
+        apiKey: e.apiKey,
         client: new TonClient({ endpoint: e.url, apiKey: e.apiKey, timeout: timeoutMs }),
         failures: 0,
         restingUntil: 0,
@@ -265,12 +252,12 @@ export function failoverChain(
         return [...states].sort((a, b) => rank(a) - rank(b) || a.restingUntil - b.restingUntil || a.failures - b.failures);
     };
 
-    async function call<T>(what: string, f: (client: TonClient) => Promise<T>): Promise<T> {
+    async function call<T>(what: string, f: (client: TonClient, endpoint: EndpointState) => Promise<T>): Promise<T> {
         for (let round = 0; ; round++) {
             await checkLag();
             for (const s of ordered()) {
                 try {
-                    const result = await f(s.client);
+                    const result = await f(s.client, s);
                     s.failures = 0;
                     s.restingUntil = 0;
                     return result;
@@ -288,7 +275,11 @@ export function failoverChain(
 
     const provider = (address: Address, init?: StateInit | null): ContractProvider => ({
         getState: () => call(`read the state of ${address.toString()}`, (c) => c.provider(address, init).getState()),
-        get: (name, args) => call(`run the get method ${String(name)}`, (c) => c.provider(address, init).get(name, args)),
+        // (get methods through get-method.ts: TonClient cannot read nested tuples)
+        get: (name, args) =>
+            call(`run the get method ${String(name)}`, (_c, e) =>
+                runGetMethod({ url: e.url, apiKey: e.apiKey, timeoutMs }, address, String(name), args),
+            ),
         external: (message) => call('send a message', (c) => c.provider(address, init).external(message)),
         internal: (via, args) => call('send a message', (c) => c.provider(address, init).internal(via, args)),
         open: (contract) => openContract(contract, (p) => provider(p.address, p.init)),

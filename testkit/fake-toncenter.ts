@@ -10,6 +10,7 @@ export interface FakeToncenterOptions {
     failWith?: number; // answer every call with this HTTP status
     hang?: boolean; // accept connections, never answer
     transfersLost?: boolean; // accept sendBoc, but the wallet's seqno never moves (the transfer never lands)
+    accountState?: 'active' | 'uninitialized' | 'frozen'; // what getAddressInformation answers (default active)
 }
 
 export interface FakeToncenter {
@@ -58,7 +59,7 @@ export async function fakeToncenter(o: FakeToncenterOptions = {}): Promise<FakeT
             if (call.method === 'getAddressInformation') {
                 return ok({
                     balance: '1000000000',
-                    state: 'active',
+                    state: o.accountState ?? 'active',
                     data: '',
                     code: '',
                     last_transaction_id: { '@type': 'internal.transactionId', lt: '0', hash: Buffer.alloc(32).toString('base64') },

@@ -10,6 +10,7 @@
 // TON Connect or deeplink wallet signs elsewhere: its sends stay on Blueprint's connection.
 import { NetworkProvider } from '@ton/blueprint';
 import { Sender } from '@ton/core';
+import { TonClient } from '@ton/ton';
 import { WALLET_VERSIONS, WalletVersion, failoverChain, mnemonicWallet, parseEndpoint } from '../../protocol/chain';
 import { InputError } from './cli';
 
@@ -18,14 +19,21 @@ export function withEndpoints(provider: NetworkProvider, env: NodeJS.ProcessEnv 
         .split(',')
         .map((e) => e.trim())
         .filter(Boolean);
-    if (list.length === 0) return provider;
     let chain: ReturnType<typeof failoverChain>;
-    try {
-        chain = failoverChain(list.map((e) => parseEndpoint(e, env)));
-    } catch (e) {
-        throw new InputError(`COCOON_ENDPOINTS: ${(e as Error).message.replace(/^--endpoint /, '')}`);
+    if (list.length === 0) {
+        // Blueprint's own v2 endpoint, read through get-method.ts (its TonClient cannot read nested
+        // tuples: a Provider's summary, a Session's terms). Other connections are left as they are.
+        const api = typeof provider.api === 'function' ? provider.api() : undefined;
+        if (!(api instanceof TonClient)) return provider;
+        chain = failoverChain([{ url: api.parameters.endpoint, apiKey: api.parameters.apiKey }]);
+    } else {
+        try {
+            chain = failoverChain(list.map((e) => parseEndpoint(e, env)));
+        } catch (e) {
+            throw new InputError(`COCOON_ENDPOINTS: ${(e as Error).message.replace(/^--endpoint /, '')}`);
+        }
     }
-    const sender = mnemonicSender(provider, chain, env);
+    const sender = list.length > 0 ? mnemonicSender(provider, chain, env) : undefined;
     const overrides: Partial<NetworkProvider> = {
         open: (contract) => chain.open(contract),
         provider: (address, init) => chain.provider(address, init),

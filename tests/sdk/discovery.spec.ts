@@ -1,9 +1,9 @@
 // Finding providers (sdk/discovery.ts): through Root's index of ProviderEntry contracts, and from
 // Root's ProviderRegisteredEvents in a list of transactions.
-import { Transaction, beginCell, toNano } from '@ton/core';
-import { TonClient } from '@ton/ton';
+import { Address, Transaction, beginCell, toNano } from '@ton/core';
 import '@ton/test-utils';
-import { ChainAccess, ProviderDirectory, mapBounded, registeredProviders, sandboxChain, tonClientChain } from '../../sdk';
+import { ChainAccess, ProviderDirectory, failoverChain, mapBounded, registeredProviders, sandboxChain } from '../../sdk';
+import { fakeToncenter } from '../../testkit/fake-toncenter';
 import { ERR_ALREADY_INDEXED, ERR_NOT_ROOT, providerEntryFor, storeIndexProvider } from '../../wrappers';
 import { internal } from '@ton/sandbox';
 import { deployProtocol, sendRegister } from '../../testkit';
@@ -95,10 +95,11 @@ describe('provider discovery', () => {
         expect(await mapBounded([1, 2, 3, 4, 5], 3, async (x) => x * 2)).toEqual([2, 4, 6, 8, 10]);
     });
 
-    it('maps TonClient account states and names the endpoint', async () => {
-        const fake = { getContractState: async () => ({ state: 'uninitialized' }) } as unknown as TonClient;
-        const chain = tonClientChain(fake, 'https://example.invalid/api');
-        expect(await chain.accountState(null as never)).toBe('uninit');
-        expect(chain.describe).toContain('https://example.invalid/api');
+    it("maps a TON API's account states and names the endpoint", async () => {
+        const fake = await fakeToncenter({ accountState: 'uninitialized' });
+        const chain = failoverChain([{ url: fake.url }]);
+        expect(await chain.accountState(new Address(0, Buffer.alloc(32, 1)))).toBe('uninit');
+        expect(chain.describe).toContain(fake.url);
+        await fake.close();
     });
 });

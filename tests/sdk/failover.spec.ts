@@ -2,7 +2,7 @@
 // state does not take a worker, verifier or client down; when all fail, the error names each.
 import { Address, Cell, loadMessage } from '@ton/core';
 import { mnemonicNew } from '@ton/crypto';
-import { ChainUnavailable, failoverChain, mnemonicWallet, tonClient, tonClientChain } from '../../protocol/chain';
+import { ChainUnavailable, failoverChain, mnemonicWallet } from '../../protocol/chain';
 import { UsageError, endpointsFromOptions } from '../../protocol/cli';
 import { withEndpoints } from '../../scripts/lib';
 import { Root } from '../../wrappers';
@@ -88,7 +88,7 @@ describe('chain endpoint failover', () => {
 
     it('sends wallet transfers one at a time, each with the seqno the one before it left; one that never lands is an error', async () => {
         const up = await fake({ getters: { seqno: [['num', '0x7']] } });
-        const { sender } = await mnemonicWallet(tonClientChain(tonClient(up.url), up.url), await mnemonicNew(24), { pollMs: 10 });
+        const { sender } = await mnemonicWallet(failoverChain([{ url: up.url }]), await mnemonicNew(24), { pollMs: 10 });
         await Promise.all([sender.send({ to: ROOT, value: 1n }), sender.send({ to: ROOT, value: 2n })]);
         const seqnoOf = (boc: string) => {
             const body = loadMessage(Cell.fromBase64(boc).beginParse()).body.beginParse();
@@ -98,7 +98,7 @@ describe('chain endpoint failover', () => {
         expect(up.sent.map(seqnoOf)).toEqual([7, 8]); // (sent together, both would carry 7: the chain takes one)
 
         const lost = await fake({ getters: { seqno: [['num', '0x3']] }, transfersLost: true });
-        const wallet = await mnemonicWallet(tonClientChain(tonClient(lost.url), lost.url), await mnemonicNew(24), {
+        const wallet = await mnemonicWallet(failoverChain([{ url: lost.url }]), await mnemonicNew(24), {
             landTimeoutMs: 100,
             pollMs: 10,
         });
@@ -128,7 +128,7 @@ describe('chain endpoint failover', () => {
         const refusing = await refusingEndpoint();
         const good = await fake({ getters: { seqno: [['num', '0x5']] } });
         const mnemonic = await mnemonicNew(24);
-        const goodChain = tonClientChain(tonClient(good.url), good.url);
+        const goodChain = failoverChain([{ url: good.url }]);
         // v5r1's address depends on the network: the script's network (testnet) must be the one signed for
         const { address } = await mnemonicWallet(goodChain, mnemonic, { version: 'v5r1', testnet: true });
         expect(address.equals((await mnemonicWallet(goodChain, mnemonic, { version: 'v5r1' })).address)).toBe(false);

@@ -5,13 +5,13 @@ import { mnemonicNew, mnemonicToPrivateKey, signVerify } from '@ton/crypto';
 import { WalletContractV4 } from '@ton/ton';
 import { loadSubmitAttestation } from '../../wrappers';
 import { proofSubmitter, rootAllowlist } from '../../tee-verifier/src/ton';
-import { mnemonicWallet, tonClient, tonClientChain } from '../../protocol/chain';
+import { failoverChain, mnemonicWallet } from '../../protocol/chain';
 import { fakeToncenter } from '../../testkit/fake-toncenter';
 
 describe('@ton/ton connection', () => {
     it("reads the allowlist with Root's getter", async () => {
         const fake = await fakeToncenter({ getters: { is_measurement_allowed: [['num', '-0x1']] } });
-        const allowed = await rootAllowlist(tonClientChain(tonClient(fake.url), fake.url), new Address(0, Buffer.alloc(32, 1))).isAllowed(
+        const allowed = await rootAllowlist(failoverChain([{ url: fake.url }]), new Address(0, Buffer.alloc(32, 1))).isAllowed(
             Buffer.alloc(32, 2),
         );
         expect(allowed).toBe(true);
@@ -26,9 +26,9 @@ describe('@ton/ton connection', () => {
         const provider = new Address(0, Buffer.alloc(32, 3));
         const proof = new Cell();
         const signatures = new Cell();
-        const client = tonClient(fake.url);
-        const { sender } = await mnemonicWallet(client, mnemonic);
-        await proofSubmitter(tonClientChain(client, fake.url), sender).submit(provider, proof, signatures);
+        const chain = failoverChain([{ url: fake.url }]);
+        const { sender } = await mnemonicWallet(chain, mnemonic);
+        await proofSubmitter(chain, sender).submit(provider, proof, signatures);
         await fake.close();
 
         expect(fake.sent).toHaveLength(1);

@@ -1,0 +1,215 @@
+// The devnet (devnet/): @ton/sandbox behind a toncenter v2 API that the stock TonClient,
+// Cocoon's own chain access and Blueprint scripts use unchanged; wall-clock time an admin can move
+// forward; state that survives a restart; toncenter's error shapes.
+import { spawn } from 'child_process';
+import { join } from 'path';
+import { Address, Cell, beginCell, external, internal, storeMessage, toNano } from '@ton/core';
+import { TonClient, WalletContractV4 } from '@ton/ton';
+import { mnemonicNew, mnemonicToPrivateKey } from '@ton/crypto';
+import { failoverChain, mnemonicWallet } from '../../protocol/chain';
+import { readProvider } from '../../protocol/state';
+import { Provider, Root, buildListing, providerForOwner, storeRegister } from '../../wrappers';
+import { DEMO_MODEL, DEMO_MODEL_HASH } from '../../testkit/local-network';
+import { Devnet, startDevnet } from '../../devnet/src';
+import { tempDir } from '../tmp';
+
+const ROOT_DIR = join(__dirname, '..', '..');
+
+function run(command: string, args: string[], o: { cwd: string; env: NodeJS.ProcessEnv }) {
+    return new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(command, args, o);
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d) => (stdout += d));
+        child.stderr.on('data', (d) => (stderr += d));
+        child.on('close', (status) => resolve({ status, stdout, stderr }));
+    });
+}
+
+describe('devnet', () => {
+    const dir = tempDir('devnet');
+    let net: Devnet;
+    let rpc: string; // the JSON-RPC URL TonClient is given
+    const call = async (method: string, params: Record<string, unknown>) => {
+        const res = await fetch(rpc, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ id: 1, jsonrpc: '2.0', method, params }),
+        });
+        return { status: res.status, body: (await res.json()) as { ok: boolean; result?: unknown; error?: string; code?: number } };
+    };
+    const wallet = (i: number) => mnemonicWallet(failoverChain([{ url: rpc }]), net.info.wallets[i].mnemonic.split(' '), { pollMs: 50 });
+
+    beforeAll(async () => {
+        net = await startDevnet({ dir, port: 0, modelHash: DEMO_MODEL_HASH });
+        rpc = net.url + 'jsonRPC';
+    });
+    afterAll(() => net.close());
+
+    it('starts with funded wallets and the protocol deployed for development, readable by the stock TonClient', async () => {
+        expect(net.fresh).toBe(true);
+        expect(net.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/api\/v2\/$/);
+        const client = new TonClient({ endpoint: net.url }); // (Blueprint's --custom URL: JSON-RPC posted to /api/v2/ itself)
+        const root = client.open(Root.fromAddress(Address.parse(net.info.root!)));
+        expect(await root.getGlobalId()).toBe(-3n);
+        const set = await root.getVerifierSet();
+        expect([set.count, set.threshold]).toEqual([2n, 2n]);
+        expect(await root.getIsMeasurementAllowed(BigInt('0x' + net.info.measurement))).toBe(true);
+        expect(net.info.wallets.map((w) => w.name)).toEqual(['governance', 'provider', 'verifier', 'client']);
+        expect(await client.getBalance(Address.parse(net.info.wallets[3].address))).toBe(toNano('1000000'));
+        const mc = await client.getMasterchainInfo();
+        expect(mc.latestSeqno).toBeGreaterThan(0);
+    });
+
+    it("sends a wallet's transfer and reads a Provider's nested state, which the stock TonClient cannot", async () => {
+        const owner = await wallet(1);
+        const chain = failoverChain([{ url: rpc }]);
+        const root = Address.parse(net.info.root!);
+        const provider = await providerForOwner(root, owner.address);
+        const listing = buildListing({
+            gpuModel: 'NVIDIA H100 80GB HBM3',
+            gpuCount: 1,
+            vramGb: 80,
+            endpoint: 'https://worker.example',
+            models: [
+                { name: DEMO_MODEL, prices: { prompt: 1n, cachedPrompt: 1n, completion: 1n, reasoning: 1n }, modelHash: DEMO_MODEL_HASH },
+            ],
+        });
+        const body = beginCell()
+            .store(storeRegister({ $$type: 'Register', queryId: 1n, listing }))
+            .endCell();
+        await owner.sender.send({ to: provider.address, value: toNano('150'), init: provider.init, body, bounce: false });
+        const state = await readProvider(chain, provider.address);
+        expect(state).toMatchObject({ status: 2 }); // active
+        expect(state!.stake).toBeGreaterThan(toNano('149'));
+        expect(state!.listing?.gpuCount).toBe(1n);
+        // (@ton/ton reads only the top level of a stack: ton-org/ton issue 31; protocol/get-method.ts)
+        const stock = new TonClient({ endpoint: rpc }).open(Provider.fromAddress(provider.address));
+        await expect(stock.getSummary()).rejects.toThrow('Not a number');
+        // the transactions, newest first, pageable, and the one a message caused
+        const txs = await chain.transactions(provider.address, 0n);
+        expect(txs.length).toBeGreaterThanOrEqual(1);
+        const first = await call('getTransactions', { address: provider.address.toString(), limit: 1 });
+        const tx = (first.body.result as { transaction_id: { lt: string }; in_msg: { created_lt: string; source: string } }[])[0];
+        const located = await call('tryLocateResultTx', {
+            source: tx.in_msg.source,
+            destination: provider.address.toString(),
+            created_lt: tx.in_msg.created_lt,
+        });
+        expect((located.body.result as { transaction_id: { lt: string } }).transaction_id.lt).toBe(tx.transaction_id.lt);
+    });
+
+    it('estimates fees without changing anything, and reads config params', async () => {
+        const client = new TonClient({ endpoint: rpc });
+        const key = await mnemonicToPrivateKey(net.info.wallets[2].mnemonic.split(' '));
+        const w = WalletContractV4.create({ workchain: 0, publicKey: key.publicKey });
+        const before = await client.getBalance(w.address);
+        const transfer = w.createTransfer({ seqno: 0, secretKey: key.secretKey, messages: [internal({ to: w.address, value: 1n })] });
+        const fees = await client.estimateExternalMessageFee(w.address, {
+            body: transfer,
+            initCode: w.init.code,
+            initData: w.init.data,
+            ignoreSignature: true,
+        });
+        expect(fees.source_fees.gas_fee).toBeGreaterThan(0);
+        expect(await client.getBalance(w.address)).toBe(before);
+        const param = await call('getConfigParam', { config_id: 19 });
+        const bytes = (param.body.result as { config: { bytes: string } }).config.bytes;
+        expect(Cell.fromBase64(bytes).beginParse().loadInt(32)).toBe(-3); // (config param 19: the global id)
+    });
+
+    it("answers in toncenter's error shapes", async () => {
+        expect(await call('getAddressInformation', { address: 'nope' })).toEqual({
+            status: 416,
+            body: { ok: false, error: 'Incorrect address: nope', code: 416, id: 1 },
+        });
+        expect((await call('lookupBlock', {})).body).toMatchObject({
+            ok: false,
+            code: 404,
+            error: 'Method lookupBlock is not supported by the devnet',
+        });
+        expect((await call('sendBoc', { boc: 'AAAA' })).status).toBe(416);
+        // an external message its wallet does not accept (signed with another key)
+        const stranger = await mnemonicToPrivateKey(await mnemonicNew(24));
+        const w = WalletContractV4.create({
+            workchain: 0,
+            publicKey: (await mnemonicToPrivateKey(net.info.wallets[3].mnemonic.split(' '))).publicKey,
+        });
+        const forged = w.createTransfer({ seqno: 0, secretKey: stranger.secretKey, messages: [internal({ to: w.address, value: 1n })] });
+        const msg = beginCell()
+            .store(storeMessage(external({ to: w.address, init: w.init, body: forged })))
+            .endCell();
+        const refused = await call('sendBoc', { boc: msg.toBoc().toString('base64') });
+        expect(refused.status).toBe(500);
+        expect(refused.body.error).toMatch(/^LITE_SERVER_UNKNOWN: cannot apply external message to current state/);
+        // REST form of a method
+        const rest = await (await fetch(`${net.url}getAddressBalance?address=${net.info.wallets[3].address}`)).json();
+        expect(rest).toEqual({ ok: true, result: toNano('1000000').toString() });
+    });
+
+    it('keeps wall-clock time, moves it forward on an admin call, and carries everything over a restart', async () => {
+        const base = net.url.replace('/api/v2/', '');
+        const { result } = (await (await fetch(`${base}/admin/now`)).json()) as { result: { now: number } };
+        expect(Math.abs(result.now - Math.floor(Date.now() / 1000))).toBeLessThanOrEqual(2);
+        const moved = await fetch(`${base}/admin/advance`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ seconds: 86_400 }),
+        });
+        expect(((await moved.json()) as { result: { now: number } }).result.now).toBeGreaterThanOrEqual(result.now + 86_400);
+        const bad = await fetch(`${base}/admin/advance`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ seconds: -1 }),
+        });
+        expect(bad.status).toBe(422);
+
+        const client = new TonClient({ endpoint: rpc });
+        const owner = Address.parse(net.info.wallets[1].address);
+        const balance = await client.getBalance(owner);
+        await net.close();
+        net = await startDevnet({ dir, port: 0, modelHash: DEMO_MODEL_HASH });
+        rpc = net.url + 'jsonRPC';
+        expect(net.fresh).toBe(false);
+        const again = new TonClient({ endpoint: rpc });
+        expect(await again.getBalance(owner)).toBe(balance);
+        expect(await again.open(Root.fromAddress(Address.parse(net.info.root!))).getGlobalId()).toBe(-3n);
+        expect(net.chain.now()).toBeGreaterThanOrEqual(Math.floor(Date.now() / 1000) + 86_400); // (the move is kept)
+        const chain = failoverChain([{ url: rpc }]);
+        expect((await readProvider(chain, (await providerForOwner(Address.parse(net.info.root!), owner)).address))?.status).toBe(2);
+    });
+
+    it('runs a Blueprint script unchanged: --custom URL --custom-version v2 --custom-type testnet --mnemonic', async () => {
+        // (asynchronously: the devnet answers from this process)
+        const r = await run(
+            process.execPath,
+            [
+                join(ROOT_DIR, 'node_modules', '@ton', 'blueprint', 'dist', 'cli', 'cli.js'),
+                'run',
+                'showProvider',
+                '--custom',
+                net.url,
+                '--custom-version',
+                'v2',
+                '--custom-type',
+                'testnet',
+                '--mnemonic',
+                '--',
+                '--root',
+                net.info.root!,
+                '--owner',
+                net.info.wallets[1].address,
+            ],
+            {
+                cwd: ROOT_DIR,
+                env: { ...process.env, WALLET_MNEMONIC: net.info.wallets[1].mnemonic, WALLET_VERSION: 'v4' },
+            },
+        );
+        expect({ status: r.status, stderr: r.stderr, stdout: r.stdout }).toEqual({
+            status: 0,
+            stderr: expect.not.stringMatching(/Error/),
+            stdout: expect.stringMatching(/Provider \S+: active/),
+        });
+        expect(r.stdout).toMatch(/1 x NVIDIA H100 80GB HBM3/);
+    }, 150_000);
+});
