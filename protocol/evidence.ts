@@ -135,6 +135,13 @@ export function sealingReportData(b: SealingBinding): Buffer {
     return Buffer.from(sha512(Buffer.concat([SEALING_REQUEST_DOMAIN, b.replyKey, id, workchain, b.provider.hash, b.modelHash])));
 }
 
+const SEALING_GPU_NONCE_DOMAIN = Buffer.from('cocoon-sealing-gpu-nonce-v1');
+
+/** The nonce of the GPU evidence that goes with a sealing request: SHA-256("cocoon-sealing-gpu-nonce-v1" || the report_data's fields). */
+export function sealingGpuNonce(b: SealingBinding): Buffer {
+    return Buffer.from(sha256(Buffer.concat([SEALING_GPU_NONCE_DOMAIN, sealingReportData(b)])));
+}
+
 /** The bytes a verifier signs when it releases a sealing share: the domain, the request's report data and the sealed share. */
 export function sealingShareSigned(reportData: Buffer, sealed: { senderKey: Buffer; enc: Buffer; ciphertext: Buffer }): Buffer {
     return Buffer.concat([SEALING_SHARE_DOMAIN, reportData, sealed.senderKey, sealed.enc, sealed.ciphertext]);

@@ -16,7 +16,7 @@
 import { Address, Cell } from '@ton/core';
 import { z } from 'zod';
 import { ProofSignature } from '../wrappers';
-import { AttestationRequest, Evidence, MAX_GPU_REPORT_BYTES, MAX_GPUS, MAX_QUOTE_BYTES, SealingBinding } from './evidence';
+import { AttestationRequest, Evidence, GpuEvidence, MAX_GPU_REPORT_BYTES, MAX_GPUS, MAX_QUOTE_BYTES, SealingBinding } from './evidence';
 
 // A TDX quote and eight GPUs' evidence, in hex, fit.
 export const BODY_LIMIT = 128 * 1024;
@@ -133,7 +133,8 @@ export const cosignRequestSchema = attestRequestSchema
 
 /** A worker's request for a verifier's share of its sealing key (the evidence binds sealingReportData). */
 export interface SealingRequest extends SealingBinding {
-    evidence: { kind: 'tdx'; quote: Buffer } | { kind: 'simulated'; reportData: Buffer };
+    // the TD's quote (report_data: sealingReportData) and its GPUs' evidence (nonce: sealingGpuNonce)
+    evidence: { kind: 'tdx'; quote: Buffer; gpu?: GpuEvidence[] } | { kind: 'simulated'; reportData: Buffer; gpu?: GpuEvidence[] };
 }
 
 export const sealingRequestSchema = z.object({
@@ -145,10 +146,7 @@ export const sealingRequestSchema = z.object({
         .max(2 ** 31 - 1),
     modelHash: hexBytes(32),
     replyKey: hexBytes(32),
-    evidence: z.discriminatedUnion('kind', [
-        z.object({ kind: z.literal('tdx'), quote: hexBlob(MAX_QUOTE_BYTES) }),
-        z.object({ kind: z.literal('simulated'), reportData: hexBytes(64) }),
-    ]),
+    evidence: evidenceSchema,
 }) satisfies z.ZodType<SealingRequest, z.ZodTypeDef, unknown>;
 
 export function encodeSealingRequest(r: SealingRequest) {
@@ -157,10 +155,7 @@ export function encodeSealingRequest(r: SealingRequest) {
         globalId: r.globalId,
         modelHash: r.modelHash.toString('hex'),
         replyKey: r.replyKey.toString('hex'),
-        evidence:
-            r.evidence.kind === 'tdx'
-                ? { kind: 'tdx', quote: r.evidence.quote.toString('hex') }
-                : { kind: 'simulated', reportData: r.evidence.reportData.toString('hex') },
+        evidence: encodeEvidence(r.evidence),
     };
 }
 

@@ -38,7 +38,7 @@ import {
 } from '../wrappers';
 import { ChainAccess, sandboxChain } from '../protocol/chain';
 import { Attestor, simulatedMeasurement } from '../tee-verifier/src/attest';
-import { NO_GPU_EVIDENCE } from '../protocol/evidence';
+import { NO_GPU_EVIDENCE, sealingReportData } from '../protocol/evidence';
 import { DEFAULT_TCB_POLICY } from '../tee-verifier/src/quote';
 import { buildVerifierServer } from '../tee-verifier/src/server';
 import { httpPeer } from '../tee-verifier/src/peer';
@@ -267,7 +267,7 @@ export function localSealedKeys(
         provider,
         globalId: LOCAL_GLOBAL_ID,
         modelHash: DEMO_MODEL_HASH,
-        evidence: (reportData) => ({ kind: 'simulated', reportData }),
+        evidence: async (binding) => ({ kind: 'simulated', reportData: sealingReportData(binding) }),
         verifierSet: async () => readRootVerifierSet(chain, await root()),
     });
     return new SealedKeys(join(dir, 'worker.keys'), source, sealingContext(provider, LOCAL_GLOBAL_ID, DEMO_MODEL_HASH));

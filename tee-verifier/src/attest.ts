@@ -152,7 +152,7 @@ export async function judgeEvidence(req: AttestationRequest, o: EvidenceJudgeOpt
             );
         }
         if (!req.evidence.reportData.equals(expected)) throw reportDataMismatch();
-        const gpuDigest = await verifyGpu(req, req.evidence.gpu ?? [], o);
+        const gpuDigest = await verifyGpu(expectedGpuNonce(req), req.evidence.gpu ?? [], o);
         return { measurement: simulatedMeasurement(gpuDigest, req.modelHash), tcbStatus: Number(TCB_SIMULATED) };
     }
     const collateral = await o.collateral.collateralFor(req.evidence.quote);
@@ -160,13 +160,13 @@ export async function judgeEvidence(req: AttestationRequest, o: EvidenceJudgeOpt
     if (q.teeType !== 'TDX') throw new QuoteRejected('tcb-rejected', 'only Intel TDX quotes attest a Cocoon worker');
     if (!q.reportData.equals(expected)) throw reportDataMismatch();
     const { mrTd, rtMr0, rtMr1, rtMr2, rtMr3 } = q.tdx!;
-    const gpuDigest = await verifyGpu(req, req.evidence.gpu ?? [], o);
+    const gpuDigest = await verifyGpu(expectedGpuNonce(req), req.evidence.gpu ?? [], o);
     return { measurement: tdxMeasurement({ mrTd, rtMr0, rtMr1, rtMr2, rtMr3 }, gpuDigest, req.modelHash), tcbStatus: tcbCode(q.tcbStatus) };
 }
 
-// Each GPU's evidence verified against the nonce derived from this request; the digest the
+// Each GPU's evidence verified against the nonce derived from the request; the digest the
 // measurement includes (NO_GPU_EVIDENCE when there is none and the policy allows that).
-async function verifyGpu(req: AttestationRequest, gpus: GpuEvidence[], o: EvidenceJudgeOptions): Promise<Buffer> {
+export async function verifyGpu(nonce: Buffer, gpus: GpuEvidence[], o: EvidenceJudgeOptions): Promise<Buffer> {
     const required = o.gpu?.required ?? !o.devMode;
     if (gpus.length === 0) {
         if (!required) return NO_GPU_EVIDENCE;
@@ -178,7 +178,6 @@ async function verifyGpu(req: AttestationRequest, gpus: GpuEvidence[], o: Eviden
     const trust = o.gpu?.trust;
     if (!trust)
         throw new AttestationRefused('gpu-evidence-required', 'this verifier has no RIMs configured and cannot verify GPU evidence');
-    const nonce = expectedGpuNonce(req);
     const at = new Date(o.now() * 1000);
     const digests: Buffer[] = [];
     const devices = new Set<string>();
@@ -198,6 +197,22 @@ async function verifyGpu(req: AttestationRequest, gpus: GpuEvidence[], o: Eviden
         digests.push(verified.digest);
     }
     return gpuSetDigest(digests);
+}
+
+// Refuses a measurement Root does not allowlist (or an allowlist that cannot be read).
+export async function requireAllowed(allowlist: AllowlistReader, measurement: Buffer): Promise<void> {
+    let allowed: boolean;
+    try {
+        allowed = await allowlist.isAllowed(measurement);
+    } catch (e) {
+        throw new AttestationRefused('chain-unavailable', `cannot read Root's measurement allowlist: ${(e as Error).message}`);
+    }
+    if (!allowed) {
+        throw new AttestationRefused(
+            'measurement-not-allowed',
+            `measurement ${measurement.toString('hex')} is not on Root's allowlist: governance must send AllowMeasurement for it, or the worker runs an image nobody approved`,
+        );
+    }
 }
 
 export class Attestor {
@@ -358,18 +373,7 @@ export class Attestor {
     // What the evidence shows (judgeEvidence), then that Root allowlists it.
     private async evaluate(req: AttestationRequest): Promise<Verdict> {
         const verdict = await judgeEvidence(req, this.o);
-        let allowed: boolean;
-        try {
-            allowed = await this.o.allowlist.isAllowed(verdict.measurement);
-        } catch (e) {
-            throw new AttestationRefused('chain-unavailable', `cannot read Root's measurement allowlist: ${(e as Error).message}`);
-        }
-        if (!allowed) {
-            throw new AttestationRefused(
-                'measurement-not-allowed',
-                `measurement ${verdict.measurement.toString('hex')} is not on Root's allowlist: governance must send AllowMeasurement for it, or the worker runs an image nobody approved`,
-            );
-        }
+        await requireAllowed(this.o.allowlist, verdict.measurement);
         return verdict;
     }
 

@@ -5,16 +5,34 @@
 // they hold the sealing secrets instead: each verifier started with a sealing secret answers a
 // TDX quote with a share derived from that secret and the quote's measurement (its MRTD and
 // RTMRs, with the model hash), sealed to a key the quote binds and signed with the verifier's key.
-// The same code on the same provider, network and model gets the same share after any restart;
-// other code gets another share; a share travels encrypted to a key only the TD holds. The worker
-// combines the shares of all its verifiers (worker/src/sealed-keys.ts): reading its sealed keys
-// takes every one of them.
+// Only code Root allowlists gets a share: the host relays the worker's quotes and could hand it
+// one from a TD of its own code (whose share it could then ask for itself); the GPU evidence that
+// goes with the quote completes the measurement the allowlist names. The same code on the same
+// provider, network and model gets the same share after any restart; a share travels encrypted to
+// a key only the TD holds. The worker combines the shares of its verifiers
+// (worker/src/sealed-keys.ts): reading its sealed keys takes every one of them.
 import { hkdfSync } from 'crypto';
 import { KeyPair, sign } from '@ton/crypto';
 import { generateX25519KeyPair, sealAuth } from '../../protocol/hpke';
-import { NO_GPU_EVIDENCE, SEALING_SHARE_DOMAIN, sealingReportData, sealingShareSigned, tdxMeasurement } from '../../protocol/evidence';
+import {
+    NO_GPU_EVIDENCE,
+    SEALING_SHARE_DOMAIN,
+    sealingGpuNonce,
+    sealingReportData,
+    sealingShareSigned,
+    tdxMeasurement,
+} from '../../protocol/evidence';
 import { SealingRequest, SealingShare } from '../../protocol/verifier-api';
-import { AttestationRefused, CollateralSource, asRefusal, simulatedMeasurement } from './attest';
+import {
+    AllowlistReader,
+    AttestationRefused,
+    CollateralSource,
+    GpuPolicy,
+    asRefusal,
+    requireAllowed,
+    simulatedMeasurement,
+    verifyGpu,
+} from './attest';
 import { QuoteRejected, TcbPolicy, verifyQuote } from './quote';
 
 export interface SealerOptions {
@@ -24,6 +42,8 @@ export interface SealerOptions {
     policy: TcbPolicy; // the same TCB policy as attestations: an out-of-date platform gets no share
     devMode: boolean; // simulated evidence gets a share (anyone can make it: development only)
     now: () => number;
+    allowlist: AllowlistReader; // Root's: only allowlisted code gets a share
+    gpu?: GpuPolicy; // as for attestations
 }
 
 export class Sealer {
@@ -40,6 +60,7 @@ export class Sealer {
         } catch (e) {
             throw asRefusal(e) ?? e;
         }
+        // (the share depends on the TD's code and model only: a GPU driver update keeps the keys)
         const id = Buffer.alloc(4);
         id.writeInt32BE(req.globalId);
         const info = Buffer.concat([
@@ -60,14 +81,15 @@ export class Sealer {
         };
     }
 
-    // The code's measurement: the TD's registers and the model, without the GPUs (they are not code,
-    // and their evidence is not part of a sealing request).
+    // The code's measurement: the TD's registers and the model, without the GPUs (they are not
+    // code). The full measurement, with the GPUs' evidence, must be on Root's allowlist.
     private async measurementOf(req: SealingRequest, reportData: Buffer): Promise<Buffer> {
         const mismatch = () =>
             new AttestationRefused(
                 'report-data-mismatch',
                 'report_data does not bind this reply key, network, provider and model (sealingReportData)',
             );
+        const gpuDigest = async () => verifyGpu(sealingGpuNonce(req), req.evidence.gpu ?? [], this.o);
         if (req.evidence.kind === 'simulated') {
             if (!this.o.devMode) {
                 throw new AttestationRefused(
@@ -76,6 +98,7 @@ export class Sealer {
                 );
             }
             if (!req.evidence.reportData.equals(reportData)) throw mismatch();
+            await requireAllowed(this.o.allowlist, simulatedMeasurement(await gpuDigest(), req.modelHash));
             return simulatedMeasurement(NO_GPU_EVIDENCE, req.modelHash);
         }
         const collateral = await this.o.collateral.collateralFor(req.evidence.quote);
@@ -83,6 +106,8 @@ export class Sealer {
         if (q.teeType !== 'TDX') throw new QuoteRejected('tcb-rejected', 'only Intel TDX quotes get a sealing share');
         if (!q.reportData.equals(reportData)) throw mismatch();
         const { mrTd, rtMr0, rtMr1, rtMr2, rtMr3 } = q.tdx!;
-        return tdxMeasurement({ mrTd, rtMr0, rtMr1, rtMr2, rtMr3 }, NO_GPU_EVIDENCE, req.modelHash);
+        const registers = { mrTd, rtMr0, rtMr1, rtMr2, rtMr3 };
+        await requireAllowed(this.o.allowlist, tdxMeasurement(registers, await gpuDigest(), req.modelHash));
+        return tdxMeasurement(registers, NO_GPU_EVIDENCE, req.modelHash);
     }
 }

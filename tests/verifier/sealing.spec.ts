@@ -6,12 +6,12 @@ import { Address } from '@ton/core';
 import { KeyPair, signVerify } from '@ton/crypto';
 import { randomBytes } from 'crypto';
 import { join } from 'path';
-import { Attestor } from '../../tee-verifier/src/attest';
+import { Attestor, GpuPolicy, simulatedMeasurement } from '../../tee-verifier/src/attest';
 import { Sealer } from '../../tee-verifier/src/sealing';
 import { buildVerifierServer } from '../../tee-verifier/src/server';
 import { DEFAULT_TCB_POLICY } from '../../tee-verifier/src/quote';
 import { VerifierStore } from '../../tee-verifier/src/store';
-import { SEALING_SHARE_DOMAIN, SealingBinding, sealingReportData, sealingShareSigned } from '../../protocol/evidence';
+import { NO_GPU_EVIDENCE, SEALING_SHARE_DOMAIN, SealingBinding, sealingReportData, sealingShareSigned } from '../../protocol/evidence';
 import { SealingRequest, encodeSealingRequest, sealingShareSchema } from '../../protocol/verifier-api';
 import { X25519KeyPair, generateX25519KeyPair, openAuth } from '../../protocol/hpke';
 import { seededKey } from '../../testkit';
@@ -22,14 +22,17 @@ const PROVIDER = new Address(0, Buffer.alloc(32, 7));
 const MODEL = Buffer.alloc(32, 0x3a);
 const SECRET = randomBytes(32);
 
-function verifier(key: KeyPair, o: { devMode?: boolean; secret?: Buffer | null; now?: () => number } = {}) {
+function verifier(
+    key: KeyPair,
+    o: { devMode?: boolean; secret?: Buffer | null; now?: () => number; allowlist?: (m: Buffer) => Promise<boolean>; gpu?: GpuPolicy } = {},
+) {
     const store = new VerifierStore(join(tempDir('sealing'), 'verifier.sqlite'));
     const attestor = new Attestor({
         store,
         key,
         root: new Address(0, Buffer.alloc(32, 1)),
         globalId: -3,
-        allowlist: { isAllowed: async () => true },
+        allowlist: { isAllowed: o.allowlist ?? (async (m) => m.equals(simulatedMeasurement(NO_GPU_EVIDENCE, MODEL))) },
         collateral: { collateralFor: async () => tdxCollateral },
         policy: DEFAULT_TCB_POLICY,
         validitySeconds: 3600,
@@ -38,6 +41,7 @@ function verifier(key: KeyPair, o: { devMode?: boolean; secret?: Buffer | null; 
         now: o.now ?? (() => Math.floor(Date.now() / 1000)),
         peers: [],
         threshold: 1,
+        gpu: o.gpu,
     });
     const sealer = o.secret === null ? undefined : new Sealer({ ...attestor.o, secret: o.secret ?? SECRET });
     return { store, attestor, sealer };
@@ -103,10 +107,31 @@ describe('sealing shares', () => {
         ['another network', { globalId: -239 }],
         ['another model (another measurement)', { modelHash: Buffer.alloc(32, 0x3b) }],
     ])('gives %s another share', async (_name, over) => {
-        const v = verifier(key).sealer!;
+        const v = verifier(key, { allowlist: async () => true }).sealer!;
         const a = request();
         const b = request(over);
         expect(open(await v.share(b.req), b.req, b.reply)).not.toEqual(open(await v.share(a.req), a.req, a.reply));
+    });
+
+    it('gives a share only to code Root allowlists (the host could relay a quote from a TD of its own code)', async () => {
+        const { req } = request();
+        await expect(verifier(key, { allowlist: async () => false }).sealer!.share(req)).rejects.toMatchObject({
+            code: 'measurement-not-allowed',
+            message: expect.stringContaining(simulatedMeasurement(NO_GPU_EVIDENCE, MODEL).toString('hex')),
+        });
+        const down = verifier(key, {
+            allowlist: async () => {
+                throw new Error('endpoint down');
+            },
+        });
+        await expect(down.sealer!.share(req)).rejects.toMatchObject({ code: 'chain-unavailable' });
+        // (the allowlist names code, GPUs and model: another model is another measurement, refused)
+        const other = request({ modelHash: Buffer.alloc(32, 0x3b) });
+        await expect(verifier(key).sealer!.share(other.req)).rejects.toMatchObject({ code: 'measurement-not-allowed' });
+        // the GPUs' evidence completes the measurement: a verifier that requires it gives nothing without it
+        await expect(verifier(key, { gpu: { required: true } }).sealer!.share(req)).rejects.toMatchObject({
+            code: 'gpu-evidence-required',
+        });
     });
 
     it('gives another verifier (another secret) another share', async () => {

@@ -113,6 +113,21 @@ describe('worker CLI', () => {
         );
         expect(prod.status).toBe(64);
         expect(prod.stderr).toMatch(/--seal-key-file needs --dev: whoever reads that file can read the enclave keys/);
+        const unpinned = worker(
+            { COCOON_WORKER_MNEMONIC: words },
+            ...serve.slice(0, -2),
+            '--tsm',
+            tsm,
+            '--model-dir',
+            model,
+            '--sealed-keys',
+            join(model, 'keys'),
+            '--seal-with-verifiers',
+        );
+        expect(unpinned.status).toBe(64);
+        expect(unpinned.stderr).toMatch(
+            /--seal-with-verifiers needs the verifiers pinned in the image at \/etc\/cocoon\/sealing-verifiers.json/,
+        );
         const missing = join(tempDir('worker-cli'), 'tsm');
         const noSource = worker(
             { COCOON_WORKER_MNEMONIC: words },

@@ -8,7 +8,14 @@ import { KeyPair, sign } from '@ton/crypto';
 import { generateX25519KeyPair, sealAuth } from '../../protocol/hpke';
 import { SEALING_SHARE_DOMAIN, sealingReportData, sealingShareSigned } from '../../protocol/evidence';
 import { encodeSealingShare, sealingRequestSchema } from '../../protocol/verifier-api';
-import { RootVerifierSet, SealedKeys, fileSealingSource, sealingContext, verifierSealingSource } from '../../worker/src/sealed-keys';
+import {
+    RootVerifierSet,
+    SealedKeys,
+    fileSealingSource,
+    readPinnedVerifierSet,
+    sealingContext,
+    verifierSealingSource,
+} from '../../worker/src/sealed-keys';
 import { Attestor } from '../../tee-verifier/src/attest';
 import { Sealer } from '../../tee-verifier/src/sealing';
 import { buildVerifierServer } from '../../tee-verifier/src/server';
@@ -121,7 +128,7 @@ describe('enclave keys sealed with the verifiers', () => {
             provider,
             globalId: -3,
             modelHash: model,
-            evidence: (reportData) => ({ kind: 'simulated', reportData }),
+            evidence: async (b) => ({ kind: 'simulated', reportData: sealingReportData(b) }),
             verifierSet: async () => set,
             timeoutMs: 2000,
         });
@@ -150,6 +157,26 @@ describe('enclave keys sealed with the verifiers', () => {
         await expect(sealedWith([urls[0], plain.url], 'down').load()).rejects.toThrow(/sealing-not-offered/);
     });
 
+    it('reads the verifier set pinned in the image, and names what is wrong with a bad one', () => {
+        const file = join(dir, 'pinned.json');
+        writeFileSync(file, JSON.stringify({ threshold: 2, keys: keys.map((k) => k.publicKey.toString('hex').toUpperCase()) }));
+        const pinned = readPinnedVerifierSet(file);
+        expect([pinned.threshold, pinned.has(keys[2].publicKey), pinned.has(Buffer.alloc(32, 1))]).toEqual([2, true, false]);
+        for (const [bad, message] of [
+            [{ threshold: 1, keys: [] }, '"keys" must list'],
+            [{ threshold: 1, keys: ['abc'] }, '"keys" must list'],
+            [
+                { threshold: 3, keys: [keys[0].publicKey.toString('hex')] },
+                '"threshold" must be a whole number from 1 to the number of keys',
+            ],
+            [{ keys: [keys[0].publicKey.toString('hex')] }, '"threshold"'],
+        ] as const) {
+            writeFileSync(file, JSON.stringify(bad));
+            expect(() => readPinnedVerifierSet(file)).toThrow(message);
+        }
+        expect(() => readPinnedVerifierSet(join(dir, 'absent.json'))).toThrow('cannot be read');
+    });
+
     it("needs as many distinct verifiers as Root's threshold: one verifier reached through two URLs counts once", async () => {
         const fresh = async () => ({ keys: await generateEnclaveKeys() });
         await expect(sealedWith([urls[0]], 'threshold', rootSet(keys, 2)).save(await fresh())).rejects.toThrow(
@@ -166,7 +193,7 @@ describe('enclave keys sealed with the verifiers', () => {
     it("refuses a share signed by a key outside Root's verifier set (a verifier that was removed, or an impostor)", async () => {
         const notInSet = rootSet([keys[0], keys[2]]);
         await expect(sealedWith([urls[0], urls[1]], 'impostor', notInSet).save({ keys: await generateEnclaveKeys() })).rejects.toThrow(
-            `is signed by ${keys[1].publicKey.toString('hex')}, which is not in Root's verifier set`,
+            `is signed by ${keys[1].publicKey.toString('hex')}, which is not in the verifier set`,
         );
     });
 

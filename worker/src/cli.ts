@@ -11,8 +11,17 @@ import { ChainAccess, failoverChain, mnemonicWallet } from '../../protocol/chain
 import { ENDPOINT_HELP, UsageError, endpointsFromOptions, positiveInt } from '../../protocol/cli';
 import { openAiBackend } from './backend';
 import { startEchoBackend } from './echo-backend';
-import { SealedKeys, fileSealingSource, readRootVerifierSet, sealingContext, verifierSealingSource } from './sealed-keys';
+import {
+    PINNED_VERIFIERS_FILE,
+    SealedKeys,
+    fileSealingSource,
+    readPinnedVerifierSet,
+    readRootVerifierSet,
+    sealingContext,
+    verifierSealingSource,
+} from './sealed-keys';
 import { TSM_REPORT_DIR, sealingEvidence, teeKind } from './evidence';
+import { refuseDevModeWhereItCouldPass } from './dev-guard';
 import { NVATTEST_COMMAND, collectGpuEvidence } from './gpu-evidence';
 import { modelHash } from './model-hash';
 import { BackendRefused, requireBackendInsideTd } from './backend-target';
@@ -59,24 +68,6 @@ export interface ServeOptions {
     sealedKeys?: string;
     sealKeyFile?: string;
     sealWithVerifiers?: boolean;
-}
-
-// Development mode lifts the rules on the backend and the GPU evidence, and nothing in a TDX quote
-// says it was on: so it is refused where its evidence could pass for production, on mainnet and
-// on a machine that produces real TDX quotes.
-function refuseDevModeWhereItCouldPass(o: Pick<ServeOptions, 'dev' | 'network' | 'tsm' | 'gpuEvidenceCommand'>) {
-    if (o.gpuEvidenceCommand !== undefined && !o.dev) {
-        throw new UsageError(
-            '--gpu-evidence-command needs --dev: a production worker runs nvattest itself, so its evidence comes from its own GPUs',
-        );
-    }
-    if (!o.dev) return;
-    if (o.network === 'mainnet') throw new UsageError('--dev is refused on mainnet: development mode never serves real clients');
-    if (teeKind({ tsmDir: o.tsm, allowSimulated: true }) === 'tdx') {
-        throw new UsageError(
-            `--dev is refused on a TDX machine (${o.tsm} exists): its quotes would look like production while the backend and GPU rules are off; run without --dev`,
-        );
-    }
 }
 
 // The hash of the model this worker attests to serve. Outside --dev the worker computes it from
@@ -157,6 +148,11 @@ function sealedKeysOrUsageError(o: ServeOptions, provider: Address, modelHash: B
             "--sealed-keys needs a sealing key source: --seal-with-verifiers (the verifiers release it to this TD's code) or --seal-key-file FILE (development, with --dev); without --sealed-keys the keys live in memory only and a restart needs new sessions",
         );
     }
+    if (o.sealWithVerifiers && !o.dev && !existsSync(PINNED_VERIFIERS_FILE)) {
+        throw new UsageError(
+            `--seal-with-verifiers needs the verifiers pinned in the image at ${PINNED_VERIFIERS_FILE} ({"threshold": N, "keys": [...]}): the host chooses the chain endpoints, which could name verifiers of its own`,
+        );
+    }
     const globalId = o.network === 'mainnet' ? GLOBAL_ID_MAINNET : GLOBAL_ID_TESTNET;
     const source = o.sealKeyFile
         ? fileSealingSource(o.sealKeyFile)
@@ -165,8 +161,9 @@ function sealedKeysOrUsageError(o: ServeOptions, provider: Address, modelHash: B
               provider,
               globalId,
               modelHash,
-              evidence: (reportData) => sealingEvidence(reportData, { tsmDir: o.tsm, allowSimulated: o.dev }),
-              verifierSet: () => readRootVerifierSet(chain, o.root),
+              evidence: (binding) => sealingEvidence(binding, { tsmDir: o.tsm, allowSimulated: o.dev, gpu: gpuCollector(o) }),
+              // (the host chooses the chain endpoints: production trusts only the verifiers pinned in the image)
+              verifierSet: async () => (o.dev ? readRootVerifierSet(chain, o.root) : readPinnedVerifierSet()),
           });
     return new SealedKeys(o.sealedKeys, source, sealingContext(provider, globalId, modelHash));
 }

@@ -4,7 +4,17 @@
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { randomBytes } from 'crypto';
-import { Evidence, GpuEvidence, ReportDataBinding, expectedGpuNonce, expectedReportData } from '../../protocol/evidence';
+import {
+    Evidence,
+    GpuEvidence,
+    ReportDataBinding,
+    SealingBinding,
+    expectedGpuNonce,
+    expectedReportData,
+    sealingGpuNonce,
+    sealingReportData,
+} from '../../protocol/evidence';
+import type { SealingRequest } from '../../protocol/verifier-api';
 
 export const TSM_REPORT_DIR = '/sys/kernel/config/tsm/report';
 
@@ -41,12 +51,13 @@ export async function collectEvidence(binding: ReportDataBinding, o: EvidenceOpt
     return { kind: 'tdx', quote: tsmQuote(reportData, o.tsmDir), ...gpu };
 }
 
-// The evidence of a sealing request (sealed-keys.ts): the quote over `reportData` alone, no GPUs.
-export function sealingEvidence(
-    reportData: Buffer,
-    o: EvidenceOptions,
-): { kind: 'tdx'; quote: Buffer } | { kind: 'simulated'; reportData: Buffer } {
-    return teeKind(o) === 'simulated' ? { kind: 'simulated', reportData } : { kind: 'tdx', quote: tsmQuote(reportData, o.tsmDir) };
+// The evidence of a sealing request (sealed-keys.ts): the quote over its report_data, and the
+// GPUs' evidence over its GPU nonce (the verifier allowlists the whole measurement).
+export async function sealingEvidence(binding: SealingBinding, o: EvidenceOptions): Promise<SealingRequest['evidence']> {
+    const reportData = sealingReportData(binding);
+    const gpu = o.gpu ? { gpu: await o.gpu(sealingGpuNonce(binding)) } : {};
+    if (teeKind(o) === 'simulated') return { kind: 'simulated', reportData, ...gpu };
+    return { kind: 'tdx', quote: tsmQuote(reportData, o.tsmDir), ...gpu };
 }
 
 // configfs-tsm: create a report entry, write the report data to inblob, read the quote from

@@ -17,7 +17,7 @@
 import { hkdfSync, randomBytes } from 'crypto';
 import { signVerify } from '@ton/crypto';
 import { openAuth, generateX25519KeyPair } from '../../protocol/hpke';
-import { SEALING_SHARE_DOMAIN, sealingReportData, sealingShareSigned } from '../../protocol/evidence';
+import { SEALING_SHARE_DOMAIN, SealingBinding, sealingReportData, sealingShareSigned } from '../../protocol/evidence';
 import { SealingRequest, encodeSealingRequest, sealingShareSchema } from '../../protocol/verifier-api';
 import { postToVerifier } from './verifier-client';
 import { ChainAccess, onChain } from '../../protocol/chain';
@@ -61,13 +61,42 @@ export async function readRootVerifierSet(chain: ChainAccess, root: Address): Pr
     return { has: (k) => set.keys.has(bufferToBigInt(k)), threshold: Number(set.threshold) };
 }
 
+/**
+ * Where a production image pins the verifiers it takes sealing shares from: in the measured root
+ * filesystem, so that the host (which chooses the worker's flags and chain endpoints, and could
+ * name verifiers of its own) cannot change it. JSON: {"threshold": N, "keys": ["hex ed25519 key", ...]}.
+ */
+export const PINNED_VERIFIERS_FILE = '/etc/cocoon/sealing-verifiers.json';
+
+/** The verifier set pinned in the image (PINNED_VERIFIERS_FILE); throws naming what is wrong with the file. */
+export function readPinnedVerifierSet(path = PINNED_VERIFIERS_FILE): RootVerifierSet {
+    let pinned: { threshold?: unknown; keys?: unknown };
+    try {
+        pinned = JSON.parse(readFileSync(path, 'utf8')) as typeof pinned;
+    } catch (e) {
+        throw new Error(`the pinned sealing verifiers (${path}) cannot be read: ${(e as Error).message}`);
+    }
+    const keys = Array.isArray(pinned.keys) ? pinned.keys : [];
+    if (keys.length === 0 || !keys.every((k) => typeof k === 'string' && /^[0-9a-fA-F]{64}$/.test(k))) {
+        throw new Error(`${path}: "keys" must list the verifiers' ed25519 public keys, 64 hex digits each`);
+    }
+    const threshold = pinned.threshold;
+    if (typeof threshold !== 'number' || !Number.isInteger(threshold) || threshold < 1 || threshold > keys.length) {
+        throw new Error(`${path}: "threshold" must be a whole number from 1 to the number of keys`);
+    }
+    const set = new Set((keys as string[]).map((k) => k.toLowerCase()));
+    return { has: (k) => set.has(k.toString('hex')), threshold };
+}
+
 export interface VerifierSealingOptions {
     verifiers: string[]; // the worker's --verifier URLs: every one must answer, now and after a restart
     provider: Address;
     globalId: number;
     modelHash: Buffer;
-    evidence: (reportData: Buffer) => SealingRequest['evidence']; // a quote over it (evidence.ts sealingEvidence)
-    verifierSet: () => Promise<RootVerifierSet>; // Root's, read when the shares are gathered
+    evidence: (binding: SealingBinding) => Promise<SealingRequest['evidence']>; // the TD's quote and GPUs' evidence (evidence.ts sealingEvidence)
+    // whom to take shares from, and how many: the set pinned in the image (production), or Root's
+    // as the chain endpoint shows it (development: the host chooses the endpoint)
+    verifierSet: () => Promise<RootVerifierSet>;
     timeoutMs?: number;
 }
 
@@ -80,7 +109,7 @@ export function verifierSealingSource(o: VerifierSealingOptions): SealingKeySour
         const reply = generateX25519KeyPair();
         const binding = { replyKey: reply.publicKey, provider: o.provider, globalId: o.globalId, modelHash: o.modelHash };
         const reportData = sealingReportData(binding);
-        const request = { ...binding, evidence: o.evidence(reportData) };
+        const request = { ...binding, evidence: await o.evidence(binding) };
         const answer = await postToVerifier(
             url,
             '/v1/sealing-share',
@@ -93,7 +122,7 @@ export function verifierSealingSource(o: VerifierSealingOptions): SealingKeySour
             throw new Error(`the sealing share from ${url} does not carry a valid signature of ${signer}`);
         }
         if (!set.has(answer.publicKey)) {
-            throw new Error(`the sealing share from ${url} is signed by ${signer}, which is not in Root's verifier set`);
+            throw new Error(`the sealing share from ${url} is signed by ${signer}, which is not in the verifier set`);
         }
         let share: Buffer; // (32 bytes: the schema takes a 48-byte ciphertext, share and tag)
         try {
