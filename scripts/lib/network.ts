@@ -23,7 +23,12 @@ export function withEndpoints(provider: NetworkProvider, env: NodeJS.ProcessEnv 
     if (list.length === 0) {
         // Blueprint's own v2 endpoint, read through get-method.ts (its TonClient cannot read nested
         // tuples: a Provider's summary, a Session's terms). Other connections are left as they are.
-        const api = typeof provider.api === 'function' ? provider.api() : undefined;
+        let api: unknown;
+        try {
+            api = provider.api();
+        } catch {
+            return provider; // (a connection without an API client: the sandbox's)
+        }
         if (!(api instanceof TonClient)) return provider;
         chain = failoverChain([{ url: api.parameters.endpoint, apiKey: api.parameters.apiKey }]);
     } else {

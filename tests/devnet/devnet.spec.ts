@@ -5,7 +5,8 @@ import { spawn } from 'child_process';
 import { join } from 'path';
 import { Address, Cell, beginCell, external, internal, storeMessage, toNano } from '@ton/core';
 import { TonClient, WalletContractV4 } from '@ton/ton';
-import { mnemonicNew, mnemonicToPrivateKey } from '@ton/crypto';
+import { keyPairFromSeed, mnemonicNew, mnemonicToPrivateKey } from '@ton/crypto';
+import { readFileSync } from 'fs';
 import { failoverChain, mnemonicWallet } from '../../protocol/chain';
 import { readProvider } from '../../protocol/state';
 import { Provider, Root, buildListing, providerForOwner, storeRegister } from '../../wrappers';
@@ -180,31 +181,7 @@ describe('devnet', () => {
     });
 
     it('runs a Blueprint script unchanged: --custom URL --custom-version v2 --custom-type testnet --mnemonic', async () => {
-        // (asynchronously: the devnet answers from this process)
-        const r = await run(
-            process.execPath,
-            [
-                join(ROOT_DIR, 'node_modules', '@ton', 'blueprint', 'dist', 'cli', 'cli.js'),
-                'run',
-                'showProvider',
-                '--custom',
-                net.url,
-                '--custom-version',
-                'v2',
-                '--custom-type',
-                'testnet',
-                '--mnemonic',
-                '--',
-                '--root',
-                net.info.root!,
-                '--owner',
-                net.info.wallets[1].address,
-            ],
-            {
-                cwd: ROOT_DIR,
-                env: { ...process.env, WALLET_MNEMONIC: net.info.wallets[1].mnemonic, WALLET_VERSION: 'v4' },
-            },
-        );
+        const r = await blueprint(net, 1, ['showProvider', '--', '--root', net.info.root!, '--owner', net.info.wallets[1].address]);
         expect({ status: r.status, stderr: r.stderr, stdout: r.stdout }).toEqual({
             status: 0,
             stderr: expect.not.stringMatching(/Error/),
@@ -213,3 +190,50 @@ describe('devnet', () => {
         expect(r.stdout).toMatch(/1 x NVIDIA H100 80GB HBM3/);
     }, 150_000);
 });
+
+describe('devnet without the protocol: a testnet deployment rehearsed with the Blueprint scripts', () => {
+    let net: Devnet;
+    beforeAll(async () => {
+        net = await startDevnet({ dir: tempDir('devnet-rehearsal'), port: 0, deploy: false, wallets: 1, modelHash: DEMO_MODEL_HASH });
+    });
+    afterAll(() => net.close());
+
+    it('deploys Root from deploy/params.testnet.json and adds a verifier, as docs/guides/deploy.md shows', async () => {
+        expect(net.info.root).toBeUndefined();
+        const deployed = await blueprint(net, 0, ['deployRoot', '--', '--params', 'deploy/params.testnet.json', '--yes']);
+        expect(deployed.status).toBe(0);
+        const root = /Root (\S+) on testnet \(global id -3\)/.exec(deployed.stdout)?.[1];
+        expect(root).toBeDefined();
+        const key = readFileSync(net.info.verifierKeyFiles[0], 'utf8').trim();
+        const verifierKey = keyPairFromSeed(Buffer.from(key, 'hex')).publicKey.toString('hex');
+        const added = await blueprint(net, 0, ['addVerifier', '--', '--root', root!, '--key', verifierKey]);
+        expect(added.status).toBe(0);
+        const chain = failoverChain([{ url: net.url + 'jsonRPC' }]);
+        const opened = chain.open(Root.fromAddress(Address.parse(root!)));
+        expect(await opened.getGlobalId()).toBe(-3n);
+        expect(await opened.getIsVerifier(BigInt('0x' + verifierKey))).toBe(true);
+    }, 150_000);
+});
+
+// `npx blueprint run ARGS --custom URL --custom-version v2 --custom-type testnet --mnemonic` with
+// the devnet wallet `wallet` (asynchronously: the devnet answers from this process).
+function blueprint(net: Devnet, wallet: number, args: string[]) {
+    const [script, ...rest] = args;
+    return run(
+        process.execPath,
+        [
+            join(ROOT_DIR, 'node_modules', '@ton', 'blueprint', 'dist', 'cli', 'cli.js'),
+            'run',
+            script,
+            '--custom',
+            net.url,
+            '--custom-version',
+            'v2',
+            '--custom-type',
+            'testnet',
+            '--mnemonic',
+            ...rest,
+        ],
+        { cwd: ROOT_DIR, env: { ...process.env, WALLET_MNEMONIC: net.info.wallets[wallet].mnemonic, WALLET_VERSION: 'v4' } },
+    );
+}
