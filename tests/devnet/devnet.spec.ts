@@ -148,6 +148,61 @@ describe('devnet', () => {
         expect(rest).toEqual({ ok: true, result: toNano('1000000').toString() });
     });
 
+    it('refuses malformed calls, naming the field', async () => {
+        const w = net.info.wallets[0].address;
+        const cases: [string, Record<string, unknown>, number, string][] = [
+            ['getAddressInformation', {}, 422, 'address: field required'],
+            ['getTransactions', { address: w, lt: '1' }, 422, 'lt and hash go together'],
+            ['getTransactions', { address: w, limit: 'x' }, 422, 'limit: value is not a valid integer'],
+            ['runGetMethod', { address: net.info.root }, 422, 'method: field required'],
+            ['runGetMethod', { address: net.info.root, method: 'seqno', stack: 'x' }, 422, 'stack: value is not a valid list'],
+            ['runGetMethod', { address: net.info.root, method: 'seqno', stack: [['num', 'zz']] }, 422, 'stack.0: zz is not a number'],
+            ['runGetMethod', { address: net.info.root, method: 'seqno', stack: [['float', '1']] }, 422, 'stack.0: unsupported type float'],
+            [
+                'runGetMethod',
+                { address: net.info.root, method: 'seqno', stack: [['tvm.Cell', '!!']] },
+                422,
+                'stack.0: not a base64 bag of cells',
+            ],
+            ['getConfigParam', { config_id: 4242 }, 404, 'config param 4242 is not set'],
+            ['tryLocateResultTx', { source: w, destination: w, created_lt: 'x' }, 422, 'created_lt: field required'],
+            ['tryLocateResultTx', { source: w, destination: w, created_lt: '1' }, 404, 'transaction was not found'],
+        ];
+        for (const [method, params, code, error] of cases) {
+            expect(await call(method, params)).toEqual({ status: code, body: { ok: false, code, error, id: 1 } });
+        }
+        // an internal message cannot be sent from outside
+        const to = Address.parse(w);
+        const internalMessage = beginCell()
+            .store(
+                storeMessage({
+                    info: {
+                        type: 'internal',
+                        src: to,
+                        dest: to,
+                        value: { coins: 1n },
+                        bounce: false,
+                        bounced: false,
+                        ihrDisabled: true,
+                        ihrFee: 0n,
+                        forwardFee: 0n,
+                        createdLt: 0n,
+                        createdAt: 0,
+                    },
+                    body: Cell.EMPTY,
+                }),
+            )
+            .endCell();
+        expect((await call('sendBoc', { boc: internalMessage.toBoc().toString('base64') })).body.error).toBe(
+            'boc: only external messages can be sent',
+        );
+        const noMethod = await fetch(rpc, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+        expect([noMethod.status, ((await noMethod.json()) as { error: string }).error]).toEqual([422, 'method: field required']);
+        // a get method of an account without code: exit code -13, as a liteserver answers
+        const none = await call('runGetMethod', { address: new Address(0, Buffer.alloc(32, 9)).toString(), method: 'seqno', stack: [] });
+        expect(none.body.result).toMatchObject({ exit_code: -13, stack: [] });
+    });
+
     it('keeps wall-clock time, moves it forward on an admin call, and carries everything over a restart', async () => {
         const base = net.url.replace('/api/v2/', '');
         const { result } = (await (await fetch(`${base}/admin/now`)).json()) as { result: { now: number } };

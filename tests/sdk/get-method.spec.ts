@@ -1,7 +1,8 @@
 // Get methods through a toncenter v2 API (protocol/get-method.ts): the whole stack is read, nested
 // tuples and nulls included, where @ton/ton's TonClient reads only the top level.
-import { Cell, beginCell } from '@ton/core';
-import { entry, topLevelItem } from '../../protocol/get-method';
+import { Address, Cell, beginCell } from '@ton/core';
+import { createServer } from 'http';
+import { entry, runGetMethod, topLevelItem } from '../../protocol/get-method';
 
 const cell = beginCell().storeUint(7, 8).endCell();
 const bytes = cell.toBoc().toString('base64');
@@ -50,5 +51,34 @@ describe('toncenter stacks', () => {
         expect(items[4]).toEqual({ type: 'tuple', items: [{ type: 'int', value: 9n }] });
         expect(() => entry({ '@type': 'tvm.stackEntryUnsupported' })).toThrow('unsupported stack entry: tvm.stackEntryUnsupported');
         expect(Cell.fromBase64(bytes).equals(cell)).toBe(true);
+    });
+
+    it('names what a toncenter API refused, and a get method that failed by its exit code', async () => {
+        const answers: unknown[] = [
+            { ok: false, error: 'rate limited', code: 429 },
+            { ok: true, result: { exit_code: 11, gas_used: 5, stack: [] } },
+        ];
+        const server = createServer((req, res) => {
+            req.resume();
+            req.on('end', () => {
+                const a = answers.shift() as { code?: number };
+                res.statusCode = a.code ?? 200;
+                res.end(JSON.stringify(a));
+            });
+        });
+        await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+        const endpoint = { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/jsonRPC`, timeoutMs: 2000 };
+        const at = new Address(0, Buffer.alloc(32, 1));
+        try {
+            await expect(runGetMethod(endpoint, at, 'x', [])).rejects.toThrow(
+                'Received error: {"ok":false,"error":"rate limited","code":429}',
+            );
+            await expect(runGetMethod(endpoint, at, 'x', [])).rejects.toThrow('Unable to execute get method. Got exit_code: 11');
+            await expect(runGetMethod(endpoint, at, 'x', [{ type: 'null' }])).rejects.toThrow(
+                'a get method argument of type null cannot be sent to a toncenter API',
+            );
+        } finally {
+            server.close();
+        }
     });
 });

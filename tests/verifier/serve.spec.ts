@@ -126,6 +126,16 @@ describe('verifier CLI: serve', () => {
         const open = run(randomBytes(32), 0o644);
         expect([open.status, open.stderr]).toEqual([64, expect.stringMatching(/is readable by others than its owner: chmod 600/)]);
         expect(existsSync(join(dir, 'v.sqlite'))).toBe(false); // (refused before anything was created)
+        const missing = spawnSync(
+            CLI[0],
+            [...CLI.slice(1), ...baseArgs(join(dir, 'v.sqlite'), 18487), '--sealing-secret-file', join(dir, 'absent')],
+            {
+                cwd: ROOT,
+                encoding: 'utf8',
+                env: { ...process.env, COCOON_VERIFIER_KEY: SEED },
+            },
+        );
+        expect([missing.status, missing.stderr]).toEqual([64, expect.stringMatching(/--sealing-secret-file \S+absent: ENOENT/)]);
     });
 
     describe('running, with the chain endpoint down', () => {

@@ -101,29 +101,13 @@ describe('worker CLI', () => {
         writeFileSync(join(model, 'weights.bin'), 'weights');
         const tsm = tempDir('worker-tdx');
         const secret = join(tempDir('worker-seal'), 'secret');
-        const prod = worker(
-            { COCOON_WORKER_MNEMONIC: words },
-            ...serve.slice(0, -2),
-            '--tsm',
-            tsm,
-            '--model-dir',
-            model,
-            '--seal-key-file',
-            secret,
-        );
+        // (a production worker: on a TDX machine, hashing its model's files)
+        const production = (...args: string[]) =>
+            worker({ COCOON_WORKER_MNEMONIC: words }, ...serve.slice(0, -2), '--tsm', tsm, '--model-dir', model, ...args);
+        const prod = production('--seal-key-file', secret);
         expect(prod.status).toBe(64);
         expect(prod.stderr).toMatch(/--seal-key-file needs --dev: whoever reads that file can read the enclave keys/);
-        const unpinned = worker(
-            { COCOON_WORKER_MNEMONIC: words },
-            ...serve.slice(0, -2),
-            '--tsm',
-            tsm,
-            '--model-dir',
-            model,
-            '--sealed-keys',
-            join(model, 'keys'),
-            '--seal-with-verifiers',
-        );
+        const unpinned = production('--sealed-keys', join(model, 'keys'), '--seal-with-verifiers');
         expect(unpinned.status).toBe(64);
         expect(unpinned.stderr).toMatch(
             /--seal-with-verifiers needs the verifiers pinned in the image at \/etc\/cocoon\/sealing-verifiers.json/,
