@@ -36,6 +36,9 @@ export interface RequestEnvelope {
     enc: string; // base64: the HPKE encapsulated key
     ciphertext: string; // base64
     resume?: true; // only go on with the answer kept for this id (authenticated: requestAad)
+    // the run of the worker it is sealed for (its identity's `boot`, authenticated: requestAad): a
+    // restarted worker refuses envelopes of its earlier runs, which the host could otherwise replay
+    boot?: string;
 }
 
 /** A whole (not streamed) encrypted answer: AES-128-GCM under a key only the requesting client can derive. */
@@ -105,9 +108,9 @@ export async function sealRequest(
     clientKey: SessionKey,
     plaintext: Uint8Array,
     requestId: string,
-    o: { resume?: boolean } = {},
+    o: { resume?: boolean; boot?: string } = {},
 ) {
-    const sealed = sealAuth(enclaveEncryptionKey, clientKey, info(session), requestAad(requestId, o.resume), plaintext);
+    const sealed = sealAuth(enclaveEncryptionKey, clientKey, info(session), requestAad(requestId, o.resume, o.boot), plaintext);
     const responseKey = sealed.context.export(RESPONSE_LABEL, 16);
     const envelope: RequestEnvelope = {
         requestId,
@@ -115,6 +118,7 @@ export async function sealRequest(
         enc: sealed.enc.toString('base64'),
         ciphertext: sealed.ciphertext.toString('base64'),
         ...(o.resume ? { resume: true as const } : {}),
+        ...(o.boot ? { boot: o.boot } : {}),
     };
     return {
         envelope,
@@ -123,11 +127,11 @@ export async function sealRequest(
     };
 }
 
-// What the request's encryption authenticates beside the plaintext: its id, and whether it only
-// asks to go on with an answer the worker kept (a stream cut off mid-way: serving it anew would
-// charge a second, different answer). Nobody on the way can add or strip that flag.
-function requestAad(requestId: string, resume?: boolean): Buffer {
-    return Buffer.from(resume ? `${requestId}|resume` : requestId);
+// What the request's encryption authenticates beside the plaintext: its id, whether it only asks
+// to go on with an answer the worker kept (a stream cut off mid-way: serving it anew would charge
+// a second, different answer), and the worker run it is for. Nobody on the way can change them.
+function requestAad(requestId: string, resume?: boolean, boot?: string): Buffer {
+    return Buffer.from(`${boot ? `boot:${boot}|` : ''}${resume ? `${requestId}|resume` : requestId}`);
 }
 
 /**
@@ -143,7 +147,7 @@ export async function openRequest(enclaveKey: SessionKey, session: Address, enve
             Buffer.from(envelope.clientKey, 'base64'),
             Buffer.from(envelope.enc, 'base64'),
             info(session),
-            requestAad(envelope.requestId, envelope.resume),
+            requestAad(envelope.requestId, envelope.resume, envelope.boot),
             Buffer.from(envelope.ciphertext, 'base64'),
         );
     } catch {

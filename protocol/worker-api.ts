@@ -328,6 +328,10 @@ export const requestEnvelopeSchema = z.object({
     ciphertext: base64.min(24).max(Math.ceil((MAX_REQUEST_BYTES + 16) / 3) * 4), // (16: the AEAD tag)
     // only go on with the answer kept for this id, never serve it anew (authenticated: encryption.ts)
     resume: z.literal(true).optional(),
+    boot: z
+        .string()
+        .regex(/^[0-9a-f]{32}$/, 'must be the 16-byte worker run id in hex')
+        .optional(), // the worker run it is sealed for (authenticated: encryption.ts)
 });
 
 /** Validates a ResponseEnvelope: base64 nonce and ciphertext. */
@@ -341,6 +345,7 @@ export const identitySchema = z.object({
     encryptionKey: z.string().regex(/^[0-9a-f]{64}$/),
     models: z.array(z.string()),
     attestedUntil: z.number().int().nullable(),
+    boot: z.string(), // this run of the worker (random at start): requests are sealed for it
 });
 /**
  * What a worker says about itself at GET /v1/identity: its Provider, network (global id), enclave signing and encryption
@@ -363,6 +368,7 @@ export type WorkerErrorCode =
     | 'answer-expired'
     | 'nothing-to-resume'
     | 'replayed'
+    | 'stale-boot'
     | 'session-busy'
     | 'rejected-by-model'
     | 'undecryptable'
@@ -379,4 +385,9 @@ export type WorkerErrorCode =
  * `sealed`, on a 'rejected-by-model' refusal: the backend's own explanation (a JSON error body),
  * encrypted to the client like an answer, since it may quote the request.
  */
-export const workerErrorSchema = z.object({ error: z.string(), message: z.string(), sealed: responseEnvelopeSchema.optional() });
+export const workerErrorSchema = z.object({
+    error: z.string(),
+    message: z.string(),
+    sealed: responseEnvelopeSchema.optional(),
+    boot: z.string().optional(), // with 'stale-boot': the worker's current run
+});

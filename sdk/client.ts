@@ -692,6 +692,7 @@ export class ClientSession {
     readonly provider: Address;
     private tracker: ReceiptTracker;
     private stoppedBy: Error | null = null;
+    private workerBoot?: string; // the worker's run requests are sealed for (it names it when it refuses another)
     private latestReceipt: { receipt: Cell; signature: Buffer; seqno: number } | null = null;
     private slots: Semaphore;
 
@@ -937,8 +938,10 @@ export class ClientSession {
         // A stream already partly delivered only goes on with the answer the worker kept: a new
         // answer could not be joined to the chunks the application has, and would be charged.
         const resume = (stream?.delivered.chunks ?? 0) > 0;
+        const sealedFor = this.workerBoot;
         const { envelope, openResponse, openStream } = await sealRequest(enclaveKey, this.address, this.sessionKey, plaintext, requestId, {
             resume,
+            boot: sealedFor,
         });
         const res = await this.post(`/v1/sessions/${this.address.toString()}/chat`, envelope);
         if (res.status === 200 && res.lines) {
@@ -959,6 +962,12 @@ export class ClientSession {
                     `the model refused the request, not charged: ${explanation}`,
                     'rejected-by-model',
                 );
+            }
+            // Sealed for another run of the worker (the first request, or one after a restart): seal
+            // it again for the run it named. Refused unopened, so nothing was served.
+            if (err.success && err.data.error === 'stale-boot' && err.data.boot && err.data.boot !== sealedFor) {
+                this.workerBoot = err.data.boot;
+                return this.attempt(plaintext, textRequest, requestId, outstanding, stream);
             }
             // The worker holds other keys than the ones checked: look at the chain again, which
             // names the real problem (a new attestation) if there is one.

@@ -8,7 +8,7 @@ import {
     ReceiptRejected,
     generateEncryptionKeyPair,
     registeredProviders,
-    sealRequest,
+    sealRequest as sealForRun,
     readSession,
     ChatCompletion,
     ChatCompletionChunk,
@@ -50,6 +50,9 @@ describe('worker and client SDK', () => {
     let net: LocalNetwork;
     let client: CocoonClient;
     let session: ClientSession;
+    // requests sealed here, as the SDK seals them, for the worker's current run
+    const sealRequest = (...a: Parameters<typeof sealForRun>) =>
+        sealForRun(a[0], a[1], a[2], a[3], a[4], { ...a[5], boot: net.worker.boot });
 
     async function setUp(o: { budget?: bigint; attest?: boolean; durationSeconds?: number } = {}) {
         net = await startLocalNetwork();
@@ -1136,6 +1139,43 @@ describe('worker and client SDK', () => {
             const after = await session.chat(ask('after the restart'));
             expect(after.receipt.seqno).toBe(before.receipt.seqno + 2);
             expect(net.ledger.transactions.length).toBe(sent); // nothing on-chain
+        });
+
+        it("serves no envelope of an earlier run after a restart with sealed keys, even with its request's row removed from the log", async () => {
+            await setUp();
+            await net.stopWorker();
+            await net.startWorker({ sealedKeys: true });
+            net.blockchain.now! += 1;
+            await net.worker.attest();
+            session = await openTracked();
+            const url = `${net.workerUrl}/v1/sessions/${session.address.toString()}/chat`;
+            const body = Buffer.from(JSON.stringify({ ...ask('captured on the way'), model: DEMO_MODEL }));
+            const keys = net.worker.keys;
+            // a request without the run it is for is refused unopened, naming the run (the SDK's first request learns it so)
+            const unbound = await sealForRun(keys.encryption.publicKey, session.address, session.sessionKey, body, requestId(20));
+            expect(await post(url, unbound.envelope)).toMatchObject({ status: 409, json: { error: 'stale-boot', boot: net.worker.boot } });
+            const captured = await sealRequest(keys.encryption.publicKey, session.address, session.sessionKey, body, requestId(21));
+            expect((await post(url, captured.envelope)).status).toBe(200);
+            const charged = net.worker.o.meter.latest(session.address)!;
+
+            // the host restarts the worker and removes the request from the log on its disk
+            await net.stopWorker();
+            const restarted = await net.startWorker({ sealedKeys: true });
+            (restarted.o.meter as unknown as { db: { prepare(sql: string): { run(...a: unknown[]): unknown } } }).db
+                .prepare('DELETE FROM requests WHERE request_id = ?')
+                .run(requestId(21));
+            const replayed = await post(url, captured.envelope);
+            expect(replayed).toMatchObject({ status: 409, json: { error: 'stale-boot', boot: restarted.boot } });
+            // (the bound run is authenticated: relabelling the envelope for this run does not open it)
+            expect(await post(url, { ...captured.envelope, boot: restarted.boot })).toMatchObject({
+                status: 400,
+                json: { error: 'undecryptable' },
+            });
+            expect(restarted.o.meter.latest(session.address)!.seqno).toBe(charged.seqno); // nothing charged again
+            // a request sealed for this run is served, the next receipt in order
+            const fresh = await sealRequest(keys.encryption.publicKey, session.address, session.sessionKey, body, requestId(22));
+            expect((await post(url, fresh.envelope)).status).toBe(200);
+            expect(restarted.o.meter.latest(session.address)!.seqno).toBe(charged.seqno + 1);
         });
 
         it("re-attests when Root's verifier set changes, so that clients keep trusting it", async () => {

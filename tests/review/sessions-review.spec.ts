@@ -47,7 +47,7 @@ describe('review of issue 14', () => {
     const chatUrl = (s: ClientSession | Address) =>
         `${net.workerUrl}/v1/sessions/${(s instanceof Address ? s : s.address).toString()}/chat`;
     const seal = (s: ClientSession, r: ReturnType<typeof ask>, id: string) =>
-        sealRequest(net.worker.keys.encryption.publicKey, s.address, s.sessionKey, bodyOf(r), id);
+        sealRequest(net.worker.keys.encryption.publicKey, s.address, s.sessionKey, bodyOf(r), id, { boot: net.worker.boot });
     const db = () => (net.worker.o.meter as unknown as { db: Db }).db;
     // Replaces the worker's backend; `around` gets the real call.
     function wrapBackend(around: (done: () => Promise<ChatCompletion>, n: number) => Promise<ChatCompletion>) {
@@ -279,6 +279,7 @@ describe('review of issue 14', () => {
                 stranger,
                 bodyOf(ask('junk')),
                 requestId(100 + i),
+                { boot: net.worker.boot },
             );
             expect((await post(chatUrl(s), junk.envelope)).json.error).toBe('not-your-session');
         }
@@ -289,7 +290,9 @@ describe('review of issue 14', () => {
         await setUp();
         const next = (await sessionFor(net.root.address, net.gpuOwner.address, net.client.address, nonce + 1n)).address;
         const stranger = await generateEncryptionKeyPair();
-        const probe = await sealRequest(net.worker.keys.encryption.publicKey, next, stranger, bodyOf(ask('probe')), requestId(200));
+        const probe = await sealRequest(net.worker.keys.encryption.publicKey, next, stranger, bodyOf(ask('probe')), requestId(200), {
+            boot: net.worker.boot,
+        });
         expect((await post(chatUrl(next), probe.envelope)).json.error).toBe('unknown-session'); // cached as "no Session" for 3 s
         const s = await open();
         expect(s.address.equals(next)).toBe(true);
@@ -341,6 +344,7 @@ describe('review of issue 14', () => {
                     stranger,
                     bodyOf(ask('junk')),
                     requestId(400 + i),
+                    { boot: net.worker.boot },
                 );
                 await post(`${url}/v1/sessions/${junk.toString()}/chat`, env.envelope);
             }

@@ -2,7 +2,7 @@
 // requests through the model backend, meters them into signed receipts and claims them on-chain.
 // Plaintext exists only inside handleChat and is never logged.
 import { Address, Cell, Sender, Transaction, beginCell } from '@ton/core';
-import { createHash } from 'crypto';
+import { createHash, randomBytes } from 'crypto';
 import type { Logger } from 'pino';
 import {
     CLAIM_VALUE,
@@ -65,8 +65,9 @@ export class WorkerRefusal extends ApiError {
         readonly code: WorkerErrorCode,
         status: number,
         message: string,
-        // for 'rejected-by-model': the backend's explanation, sealed to the client
-        extra?: { sealed: ResponseEnvelope },
+        // for 'rejected-by-model': the backend's explanation, sealed to the client; for
+        // 'stale-boot': this run's id, to seal the request for
+        extra?: { sealed: ResponseEnvelope } | { boot: string },
     ) {
         super(code, status, message, extra);
         this.name = 'WorkerRefusal';
@@ -177,8 +178,13 @@ export class Worker {
             encryptionKey: this.keys.encryption.publicKey.toString('hex'),
             models: this.o.models,
             attestedUntil: this.attestedUntil,
+            boot: this.boot,
         };
     }
+
+    // This run of the worker: requests are sealed for it (RequestEnvelope.boot), so that none sealed
+    // for an earlier run is served after a restart with the same (sealed) keys.
+    readonly boot = randomBytes(16).toString('hex');
 
     // ---------------------------------------------------------------------------------------
     // Attestation
@@ -290,7 +296,8 @@ export class Worker {
             this.stats.requests += 1;
             return r;
         } catch (e) {
-            this.stats.refused += 1;
+            // (a request sealed for another run is the client learning this run, not a refusal of it)
+            if (!(e instanceof WorkerRefusal && e.code === 'stale-boot')) this.stats.refused += 1;
             if (e instanceof WorkerRefusal) throw e;
             if (e instanceof ChainUnavailable) throw new WorkerRefusal('chain-unavailable', 503, e.message);
             if (e instanceof BackendUnavailable) throw new WorkerRefusal('backend-unavailable', 502, e.message);
@@ -299,6 +306,16 @@ export class Worker {
     }
 
     private async serve(sessionAddress: Address, envelope: RequestEnvelope): Promise<ChatReply> {
+        // Only envelopes sealed for this run: what keeps an earlier run's envelope from being served
+        // again lives in memory and in the request log on the host's disk, which the host can edit.
+        if (envelope.boot !== this.boot) {
+            throw new WorkerRefusal(
+                'stale-boot',
+                409,
+                `the request is sealed for ${envelope.boot ? 'an earlier run' : 'no run'} of this worker: seal it again for run ${this.boot}`,
+                { boot: this.boot },
+            );
+        }
         const s = await this.sessionOfClient(sessionAddress, envelope);
         this.requireWithinRate(sessionAddress);
         const opened = await this.open(sessionAddress, envelope);
