@@ -1113,13 +1113,18 @@ describe('worker and client SDK', () => {
             await expect(session.chat(ask('three'))).rejects.toMatchObject({ code: 'attestation-mismatch' });
         });
 
-        it('with sealed keys, a restarted worker goes on serving its sessions: no new attestation, no message on-chain, answers kept', async () => {
+        // A worker that seals its keys (with the verifiers' shares), attested, and a session with it.
+        async function withSealedKeys() {
             await setUp();
             await net.stopWorker();
             await net.startWorker({ sealedKeys: true });
             net.blockchain.now! += 1;
             await net.worker.attest();
             session = await openTracked();
+        }
+
+        it('with sealed keys, a restarted worker goes on serving its sessions: no new attestation, no message on-chain, answers kept', async () => {
+            await withSealedKeys();
             const before = await session.chat(ask('before the restart'));
             const url = `${net.workerUrl}/v1/sessions/${session.address.toString()}/chat`;
             const body = Buffer.from(JSON.stringify({ ...ask('asked again after the restart'), model: DEMO_MODEL }));
@@ -1142,12 +1147,7 @@ describe('worker and client SDK', () => {
         });
 
         it("serves no envelope of an earlier run after a restart with sealed keys, even with its request's row removed from the log", async () => {
-            await setUp();
-            await net.stopWorker();
-            await net.startWorker({ sealedKeys: true });
-            net.blockchain.now! += 1;
-            await net.worker.attest();
-            session = await openTracked();
+            await withSealedKeys();
             const url = `${net.workerUrl}/v1/sessions/${session.address.toString()}/chat`;
             const body = Buffer.from(JSON.stringify({ ...ask('captured on the way'), model: DEMO_MODEL }));
             const keys = net.worker.keys;
