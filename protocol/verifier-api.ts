@@ -16,7 +16,7 @@
 import { Address, Cell } from '@ton/core';
 import { z } from 'zod';
 import { ProofSignature } from '../wrappers';
-import { AttestationRequest, Evidence, GpuEvidence, MAX_GPU_REPORT_BYTES, MAX_GPUS, MAX_QUOTE_BYTES, SealingBinding } from './evidence';
+import { AttestationRequest, Evidence, MAX_GPU_REPORT_BYTES, MAX_GPUS, MAX_QUOTE_BYTES, SealingBinding } from './evidence';
 
 // A TDX quote and eight GPUs' evidence, in hex, fit.
 export const BODY_LIMIT = 128 * 1024;
@@ -133,8 +133,7 @@ export const cosignRequestSchema = attestRequestSchema
 
 /** A worker's request for a verifier's share of its sealing key (the evidence binds sealingReportData). */
 export interface SealingRequest extends SealingBinding {
-    // the TD's quote (report_data: sealingReportData) and its GPUs' evidence (nonce: sealingGpuNonce)
-    evidence: { kind: 'tdx'; quote: Buffer; gpu?: GpuEvidence[] } | { kind: 'simulated'; reportData: Buffer; gpu?: GpuEvidence[] };
+    evidence: Evidence; // the TD's quote (report_data: sealingReportData) and its GPUs' evidence (nonce: sealingGpuNonce)
 }
 
 export const sealingRequestSchema = z.object({

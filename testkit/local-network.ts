@@ -138,27 +138,50 @@ const cell = (store: (b: ReturnType<typeof beginCell>) => void) => {
     return b.endCell();
 };
 
-// Step 1: governance deploys Root and sets up the verifiers (all of them needed) and the
-// simulated measurement. Development only: a production Root never allowlists it.
+// The messages with which governance sets up a development Root: deploy it, add the verifiers
+// (all of them needed) and allow the simulated measurement of `modelHash`. Development only: a
+// production Root never allowlists it. (Also the devnet's set-up: devnet/src/setup.ts.)
+export function developmentRootSetup(
+    root: { address: Address; init?: { code: Cell; data: Cell } | null },
+    verifierKeys: Buffer[],
+    modelHash: Buffer,
+): { value: bigint; body: Cell; init?: { code: Cell; data: Cell } }[] {
+    return [
+        { value: toNano('1'), body: cell(storeDeployRoot({ $$type: 'DeployRoot', queryId: 0n })), init: root.init! },
+        ...verifierKeys.map((k) => ({
+            value: GOVERNANCE_VALUE,
+            body: cell(storeAddVerifier({ $$type: 'AddVerifier', queryId: 0n, publicKey: bufferToBigInt(k) })),
+        })),
+        {
+            value: GOVERNANCE_VALUE,
+            body: cell(storeSetThreshold({ $$type: 'SetThreshold', queryId: 0n, threshold: BigInt(verifierKeys.length) })),
+        },
+        {
+            value: GOVERNANCE_VALUE,
+            body: cell(
+                storeAllowMeasurement({
+                    $$type: 'AllowMeasurement',
+                    queryId: 0n,
+                    measurement: bufferToBigInt(simulatedMeasurement(NO_GPU_EVIDENCE, modelHash)),
+                }),
+            ),
+        },
+    ];
+}
+
+// Step 1: governance deploys Root and sets up the verifiers and the simulated measurement.
 export async function deployLocalRoot(
     ledger: Ledger,
     governance: SandboxContract<TreasuryContract>,
     root: SandboxContract<Root>,
     verifierKeys: KeyPair[],
 ) {
-    await sendOk(ledger, governance, root.address, toNano('1'), cell(storeDeployRoot({ $$type: 'DeployRoot', queryId: 0n })), root.init!);
-    for (const k of verifierKeys) {
-        const add = storeAddVerifier({ $$type: 'AddVerifier', queryId: 0n, publicKey: bufferToBigInt(k.publicKey) });
-        await sendOk(ledger, governance, root.address, GOVERNANCE_VALUE, cell(add));
-    }
-    const threshold = storeSetThreshold({ $$type: 'SetThreshold', queryId: 0n, threshold: BigInt(verifierKeys.length) });
-    await sendOk(ledger, governance, root.address, GOVERNANCE_VALUE, cell(threshold));
-    const allow = storeAllowMeasurement({
-        $$type: 'AllowMeasurement',
-        queryId: 0n,
-        measurement: bufferToBigInt(simulatedMeasurement(NO_GPU_EVIDENCE, DEMO_MODEL_HASH)),
-    });
-    await sendOk(ledger, governance, root.address, GOVERNANCE_VALUE, cell(allow));
+    const messages = developmentRootSetup(
+        root,
+        verifierKeys.map((k) => k.publicKey),
+        DEMO_MODEL_HASH,
+    );
+    for (const m of messages) await sendOk(ledger, governance, root.address, m.value, m.body, m.init);
 }
 
 // Step 2: one verifier per key on loopback, in development mode (simulated evidence accepted).

@@ -2,27 +2,17 @@
 // (the first is governance, Root's owner), development verifier keys, and the protocol deployed
 // (Root with those verifiers and the development measurement of the model it is told), written
 // to the state directory so that every tool can be pointed at them.
-import { Address, Cell, SendMode, beginCell, external, internal, toNano } from '@ton/core';
+import { Address, Cell, SendMode, external, internal, toNano } from '@ton/core';
 import { WalletContractV4 } from '@ton/ton';
 import { keyPairFromSeed, mnemonicNew, mnemonicToPrivateKey } from '@ton/crypto';
 import { randomBytes } from 'crypto';
 import { writeFileSync } from 'fs';
 import { join } from 'path';
-import {
-    EXAMPLE_PARAMS,
-    GLOBAL_ID_TESTNET,
-    bufferToBigInt,
-    accountOf,
-    firstFailure,
-    rootForDeployment,
-    storeAddVerifier,
-    storeAllowMeasurement,
-    storeDeployRoot,
-    storeSetThreshold,
-} from '../../wrappers';
+import { EXAMPLE_PARAMS, GLOBAL_ID_TESTNET, accountOf, firstFailure, rootForDeployment } from '../../wrappers';
 import { NO_GPU_EVIDENCE } from '../../protocol/evidence';
 import { simulatedMeasurement } from '../../tee-verifier/src/attest';
 import { DevChain } from './chain';
+import { developmentRootSetup } from '../../testkit/local-network';
 
 /** What `npm run devnet` set up, as written to STATE/devnet.json. */
 export interface DevnetInfo {
@@ -90,26 +80,9 @@ export async function setUpDevnet(
                 throw new Error(`setting up the protocol failed at ${to.toString()}: ${failed?.reason ?? 'the message did not arrive'}`);
             }
         };
-        const cell = (store: (b: import('@ton/core').Builder) => void) => beginCell().store(store).endCell();
-        await send(root.address, toNano('1'), cell(storeDeployRoot({ $$type: 'DeployRoot', queryId: 0n })), root.init!);
-        for (const k of verifierKeys) {
-            await send(
-                root.address,
-                toNano('0.05'),
-                cell(storeAddVerifier({ $$type: 'AddVerifier', queryId: 0n, publicKey: bufferToBigInt(k.publicKey) })),
-            );
-        }
-        await send(
-            root.address,
-            toNano('0.05'),
-            cell(storeSetThreshold({ $$type: 'SetThreshold', queryId: 0n, threshold: BigInt(o.verifiers) })),
-        );
+        const keys = verifierKeys.map((k) => k.publicKey);
+        for (const m of developmentRootSetup(root, keys, o.modelHash)) await send(root.address, m.value, m.body, m.init);
         const measurement = simulatedMeasurement(NO_GPU_EVIDENCE, o.modelHash);
-        await send(
-            root.address,
-            toNano('0.05'),
-            cell(storeAllowMeasurement({ $$type: 'AllowMeasurement', queryId: 0n, measurement: bufferToBigInt(measurement) })),
-        );
         info.root = root.address.toString({ testOnly: true });
         info.modelHash = o.modelHash.toString('hex');
         info.measurement = measurement.toString('hex');

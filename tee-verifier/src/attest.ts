@@ -21,6 +21,7 @@ import { GpuEvidenceRejected, GpuRejectionCode, GpuTrust, gpuSetDigest, verifyGp
 import { PeerAuth, authenticate, signTicket, ticketSignatureValid } from './peer-auth';
 import {
     AttestationRequest,
+    Evidence,
     GpuEvidence,
     NO_GPU_EVIDENCE,
     expectedGpuNonce,
@@ -143,30 +144,55 @@ export type EvidenceJudgeOptions = Pick<AttestorOptions, 'collateral' | 'policy'
 // The TD and its report_data first, then the GPUs (their nonce derives from the same binding),
 // then the measurement that includes them. Throws AttestationRefused or QuoteRejected.
 export async function judgeEvidence(req: AttestationRequest, o: EvidenceJudgeOptions): Promise<Verdict> {
-    const expected = expectedReportData(req);
-    if (req.evidence.kind === 'simulated') {
+    const { measurement, tcbStatus } = await judgeBoundEvidence(
+        req.evidence,
+        { reportData: expectedReportData(req), gpuNonce: expectedGpuNonce(req), modelHash: req.modelHash },
+        o,
+        reportDataMismatch,
+    );
+    return { measurement, tcbStatus };
+}
+
+// Evidence judged against what it must bind (an attestation's or a sealing request's report_data
+// and GPU nonce): the measurement with the GPUs, and the code's alone (the TD's registers, or the
+// simulated TD, and the model) that sealing shares derive from.
+export async function judgeBoundEvidence(
+    evidence: Evidence,
+    bound: { reportData: Buffer; gpuNonce: Buffer; modelHash: Buffer },
+    o: EvidenceJudgeOptions,
+    mismatch: () => AttestationRefused,
+): Promise<Verdict & { codeMeasurement: Buffer }> {
+    const gpuDigest = () => verifyGpu(bound.gpuNonce, evidence.gpu ?? [], o);
+    if (evidence.kind === 'simulated') {
         if (!o.devMode) {
             throw new AttestationRefused(
                 'simulated-evidence-refused',
                 'simulated TEE evidence is accepted only by a verifier started in development mode',
             );
         }
-        if (!req.evidence.reportData.equals(expected)) throw reportDataMismatch();
-        const gpuDigest = await verifyGpu(expectedGpuNonce(req), req.evidence.gpu ?? [], o);
-        return { measurement: simulatedMeasurement(gpuDigest, req.modelHash), tcbStatus: Number(TCB_SIMULATED) };
+        if (!evidence.reportData.equals(bound.reportData)) throw mismatch();
+        return {
+            measurement: simulatedMeasurement(await gpuDigest(), bound.modelHash),
+            codeMeasurement: simulatedMeasurement(NO_GPU_EVIDENCE, bound.modelHash),
+            tcbStatus: Number(TCB_SIMULATED),
+        };
     }
-    const collateral = await o.collateral.collateralFor(req.evidence.quote);
-    const q = await verifyQuote(req.evidence.quote, collateral, o.now(), o.policy);
+    const collateral = await o.collateral.collateralFor(evidence.quote);
+    const q = await verifyQuote(evidence.quote, collateral, o.now(), o.policy);
     if (q.teeType !== 'TDX') throw new QuoteRejected('tcb-rejected', 'only Intel TDX quotes attest a Cocoon worker');
-    if (!q.reportData.equals(expected)) throw reportDataMismatch();
+    if (!q.reportData.equals(bound.reportData)) throw mismatch();
     const { mrTd, rtMr0, rtMr1, rtMr2, rtMr3 } = q.tdx!;
-    const gpuDigest = await verifyGpu(expectedGpuNonce(req), req.evidence.gpu ?? [], o);
-    return { measurement: tdxMeasurement({ mrTd, rtMr0, rtMr1, rtMr2, rtMr3 }, gpuDigest, req.modelHash), tcbStatus: tcbCode(q.tcbStatus) };
+    const registers = { mrTd, rtMr0, rtMr1, rtMr2, rtMr3 };
+    return {
+        measurement: tdxMeasurement(registers, await gpuDigest(), bound.modelHash),
+        codeMeasurement: tdxMeasurement(registers, NO_GPU_EVIDENCE, bound.modelHash),
+        tcbStatus: tcbCode(q.tcbStatus),
+    };
 }
 
 // Each GPU's evidence verified against the nonce derived from the request; the digest the
 // measurement includes (NO_GPU_EVIDENCE when there is none and the policy allows that).
-export async function verifyGpu(nonce: Buffer, gpus: GpuEvidence[], o: EvidenceJudgeOptions): Promise<Buffer> {
+async function verifyGpu(nonce: Buffer, gpus: GpuEvidence[], o: EvidenceJudgeOptions): Promise<Buffer> {
     const required = o.gpu?.required ?? !o.devMode;
     if (gpus.length === 0) {
         if (!required) return NO_GPU_EVIDENCE;

@@ -14,26 +14,10 @@
 import { hkdfSync } from 'crypto';
 import { KeyPair, sign } from '@ton/crypto';
 import { generateX25519KeyPair, sealAuth } from '../../protocol/hpke';
-import {
-    NO_GPU_EVIDENCE,
-    SEALING_SHARE_DOMAIN,
-    sealingGpuNonce,
-    sealingReportData,
-    sealingShareSigned,
-    tdxMeasurement,
-} from '../../protocol/evidence';
+import { SEALING_SHARE_DOMAIN, sealingGpuNonce, sealingReportData, sealingShareSigned } from '../../protocol/evidence';
 import { SealingRequest, SealingShare } from '../../protocol/verifier-api';
-import {
-    AllowlistReader,
-    AttestationRefused,
-    CollateralSource,
-    GpuPolicy,
-    asRefusal,
-    requireAllowed,
-    simulatedMeasurement,
-    verifyGpu,
-} from './attest';
-import { QuoteRejected, TcbPolicy, verifyQuote } from './quote';
+import { AllowlistReader, AttestationRefused, CollateralSource, GpuPolicy, asRefusal, judgeBoundEvidence, requireAllowed } from './attest';
+import { TcbPolicy } from './quote';
 
 export interface SealerOptions {
     secret: Buffer; // at least 32 bytes; whoever holds it and a worker's measurement can derive its share
@@ -89,25 +73,9 @@ export class Sealer {
                 'report-data-mismatch',
                 'report_data does not bind this reply key, network, provider and model (sealingReportData)',
             );
-        const gpuDigest = async () => verifyGpu(sealingGpuNonce(req), req.evidence.gpu ?? [], this.o);
-        if (req.evidence.kind === 'simulated') {
-            if (!this.o.devMode) {
-                throw new AttestationRefused(
-                    'simulated-evidence-refused',
-                    'simulated TEE evidence gets a sealing share only from a verifier in development mode',
-                );
-            }
-            if (!req.evidence.reportData.equals(reportData)) throw mismatch();
-            await requireAllowed(this.o.allowlist, simulatedMeasurement(await gpuDigest(), req.modelHash));
-            return simulatedMeasurement(NO_GPU_EVIDENCE, req.modelHash);
-        }
-        const collateral = await this.o.collateral.collateralFor(req.evidence.quote);
-        const q = await verifyQuote(req.evidence.quote, collateral, this.o.now(), this.o.policy);
-        if (q.teeType !== 'TDX') throw new QuoteRejected('tcb-rejected', 'only Intel TDX quotes get a sealing share');
-        if (!q.reportData.equals(reportData)) throw mismatch();
-        const { mrTd, rtMr0, rtMr1, rtMr2, rtMr3 } = q.tdx!;
-        const registers = { mrTd, rtMr0, rtMr1, rtMr2, rtMr3 };
-        await requireAllowed(this.o.allowlist, tdxMeasurement(registers, await gpuDigest(), req.modelHash));
-        return tdxMeasurement(registers, NO_GPU_EVIDENCE, req.modelHash);
+        const bound = { reportData, gpuNonce: sealingGpuNonce(req), modelHash: req.modelHash };
+        const verdict = await judgeBoundEvidence(req.evidence, bound, this.o, mismatch);
+        await requireAllowed(this.o.allowlist, verdict.measurement);
+        return verdict.codeMeasurement;
     }
 }

@@ -6,12 +6,13 @@ import { join } from 'path';
 import { Address, Cell, beginCell, external, internal, storeMessage, toNano } from '@ton/core';
 import { TonClient, WalletContractV4 } from '@ton/ton';
 import { keyPairFromSeed, mnemonicNew, mnemonicToPrivateKey } from '@ton/crypto';
-import { readFileSync } from 'fs';
+import { readFileSync, writeFileSync } from 'fs';
 import { failoverChain, mnemonicWallet } from '../../protocol/chain';
 import { readProvider } from '../../protocol/state';
 import { Provider, Root, buildListing, providerForOwner, storeRegister } from '../../wrappers';
 import { DEMO_MODEL, DEMO_MODEL_HASH } from '../../testkit/local-network';
-import { Devnet, startDevnet } from '../../devnet/src';
+import { DevChain, Devnet, startDevnet } from '../../devnet/src';
+import { nodeArgs } from '../../testkit/compiled';
 import { tempDir } from '../tmp';
 
 const ROOT_DIR = join(__dirname, '..', '..');
@@ -244,6 +245,21 @@ describe('devnet', () => {
         });
         expect(r.stdout).toMatch(/1 x NVIDIA H100 80GB HBM3/);
     }, 150_000);
+});
+
+describe('devnet refusals', () => {
+    it('refuses a state directory holding something else than a devnet state, and a bad --model-hash', async () => {
+        const dir = tempDir('devnet-bad');
+        writeFileSync(join(dir, 'chain.json'), 'not json');
+        await expect(DevChain.open(dir, -3)).rejects.toThrow(`${join(dir, 'chain.json')} is not a devnet state`);
+        writeFileSync(join(dir, 'chain.json'), JSON.stringify({ version: 2 }));
+        await expect(DevChain.open(dir, -3)).rejects.toThrow('was written by another devnet version (2)');
+        const r = await run(process.execPath, [...nodeArgs('devnet/src/cli.ts'), '--model-hash', 'xyz', '--state', dir], {
+            cwd: ROOT_DIR,
+            env: process.env,
+        });
+        expect([r.status, r.stderr.trim()]).toEqual([64, 'error: --model-hash must be 64 hex digits (npm run worker -- model-hash DIR)']);
+    }, 60_000);
 });
 
 describe('devnet without the protocol: a testnet deployment rehearsed with the Blueprint scripts', () => {

@@ -14,7 +14,6 @@ import {
     sealingGpuNonce,
     sealingReportData,
 } from '../../protocol/evidence';
-import type { SealingRequest } from '../../protocol/verifier-api';
 
 export const TSM_REPORT_DIR = '/sys/kernel/config/tsm/report';
 
@@ -44,18 +43,18 @@ export function teeKind(o: EvidenceOptions): 'tdx' | 'simulated' {
 
 // The evidence for one attestation: the quote (or simulated report data) over the binding of
 // keys, provider and verifier nonce, and the GPUs' reports over the GPU nonce of the same binding.
-export async function collectEvidence(binding: ReportDataBinding, o: EvidenceOptions): Promise<Evidence> {
-    const reportData = expectedReportData(binding);
-    const gpu = o.gpu ? { gpu: await o.gpu(expectedGpuNonce(binding)) } : {};
-    if (teeKind(o) === 'simulated') return { kind: 'simulated', reportData, ...gpu };
-    return { kind: 'tdx', quote: tsmQuote(reportData, o.tsmDir), ...gpu };
+export function collectEvidence(binding: ReportDataBinding, o: EvidenceOptions): Promise<Evidence> {
+    return evidenceOver(expectedReportData(binding), expectedGpuNonce(binding), o);
 }
 
-// The evidence of a sealing request (sealed-keys.ts): the quote over its report_data, and the
-// GPUs' evidence over its GPU nonce (the verifier allowlists the whole measurement).
-export async function sealingEvidence(binding: SealingBinding, o: EvidenceOptions): Promise<SealingRequest['evidence']> {
-    const reportData = sealingReportData(binding);
-    const gpu = o.gpu ? { gpu: await o.gpu(sealingGpuNonce(binding)) } : {};
+// The evidence of a sealing request (sealed-keys.ts), the same way over its own report_data and
+// GPU nonce (the verifier allowlists the whole measurement).
+export function sealingEvidence(binding: SealingBinding, o: EvidenceOptions): Promise<Evidence> {
+    return evidenceOver(sealingReportData(binding), sealingGpuNonce(binding), o);
+}
+
+async function evidenceOver(reportData: Buffer, gpuNonce: Buffer, o: EvidenceOptions): Promise<Evidence> {
+    const gpu = o.gpu ? { gpu: await o.gpu(gpuNonce) } : {};
     if (teeKind(o) === 'simulated') return { kind: 'simulated', reportData, ...gpu };
     return { kind: 'tdx', quote: tsmQuote(reportData, o.tsmDir), ...gpu };
 }
