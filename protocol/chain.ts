@@ -19,6 +19,7 @@ import { mnemonicToPrivateKey } from '@ton/crypto';
 import type { Blockchain } from '@ton/sandbox';
 import type { NetworkProvider } from '@ton/blueprint';
 import { runGetMethod } from './get-method';
+import type { Progress } from './progress';
 
 /** A TON account's state: `active` (deployed), `uninit` (a balance but no code), `frozen`, or `nonexist`. */
 export type AccountState = 'active' | 'uninit' | 'frozen' | 'nonexist';
@@ -82,7 +83,13 @@ export function sandboxChain(blockchain: Blockchain): ChainAccess {
 export async function mnemonicWallet(
     chain: ChainAccess,
     mnemonic: string[],
-    o: { landTimeoutMs?: number; pollMs?: number; version?: WalletVersion; testnet?: boolean } = {},
+    o: {
+        landTimeoutMs?: number;
+        pollMs?: number;
+        version?: WalletVersion;
+        testnet?: boolean;
+        progress?: (what: string) => Progress; // shows the wait for each transfer's seqno (a command line's; daemons log their own)
+    } = {},
 ): Promise<{ address: Address; sender: Sender }> {
     const key = await mnemonicToPrivateKey(mnemonic);
     const wallet = chain.open(walletContract(o.version ?? 'v4', key.publicKey, o.testnet ?? false));
@@ -91,13 +98,25 @@ export async function mnemonicWallet(
     const send = async (args: SenderArguments) => {
         const before = await wallet.getSeqno();
         await signer.send(args);
-        // (a transfer is valid for 60 s: after that it never lands)
-        const landed = await waitFor(
-            async () => ((await wallet.getSeqno()) > before ? true : undefined),
-            o.landTimeoutMs ?? 75_000,
-            o.pollMs ?? 1000,
-        );
-        if (!landed) throw new Error(`the wallet's transfer with seqno ${before} did not land: nothing was sent, try again`);
+        const what = `Waiting for the wallet's transfer with seqno ${before} to land`;
+        const wait = o.progress?.(what);
+        let landed: true | undefined;
+        try {
+            // (a transfer is valid for 60 s: after that it never lands)
+            landed = await waitFor(
+                async () => ((await wallet.getSeqno()) > before ? true : undefined),
+                o.landTimeoutMs ?? 75_000,
+                o.pollMs ?? 1000,
+            );
+        } catch (e) {
+            wait?.fail(`${what}: failed`);
+            throw e;
+        }
+        if (!landed) {
+            wait?.fail(`${what}: failed`);
+            throw new Error(`the wallet's transfer with seqno ${before} did not land: nothing was sent, try again`);
+        }
+        wait?.succeed();
     };
     const sender: Sender = {
         address: wallet.address,

@@ -18,6 +18,7 @@ export async function run(provider: NetworkProvider, args: string[]) {
         minValue: w.GOVERNANCE_MIN_VALUE,
         body,
         what: `CancelChange #${id} to Root`,
+        quiet: cli.quietOption(opts),
     });
     if (outcome.ok) provider.ui().write(`Change #${id} cancelled: it will not apply`);
     return outcome;

@@ -12,5 +12,5 @@ export async function run(provider: NetworkProvider, args: string[]) {
     const body = beginCell()
         .store(w.storeCloseSession({ $$type: 'CloseSession', queryId: 0n }))
         .endCell();
-    return cli.sendSmall(provider, session, body, 'CloseSession');
+    return cli.sendSmall(provider, opts, session, body, 'CloseSession');
 }

@@ -3,7 +3,7 @@
 import { NetworkProvider } from '@ton/blueprint';
 import { beginCell, fromNano } from '@ton/core';
 import { GLOBAL_ID_MAINNET, GLOBAL_ID_TESTNET, ROOT_STORAGE_RESERVE, rootForDeployment, storeDeployRoot } from '../wrappers';
-import { InputError, paramsFileOption, parseOptions, parseTon, sendAndReport, withEndpoints } from './lib';
+import { InputError, paramsFileOption, parseOptions, parseTon, quietOption, sendAndReport, withEndpoints } from './lib';
 
 export async function run(provider: NetworkProvider, args: string[]) {
     provider = withEndpoints(provider); // (reads through COCOON_ENDPOINTS when it is set)
@@ -54,6 +54,7 @@ export async function run(provider: NetworkProvider, args: string[]) {
             .endCell(),
         init: root.init!,
         what: 'DeployRoot',
+        quiet: quietOption(opts),
     });
     return { ...outcome, address: root.address };
 }

@@ -22,6 +22,7 @@ export async function run(provider: NetworkProvider, args: string[]) {
         minValue: w.GOVERNANCE_MIN_VALUE,
         body,
         what: `ExecuteChange #${id} to Root`,
+        quiet: cli.quietOption(opts),
     });
     if (outcome.ok) {
         const closed = outcome.transaction && cli.changeClosedEvent(outcome.transaction);

@@ -12,5 +12,5 @@ export async function run(provider: NetworkProvider, args: string[]) {
     const body = beginCell()
         .store(w.storeExitProvider({ $$type: 'ExitProvider', queryId: 0n }))
         .endCell();
-    return cli.sendSmall(provider, target, body, 'ExitProvider');
+    return cli.sendSmall(provider, opts, target, body, 'ExitProvider');
 }

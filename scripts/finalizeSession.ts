@@ -18,5 +18,6 @@ export async function run(provider: NetworkProvider, args: string[]) {
         minValue: w.FINALIZE_MIN_VALUE,
         body,
         what: 'FinalizeSession',
+        quiet: cli.quietOption(opts),
     });
 }

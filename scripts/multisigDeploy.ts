@@ -45,6 +45,7 @@ export async function run(provider: NetworkProvider, args: string[]) {
         body: Cell.EMPTY,
         init: multisig.init,
         what: 'multisig deployment',
+        quiet: cli.quietOption(opts),
     });
     return { ...outcome, address: multisig.address };
 }

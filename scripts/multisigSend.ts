@@ -72,7 +72,14 @@ export async function run(provider: NetworkProvider, args: string[]) {
     const targetLt = (await provider.getContractState(to)).last?.lt ?? 0n;
     await multisig.sendOrder(order, key.secretKey, contract);
 
-    await waitFor(async () => ((await provider.getContractState(address)).last?.lt ?? 0n) > multisigLt, 'the multisig');
+    const quiet = cli.quietOption(opts);
+    await waitFor(
+        provider,
+        async () => ((await provider.getContractState(address)).last?.lt ?? 0n) > multisigLt,
+        'the multisig',
+        'Waiting for the multisig to process the order',
+        quiet,
+    );
     const after = await queryState(provider, address, queryId);
     if (after.state !== -1n) {
         const onChain = maskOwners(after.mask, file.owners.length);
@@ -83,7 +90,13 @@ export async function run(provider: NetworkProvider, args: string[]) {
     }
 
     ui.write(`The multisig executed the order: it sent ${file.message} to ${to.toString()}`);
-    await waitFor(async () => ((await provider.getContractState(to)).last?.lt ?? 0n) > targetLt, file.to);
+    await waitFor(
+        provider,
+        async () => ((await provider.getContractState(to)).last?.lt ?? 0n) > targetLt,
+        file.to,
+        `Waiting for ${file.to} to process ${file.message}`,
+        quiet,
+    );
     const tx = await transactionFrom(provider, to, address, targetLt);
     const failure = tx ? w.firstFailure([tx]) : undefined;
     const exitCode = tx ? w.exitCodeOf(tx) : null;
@@ -109,12 +122,15 @@ function maskOwners(mask: bigint, n: number): number[] {
     return Array.from({ length: n }, (_, i) => i).filter((i) => (mask >> BigInt(i)) & 1n);
 }
 
-async function waitFor(done: () => Promise<boolean>, what: string) {
+// Polls `done` for up to 60 s, showing `what` while it waits.
+async function waitFor(provider: NetworkProvider, done: () => Promise<boolean>, at: string, what: string, quiet: boolean) {
+    const wait = cli.scriptProgress(provider, what, quiet);
     for (let attempt = 0; attempt < 30; attempt++) {
-        if (await done()) return;
+        if (await done()) return wait.succeed();
         await new Promise((r) => setTimeout(r, 2000));
     }
-    throw new Error(`no new transaction at ${what} after 60 s: the message may still be in flight; check the explorer`);
+    wait.fail(`${what}: failed`);
+    throw new Error(`no new transaction at ${at} after 60 s: the message may still be in flight; check the explorer`);
 }
 
 // The transaction at `at`, after `afterLt`, that processed a message from `from`.

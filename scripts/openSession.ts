@@ -64,6 +64,7 @@ export async function run(provider: NetworkProvider, args: string[]) {
             .endCell(),
         init: session.init!,
         what: 'OpenSession',
+        quiet: cli.quietOption(opts),
     });
     return { ...outcome, address: session.address };
 }

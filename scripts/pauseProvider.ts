@@ -12,5 +12,5 @@ export async function run(provider: NetworkProvider, args: string[]) {
     const body = beginCell()
         .store(w.storePauseProvider({ $$type: 'PauseProvider', queryId: 0n }))
         .endCell();
-    return cli.sendSmall(provider, target, body, 'PauseProvider');
+    return cli.sendSmall(provider, opts, target, body, 'PauseProvider');
 }

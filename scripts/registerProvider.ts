@@ -38,6 +38,7 @@ export async function run(provider: NetworkProvider, args: string[]) {
             .endCell(),
         init: firstTime ? contract.init! : undefined,
         what: 'Register',
+        quiet: cli.quietOption(opts),
     });
     if (outcome.ok)
         ui.write(`Status ${w.PROVIDER_STATUS_NAMES[Number(await opened.getStatus())]}, stake ${fromNano(await opened.getStake())} TON`);

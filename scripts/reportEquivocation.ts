@@ -40,5 +40,6 @@ export async function run(provider: NetworkProvider, args: string[]) {
         minValue: w.FINALIZE_MIN_VALUE,
         body,
         what: 'ReportEquivocation',
+        quiet: cli.quietOption(opts),
     });
 }

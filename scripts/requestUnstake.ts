@@ -16,5 +16,5 @@ export async function run(provider: NetworkProvider, args: string[]) {
     const body = beginCell()
         .store(w.storeRequestUnstake({ $$type: 'RequestUnstake', queryId: 0n, amount }))
         .endCell();
-    return cli.sendSmall(provider, target, body, 'RequestUnstake');
+    return cli.sendSmall(provider, opts, target, body, 'RequestUnstake');
 }

@@ -12,5 +12,5 @@ export async function run(provider: NetworkProvider, args: string[]) {
     const body = beginCell()
         .store(w.storeResumeProvider({ $$type: 'ResumeProvider', queryId: 0n }))
         .endCell();
-    return cli.sendSmall(provider, target, body, 'ResumeProvider');
+    return cli.sendSmall(provider, opts, target, body, 'ResumeProvider');
 }

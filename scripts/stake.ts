@@ -13,5 +13,12 @@ export async function run(provider: NetworkProvider, args: string[]) {
     const body = beginCell()
         .store(w.storeStake({ $$type: 'Stake', queryId: 0n }))
         .endCell();
-    return cli.sendAndReport(provider, { to: target, value: amount, minValue: w.STAKE_MIN_VALUE, body, what: 'Stake' });
+    return cli.sendAndReport(provider, {
+        to: target,
+        value: amount,
+        minValue: w.STAKE_MIN_VALUE,
+        body,
+        what: 'Stake',
+        quiet: cli.quietOption(opts),
+    });
 }

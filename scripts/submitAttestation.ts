@@ -28,5 +28,12 @@ export async function run(provider: NetworkProvider, args: string[]) {
         .store(w.storeSubmitAttestation({ $$type: 'SubmitAttestation', queryId: 0n, proof, signatures }))
         .endCell();
     const value = opts.get('value') ? cli.parseTon(opts.get('value')!, '--value') : w.ATTESTATION_VALUE;
-    return cli.sendAndReport(provider, { to: target, value, minValue: w.ATTESTATION_MIN_VALUE, body, what: 'SubmitAttestation' });
+    return cli.sendAndReport(provider, {
+        to: target,
+        value,
+        minValue: w.ATTESTATION_MIN_VALUE,
+        body,
+        what: 'SubmitAttestation',
+        quiet: cli.quietOption(opts),
+    });
 }

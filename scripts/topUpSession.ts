@@ -13,5 +13,12 @@ export async function run(provider: NetworkProvider, args: string[]) {
     const body = beginCell()
         .store(w.storeTopUpSession({ $$type: 'TopUpSession', queryId: 0n }))
         .endCell();
-    return cli.sendAndReport(provider, { to: session, value: amount, minValue: w.STAKE_MIN_VALUE, body, what: 'TopUpSession' });
+    return cli.sendAndReport(provider, {
+        to: session,
+        value: amount,
+        minValue: w.STAKE_MIN_VALUE,
+        body,
+        what: 'TopUpSession',
+        quiet: cli.quietOption(opts),
+    });
 }

@@ -13,5 +13,5 @@ export async function run(provider: NetworkProvider, args: string[]) {
     const body = beginCell()
         .store(w.storeUpdateListing({ $$type: 'UpdateListing', queryId: 0n, listing }))
         .endCell();
-    return cli.sendSmall(provider, target, body, 'UpdateListing');
+    return cli.sendSmall(provider, opts, target, body, 'UpdateListing');
 }

@@ -12,5 +12,5 @@ export async function run(provider: NetworkProvider, args: string[]) {
     const body = beginCell()
         .store(w.storeWithdrawStake({ $$type: 'WithdrawStake', queryId: 0n }))
         .endCell();
-    return cli.sendSmall(provider, target, body, 'WithdrawStake');
+    return cli.sendSmall(provider, opts, target, body, 'WithdrawStake');
 }

@@ -59,6 +59,21 @@ const PARAMS_FILE = join(__dirname, '..', 'deploy', 'params.testnet.json');
 const LISTING_FILE = join(__dirname, '..', 'deploy', 'listing.example.json');
 const hex = (b: Buffer) => b.toString('hex');
 
+// Runs a script's polling on jest's fake clock: each time the script waits on a timer, the clock
+// jumps to it (between, the sandbox's own work runs in real time).
+async function onFakeClock<T>(run: Promise<T>): Promise<T> {
+    let settled = false;
+    run.then(
+        () => (settled = true),
+        () => (settled = true),
+    );
+    while (!settled) {
+        if (jest.getTimerCount() > 0) await jest.advanceTimersToNextTimerAsync();
+        else await new Promise((r) => setImmediate(r));
+    }
+    return run;
+}
+
 describe('operator scripts', () => {
     let blockchain: Blockchain;
     let governance: SandboxContract<TreasuryContract>;
@@ -187,6 +202,73 @@ describe('operator scripts', () => {
             const r = await unjailProvider.run(run.provider, [...rootArg, '--provider', provider.address.toString()]);
             expect(r.ok).toBe(false);
             expect(run.output.find((l) => l.startsWith('UnjailProvider to Root failed'))).toContain('ERR_NOT_JAILED (exit code 1413) at ');
+        });
+    });
+
+    // Waits show through Blueprint's UI (scripts/lib/send.ts scriptOutput): a spinner in its bottom bar
+    // when stdout is a terminal, plain lines through ui.write elsewhere, nothing with --quiet or COCOON_QUIET=1.
+    describe('progress while waiting', () => {
+        const key = hex(seededKey('progress').publicKey);
+        const waiting = 'Waiting for AddVerifier to Root to be processed';
+        const stdoutIsTTY = process.stdout.isTTY;
+        const quietBefore = process.env.COCOON_QUIET;
+        const asTerminal = (tty: boolean) => Object.defineProperty(process.stdout, 'isTTY', { value: tty, configurable: true });
+        beforeEach(() => asTerminal(false));
+        afterEach(() => {
+            asTerminal(stdoutIsTTY);
+            if (quietBefore === undefined) delete process.env.COCOON_QUIET;
+            else process.env.COCOON_QUIET = quietBefore;
+            jest.useRealTimers();
+        });
+
+        it('prints what it waits for when the wait starts and when it ends, between the send and the outcome', async () => {
+            const run = as(governance);
+            expect((await addVerifier.run(run.provider, [...rootArg, '--key', key])).ok).toBe(true);
+            expect(run.output.slice(0, 4)).toEqual([
+                'Sending AddVerifier to Root with 0.05 TON…',
+                `${waiting}…`,
+                expect.stringMatching(new RegExp(`^${waiting}: done \\(\\d+ s\\)$`)),
+                'AddVerifier to Root: done',
+            ]);
+        });
+
+        it('on a terminal, shows it in the bottom bar and clears it', async () => {
+            asTerminal(true);
+            const run = as(governance);
+            const ui = run.provider.ui();
+            const drawn = jest.spyOn(ui, 'setActionPrompt');
+            const cleared = jest.spyOn(ui, 'clearActionPrompt');
+            expect((await addVerifier.run(run.provider, [...rootArg, '--key', key])).ok).toBe(true);
+            expect(drawn).toHaveBeenCalledWith(`⠋ ${waiting}… 0 s`);
+            expect(cleared).toHaveBeenCalledTimes(1);
+            expect(run.output.filter((l) => l.startsWith('Waiting'))).toEqual([]);
+        });
+
+        it.each([
+            ['--quiet', [] as string[], ['--quiet']],
+            ['COCOON_QUIET=1', ['COCOON_QUIET'], []],
+        ])('with %s prints the outcome but not the wait', async (_, env, flags) => {
+            for (const name of env) process.env[name] = '1';
+            const run = as(governance);
+            expect((await addVerifier.run(run.provider, [...rootArg, '--key', key, ...flags])).ok).toBe(true);
+            expect(run.output.filter((l) => l.startsWith('Waiting'))).toEqual([]);
+            expect(run.output).toContain('AddVerifier to Root: done');
+        });
+
+        it('when no transaction comes, says the wait failed, even with --quiet, and gives the reason', async () => {
+            // a network where the message never arrives: no sandbox result, the destination never changes
+            const run = as(governance);
+            const base = run.provider;
+            const lost = {
+                ...base,
+                sender: () => ({ address: governance.address, send: async () => undefined }),
+                getContractState: async () => ({ balance: 0n, last: null, state: { type: 'uninit' } }),
+                api: () => ({}),
+            } as unknown as typeof base;
+            jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate'] });
+            const sent = addVerifier.run(lost, [...rootArg, '--key', key, '--quiet']);
+            await expect(onFakeClock(sent)).rejects.toThrow('after 60 s: the message may still be in flight');
+            expect(run.output.filter((l) => l.startsWith('Waiting'))).toEqual([`${waiting}: failed (60 s)`]);
         });
     });
 
@@ -706,6 +788,8 @@ describe('multisig scripts', () => {
         const second = as(stranger);
         const done = await multisigSend.run(second.provider, ['--order', order, '--key', keyFiles[2]]);
         expect(done).toMatchObject({ ok: true, executed: true, applied: false, proposed: { id: 0 } });
+        expect(second.output).toContain('Waiting for the multisig to process the order…');
+        expect(second.output).toContain(`Waiting for ${root.address.toString()} to process AddVerifier…`);
         expect(second.output.join('\n')).toContain(`AddVerifier: proposed as change #0 (add verifier ${newVerifier})`);
         expect(await root.getIsVerifier(BigInt('0x' + newVerifier))).toBe(false);
         await expect(multisigSend.run(as(stranger).provider, ['--order', order, '--key', keyFiles[1]])).rejects.toThrow(
@@ -715,6 +799,36 @@ describe('multisig scripts', () => {
         blockchain.now = (done as { proposed: { executeAt: number } }).proposed.executeAt;
         expect((await executeChange.run(as(stranger).provider, [...rootArg, '--id', '0'])).ok).toBe(true);
         expect(await root.getIsVerifier(BigInt('0x' + newVerifier))).toBe(true);
+    });
+
+    it('multisigSend says the wait failed, even with --quiet, when the order never reaches the multisig', async () => {
+        const order = join(dir, 'lost.json');
+        await multisigOrder.run(as(stranger).provider, [
+            ...multisigArg,
+            ...rootArg,
+            '--message',
+            'addVerifier',
+            '--key',
+            newVerifier,
+            '--out',
+            order,
+        ]);
+        const run = as(stranger);
+        const dropping = {
+            ...run.provider,
+            provider: (a: Address, init?: StateInit) => ({
+                ...runningProvider(blockchain, a, init, seen),
+                external: async () => undefined,
+            }),
+        } as unknown as NetworkProvider;
+        jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate'] });
+        try {
+            const sent = multisigSend.run(dropping, ['--order', order, '--key', keyFiles[0], '--quiet']);
+            await expect(onFakeClock(sent)).rejects.toThrow('no new transaction at the multisig after 60 s');
+        } finally {
+            jest.useRealTimers();
+        }
+        expect(run.output.filter((l) => l.startsWith('Waiting'))).toEqual(['Waiting for the multisig to process the order: failed (60 s)']);
     });
 
     it('a SetParams order signed offline by two owners; a Root refusal is reported by name', async () => {

@@ -25,6 +25,11 @@ export function parseOptions(args: string[]): Options {
     return { get: (n) => values.get(n), has: (n) => flags.has(n) || values.has(n) };
 }
 
+// --quiet: waits show no progress (COCOON_QUIET=1 does the same for every script and command line).
+export function quietOption(opts: Options): boolean {
+    return opts.has('quiet');
+}
+
 // --<name>, or asked for interactively when missing.
 export async function requiredOption(provider: NetworkProvider, opts: Options, name: string, question: string): Promise<string> {
     return opts.get(name) ?? (await provider.ui().input(question));

@@ -12,9 +12,13 @@ import { NetworkProvider } from '@ton/blueprint';
 import { Sender } from '@ton/core';
 import { TonClient } from '@ton/ton';
 import { WALLET_VERSIONS, WalletVersion, failoverChain, mnemonicWallet, parseEndpoint } from '../../protocol/chain';
+import { progress } from '../../protocol/progress';
 import { InputError } from './cli';
+import { scriptOutput } from './send';
 
-export function withEndpoints(provider: NetworkProvider, env: NodeJS.ProcessEnv = process.env): NetworkProvider {
+// `argv`: the wallet's wait for its seqno comes before a script's options reach anything, so its
+// --quiet is looked for here (under `blueprint run` the script's options are in the process's argv).
+export function withEndpoints(provider: NetworkProvider, env: NodeJS.ProcessEnv = process.env, argv = process.argv): NetworkProvider {
     const list = (env.COCOON_ENDPOINTS ?? '')
         .split(',')
         .map((e) => e.trim())
@@ -38,7 +42,7 @@ export function withEndpoints(provider: NetworkProvider, env: NodeJS.ProcessEnv 
             throw new InputError(`COCOON_ENDPOINTS: ${(e as Error).message.replace(/^--endpoint /, '')}`);
         }
     }
-    const sender = list.length > 0 ? mnemonicSender(provider, chain, env) : undefined;
+    const sender = list.length > 0 ? mnemonicSender(provider, chain, env, argv.includes('--quiet')) : undefined;
     const overrides: Partial<NetworkProvider> = {
         open: (contract) => chain.open(contract),
         provider: (address, init) => chain.provider(address, init),
@@ -58,7 +62,12 @@ export function withEndpoints(provider: NetworkProvider, env: NodeJS.ProcessEnv 
 // Blueprint's mnemonic wallet, signed here and sent through the endpoints; undefined when Blueprint
 // signs with something else (no mnemonic in the environment, or it names another wallet than the
 // one Blueprint connected to, as with TON Connect).
-function mnemonicSender(provider: NetworkProvider, chain: ReturnType<typeof failoverChain>, env: NodeJS.ProcessEnv): Sender | undefined {
+function mnemonicSender(
+    provider: NetworkProvider,
+    chain: ReturnType<typeof failoverChain>,
+    env: NodeJS.ProcessEnv,
+    quiet: boolean,
+): Sender | undefined {
     const mnemonic = env.WALLET_MNEMONIC?.trim();
     const version = env.WALLET_VERSION?.trim().toLowerCase();
     if (!mnemonic || !version) return undefined;
@@ -81,6 +90,7 @@ function mnemonicSender(provider: NetworkProvider, chain: ReturnType<typeof fail
             wallet ??= mnemonicWallet(chain, mnemonic.split(/\s+/), {
                 version: version as WalletVersion,
                 testnet: provider.network() === 'testnet',
+                progress: (what) => progress(what, { output: scriptOutput(provider.ui()), quiet, env }),
             });
             const mine = await wallet;
             if (!mine.address.equals(blueprint.address!)) return blueprint.send(args); // (another signer)

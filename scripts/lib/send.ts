@@ -4,7 +4,8 @@
 import { NetworkProvider } from '@ton/blueprint';
 import { Address, Cell, StateInit, Transaction, fromNano } from '@ton/core';
 import { GOVERNANCE_MIN_VALUE, GOVERNANCE_VALUE, exitCodeOf, firstFailure } from '../../wrappers';
-import { InputError, Options, deployedTarget, valueOption } from './cli';
+import { Progress, ProgressOutput, progress } from '../../protocol/progress';
+import { InputError, Options, deployedTarget, quietOption, valueOption } from './cli';
 
 export interface Outcome {
     ok: boolean;
@@ -36,6 +37,27 @@ export interface SendArgs {
     body: Cell;
     init?: StateInit;
     what: string; // "AddVerifier to Root", for the operator
+    quiet: boolean; // --quiet (quietOption): no progress while waiting
+}
+
+// A script's waits are shown through Blueprint's UI, not on stderr: under `blueprint run` its
+// bottom bar (inquirer's) owns the terminal's last line and redraws it around every ui.write, so
+// a spinner of our own on stderr would be torn by it; setActionPrompt is that bar, the one
+// Blueprint shows its own waits in ("Awaiting transaction..."), and ui.write keeps the lines in
+// order with the script's other output. The bar draws on stdout, so stdout says whether it is a
+// terminal; elsewhere (CI, a pipe, the test harness) the plain lines go through ui.write.
+export function scriptOutput(ui: ReturnType<NetworkProvider['ui']>, interactive = process.stdout.isTTY === true): ProgressOutput {
+    return {
+        interactive,
+        line: (text) => ui.write(text),
+        draw: (text) => ui.setActionPrompt(text),
+        clear: () => ui.clearActionPrompt(),
+    };
+}
+
+/** Shows a script's wait for `what`; quiet with --quiet or COCOON_QUIET=1. */
+export function scriptProgress(provider: NetworkProvider, what: string, quiet: boolean): Progress {
+    return progress(what, { output: scriptOutput(provider.ui()), quiet });
 }
 
 // Sends, waits for the destination's transaction and reports it. Sandbox senders return their
@@ -51,7 +73,16 @@ export async function sendAndReport(provider: NetworkProvider, a: SendArgs): Pro
     const before = (await provider.getContractState(a.to)).last;
     ui.write(`Sending ${a.what} with ${fromNano(a.value)} TON…`);
     await sender.send({ to: a.to, value: a.value, body: a.body, init: a.init, bounce: true });
-    const found = await destinationTransaction(provider, a.to, before?.lt ?? null);
+    // (started once the send returned: a TON Connect wallet shows its own prompt while it signs)
+    const wait = scriptProgress(provider, `Waiting for ${a.what} to be processed`, a.quiet);
+    let found: Awaited<ReturnType<typeof destinationTransaction>>;
+    try {
+        found = await destinationTransaction(provider, a.to, before?.lt ?? null);
+    } catch (e) {
+        wait.fail(`Waiting for ${a.what} to be processed: failed`);
+        throw e;
+    }
+    wait.succeed();
     const link = explorerLink(provider, a.to);
     if (!found) {
         return report(ui, {
@@ -110,11 +141,18 @@ async function destinationTransaction(
 // One governance message to Root from the connected (owner) wallet: --root ADDRESS [--value TON].
 export async function sendToRoot(provider: NetworkProvider, opts: Options, body: Cell, what: string): Promise<Outcome> {
     const root = await deployedTarget(provider, opts, 'root', 'Root');
-    return sendAndReport(provider, { to: root, value: valueOption(opts), minValue: GOVERNANCE_MIN_VALUE, body, what: `${what} to Root` });
+    return sendAndReport(provider, {
+        to: root,
+        value: valueOption(opts),
+        minValue: GOVERNANCE_MIN_VALUE,
+        body,
+        what: `${what} to Root`,
+        quiet: quietOption(opts),
+    });
 }
 
 // A message that only needs gas (an owner operation, closing a session): GOVERNANCE_VALUE
 // attached, the unused part comes back.
-export function sendSmall(provider: NetworkProvider, to: Address, body: Cell, what: string): Promise<Outcome> {
-    return sendAndReport(provider, { to, value: GOVERNANCE_VALUE, minValue: GOVERNANCE_MIN_VALUE, body, what });
+export function sendSmall(provider: NetworkProvider, opts: Options, to: Address, body: Cell, what: string): Promise<Outcome> {
+    return sendAndReport(provider, { to, value: GOVERNANCE_VALUE, minValue: GOVERNANCE_MIN_VALUE, body, what, quiet: quietOption(opts) });
 }

@@ -4,6 +4,7 @@ import { Address, Cell, loadMessage } from '@ton/core';
 import { mnemonicNew } from '@ton/crypto';
 import { ChainUnavailable, failoverChain, mnemonicWallet } from '../../protocol/chain';
 import { UsageError, endpointsFromOptions } from '../../protocol/cli';
+import { logOutput, progress } from '../../protocol/progress';
 import { withEndpoints } from '../../scripts/lib';
 import { Root } from '../../wrappers';
 import type { NetworkProvider } from '@ton/blueprint';
@@ -98,11 +99,14 @@ describe('chain endpoint failover', () => {
         expect(up.sent.map(seqnoOf)).toEqual([7, 8]); // (sent together, both would carry 7: the chain takes one)
 
         const lost = await fake({ getters: { seqno: [['num', '0x3']] }, transfersLost: true });
+        const shown: string[] = [];
         const wallet = await mnemonicWallet(failoverChain([{ url: lost.url }]), await mnemonicNew(24), {
             landTimeoutMs: 100,
             pollMs: 10,
+            progress: (what) => progress(what, { output: logOutput((t) => shown.push(t), 3_600_000), quiet: true, env: {} }),
         });
         await expect(wallet.sender.send({ to: ROOT, value: 1n })).rejects.toThrow('did not land');
+        expect(shown).toEqual([expect.stringMatching(/^Waiting for the wallet's transfer with seqno 3 to land: failed \(0 s\)$/)]);
         await expect(wallet.sender.send({ to: ROOT, value: 1n })).rejects.toThrow('seqno 3 did not land'); // the queue goes on after a failure
     });
 
@@ -133,8 +137,11 @@ describe('chain endpoint failover', () => {
         const { address } = await mnemonicWallet(goodChain, mnemonic, { version: 'v5r1', testnet: true });
         expect(address.equals((await mnemonicWallet(goodChain, mnemonic, { version: 'v5r1' })).address)).toBe(false);
         const blueprintSends: unknown[] = [];
+        const written: string[] = [];
+        const ui = { write: (t: string) => void written.push(t), setActionPrompt: () => {}, clearActionPrompt: () => {} };
         const blueprint = (signer: Address) =>
             ({
+                ui: () => ui,
                 sender: () => ({
                     address: signer,
                     send: async (args: unknown) => {
@@ -146,9 +153,24 @@ describe('chain endpoint failover', () => {
             }) as unknown as NetworkProvider;
         const env = { COCOON_ENDPOINTS: `${refusing},${good.url}`, WALLET_MNEMONIC: mnemonic.join(' '), WALLET_VERSION: 'V5R1' };
 
-        await withEndpoints(blueprint(address), env).sender().send({ to: ROOT, value: 1n });
+        const stdoutIsTTY = process.stdout.isTTY;
+        Object.defineProperty(process.stdout, 'isTTY', { value: false, configurable: true }); // (the plain lines of CI)
+        try {
+            await withEndpoints(blueprint(address), env, []).sender().send({ to: ROOT, value: 1n });
+            expect(written).toEqual([
+                "Waiting for the wallet's transfer with seqno 5 to land…",
+                expect.stringMatching(/^Waiting for the wallet's transfer with seqno 5 to land: done \(\d+ s\)$/),
+            ]);
+            written.length = 0;
+            await withEndpoints(blueprint(address), env, ['node', 'blueprint', 'run', 'addVerifier', '--quiet'])
+                .sender()
+                .send({ to: ROOT, value: 1n });
+            expect(written).toEqual([]); // (the script's --quiet, read before its options reach anything)
+        } finally {
+            Object.defineProperty(process.stdout, 'isTTY', { value: stdoutIsTTY, configurable: true });
+        }
         expect(blueprintSends).toHaveLength(0);
-        expect(good.sent).toHaveLength(1);
+        expect(good.sent).toHaveLength(2);
         const sent = loadMessage(Cell.fromBase64(good.sent[0]).beginParse());
         expect(sent.info.dest?.toString()).toBe(address.toString()); // the wallet Blueprint connected to
 
@@ -156,7 +178,7 @@ describe('chain endpoint failover', () => {
         const other = new Address(0, Buffer.alloc(32, 9));
         await expect(withEndpoints(blueprint(other), env).sender().send({ to: ROOT, value: 1n })).rejects.toThrow('one endpoint is down');
         expect(blueprintSends).toHaveLength(1);
-        expect(good.sent).toHaveLength(1);
+        expect(good.sent).toHaveLength(2);
         // without a mnemonic, sends are Blueprint's as they are
         await expect(
             withEndpoints(blueprint(address), { COCOON_ENDPOINTS: good.url }).sender().send({ to: ROOT, value: 1n }),
