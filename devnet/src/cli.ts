@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { homedir } from 'os';
 import { join, resolve } from 'path';
 import { UsageError, positiveInt } from '../../protocol/cli';
+import { withProgress } from '../../protocol/progress';
 import { DEMO_MODEL_HASH } from '../../testkit/local-network';
 import { startDevnet } from '.';
 
@@ -17,20 +18,28 @@ interface Options {
     verifiers: number;
     wallets: number;
     modelHash?: string;
+    quiet: boolean;
 }
 
 async function run(o: Options) {
     if (o.modelHash && !/^[0-9a-fA-F]{64}$/.test(o.modelHash))
         throw new UsageError('--model-hash must be 64 hex digits (npm run worker -- model-hash DIR)');
-    const net = await startDevnet({
-        dir: o.state,
-        port: o.port,
-        host: o.host,
-        deploy: o.deploy,
-        verifiers: o.verifiers,
-        wallets: o.wallets,
-        modelHash: o.modelHash ? Buffer.from(o.modelHash, 'hex') : DEMO_MODEL_HASH,
-    });
+    // (a new devnet funds its wallets and deploys the protocol first: seconds of emulation)
+    const setUp = `Starting the devnet in ${resolve(o.state)} (a new one funds ${o.wallets} wallets${o.deploy ? ' and deploys the protocol' : ''})`;
+    const net = await withProgress(
+        setUp,
+        () =>
+            startDevnet({
+                dir: o.state,
+                port: o.port,
+                host: o.host,
+                deploy: o.deploy,
+                verifiers: o.verifiers,
+                wallets: o.wallets,
+                modelHash: o.modelHash ? Buffer.from(o.modelHash, 'hex') : DEMO_MODEL_HASH,
+            }),
+        { quiet: o.quiet },
+    );
     const { info } = net;
     console.log(
         net.fresh
@@ -42,6 +51,7 @@ async function run(o: Options) {
     if (info.modelHash) console.log(`allowlisted: the development measurement of model hash ${info.modelHash}`);
     if (info.root) console.log(`Root at ${info.root}`);
     console.log(`toncenter-compatible API at ${net.url}`);
+    if (net.dashboard) console.log(`dashboard at ${net.dashboard}`);
     const stop = async () => {
         await net.close();
         process.exit(0);
@@ -60,6 +70,7 @@ const program = new Command()
     .option('--verifiers <n>', 'development verifiers on Root (all must sign)', (v) => positiveInt('--verifiers', v), 2)
     .option('--wallets <n>', 'funded wallets (1,000,000 TON each; the first is governance)', (v) => positiveInt('--wallets', v), 4)
     .option('--model-hash <hex>', "the model whose development measurement Root allowlists (default: the built-in backend's)")
+    .option('--quiet', 'no progress while starting (COCOON_QUIET=1 does the same)', false)
     .action(run);
 
 program.parseAsync(process.argv).catch((e) => {

@@ -262,6 +262,33 @@ describe('devnet refusals', () => {
     }, 60_000);
 });
 
+describe('devnet start-up progress', () => {
+    // (stderr is a pipe here: the plain lines CI sees)
+    it('says what it starts, and that it failed, before the reason; with --quiet only that it failed', async () => {
+        const dir = tempDir('devnet-progress');
+        writeFileSync(join(dir, 'chain.json'), 'not json');
+        const start = (...flags: string[]) =>
+            run(process.execPath, [...nodeArgs('devnet/src/cli.ts'), '--state', dir, ...flags], {
+                cwd: ROOT_DIR,
+                env: { ...process.env, COCOON_QUIET: '' },
+            });
+        const starting = `Starting the devnet in ${dir} (a new one funds 4 wallets and deploys the protocol)`;
+        const reason = `error: ${join(dir, 'chain.json')} is not a devnet state`;
+        const shown = await start();
+        expect(shown.status).toBe(1);
+        expect(shown.stderr.split('\n')).toEqual([
+            `${starting}…`,
+            expect.stringMatching(new RegExp(`^${literally(starting)}: failed \\(\\d+ s\\)$`)),
+            expect.stringContaining(reason),
+            '',
+        ]);
+        const quiet = await start('--quiet');
+        expect(quiet.stderr.split('\n')).toEqual([expect.stringMatching(/: failed \(\d+ s\)$/), expect.stringContaining(reason), '']);
+    }, 60_000);
+});
+
+const literally = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 describe('devnet without the protocol: a testnet deployment rehearsed with the Blueprint scripts', () => {
     let net: Devnet;
     beforeAll(async () => {
