@@ -8,6 +8,7 @@ import pino from 'pino';
 import { Address, toNano } from '@ton/core';
 import { GLOBAL_ID_MAINNET, GLOBAL_ID_TESTNET, providerForOwner } from '../../wrappers';
 import { ChainAccess, failoverChain, mnemonicWallet } from '../../protocol/chain';
+import { logOutput, progress } from '../../protocol/progress';
 import { ENDPOINT_HELP, UsageError, endpointsFromOptions, positiveInt } from '../../protocol/cli';
 import { openAiBackend } from './backend';
 import { startEchoBackend } from './echo-backend';
@@ -210,8 +211,19 @@ export async function runWorker(o: ServeOptions) {
         log,
     });
     log.info({ provider: provider.toString(), wallet: wallet.address.toString(), tee: kind, models: o.model }, 'worker starting');
-    if (await worker.attestationDue()) await worker.attest();
-    else log.info({ validUntil: worker.identity().attestedUntil }, 'the Provider holds a valid attestation of these keys');
+    if (await worker.attestationDue()) {
+        // (a minute or more on a real network: the verifiers co-sign, the wallet's transfer lands, the
+        // Provider takes the proof; a line every 10 s says the worker is at it, not stuck)
+        const what = "first attestation round: the verifiers' proof, its transfer, the Provider holding it";
+        const round = progress(what, { output: logOutput((text) => log.info(text), 10_000) });
+        try {
+            await worker.attest();
+            round.succeed();
+        } catch (e) {
+            round.fail(`${what}: failed`);
+            throw e;
+        }
+    } else log.info({ validUntil: worker.identity().attestedUntil }, 'the Provider holds a valid attestation of these keys');
     const app = await buildWorkerServer(worker, {
         logger: { name: 'cocoon-worker-http' },
         trustProxy: o.trustProxy,
