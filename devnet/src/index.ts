@@ -1,7 +1,9 @@
 // The devnet as a library: what `npm run devnet` starts (cli.ts), for tests and the process demo.
 import { existsSync, readFileSync } from 'fs';
 import { join, resolve } from 'path';
+import { Address } from '@ton/core';
 import { GLOBAL_ID_TESTNET } from '../../wrappers';
+import { registerDashboard } from '../../dashboard/src/server';
 import { DevChain } from './chain';
 import { buildToncenterApi } from './api';
 import { DevnetInfo, setUpDevnet } from './setup';
@@ -24,6 +26,7 @@ export interface Devnet {
     info: DevnetInfo;
     chain: DevChain;
     fresh: boolean; // set up now, not loaded from the state directory
+    dashboard?: string; // the network dashboard: http://HOST:PORT/dashboard/ (once Root is deployed)
     close(): Promise<void>;
 }
 
@@ -42,7 +45,13 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
         : (JSON.parse(readFileSync(infoFile, 'utf8')) as DevnetInfo);
     const app = await buildToncenterApi(chain);
     const host = o.host ?? '127.0.0.1';
+    let url = '';
+    // The dashboard reads this devnet through its own API, as it reads any network (its URL is known once listening).
+    if (info.root)
+        registerDashboard(app, { prefix: '/dashboard', root: Address.parse(info.root), endpoints: () => [{ url: url + 'jsonRPC' }] });
     await app.listen({ host, port: o.port });
     const port = (app.server.address() as { port: number }).port;
-    return { url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}/api/v2/`, info, chain, fresh, close: () => app.close() };
+    url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}/api/v2/`;
+    const dashboard = info.root ? url.replace(/\/api\/v2\/$/, '/dashboard/') : undefined;
+    return { url, info, chain, fresh, dashboard, close: () => app.close() };
 }
