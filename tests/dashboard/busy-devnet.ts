@@ -52,8 +52,12 @@ export interface BusyDevnet {
     openSession: Address;
 }
 
-export async function busyDevnet(dir: string): Promise<BusyDevnet> {
-    const net = await startDevnet({ dir, port: 0, modelHash: DEMO_MODEL_HASH });
+// A new devnet (its Root deployed, nothing else yet); busyDevnet puts the state on it.
+export function newDevnet(dir: string): Promise<Devnet> {
+    return startDevnet({ dir, port: 0, modelHash: DEMO_MODEL_HASH });
+}
+
+export async function busyDevnet(net: Devnet): Promise<BusyDevnet> {
     const rpc = net.url + 'jsonRPC';
     const chain = failoverChain([{ url: rpc }]);
     const wallet = (i: number) => devnetWallet(net, chain, i);

@@ -9,7 +9,7 @@ import { join } from 'path';
 import { Browser, Page, chromium } from 'playwright-core';
 import { amountDue } from '../../wrappers';
 import { DashboardAnswer } from '../../dashboard/src/server';
-import { BusyDevnet, GPU_MODEL, PENDING_VERIFIER, PRICES, USAGE, busyDevnet } from './busy-devnet';
+import { BusyDevnet, GPU_MODEL, PENDING_VERIFIER, PRICES, USAGE, busyDevnet, newDevnet } from './busy-devnet';
 import { tempDir } from '../tmp';
 
 const ROOT_DIR = join(__dirname, '..', '..');
@@ -31,8 +31,26 @@ describe('the network dashboard', () => {
             );
         }
         mkdirSync(SCREENSHOTS, { recursive: true });
-        [devnet, browser] = await Promise.all([busyDevnet(tempDir('dashboard')), chromium.launch({ executablePath: CHROMIUM })]);
-        // `npm run dashboard` as its own process, reading the devnet through its toncenter API
+        const net = await newDevnet(tempDir('dashboard'));
+        // the state, the browser and `npm run dashboard` (its own process, reading the devnet's toncenter API) start together
+        const started = Promise.all([
+            busyDevnet(net),
+            chromium.launch({ executablePath: CHROMIUM }),
+            startCli(net.url + 'jsonRPC', net.info.root!),
+        ]);
+        [devnet, browser, standalone] = await started.catch(async (e) => {
+            await net.close();
+            throw e;
+        });
+    }, 90_000);
+
+    afterAll(async () => {
+        cli?.kill();
+        await browser?.close();
+        if (devnetUp) await devnet?.net.close();
+    });
+
+    const startCli = (rpc: string, root: string) => {
         cli = spawn(
             process.execPath,
             [
@@ -40,9 +58,9 @@ describe('the network dashboard', () => {
                 'ts-node/register/transpile-only',
                 'dashboard/src/cli.ts',
                 '--endpoint',
-                devnet.rpc,
+                rpc,
                 '--root',
-                devnet.root.toString(),
+                root,
                 '--port',
                 '0',
                 '--refresh-seconds',
@@ -50,7 +68,7 @@ describe('the network dashboard', () => {
             ],
             { cwd: ROOT_DIR, stdio: ['ignore', 'pipe', 'pipe'] },
         );
-        standalone = await new Promise<string>((resolve, reject) => {
+        return new Promise<string>((resolve, reject) => {
             let out = '';
             let err = '';
             cli!.stdout!.on('data', (d) => {
@@ -61,13 +79,7 @@ describe('the network dashboard', () => {
             cli!.stderr!.on('data', (d) => (err += d));
             cli!.on('exit', (code) => reject(new Error(`npm run dashboard exited with ${code}: ${err}`)));
         });
-    }, 90_000);
-
-    afterAll(async () => {
-        cli?.kill();
-        await browser?.close();
-        if (devnetUp) await devnet?.net.close();
-    });
+    };
 
     const open = async (url: string, viewport: { width: number; height: number }): Promise<Page> => {
         const page = await browser.newPage({ viewport });

@@ -86,6 +86,16 @@ describe('redactUrl', () => {
         );
         expect(redactUrl('nonsense')).toBe('(not a URL)');
     });
+
+    it('is applied to the URLs an error message names', async () => {
+        const failure = new Error(
+            'every endpoint failed: https://user:pw@a.example/api?api_key=k1 (500); http://b.example/x#KEY (timeout)',
+        );
+        const service = new SnapshotService(() => Promise.reject(failure), ['https://a.example/api', 'http://b.example/x']);
+        expect((await service.answer()).error!.message).toBe(
+            'every endpoint failed: https://a.example/api (500); http://b.example/x (timeout)',
+        );
+    });
 });
 
 describe('the page files', () => {
