@@ -332,8 +332,11 @@ export function toncenterMethods(chain: DevChain) {
             if ((lt === undefined) !== (hash === undefined)) throw new ApiFailure(422, 'lt and hash go together');
             chain.tick();
             // newest first, from (lt, hash) inclusive, down to to_lt (exclusive)
-            const all = await bc.getTransactions(address, lt ? { lt, hash: hash! } : {});
+            const all = chain.transactionsOf(address);
+            const from = lt ? all.findIndex((t) => t.lt.toString() === lt && t.hash().toString('hex') === hash!.toLowerCase()) : 0;
+            if (from < 0) throw new ApiFailure(404, `transaction ${lt}:${hash} of ${address.toString()} was not found`);
             return all
+                .slice(from)
                 .filter((t) => t.lt > toLt)
                 .slice(0, limit)
                 .map(transactionJson);
@@ -430,7 +433,7 @@ export function toncenterMethods(chain: DevChain) {
     async function locate(account: Address, other: Address, createdLt: string, direction: 'in' | 'out') {
         if (!/^\d+$/.test(createdLt)) throw new ApiFailure(422, 'created_lt: field required');
         chain.tick();
-        for (const tx of await bc.getTransactions(account, { limit: 1000 })) {
+        for (const tx of chain.transactionsOf(account)) {
             const msgs = direction === 'in' ? [tx.inMessage] : [...tx.outMessages.values()];
             for (const m of msgs) {
                 if (m?.info.type !== 'internal' || m.info.createdLt.toString() !== createdLt) continue;
@@ -445,7 +448,7 @@ export function toncenterMethods(chain: DevChain) {
 }
 
 // The HTTP server: JSON-RPC and REST under /api/v2/, plus the admin routes of the devnet.
-export async function buildToncenterApi(chain: DevChain, o: { logger?: boolean } = {}): Promise<FastifyInstance> {
+export async function buildToncenterApi(chain: DevChain, o: { logger?: boolean; supply?: bigint } = {}): Promise<FastifyInstance> {
     const app = Fastify({ logger: o.logger ?? false, bodyLimit: 4 * 1024 * 1024 });
     const methods = toncenterMethods(chain);
     // one call at a time: the emulator's state is one, and estimateFee restores a snapshot
@@ -493,5 +496,23 @@ export async function buildToncenterApi(chain: DevChain, o: { logger?: boolean }
         return { ok: true, result: { now: chain.now() } };
     });
     app.get('/admin/now', async () => ({ ok: true, result: { now: chain.now() } }));
+    // Admin: every account's balance and every fee the network took, against the TON the devnet
+    // minted at set-up (supply): what a test of conservation over the whole network reads. No TON
+    // is created or destroyed after set-up, so balances + fees = supply, always.
+    app.get('/admin/ledger', async (_req, reply) => {
+        if (o.supply === undefined)
+            return reply.code(404).send({ ok: false, error: 'this devnet was set up before it recorded its supply', code: 404 });
+        const { accounts, balances, fees } = await serialized(async () => chain.ledger());
+        return {
+            ok: true,
+            result: {
+                supply: o.supply.toString(),
+                balances: balances.toString(),
+                fees: fees.toString(),
+                imbalance: (balances + fees - o.supply).toString(),
+                accounts: accounts.map((a) => ({ address: a.address, balance: a.balance.toString() })),
+            },
+        };
+    });
     return app;
 }

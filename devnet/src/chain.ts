@@ -4,6 +4,8 @@
 import { Blockchain, snapshotFromSerializable, snapshotToSerializable, updateConfig } from '@ton/sandbox';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'fs';
 import { join } from 'path';
+import { Address, Transaction } from '@ton/core';
+import { feesOf } from '../../wrappers';
 
 const STATE_FILE = 'chain.json';
 
@@ -68,13 +70,40 @@ export class DevChain {
         this.save();
     }
 
+    // Every account with its balance, their sum, and the fees of every transaction so far: what
+    // was minted is always balances + fees.
+    ledger(): { accounts: { address: string; balance: bigint }[]; balances: bigint; fees: bigint } {
+        const snapshot = this.blockchain.snapshot();
+        const accounts = snapshot.contracts.map((c) => ({
+            address: c.address.toString({ testOnly: true }),
+            balance: c.account.account?.storage.balance.coins ?? 0n,
+        }));
+        return { accounts, balances: accounts.reduce((sum, a) => sum + a.balance, 0n), fees: feesOf(snapshot.transactions) };
+    }
+
+    // An account's transactions, newest first. (Not the sandbox's getTransactions, whose order
+    // is not fixed and which cannot page from a transaction after a reload.)
+    transactionsOf(address: Address): Transaction[] {
+        const account = BigInt('0x' + address.hash.toString('hex'));
+        return this.blockchain
+            .snapshot()
+            .transactions.filter((t) => t.address === account)
+            .sort((a, b) => (a.lt > b.lt ? -1 : a.lt < b.lt ? 1 : 0));
+    }
+
     // Writes the whole state: to a new file, fsynced, renamed over the old one.
     save() {
+        const snapshot = this.blockchain.snapshot();
         const state: SavedState = {
             version: 1,
             clockOffset: this.clockOffset,
             seqno: this.seqno,
-            snapshot: snapshotToSerializable(this.blockchain.snapshot()),
+            // (a reloaded snapshot links some transactions to children it does not hold, which the
+            // sandbox cannot write again: the links are only for its own tracing)
+            snapshot: snapshotToSerializable({
+                ...snapshot,
+                transactions: snapshot.transactions.map((t) => ({ ...t, children: t.children.filter((c) => c !== undefined) })),
+            }),
         };
         const file = join(this.dir, STATE_FILE);
         const tmp = `${file}.tmp`;

@@ -43,7 +43,7 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
               modelHash: o.modelHash,
           })
         : (JSON.parse(readFileSync(infoFile, 'utf8')) as DevnetInfo);
-    const app = await buildToncenterApi(chain);
+    const app = await buildToncenterApi(chain, { supply: info.supply === undefined ? undefined : BigInt(info.supply) });
     const host = o.host ?? '127.0.0.1';
     let url = '';
     // The dashboard reads this devnet through its own API, as it reads any network (its URL is known once listening).

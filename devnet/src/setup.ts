@@ -22,6 +22,7 @@ export interface DevnetInfo {
     verifierKeyFiles: string[]; // ed25519 seeds (hex), for `npm run verifier -- serve --dev --key-file FILE`
     modelHash?: string; // the model whose development measurement Root allowlists
     measurement?: string;
+    supply: string; // nanotons minted at set-up (the faucet's), the whole of the chain's TON
 }
 
 export const WALLET_NAMES = ['governance', 'provider', 'verifier', 'client'];
@@ -35,6 +36,10 @@ export async function setUpDevnet(
     const bc = chain.blockchain;
     chain.tick();
     const faucet = await bc.treasury('devnet-faucet', { balance: FUNDS * BigInt(o.wallets + 1) });
+    // all the TON there will ever be: the faucet's, and the fees of the transaction that deployed
+    // it, which the sandbox does not take from the balance it was given
+    const { balances, fees } = chain.ledger();
+    const supply = balances + fees;
     const wallets: DevnetInfo['wallets'] = [];
     const opened = [];
     for (let i = 0; i < o.wallets; i++) {
@@ -59,7 +64,7 @@ export async function setUpDevnet(
         verifierKeyFiles.push(file);
         verifierKeys.push(keyPairFromSeed(seed));
     }
-    const info: DevnetInfo = { globalId: GLOBAL_ID_TESTNET, wallets, verifierKeyFiles };
+    const info: DevnetInfo = { globalId: GLOBAL_ID_TESTNET, wallets, verifierKeyFiles, supply: supply.toString() };
     if (o.deploy) {
         const governance = opened[0];
         const w = governance.wallet;

@@ -234,6 +234,46 @@ describe('devnet', () => {
         expect(net.chain.now()).toBeGreaterThanOrEqual(Math.floor(Date.now() / 1000) + 86_400); // (the move is kept)
         const chain = failoverChain([{ url: rpc }]);
         expect((await readProvider(chain, (await providerForOwner(Address.parse(net.info.root!), owner)).address))?.status).toBe(2);
+        // Cocoon's tools follow the chain's clock: a wallet transfer signed a day "early" by this
+        // machine's clock would have expired on arrival
+        expect(Math.abs(chain.now() - net.chain.now())).toBeLessThanOrEqual(2);
+        const sender = await wallet(3);
+        const to = Address.parse(net.info.wallets[2].address);
+        const before = await again.getBalance(to);
+        await sender.sender.send({ to, value: toNano('1'), bounce: false });
+        const received = (await again.getBalance(to)) - before;
+        expect(received).toBeGreaterThan(toNano('0.999')); // (less the day's storage fee of the receiver)
+        expect(received).toBeLessThanOrEqual(toNano('1'));
+
+        // Root's transactions after the reload: newest first, paged from a transaction on
+        type Tx = { transaction_id: { lt: string; hash: string } };
+        const page = async (params: Record<string, unknown>) =>
+            ((await call('getTransactions', { address: net.info.root!, ...params })).body.result as Tx[]).map((t) => t.transaction_id);
+        const all = await page({ limit: 100 });
+        expect(all.length).toBeGreaterThan(3);
+        expect(all.map((t) => BigInt(t.lt))).toEqual(all.map((t) => BigInt(t.lt)).sort((a, b) => (a > b ? -1 : 1)));
+        const first = await page({ limit: 2 });
+        const next = await page({ limit: 2, lt: first[1].lt, hash: first[1].hash });
+        expect(next).toEqual(all.slice(1, 3)); // (from the cursor, inclusive)
+        const missing = await call('getTransactions', {
+            address: net.info.root!,
+            limit: 2,
+            lt: first[1].lt,
+            hash: Buffer.alloc(32).toString('base64'),
+        });
+        expect(missing.status).toBe(404);
+    });
+
+    it('accounts for every nanoton: the balances of all accounts plus the fees of all transactions are the TON minted', async () => {
+        const base = net.url.replace('/api/v2/', '');
+        const ledger = (await (await fetch(`${base}/admin/ledger`)).json()) as {
+            result: { supply: string; balances: string; fees: string; imbalance: string; accounts: { address: string }[] };
+        };
+        // (four wallets and the faucet's own, and the fees of the faucet's deployment)
+        expect(BigInt(ledger.result.supply) / toNano('1')).toBe(1_000_000n * 5n);
+        expect(BigInt(ledger.result.fees)).toBeGreaterThan(0n);
+        expect(ledger.result.imbalance).toBe('0');
+        expect(ledger.result.accounts.map((a) => a.address)).toContain(net.info.root!);
     });
 
     it('runs a Blueprint script unchanged: --custom URL --custom-version v2 --custom-type testnet --mnemonic', async () => {
