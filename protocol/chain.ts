@@ -5,13 +5,16 @@
 // which works the same on all of them.
 import {
     Address,
+    Cell,
     Contract,
     ContractProvider,
     OpenedContract,
+    SendMode,
     Sender,
     SenderArguments,
     StateInit,
     Transaction,
+    internal,
     openContract,
 } from '@ton/core';
 import { TonClient, WalletContractV3R2, WalletContractV4, WalletContractV5R1 } from '@ton/ton';
@@ -80,6 +83,9 @@ export function sandboxChain(blockchain: Blockchain): ChainAccess {
  * worker's claim and attestation, a gateway's top-up and a close) would carry the same seqno
  * and the chain would take only one of them, silently.
  */
+// How long a wallet transfer is valid, on the chain's clock: one not on-chain by then never lands.
+const TRANSFER_VALIDITY_SECONDS = 60;
+
 export async function mnemonicWallet(
     chain: ChainAccess,
     mnemonic: string[],
@@ -92,8 +98,23 @@ export async function mnemonicWallet(
     } = {},
 ): Promise<{ address: Address; sender: Sender }> {
     const key = await mnemonicToPrivateKey(mnemonic);
-    const wallet = chain.open(walletContract(o.version ?? 'v4', key.publicKey, o.testnet ?? false));
-    const signer = wallet.sender(key.secretKey);
+    const version = o.version ?? 'v4';
+    const wallet = chain.open(walletContract(version, key.publicKey, o.testnet ?? false));
+    // What the wallet's own sender does, with the transfer valid until a time on the chain's clock
+    // (@ton/ton's uses the machine's: on a chain whose clock is ahead every transfer has expired).
+    const signer = {
+        send: async (args: SenderArguments) => {
+            await chain.accountState(wallet.address); // (which brings the chain's clock up to date)
+            const transfer = (wallet.createTransfer as (a: unknown) => Cell)({
+                seqno: await wallet.getSeqno(),
+                secretKey: key.secretKey,
+                sendMode: args.sendMode ?? SendMode.PAY_GAS_SEPARATELY + (version === 'v5r1' ? SendMode.IGNORE_ERRORS : 0),
+                messages: [internal({ to: args.to, value: args.value, init: args.init, body: args.body, bounce: args.bounce })],
+                timeout: chain.now() + TRANSFER_VALIDITY_SECONDS,
+            });
+            await wallet.send(transfer);
+        },
+    };
     let queue: Promise<unknown> = Promise.resolve();
     const send = async (args: SenderArguments) => {
         const before = await wallet.getSeqno();
@@ -102,7 +123,7 @@ export async function mnemonicWallet(
         const wait = o.progress?.(what);
         let landed: true | undefined;
         try {
-            // (a transfer is valid for 60 s: after that it never lands)
+            // (a transfer is valid for TRANSFER_VALIDITY_SECONDS: after that it never lands)
             landed = await waitFor(
                 async () => ((await wallet.getSeqno()) > before ? true : undefined),
                 o.landTimeoutMs ?? 75_000,
@@ -153,10 +174,15 @@ function walletContract(version: WalletVersion, publicKey: Buffer, testnet: bool
     }
 }
 
-async function accountStateThrough(client: TonClient, a: Address): Promise<AccountState> {
-    const s = (await client.getContractState(a)).state;
-    return s === 'uninitialized' ? 'uninit' : s;
+async function accountStateThrough(client: TonClient, a: Address, chainTime?: (unix: number) => void): Promise<AccountState> {
+    const c = await client.getContractState(a);
+    if (c.timestampt > 0) chainTime?.(c.timestampt); // (toncenter's sync_utime: its latest block's time)
+    return c.state === 'uninitialized' ? 'uninit' : c.state;
 }
+
+// How far the machine's clock may be from the chain's before the chain's is followed: an
+// endpoint's latest block is a few seconds old on a live network, which is no reason to move.
+const CLOCK_TOLERANCE_SECONDS = 30;
 
 async function transactionsThrough(client: TonClient, a: Address, afterLt: bigint): Promise<Transaction[]> {
     // newest first, 100 a page, down to afterLt (the API repeats the cursor transaction)
@@ -232,6 +258,14 @@ export function failoverChain(
         behind: false,
     }));
     const describe = `the TON API at ${endpoints.map((e) => e.url).join(', ')}`;
+    // The chain's clock is the machine's, unless the latest block time an endpoint reports with an
+    // account's state is further away (a devnet whose clock was moved forward, a machine whose
+    // clock is off): contracts judge deadlines and claim windows by the chain's time.
+    let clockOffset = 0;
+    const chainTime = (unix: number) => {
+        const d = unix - Date.now() / 1000;
+        clockOffset = Math.abs(d) > CLOCK_TOLERANCE_SECONDS ? Math.round(d) : 0;
+    };
     let lagCheckedAt = -Infinity;
     let lagCheck: Promise<void> | undefined;
 
@@ -309,10 +343,10 @@ export function failoverChain(
     const chain = {
         provider,
         open: <T extends Contract>(contract: T) => openContract(contract, (p) => provider(p.address, p.init)),
-        accountState: (a: Address) => call(`read the state of ${a.toString()}`, (c) => accountStateThrough(c, a)),
+        accountState: (a: Address) => call(`read the state of ${a.toString()}`, (c) => accountStateThrough(c, a, chainTime)),
         transactions: (a: Address, afterLt: bigint) =>
             call(`read transactions of ${a.toString()}`, (c) => transactionsThrough(c, a, afterLt)),
-        now: () => Math.floor(Date.now() / 1000),
+        now: () => Math.floor(Date.now() / 1000) + clockOffset,
         describe,
         status: (): EndpointStatus[] =>
             states.map((s) => ({

@@ -11,6 +11,7 @@ export interface FakeToncenterOptions {
     hang?: boolean; // accept connections, never answer
     transfersLost?: boolean; // accept sendBoc, but the wallet's seqno never moves (the transfer never lands)
     accountState?: 'active' | 'uninitialized' | 'frozen'; // what getAddressInformation answers (default active)
+    syncUtime?: () => number; // the latest block's time getAddressInformation reports (default 0: none)
 }
 
 export interface FakeToncenter {
@@ -64,7 +65,7 @@ export async function fakeToncenter(o: FakeToncenterOptions = {}): Promise<FakeT
                     code: '',
                     last_transaction_id: { '@type': 'internal.transactionId', lt: '0', hash: Buffer.alloc(32).toString('base64') },
                     block_id: block(1),
-                    sync_utime: 0,
+                    sync_utime: o.syncUtime?.() ?? 0,
                 });
             }
             if (call.method === 'sendBoc') {

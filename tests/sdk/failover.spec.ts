@@ -68,6 +68,19 @@ describe('chain endpoint failover', () => {
         expect(failing.calls.filter((c) => c === 'runGetMethod')).toHaveLength(2); // one try a round
     });
 
+    it("follows the chain's clock when an endpoint's latest block is far from the machine's, and the machine's when close", async () => {
+        let ahead = 3600; // a devnet whose clock was moved forward an hour
+        const endpoint = await fake({ syncUtime: () => Math.floor(Date.now() / 1000) + ahead });
+        const chain = failoverChain([{ url: endpoint.url }]);
+        const wall = () => Math.floor(Date.now() / 1000);
+        expect(chain.now()).toBe(wall()); // (nothing read yet)
+        await chain.accountState(ROOT);
+        expect(Math.abs(chain.now() - (wall() + 3600))).toBeLessThanOrEqual(1);
+        ahead = -10; // a live network's latest block, seconds old: the machine's clock stands
+        await chain.accountState(ROOT);
+        expect(chain.now()).toBe(wall());
+    });
+
     it("passes on a contract's own refusal (a get method's exit code) without trying other endpoints", async () => {
         const first = await fake({ getterExitCode: 11 });
         const second = await fake({ getters: { is_measurement_allowed: ALLOWED } });
