@@ -40,6 +40,7 @@ import { ChainAccess, sandboxChain } from '../protocol/chain';
 import { Attestor, simulatedMeasurement } from '../tee-verifier/src/attest';
 import { NO_GPU_EVIDENCE, sealingReportData } from '../protocol/evidence';
 import { DEFAULT_TCB_POLICY } from '../tee-verifier/src/quote';
+import { noCollateral } from '../tee-verifier/src/collateral';
 import { buildVerifierServer } from '../tee-verifier/src/server';
 import { httpPeer } from '../tee-verifier/src/peer';
 import { VerifierStore } from '../tee-verifier/src/store';
@@ -200,10 +201,7 @@ export async function startLocalVerifiers(
             root: o.root.address,
             globalId: LOCAL_GLOBAL_ID,
             allowlist: { isAllowed: async (m) => o.root.getIsMeasurementAllowed(bufferToBigInt(m)) },
-            collateral: {
-                collateralFor: async () =>
-                    Promise.reject(new Error('the local network has no DCAP collateral: TDX quotes need --collateral or --pccs')),
-            },
+            collateral: noCollateral(),
             policy: DEFAULT_TCB_POLICY,
             validitySeconds: o.validitySeconds,
             nonceTtlSeconds: 600,

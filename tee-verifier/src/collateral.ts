@@ -12,6 +12,19 @@ export function fileCollateral(path: string): CollateralSource {
     return { collateralFor: async () => collateral };
 }
 
+// A development verifier without collateral: it checks simulated evidence only, and says so to
+// whoever sends it a real quote.
+export function noCollateral(): CollateralSource {
+    return {
+        collateralFor: async () =>
+            Promise.reject(
+                new Error(
+                    'this development verifier has no DCAP collateral: TDX quotes need it started with --collateral FILE or --pccs URL',
+                ),
+            ),
+    };
+}
+
 const nextUpdate = (c: Collateral) => Date.parse(JSON.parse(c.tcb_info).tcbInfo?.nextUpdate ?? JSON.parse(c.tcb_info).nextUpdate) / 1000;
 
 export function pccsCollateral(url: string, cacheDir: string, now: () => number = () => Date.now() / 1000): CollateralSource {

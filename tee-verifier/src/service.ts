@@ -5,7 +5,7 @@ import { Address } from '@ton/core';
 import pino from 'pino';
 import { GLOBAL_ID_MAINNET, GLOBAL_ID_TESTNET } from '../../wrappers';
 import { Attestor } from './attest';
-import { fileCollateral, pccsCollateral } from './collateral';
+import { fileCollateral, noCollateral, pccsCollateral } from './collateral';
 import { loadSigningKey } from './keys';
 import { httpPeer } from './peer';
 import { DEFAULT_TCB_POLICY } from './quote';
@@ -62,7 +62,9 @@ export async function runService(o: ServeOptions) {
             'name the RIMs that GPU evidence is checked against (--gpu-rim DRIVER.swidtag VBIOS.swidtag), or pass --no-gpu',
         );
     }
-    if (!o.collateral && !o.pccs) throw new UsageError('name where collateral comes from: --collateral FILE (offline) or --pccs URL');
+    // (a development verifier may check simulated evidence only: no collateral needed)
+    if (!o.collateral && !o.pccs && !o.dev)
+        throw new UsageError('name where collateral comes from: --collateral FILE (offline) or --pccs URL');
     const sealingSecret = o.sealingSecretFile ? readSealingSecret(o.sealingSecretFile) : undefined;
     const key = loadSigningKey(o.keyFile ? { file: o.keyFile } : { env: o.keyEnv });
     const chain = failoverChain(endpointsFromOptions(o.endpoint, o.apiKeyEnv));
@@ -73,7 +75,7 @@ export async function runService(o: ServeOptions) {
         root,
         globalId: o.network === 'mainnet' ? GLOBAL_ID_MAINNET : GLOBAL_ID_TESTNET,
         allowlist: rootAllowlist(chain, root),
-        collateral: o.collateral ? fileCollateral(o.collateral) : pccsCollateral(o.pccs!, o.collateralCache),
+        collateral: o.collateral ? fileCollateral(o.collateral) : o.pccs ? pccsCollateral(o.pccs, o.collateralCache) : noCollateral(),
         policy: { ...DEFAULT_TCB_POLICY, allowedAdvisories: o.allowAdvisory },
         validitySeconds: o.validity,
         nonceTtlSeconds: 600,
@@ -94,6 +96,7 @@ export async function runService(o: ServeOptions) {
         },
     });
     if (o.dev) log.warn('development mode: simulated TEE evidence is accepted; never run this in production');
+    if (!o.collateral && !o.pccs) log.warn('no --collateral or --pccs: only simulated evidence can be checked, TDX quotes are refused');
     const sealer = sealingSecret ? new Sealer({ ...attestor.o, secret: sealingSecret }) : undefined;
 
     const app = await buildVerifierServer({

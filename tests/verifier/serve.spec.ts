@@ -82,9 +82,12 @@ describe('verifier CLI: serve', () => {
         );
     });
 
-    it('refuses to start without a collateral source', () => {
+    it('refuses to start without a collateral source outside development mode', () => {
         const db = join(tempDir('serve'), 'v.sqlite');
-        const args = baseArgs(db, 18482).filter((a, i, all) => a !== '--collateral' && all[i - 1] !== '--collateral');
+        const args = [
+            ...baseArgs(db, 18482).filter((a, i, all) => a !== '--dev' && a !== '--collateral' && all[i - 1] !== '--collateral'),
+            '--no-gpu',
+        ];
         const r = spawnSync(CLI[0], [...CLI.slice(1), ...args], {
             cwd: ROOT,
             encoding: 'utf8',
@@ -92,6 +95,14 @@ describe('verifier CLI: serve', () => {
         });
         expect(r.status).toBe(64);
         expect(r.stderr).toContain('--collateral FILE (offline) or --pccs URL');
+    });
+
+    it('starts in development mode without collateral, saying that it refuses TDX quotes', async () => {
+        const db = join(tempDir('serve'), 'v.sqlite');
+        const args = baseArgs(db, 18483).filter((a, i, all) => a !== '--collateral' && all[i - 1] !== '--collateral');
+        const service = await startService(args, { COCOON_VERIFIER_KEY: SEED, COCOON_VERIFIER_MNEMONIC: '' });
+        await service.stop('SIGTERM');
+        expect(service.output()).toContain('only simulated evidence can be checked, TDX quotes are refused');
     });
 
     it('refuses development mode on mainnet', () => {
