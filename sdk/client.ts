@@ -120,6 +120,9 @@ export class CocoonError extends Error {
     // the way) and may charge it. Asking another provider then could pay for it twice; retrying
     // under the same request id gets the stored answer, charged once.
     maybeServed = false;
+
+    // For 'provider-unavailable': when a provider is expected back, in seconds (a gateway's Retry-After).
+    retryAfterSeconds?: number;
 }
 
 /** What a CocoonClient works with (chain, paying wallet, Root) and how it checks providers and retries; defaults as noted. */

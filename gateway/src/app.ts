@@ -328,6 +328,11 @@ function isProviderFailure(e: unknown): boolean {
     );
 }
 
+// When the pool expects a provider back (its wait after a failure): Retry-After, in seconds.
+function retryAfter(e: CocoonError): Record<string, string> {
+    return e.retryAfterSeconds === undefined ? {} : { 'retry-after': String(e.retryAfterSeconds) };
+}
+
 function toOpenAi(e: unknown, model: string, tried: string[] = []): OpenAiError {
     if (e instanceof OpenAiError) return e;
     if (!(e instanceof CocoonError))
@@ -346,7 +351,7 @@ function toOpenAi(e: unknown, model: string, tried: string[] = []): OpenAiError 
                       `The model \`${model}\` is not offered by any provider on this Cocoon network (GET /v1/models lists those that are)`,
                       'model',
                   )
-                : new OpenAiError(503, 'api_error', 'no_provider', e.message + also);
+                : new OpenAiError(503, 'api_error', 'no_provider', e.message + also, null, retryAfter(e));
         case 'budget-too-small':
         case 'insufficient-collateral':
             return new OpenAiError(402, 'insufficient_quota', e.code, e.message);

@@ -14,7 +14,7 @@ import pino from 'pino';
 import { CocoonClient } from '../../sdk';
 import { failoverChain, mnemonicWallet } from '../../protocol/chain';
 import { ENDPOINT_HELP, UsageError, endpointsFromOptions, positiveInt } from '../../protocol/cli';
-import { TCB_UP_TO_DATE } from '../../wrappers';
+import { TCB_SIMULATED, TCB_UP_TO_DATE } from '../../wrappers';
 import { apiKeyHash, buildGateway } from './app';
 import { DEFAULT_SESSION_POLICY, SessionPolicy } from './sessions';
 
@@ -34,6 +34,7 @@ export interface GatewayCliOptions {
     sessionHours: number;
     sessionsFile?: string;
     quiet: boolean;
+    dev: boolean;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -102,6 +103,10 @@ export async function startGateway(o: GatewayCliOptions): Promise<{ url: string;
         stop = () => net.stop();
     } else {
         if (!o.root) throw new UsageError('give --root ADDRESS (the Cocoon Root on --network), or --local for a local network');
+        if (o.dev && o.network === 'mainnet')
+            throw new UsageError(
+                '--dev accepts workers without a TEE (simulated evidence): never on mainnet, where no Root allowlists them',
+            );
         const mnemonic = process.env[o.walletMnemonicEnv]?.trim().split(/\s+/);
         if (!mnemonic || mnemonic.length !== 24) {
             throw new UsageError(
@@ -114,7 +119,8 @@ export async function startGateway(o: GatewayCliOptions): Promise<{ url: string;
             chain,
             wallet: Object.assign(wallet.sender, { address: wallet.address }),
             root: o.root,
-            acceptedTcbStatuses: [Number(TCB_UP_TO_DATE)],
+            // (--dev: also workers attested with simulated evidence by development verifiers, as on the devnet)
+            acceptedTcbStatuses: o.dev ? [Number(TCB_UP_TO_DATE), Number(TCB_SIMULATED)] : [Number(TCB_UP_TO_DATE)],
         });
         sessionRecordFile =
             o.sessionsFile ?? join(homedir(), '.cocoon', 'gateway', `${o.network}-${wallet.address.toString()}.sessions.json`);
@@ -160,7 +166,12 @@ export function gatewayProgram(): Command {
             '--sessions-file <file>',
             "where the sessions holding the wallet's budget are written down, so that a restarted gateway closes and finalizes those it left (default ~/.cocoon/gateway/NETWORK-WALLET.sessions.json)",
         )
-        .option('--quiet', 'log only warnings and errors', false);
+        .option('--quiet', 'log only warnings and errors', false)
+        .option(
+            '--dev',
+            'development (testnet, the devnet): also use workers attested with simulated evidence by development verifiers',
+            false,
+        );
 }
 
 function port(v: string): number {

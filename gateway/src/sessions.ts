@@ -130,13 +130,16 @@ function alive(pid: number): boolean {
     }
 }
 
+// The wait after a provider's first failure in a row; each further one doubles it.
+const FIRST_FAILURE_WAIT_MS = 1000;
+
 // An opening message lands within minutes, or never: a session still absent after this was refused.
 const ABSENT_FOR_GOOD_MS = 10 * 60_000;
 
 export class SessionPool {
     private sessions = new Map<string, ClientSession>(); // by model
     private opening = new Map<string, Promise<ClientSession>>();
-    private failed = new Map<string, number>(); // provider -> until (ms)
+    private failed = new Map<string, { until: number; inARow: number; at: number }>(); // by provider: passed over until (ms)
     private toppingUp = new WeakMap<ClientSession, Promise<unknown>>();
     private unconfirmed = new WeakSet<ClientSession>(); // a top-up was sent but not seen landing
     // being settled, by address: since when (ms), not closed before `closeAfter` (ms), and from
@@ -157,11 +160,22 @@ export class SessionPool {
 
     private readonly log?: Logger;
 
-    // A session for `model` that takes requests now, with budget left.
+    // A session for `model` that takes requests now, with budget left. A session whose provider
+    // failed a moment ago is kept unless another provider can take over: a worker that restarts
+    // is back within seconds with its session (sealed keys), and a new session would cost its
+    // opening fees and a close of the old one.
     async session(model: string): Promise<ClientSession> {
         const current = this.sessions.get(model);
         const now = this.client.o.chain.now();
-        if (current && current.usable && !this.isAvoided(current.provider) && current.deadline - now > this.policy.durationSeconds / 10) {
+        if (current && current.usable && current.deadline - now > this.policy.durationSeconds / 10) {
+            if (this.isAvoided(current.provider)) {
+                const other = await this.opened(model).catch((e) => {
+                    if (e instanceof CocoonError && e.code === 'provider-unavailable') return undefined;
+                    throw e;
+                });
+                if (!other) throw this.waitError(model, current.provider);
+                return other; // (open() retired `current`)
+            }
             if (current.budget - current.latest.amountDue < this.policy.topUpBelow) await this.topUp(current, current.budget);
             return current;
         }
@@ -169,12 +183,29 @@ export class SessionPool {
             this.sessions.delete(model); // (never handed out again: it is being closed)
             this.retire(current.address);
         }
+        return this.opened(model);
+    }
+
+    // A new session for `model`, one opening at a time; the one it replaces is retired.
+    private opened(model: string): Promise<ClientSession> {
         let opening = this.opening.get(model);
         if (!opening) {
             opening = this.open(model).finally(() => this.opening.delete(model));
             this.opening.set(model, opening);
         }
         return opening;
+    }
+
+    // The only providers of a model failed a moment ago: when to ask again.
+    private waitError(model: string, ...providers: Address[]): CocoonError {
+        const until = Math.min(...providers.map((p) => this.failed.get(p.toRawString())?.until ?? Date.now()));
+        const seconds = Math.max(1, Math.ceil((until - Date.now()) / 1000));
+        const error = new CocoonError(
+            'provider-unavailable',
+            `the ${providers.length === 1 ? 'provider' : `${providers.length} providers`} of ${model} failed a moment ago: try again in ${seconds} s`,
+        );
+        error.retryAfterSeconds = seconds;
+        return error;
     }
 
     // Tops `session` up by the policy's amount, unless its budget already grew past `seenBudget`
@@ -204,13 +235,16 @@ export class SessionPool {
         await topUp;
     }
 
-    // The session's provider failed before answering: its next requests go elsewhere.
+    // The session's provider failed before answering: its next requests go to another provider
+    // if there is one, and to it again after a wait that doubles with each failure in a row (1 s,
+    // 2 s, 4 s... up to avoidFailedProviderMs): a restart is over in seconds, a dead worker stays
+    // passed over.
     providerFailed(session: ClientSession) {
-        this.failed.set(session.provider.toRawString(), Date.now() + this.policy.avoidFailedProviderMs);
-        if (this.sessions.get(session.model) === session) {
-            this.sessions.delete(session.model);
-            this.retire(session.address);
-        }
+        const key = session.provider.toRawString();
+        const previous = this.failed.get(key);
+        const inARow = previous && Date.now() - previous.at < 2 * this.policy.avoidFailedProviderMs ? previous.inARow + 1 : 1;
+        const waitMs = Math.min(this.policy.avoidFailedProviderMs, FIRST_FAILURE_WAIT_MS * 2 ** (inARow - 1));
+        this.failed.set(key, { until: Date.now() + waitMs, inARow, at: Date.now() });
     }
 
     // The gateway stops: every session is retired, and one settling pass sends their closes (the
@@ -265,20 +299,26 @@ export class SessionPool {
     }
 
     private isAvoided(provider: Address): boolean {
-        const until = this.failed.get(provider.toRawString());
-        return until !== undefined && until > Date.now();
+        const failed = this.failed.get(provider.toRawString());
+        return failed !== undefined && failed.until > Date.now();
     }
 
     private async open(model: string): Promise<ClientSession> {
-        const all = await this.client.discover({ model, budget: this.policy.budget });
+        // (workers that do not answer their health check now are still offers: "not offered" would be wrong)
+        const all = await this.client.discover({ model, budget: this.policy.budget, includeUnhealthy: true });
         if (all.length === 0) throw new CocoonError('provider-unavailable', `no provider offers ${model} now`);
-        const offers = all.filter((o) => !this.isAvoided(o.provider));
-        if (offers.length === 0) {
-            throw new CocoonError(
+        const answering = all.filter((o) => o.healthMs !== null);
+        if (answering.length === 0) {
+            const error = new CocoonError(
                 'provider-unavailable',
-                `each of the ${all.length} providers of ${model} failed within the last ${this.policy.avoidFailedProviderMs / 1000} s: try again later`,
+                `the ${all.length === 1 ? 'provider' : `${all.length} providers`} of ${model} listed on-chain ${all.length === 1 ? 'does' : 'do'} not answer now (their workers' /health): try again shortly`,
             );
+            error.retryAfterSeconds = 5;
+            throw error;
         }
+        const offers = answering.filter((o) => !this.isAvoided(o.provider));
+        if (offers.length === 0) throw this.waitError(model, ...answering.map((o) => o.provider));
+        const replaced = this.sessions.get(model);
         const sent: Address[] = [];
         const settleLater = (except?: Address) => {
             for (const address of sent) if (!except?.equals(address)) this.retire(address, 0);
@@ -292,6 +332,7 @@ export class SessionPool {
             });
             settleLater(session.address); // (those refused: settled as soon as a pass sees them gone)
             this.sessions.set(model, session);
+            if (replaced) this.retire(replaced.address); // (never handed out again: it is being closed)
             return session;
         } catch (e) {
             settleLater(); // one not confirmed yet may still open: it is closed when it does

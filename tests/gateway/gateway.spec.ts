@@ -169,6 +169,15 @@ describe('the OpenAI-compatible gateway (--local)', () => {
     });
 });
 
+describe('gateway usage', () => {
+    it('refuses --dev (workers without a TEE) on mainnet', async () => {
+        const o = gatewayProgram()
+            .parse(['--dev', '--network', 'mainnet', '--root', 'EQBJiRlpisFNVP4G4WKK5qT3d7PFCBcCJg1xLhkgNZSAkSHP'], { from: 'user' })
+            .opts<GatewayCliOptions>();
+        await expect(startGateway(o)).rejects.toThrow('--dev accepts workers without a TEE (simulated evidence): never on mainnet');
+    });
+});
+
 describe('gateway API keys and budgets', () => {
     it('asks for one of its API keys when it has a key file, and never needs the key in its log', async () => {
         const file = join(tempDir('gateway-keys'), 'keys');

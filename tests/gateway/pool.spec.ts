@@ -8,19 +8,23 @@ import { readFileSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { DEFAULT_SESSION_POLICY, SessionPool, SessionRecord } from '../../gateway/src/sessions';
 import { IdempotencyKeys, KeyConflict } from '../../gateway/src/idempotency';
+import { CocoonError } from '../../sdk';
 import type { ClientSession, CocoonClient } from '../../sdk';
 import { tempDir } from '../tmp';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const addr = (n: number) => new Address(0, Buffer.alloc(32, n));
 
-function fakeClient(o: { providers: Record<string, Address[]>; settleDelayMs?: number; from?: number }) {
+function fakeClient(o: { providers: Record<string, Address[]>; settleDelayMs?: number; from?: number; unhealthy?: Address[] }) {
     let n = o.from ?? 10;
     const settled: string[] = [];
     const client = {
         o: { chain: { now: () => Math.floor(Date.now() / 1000) } },
-        async discover({ model }: { model: string }) {
-            return o.providers[model].map((provider) => ({ provider, model }));
+        async discover({ model, includeUnhealthy }: { model: string; includeUnhealthy?: boolean }) {
+            const healthMs = (p: Address) => (o.unhealthy?.some((u) => u.equals(p)) ? null : 5);
+            return o.providers[model]
+                .map((provider) => ({ provider, model, healthMs: healthMs(provider) }))
+                .filter((offer) => includeUnhealthy || offer.healthMs !== null);
         },
         async openSessionWithFailover(offers: { provider: Address; model: string }[], p: { beforeOpen?: (a: Address) => void }) {
             const address = addr(n++);
@@ -45,17 +49,46 @@ function fakeClient(o: { providers: Record<string, Address[]>; settleDelayMs?: n
 }
 
 describe('SessionPool', () => {
-    it('never hands out a session it retired (it is being closed), even when no other could be opened', async () => {
+    it("keeps the session of a model's only provider through its failures, asking again after a wait that doubles", async () => {
         const P = addr(1);
-        const { client } = fakeClient({ providers: { A: [P], B: [P] } });
+        const { client } = fakeClient({ providers: { A: [P] } });
+        const pool = new SessionPool(client, { ...DEFAULT_SESSION_POLICY, retireAfterMs: 0 });
+        const a = await pool.session('A');
+        pool.providerFailed(a);
+        const refused = await pool.session('A').catch((e) => e as CocoonError);
+        expect(refused).toBeInstanceOf(CocoonError);
+        expect((refused as CocoonError).message).toBe('the provider of A failed a moment ago: try again in 1 s');
+        expect((refused as CocoonError).retryAfterSeconds).toBe(1);
+        await sleep(1050);
+        expect(await pool.session('A')).toBe(a); // the same session: no new one, nothing to settle
+        expect(pool.unsettled).toEqual([]);
+        pool.providerFailed(a); // a second failure in a row: twice the wait
+        expect(((await pool.session('A').catch((e) => e)) as CocoonError).retryAfterSeconds).toBe(2);
+    });
+
+    it("moves a failed provider's model to another provider and never hands out the session it retired", async () => {
+        const [P, Q] = [addr(1), addr(2)];
+        const { client } = fakeClient({ providers: { A: [P, Q] } });
         const pool = new SessionPool(client, { ...DEFAULT_SESSION_POLICY, avoidFailedProviderMs: 50, retireAfterMs: 0 });
         const a = await pool.session('A');
-        pool.providerFailed(await pool.session('B')); // the provider failed (on model B)
-        await expect(pool.session('A')).rejects.toThrow('each of the 1 providers of A failed'); // not "no provider offers A"
-        expect(pool.unsettled.map(String)).toContain(a.address.toString());
-        await sleep(60);
-        const again = await pool.session('A');
-        expect(again).not.toBe(a); // a new session; the retired one is only settled
+        expect(a.provider.equals(P)).toBe(true);
+        pool.providerFailed(a);
+        const b = await pool.session('A');
+        expect(b.provider.equals(Q)).toBe(true);
+        expect(pool.unsettled.map(String)).toEqual([a.address.toString()]); // being closed
+        await sleep(60); // P's wait is over, and still the retired session is not handed out
+        expect(await pool.session('A')).toBe(b);
+    });
+
+    it("says a model's providers do not answer, not that nobody offers it, when their workers are down", async () => {
+        const P = addr(1);
+        const { client } = fakeClient({ providers: { A: [P] }, unhealthy: [P] });
+        const pool = new SessionPool(client, DEFAULT_SESSION_POLICY);
+        const refused = (await pool.session('A').catch((e) => e)) as CocoonError;
+        expect(refused.message).toBe("the provider of A listed on-chain does not answer now (their workers' /health): try again shortly");
+        expect(refused.retryAfterSeconds).toBe(5);
+        const { client: none } = fakeClient({ providers: { A: [] } });
+        await expect(new SessionPool(none, DEFAULT_SESSION_POLICY).session('A')).rejects.toThrow('no provider offers A now');
     });
 
     it('a failed top-up fails every request waiting on it: one message, not one per request', async () => {
@@ -79,7 +112,8 @@ describe('SessionPool', () => {
         const { client, settled } = fakeClient({ providers: { A: [addr(1)] }, settleDelayMs: 50 });
         const pool = new SessionPool(client, { ...DEFAULT_SESSION_POLICY, retireAfterMs: 0 });
         const s = await pool.session('A');
-        pool.providerFailed(s);
+        (s as { usable: boolean }).usable = false; // (stopped after a bad receipt: retired for a new one)
+        await pool.session('A');
         await Promise.all([pool.settle(), pool.settle()]);
         expect(settled).toEqual([s.address.toString()]);
     });
