@@ -7,7 +7,20 @@ import { isAbsolute, join, relative } from 'path';
 
 const COMPILED = __filename.endsWith('.js'); // (this file itself runs from dist/, as in bench:worker)
 const ROOT = join(__dirname, COMPILED ? '../..' : '..');
-const SOURCES = ['protocol', 'worker', 'tee-verifier', 'sdk', 'gateway', 'wrappers', 'testkit', 'build', 'scripts', 'demo'];
+const SOURCES = [
+    'protocol',
+    'worker',
+    'tee-verifier',
+    'sdk',
+    'gateway',
+    'wrappers',
+    'testkit',
+    'build',
+    'scripts',
+    'demo',
+    'devnet',
+    'dashboard',
+];
 
 let newestSource: number | undefined;
 function newestSourceMtime(): number {

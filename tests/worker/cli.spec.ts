@@ -32,6 +32,11 @@ const serve = [
 ];
 
 describe('worker CLI', () => {
+    it("refuses an echo backend's --delay that is not a whole number of milliseconds", () => {
+        const r = worker({}, 'echo-backend', '--delay', '-5');
+        expect(r).toMatchObject({ status: 64, stderr: 'error: --delay must be a whole number of milliseconds, got -5' });
+    });
+
     it('refuses a bad address, naming the flag', () => {
         const r = worker({}, 'serve', '--root', 'nope', '--owner', ADDRESS);
         expect(r).toMatchObject({ status: 64, stderr: 'error: --root nope is not a TON address' });

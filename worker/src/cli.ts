@@ -341,8 +341,13 @@ program
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on', (v) => positiveInt('--port', v), 8000)
     .option('--socket <path>', 'listen on this unix socket instead of host and port')
-    .action(async (opts: { host: string; port: number; socket?: string }) => {
-        const { url } = await startEchoBackend(opts);
+    .option('--delay <ms>', 'answer this many milliseconds late (a slow model, for tests of clients and restarts)', (v) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 0) throw new UsageError(`--delay must be a whole number of milliseconds, got ${v}`);
+        return n;
+    })
+    .action(async (opts: { host: string; port: number; socket?: string; delay?: number }) => {
+        const { url } = await startEchoBackend({ ...opts, delayMs: opts.delay });
         console.log(`built-in test backend (not a language model) at ${url}${opts.socket ? ' ' : ''}/v1/chat/completions`);
     });
 
