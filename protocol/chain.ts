@@ -259,12 +259,13 @@ export function failoverChain(
     }));
     const describe = `the TON API at ${endpoints.map((e) => e.url).join(', ')}`;
     // The chain's clock is the machine's, unless the latest block time an endpoint reports with an
-    // account's state is further away (a devnet whose clock was moved forward, a machine whose
-    // clock is off): contracts judge deadlines and claim windows by the chain's time.
+    // account's state is further ahead (a devnet whose clock was moved forward, a machine whose
+    // clock is slow): contracts judge deadlines and claim windows by the chain's time. Only ahead:
+    // an endpoint that claims an earlier time must not make an expired attestation look valid.
     let clockOffset = 0;
     const chainTime = (unix: number) => {
         const d = unix - Date.now() / 1000;
-        clockOffset = Math.abs(d) > CLOCK_TOLERANCE_SECONDS ? Math.round(d) : 0;
+        clockOffset = d > CLOCK_TOLERANCE_SECONDS ? Math.round(d) : 0;
     };
     let lagCheckedAt = -Infinity;
     let lagCheck: Promise<void> | undefined;
