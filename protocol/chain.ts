@@ -76,6 +76,9 @@ export function sandboxChain(blockchain: Blockchain): ChainAccess {
     };
 }
 
+// How long a wallet transfer is valid, on the chain's clock: one not on-chain by then never lands.
+const TRANSFER_VALIDITY_SECONDS = 60;
+
 /**
  * The v4 wallet of a 24-word mnemonic, as a Sender (it reads its seqno and signs each transfer)
  * through `chain` (or a TonClient). Transfers go one at a time, each once the previous one's
@@ -83,9 +86,6 @@ export function sandboxChain(blockchain: Blockchain): ChainAccess {
  * worker's claim and attestation, a gateway's top-up and a close) would carry the same seqno
  * and the chain would take only one of them, silently.
  */
-// How long a wallet transfer is valid, on the chain's clock: one not on-chain by then never lands.
-const TRANSFER_VALIDITY_SECONDS = 60;
-
 export async function mnemonicWallet(
     chain: ChainAccess,
     mnemonic: string[],
