@@ -61,11 +61,15 @@ describe('model hash', () => {
         const run = (...args: string[]) =>
             spawnSync(process.execPath, [...nodeArgs('worker/src/cli.ts'), 'model-hash', ...args], {
                 encoding: 'utf8',
+                env: { ...process.env, COCOON_QUIET: '' },
             });
         const r = run(dir, '--manifest', manifest);
         expect(r.status).toBe(0);
         expect(r.stdout.trim()).toBe(sha(readFileSync(manifest)));
-        expect(r.stderr).toContain('100%');
+        // (stderr is a pipe here: a start and an end line, no control characters)
+        expect(r.stderr.replace(/\(\d+ s\)/, '(N s)')).toBe(`hashing ${dir}…\nhashed ${dir}: 100% (N s)\n`);
+        const quiet = run(dir, '--quiet');
+        expect([quiet.status, quiet.stderr, quiet.stdout.trim()]).toEqual([0, '', sha(readFileSync(manifest))]);
         const missing = run(join(dir, 'nope'));
         expect(missing.status).toBe(64);
         expect(missing.stderr).toContain('is not a directory');

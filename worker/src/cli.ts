@@ -356,17 +356,18 @@ program
     .description("hash a model's files (weights, tokenizer, configuration): the identity listings and attestations name")
     .argument('<dir>', "the model's directory (a Hugging Face snapshot or a local copy)")
     .option('--manifest <file>', 'also write the manifest the hash is taken over (one line per file)')
-    .action(async (dir: string, opts: { manifest?: string }) => {
+    .option('--quiet', 'no progress, only the hash (also COCOON_QUIET=1)', false)
+    .action(async (dir: string, opts: { manifest?: string; quiet: boolean }) => {
         if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`${dir} is not a directory`);
-        let shown = -1;
-        const { hash, manifest } = await modelHash(dir, (done, total) => {
-            const pct = total === 0 ? 100 : Math.floor((done * 100) / total);
-            if (pct !== shown) {
-                shown = pct;
-                process.stderr.write(`\rhashing ${dir}: ${pct}% of ${(total / 1e9).toFixed(2)} GB`);
-            }
+        // (a spinner with the share hashed on a terminal; a start and an end line elsewhere)
+        const shown = progress(`hashing ${dir}`, { quiet: opts.quiet });
+        const { hash, manifest } = await modelHash(dir, (done, total) =>
+            shown.update(`${total === 0 ? 100 : Math.floor((done * 100) / total)}% of ${(total / 1e9).toFixed(2)} GB`),
+        ).catch((e) => {
+            shown.fail(`hashing ${dir}: failed`);
+            throw e;
         });
-        process.stderr.write('\n');
+        shown.succeed(`hashed ${dir}: 100%`);
         if (opts.manifest) writeFileSync(opts.manifest, manifest);
         console.log(hash.toString('hex'));
     });
