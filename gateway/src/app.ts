@@ -204,7 +204,7 @@ export async function buildGateway(o: GatewayOptions): Promise<FastifyInstance> 
                         if (maybeServed || keyed?.maybeServed) Object.assign(err.headers, NO_RETRY);
                         throw err;
                     }
-                    pool.providerFailed(session);
+                    pool.providerFailed(session, e);
                     if (maybeServed || keyed?.maybeServed) throw outcomeUnknown(e as CocoonError, key !== undefined);
                     if (keyed) keyed.session = undefined; // (every attempt under the key was proven unserved)
                     tried.push(`${session.provider.toString()}: ${(e as Error).message}`);

@@ -120,7 +120,8 @@ export async function startGateway(o: GatewayCliOptions): Promise<{ url: string;
                 `the environment variable ${o.walletMnemonicEnv} must hold the 24-word mnemonic of the gateway's wallet (it pays sessions)`,
             );
         }
-        const chain = failoverChain(endpointsFromOptions(o.endpoint, o.apiKeyEnv));
+        // (--dev: the devnet's clock, which an admin moves forward)
+        const chain = failoverChain(endpointsFromOptions(o.endpoint, o.apiKeyEnv), { followChainClock: o.dev });
         const wallet = await mnemonicWallet(chain, mnemonic);
         client = new CocoonClient({
             chain,

@@ -132,6 +132,23 @@ function alive(pid: number): boolean {
 
 // The wait after a provider's first failure in a row; each further one doubles it.
 const FIRST_FAILURE_WAIT_MS = 1000;
+// A session kept through this many failures of the way to its worker in a row is retired (about
+// three minutes of waits): its worker is not coming back soon.
+const KEPT_THROUGH_FAILURES = 7;
+
+// What a provider's failure means for the session it happened on (see SessionPool.providerFailed).
+function failureKind(e: unknown): 'transient' | 'session-ended' | 'provider' {
+    if (!(e instanceof CocoonError)) return 'provider';
+    if (e.code === 'worker-unreachable') return 'transient';
+    if (e.code === 'worker-refused' && (e.detail === 'backend-unavailable' || e.detail === 'internal')) return 'transient';
+    if (['attestation-mismatch', 'stopped'].includes(e.code)) return 'session-ended';
+    if (
+        e.code === 'worker-refused' &&
+        ['previous-enclave-key', 'session-not-open', 'deadline-passed', 'undecryptable'].includes(e.detail ?? '')
+    )
+        return 'session-ended';
+    return 'provider';
+}
 
 // An opening message lands within minutes, or never: a session still absent after this was refused.
 const ABSENT_FOR_GOOD_MS = 10 * 60_000;
@@ -169,7 +186,7 @@ export class SessionPool {
         const now = this.client.o.chain.now();
         if (current && current.usable && current.deadline - now > this.policy.durationSeconds / 10) {
             if (this.isAvoided(current.provider)) {
-                const other = await this.opened(model).catch((e) => {
+                const other = await this.opened(model, current.provider).catch((e) => {
                     if (e instanceof CocoonError && e.code === 'provider-unavailable') return undefined;
                     throw e;
                 });
@@ -186,11 +203,11 @@ export class SessionPool {
         return this.opened(model);
     }
 
-    // A new session for `model`, one opening at a time; the one it replaces is retired.
-    private opened(model: string): Promise<ClientSession> {
+    // A new session for `model` (not with `except`), one opening at a time; the one it replaces is retired.
+    private opened(model: string, except?: Address): Promise<ClientSession> {
         let opening = this.opening.get(model);
         if (!opening) {
-            opening = this.open(model).finally(() => this.opening.delete(model));
+            opening = this.open(model, except).finally(() => this.opening.delete(model));
             this.opening.set(model, opening);
         }
         return opening;
@@ -235,16 +252,46 @@ export class SessionPool {
         await topUp;
     }
 
-    // The session's provider failed before answering: its next requests go to another provider
-    // if there is one, and to it again after a wait that doubles with each failure in a row (1 s,
-    // 2 s, 4 s... up to avoidFailedProviderMs): a restart is over in seconds, a dead worker stays
-    // passed over.
-    providerFailed(session: ClientSession) {
+    // The session's provider failed before answering (`e`, what the SDK threw). A failure of the
+    // way there (its worker unreachable, its backend down) keeps the session: its next requests go
+    // to another provider if there is one, and to it again after a wait that doubles with each
+    // failure in a row (1 s, 2 s, 4 s... up to avoidFailedProviderMs), so that a worker restarting
+    // with sealed keys is back in seconds with its session, and one that stays down is passed over;
+    // after KEPT_THROUGH_FAILURES in a row the session is retired. A failure that ends this session
+    // for good (its worker lost its keys, or says the session is closed or past its deadline)
+    // retires it at once; the provider may take a new one. Any other failure (a bad answer, no
+    // valid attestation) retires it and passes the provider over for avoidFailedProviderMs.
+    providerFailed(session: ClientSession, e?: unknown) {
+        const kind = failureKind(e);
         const key = session.provider.toRawString();
+        if (kind === 'session-ended') return this.drop(session);
         const previous = this.failed.get(key);
-        const inARow = previous && Date.now() - previous.at < 2 * this.policy.avoidFailedProviderMs ? previous.inARow + 1 : 1;
-        const waitMs = Math.min(this.policy.avoidFailedProviderMs, FIRST_FAILURE_WAIT_MS * 2 ** (inARow - 1));
-        this.failed.set(key, { until: Date.now() + waitMs, inARow, at: Date.now() });
+        const now = Date.now();
+        // (requests failing together, in flight when the worker went down, are one failure)
+        const sameFailure = previous !== undefined && now < previous.until;
+        const inARow = sameFailure
+            ? previous.inARow
+            : previous && now - previous.at < 2 * this.policy.avoidFailedProviderMs
+              ? previous.inARow + 1
+              : 1;
+        const waitMs =
+            kind === 'transient'
+                ? Math.min(this.policy.avoidFailedProviderMs, FIRST_FAILURE_WAIT_MS * 2 ** (inARow - 1))
+                : this.policy.avoidFailedProviderMs;
+        this.failed.set(key, {
+            until: sameFailure ? Math.max(previous.until, now + (kind === 'transient' ? 0 : waitMs)) : now + waitMs,
+            inARow,
+            at: now,
+        });
+        if (kind !== 'transient' || inARow >= KEPT_THROUGH_FAILURES) this.drop(session);
+    }
+
+    // `session` is not handed out again; it is settled.
+    private drop(session: ClientSession) {
+        if (this.sessions.get(session.model) === session) {
+            this.sessions.delete(session.model);
+            this.retire(session.address);
+        }
     }
 
     // The gateway stops: every session is retired, and one settling pass sends their closes (the
@@ -303,7 +350,7 @@ export class SessionPool {
         return failed !== undefined && failed.until > Date.now();
     }
 
-    private async open(model: string): Promise<ClientSession> {
+    private async open(model: string, except?: Address): Promise<ClientSession> {
         // (workers that do not answer their health check now are still offers: "not offered" would be wrong)
         const all = await this.client.discover({ model, budget: this.policy.budget, includeUnhealthy: true });
         if (all.length === 0) throw new CocoonError('provider-unavailable', `no provider offers ${model} now`);
@@ -316,7 +363,9 @@ export class SessionPool {
             error.retryAfterSeconds = 5;
             throw error;
         }
-        const offers = answering.filter((o) => !this.isAvoided(o.provider));
+        // (`except`: the provider of the session this one would replace, whose wait may have ended
+        // while discovery ran: a new session with it would only cost fees)
+        const offers = answering.filter((o) => !this.isAvoided(o.provider) && !except?.equals(o.provider));
         if (offers.length === 0) throw this.waitError(model, ...answering.map((o) => o.provider));
         const replaced = this.sessions.get(model);
         const sent: Address[] = [];

@@ -15,12 +15,21 @@ import { tempDir } from '../tmp';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const addr = (n: number) => new Address(0, Buffer.alloc(32, n));
 
-function fakeClient(o: { providers: Record<string, Address[]>; settleDelayMs?: number; from?: number; unhealthy?: Address[] }) {
+const unreachable = () => new CocoonError('worker-unreachable', "the provider's worker does not answer");
+
+function fakeClient(o: {
+    providers: Record<string, Address[]>;
+    settleDelayMs?: number;
+    from?: number;
+    unhealthy?: Address[];
+    discoverMs?: number;
+}) {
     let n = o.from ?? 10;
     const settled: string[] = [];
     const client = {
         o: { chain: { now: () => Math.floor(Date.now() / 1000) } },
         async discover({ model, includeUnhealthy }: { model: string; includeUnhealthy?: boolean }) {
+            await sleep(o.discoverMs ?? 0);
             const healthMs = (p: Address) => (o.unhealthy?.some((u) => u.equals(p)) ? null : 5);
             return o.providers[model]
                 .map((provider) => ({ provider, model, healthMs: healthMs(provider) }))
@@ -49,12 +58,12 @@ function fakeClient(o: { providers: Record<string, Address[]>; settleDelayMs?: n
 }
 
 describe('SessionPool', () => {
-    it("keeps the session of a model's only provider through its failures, asking again after a wait that doubles", async () => {
+    it("keeps the session of a model's only provider through failures on the way to it, asking again after a wait that doubles", async () => {
         const P = addr(1);
         const { client } = fakeClient({ providers: { A: [P] } });
         const pool = new SessionPool(client, { ...DEFAULT_SESSION_POLICY, retireAfterMs: 0 });
         const a = await pool.session('A');
-        pool.providerFailed(a);
+        pool.providerFailed(a, unreachable());
         const refused = await pool.session('A').catch((e) => e as CocoonError);
         expect(refused).toBeInstanceOf(CocoonError);
         expect((refused as CocoonError).message).toBe('the provider of A failed a moment ago: try again in 1 s');
@@ -62,8 +71,60 @@ describe('SessionPool', () => {
         await sleep(1050);
         expect(await pool.session('A')).toBe(a); // the same session: no new one, nothing to settle
         expect(pool.unsettled).toEqual([]);
-        pool.providerFailed(a); // a second failure in a row: twice the wait
+        pool.providerFailed(a, unreachable()); // a second failure in a row: twice the wait
         expect(((await pool.session('A').catch((e) => e)) as CocoonError).retryAfterSeconds).toBe(2);
+    });
+
+    it('counts requests failing together (in flight when the worker went down) as one failure', async () => {
+        const { client } = fakeClient({ providers: { A: [addr(1)] } });
+        const pool = new SessionPool(client, DEFAULT_SESSION_POLICY);
+        const a = await pool.session('A');
+        for (let i = 0; i < 8; i++) pool.providerFailed(a, unreachable());
+        expect(((await pool.session('A').catch((e) => e)) as CocoonError).retryAfterSeconds).toBe(1);
+    });
+
+    it('retires a kept session after seven failures in a row, each after the wait before it', async () => {
+        const { client } = fakeClient({ providers: { A: [addr(1)] } });
+        const pool = new SessionPool(client, DEFAULT_SESSION_POLICY);
+        const a = await pool.session('A');
+        let now = Date.now();
+        const clock = jest.spyOn(Date, 'now').mockImplementation(() => now);
+        try {
+            for (let i = 1; i <= 6; i++) {
+                pool.providerFailed(a, unreachable());
+                now += 61_000; // (past the wait, capped at 60 s)
+                expect(await pool.session('A')).toBe(a);
+            }
+            pool.providerFailed(a, unreachable());
+            expect(pool.unsettled.map(String)).toEqual([a.address.toString()]);
+        } finally {
+            clock.mockRestore();
+        }
+    });
+
+    it('retires at once a session its worker can no longer serve (keys lost, session closed), and opens another with the same provider', async () => {
+        const P = addr(1);
+        const { client } = fakeClient({ providers: { A: [P] } });
+        const pool = new SessionPool(client, { ...DEFAULT_SESSION_POLICY, retireAfterMs: 0 });
+        const a = await pool.session('A');
+        pool.providerFailed(a, new CocoonError('attestation-mismatch', "the provider's attested enclave key changed"));
+        const b = await pool.session('A');
+        expect(b).not.toBe(a);
+        expect(b.provider.equals(P)).toBe(true);
+        expect(pool.unsettled.map(String)).toEqual([a.address.toString()]);
+        pool.providerFailed(b, new CocoonError('worker-refused', 'the session is not open', 'session-not-open'));
+        expect(await pool.session('A')).not.toBe(b);
+    });
+
+    it('never replaces a kept session with a new one with the same provider, even when its wait ends during discovery', async () => {
+        const P = addr(1);
+        const { client } = fakeClient({ providers: { A: [P] }, discoverMs: 1200 });
+        const pool = new SessionPool(client, DEFAULT_SESSION_POLICY);
+        const a = await pool.session('A');
+        pool.providerFailed(a, unreachable());
+        await expect(pool.session('A')).rejects.toThrow('failed a moment ago'); // (discovery outlasted the 1 s wait)
+        expect(await pool.session('A')).toBe(a);
+        expect(pool.unsettled).toEqual([]);
     });
 
     it("moves a failed provider's model to another provider and never hands out the session it retired", async () => {
@@ -72,12 +133,23 @@ describe('SessionPool', () => {
         const pool = new SessionPool(client, { ...DEFAULT_SESSION_POLICY, avoidFailedProviderMs: 50, retireAfterMs: 0 });
         const a = await pool.session('A');
         expect(a.provider.equals(P)).toBe(true);
-        pool.providerFailed(a);
+        pool.providerFailed(a, unreachable());
         const b = await pool.session('A');
         expect(b.provider.equals(Q)).toBe(true);
         expect(pool.unsettled.map(String)).toEqual([a.address.toString()]); // being closed
         await sleep(60); // P's wait is over, and still the retired session is not handed out
         expect(await pool.session('A')).toBe(b);
+    });
+
+    it('passes a provider that answered badly over for the whole avoidance period, retiring its session', async () => {
+        const [P, Q] = [addr(1), addr(2)];
+        const { client } = fakeClient({ providers: { A: [P, Q], B: [P] } });
+        const pool = new SessionPool(client, DEFAULT_SESSION_POLICY);
+        const a = await pool.session('B');
+        pool.providerFailed(a, new CocoonError('bad-answer', 'the answer does not verify'));
+        expect(pool.unsettled.map(String)).toEqual([a.address.toString()]);
+        expect(((await pool.session('B').catch((e) => e)) as CocoonError).retryAfterSeconds).toBe(60);
+        expect((await pool.session('A')).provider.equals(Q)).toBe(true);
     });
 
     it("says a model's providers do not answer, not that nobody offers it, when their workers are down", async () => {
