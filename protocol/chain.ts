@@ -216,6 +216,10 @@ export interface FailoverOptions {
     backoffMs?: number; // pause between passes; a failed endpoint rests twice as long each time it fails, up to a minute (default 500)
     maxLagBlocks?: number; // an endpoint whose latest masterchain block is this far behind the freshest one is behind (default 12, about a minute)
     lagCheckMs?: number; // how often the endpoints' latest blocks are compared (default 30 s)
+    // Development (a devnet whose clock an admin moves): now() follows the latest block time the
+    // endpoints report, when it is more than 30 s ahead of the machine's. Never in production: an
+    // endpoint would control the time by which a worker gives up its claims and a client finalizes.
+    followChainClock?: boolean;
 }
 
 interface EndpointState {
@@ -258,12 +262,13 @@ export function failoverChain(
         behind: false,
     }));
     const describe = `the TON API at ${endpoints.map((e) => e.url).join(', ')}`;
-    // The chain's clock is the machine's, unless the latest block time an endpoint reports with an
-    // account's state is further ahead (a devnet whose clock was moved forward, a machine whose
-    // clock is slow): contracts judge deadlines and claim windows by the chain's time. Only ahead:
-    // an endpoint that claims an earlier time must not make an expired attestation look valid.
+    // The chain's clock is the machine's; in development (followChainClock) the latest block time
+    // an endpoint reports with an account's state when that is further ahead (a devnet whose clock
+    // was moved forward): contracts judge deadlines and claim windows by the chain's time. Only
+    // ahead: an endpoint that claims an earlier time must not make an expired attestation look valid.
     let clockOffset = 0;
     const chainTime = (unix: number) => {
+        if (!o.followChainClock) return;
         const d = unix - Date.now() / 1000;
         clockOffset = d > CLOCK_TOLERANCE_SECONDS ? Math.round(d) : 0;
     };

@@ -155,7 +155,7 @@ export async function startProcessNetwork(o: ProcessNetworkOptions): Promise<Pro
         const info = JSON.parse(readFileSync(join(devnetDir, 'devnet.json'), 'utf8')) as DevnetInfo;
         const mnemonic = (i: number) => info.wallets[i].mnemonic;
         const rpc = `${api}jsonRPC`;
-        const chain = failoverChain([{ url: rpc }]);
+        const chain = failoverChain([{ url: rpc }], { followChainClock: true });
         const root = Address.parse(info.root!);
         const owner = Address.parse(info.wallets[WALLET.owner].address);
         const provider = (await providerForOwner(root, owner)).address;

@@ -85,9 +85,14 @@ export class DevChain {
     // is not fixed and which cannot page from a transaction after a reload.)
     transactionsOf(address: Address): Transaction[] {
         const account = BigInt('0x' + address.hash.toString('hex'));
+        // (a transaction names its account's hash only: the workchain is its incoming message's)
+        const onThisAccount = (t: Transaction) => {
+            const dest = t.inMessage?.info.dest;
+            return t.address === account && (!Address.isAddress(dest) || dest.workChain === address.workChain);
+        };
         return this.blockchain
             .snapshot()
-            .transactions.filter((t) => t.address === account)
+            .transactions.filter(onThisAccount)
             .sort((a, b) => (a.lt > b.lt ? -1 : a.lt < b.lt ? 1 : 0));
     }
 

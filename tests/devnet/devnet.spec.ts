@@ -40,7 +40,8 @@ describe('devnet', () => {
         });
         return { status: res.status, body: (await res.json()) as { ok: boolean; result?: unknown; error?: string; code?: number } };
     };
-    const wallet = (i: number) => mnemonicWallet(failoverChain([{ url: rpc }]), net.info.wallets[i].mnemonic.split(' '), { pollMs: 50 });
+    const wallet = (i: number) =>
+        mnemonicWallet(failoverChain([{ url: rpc }], { followChainClock: true }), net.info.wallets[i].mnemonic.split(' '), { pollMs: 50 });
 
     beforeAll(async () => {
         net = await startDevnet({ dir, port: 0, modelHash: DEMO_MODEL_HASH });
@@ -232,10 +233,10 @@ describe('devnet', () => {
         expect(await again.getBalance(owner)).toBe(balance);
         expect(await again.open(Root.fromAddress(Address.parse(net.info.root!))).getGlobalId()).toBe(-3n);
         expect(net.chain.now()).toBeGreaterThanOrEqual(Math.floor(Date.now() / 1000) + 86_400); // (the move is kept)
-        const chain = failoverChain([{ url: rpc }]);
+        const chain = failoverChain([{ url: rpc }], { followChainClock: true });
         expect((await readProvider(chain, (await providerForOwner(Address.parse(net.info.root!), owner)).address))?.status).toBe(2);
-        // Cocoon's tools follow the chain's clock: a wallet transfer signed a day "early" by this
-        // machine's clock would have expired on arrival
+        // Cocoon's tools in development mode follow the chain's clock: a wallet transfer signed a
+        // day "early" by this machine's clock would have expired on arrival
         expect(Math.abs(chain.now() - net.chain.now())).toBeLessThanOrEqual(2);
         const sender = await wallet(3);
         const to = Address.parse(net.info.wallets[2].address);
@@ -255,6 +256,11 @@ describe('devnet', () => {
         const first = await page({ limit: 2 });
         const next = await page({ limit: 2, lt: first[1].lt, hash: first[1].hash });
         expect(next).toEqual(all.slice(1, 3)); // (from the cursor, inclusive)
+        // an account of another workchain with the same hash has its own transactions
+        const twin = new Address(-1, Address.parse(net.info.root!).hash);
+        await sender.sender.send({ to: twin, value: toNano('0.5'), bounce: false });
+        expect(await page({ limit: 100 })).toEqual(all);
+        expect((await call('getTransactions', { address: twin.toRawString(), limit: 10 })).body.result).toHaveLength(1);
         const missing = await call('getTransactions', {
             address: net.info.root!,
             limit: 2,

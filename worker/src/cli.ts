@@ -184,7 +184,8 @@ export async function runWorker(o: ServeOptions) {
     if (kind === 'simulated')
         log.warn('development mode: simulated evidence; only development verifiers accept it and no production Root allowlists it');
     const servedModelHash = await servedModel(o, log);
-    const chain = failoverChain(endpointsFromOptions(o.endpoint, o.apiKeyEnv));
+    // (--dev: the devnet's clock, which an admin moves forward)
+    const chain = failoverChain(endpointsFromOptions(o.endpoint, o.apiKeyEnv), { followChainClock: o.dev });
     const wallet = await mnemonicWallet(chain, mnemonic);
     const provider = (await providerForOwner(o.root, o.owner)).address;
     const sealedKeys = sealedKeysOrUsageError(o, provider, servedModelHash, chain);
