@@ -294,6 +294,17 @@ export function localSealedKeys(
     return new SealedKeys(join(dir, 'worker.keys'), source, sealingContext(provider, LOCAL_GLOBAL_ID, DEMO_MODEL_HASH));
 }
 
+// What the demo's GPU owner lists: one H100, the built-in backend's model at `endpoint`.
+export function demoListing(endpoint: string, o: { prices?: PriceRates; modelHash?: Buffer } = {}): ListingInput {
+    return {
+        gpuModel: 'NVIDIA H100 80GB HBM3',
+        gpuCount: 1,
+        vramGb: 80,
+        endpoint,
+        models: [{ name: DEMO_MODEL, prices: o.prices ?? DEMO_PRICES, modelHash: o.modelHash ?? DEMO_MODEL_HASH }],
+    };
+}
+
 // Step 4: the GPU owner registers its Provider, listing the demo model at the worker's URL, and
 // stakes 50 TON more.
 export async function registerLocalProvider(
@@ -303,14 +314,7 @@ export async function registerLocalProvider(
 ) {
     const owner = o.owner ?? net.gpuOwner;
     const provider = await providerForOwner(net.root.address, owner.address);
-    const listing: ListingInput = {
-        gpuModel: 'NVIDIA H100 80GB HBM3',
-        gpuCount: 1,
-        vramGb: 80,
-        endpoint: o.endpoint ?? net.workerUrl,
-        models: [{ name: DEMO_MODEL, prices: o.prices ?? DEMO_PRICES, modelHash: DEMO_MODEL_HASH }],
-    };
-    const register = storeRegister({ $$type: 'Register', queryId: 0n, listing: buildListing(listing) });
+    const register = storeRegister({ $$type: 'Register', queryId: 0n, listing: buildListing(demoListing(o.endpoint ?? net.workerUrl, o)) });
     await sendOk(net.ledger, owner, provider.address, toNano(stakeTon), cell(register), provider.init!);
     await sendOk(net.ledger, owner, provider.address, toNano('50'), cell(storeStake({ $$type: 'Stake', queryId: 0n })));
 }

@@ -15,7 +15,7 @@ import { readProvider } from '../protocol/state';
 import { buildListing, providerForOwner, storeRegister, storeStake } from '../wrappers';
 import type { DevnetInfo } from '../devnet/src/setup';
 import { nodeArgs } from './compiled';
-import { DEMO_MODEL, DEMO_PRICES } from './local-network';
+import { DEMO_MODEL, demoListing } from './local-network';
 import { restartablePort } from './ports';
 
 const ROOT_DIR = join(__dirname, '..');
@@ -164,13 +164,7 @@ export async function startProcessNetwork(o: ProcessNetworkOptions): Promise<Pro
         step('the GPU owner registers its Provider (listing the worker at ' + workerUrl + ') and stakes, from its wallet');
         const ownerWallet = await mnemonicWallet(chain, mnemonic(WALLET.owner).split(' '), { pollMs: 200 });
         const init = (await providerForOwner(root, owner)).init!;
-        const listing = buildListing({
-            gpuModel: 'NVIDIA H100 80GB HBM3',
-            gpuCount: 1,
-            vramGb: 80,
-            endpoint: workerUrl,
-            models: [{ name: DEMO_MODEL, prices: DEMO_PRICES, modelHash: Buffer.from(info.modelHash!, 'hex') }],
-        });
+        const listing = buildListing(demoListing(workerUrl, { modelHash: Buffer.from(info.modelHash!, 'hex') }));
         const register = beginCell();
         storeRegister({ $$type: 'Register', queryId: 0n, listing })(register);
         await ownerWallet.sender.send({ to: provider, value: toNano('150'), body: register.endCell(), init, bounce: false });

@@ -762,9 +762,9 @@ describe('multisig scripts', () => {
         );
     });
 
-    it('an AddVerifier order: one owner alone is recorded and waits, a second one executes it, Root proposes the change', async () => {
-        const order = join(dir, 'add.json');
-        const made = await multisigOrder.run(as(stranger).provider, [
+    // An order of the multisig to add `newVerifier`, written to `file`.
+    const addVerifierOrder = (file: string) =>
+        multisigOrder.run(as(stranger).provider, [
             ...multisigArg,
             ...rootArg,
             '--message',
@@ -772,8 +772,12 @@ describe('multisig scripts', () => {
             '--key',
             newVerifier,
             '--out',
-            order,
+            file,
         ]);
+
+    it('an AddVerifier order: one owner alone is recorded and waits, a second one executes it, Root proposes the change', async () => {
+        const order = join(dir, 'add.json');
+        const made = await addVerifierOrder(order);
         expect(made.order.description).toBe(`add verifier ${newVerifier} (timelocked)`);
 
         const alone = as(stranger);
@@ -803,16 +807,7 @@ describe('multisig scripts', () => {
 
     it('multisigSend says the wait failed, even with --quiet, when the order never reaches the multisig', async () => {
         const order = join(dir, 'lost.json');
-        await multisigOrder.run(as(stranger).provider, [
-            ...multisigArg,
-            ...rootArg,
-            '--message',
-            'addVerifier',
-            '--key',
-            newVerifier,
-            '--out',
-            order,
-        ]);
+        await addVerifierOrder(order);
         const run = as(stranger);
         const dropping = {
             ...run.provider,
