@@ -294,6 +294,25 @@ describe('devnet', () => {
 });
 
 describe('devnet refusals', () => {
+    it('answers 404 for the ledger of a devnet set up before it recorded its supply', async () => {
+        const dir = tempDir('devnet-old');
+        let net = await startDevnet({ dir, port: 0, deploy: false, wallets: 1, modelHash: DEMO_MODEL_HASH });
+        await net.close();
+        const info = JSON.parse(readFileSync(join(dir, 'devnet.json'), 'utf8')) as Record<string, unknown>;
+        delete info.supply;
+        writeFileSync(join(dir, 'devnet.json'), JSON.stringify(info));
+        net = await startDevnet({ dir, port: 0, modelHash: DEMO_MODEL_HASH });
+        try {
+            const res = await fetch(net.url.replace('/api/v2/', '/admin/ledger'));
+            expect([res.status, ((await res.json()) as { error: string }).error]).toEqual([
+                404,
+                'this devnet was set up before it recorded its supply',
+            ]);
+        } finally {
+            await net.close();
+        }
+    });
+
     it('refuses a state directory holding something else than a devnet state, and a bad --model-hash', async () => {
         const dir = tempDir('devnet-bad');
         writeFileSync(join(dir, 'chain.json'), 'not json');

@@ -4,7 +4,7 @@ import { createHash } from 'crypto';
 import { writeFileSync } from 'fs';
 import { join } from 'path';
 import { Quote } from '@phala/dcap-qvl';
-import { fileCollateral, pccsCollateral } from '../../tee-verifier/src/collateral';
+import { fileCollateral, noCollateral, pccsCollateral } from '../../tee-verifier/src/collateral';
 import { FIXTURES, TDX_TIME, nextUpdate, tdxCollateral, tdxQuote } from './fixtures';
 import { tempDir } from '../tmp';
 
@@ -18,6 +18,12 @@ function cacheWithFixture(): string {
 }
 
 describe('collateral sources', () => {
+    it('a development verifier without collateral refuses a TDX quote, saying what to start it with', async () => {
+        await expect(noCollateral().collateralFor(tdxQuote)).rejects.toThrow(
+            'this development verifier has no DCAP collateral: TDX quotes need it started with --collateral FILE or --pccs URL',
+        );
+    });
+
     it('an offline file serves every quote', async () => {
         const source = fileCollateral(join(FIXTURES, 'tdx_quote_collateral.json'));
         expect(await source.collateralFor(tdxQuote)).toEqual(tdxCollateral);
