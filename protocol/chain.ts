@@ -246,7 +246,11 @@ const isAnswer = (e: unknown) => /exit_code/.test((e as Error)?.message ?? '');
 export function failoverChain(
     endpoints: Endpoint[],
     o: FailoverOptions = {},
-): ChainAccess & { status(): EndpointStatus[]; provider(address: Address, init?: StateInit | null): ContractProvider } {
+): ChainAccess & {
+    status(): EndpointStatus[];
+    provider(address: Address, init?: StateInit | null): ContractProvider;
+    recentTransactions(address: Address, limit: number): Promise<Transaction[]>;
+} {
     if (endpoints.length === 0) throw new Error('at least one endpoint is needed');
     const timeoutMs = o.timeoutMs ?? 10_000;
     const rounds = o.rounds ?? 2;
@@ -352,6 +356,14 @@ export function failoverChain(
         accountState: (a: Address) => call(`read the state of ${a.toString()}`, (c) => accountStateThrough(c, a, chainTime)),
         transactions: (a: Address, afterLt: bigint) =>
             call(`read transactions of ${a.toString()}`, (c) => transactionsThrough(c, a, afterLt)),
+        // An account's newest `limit` transactions (one page, at most 100), newest first: recent
+        // activity without the whole history that transactions(a, 0n) pages through.
+        recentTransactions: (a: Address, limit: number) =>
+            call(`read transactions of ${a.toString()}`, async (c) =>
+                (await c.getTransactions(a, { limit: Math.min(limit, 100), archival: true })).sort((x, y) =>
+                    x.lt < y.lt ? 1 : x.lt > y.lt ? -1 : 0,
+                ),
+            ),
         now: () => Math.floor(Date.now() / 1000) + clockOffset,
         describe,
         status: (): EndpointStatus[] =>

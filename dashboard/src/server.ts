@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'fs';
 import { join } from 'path';
 import { Address } from '@ton/core';
 import { ChainUnavailable, Endpoint, failoverChain } from '../../protocol/chain';
-import { NetworkReader, NetworkSnapshot, SnapshotLimits, recentTransactionsThrough } from './snapshot';
+import { NetworkReader, NetworkSnapshot, SnapshotLimits } from './snapshot';
 
 /** What GET api/snapshot answers (200 when the last read succeeded, 503 when it failed). */
 export interface DashboardAnswer {
@@ -127,11 +127,7 @@ export function registerDashboard(app: FastifyInstance, o: DashboardOptions): vo
         // one round over the endpoints: the page asks again in a few seconds anyway
         const timeoutMs = o.timeoutMs ?? 4000;
         const chain = failoverChain(endpoints, { timeoutMs, rounds: 1 });
-        const reader = new NetworkReader(
-            { ...chain, recentTransactions: recentTransactionsThrough(chain, endpoints, timeoutMs) },
-            o.root,
-            o.limits,
-        );
+        const reader = new NetworkReader(chain, o.root, o.limits);
         return (service = new SnapshotService(
             () => reader.snapshot(),
             endpoints.map((e) => redactUrl(e.url)),

@@ -3,8 +3,7 @@
 // and, from the newest transactions of Root and of each Provider, the sessions opened and the
 // fees deposited hour by hour. Everything here is plain JSON (amounts as nanoton strings), what
 // GET /api/snapshot answers and the page draws.
-import { Address, Dictionary, Transaction } from '@ton/core';
-import { TonClient } from '@ton/ton';
+import { Address, Cell, Dictionary, Transaction } from '@ton/core';
 import {
     CHANGE_ADD_VERIFIER,
     CHANGE_PARAMS,
@@ -20,53 +19,17 @@ import {
     SESSION_STATUS_NAMES,
     TCB_STATUS_NAMES,
     loadProtocolParams,
+    loadSessionAccepted,
     loadTreasuryDepositEvent,
 } from '../../wrappers';
-import { ChainAccess, ChainUnavailable, Endpoint, onChain } from '../../protocol/chain';
+import { ChainAccess, onChain } from '../../protocol/chain';
 import { readProvider, readSession } from '../../protocol/state';
 import { ProviderDirectory, mapBounded } from '../../sdk/discovery';
 
-const SESSION_ACCEPTED = 0xc0c04003; // Provider -> Session: the session is open
-const TREASURY_DEPOSIT_EVENT = 0xc0c09008;
 const HOUR = 3600;
 
-/** A ChainAccess that can also read an account's newest transactions, however long its history (see recentTransactionsThrough). */
+/** A ChainAccess that can also read an account's newest transactions, however long its history (failoverChain's recentTransactions). */
 export type DashboardChain = ChainAccess & { recentTransactions(address: Address, limit: number): Promise<Transaction[]> };
-
-/**
- * An account's newest `limit` transactions (one page, at most 100), newest first, from the first of
- * `endpoints` that answers. ChainAccess.transactions reads everything after a logical time, which
- * on first sight of an account means its whole history; and paging from an account's last
- * transaction (lt and hash) fails on the devnet (@ton/sandbox compares the hashes as objects), so
- * this asks for the newest page without a cursor, as toncenter allows.
- */
-export function recentTransactionsThrough(
-    chain: ChainAccess,
-    endpoints: Endpoint[],
-    timeoutMs: number,
-): (address: Address, limit: number) => Promise<Transaction[]> {
-    const clients = endpoints.map((e) => ({
-        url: e.url,
-        client: new TonClient({ endpoint: e.url, apiKey: e.apiKey, timeout: timeoutMs }),
-    }));
-    return async (address, limit) => {
-        const failures: string[] = [];
-        for (const { url, client } of clients) {
-            try {
-                const page = await client.getTransactions(address, { limit: Math.min(limit, 100), archival: true });
-                // (newest first, whatever order the endpoint used: the devnet alternates)
-                return page.sort((x, y) => (x.lt < y.lt ? 1 : x.lt > y.lt ? -1 : 0));
-            } catch (e) {
-                failures.push(`${url} (${(e as Error)?.message ?? e})`);
-            }
-        }
-        throw new ChainUnavailable(
-            chain,
-            `read transactions of ${address.toString()}`,
-            new Error(`every endpoint failed: ${failures.join('; ')}`),
-        );
-    };
-}
 
 /** How much one snapshot reads; every field has a default. */
 export interface SnapshotLimits {
@@ -358,13 +321,20 @@ export class NetworkReader {
     }
 }
 
+// The message `body` as `load` decodes it (a generated loader, which checks the opcode), or null.
+function decoded<T>(load: (s: ReturnType<Cell['beginParse']>) => T, body: Cell): T | null {
+    try {
+        return load(body.beginParse());
+    } catch {
+        return null;
+    }
+}
+
 // The sessions a Provider's transaction accepted (the SessionAccepted messages it sent).
 export function sessionsAccepted(tx: Transaction): Address[] {
     const out: Address[] = [];
     for (const m of tx.outMessages.values()) {
-        if (m.info.type !== 'internal') continue;
-        const body = m.body.beginParse();
-        if (body.remainingBits >= 32 && body.preloadUint(32) === SESSION_ACCEPTED) out.push(m.info.dest);
+        if (m.info.type === 'internal' && decoded(loadSessionAccepted, m.body)) out.push(m.info.dest);
     }
     return out;
 }
@@ -373,11 +343,8 @@ export function sessionsAccepted(tx: Transaction): Address[] {
 export function treasuryDeposits(tx: Transaction): { amount: bigint; reason: bigint }[] {
     const out = [];
     for (const m of tx.outMessages.values()) {
-        if (m.info.type !== 'external-out') continue;
-        const body = m.body.beginParse();
-        if (body.remainingBits < 32 || body.preloadUint(32) !== TREASURY_DEPOSIT_EVENT) continue;
-        const event = loadTreasuryDepositEvent(body);
-        out.push({ amount: event.amount, reason: event.reason });
+        const event = m.info.type === 'external-out' ? decoded(loadTreasuryDepositEvent, m.body) : null;
+        if (event) out.push({ amount: event.amount, reason: event.reason });
     }
     return out;
 }
