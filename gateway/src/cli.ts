@@ -15,7 +15,7 @@ import { CocoonClient } from '../../sdk';
 import { failoverChain, mnemonicWallet } from '../../protocol/chain';
 import { ENDPOINT_HELP, UsageError, endpointsFromOptions, positiveInt } from '../../protocol/cli';
 import { TCB_SIMULATED, TCB_UP_TO_DATE } from '../../wrappers';
-import { progress } from '../../protocol/progress';
+import { withProgress } from '../../protocol/progress';
 import { apiKeyHash, buildGateway } from './app';
 import { DEFAULT_SESSION_POLICY, SessionPolicy } from './sessions';
 
@@ -98,14 +98,16 @@ export async function startGateway(o: GatewayCliOptions): Promise<{ url: string;
             );
         }
         const { localClient, startLocalNetwork } = local;
-        const shown = progress('starting the local network', { quiet: o.quiet });
-        const net = await startLocalNetwork({ step: (text) => shown.update(text) }).catch((e) => {
-            shown.fail('starting the local network: failed');
-            throw e;
-        });
-        shown.update("the worker's attestation");
-        await net.worker.attest();
-        shown.succeed('local network ready');
+        const net = await withProgress(
+            'starting the local network',
+            async (shown) => {
+                const started = await startLocalNetwork({ step: (text) => shown.update(text) });
+                shown.update("the worker's attestation");
+                await started.worker.attest();
+                return started;
+            },
+            { quiet: o.quiet },
+        );
         client = localClient(net);
         stop = () => net.stop();
     } else {

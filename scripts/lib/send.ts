@@ -4,7 +4,7 @@
 import { NetworkProvider } from '@ton/blueprint';
 import { Address, Cell, StateInit, Transaction, fromNano } from '@ton/core';
 import { GOVERNANCE_MIN_VALUE, GOVERNANCE_VALUE, exitCodeOf, firstFailure } from '../../wrappers';
-import { Progress, ProgressOutput, progress } from '../../protocol/progress';
+import { Progress, ProgressOutput, progress, withProgress } from '../../protocol/progress';
 import { InputError, Options, deployedTarget, quietOption, valueOption } from './cli';
 
 export interface Outcome {
@@ -74,15 +74,11 @@ export async function sendAndReport(provider: NetworkProvider, a: SendArgs): Pro
     ui.write(`Sending ${a.what} with ${fromNano(a.value)} TON…`);
     await sender.send({ to: a.to, value: a.value, body: a.body, init: a.init, bounce: true });
     // (started once the send returned: a TON Connect wallet shows its own prompt while it signs)
-    const wait = scriptProgress(provider, `Waiting for ${a.what} to be processed`, a.quiet);
-    let found: Awaited<ReturnType<typeof destinationTransaction>>;
-    try {
-        found = await destinationTransaction(provider, a.to, before?.lt ?? null);
-    } catch (e) {
-        wait.fail(`Waiting for ${a.what} to be processed: failed`);
-        throw e;
-    }
-    wait.succeed();
+    const found = await withProgress(
+        `Waiting for ${a.what} to be processed`,
+        () => destinationTransaction(provider, a.to, before?.lt ?? null),
+        { output: scriptOutput(provider.ui()), quiet: a.quiet },
+    );
     const link = explorerLink(provider, a.to);
     if (!found) {
         return report(ui, {

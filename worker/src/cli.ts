@@ -8,7 +8,7 @@ import pino from 'pino';
 import { Address, toNano } from '@ton/core';
 import { GLOBAL_ID_MAINNET, GLOBAL_ID_TESTNET, providerForOwner } from '../../wrappers';
 import { ChainAccess, failoverChain, mnemonicWallet } from '../../protocol/chain';
-import { logOutput, progress } from '../../protocol/progress';
+import { logOutput, withProgress } from '../../protocol/progress';
 import { ENDPOINT_HELP, UsageError, endpointsFromOptions, positiveInt } from '../../protocol/cli';
 import { openAiBackend } from './backend';
 import { startEchoBackend } from './echo-backend';
@@ -216,14 +216,7 @@ export async function runWorker(o: ServeOptions) {
         // (a minute or more on a real network: the verifiers co-sign, the wallet's transfer lands, the
         // Provider takes the proof; a line every 10 s says the worker is at it, not stuck)
         const what = "first attestation round: the verifiers' proof, its transfer, the Provider holding it";
-        const round = progress(what, { output: logOutput((text) => log.info(text), 10_000) });
-        try {
-            await worker.attest();
-            round.succeed();
-        } catch (e) {
-            round.fail(`${what}: failed`);
-            throw e;
-        }
+        await withProgress(what, () => worker.attest(), { output: logOutput((text) => log.info(text), 10_000) });
     } else log.info({ validUntil: worker.identity().attestedUntil }, 'the Provider holds a valid attestation of these keys');
     const app = await buildWorkerServer(worker, {
         logger: { name: 'cocoon-worker-http' },
@@ -361,14 +354,14 @@ program
     .action(async (dir: string, opts: { manifest?: string; quiet: boolean }) => {
         if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`${dir} is not a directory`);
         // (a spinner with the share hashed on a terminal; a start and an end line elsewhere)
-        const shown = progress(`hashing ${dir}`, { quiet: opts.quiet });
-        const { hash, manifest } = await modelHash(dir, (done, total) =>
-            shown.update(`${total === 0 ? 100 : Math.floor((done * 100) / total)}% of ${(total / 1e9).toFixed(2)} GB`),
-        ).catch((e) => {
-            shown.fail(`hashing ${dir}: failed`);
-            throw e;
-        });
-        shown.succeed(`hashed ${dir}: 100%`);
+        const { hash, manifest } = await withProgress(
+            `hashing ${dir}`,
+            (shown) =>
+                modelHash(dir, (done, total) =>
+                    shown.update(`${total === 0 ? 100 : Math.floor((done * 100) / total)}% of ${(total / 1e9).toFixed(2)} GB`),
+                ),
+            { quiet: opts.quiet },
+        );
         if (opts.manifest) writeFileSync(opts.manifest, manifest);
         console.log(hash.toString('hex'));
     });
