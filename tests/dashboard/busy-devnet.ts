@@ -2,9 +2,8 @@
 // user would: a provider registered with 150 TON and attested by the devnet's verifiers, one
 // session opened, claimed, closed and finalized (its fee in Root's treasury), a second session
 // left open (collateral locked), and a verifier change waiting in governance's timelock.
-import { Address, Cell, SenderArguments, beginCell, internal, toNano } from '@ton/core';
-import { WalletContractV4 } from '@ton/ton';
-import { keyPairFromSeed, mnemonicToPrivateKey } from '@ton/crypto';
+import { Address, Cell, beginCell, toNano } from '@ton/core';
+import { keyPairFromSeed } from '@ton/crypto';
 import { readFileSync } from 'fs';
 import {
     AttestationFields,
@@ -33,7 +32,7 @@ import {
     storeRegister,
     storeSubmitAttestation,
 } from '../../wrappers';
-import { ChainAccess, failoverChain } from '../../protocol/chain';
+import { failoverChain, mnemonicWallet } from '../../protocol/chain';
 import { readProvider, readSession } from '../../protocol/state';
 import { DEMO_MODEL, DEMO_MODEL_HASH } from '../../testkit/local-network';
 import { Devnet, startDevnet } from '../../devnet/src';
@@ -59,8 +58,9 @@ export function newDevnet(dir: string): Promise<Devnet> {
 
 export async function busyDevnet(net: Devnet): Promise<BusyDevnet> {
     const rpc = net.url + 'jsonRPC';
-    const chain = failoverChain([{ url: rpc }]);
-    const wallet = (i: number) => devnetWallet(net, chain, i);
+    // (the devnet's clock, which moves forward below: transfers valid for a minute of it)
+    const chain = failoverChain([{ url: rpc }], { followChainClock: true });
+    const wallet = (i: number) => mnemonicWallet(chain, net.info.wallets[i].mnemonic.split(' '), { pollMs: 20 });
     const [governance, owner, client] = [await wallet(0), await wallet(1), await wallet(3)];
     const root = Address.parse(net.info.root!);
     const cell = (store: (b: import('@ton/core').Builder) => void) => beginCell().store(store).endCell();
@@ -177,24 +177,4 @@ export async function busyDevnet(net: Devnet): Promise<BusyDevnet> {
     }
     const second = await open(2n);
     return { net, rpc, root, provider: provider.address, finalizedSession: used.address, openSession: second.address };
-}
-
-// A devnet wallet whose transfers are valid for a minute of the devnet's clock: @ton/ton signs
-// them valid until a minute of this machine's clock, which a devnet moved forward has passed.
-async function devnetWallet(net: Devnet, chain: ChainAccess, i: number) {
-    const key = await mnemonicToPrivateKey(net.info.wallets[i].mnemonic.split(' '));
-    const wallet = chain.open(WalletContractV4.create({ workchain: 0, publicKey: key.publicKey }));
-    const send = async (args: SenderArguments) => {
-        const seqno = await wallet.getSeqno();
-        await wallet.send(
-            wallet.createTransfer({
-                seqno,
-                secretKey: key.secretKey,
-                timeout: net.chain.now() + 60,
-                messages: [internal({ to: args.to, value: args.value, init: args.init, body: args.body, bounce: args.bounce ?? true })],
-            }),
-        );
-        if ((await wallet.getSeqno()) !== seqno + 1) throw new Error(`the transfer of wallet ${i} with seqno ${seqno} did not land`);
-    };
-    return { address: wallet.address, sender: { send } };
 }
