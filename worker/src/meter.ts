@@ -36,6 +36,7 @@ export interface SignedReceipt extends ReceiptCounts {
     session: Address;
     receipt: Cell;
     signature: Buffer;
+    encoded: { receipt: string; signature: string }; // as stored and as answers carry them: base64 BoC, hex
 }
 
 export interface RecordOptions {
@@ -111,9 +112,15 @@ export function requestRowBytes(r: RequestRow): Buffer {
 
 const SCHEMA_VERSION = 3;
 
+// Sessions whose latest counts are kept in memory (about 200 bytes each).
+const LATEST_KEPT = 10_000;
+
 export class Meter {
     private db: Database.Database;
     private stmt: Record<string, Database.Statement>;
+    // The latest receipt's counts of the sessions served lately, as committed: every request reads
+    // them twice (its budget check, then its receipt), and only this Meter writes receipts.
+    private readonly latestKept = new Map<string, ReceiptCounts>();
 
     constructor(
         path: string,
@@ -229,7 +236,7 @@ export class Meter {
         session: Address,
         o: { openedAt: number; key: KeyPair; prices: PriceRates; usage: TokenUsage; lastRequestAt: number },
     ): SignedReceipt {
-        return this.db.transaction(() => {
+        const signed = this.db.transaction(() => {
             const prev = this.latestCounts(session)!;
             const next = {
                 seqno: prev.seqno + 1,
@@ -239,6 +246,8 @@ export class Meter {
             };
             return this.signAndStore(session, o, next);
         })();
+        this.keepLatest(session.toRawString(), signed);
+        return signed;
     }
 
     // Sessions with receipts that may still need a claim.
@@ -258,6 +267,7 @@ export class Meter {
                 .run(key, key);
             this.db.prepare('DELETE FROM requests WHERE session = ?').run(key);
         })();
+        this.latestKept.delete(key);
     }
 
     close() {
@@ -271,8 +281,28 @@ export class Meter {
     // The latest receipt's counts, without reading its cell (which costs a hash computation): what
     // every request needs.
     latestCounts(session: Address): ReceiptCounts | null {
-        const x = this.stmt.counts.get(session.toRawString()) as Record<string, string | number> | undefined;
+        const key = session.toRawString();
+        const kept = this.latestKept.get(key);
+        if (kept) return kept;
+        const x = this.stmt.counts.get(key) as Record<string, string | number> | undefined;
         return x ? countsOf(x) : null;
+    }
+
+    // After a commit: the session's latest counts are these.
+    private keepLatest(key: string, r: ReceiptCounts) {
+        const counts: ReceiptCounts = {
+            seqno: r.seqno,
+            lastRequestAt: r.lastRequestAt,
+            promptTokens: r.promptTokens,
+            cachedTokens: r.cachedTokens,
+            completionTokens: r.completionTokens,
+            reasoningTokens: r.reasoningTokens,
+            amountDue: r.amountDue,
+            resultsHash: r.resultsHash,
+        };
+        this.latestKept.delete(key); // re-inserted last: the map's order is the order of use
+        this.latestKept.set(key, Object.freeze(counts));
+        if (this.latestKept.size > LATEST_KEPT) this.latestKept.delete(this.latestKept.keys().next().value!);
     }
 
     // The latest receipt the Session still pays: none of its requests accepted after `servingEnd`
@@ -283,12 +313,13 @@ export class Meter {
 
     private row(session: Address, r: unknown): SignedReceipt | null {
         if (!r) return null;
-        const x = r as Record<string, string | number>;
+        const x = r as Record<string, string>;
         return {
             session,
             ...countsOf(x),
-            receipt: Cell.fromBase64(x.receipt as string),
-            signature: Buffer.from(x.signature as string, 'hex'),
+            receipt: Cell.fromBase64(x.receipt),
+            signature: Buffer.from(x.signature, 'hex'),
+            encoded: { receipt: x.receipt, signature: x.signature },
         };
     }
 
@@ -301,6 +332,7 @@ export class Meter {
         const due = amountDue(next, o.prices);
         const receipt = buildUsageReceipt({ globalId: this.globalId, session, openedAt: o.openedAt, ...next, amountDue: due });
         const signature = signUsageReceipt(receipt, o.key.secretKey);
+        const encoded = { receipt: receipt.toBoc().toString('base64'), signature: signature.toString('hex') };
         this.stmt.insertReceipt.run(
             session.toRawString(),
             next.seqno,
@@ -308,10 +340,10 @@ export class Meter {
             ...usageColumns(next),
             due.toString(),
             next.resultsHash.toString(),
-            receipt.toBoc().toString('base64'),
-            signature.toString('hex'),
+            encoded.receipt,
+            encoded.signature,
         );
-        return { session, ...next, amountDue: due, receipt, signature };
+        return { session, ...next, amountDue: due, receipt, signature, encoded };
     }
 
     // A session's first receipt, for no usage: the acknowledgement a worker claims when it sees a
@@ -343,7 +375,7 @@ export class Meter {
                 resultsHash,
             };
             const signed = this.signAndStore(session, o, next);
-            this.stmt.touchSession.run(key);
+            if (!prev) this.stmt.touchSession.run(key); // (a session with a receipt has its row)
             if (o.request) {
                 const answer = o.request.answer(signed, usage);
                 const row = { session, requestId: o.request.id, seqno: next.seqno, requestAt: o.requestAt, ...usage };
@@ -361,7 +393,9 @@ export class Meter {
             }
             return signed;
         });
-        return write();
+        const signed = write();
+        this.keepLatest(key, signed);
+        return signed;
     }
 }
 

@@ -592,10 +592,9 @@ export class Worker {
                     authenticate: (row) => this.rows.mac(requestRowBytes(row)),
                     answer: (r, charged) => {
                         const usage = usageObjectOf(charged, produced.usage);
-                        const signed = { receipt: r.receipt.toBoc().toString('base64'), signature: r.signature.toString('hex') };
                         const answer: SealedAnswer | StoredStream = produced.chunks
-                            ? { chunks: produced.chunks, done: { usage, ...signed } }
-                            : { completion: { ...produced.whole!, usage }, ...signed };
+                            ? { chunks: produced.chunks, done: { usage, ...r.encoded } }
+                            : { completion: { ...produced.whole!, usage }, ...r.encoded };
                         plainAnswer = Buffer.from(JSON.stringify(answer));
                         return this.answers.seal(plainAnswer, answerContext(sessionAddress, requestId, requestHash));
                     },
