@@ -99,6 +99,21 @@ function dh(privateKey: Buffer | KeyObject, publicKey: Buffer): Buffer {
     return shared;
 }
 
+// The static-static DH of Auth mode (a session's client key with an enclave key) is the same for
+// every message of a session: kept, bounded, like the imported private keys.
+const staticShared = new Map<string, Buffer>();
+
+function staticDh(privateKey: Buffer, publicKey: Buffer): Buffer {
+    const id = privateKey.toString('hex') + publicKey.toString('hex');
+    let shared = staticShared.get(id);
+    if (!shared) {
+        shared = dh(privateKey, publicKey);
+        if (staticShared.size >= 4096) staticShared.delete(staticShared.keys().next().value!);
+        staticShared.set(id, shared);
+    }
+    return shared;
+}
+
 function sharedSecret(dhs: Buffer, kemContext: Buffer): Buffer {
     const prk = labeledExtract(KEM_SUITE, Buffer.alloc(0), 'eae_prk', dhs);
     return labeledExpand(KEM_SUITE, prk, 'shared_secret', kemContext, NH);
@@ -142,7 +157,7 @@ export function sealAuth(
         const fresh = generateKeyPairSync('x25519');
         [enc, ephemeralKey] = [rawPublic(fresh.publicKey), fresh.privateKey];
     }
-    const dhs = Buffer.concat([dh(ephemeralKey, recipientPublicKey), dh(sender.privateKey, recipientPublicKey)]);
+    const dhs = Buffer.concat([dh(ephemeralKey, recipientPublicKey), staticDh(sender.privateKey, recipientPublicKey)]);
     const shared = sharedSecret(dhs, Buffer.concat([enc, recipientPublicKey, sender.publicKey]));
     const { key, nonce, exporterSecret } = keySchedule(shared, info);
     return { enc, ciphertext: aeadSeal(key, nonce, plaintext, aad), context: exporter(exporterSecret) };
@@ -159,7 +174,7 @@ export function openAuth(
     ciphertext: Buffer,
 ): { plaintext: Buffer; context: HpkeContext } {
     if (ciphertext.length < 16) throw new HpkeError('the ciphertext is shorter than its tag');
-    const dhs = Buffer.concat([dh(recipient.privateKey, enc), dh(recipient.privateKey, senderPublicKey)]);
+    const dhs = Buffer.concat([dh(recipient.privateKey, enc), staticDh(recipient.privateKey, senderPublicKey)]);
     const shared = sharedSecret(dhs, Buffer.concat([enc, recipient.publicKey, senderPublicKey]));
     const { key, nonce, exporterSecret } = keySchedule(shared, info);
     try {
