@@ -696,7 +696,7 @@ export class ClientSession {
     private tracker: ReceiptTracker;
     private stoppedBy: Error | null = null;
     private workerBoot?: string; // the worker's run requests are sealed for (it names it when it refuses another)
-    private latestReceipt: { receipt: Cell; signature: Buffer; seqno: number } | null = null;
+    private latestReceipt: { boc: Buffer; signature: Buffer; seqno: number } | null = null;
     private slots: Semaphore;
 
     constructor(
@@ -726,7 +726,7 @@ export class ClientSession {
     // Resuming: the last receipt this client accepted becomes the starting point.
     restore(last: { receipt: Cell; signature: Buffer }) {
         const r = this.tracker.restore(last.receipt, last.signature);
-        this.latestReceipt = { ...last, seqno: r.seqno };
+        this.latestReceipt = { boc: last.receipt.toBoc(), signature: last.signature, seqno: r.seqno };
     }
 
     forgetCounts() {
@@ -759,7 +759,7 @@ export class ClientSession {
     // The last receipt accepted, as the worker signed it: what the provider may claim at most,
     // and what resumeSession takes to go on checking from there.
     get lastReceipt(): { receipt: Cell; signature: Buffer } | null {
-        return this.latestReceipt && { receipt: this.latestReceipt.receipt, signature: this.latestReceipt.signature };
+        return this.latestReceipt && { receipt: Cell.fromBoc(this.latestReceipt.boc)[0], signature: this.latestReceipt.signature };
     }
 
     async refresh(): Promise<SessionState> {
@@ -1002,11 +1002,11 @@ export class ClientSession {
     // Checks the receipt an answer came with against the usage the answer reported; a bad one
     // stops the session.
     private checkReceipt(signed: { receipt: string; signature: string }, usage: UsageObject, outstanding: Outstanding): ReceiptFields {
-        const receiptCell = Cell.fromBase64(signed.receipt);
+        const boc = Buffer.from(signed.receipt, 'base64');
         const signature = Buffer.from(signed.signature, 'hex');
         let receipt: ReceiptFields;
         try {
-            receipt = this.tracker.check(receiptCell, signature, {
+            receipt = this.tracker.check(boc, signature, {
                 usage: tokenUsageOf(usage),
                 outstanding,
                 now: this.client.o.chain.now(),
@@ -1015,8 +1015,7 @@ export class ClientSession {
             if (e instanceof ReceiptRejected) this.stoppedBy = e;
             throw e;
         }
-        if (!this.latestReceipt || receipt.seqno > this.latestReceipt.seqno)
-            this.latestReceipt = { receipt: receiptCell, signature, seqno: receipt.seqno };
+        if (!this.latestReceipt || receipt.seqno > this.latestReceipt.seqno) this.latestReceipt = { boc, signature, seqno: receipt.seqno };
         return receipt;
     }
 

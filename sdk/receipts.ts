@@ -19,10 +19,14 @@ import {
     TokenUsage,
     addUsage,
     amountDue,
+    decodeUsageReceipt,
     parseUsageReceipt,
     usageProblem,
-    verifyUsageReceipt,
+    verifyReceiptHash,
 } from '../wrappers';
+
+/** A receipt as a cell, or as the BoC a worker sends (read without making a Cell). */
+export type ReceivedReceipt = Cell | Buffer;
 
 /** Why a receipt was rejected: a bad signature, another session or network, a wrong amount or count, out of order. */
 export type ReceiptProblem =
@@ -117,9 +121,9 @@ export class ReceiptTracker {
     }
 
     // Resuming: this receipt (the last one accepted before) is the new starting point.
-    restore(receipt: Cell, signature: Buffer): ReceiptFields {
-        const r = this.verified(receipt, signature);
-        this.baseline = entryOf(r, receipt);
+    restore(receipt: ReceivedReceipt, signature: Buffer): ReceiptFields {
+        const { fields: r, hash } = this.verified(receipt, signature);
+        this.baseline = entryOf(r, hash);
         this.entries.clear();
         return r;
     }
@@ -153,8 +157,12 @@ export class ReceiptTracker {
     // it answers, `now` the client's chain clock. Returns the receipt's fields; throws
     // ReceiptRejected (and keeps the previous state) otherwise. The same receipt again (the answer
     // to a retried request) is accepted once more.
-    check(receipt: Cell, signature: Buffer, o: { usage?: TokenUsage; outstanding?: Outstanding; now?: number } = {}): ReceiptFields {
-        const r = this.verified(receipt, signature);
+    check(
+        receipt: ReceivedReceipt,
+        signature: Buffer,
+        o: { usage?: TokenUsage; outstanding?: Outstanding; now?: number } = {},
+    ): ReceiptFields {
+        const { fields: r, hash } = this.verified(receipt, signature);
         if (o.now !== undefined && r.lastRequestAt > o.now + RECEIPT_CLOCK_SKEW_SECONDS) {
             throw new ReceiptRejected('bad-time', `receipt #${r.seqno} counts a request accepted in the future (${r.lastRequestAt})`);
         }
@@ -167,7 +175,7 @@ export class ReceiptTracker {
                 `the answer reports ${describe(o.usage)} tokens, more than its request could cost (${describe(bound)}): stop sending requests and close the session`,
             );
         }
-        const entry: Entry = { ...entryOf(r, receipt), usage: o.usage };
+        const entry: Entry = { ...entryOf(r, hash), usage: o.usage };
         const accept = () => {
             if (o.outstanding) this.outstanding.delete(o.outstanding.id);
             // Nothing in flight: every receipt so far is checked; the latest becomes the baseline, so
@@ -231,15 +239,18 @@ export class ReceiptTracker {
     }
 
     // The checks one receipt passes on its own.
-    private verified(receipt: Cell, signature: Buffer): ReceiptFields {
+    private verified(receipt: ReceivedReceipt, signature: Buffer): { fields: ReceiptFields; hash: Buffer } {
         let r: ReturnType<typeof parseUsageReceipt>;
+        let hash: Buffer;
         try {
-            r = parseUsageReceipt(receipt);
+            ({ fields: r, hash } = Buffer.isBuffer(receipt)
+                ? decodeUsageReceipt(receipt)
+                : { fields: parseUsageReceipt(receipt), hash: receipt.hash() });
         } catch (e) {
             throw new ReceiptRejected('malformed', `the receipt cannot be read: ${(e as Error).message}`);
         }
         if (r.tag !== RECEIPT_TAG) throw new ReceiptRejected('malformed', 'not a usage receipt');
-        if (!verifyUsageReceipt(receipt, signature, this.view.enclaveSigningKey)) {
+        if (!verifyReceiptHash(hash, signature, this.view.enclaveSigningKey)) {
             throw new ReceiptRejected('bad-signature', "the receipt is not signed by the session's attested enclave key");
         }
         if (!r.session.equals(this.view.session) || r.openedAt !== this.view.openedAt || r.globalId !== this.view.globalId) {
@@ -255,13 +266,13 @@ export class ReceiptTracker {
             );
         }
         if (r.amountDue > this.view.budget) throw new ReceiptRejected('over-budget', 'the receipt asks more than the session budget');
-        return r;
+        return { fields: r, hash };
     }
 }
 
-function entryOf(r: ReceiptFields, receipt: Cell): Entry {
+function entryOf(r: ReceiptFields, hash: Buffer): Entry {
     const { seqno, promptTokens, cachedTokens, completionTokens, reasoningTokens, amountDue, lastRequestAt } = r;
-    return { seqno, promptTokens, cachedTokens, completionTokens, reasoningTokens, amountDue, lastRequestAt, hash: receipt.hash() };
+    return { seqno, promptTokens, cachedTokens, completionTokens, reasoningTokens, amountDue, lastRequestAt, hash };
 }
 
 function grows(a: Entry, b: Entry): boolean {

@@ -2,7 +2,7 @@
 // UsageReceipt in contracts/messages.tact; this module is the only place off-chain code builds,
 // signs, checks or reads one (worker, SDK, tests).
 import { Address, Cell, beginCell } from '@ton/core';
-import { KeyObject, createPrivateKey, createPublicKey, sign, verify } from 'crypto';
+import { KeyObject, createHash, createPrivateKey, createPublicKey, sign, verify } from 'crypto';
 import { Prices, RECEIPT_TAG, loadUsageReceipt, storeUsageReceipt } from './Root';
 
 /**
@@ -134,13 +134,156 @@ export function parseUsageReceipt(receipt: Cell): ReceiptFields & { tag: bigint 
  * (a 64-byte secret key: the seed, then the public key).
  */
 export function signUsageReceipt(receipt: Cell, enclaveSecretKey: Buffer): Buffer {
-    return sign(null, receipt.hash(), ed25519Key('private', enclaveSecretKey.subarray(0, 32)));
+    return signReceiptHash(receipt.hash(), enclaveSecretKey);
 }
 
 /** Whether `signature` is the enclave's ed25519 signature of the receipt cell's hash (false for a malformed key or signature). */
 export function verifyUsageReceipt(receipt: Cell, signature: Buffer, enclavePublicKey: Buffer): boolean {
+    return verifyReceiptHash(receipt.hash(), signature, enclavePublicKey);
+}
+
+/** signUsageReceipt of the receipt cell's representation hash (encodeUsageReceipt, decodeUsageReceipt). */
+export function signReceiptHash(hash: Buffer, enclaveSecretKey: Buffer): Buffer {
+    return sign(null, hash, ed25519Key('private', enclaveSecretKey.subarray(0, 32)));
+}
+
+/** verifyUsageReceipt of the receipt cell's representation hash (decodeUsageReceipt). */
+export function verifyReceiptHash(hash: Buffer, signature: Buffer, enclavePublicKey: Buffer): boolean {
     if (signature.length !== 64 || enclavePublicKey.length !== 32) return false;
-    return verify(null, receipt.hash(), ed25519Key('public', enclavePublicKey), signature);
+    return verify(null, hash, ed25519Key('public', enclavePublicKey), signature);
+}
+
+// The receipt cell without a Cell: storeUsageReceipt's layout written and read with bigint
+// arithmetic, hashed with node:crypto, as a one-cell BoC. @ton/core builds and reads cells bit by
+// bit and hashes them in JavaScript: about 0.1 ms a receipt, on every request of both the worker
+// and the client. tests/sdk/receipt-codec.spec.ts holds it to @ton/core's cells.
+
+// UsageReceipt's fields in storeUsageReceipt's order: [name, width in bits]; the session address
+// is std (0b100: no anycast, then an int8 workchain and the 256-bit account id), the amount is
+// coins (a 4-bit byte length, then the bytes).
+const HEAD = [
+    ['tag', 32],
+    ['globalId', 32],
+] as const;
+const BODY = [
+    ['openedAt', 32],
+    ['seqno', 32],
+    ['lastRequestAt', 32],
+    ['promptTokens', 48],
+    ['cachedTokens', 48],
+    ['completionTokens', 48],
+    ['reasoningTokens', 48],
+] as const;
+const STD_ADDRESS = 0b100n;
+// A BoC of one cell without index or checksum, sizes in one byte: magic, flags and size_bytes = 1,
+// off_bytes = 1, one cell, one root, none absent; then the cells' total size, root 0, the cell.
+const ONE_CELL_BOC = Buffer.from('b5ee9c7201010101', 'hex');
+
+/** The BoC and representation hash (what the enclave signs) of the cell buildUsageReceipt makes of these fields, without making it. */
+export function encodeUsageReceipt(fields: ReceiptFields): { boc: Buffer; hash: Buffer } {
+    let value = 0n;
+    let bits = 0;
+    const put = (v: bigint, width: number) => {
+        if (v < 0n || v >= 1n << BigInt(width)) throw new RangeError(`${v} does not fit in ${width} bits of a usage receipt`);
+        value = (value << BigInt(width)) | v;
+        bits += width;
+    };
+    const globalId = BigInt(fields.globalId);
+    if (globalId < -(1n << 31n) || globalId >= 1n << 31n) throw new RangeError(`${globalId} is not an int32 global id`);
+    put(RECEIPT_TAG, 32);
+    put(BigInt.asUintN(32, globalId), 32);
+    put(STD_ADDRESS, 3);
+    put(BigInt.asUintN(8, BigInt(fields.session.workChain)), 8);
+    put(BigInt('0x' + fields.session.hash.toString('hex')), 256);
+    for (const [name, width] of BODY) put(BigInt(fields[name]), width);
+    const amountBytes = fields.amountDue === 0n ? 0 : Math.ceil(fields.amountDue.toString(16).length / 2);
+    put(BigInt(amountBytes), 4);
+    put(fields.amountDue, amountBytes * 8);
+    put(fields.resultsHash, 256);
+    // the data padded to whole bytes (a 1 bit, then 0 bits), and the descriptors: no refs, ordinary, level 0
+    const bytes = Math.ceil(bits / 8);
+    const pad = bytes * 8 - bits;
+    const padded = pad ? ((value << 1n) | 1n) << BigInt(pad - 1) : value;
+    const data = Buffer.from(padded.toString(16).padStart(bytes * 2, '0'), 'hex');
+    const descriptors = Buffer.from([0, Math.floor(bits / 8) + bytes]);
+    return {
+        boc: Buffer.concat([ONE_CELL_BOC, Buffer.from([0, 2 + data.length, 0]), descriptors, data]),
+        hash: createHash('sha256').update(descriptors).update(data).digest(),
+    };
+}
+
+/**
+ * A usage receipt's fields and its cell's representation hash (what the enclave signs) from its
+ * BoC. A BoC in another form than encodeUsageReceipt's (an index, a checksum, longer sizes) is read
+ * through a Cell. Throws for a BoC that is not one cell, or a cell that is not a UsageReceipt.
+ */
+export function decodeUsageReceipt(boc: Buffer): { fields: ReceiptFields & { tag: bigint }; hash: Buffer } {
+    const fast = boc.length > 13 && boc.subarray(0, 8).equals(ONE_CELL_BOC) && readOneCell(boc);
+    if (fast) return fast;
+    const cell = Cell.fromBoc(boc);
+    if (cell.length !== 1) throw new Error(`a receipt is one cell, not ${cell.length}`);
+    return { fields: parseUsageReceipt(cell[0]), hash: cell[0].hash() };
+}
+
+// The fields of a one-cell BoC in encodeUsageReceipt's form holding exactly a UsageReceipt with a
+// std address; null for anything else (read through a Cell then).
+function readOneCell(boc: Buffer): { fields: ReceiptFields & { tag: bigint }; hash: Buffer } | null {
+    const [absent, total, root, refs, d2] = boc.subarray(8, 13);
+    const data = boc.subarray(13);
+    if (absent !== 0 || total !== boc.length - 11 || root !== 0 || refs !== 0 || Math.ceil(d2 / 2) !== data.length) return null;
+    let bits = data.length * 8;
+    if (d2 % 2 === 1) {
+        const last = data[data.length - 1];
+        if (last === 0) return null;
+        bits -= 1 + Math.log2(last & -last); // the padding: zeros after the last 1 bit, and that bit
+    }
+    let value = data.length ? BigInt('0x' + data.toString('hex')) >> BigInt(data.length * 8 - bits) : 0n;
+    let left = bits;
+    const take = (width: number): bigint | null => {
+        if (width > left) return null;
+        left -= width;
+        const v = value >> BigInt(left);
+        value &= (1n << BigInt(left)) - 1n;
+        return v;
+    };
+    const read: Record<string, bigint> = {};
+    for (const [name, width] of HEAD) {
+        const v = take(width);
+        if (v === null) return null;
+        read[name] = v;
+    }
+    if (take(3) !== STD_ADDRESS) return null;
+    const workChain = take(8);
+    const account = take(256);
+    if (workChain === null || account === null) return null;
+    for (const [name, width] of BODY) {
+        const v = take(width);
+        if (v === null) return null;
+        read[name] = v;
+    }
+    const amountBytes = take(4);
+    const amountDue = amountBytes === null ? null : take(Number(amountBytes) * 8);
+    const resultsHash = take(256);
+    // (exactly a receipt's bits: 879 + 8 x the amount's bytes, never whole bytes, so the hash below
+    // is of the descriptors a Cell would compute)
+    if (amountDue === null || resultsHash === null || left !== 0) return null;
+    return {
+        fields: {
+            tag: read.tag,
+            globalId: Number(BigInt.asIntN(32, read.globalId)),
+            session: new Address(Number(BigInt.asIntN(8, workChain)), Buffer.from(account.toString(16).padStart(64, '0'), 'hex')),
+            openedAt: Number(read.openedAt),
+            seqno: Number(read.seqno),
+            lastRequestAt: Number(read.lastRequestAt),
+            promptTokens: read.promptTokens,
+            cachedTokens: read.cachedTokens,
+            completionTokens: read.completionTokens,
+            reasoningTokens: read.reasoningTokens,
+            amountDue,
+            resultsHash,
+        },
+        hash: createHash('sha256').update(boc.subarray(11, 13)).update(data).digest(),
+    };
 }
 
 // DER prefixes that wrap a raw 32-byte Ed25519 seed (PKCS#8) or public key (SPKI), so that

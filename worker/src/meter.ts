@@ -20,8 +20,8 @@ import {
     amountDue,
     bigIntToBuffer32,
     bufferToBigInt,
-    buildUsageReceipt,
-    signUsageReceipt,
+    encodeUsageReceipt,
+    signReceiptHash,
     usageProblem,
 } from '../../wrappers';
 
@@ -34,9 +34,22 @@ export interface ReceiptCounts extends TokenUsage {
 
 export interface SignedReceipt extends ReceiptCounts {
     session: Address;
-    receipt: Cell;
+    readonly receipt: Cell; // made when first read (claims): a request needs only `encoded`
     signature: Buffer;
     encoded: { receipt: string; signature: string }; // as stored and as answers carry them: base64 BoC, hex
+}
+
+function signedReceipt(session: Address, counts: ReceiptCounts, signature: Buffer, encoded: SignedReceipt['encoded']): SignedReceipt {
+    let cell: Cell | undefined;
+    return {
+        session,
+        ...counts,
+        get receipt() {
+            return (cell ??= Cell.fromBase64(encoded.receipt));
+        },
+        signature,
+        encoded,
+    };
 }
 
 export interface RecordOptions {
@@ -314,13 +327,7 @@ export class Meter {
     private row(session: Address, r: unknown): SignedReceipt | null {
         if (!r) return null;
         const x = r as Record<string, string>;
-        return {
-            session,
-            ...countsOf(x),
-            receipt: Cell.fromBase64(x.receipt),
-            signature: Buffer.from(x.signature, 'hex'),
-            encoded: { receipt: x.receipt, signature: x.signature },
-        };
+        return signedReceipt(session, countsOf(x), Buffer.from(x.signature, 'hex'), { receipt: x.receipt, signature: x.signature });
     }
 
     // Builds, signs and stores the receipt of these cumulative counts (inside a transaction).
@@ -330,9 +337,9 @@ export class Meter {
         next: Omit<ReceiptCounts, 'amountDue'>,
     ): SignedReceipt {
         const due = amountDue(next, o.prices);
-        const receipt = buildUsageReceipt({ globalId: this.globalId, session, openedAt: o.openedAt, ...next, amountDue: due });
-        const signature = signUsageReceipt(receipt, o.key.secretKey);
-        const encoded = { receipt: receipt.toBoc().toString('base64'), signature: signature.toString('hex') };
+        const receipt = encodeUsageReceipt({ globalId: this.globalId, session, openedAt: o.openedAt, ...next, amountDue: due });
+        const signature = signReceiptHash(receipt.hash, o.key.secretKey);
+        const encoded = { receipt: receipt.boc.toString('base64'), signature: signature.toString('hex') };
         this.stmt.insertReceipt.run(
             session.toRawString(),
             next.seqno,
@@ -343,7 +350,7 @@ export class Meter {
             encoded.receipt,
             encoded.signature,
         );
-        return { session, ...next, amountDue: due, receipt, signature, encoded };
+        return signedReceipt(session, { ...next, amountDue: due }, signature, encoded);
     }
 
     // A session's first receipt, for no usage: the acknowledgement a worker claims when it sees a
