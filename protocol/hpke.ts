@@ -41,13 +41,15 @@ function extract(salt: Buffer, ikm: Buffer): Buffer {
 function expand(prk: Buffer, info: Buffer, length: number): Buffer {
     const blocks: Buffer[] = [];
     let previous = Buffer.alloc(0);
-    for (let i = 1; Buffer.concat(blocks).length < length; i++) {
+    for (let i = 1; blocks.length * NH < length; i++) {
         previous = createHmac('sha256', prk)
-            .update(Buffer.concat([previous, info, Buffer.from([i])]))
+            .update(previous)
+            .update(info)
+            .update(Buffer.from([i]))
             .digest();
         blocks.push(previous);
     }
-    return Buffer.concat(blocks).subarray(0, length);
+    return (blocks.length === 1 ? previous : Buffer.concat(blocks)).subarray(0, length);
 }
 
 const labeledExtract = (suite: Buffer, salt: Buffer, label: string, ikm: Buffer) =>
@@ -119,11 +121,24 @@ function sharedSecret(dhs: Buffer, kemContext: Buffer): Buffer {
     return labeledExpand(KEM_SUITE, prk, 'shared_secret', kemContext, NH);
 }
 
+// The key schedule's context for an info (a session's: the same for all its messages), kept.
+const PSK_ID_HASH = labeledExtract(HPKE_SUITE, Buffer.alloc(0), 'psk_id_hash', Buffer.alloc(0)); // no PSK
+const contexts = new Map<string, Buffer>();
+
+function scheduleContext(info: Buffer): Buffer {
+    const id = info.toString('hex');
+    let context = contexts.get(id);
+    if (!context) {
+        context = Buffer.concat([Buffer.from([MODE_AUTH]), PSK_ID_HASH, labeledExtract(HPKE_SUITE, Buffer.alloc(0), 'info_hash', info)]);
+        if (contexts.size >= 4096) contexts.delete(contexts.keys().next().value!);
+        contexts.set(id, context);
+    }
+    return context;
+}
+
 // The key schedule of mode_auth (no PSK): the AEAD key and nonce of message 0, and the exporter.
 function keySchedule(shared: Buffer, info: Buffer) {
-    const pskIdHash = labeledExtract(HPKE_SUITE, Buffer.alloc(0), 'psk_id_hash', Buffer.alloc(0));
-    const infoHash = labeledExtract(HPKE_SUITE, Buffer.alloc(0), 'info_hash', info);
-    const context = Buffer.concat([Buffer.from([MODE_AUTH]), pskIdHash, infoHash]);
+    const context = scheduleContext(info);
     const secret = labeledExtract(HPKE_SUITE, shared, 'secret', Buffer.alloc(0));
     return {
         key: labeledExpand(HPKE_SUITE, secret, 'key', context, NK),
