@@ -103,7 +103,8 @@ export function bridgedChain(url: string): { chain: ChainAccess; sender: Sender 
     let chainNow = Math.floor(Date.now() / 1000);
     let at = Date.now();
     const call = async (c: BridgeCall) => {
-        const res = await fetch(url, { method: 'POST', body: JSON.stringify(c) });
+        // (a real endpoint's calls time out too: failoverChain)
+        const res = await fetch(url, { method: 'POST', body: JSON.stringify(c), signal: AbortSignal.timeout(30_000) });
         const r = (await res.json()) as { ok: boolean; now: number; error?: string } & Record<string, unknown>;
         [chainNow, at] = [r.now, Date.now()];
         if (!r.ok) throw new Error(r.error);
