@@ -44,19 +44,30 @@ interface Timing {
     rps: number;
 }
 
+// p50, p99 and requests/s of sequential requests that took these times (ms).
+function summary(times: number[]): Timing {
+    const sorted = [...times].sort((a, b) => a - b);
+    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+    return { p50: at(0.5), p99: at(0.99), rps: times.length / (times.reduce((a, b) => a + b, 0) / 1000) };
+}
+
 async function timed(n: number, once: () => Promise<unknown>): Promise<Timing> {
-    for (let i = 0; i < 20; i++) await once(); // warm up
-    const times: number[] = [];
-    const started = performance.now();
+    return (await timedInTurn(n, once))[0];
+}
+
+// Paths timed in turn, request by request, so that all of them see the same machine (a shared
+// machine's speed drifts during a run): the overhead is their difference.
+async function timedInTurn(n: number, ...paths: (() => Promise<unknown>)[]): Promise<Timing[]> {
+    for (let i = 0; i < 20; i++) for (const once of paths) await once(); // warm up
+    const times = paths.map(() => [] as number[]);
     for (let i = 0; i < n; i++) {
-        const t = performance.now();
-        await once();
-        times.push(performance.now() - t);
+        for (const [k, once] of paths.entries()) {
+            const t = performance.now();
+            await once();
+            times[k].push(performance.now() - t);
+        }
     }
-    const seconds = (performance.now() - started) / 1000;
-    times.sort((a, b) => a - b);
-    const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))];
-    return { p50: at(0.5), p99: at(0.99), rps: n / seconds };
+    return times.map(summary);
 }
 
 function client(net: LocalNetwork, providerCheckMs: number) {
@@ -236,12 +247,9 @@ async function streamingRows(net: LocalNetwork, n: number) {
 // Like timed, for a measurement `once` returns itself (ms).
 async function timedValues(n: number, once: () => Promise<number>): Promise<Timing> {
     for (let i = 0; i < 20; i++) await once(); // warm up
-    const started = performance.now();
     const times: number[] = [];
     for (let i = 0; i < n; i++) times.push(await once());
-    times.sort((a, b) => a - b);
-    const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))];
-    return { p50: at(0.5), p99: at(0.99), rps: n / ((performance.now() - started) / 1000) };
+    return summary(times);
 }
 
 async function main() {
@@ -254,17 +262,19 @@ async function main() {
         await net.startWorker({ perSessionPerMinute: 1_000_000 }); // a benchmark is no abuse
         await net.worker.attest();
         const backend = `${net.backendUrl}/v1/chat/completions`;
-        // the same HTTP client as the SDK's (kept-alive node:http)
-        const direct = await timed(n, () =>
-            postJson(
-                { url: new URL(backend) },
-                JSON.stringify({ ...PROMPT, model: DEMO_MODEL }),
-                { 'content-type': 'application/json' },
-                10_000,
-            ),
-        );
         const reused = await open(client(net, 5000), net);
-        const confidential = await timed(n, () => reused.chat(PROMPT));
+        const [direct, confidential] = await timedInTurn(
+            n,
+            // the same HTTP client as the SDK's (kept-alive node:http)
+            () =>
+                postJson(
+                    { url: new URL(backend) },
+                    JSON.stringify({ ...PROMPT, model: DEMO_MODEL }),
+                    { 'content-type': 'application/json' },
+                    10_000,
+                ),
+            () => reused.chat(PROMPT),
+        );
         const everyRequest = await open(client(net, 0), net);
         const chainEveryTime = await timed(Math.min(n, 200), () => everyRequest.chat(PROMPT));
         const firstChunk = await streamingRows(net, Math.min(n, 300));
@@ -297,7 +307,9 @@ async function main() {
             return;
         }
         const row = (path: string, t: Timing) => ({ path, 'p50 ms': ms(t.p50), 'p99 ms': ms(t.p99), 'requests/s': Math.round(t.rps) });
-        console.log(`${n} sequential chat requests per row (one client, loopback HTTP, built-in backend, embedded chain)`);
+        console.log(
+            `${n} sequential chat requests per row (one client, loopback HTTP, built-in backend, embedded chain; the first two rows in turn, request by request)`,
+        );
         console.table([
             row('direct to the backend', direct),
             row('confidential: SDK + worker (provider state reused 5 s)', confidential),
