@@ -213,6 +213,19 @@ describe('worker metering', () => {
         meter.close();
     });
 
+    it('counts on from the receipts it signed in this run, even when the host rolls the table back (no seqno signed twice)', () => {
+        const meter = new Meter(':memory:', -239);
+        const a = new Address(0, Buffer.alloc(32, 1));
+        record(meter, a);
+        const second = record(meter, a);
+        // the host removes the latest receipt from the table on its disk
+        (meter as unknown as { db: Database.Database }).db.prepare('DELETE FROM receipts WHERE seqno = 2').run();
+        expect(meter.latestCounts(a)).toMatchObject({ seqno: 2, promptTokens: 2n, amountDue: second.amountDue });
+        const third = record(meter, a);
+        expect([third.seqno, third.promptTokens]).toEqual([3, 3n]);
+        meter.close();
+    });
+
     it('refuses usage that cannot be: negative, a part above its whole, beyond the uint48 of a receipt', () => {
         const meter = new Meter(':memory:', -239);
         const a = new Address(0, Buffer.alloc(32));
