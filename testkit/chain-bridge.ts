@@ -161,7 +161,9 @@ export interface WorkerProcessOptions {
 }
 
 // Starts testkit/worker-process.ts as a child process; resolves once it serves (after attesting,
-// unless its sealed keys are still attested).
+// unless its sealed keys are still attested), or fails after START_TIMEOUT_MS.
+const START_TIMEOUT_MS = 120_000;
+
 export function spawnWorkerProcess(o: WorkerProcessOptions): Promise<ChildProcess> {
     const child = spawn(
         process.execPath,
@@ -174,10 +176,20 @@ export function spawnWorkerProcess(o: WorkerProcessOptions): Promise<ChildProces
     );
     return new Promise((resolve, reject) => {
         let out = '';
+        const stuck = setTimeout(() => {
+            child.kill('SIGKILL');
+            reject(new Error(`the worker process did not serve within ${START_TIMEOUT_MS / 1000} s: ${out}`));
+        }, START_TIMEOUT_MS);
         child.stdout!.on('data', (d: Buffer) => {
             out += d.toString();
-            if (out.includes('serving')) resolve(child);
+            if (out.includes('serving')) {
+                clearTimeout(stuck);
+                resolve(child);
+            }
         });
-        child.on('exit', (code) => reject(new Error(`the worker process exited (${code}) before serving: ${out}`)));
+        child.on('exit', (code) => {
+            clearTimeout(stuck);
+            reject(new Error(`the worker process exited (${code}) before serving: ${out}`));
+        });
     });
 }
