@@ -160,10 +160,10 @@ export interface WorkerProcessOptions {
     tickMs?: number; // between background passes (default 1000; the CLI's default is 30 s)
 }
 
-// Starts testkit/worker-process.ts as a child process; resolves once it serves (after attesting,
-// unless its sealed keys are still attested), or fails after START_TIMEOUT_MS.
 const START_TIMEOUT_MS = 120_000;
 
+// Starts testkit/worker-process.ts as a child process; resolves once it serves (after attesting,
+// unless its sealed keys are still attested), or fails after START_TIMEOUT_MS.
 export function spawnWorkerProcess(o: WorkerProcessOptions): Promise<ChildProcess> {
     const child = spawn(
         process.execPath,
