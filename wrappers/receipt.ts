@@ -220,7 +220,7 @@ export function encodeUsageReceipt(fields: ReceiptFields): { boc: Buffer; hash: 
 export function decodeUsageReceipt(boc: Buffer): { fields: ReceiptFields & { tag: bigint }; hash: Buffer } {
     const fast = boc.length > 13 && boc.subarray(0, 8).equals(ONE_CELL_BOC) && readOneCell(boc);
     if (fast) return fast;
-    const cell = Cell.fromBoc(boc);
+    const cell = Cell.fromBoc(Buffer.from(boc)); // (a copy: @ton/core rewrites an anycast address in place)
     if (cell.length !== 1) throw new Error(`a receipt is one cell, not ${cell.length}`);
     return { fields: parseUsageReceipt(cell[0]), hash: cell[0].hash() };
 }
