@@ -226,6 +226,18 @@ describe('worker metering', () => {
         meter.close();
     });
 
+    it('counts on from a receipt another process wrote to its database (a second worker started on it by mistake)', () => {
+        const path = join(tempDir('meter'), 'worker.sqlite');
+        const [mine, other] = [new Meter(path, -239), new Meter(path, -239)];
+        const a = new Address(0, Buffer.alloc(32, 1));
+        record(mine, a);
+        expect(record(other, a).seqno).toBe(2);
+        expect([record(mine, a).seqno, record(mine, a).seqno]).toEqual([3, 4]);
+        expect(other.latest(a)!.seqno).toBe(4);
+        mine.close();
+        other.close();
+    });
+
     it('refuses usage that cannot be: negative, a part above its whole, beyond the uint48 of a receipt', () => {
         const meter = new Meter(':memory:', -239);
         const a = new Address(0, Buffer.alloc(32));

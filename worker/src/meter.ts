@@ -132,7 +132,8 @@ export class Meter {
     private db: Database.Database;
     private stmt: Record<string, Database.Statement>;
     // The latest receipt's counts of the sessions served lately, as committed: every request reads
-    // them twice (its budget check, then its receipt), and only this Meter writes receipts.
+    // them twice (its budget check, then its receipt). Only this Meter should write receipts (one
+    // worker per database); a receipt written by another is noticed when it conflicts (record).
     private readonly latestKept = new Map<string, ReceiptCounts>();
 
     constructor(
@@ -400,11 +401,23 @@ export class Meter {
             }
             return signed;
         });
-        const signed = write();
+        let signed: SignedReceipt;
+        try {
+            signed = write();
+        } catch (e) {
+            // Another process wrote this session's next receipt (a second worker started on the
+            // same database): count on from the table's (the receipt signed here was never stored or sent).
+            if (!(this.latestKept.has(key) && isReceiptConflict(e))) throw e;
+            this.latestKept.delete(key);
+            signed = write();
+        }
         this.keepLatest(key, signed);
         return signed;
     }
 }
+
+const isReceiptConflict = (e: unknown) =>
+    (e as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY' && /receipts\./.test((e as Error).message);
 
 // This request's usage with tokens dropped until the cumulative amount fits the budget: rounding
 // of the cumulative amount can exceed the budget by a nanoton or two (reservations cover the rest),
