@@ -35,6 +35,10 @@ export type AccountState = 'active' | 'uninit' | 'frozen' | 'nonexist';
 export interface ChainAccess {
     open<T extends Contract>(contract: T): OpenedContract<T>;
     accountState(address: Address): Promise<AccountState>;
+    // The logical time of the account's last transaction (0 for none). It moves whenever the
+    // account's state changes, so a reader can tell that what it read is still current with one
+    // cheap call instead of running get methods again. Optional: without it, readers read afresh.
+    lastTransactionLt?(address: Address): Promise<bigint>;
     // The account's transactions with a logical time above `afterLt`, oldest first.
     transactions(address: Address, afterLt: bigint): Promise<Transaction[]>;
     now(): number; // the chain's clock, unix seconds
@@ -68,6 +72,7 @@ export function sandboxChain(blockchain: Blockchain): ChainAccess {
     return {
         open: <T extends Contract>(c: T) => blockchain.openContract(c) as unknown as OpenedContract<T>,
         accountState: async (a) => (await blockchain.getContract(a)).accountState?.type ?? 'nonexist',
+        lastTransactionLt: async (a) => (await blockchain.getContract(a)).lastTransactionLt,
         // (the sandbox keeps every transaction; its own paging by lt and hash is not usable)
         transactions: async (a, afterLt) =>
             (await blockchain.getTransactions(a)).filter((t) => t.lt > afterLt).sort((x, y) => (x.lt < y.lt ? -1 : x.lt > y.lt ? 1 : 0)),
@@ -174,10 +179,13 @@ function walletContract(version: WalletVersion, publicKey: Buffer, testnet: bool
     }
 }
 
-async function accountStateThrough(client: TonClient, a: Address, chainTime?: (unix: number) => void): Promise<AccountState> {
+async function accountStateThrough(client: TonClient, a: Address, chainTime?: (unix: number) => void) {
     const c = await client.getContractState(a);
     if (c.timestampt > 0) chainTime?.(c.timestampt); // (toncenter's sync_utime: its latest block's time)
-    return c.state === 'uninitialized' ? 'uninit' : c.state;
+    return {
+        state: (c.state === 'uninitialized' ? 'uninit' : c.state) as AccountState,
+        lastLt: c.lastTransaction ? BigInt(c.lastTransaction.lt) : 0n,
+    };
 }
 
 // How far the machine's clock may be from the chain's before the chain's is followed: an
@@ -353,7 +361,10 @@ export function failoverChain(
     const chain = {
         provider,
         open: <T extends Contract>(contract: T) => openContract(contract, (p) => provider(p.address, p.init)),
-        accountState: (a: Address) => call(`read the state of ${a.toString()}`, (c) => accountStateThrough(c, a, chainTime)),
+        accountState: (a: Address) =>
+            call(`read the state of ${a.toString()}`, async (c) => (await accountStateThrough(c, a, chainTime)).state),
+        lastTransactionLt: (a: Address) =>
+            call(`read the state of ${a.toString()}`, async (c) => (await accountStateThrough(c, a, chainTime)).lastLt),
         transactions: (a: Address, afterLt: bigint) =>
             call(`read transactions of ${a.toString()}`, (c) => transactionsThrough(c, a, afterLt)),
         // An account's newest `limit` transactions (one page, at most 100), newest first: recent

@@ -28,7 +28,7 @@ import type { LocalNetwork } from './local-network';
 import { nodeArgs } from './compiled';
 
 interface BridgeCall {
-    op: 'get' | 'state' | 'transactions' | 'send';
+    op: 'get' | 'state' | 'lt' | 'transactions' | 'send';
     address?: string;
     name?: string;
     args?: string; // BoC of serializeTuple
@@ -65,6 +65,7 @@ export async function serveChainBridge(net: LocalNetwork): Promise<{ url: string
             return { stack };
         }
         if (c.op === 'state') return { state: await net.chain.accountState(Address.parse(c.address!)) };
+        if (c.op === 'lt') return { lt: (await net.blockchain.getContract(Address.parse(c.address!))).lastTransactionLt.toString() };
         if (c.op === 'transactions') {
             const txs = await net.chain.transactions(Address.parse(c.address!), BigInt(c.afterLt!));
             return { transactions: txs.map((t) => beginCell().store(storeTransaction(t)).endCell().toBoc().toString('base64')) };
@@ -129,6 +130,7 @@ export function bridgedChain(url: string): { chain: ChainAccess; sender: Sender 
     const chain: ChainAccess = {
         open: <T extends Contract>(c: T): OpenedContract<T> => openContract(c, (p) => provider(p.address)),
         accountState: async (a) => (await call({ op: 'state', address: a.toString() })).state as AccountState,
+        lastTransactionLt: async (a) => BigInt((await call({ op: 'lt', address: a.toString() })).lt as string),
         transactions: async (a, afterLt) =>
             ((await call({ op: 'transactions', address: a.toString(), afterLt: afterLt.toString() })).transactions as string[]).map((t) =>
                 loadTransaction(Cell.fromBase64(t).beginParse()),

@@ -12,6 +12,7 @@ export interface FakeToncenterOptions {
     transfersLost?: boolean; // accept sendBoc, but the wallet's seqno never moves (the transfer never lands)
     accountState?: 'active' | 'uninitialized' | 'frozen'; // what getAddressInformation answers (default active)
     syncUtime?: () => number; // the latest block's time getAddressInformation reports (default 0: none)
+    lastLt?: () => bigint; // the account's last transaction getAddressInformation reports (default 0: none)
 }
 
 export interface FakeToncenter {
@@ -63,7 +64,11 @@ export async function fakeToncenter(o: FakeToncenterOptions = {}): Promise<FakeT
                     state: o.accountState ?? 'active',
                     data: '',
                     code: '',
-                    last_transaction_id: { '@type': 'internal.transactionId', lt: '0', hash: Buffer.alloc(32).toString('base64') },
+                    last_transaction_id: {
+                        '@type': 'internal.transactionId',
+                        lt: (o.lastLt?.() ?? 0n).toString(),
+                        hash: Buffer.alloc(32).toString('base64'),
+                    },
                     block_id: block(1),
                     sync_utime: o.syncUtime?.() ?? 0,
                 });

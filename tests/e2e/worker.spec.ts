@@ -18,6 +18,7 @@ import {
     NO_USAGE,
     Provider,
     SESSION_OPEN,
+    Session,
     TCB_SIMULATED,
     amountDue,
     clientKeyHashOf,
@@ -37,6 +38,7 @@ import { countTokens, ECHO_CONTEXT_TOKENS, ECHO_PREFIX } from '../../worker/src/
 import { judgeEvidence, simulatedMeasurement } from '../../tee-verifier/src/attest';
 import { DEFAULT_TCB_POLICY } from '../../tee-verifier/src/quote';
 import { AttestationRequest, NO_GPU_EVIDENCE } from '../../protocol/evidence';
+import { ChainAccess } from '../../protocol/chain';
 
 const ask = (content: string, max_tokens = 64) => ({ messages: [{ role: 'user' as const, content }], max_tokens });
 const requestId = (i: number) => `test-request-${String(i).padStart(6, '0')}`;
@@ -527,6 +529,43 @@ describe('worker and client SDK', () => {
             expect((await session.refresh()).claimed).toBe(before.receipt.amountDue);
             net.blockchain.now = session.finalizableAt().at;
             await expect(session.finalize()).resolves.toMatchObject({ claimed: before.receipt.amountDue, timedOut: false });
+        });
+
+        it("reads a session's state again only when its account has had a transaction since (one cheap check of its last lt otherwise)", async () => {
+            await setUp();
+            await net.stopWorker();
+            await net.startWorker({ sessionCacheSeconds: 0 }); // every request checks the chain
+            net.blockchain.now! += 1;
+            await net.worker.attest();
+            session = await openTracked();
+            const chain = net.worker.o.chain;
+            let sessionReads = 0;
+            (net.worker.o as { chain: ChainAccess }).chain = {
+                ...chain,
+                open: (c) => {
+                    if (c instanceof Session) sessionReads += 1;
+                    return chain.open(c);
+                },
+            };
+            await session.chat(ask('one'));
+            await session.chat(ask('two'));
+            await session.chat(ask('three'));
+            expect(sessionReads).toBe(1); // the first request's read; receipts are no transaction of the Session
+            const budget = await session.topUp(toNano('1'));
+            expect((await session.chat(ask('after the top-up'))).receipt.seqno).toBe(4);
+            expect(sessionReads).toBe(2);
+            expect((await readSession(net.chain, session.address))!.budget).toBe(budget);
+            await session.close();
+            const sealed = await sealRequest(
+                net.worker.keys.encryption.publicKey,
+                session.address,
+                session.sessionKey,
+                Buffer.from(JSON.stringify({ model: DEMO_MODEL, ...ask('after the close') })),
+                requestId(9),
+            );
+            const r = await post(`${net.workerUrl}/v1/sessions/${session.address.toString()}/chat`, sealed.envelope);
+            expect(r).toMatchObject({ status: 409, json: { error: 'session-not-open' } });
+            expect(sessionReads).toBe(3);
         });
 
         it("returns the model's own refusal (a prompt beyond its context) to the client, sealed and uncharged", async () => {

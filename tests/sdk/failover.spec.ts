@@ -87,6 +87,17 @@ describe('chain endpoint failover', () => {
         expect(chain.now()).toBe(wall());
     });
 
+    it("reads an account's last transaction lt, through the next endpoint when one fails", async () => {
+        let lt = 0n;
+        const down = await fake({ failWith: 502 });
+        const up = await fake({ lastLt: () => lt });
+        const chain = failoverChain([{ url: down.url }, { url: up.url }], { backoffMs: 50, lagCheckMs: 3_600_000 });
+        expect(await chain.lastTransactionLt!(ROOT)).toBe(0n); // none yet
+        lt = 47_000_000_000_001n;
+        expect(await chain.lastTransactionLt!(ROOT)).toBe(lt);
+        expect(up.calls.filter((c) => c === 'getAddressInformation')).toHaveLength(2);
+    });
+
     it("passes on a contract's own refusal (a get method's exit code) without trying other endpoints", async () => {
         const first = await fake({ getterExitCode: 11 });
         const second = await fake({ getters: { is_measurement_allowed: ALLOWED } });

@@ -122,7 +122,7 @@ export class Worker {
     private seenEnvelopes = new Set<string>(); // session|enc of the envelopes opened, the oldest forgotten first
     // Sessions read from the chain (null: no Session there, so junk addresses cost one read each
     // per cache period), at most SESSION_CACHE_SIZE of them.
-    private sessions = new Map<string, { state: SessionState | null; readAt: number }>();
+    private sessions = new Map<string, { state: SessionState | null; readAt: number; lt?: bigint }>();
     // Requests being served, by session and request id: a retry that arrives meanwhile joins the
     // same answer (a stream's retry gets its frames as they are produced, not once it is whole).
     // And per session, how many are in flight and the worst case they may cost.
@@ -261,8 +261,10 @@ export class Worker {
     // ---------------------------------------------------------------------------------------
 
     // Chain reads are cached for sessionCacheSeconds of wall-clock time: on a real network each
-    // getter is a round trip to the API. An open session's terms never change; its status and
-    // budget are re-read whenever they would refuse a request.
+    // getter is a round trip to the API. Then a session whose account has had no transaction since
+    // (one read of its last transaction's lt, where the chain offers it) is still as it was read.
+    // An open session's terms never change; its status and budget are re-read whenever they would
+    // refuse a request.
     private async session(address: Address, fresh = false): Promise<SessionState> {
         const key = address.toRawString();
         const cached = this.sessions.get(key);
@@ -271,9 +273,14 @@ export class Worker {
         const maxAge = cached?.state === null ? Math.min(1000, this.o.sessionCacheSeconds * 1000) : this.o.sessionCacheSeconds * 1000;
         if (cached && !fresh && Date.now() - cached.readAt < maxAge) state = cached.state;
         else {
-            state = await readSession(this.o.chain, address);
+            const chain = this.o.chain;
+            // (read before the state: a transaction in between makes the next check read again)
+            const lt =
+                chain.lastTransactionLt &&
+                (await onChain(chain, `read the Session ${address.toString()}`, () => chain.lastTransactionLt!(address)));
+            state = cached && lt !== undefined && lt === cached.lt ? cached.state : await readSession(chain, address);
             this.sessions.delete(key); // re-inserted last: the map's order is the order of reads
-            this.sessions.set(key, { state, readAt: Date.now() });
+            this.sessions.set(key, { state, readAt: Date.now(), lt });
             if (this.sessions.size > SESSION_CACHE_SIZE) this.sessions.delete(this.sessions.keys().next().value!);
         }
         if (!state) throw new WorkerRefusal('unknown-session', 404, `no Session at ${address.toString()}: open one first`);
