@@ -531,7 +531,7 @@ describe('worker and client SDK', () => {
             await expect(session.finalize()).resolves.toMatchObject({ claimed: before.receipt.amountDue, timedOut: false });
         });
 
-        it("reads a session's state again only when its account has had a transaction since (one cheap check of its last lt otherwise)", async () => {
+        it("reads a session's state and the listing again only when their account has had a transaction since (one cheap check of its last lt otherwise)", async () => {
             await setUp();
             await net.stopWorker();
             await net.startWorker({ sessionCacheSeconds: 0 }); // every request checks the chain
@@ -540,10 +540,12 @@ describe('worker and client SDK', () => {
             session = await openTracked();
             const chain = net.worker.o.chain;
             let sessionReads = 0;
+            let providerReads = 0;
             (net.worker.o as { chain: ChainAccess }).chain = {
                 ...chain,
                 open: (c) => {
                     if (c instanceof Session) sessionReads += 1;
+                    if (c instanceof Provider) providerReads += 1;
                     return chain.open(c);
                 },
             };
@@ -551,6 +553,7 @@ describe('worker and client SDK', () => {
             await session.chat(ask('two'));
             await session.chat(ask('three'));
             expect(sessionReads).toBe(1); // the first request's read; receipts are no transaction of the Session
+            expect(providerReads).toBe(1); // its listing, the same way
             const budget = await session.topUp(toNano('1'));
             expect((await session.chat(ask('after the top-up'))).receipt.seqno).toBe(4);
             expect(sessionReads).toBe(2);

@@ -135,7 +135,7 @@ export class Worker {
     private readonly answers: AnswerStore;
     private readonly rows: RowAuthenticator;
     private lastClaimAt = new Map<string, number>();
-    private listingCache: { listing: Listing | null; readAt: number } | undefined;
+    private listingCache: { listing: Listing | null; readAt: number; lt?: bigint } | undefined;
     private attestedUntil: number | null = null;
     // The request (keys, provider, nonce, TDX and GPU evidence) of the attestation the Provider
     // holds: served at GET /v1/evidence so a client can judge it with the verifier's own code.
@@ -273,12 +273,9 @@ export class Worker {
         const maxAge = cached?.state === null ? Math.min(1000, this.o.sessionCacheSeconds * 1000) : this.o.sessionCacheSeconds * 1000;
         if (cached && !fresh && Date.now() - cached.readAt < maxAge) state = cached.state;
         else {
-            const chain = this.o.chain;
             // (read before the state: a transaction in between makes the next check read again)
-            const lt =
-                chain.lastTransactionLt &&
-                (await onChain(chain, `read the Session ${address.toString()}`, () => chain.lastTransactionLt!(address)));
-            state = cached && lt !== undefined && lt === cached.lt ? cached.state : await readSession(chain, address);
+            const lt = await this.lastLt(address, `read the Session ${address.toString()}`);
+            state = cached && lt !== undefined && lt === cached.lt ? cached.state : await readSession(this.o.chain, address);
             this.sessions.delete(key); // re-inserted last: the map's order is the order of reads
             this.sessions.set(key, { state, readAt: Date.now(), lt });
             if (this.sessions.size > SESSION_CACHE_SIZE) this.sessions.delete(this.sessions.keys().next().value!);
@@ -287,11 +284,24 @@ export class Worker {
         return state;
     }
 
+    // The Provider's listing, cached the same way as sessions.
     private async listing() {
-        if (!this.listingCache || Date.now() - this.listingCache.readAt >= this.o.sessionCacheSeconds * 1000) {
-            this.listingCache = { listing: (await readProvider(this.o.chain, this.o.provider))?.listing ?? null, readAt: Date.now() };
+        const cached = this.listingCache;
+        if (!cached || Date.now() - cached.readAt >= this.o.sessionCacheSeconds * 1000) {
+            const lt = await this.lastLt(this.o.provider, "read the Provider's listing");
+            const listing =
+                cached && lt !== undefined && lt === cached.lt
+                    ? cached.listing
+                    : ((await readProvider(this.o.chain, this.o.provider))?.listing ?? null);
+            this.listingCache = { listing, readAt: Date.now(), lt };
         }
-        return this.listingCache.listing;
+        return this.listingCache!.listing;
+    }
+
+    // The account's last transaction lt, where the chain tells it (ChainAccess.lastTransactionLt).
+    private async lastLt(address: Address, what: string): Promise<bigint | undefined> {
+        const chain = this.o.chain;
+        return chain.lastTransactionLt && onChain(chain, what, () => chain.lastTransactionLt!(address));
     }
 
     // Decrypts, checks, runs and meters one request; returns the encrypted answer and receipt.
