@@ -55,6 +55,21 @@ describe('worker and client SDK', () => {
     // requests sealed here, as the SDK seals them, for the worker's current run
     const sealRequest = (...a: Parameters<typeof sealForRun>) =>
         sealForRun(a[0], a[1], a[2], a[3], a[4], { ...a[5], boot: net.worker.boot });
+    // A worker that trusts what it read of a session for `seconds`, attested, and a session with it.
+    async function withSessionCache(seconds: number) {
+        await net.stopWorker();
+        await net.startWorker({ sessionCacheSeconds: seconds });
+        net.blockchain.now! += 1; // (a proof newer than the one the Provider holds)
+        await net.worker.attest();
+        session = await openTracked();
+    }
+
+    // A chat request of the session sealed as the SDK seals it, sent past the SDK's own checks.
+    async function postAsk(question: ReturnType<typeof ask>, id: number) {
+        const body = Buffer.from(JSON.stringify({ model: DEMO_MODEL, ...question }));
+        const sealed = await sealRequest(net.worker.keys.encryption.publicKey, session.address, session.sessionKey, body, requestId(id));
+        return post(`${net.workerUrl}/v1/sessions/${session.address.toString()}/chat`, sealed.envelope);
+    }
 
     async function setUp(o: { budget?: bigint; attest?: boolean; durationSeconds?: number } = {}) {
         net = await startLocalNetwork();
@@ -482,45 +497,22 @@ describe('worker and client SDK', () => {
 
         it('stops serving a closed session', async () => {
             await setUp();
-            await net.stopWorker();
-            await net.startWorker({ sessionCacheSeconds: 0 }); // sees the close at once
-            net.blockchain.now! += 1;
-            await net.worker.attest();
-            session = await openTracked();
+            await withSessionCache(0); // sees the close at once
             await session.chat(ask('one'));
             await session.close();
             await expect(session.chat(ask('two'))).rejects.toMatchObject({ code: 'session-not-open' });
             // a client that ignores its own close: the worker refuses too
-            const sealed = await sealRequest(
-                net.worker.keys.encryption.publicKey,
-                session.address,
-                session.sessionKey,
-                Buffer.from(JSON.stringify({ model: DEMO_MODEL, ...ask('x') })),
-                requestId(9),
-            );
-            const r = await post(`${net.workerUrl}/v1/sessions/${session.address.toString()}/chat`, sealed.envelope);
-            expect(r).toMatchObject({ status: 409, json: { error: 'session-not-open' } });
+            expect(await postAsk(ask('x'), 9)).toMatchObject({ status: 409, json: { error: 'session-not-open' } });
         });
 
         it('never gets paid for a request it accepted after the close: it claims the receipt before it instead', async () => {
             await setUp();
-            await net.stopWorker();
-            await net.startWorker({ sessionCacheSeconds: 3600 }); // will not see the close in time
-            net.blockchain.now! += 1;
-            await net.worker.attest();
-            session = await openTracked();
+            await withSessionCache(3600); // will not see the close in time
             const before = await session.chat(ask('one'));
             const raw = (await session.refresh(), session);
             await raw.close();
             net.blockchain.now! += 1;
-            const late = await sealRequest(
-                net.worker.keys.encryption.publicKey,
-                session.address,
-                session.sessionKey,
-                Buffer.from(JSON.stringify({ model: DEMO_MODEL, ...ask('after the close') })),
-                requestId(9),
-            );
-            expect((await post(`${net.workerUrl}/v1/sessions/${session.address.toString()}/chat`, late.envelope)).status).toBe(200);
+            expect((await postAsk(ask('after the close'), 9)).status).toBe(200);
             const latest = net.worker.o.meter.latest(session.address)!;
             expect(latest.seqno).toBe(before.receipt.seqno + 1);
             expect(latest.lastRequestAt).toBeGreaterThan((await session.refresh()).closedAt);
@@ -533,11 +525,7 @@ describe('worker and client SDK', () => {
 
         it("reads a session's state and the listing again only when their account has had a transaction since (one cheap check of its last lt otherwise)", async () => {
             await setUp();
-            await net.stopWorker();
-            await net.startWorker({ sessionCacheSeconds: 0 }); // every request checks the chain
-            net.blockchain.now! += 1;
-            await net.worker.attest();
-            session = await openTracked();
+            await withSessionCache(0); // every request checks the chain
             const chain = net.worker.o.chain;
             let sessionReads = 0;
             let providerReads = 0;
@@ -559,15 +547,7 @@ describe('worker and client SDK', () => {
             expect(sessionReads).toBe(2);
             expect((await readSession(net.chain, session.address))!.budget).toBe(budget);
             await session.close();
-            const sealed = await sealRequest(
-                net.worker.keys.encryption.publicKey,
-                session.address,
-                session.sessionKey,
-                Buffer.from(JSON.stringify({ model: DEMO_MODEL, ...ask('after the close') })),
-                requestId(9),
-            );
-            const r = await post(`${net.workerUrl}/v1/sessions/${session.address.toString()}/chat`, sealed.envelope);
-            expect(r).toMatchObject({ status: 409, json: { error: 'session-not-open' } });
+            expect(await postAsk(ask('after the close'), 9)).toMatchObject({ status: 409, json: { error: 'session-not-open' } });
             expect(sessionReads).toBe(3);
         });
 
@@ -579,15 +559,7 @@ describe('worker and client SDK', () => {
             expect(e.message).toContain('maximum context length');
             expect(net.worker.o.meter.latest(session.address)).toBeNull();
             // what travelled in the clear names the refusal, never the backend's words
-            const url = `${net.workerUrl}/v1/sessions/${session.address.toString()}/chat`;
-            const sealed = await sealRequest(
-                net.worker.keys.encryption.publicKey,
-                session.address,
-                session.sessionKey,
-                Buffer.from(JSON.stringify({ model: DEMO_MODEL, ...ask(secret, 16) })),
-                requestId(5),
-            );
-            const r = await post(url, sealed.envelope);
+            const r = await postAsk(ask(secret, 16), 5);
             expect(r).toMatchObject({ status: 400, json: { error: 'rejected-by-model' } });
             expect(JSON.stringify(r.json)).not.toContain('context length');
             expect(JSON.stringify(r.json)).not.toContain('confidential');
