@@ -93,6 +93,8 @@ describe('the receipt codec', () => {
         const extraBits = new Cell({ bits: buildUsageReceipt(f).bits, refs: [Cell.EMPTY] }).toBoc({ idx: true, crc32: false });
         expect(outcome(() => decodeUsageReceipt(extraBits))).toEqual(outcome(() => throughCell(extraBits)));
         expect(() => decodeUsageReceipt(Buffer.concat([encodeUsageReceipt(f).boc.subarray(0, 12)]))).toThrow();
+        const twoRoots = Buffer.from('b5ee9c72010102020004000100000000', 'hex'); // two empty cells, both roots
+        expect(() => decodeUsageReceipt(twoRoots)).toThrow('a receipt is one cell, not 2');
     });
 
     it("leaves the caller's bytes as they are, an anycast address included (which @ton/core rewrites where it reads it)", () => {
