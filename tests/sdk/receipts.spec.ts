@@ -1,7 +1,7 @@
 // The client's receipt checks (sdk/receipts.ts).
 import fc from 'fast-check';
 import { DEFAULT_MAX_TOKENS, requestedMaxTokens } from '../../protocol/worker-api';
-import { Address, toNano } from '@ton/core';
+import { Address, beginCell, toNano } from '@ton/core';
 import { amountDue, buildUsageReceipt, signUsageReceipt } from '../../wrappers';
 import { ReceiptTracker } from '../../sdk';
 import { PRICES, seededKey, tokens } from '../../testkit';
@@ -41,6 +41,13 @@ function receipt(
     return [cell, signUsageReceipt(cell, o.key ?? enclave.secretKey)] as const;
 }
 
+// A receipt's bits under another tag (a cell of another kind).
+function buildUsageReceiptWithTag(tag: bigint) {
+    const bits = receipt(1, 1n, 1n)[0].beginParse();
+    bits.skip(32);
+    return beginCell().storeUint(tag, 32).storeSlice(bits).endCell();
+}
+
 const usage = (promptTokens: bigint, completionTokens: bigint, parts: { cached?: bigint; reasoning?: bigint } = {}) => ({
     usage: tokens(promptTokens, completionTokens, parts),
 });
@@ -58,6 +65,12 @@ describe('ReceiptTracker', () => {
 
     const cases: [string, (t: ReceiptTracker) => void, string][] = [
         ['a signature by another key', (t) => t.check(...receipt(1, 1n, 1n, { key: seededKey('impostor').secretKey })), 'bad-signature'],
+        [
+            'a BoC that holds no receipt',
+            (t) => t.check(Buffer.from('b5ee9c72010101010002000000', 'hex'), receipt(1, 1n, 1n)[1]),
+            'malformed',
+        ],
+        ['a cell of another kind (its tag)', (t) => t.check(buildUsageReceiptWithTag(7n), receipt(1, 1n, 1n)[1]), 'malformed'],
         ['another session', (t) => t.check(...receipt(1, 1n, 1n, { session: new Address(0, Buffer.alloc(32, 9)) })), 'other-session'],
         ['another network', (t) => t.check(...receipt(1, 1n, 1n, { globalId: -3 })), 'other-session'],
         ['an earlier opening of the same address', (t) => t.check(...receipt(1, 1n, 1n, { openedAt: OPENED_AT - 1 })), 'other-session'],
