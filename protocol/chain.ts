@@ -42,6 +42,10 @@ export interface ChainAccess {
     // The account's transactions with a logical time above `afterLt`, oldest first.
     transactions(address: Address, afterLt: bigint): Promise<Transaction[]>;
     now(): number; // the chain's clock, unix seconds
+    // The time of the newest block an endpoint reported, if any (unix seconds): a second opinion on
+    // the clock where the machine's may be wrong. Only ever used to try once more what the chain
+    // itself judges (a claim), never to trust an earlier time.
+    latestBlockTime?(): number | undefined;
     describe: string; // names the endpoint in error messages
 }
 
@@ -77,6 +81,7 @@ export function sandboxChain(blockchain: Blockchain): ChainAccess {
         transactions: async (a, afterLt) =>
             (await blockchain.getTransactions(a)).filter((t) => t.lt > afterLt).sort((x, y) => (x.lt < y.lt ? -1 : x.lt > y.lt ? 1 : 0)),
         now: () => blockchain.now ?? Math.floor(Date.now() / 1000),
+        latestBlockTime: () => blockchain.now ?? Math.floor(Date.now() / 1000),
         describe: 'the embedded sandbox chain',
     };
 }
@@ -279,7 +284,9 @@ export function failoverChain(
     // was moved forward): contracts judge deadlines and claim windows by the chain's time. Only
     // ahead: an endpoint that claims an earlier time must not make an expired attestation look valid.
     let clockOffset = 0;
+    let latestBlock: number | undefined;
     const chainTime = (unix: number) => {
+        latestBlock = Math.max(latestBlock ?? 0, unix);
         if (!o.followChainClock) return;
         const d = unix - Date.now() / 1000;
         clockOffset = d > CLOCK_TOLERANCE_SECONDS ? Math.round(d) : 0;
@@ -376,6 +383,7 @@ export function failoverChain(
                 ),
             ),
         now: () => Math.floor(Date.now() / 1000) + clockOffset,
+        latestBlockTime: () => latestBlock,
         describe,
         status: (): EndpointStatus[] =>
             states.map((s) => ({

@@ -551,6 +551,39 @@ describe('worker and client SDK', () => {
             expect(sessionReads).toBe(3);
         });
 
+        it("gives up a receipt once the claim window is over by the chain's clock (the Session refuses it then)", async () => {
+            await setUp();
+            await session.chat(ask('one'));
+            await session.close();
+            net.blockchain.now = session.finalizableAt().at;
+            expect(await net.worker.claimDue()).toEqual([]);
+            expect(net.worker.o.meter.unsettled().map((a) => a.toRawString())).not.toContain(session.address.toRawString());
+        });
+
+        it("claims once when this machine's clock runs past the claim window and the chain's newest block does not", async () => {
+            await setUp();
+            const served = await session.chat(ask('one'));
+            await session.close();
+            const chain = net.worker.o.chain;
+            const ahead = 30 * 86_400; // a machine clock a month ahead
+            (net.worker.o as { chain: ChainAccess }).chain = { ...chain, now: () => chain.now() + ahead };
+            const claims = await net.worker.claimDue();
+            expect(claims.map((c) => c.seqno)).toEqual([served.receipt.seqno]);
+            expect((await session.refresh()).claimed).toBe(served.receipt.amountDue);
+            // without the chain's word (an endpoint that reports no block time) the receipt is given up as before
+            (net.worker.o as { chain: ChainAccess }).chain = chain;
+            const next = await openTracked();
+            const second = await next.chat(ask('two'));
+            await next.close();
+            (net.worker.o as { chain: ChainAccess }).chain = { ...chain, now: () => chain.now() + ahead, latestBlockTime: undefined };
+            expect(await net.worker.claimDue()).toEqual([]);
+            expect((await next.refresh()).claimed).toBe(0n);
+            expect(second.receipt.seqno).toBeGreaterThan(0);
+            net.blockchain.now = next.finalizableAt().at;
+            await next.finalize();
+            session = next;
+        });
+
         it("returns the model's own refusal (a prompt beyond its context) to the client, sealed and uncharged", async () => {
             await setUp({ budget: toNano('10') }); // the worker holds back the prompt's worst case (a token per byte)
             const secret = 'confidential ' + 'x '.repeat(ECHO_CONTEXT_TOKENS);

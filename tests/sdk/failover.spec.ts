@@ -75,8 +75,11 @@ describe('chain endpoint failover', () => {
         const wall = () => Math.floor(Date.now() / 1000);
         expect(chain.now()).toBe(wall()); // (nothing read yet)
         const production = failoverChain([{ url: endpoint.url }]); // (never: an endpoint would control the time)
+        expect(production.latestBlockTime!()).toBeUndefined();
         await production.accountState(ROOT);
         expect(production.now()).toBe(wall());
+        // (it keeps the newest block time it was told, for a second opinion where the machine's clock may be wrong)
+        expect(Math.abs(production.latestBlockTime!()! - (wall() + 3600))).toBeLessThanOrEqual(1);
         await chain.accountState(ROOT);
         expect(Math.abs(chain.now() - (wall() + 3600))).toBeLessThanOrEqual(1);
         ahead = -10; // a live network's latest block, seconds old: the machine's clock stands
@@ -85,6 +88,8 @@ describe('chain endpoint failover', () => {
         ahead = -3600; // an endpoint that says it is an hour earlier: never followed back (an expired attestation would look valid)
         await chain.accountState(ROOT);
         expect(chain.now()).toBe(wall());
+        await production.accountState(ROOT);
+        expect(production.latestBlockTime!()! - wall()).toBeGreaterThan(3000); // nor the newest block time
     });
 
     it("reads an account's last transaction lt, through the next endpoint when one fails", async () => {

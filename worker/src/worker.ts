@@ -135,6 +135,7 @@ export class Worker {
     private readonly answers: AnswerStore;
     private readonly rows: RowAuthenticator;
     private lastClaimAt = new Map<string, number>();
+    private lateClaims = new Set<string>(); // sessions claimed once past the window by this machine's clock
     private listingCache: { listing: Listing | null; readAt: number; lt?: bigint } | undefined;
     private attestedUntil: number | null = null;
     // The request (keys, provider, nonce, TDX and GPU evidence) of the attestation the Provider
@@ -707,6 +708,7 @@ export class Worker {
             const s = await readSession(this.o.chain, address);
             if (!s || s.status === Number(SESSION_FINALIZED)) {
                 this.o.meter.markSettled(address);
+                this.lateClaims.delete(address.toRawString());
                 continue;
             }
             // The latest receipt the Session pays: none of its requests accepted after the close or
@@ -716,16 +718,31 @@ export class Worker {
             if (!latest || latest.seqno <= s.seqno || !s.terms) continue;
             const now = this.o.chain.now();
             const windowEnd = claimWindowEnd(s.status, s.deadline, s.closedAt, Number(s.terms.closeGracePeriod));
-            if (now > windowEnd) {
-                this.o.log.error(
-                    { session: address.toString(), seqno: latest.seqno },
-                    'claim window over before the latest receipt was claimed',
+            // The Session refuses a claim after its window, by the chain's clock. When this machine's
+            // clock says the window is over but the newest block says it is not (a clock running
+            // ahead), the claim is tried once before the receipt is given up.
+            const late = now > windowEnd;
+            if (late) {
+                const blockTime = this.o.chain.latestBlockTime?.();
+                const key = address.toRawString();
+                if (blockTime === undefined || blockTime > windowEnd || this.lateClaims.has(key)) {
+                    this.o.log.error(
+                        { session: address.toString(), seqno: latest.seqno },
+                        'claim window over before the latest receipt was claimed',
+                    );
+                    this.o.meter.markSettled(address);
+                    this.lateClaims.delete(key);
+                    continue;
+                }
+                this.lateClaims.add(key);
+                this.o.log.warn(
+                    { session: address.toString(), seqno: latest.seqno, machineClock: now, newestBlock: blockTime, windowEnd },
+                    "this machine's clock is past the claim window and the chain's newest block is not: claiming once (check the machine's clock)",
                 );
-                this.o.meter.markSettled(address);
-                continue;
             }
             const due =
                 force ||
+                late ||
                 s.seqno === 0 ||
                 s.status === Number(SESSION_CLOSING) ||
                 latest.amountDue - s.claimed >= this.o.claim.minAmount ||
