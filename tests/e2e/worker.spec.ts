@@ -39,6 +39,7 @@ import { judgeEvidence, simulatedMeasurement } from '../../tee-verifier/src/atte
 import { DEFAULT_TCB_POLICY } from '../../tee-verifier/src/quote';
 import { AttestationRequest, NO_GPU_EVIDENCE } from '../../protocol/evidence';
 import { ChainAccess } from '../../protocol/chain';
+import type { SessionState } from '../../protocol/state';
 
 const ask = (content: string, max_tokens = 64) => ({ messages: [{ role: 'user' as const, content }], max_tokens });
 const requestId = (i: number) => `test-request-${String(i).padStart(6, '0')}`;
@@ -548,16 +549,46 @@ describe('worker and client SDK', () => {
             expect((await readSession(net.chain, session.address))!.budget).toBe(budget);
             await session.close();
             expect(await postAsk(ask('after the close'), 9)).toMatchObject({ status: 409, json: { error: 'session-not-open' } });
-            expect(sessionReads).toBe(3);
+            expect(sessionReads).toBe(4); // the close moved the lt: read, and read afresh once more before refusing
+        });
+
+        it('keeps a state read behind its lt (failover to an endpoint a block behind) for at most 30 s, and never when it would refuse', async () => {
+            await setUp();
+            await withSessionCache(0);
+            await session.chat(ask('one'));
+            const cache = (net.worker as unknown as { sessions: Map<string, { state: SessionState; lt?: bigint; gotAt: number }> })
+                .sessions;
+            const entry = cache.get(session.address.toRawString())!;
+            const open = entry.state;
+            // a read that lagged its lt: the session before it was accepted (no terms yet)
+            entry.state = { ...open, terms: null, status: Number(SESSION_OPEN) - 1 }; // (opening)
+            expect((await postAsk(ask('two'), 2)).status).toBe(200); // read afresh: it would have refused
+            // closed, and a read that lagged the close's lt says open: kept, but not past 30 s
+            await session.close();
+            const lt = (await net.blockchain.getContract(session.address)).lastTransactionLt;
+            cache.set(session.address.toRawString(), { state: open, lt, gotAt: Date.now() } as never);
+            expect((await postAsk(ask('three'), 3)).status).toBe(200); // (served, never paid: after the close)
+            const now = Date.now;
+            jest.spyOn(Date, 'now').mockImplementation(() => now() + 31_000);
+            try {
+                expect(await postAsk(ask('four'), 4)).toMatchObject({ status: 409, json: { error: 'session-not-open' } });
+            } finally {
+                jest.restoreAllMocks();
+            }
         });
 
         it("gives up a receipt once the claim window is over by the chain's clock (the Session refuses it then)", async () => {
             await setUp();
             await session.chat(ask('one'));
             await session.close();
-            net.blockchain.now = session.finalizableAt().at;
+            net.blockchain.now = session.finalizableAt().at + 1;
+            // (the newest block an endpoint reported, 5 s before the window's end, leaves a claim too little time to land)
+            const chain = net.worker.o.chain;
+            (net.worker.o as { chain: ChainAccess }).chain = { ...chain, latestBlockTime: () => session.finalizableAt().at - 6 };
+            const sent = net.ledger.transactions.length;
             expect(await net.worker.claimDue()).toEqual([]);
             expect(net.worker.o.meter.unsettled().map((a) => a.toRawString())).not.toContain(session.address.toRawString());
+            expect(net.ledger.transactions.length).toBe(sent); // nothing sent
         });
 
         it("claims once when this machine's clock runs past the claim window and the chain's newest block does not", async () => {

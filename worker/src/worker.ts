@@ -108,6 +108,13 @@ export interface WorkerOptions {
 }
 
 const SESSION_CACHE_SIZE = 10_000;
+// A state kept because its account's lt did not move is read afresh at least this often: every
+// 10 cache periods, and not more often than every 30 s.
+const STATE_REREAD_PERIODS = 10;
+const STATE_REREAD_MIN_MS = 30_000;
+// A claim past the window by this machine's clock is tried only if the chain's newest block leaves
+// it this long to land (the newest block an endpoint reports is itself a few seconds old).
+const LATE_CLAIM_MARGIN_SECONDS = 30;
 const SERVED_MEMORY = 200_000;
 
 // What a stored answer is bound to: it opens only as the answer to this request of this session.
@@ -122,7 +129,7 @@ export class Worker {
     private seenEnvelopes = new Set<string>(); // session|enc of the envelopes opened, the oldest forgotten first
     // Sessions read from the chain (null: no Session there, so junk addresses cost one read each
     // per cache period), at most SESSION_CACHE_SIZE of them.
-    private sessions = new Map<string, { state: SessionState | null; readAt: number; lt?: bigint }>();
+    private sessions = new Map<string, { state: SessionState | null; readAt: number; lt?: bigint; gotAt: number }>();
     // Requests being served, by session and request id: a retry that arrives meanwhile joins the
     // same answer (a stream's retry gets its frames as they are produced, not once it is whole).
     // And per session, how many are in flight and the worst case they may cost.
@@ -136,7 +143,7 @@ export class Worker {
     private readonly rows: RowAuthenticator;
     private lastClaimAt = new Map<string, number>();
     private lateClaims = new Set<string>(); // sessions claimed once past the window by this machine's clock
-    private listingCache: { listing: Listing | null; readAt: number; lt?: bigint } | undefined;
+    private listingCache: { listing: Listing | null; readAt: number; lt?: bigint; gotAt: number } | undefined;
     private attestedUntil: number | null = null;
     // The request (keys, provider, nonce, TDX and GPU evidence) of the attestation the Provider
     // holds: served at GET /v1/evidence so a client can judge it with the verifier's own code.
@@ -263,9 +270,9 @@ export class Worker {
 
     // Chain reads are cached for sessionCacheSeconds of wall-clock time: on a real network each
     // getter is a round trip to the API. Then a session whose account has had no transaction since
-    // (one read of its last transaction's lt, where the chain offers it) is still as it was read.
-    // An open session's terms never change; its status and budget are re-read whenever they would
-    // refuse a request.
+    // (one read of its last transaction's lt, where the chain offers it) is still as it was read,
+    // up to a bound (stillCurrent). An open session's terms never change; its status and budget are
+    // read afresh (getters run) whenever they would refuse a request.
     private async session(address: Address, fresh = false): Promise<SessionState> {
         const key = address.toRawString();
         const cached = this.sessions.get(key);
@@ -276,9 +283,10 @@ export class Worker {
         else {
             // (read before the state: a transaction in between makes the next check read again)
             const lt = await this.lastLt(address, `read the Session ${address.toString()}`);
-            state = cached && lt !== undefined && lt === cached.lt ? cached.state : await readSession(this.o.chain, address);
+            const keep = !fresh && !!cached?.state && this.stillCurrent(cached, lt);
+            state = keep ? cached!.state : await readSession(this.o.chain, address);
             this.sessions.delete(key); // re-inserted last: the map's order is the order of reads
-            this.sessions.set(key, { state, readAt: Date.now(), lt });
+            this.sessions.set(key, { state, readAt: Date.now(), lt, gotAt: keep ? cached!.gotAt : Date.now() });
             if (this.sessions.size > SESSION_CACHE_SIZE) this.sessions.delete(this.sessions.keys().next().value!);
         }
         if (!state) throw new WorkerRefusal('unknown-session', 404, `no Session at ${address.toString()}: open one first`);
@@ -290,13 +298,20 @@ export class Worker {
         const cached = this.listingCache;
         if (!cached || Date.now() - cached.readAt >= this.o.sessionCacheSeconds * 1000) {
             const lt = await this.lastLt(this.o.provider, "read the Provider's listing");
-            const listing =
-                cached && lt !== undefined && lt === cached.lt
-                    ? cached.listing
-                    : ((await readProvider(this.o.chain, this.o.provider))?.listing ?? null);
-            this.listingCache = { listing, readAt: Date.now(), lt };
+            const keep = this.stillCurrent(cached, lt);
+            const listing = keep ? cached!.listing : ((await readProvider(this.o.chain, this.o.provider))?.listing ?? null);
+            this.listingCache = { listing, readAt: Date.now(), lt, gotAt: keep ? cached!.gotAt : Date.now() };
         }
         return this.listingCache!.listing;
+    }
+
+    // Whether a state read earlier is still current: its account's last lt is the same as then (0,
+    // no transaction, tells nothing), and its getters ran less than STATE_REREAD_MS ago. The bound:
+    // behind failover or a load balancer, the getter may come from an endpoint a block behind the
+    // one that gave the lt; such a read is not kept longer than that.
+    private stillCurrent(cached: { lt?: bigint; gotAt: number } | undefined, lt: bigint | undefined): boolean {
+        const rereadMs = Math.max(STATE_REREAD_PERIODS * this.o.sessionCacheSeconds * 1000, STATE_REREAD_MIN_MS);
+        return cached !== undefined && lt !== undefined && lt !== 0n && lt === cached.lt && Date.now() - cached.gotAt < rereadMs;
     }
 
     // The account's last transaction lt, where the chain tells it (ChainAccess.lastTransactionLt).
@@ -719,13 +734,13 @@ export class Worker {
             const now = this.o.chain.now();
             const windowEnd = claimWindowEnd(s.status, s.deadline, s.closedAt, Number(s.terms.closeGracePeriod));
             // The Session refuses a claim after its window, by the chain's clock. When this machine's
-            // clock says the window is over but the newest block says it is not (a clock running
-            // ahead), the claim is tried once before the receipt is given up.
+            // clock says the window is over but the newest block says there is time left (a clock
+            // running ahead), the claim is tried once before the receipt is given up.
             const late = now > windowEnd;
             if (late) {
                 const blockTime = this.o.chain.latestBlockTime?.();
                 const key = address.toRawString();
-                if (blockTime === undefined || blockTime > windowEnd || this.lateClaims.has(key)) {
+                if (blockTime === undefined || blockTime > windowEnd - LATE_CLAIM_MARGIN_SECONDS || this.lateClaims.has(key)) {
                     this.o.log.error(
                         { session: address.toString(), seqno: latest.seqno },
                         'claim window over before the latest receipt was claimed',
