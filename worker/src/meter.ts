@@ -304,13 +304,11 @@ export class Meter {
 
     // After a commit: the session's latest counts are these.
     private keepLatest(key: string, r: ReceiptCounts) {
+        // (only the counts: `r` may be a SignedReceipt, whose cell and signature need not stay)
         const counts: ReceiptCounts = {
             seqno: r.seqno,
             lastRequestAt: r.lastRequestAt,
-            promptTokens: r.promptTokens,
-            cachedTokens: r.cachedTokens,
-            completionTokens: r.completionTokens,
-            reasoningTokens: r.reasoningTokens,
+            ...addUsage(NO_USAGE, r),
             amountDue: r.amountDue,
             resultsHash: r.resultsHash,
         };
