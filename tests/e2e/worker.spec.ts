@@ -556,17 +556,17 @@ describe('worker and client SDK', () => {
             await setUp();
             await withSessionCache(0);
             await session.chat(ask('one'));
-            const cache = (net.worker as unknown as { sessions: Map<string, { state: SessionState; lt?: bigint; gotAt: number }> })
+            const cache = (net.worker as unknown as { sessions: Map<string, { value: SessionState; lt?: bigint; gotAt: number }> })
                 .sessions;
             const entry = cache.get(session.address.toRawString())!;
-            const open = entry.state;
+            const open = entry.value;
             // a read that lagged its lt: the session before it was accepted (no terms yet)
-            entry.state = { ...open, terms: null, status: Number(SESSION_OPEN) - 1 }; // (opening)
+            entry.value = { ...open, terms: null, status: Number(SESSION_OPEN) - 1 }; // (opening)
             expect((await postAsk(ask('two'), 2)).status).toBe(200); // read afresh: it would have refused
             // closed, and a read that lagged the close's lt says open: kept, but not past 30 s
             await session.close();
             const lt = (await net.blockchain.getContract(session.address)).lastTransactionLt;
-            cache.set(session.address.toRawString(), { state: open, lt, gotAt: Date.now() } as never);
+            cache.set(session.address.toRawString(), { value: open, readAt: 0, lt, gotAt: Date.now() } as never);
             expect((await postAsk(ask('three'), 3)).status).toBe(200); // (served, never paid: after the close)
             const now = Date.now;
             jest.spyOn(Date, 'now').mockImplementation(() => now() + 31_000);

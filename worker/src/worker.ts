@@ -109,13 +109,22 @@ export interface WorkerOptions {
 
 const SESSION_CACHE_SIZE = 10_000;
 // A state kept because its account's lt did not move is read afresh at least this often: every
-// 10 cache periods, and not more often than every 30 s.
+// 10 cache periods or 30 s, whichever is longer.
 const STATE_REREAD_PERIODS = 10;
 const STATE_REREAD_MIN_MS = 30_000;
 // A claim past the window by this machine's clock is tried only if the chain's newest block leaves
 // it this long to land (the newest block an endpoint reports is itself a few seconds old).
 const LATE_CLAIM_MARGIN_SECONDS = 30;
 const SERVED_MEMORY = 200_000;
+
+// A state read from the chain: when it was last checked, its account's last lt then, and when its
+// getters last ran (Worker.reread).
+interface ChainRead<T> {
+    value: T;
+    readAt: number;
+    lt?: bigint;
+    gotAt: number;
+}
 
 // What a stored answer is bound to: it opens only as the answer to this request of this session.
 function answerContext(session: Address, requestId: string, requestHash: Buffer): Buffer {
@@ -129,7 +138,7 @@ export class Worker {
     private seenEnvelopes = new Set<string>(); // session|enc of the envelopes opened, the oldest forgotten first
     // Sessions read from the chain (null: no Session there, so junk addresses cost one read each
     // per cache period), at most SESSION_CACHE_SIZE of them.
-    private sessions = new Map<string, { state: SessionState | null; readAt: number; lt?: bigint; gotAt: number }>();
+    private sessions = new Map<string, ChainRead<SessionState | null>>();
     // Requests being served, by session and request id: a retry that arrives meanwhile joins the
     // same answer (a stream's retry gets its frames as they are produced, not once it is whole).
     // And per session, how many are in flight and the worst case they may cost.
@@ -143,7 +152,7 @@ export class Worker {
     private readonly rows: RowAuthenticator;
     private lastClaimAt = new Map<string, number>();
     private lateClaims = new Set<string>(); // sessions claimed once past the window by this machine's clock
-    private listingCache: { listing: Listing | null; readAt: number; lt?: bigint; gotAt: number } | undefined;
+    private listingCache: ChainRead<Listing | null> | undefined;
     private attestedUntil: number | null = null;
     // The request (keys, provider, nonce, TDX and GPU evidence) of the attestation the Provider
     // holds: served at GET /v1/evidence so a client can judge it with the verifier's own code.
@@ -271,22 +280,25 @@ export class Worker {
     // Chain reads are cached for sessionCacheSeconds of wall-clock time: on a real network each
     // getter is a round trip to the API. Then a session whose account has had no transaction since
     // (one read of its last transaction's lt, where the chain offers it) is still as it was read,
-    // up to a bound (stillCurrent). An open session's terms never change; its status and budget are
-    // read afresh (getters run) whenever they would refuse a request.
+    // up to a bound (reread). An open session's terms never change; its status and budget are read
+    // afresh (getters run) whenever they would refuse a request.
     private async session(address: Address, fresh = false): Promise<SessionState> {
         const key = address.toRawString();
         const cached = this.sessions.get(key);
-        let state: SessionState | null;
         // (a session not there yet is looked for again after a second: its client may be opening it)
-        const maxAge = cached?.state === null ? Math.min(1000, this.o.sessionCacheSeconds * 1000) : this.o.sessionCacheSeconds * 1000;
-        if (cached && !fresh && Date.now() - cached.readAt < maxAge) state = cached.state;
-        else {
-            // (read before the state: a transaction in between makes the next check read again)
-            const lt = await this.lastLt(address, `read the Session ${address.toString()}`);
-            const keep = !fresh && !!cached?.state && this.stillCurrent(cached, lt);
-            state = keep ? cached!.state : await readSession(this.o.chain, address);
+        const maxAge = cached?.value === null ? Math.min(1000, this.o.sessionCacheSeconds * 1000) : this.o.sessionCacheSeconds * 1000;
+        let state = cached?.value;
+        if (!cached || fresh || Date.now() - cached.readAt >= maxAge) {
+            const read = await this.reread(
+                cached?.value ? cached : undefined,
+                address,
+                `read the Session ${address.toString()}`,
+                fresh,
+                () => readSession(this.o.chain, address),
+            );
+            state = read.value;
             this.sessions.delete(key); // re-inserted last: the map's order is the order of reads
-            this.sessions.set(key, { state, readAt: Date.now(), lt, gotAt: keep ? cached!.gotAt : Date.now() });
+            this.sessions.set(key, read);
             if (this.sessions.size > SESSION_CACHE_SIZE) this.sessions.delete(this.sessions.keys().next().value!);
         }
         if (!state) throw new WorkerRefusal('unknown-session', 404, `no Session at ${address.toString()}: open one first`);
@@ -297,27 +309,32 @@ export class Worker {
     private async listing() {
         const cached = this.listingCache;
         if (!cached || Date.now() - cached.readAt >= this.o.sessionCacheSeconds * 1000) {
-            const lt = await this.lastLt(this.o.provider, "read the Provider's listing");
-            const keep = this.stillCurrent(cached, lt);
-            const listing = keep ? cached!.listing : ((await readProvider(this.o.chain, this.o.provider))?.listing ?? null);
-            this.listingCache = { listing, readAt: Date.now(), lt, gotAt: keep ? cached!.gotAt : Date.now() };
+            this.listingCache = await this.reread(cached, this.o.provider, "read the Provider's listing", false, async () => {
+                return (await readProvider(this.o.chain, this.o.provider))?.listing ?? null;
+            });
         }
-        return this.listingCache!.listing;
+        return this.listingCache!.value;
     }
 
-    // Whether a state read earlier is still current: its account's last lt is the same as then (0,
-    // no transaction, tells nothing), and its getters ran less than STATE_REREAD_MS ago. The bound:
-    // behind failover or a load balancer, the getter may come from an endpoint a block behind the
-    // one that gave the lt; such a read is not kept longer than that.
-    private stillCurrent(cached: { lt?: bigint; gotAt: number } | undefined, lt: bigint | undefined): boolean {
-        const rereadMs = Math.max(STATE_REREAD_PERIODS * this.o.sessionCacheSeconds * 1000, STATE_REREAD_MIN_MS);
-        return cached !== undefined && lt !== undefined && lt !== 0n && lt === cached.lt && Date.now() - cached.gotAt < rereadMs;
-    }
-
-    // The account's last transaction lt, where the chain tells it (ChainAccess.lastTransactionLt).
-    private async lastLt(address: Address, what: string): Promise<bigint | undefined> {
+    // A state of the account at `address` read again: the one read earlier if it is still current
+    // (its account's last lt is the same as then, 0 telling nothing, and its getters ran less than
+    // STATE_REREAD_PERIODS cache periods or STATE_REREAD_MIN_MS ago, whichever is longer), else
+    // `read` runs (always when `fresh`). The bound: behind failover or a load balancer, the getter
+    // may come from an endpoint a block behind the one that gave the lt; such a read is not kept
+    // longer than that. The lt is read first: a transaction in between makes the next check read again.
+    private async reread<T>(
+        cached: ChainRead<T> | undefined,
+        address: Address,
+        what: string,
+        fresh: boolean,
+        read: () => Promise<T>,
+    ): Promise<ChainRead<T>> {
         const chain = this.o.chain;
-        return chain.lastTransactionLt && onChain(chain, what, () => chain.lastTransactionLt!(address));
+        const lt = chain.lastTransactionLt && (await onChain(chain, what, () => chain.lastTransactionLt!(address)));
+        const rereadMs = Math.max(STATE_REREAD_PERIODS * this.o.sessionCacheSeconds * 1000, STATE_REREAD_MIN_MS);
+        const keep = !fresh && cached && lt !== undefined && lt !== 0n && lt === cached.lt && Date.now() - cached.gotAt < rereadMs;
+        const now = Date.now();
+        return keep ? { ...cached, readAt: now } : { value: await read(), readAt: now, lt, gotAt: now };
     }
 
     // Decrypts, checks, runs and meters one request; returns the encrypted answer and receipt.
