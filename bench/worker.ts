@@ -7,7 +7,7 @@
 //   with the answer (SQLite), seals the answer; the SDK opens it and checks the receipt. The
 //   provider's on-chain state is reused for 5 s (providerCheckMs); a third row reads it before
 //   every request, which on the embedded chain is a TVM emulation of two getters;
-// - the crypto steps moved to node:crypto, next to what they replaced;
+// - the steps moved to node:crypto (and the HTTP client to undici), next to what they replaced;
 // - throughput: the worker as its own process (testkit/chain-bridge.ts), 50 sessions sending at
 //   once (4 requests in flight each) for a few seconds from this process; the worker process's
 //   peak RSS (VmHWM).
@@ -38,6 +38,8 @@ import { keyPairFromSeed, sign, signVerify } from '@ton/crypto';
 import { DEMO_MODEL, LOCAL_CLIENT_POLICY, LocalNetwork, startLocalNetwork } from '../testkit/local-network';
 import { serveChainBridge, spawnWorkerProcess } from '../testkit/chain-bridge';
 import { mkdtempSync, readFileSync } from 'fs';
+import { Agent as HttpAgent, createServer, request as httpRequest } from 'http';
+import { AddressInfo } from 'net';
 import { tmpdir } from 'os';
 import { join } from 'path';
 
@@ -142,8 +144,8 @@ async function throughput(net: LocalNetwork, sessions: number, inFlight: number,
 }
 
 // The steps of the confidential path that moved off pure-JS or WebCrypto code (to node:crypto; the
-// receipt's cell to bigint arithmetic and node:crypto's SHA-256), next to what they replaced (ms
-// per operation).
+// receipt's cell to bigint arithmetic and node:crypto's SHA-256) or to another library (the HTTP
+// client, to undici), next to what they replaced (ms per operation).
 async function cryptoSteps() {
     const each = async (n: number, f: () => unknown) => {
         for (let i = 0; i < 20; i++) await f();
@@ -196,6 +198,37 @@ async function cryptoSteps() {
         resultsHash: (1n << 255n) + 12_345n,
     };
     const encoded = encodeUsageReceipt(fields).boc.toString('base64');
+    const server = createServer((req, res) => {
+        req.resume();
+        req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true })));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    const body = JSON.stringify(PROMPT);
+    const headers = { 'content-type': 'application/json' };
+    const keptAlive = new HttpAgent({ keepAlive: true });
+    const nodeHttpPost = () =>
+        new Promise((resolve, reject) => {
+            const req = httpRequest(
+                url,
+                { method: 'POST', agent: keptAlive, headers: { ...headers, 'content-length': body.length } },
+                (res) => {
+                    const chunks: Buffer[] = [];
+                    res.on('data', (c: Buffer) => chunks.push(c));
+                    res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString())));
+                },
+            );
+            req.on('error', reject);
+            req.end(body);
+        });
+    const post = {
+        step: 'loopback POST, client and server in one process',
+        'now ms': await each(1000, () => postJson({ url }, body, headers, 10_000)),
+        'before ms': await each(1000, nodeHttpPost),
+        before: 'node:http',
+    };
+    keptAlive.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
     return [
         {
             step: 'HPKE seal (Auth mode)',
@@ -236,6 +269,7 @@ async function cryptoSteps() {
             }),
             before: "@ton/core's Cell",
         },
+        post,
     ].map((r) => ({ ...r, 'now ms': Number(r['now ms'].toFixed(3)), 'before ms': Number(r['before ms'].toFixed(3)) }));
 }
 

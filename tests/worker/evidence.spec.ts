@@ -257,6 +257,38 @@ describe('a backend on a unix socket', () => {
         }
     });
 
+    it('that goes silent after its headers is given up after the timeout of silence, whole or streamed', async () => {
+        const socket = join(tempDir('backend'), 'stalls.sock');
+        const stalls = createServer((req, res) => {
+            let body = '';
+            req.on('data', (c: Buffer) => (body += c.toString()));
+            req.on('end', () => {
+                const stream = JSON.parse(body).stream === true;
+                res.writeHead(200, { 'content-type': stream ? 'text/event-stream' : 'application/json' });
+                // one piece, then nothing more
+                res.write(stream ? 'data: {"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[]}\n\n' : '{"id":');
+            });
+        });
+        await new Promise<void>((r) => stalls.listen(socket, r));
+        try {
+            const backend = openAiBackend(`unix:${socket}`, { timeoutMs: 300 });
+            const request = { model: 'm', messages: [{ role: 'user', content: 'x' }] };
+            await expect(backend.complete(request)).rejects.toThrow(/did not answer: no answer within 300 ms/);
+            const started = Date.now();
+            const chunks: unknown[] = [];
+            await expect(
+                (async () => {
+                    for await (const chunk of await backend.stream({ ...request, stream: true })) chunks.push(chunk);
+                })(),
+            ).rejects.toThrow(/broke off its stream: no answer within 300 ms/);
+            expect(chunks).toHaveLength(1); // the chunk before the silence arrived
+            expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+        } finally {
+            stalls.closeAllConnections();
+            await new Promise<void>((r) => stalls.close(() => r()));
+        }
+    });
+
     it('is served over the socket, and a missing socket is reported as unavailable', async () => {
         const socket = join(tempDir('backend'), 'model.sock');
         const echo = await startEchoBackend({ socket });
