@@ -2,7 +2,7 @@
 // stored answers, sealed keys), through node:crypto. The key's length picks AES-128 or AES-256; the
 // 16-byte tag follows the ciphertext. `open` throws AeadError when the ciphertext, nonce, key or
 // additional data is not the one sealed.
-import { createCipheriv, createDecipheriv, randomBytes } from 'crypto';
+import { createCipheriv, createDecipheriv, randomFillSync } from 'crypto';
 
 export class AeadError extends Error {
     constructor() {
@@ -30,9 +30,26 @@ export function aeadOpen(key: Buffer, nonce: Buffer, sealed: Buffer, aad?: Buffe
     }
 }
 
+// Random bytes for nonces, salts and request ids (not keys), cut from a pool that the CSPRNG refills
+// 4 KiB at a time, each byte handed out once: a request needs a few, and randomBytes costs a call
+// into OpenSSL each time (node's randomUUID pools for the same reason).
+const randomPool = Buffer.alloc(4096);
+let randomPoolUsed = randomPool.length;
+
+export function randomNonce(length: number): Buffer {
+    if (length > randomPool.length) throw new RangeError(`at most ${randomPool.length} bytes at a time`);
+    if (randomPoolUsed + length > randomPool.length) {
+        randomFillSync(randomPool);
+        randomPoolUsed = 0;
+    }
+    const bytes = Buffer.from(randomPool.subarray(randomPoolUsed, randomPoolUsed + length)); // a copy: the pool is refilled
+    randomPoolUsed += length;
+    return bytes;
+}
+
 // A self-contained blob: a random 12-byte nonce, then the sealed bytes.
 export function sealBlob(key: Buffer, plaintext: Uint8Array, aad?: Buffer): Buffer {
-    const nonce = randomBytes(12);
+    const nonce = randomNonce(12);
     return Buffer.concat([nonce, aeadSeal(key, nonce, plaintext, aad)]);
 }
 

@@ -16,8 +16,7 @@
 //   the exported base nonce XOR i and its additional data says whether it is the last, so frames
 //   that are altered, reordered, repeated, dropped or cut off after any frame but the last do not
 //   open (StreamOpener).
-import { randomBytes } from 'crypto';
-import { aeadOpen, aeadSeal } from './aead';
+import { aeadOpen, aeadSeal, randomNonce } from './aead';
 import { Address } from '@ton/core';
 import { generateX25519KeyPair, openAuth, sealAuth } from './hpke';
 
@@ -80,7 +79,7 @@ export async function generateEncryptionKeyPair(): Promise<SessionKey> {
 }
 
 function aesSeal(key: Buffer, plaintext: Uint8Array): ResponseEnvelope {
-    const nonce = randomBytes(12);
+    const nonce = randomNonce(12);
     return { nonce: nonce.toString('base64'), ciphertext: aeadSeal(key, nonce, plaintext).toString('base64') };
 }
 
@@ -160,7 +159,7 @@ export async function openRequest(enclaveKey: SessionKey, session: Address, enve
         plaintext: opened.plaintext,
         sealResponse: (bytes: Uint8Array) => aesSeal(responseKey, bytes),
         sealStream: () => {
-            const salt = randomBytes(16);
+            const salt = randomNonce(16);
             return new StreamSealer(streamKeys(opened.context, salt), salt);
         },
     };

@@ -40,6 +40,7 @@ import {
 } from '../wrappers';
 import { ChainAccess, onChain, waitFor } from '../protocol/chain';
 import { postForStream } from '../protocol/http-post';
+import { randomNonce } from '../protocol/aead';
 import { AsyncQueue } from '../protocol/async-queue';
 import type { AttestationRequest } from '../protocol/evidence';
 import { attestRequestSchema } from '../protocol/verifier-api';
@@ -868,7 +869,7 @@ export class ClientSession {
 
     private async run(
         request: Omit<InferenceRequest, 'model'>,
-        requestId = randomBytes(16).toString('base64url'),
+        requestId = randomNonce(16).toString('base64url'),
         onChunk?: (c: CompletionChunk) => void,
     ): Promise<AttemptResult> {
         await this.slots.acquire();

@@ -1,6 +1,7 @@
 // End-to-end encryption between client and enclave (protocol/encryption.ts).
 import { Address } from '@ton/core';
 import { DecryptionError, generateEncryptionKeyPair, openRequest, sealRequest } from '../../sdk';
+import { randomNonce } from '../../protocol/aead';
 
 const session = new Address(0, Buffer.alloc(32, 1));
 const otherSession = new Address(0, Buffer.alloc(32, 2));
@@ -65,5 +66,26 @@ describe('request and response encryption', () => {
         const bytes = Buffer.from(response.ciphertext, 'base64');
         bytes[2] ^= 1;
         expect(() => openResponse({ ...response, ciphertext: bytes.toString('base64') })).toThrow(DecryptionError);
+    });
+});
+
+describe('nonces from the random pool (protocol/aead.ts randomNonce)', () => {
+    it('hands out every byte once, across refills, as copies the refill does not change', () => {
+        const seen = new Set<string>();
+        const kept: [Buffer, string][] = [];
+        let total = 0;
+        for (let i = 0; total < 3 * 4096; i++) {
+            const length = [12, 16, 7, 1][i % 4];
+            const bytes = randomNonce(length);
+            expect(bytes.length).toBe(length);
+            total += length;
+            if (length >= 12) {
+                seen.add(bytes.toString('hex'));
+                kept.push([bytes, bytes.toString('hex')]);
+            }
+        }
+        expect(seen.size).toBe(kept.length); // no 12- or 16-byte value twice
+        for (const [bytes, hex] of kept) expect(bytes.toString('hex')).toBe(hex);
+        expect(() => randomNonce(4097)).toThrow(RangeError);
     });
 });
