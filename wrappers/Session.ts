@@ -1,5 +1,5 @@
 import { Address, ContractProvider } from '@ton/core';
-import { sha256 } from '@noble/hashes/sha256';
+import { createHash } from 'crypto';
 import { Session as GeneratedSession } from '../build/Session/tact_Session';
 import { SESSION_CLOSING, SessionSettlement, loadSessionSettlement } from '../build/Root/tact_Root';
 
@@ -86,7 +86,7 @@ export function sessionFor(root: Address, providerOwner: Address, client: Addres
  */
 export function clientKeyHashOf(clientPublicKey: Buffer): bigint {
     if (clientPublicKey.length !== 32) throw new RangeError('a client session key is 32 bytes (X25519)');
-    return BigInt('0x' + Buffer.from(sha256(clientPublicKey)).subarray(0, 20).toString('hex'));
+    return BigInt('0x' + createHash('sha256').update(clientPublicKey).digest().subarray(0, 20).toString('hex'));
 }
 
 /**

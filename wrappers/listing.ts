@@ -1,6 +1,6 @@
 // Building a provider's Listing (contracts/messages.tact) from plain values.
 import { Dictionary, fromNano, toNano } from '@ton/core';
-import { sha256_sync } from '@ton/crypto';
+import { createHash } from 'crypto';
 import { Listing, ModelOffer, MAX_MODELS, dictValueParserModelOffer } from './Root';
 import { bufferToBigInt } from './proof';
 import { MAX_PRICE, PRICE_FIELDS, PriceRates } from './receipt';
@@ -23,7 +23,7 @@ export interface ListingInput {
 
 /** The key a model is listed (and a session names it) under: sha256 of its UTF-8 name. */
 export function modelKey(name: string): bigint {
-    return bufferToBigInt(sha256_sync(Buffer.from(name, 'utf8')));
+    return bufferToBigInt(createHash('sha256').update(name, 'utf8').digest());
 }
 
 /**

@@ -9,8 +9,10 @@ import {
     RECEIPT_TAG,
     ReceiptFields,
     buildUsageReceipt,
+    clientKeyHashOf,
     decodeUsageReceipt,
     encodeUsageReceipt,
+    modelKey,
     parseUsageReceipt,
     signReceiptHash,
     signUsageReceipt,
@@ -133,5 +135,17 @@ describe('the receipt codec', () => {
         expect(verifyUsageReceipt(buildUsageReceipt(f), signature, key.publicKey)).toBe(true);
         expect(verifyReceiptHash(hash, signature, key.publicKey)).toBe(true);
         expect(verifyReceiptHash(encodeUsageReceipt({ ...f, seqno: f.seqno ^ 1 }).hash, signature, key.publicKey)).toBe(false);
+    });
+});
+
+describe('the hashes sessions commit to (known answers, hashed by Python hashlib)', () => {
+    it("a model's key is SHA-256 of its UTF-8 name", () => {
+        expect(modelKey('Qwen/Qwen3-8B')).toBe(0xa82fd547628efc95bba6ce4fbe5c4c21fdfe5b815eca823db15d1df4837b1167n);
+        expect(modelKey('modèle')).toBe(0xbf5d8ba8ce62f34b740bcd824c7a40efb088c4b47f19a64100aeff7d7b05d1f2n);
+    });
+
+    it("a client key's hash is the first 160 bits of SHA-256 of the 32-byte key", () => {
+        expect(clientKeyHashOf(Buffer.from(Array.from({ length: 32 }, (_, i) => i)))).toBe(0x630dcd2966c4336691125448bbb25b4ff412a49cn);
+        expect(() => clientKeyHashOf(Buffer.alloc(31))).toThrow(RangeError);
     });
 });

@@ -58,9 +58,8 @@ export function openAiBackend(backend: string | BackendTarget, o: { apiKey?: str
     const target = typeof backend === 'string' ? parseBackendTarget(backend) : backend;
     const headers = { 'content-type': 'application/json', ...(o.apiKey ? { authorization: `Bearer ${o.apiKey}` } : {}) };
     const timeoutMs = o.timeoutMs ?? 120_000;
-    // Where a request goes, and what its answer must be.
-    const routeOf = (request: InferenceRequest) => {
-        const route = ROUTES[isTextCompletionRequest(request) ? 'text' : 'chat'];
+    // Where a request goes, and what its answer must be (made once per kind of request).
+    const routeTo = (route: (typeof ROUTES)['chat' | 'text']) => {
         const url =
             target.kind === 'http'
                 ? new URL(route.path, target.url.href.endsWith('/') ? target.url : target.url.href + '/')
@@ -74,6 +73,8 @@ export function openAiBackend(backend: string | BackendTarget, o: { apiKey?: str
                 : new BackendUnavailable(`the model backend at ${url} answered HTTP ${status}`);
         return { ...route, url: String(url), to, refusal };
     };
+    const routes = { chat: routeTo(ROUTES.chat), text: routeTo(ROUTES.text) };
+    const routeOf = (request: InferenceRequest) => routes[isTextCompletionRequest(request) ? 'text' : 'chat'];
     return {
         async complete(request) {
             const route = routeOf(request);
