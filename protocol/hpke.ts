@@ -6,7 +6,7 @@
 // dozen awaited calls per message, about 2.9 ms to seal and 2.0 ms to open here. This is the same
 // construction on node:crypto's synchronous OpenSSL calls (X25519, HMAC, AES-GCM): about 0.1 ms.
 import { aeadOpen, aeadSeal } from './aead';
-import { KeyObject, createHmac, createPrivateKey, createPublicKey, diffieHellman, generateKeyPair, generateKeyPairSync } from 'crypto';
+import { KeyObject, createHmac, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync } from 'crypto';
 
 const KEM_ID = 0x0020; // DHKEM(X25519, HKDF-SHA256)
 const KDF_ID = 0x0001; // HKDF-SHA256
@@ -155,27 +155,6 @@ function exporter(exporterSecret: Buffer): HpkeContext {
     return { export: (ctx, length) => labeledExpand(HPKE_SUITE, exporterSecret, 'sec', ctx, length) };
 }
 
-// Ephemeral key pairs for seals, made ahead on libuv's thread pool: a seal takes one (each serves
-// one message only) and orders its replacement, so key generation, about a third of a seal's
-// cost, runs off the caller's thread while a client waits for its answer. When none is ready, a
-// seal makes its own.
-const SPARE_EPHEMERALS = 4;
-const spareEphemerals: { enc: Buffer; privateKey: KeyObject }[] = [];
-let sparesOrdered = 0;
-
-function freshEphemeral(): { enc: Buffer; privateKey: KeyObject } {
-    const spare = spareEphemerals.pop();
-    for (; spareEphemerals.length + sparesOrdered < SPARE_EPHEMERALS; sparesOrdered++) {
-        generateKeyPair('x25519', undefined, (err, publicKey, privateKey) => {
-            sparesOrdered -= 1;
-            if (!err) spareEphemerals.push({ enc: rawPublic(publicKey), privateKey });
-        });
-    }
-    if (spare) return spare;
-    const made = generateKeyPairSync('x25519');
-    return { enc: rawPublic(made.publicKey), privateKey: made.privateKey };
-}
-
 // Sender: AuthEncap to `recipientPublicKey` from `sender`, then seals `plaintext` as message 0.
 // (`ephemeral` is for test vectors only: every message needs a fresh one.)
 export function sealAuth(
@@ -184,9 +163,15 @@ export function sealAuth(
     info: Buffer,
     aad: Buffer,
     plaintext: Uint8Array,
-    ephemeral?: { enc: Buffer; privateKey: Buffer },
+    ephemeral?: X25519KeyPair,
 ): { enc: Buffer; ciphertext: Buffer; context: HpkeContext } {
-    const { enc, privateKey: ephemeralKey } = ephemeral ?? freshEphemeral();
+    let enc: Buffer;
+    let ephemeralKey: Buffer | KeyObject;
+    if (ephemeral) [enc, ephemeralKey] = [ephemeral.publicKey, ephemeral.privateKey];
+    else {
+        const fresh = generateKeyPairSync('x25519');
+        [enc, ephemeralKey] = [rawPublic(fresh.publicKey), fresh.privateKey];
+    }
     const dhs = Buffer.concat([dh(ephemeralKey, recipientPublicKey), staticDh(sender.privateKey, recipientPublicKey)]);
     const shared = sharedSecret(dhs, Buffer.concat([enc, recipientPublicKey, sender.publicKey]));
     const { key, nonce, exporterSecret } = keySchedule(shared, info);
