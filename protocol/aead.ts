@@ -37,7 +37,8 @@ const randomPool = Buffer.alloc(4096);
 let randomPoolUsed = randomPool.length;
 
 export function randomNonce(length: number): Buffer {
-    if (length > randomPool.length) throw new RangeError(`at most ${randomPool.length} bytes at a time`);
+    if (!Number.isSafeInteger(length) || length < 1 || length > randomPool.length)
+        throw new RangeError(`a nonce is 1 to ${randomPool.length} bytes, not ${length}`);
     if (randomPoolUsed + length > randomPool.length) {
         randomFillSync(randomPool);
         randomPoolUsed = 0;

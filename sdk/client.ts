@@ -949,7 +949,10 @@ export class ClientSession {
         });
         const res = await this.post(`/v1/sessions/${this.address.toString()}/chat`, envelope);
         if (res.status === 200 && res.lines) {
-            if (!stream) throw new CocoonError('bad-answer', 'the worker streamed an answer to a request that asked for a whole one');
+            if (!stream) {
+                res.abort!(); // (its body is never read)
+                throw new CocoonError('bad-answer', 'the worker streamed an answer to a request that asked for a whole one');
+            }
             return this.readStream(res.lines, openStream(), outstanding, { ...stream, text: textRequest });
         }
         if (res.status !== 200) {
@@ -1136,7 +1139,10 @@ export class ClientSession {
     }
 
     // The worker's answer: JSON, or for a stream its lines (application/x-ndjson).
-    private async post(path: string, body: unknown): Promise<{ status: number; json: unknown; lines?: AsyncIterable<string> }> {
+    private async post(
+        path: string,
+        body: unknown,
+    ): Promise<{ status: number; json: unknown; lines?: AsyncIterable<string>; abort?: () => void }> {
         const url = new URL(path, this.endpoint);
         try {
             const res = await postForStream(
@@ -1146,7 +1152,7 @@ export class ClientSession {
                 this.client.o.requestTimeoutMs ?? 120_000,
             );
             if (res.status === 200 && res.contentType.startsWith('application/x-ndjson'))
-                return { status: 200, json: null, lines: res.lines() };
+                return { status: 200, json: null, lines: res.lines(), abort: res.abort };
             return { status: res.status, json: await res.json() };
         } catch (e) {
             // A connection never made proves the request was not delivered (and not served).
@@ -1167,7 +1173,7 @@ export class ClientSession {
 const RETRIED_REFUSALS = new Set(['backend-unavailable', 'chain-unavailable', 'rate-limited', 'session-busy', 'unknown-session']);
 // (only errors that happen before a connection exists: EHOSTUNREACH and the like can also end a
 // connection that already carried the request)
-const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN']);
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
 function failureKind(e: unknown): 'unknown-outcome' | 'retry' | 'final' {
     if (!(e instanceof CocoonError)) return 'final';
     if (e.code === 'worker-unreachable' && e.detail === 'not-connected') return 'retry';

@@ -86,6 +86,7 @@ describe('nonces from the random pool (protocol/aead.ts randomNonce)', () => {
         }
         expect(seen.size).toBe(kept.length); // no 12- or 16-byte value twice
         for (const [bytes, hex] of kept) expect(bytes.toString('hex')).toBe(hex);
-        expect(() => randomNonce(4097)).toThrow(RangeError);
+        for (const bad of [4097, 0, -12, NaN, 1.5]) expect(() => randomNonce(bad)).toThrow(RangeError);
+        expect(randomNonce(12).length).toBe(12); // (a refused length leaves the pool as it was)
     });
 });

@@ -242,6 +242,28 @@ describe('the backend client follows no redirect', () => {
     });
 });
 
+describe('a backend URL with credentials', () => {
+    it('authenticates with them and never names them in an error', async () => {
+        let authorization: string | undefined;
+        const failing = createServer((req, res) => {
+            authorization = req.headers.authorization;
+            req.resume();
+            req.on('end', () => res.writeHead(503).end());
+        });
+        await new Promise<void>((r) => failing.listen(0, '127.0.0.1', r));
+        try {
+            const port = (failing.address() as AddressInfo).port;
+            const backend = openAiBackend(`http://vllm:s3cret-pass@127.0.0.1:${port}`);
+            const error = await backend.complete({ model: 'm', messages: [{ role: 'user', content: 'x' }] }).catch((e: Error) => e);
+            expect(error).toBeInstanceOf(BackendUnavailable);
+            expect((error as Error).message).toBe(`the model backend at http://127.0.0.1:${port}/v1/chat/completions answered HTTP 503`);
+            expect(authorization).toBe(`Basic ${Buffer.from('vllm:s3cret-pass').toString('base64')}`);
+        } finally {
+            await new Promise<void>((r) => failing.close(() => r()));
+        }
+    });
+});
+
 describe('a backend on a unix socket', () => {
     it('that never answers is given up at the timeout', async () => {
         const socket = join(tempDir('backend'), 'silent.sock');

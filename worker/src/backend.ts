@@ -66,12 +66,13 @@ export function openAiBackend(backend: string | BackendTarget, o: { apiKey?: str
                 : `unix:${target.socketPath} /${route.path}`;
         // (no redirects: one would carry the prompt to wherever the backend points; backend-target.ts)
         const to = target.kind === 'unix' ? { socketPath: target.socketPath, path: '/' + route.path } : { url: url as URL };
+        const shown = withoutCredentials(url); // (how messages and logs name it)
         // Never echo the backend's body in the clear: it may contain the request's plaintext.
         const refusal = (status: number, body: unknown) =>
             status >= 400 && status <= 499 && !PROVIDER_SIDE_4XX.has(status)
                 ? new BackendRejected(status, body)
-                : new BackendUnavailable(`the model backend at ${url} answered HTTP ${status}`);
-        return { ...route, url: String(url), to, refusal };
+                : new BackendUnavailable(`the model backend at ${shown} answered HTTP ${status}`);
+        return { ...route, url: shown, to, refusal };
     };
     const routes = { chat: routeTo(ROUTES.chat), text: routeTo(ROUTES.text) };
     const routeOf = (request: InferenceRequest) => routes[isTextCompletionRequest(request) ? 'text' : 'chat'];
@@ -117,6 +118,14 @@ export function openAiBackend(backend: string | BackendTarget, o: { apiKey?: str
             return sseChunks(res.lines(), route.url, route);
         },
     };
+}
+
+function withoutCredentials(url: URL | string): string {
+    if (typeof url === 'string' || !url.username) return String(url);
+    const shown = new URL(url);
+    shown.username = '';
+    shown.password = '';
+    return String(shown);
 }
 
 // The chunks of a server-sent events stream as OpenAI sends them: `data: {json}` lines, then
