@@ -135,6 +135,9 @@ export class Meter {
     // them twice (its budget check, then its receipt). Only this Meter should write receipts (one
     // worker per database); a receipt written by another is noticed when it conflicts (record).
     private readonly latestKept = new Map<string, ReceiptCounts>();
+    // Runs `f` in a transaction (one transaction function, made once: better-sqlite3 prepares a
+    // transaction function's statements each time one is made).
+    private readonly inTransaction: <T>(f: () => T) => T;
 
     constructor(
         path: string,
@@ -143,6 +146,7 @@ export class Meter {
         this.db = new Database(path);
         this.db.pragma('journal_mode = WAL');
         this.db.pragma('synchronous = NORMAL');
+        this.inTransaction = this.db.transaction((f: () => unknown) => f()) as <T>(f: () => T) => T;
         this.migrate();
         this.stmt = {
             latest: this.db.prepare('SELECT * FROM receipts WHERE session = ? ORDER BY seqno DESC LIMIT 1'),
@@ -250,7 +254,7 @@ export class Meter {
         session: Address,
         o: { openedAt: number; key: KeyPair; prices: PriceRates; usage: TokenUsage; lastRequestAt: number },
     ): SignedReceipt {
-        const signed = this.db.transaction(() => {
+        const signed = this.inTransaction(() => {
             const prev = this.latestCounts(session)!;
             const next = {
                 seqno: prev.seqno + 1,
@@ -259,7 +263,7 @@ export class Meter {
                 resultsHash: prev.resultsHash,
             };
             return this.signAndStore(session, o, next);
-        })();
+        });
         this.keepLatest(session.toRawString(), signed);
         return signed;
     }
@@ -274,13 +278,13 @@ export class Meter {
     // record; its earlier receipts and its requests go.
     markSettled(session: Address) {
         const key = session.toRawString();
-        this.db.transaction(() => {
+        this.inTransaction(() => {
             this.db.prepare('UPDATE sessions SET settled = 1 WHERE session = ?').run(key);
             this.db
                 .prepare('DELETE FROM receipts WHERE session = ? AND seqno < (SELECT MAX(seqno) FROM receipts WHERE session = ?)')
                 .run(key, key);
             this.db.prepare('DELETE FROM requests WHERE session = ?').run(key);
-        })();
+        });
         this.latestKept.delete(key);
     }
 
@@ -366,7 +370,23 @@ export class Meter {
         const problem = usageProblem(o.usage);
         if (problem) throw new RangeError(`not a usage: ${problem}`);
         const key = session.toRawString();
-        const write = this.db.transaction(() => {
+        const write = () => this.recordInTransaction(session, o, key);
+        let signed: SignedReceipt;
+        try {
+            signed = write();
+        } catch (e) {
+            // Another process wrote this session's next receipt (a second worker started on the
+            // same database): count on from the table's (the receipt signed here was never stored or sent).
+            if (!(this.latestKept.has(key) && isReceiptConflict(e))) throw e;
+            this.latestKept.delete(key);
+            signed = write();
+        }
+        this.keepLatest(key, signed);
+        return signed;
+    }
+
+    private recordInTransaction(session: Address, o: RecordOptions, key: string): SignedReceipt {
+        return this.inTransaction(() => {
             const prev = this.latestCounts(session);
             const before = prev ?? NO_USAGE;
             const usage = o.budget === undefined ? o.usage : fitBudget(before, o.usage, o.prices, o.budget);
@@ -399,18 +419,6 @@ export class Meter {
             }
             return signed;
         });
-        let signed: SignedReceipt;
-        try {
-            signed = write();
-        } catch (e) {
-            // Another process wrote this session's next receipt (a second worker started on the
-            // same database): count on from the table's (the receipt signed here was never stored or sent).
-            if (!(this.latestKept.has(key) && isReceiptConflict(e))) throw e;
-            this.latestKept.delete(key);
-            signed = write();
-        }
-        this.keepLatest(key, signed);
-        return signed;
     }
 }
 
