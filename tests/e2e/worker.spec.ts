@@ -917,6 +917,32 @@ describe('worker and client SDK', () => {
         });
     });
 
+    it('refuses a stream answering a whole request, and lets go of it at once (it is never read)', async () => {
+        await setUp();
+        const worker = net.worker as unknown as { handleChat: (...a: unknown[]) => Promise<unknown> };
+        const stopped: boolean[] = [];
+        worker.handleChat = async () => ({
+            kind: 'stream',
+            frames: (async function* () {
+                const attempt = stopped.push(false) - 1;
+                try {
+                    for (;;) {
+                        yield { last: false, ciphertext: Buffer.alloc(4096).toString('base64') };
+                        await new Promise((r) => setTimeout(r, 10));
+                    }
+                } finally {
+                    stopped[attempt] = true; // (the worker stops writing when the client hangs up)
+                }
+            })(),
+        });
+        const refused = await session.chat(ask('whole, please')).catch((e) => e);
+        expect(refused).toMatchObject({ code: 'bad-answer' });
+        expect(refused.message).toContain('streamed an answer to a request that asked for a whole one');
+        await new Promise((r) => setTimeout(r, 500)); // (the SDK's request timeout is 120 s: only the abort ends these streams this soon)
+        expect(stopped.length).toBeGreaterThan(0);
+        expect(stopped.every(Boolean)).toBe(true);
+    });
+
     describe('streaming, encrypted', () => {
         const text = (chunks: ChatCompletionChunk[]) =>
             chunks.map((c) => (c.choices[0] as { delta?: { content?: string } }).delta?.content ?? '').join('');
