@@ -63,8 +63,19 @@ async function post(to: PostTarget, body: string, headers: Record<string, string
     let onTime: NodeJS.Timeout | undefined;
     try {
         const sent = dispatcher.request({ origin, path, method: 'POST', headers, body, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
-        sent.catch(() => undefined); // (when the caller was told first)
-        const late = new Promise<never>((_, reject) => (onTime = setTimeout(() => reject(new NoAnswer(timeoutMs)), timeoutMs)));
+        let toldFirst = false;
+        // (an answer that comes after the caller was told is never read: let go of it)
+        sent.then(
+            (r) => toldFirst && r.body.destroy(),
+            () => undefined,
+        );
+        const late = new Promise<never>(
+            (_, reject) =>
+                (onTime = setTimeout(() => {
+                    toldFirst = true;
+                    reject(new NoAnswer(timeoutMs));
+                }, timeoutMs)),
+        );
         res = await Promise.race([sent, late]);
     } catch (e) {
         throw failure(e, timeoutMs);

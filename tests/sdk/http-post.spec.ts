@@ -81,6 +81,26 @@ describe('posting (protocol/http-post.ts)', () => {
         }
     });
 
+    it('lets go of an answer whose headers come just after the caller was told there was none', async () => {
+        const late = await rawServer(async (s) => {
+            await sleep(400);
+            s.write('HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\n\r\n');
+            const line = 'x'.repeat(100) + '\n';
+            while (!s.destroyed) {
+                s.write(`${line.length.toString(16)}\r\n${line}\r\n`);
+                await sleep(50);
+            }
+        });
+        try {
+            const { error } = await failureOf(postForStream({ url: late.url }, '{}', {}, 300));
+            expect(error.message).toBe('no answer within 300 ms');
+            await sleep(1500);
+            expect(late.sockets.size).toBe(0);
+        } finally {
+            await late.close();
+        }
+    });
+
     it('keeps waiting while the body trickles in, each piece within the timeout', async () => {
         const trickles = await rawServer(async (s) => {
             s.write('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 7\r\n\r\n');
