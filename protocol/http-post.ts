@@ -66,7 +66,7 @@ async function post(to: PostTarget, body: string, headers: Record<string, string
         let toldFirst = false;
         // (an answer that comes after the caller was told is never read: let go of it)
         sent.then(
-            (r) => toldFirst && r.body.destroy(),
+            (r) => toldFirst && letGo(r.body),
             () => undefined,
         );
         const late = new Promise<never>(
@@ -87,7 +87,7 @@ async function post(to: PostTarget, body: string, headers: Record<string, string
     // reader): one left without a reader for `timeoutMs` is given up, so that it does not hold its
     // connection. While a reader waits for the next piece, undici's body timeout governs.
     let unattended: NodeJS.Timeout | undefined;
-    const readerGone = () => (unattended = setTimeout(() => answer.destroy(), timeoutMs).unref());
+    const readerGone = () => (unattended = setTimeout(() => letGo(answer), timeoutMs).unref());
     const readerHere = () => clearTimeout(unattended);
     readerGone();
     return {
@@ -110,9 +110,16 @@ async function post(to: PostTarget, body: string, headers: Record<string, string
         lines: () => linesOf(answer, timeoutMs, { readerHere, readerGone }),
         abort: () => {
             readerHere();
-            answer.destroy();
+            letGo(answer);
         },
     };
+}
+
+// Ends an exchange whose body will not be read. A destroyed body emits an error (an abort), which
+// would crash the process unless someone listens: whoever still reads it gets the error anyway.
+function letGo(body: Dispatcher.ResponseData['body']) {
+    body.on('error', () => undefined);
+    body.destroy();
 }
 
 class NoAnswer extends Error {
