@@ -211,7 +211,7 @@ async function cryptoSteps() {
         new Promise((resolve, reject) => {
             const req = httpRequest(
                 url,
-                { method: 'POST', agent: keptAlive, headers: { ...headers, 'content-length': body.length } },
+                { method: 'POST', agent: keptAlive, headers: { ...headers, 'content-length': Buffer.byteLength(body) } },
                 (res) => {
                     const chunks: Buffer[] = [];
                     res.on('data', (c: Buffer) => chunks.push(c));
