@@ -24,6 +24,7 @@ import {
     storeTransaction,
 } from '@ton/core';
 import { AccountState, ChainAccess } from '../protocol/chain';
+import { postJson } from '../protocol/http-post';
 import type { LocalNetwork } from './local-network';
 import { nodeArgs } from './compiled';
 
@@ -104,9 +105,10 @@ export function bridgedChain(url: string): { chain: ChainAccess; sender: Sender 
     let chainNow = Math.floor(Date.now() / 1000);
     let at = Date.now();
     const call = async (c: BridgeCall) => {
-        // (a real endpoint's calls time out too: failoverChain)
-        const res = await fetch(url, { method: 'POST', body: JSON.stringify(c), signal: AbortSignal.timeout(30_000) });
-        const r = (await res.json()) as { ok: boolean; now: number; error?: string } & Record<string, unknown>;
+        // (the HTTP client the worker's get methods use on a real network; a real endpoint's calls
+        // time out too: failoverChain)
+        const res = await postJson({ url: new URL(url) }, JSON.stringify(c), { 'content-type': 'application/json' }, 30_000);
+        const r = res.json as { ok: boolean; now: number; error?: string } & Record<string, unknown>;
         [chainNow, at] = [r.now, Date.now()];
         if (!r.ok) throw new Error(r.error);
         return r;

@@ -552,6 +552,40 @@ describe('worker and client SDK', () => {
             expect(sessionReads).toBe(4); // the close moved the lt: read, and read afresh once more before refusing
         });
 
+        it('requests that need the same state read at once share one read of the chain, and a failed read fails them all', async () => {
+            await setUp();
+            await withSessionCache(0);
+            await session.chat(ask('first')); // (learns the worker's run, so the next ones overlap)
+            const chain = net.worker.o.chain;
+            const ltReads = new Map<string, number>();
+            let failing = false;
+            (net.worker.o as { chain: ChainAccess }).chain = {
+                ...chain,
+                // a slow endpoint: the requests below all arrive while the first read is on its way
+                lastTransactionLt: async (a) => {
+                    ltReads.set(a.toRawString(), (ltReads.get(a.toRawString()) ?? 0) + 1);
+                    await new Promise((r) => setTimeout(r, 200));
+                    if (failing) throw new Error('endpoint down');
+                    return chain.lastTransactionLt!(a);
+                },
+            };
+            const results = await Promise.all(['a', 'b', 'c', 'd'].map((w) => session.chat(ask(w))));
+            expect(results.map((r) => r.receipt.seqno).sort()).toEqual([2, 3, 4, 5]);
+            expect(ltReads.get(session.address.toRawString())).toBe(1);
+            expect(ltReads.get(net.worker.o.provider.toRawString())).toBe(1);
+            // a shared read that fails is not kept: every request waiting on it is told, and the next one reads again
+            failing = true;
+            const refused = await Promise.all([5, 6].map((n) => postAsk(ask(`down ${n}`), n)));
+            expect(refused.map((r) => [r.status, (r.json as { error: string }).error])).toEqual([
+                [503, 'chain-unavailable'],
+                [503, 'chain-unavailable'],
+            ]);
+            expect(ltReads.get(session.address.toRawString())).toBe(2);
+            failing = false;
+            expect((await postAsk(ask('up again'), 7)).status).toBe(200);
+            expect(ltReads.get(session.address.toRawString())).toBe(3);
+        });
+
         it('keeps a state read behind its lt (failover to an endpoint a block behind) for at most 30 s, and never when it would refuse', async () => {
             await setUp();
             await withSessionCache(0);

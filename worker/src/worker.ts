@@ -153,6 +153,7 @@ export class Worker {
     private lastClaimAt = new Map<string, number>();
     private lateClaims = new Set<string>(); // sessions claimed once past the window by this machine's clock
     private listingCache: ChainRead<Listing | null> | undefined;
+    private readsInFlight = new Map<string, Promise<ChainRead<unknown>>>(); // by what they read (reread)
     private attestedUntil: number | null = null;
     // The request (keys, provider, nonce, TDX and GPU evidence) of the attestation the Provider
     // holds: served at GET /v1/evidence so a client can judge it with the verifier's own code.
@@ -322,7 +323,24 @@ export class Worker {
     // `read` runs (always when `fresh`). The bound: behind failover or a load balancer, the getter
     // may come from an endpoint a block behind the one that gave the lt; such a read is not kept
     // longer than that. The lt is read first: a transaction in between makes the next check read again.
-    private async reread<T>(
+    // Requests that need the same account read at once share one read (a session's requests in
+    // flight, every request for the listing): one chain round trip instead of one each.
+    private reread<T>(
+        cached: ChainRead<T> | undefined,
+        address: Address,
+        what: string,
+        fresh: boolean,
+        read: () => Promise<T>,
+    ): Promise<ChainRead<T>> {
+        const key = `${what}${fresh ? ' (fresh)' : ''}`; // (`what` names the account and the state)
+        const shared = this.readsInFlight.get(key) as Promise<ChainRead<T>> | undefined;
+        if (shared) return shared;
+        const reading = this.readAgain(cached, address, what, fresh, read).finally(() => this.readsInFlight.delete(key));
+        this.readsInFlight.set(key, reading);
+        return reading;
+    }
+
+    private async readAgain<T>(
         cached: ChainRead<T> | undefined,
         address: Address,
         what: string,
