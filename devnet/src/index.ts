@@ -9,7 +9,7 @@ import { buildToncenterApi } from './api';
 import { DevnetInfo, setUpDevnet } from './setup';
 
 export { DevChain } from './chain';
-export { DevnetInfo } from './setup';
+export type { DevnetInfo } from './setup';
 
 export interface DevnetOptions {
     dir: string; // the state directory

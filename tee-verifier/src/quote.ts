@@ -9,7 +9,7 @@ import { MAX_QUOTE_BYTES, sgxMeasurement, tdxMeasurement, NO_GPU_EVIDENCE } from
 import { QuoteRejected, RejectionCode } from './rejected';
 import { checkRevocation, requireCrls } from './revocation';
 
-export { QuoteRejected, RejectionCode } from './rejected';
+export { QuoteRejected, type RejectionCode } from './rejected';
 
 export interface TcbPolicy {
     // SWHardeningNeeded is accepted only when every advisory it lists is in this set.
