@@ -584,6 +584,21 @@ describe('worker and client SDK', () => {
             failing = false;
             expect((await postAsk(ask('up again'), 7)).status).toBe(200);
             expect(ltReads.get(session.address.toRawString())).toBe(3);
+            // requests of a closed session each want it read afresh before refusing: one read for all
+            await session.close();
+            let sessionReads = 0;
+            const open = net.worker.o.chain.open;
+            (net.worker.o as { chain: ChainAccess }).chain = {
+                ...net.worker.o.chain,
+                open: (c) => {
+                    if (c instanceof Session) sessionReads += 1;
+                    return open(c);
+                },
+            };
+            const closed = await Promise.all([8, 9, 10, 11].map((n) => postAsk(ask(`closed ${n}`), n)));
+            expect(closed.map((r) => [r.status, (r.json as { error: string }).error])).toEqual(Array(4).fill([409, 'session-not-open']));
+            expect(sessionReads).toBe(2); // the close moved the lt: read once, then once more afresh
+            expect(ltReads.get(session.address.toRawString())).toBe(5);
         });
 
         it('keeps a state read behind its lt (failover to an endpoint a block behind) for at most 30 s, and never when it would refuse', async () => {

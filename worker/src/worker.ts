@@ -323,8 +323,10 @@ export class Worker {
     // `read` runs (always when `fresh`). The bound: behind failover or a load balancer, the getter
     // may come from an endpoint a block behind the one that gave the lt; such a read is not kept
     // longer than that. The lt is read first: a transaction in between makes the next check read again.
-    // Requests that need the same account read at once share one read (a session's requests in
-    // flight, every request for the listing): one chain round trip instead of one each.
+    // Requests that need the same state read at once share one read (a session's requests in
+    // flight, every request for the listing): one chain round trip instead of one each, also when
+    // many requests of a closed or spent session each ask for a fresh read before refusing. A
+    // request that joins a read under way gets a state at most one round trip older than itself.
     private reread<T>(
         cached: ChainRead<T> | undefined,
         address: Address,
