@@ -10,7 +10,7 @@
 // The order expires after --ttl seconds (24 hours by default): collect the signatures before then.
 import { NetworkProvider } from '@ton/blueprint';
 import { Address, Builder, Cell, SendMode, beginCell, fromNano, internal } from '@ton/core';
-import { KeyPair, keyPairFromSecretKey, keyPairFromSeed, mnemonicToPrivateKey, mnemonicValidate, signVerify } from '@ton/crypto';
+import { KeyPair, mnemonicToPrivateKey, mnemonicValidate } from '@ton/crypto';
 import { MultisigOrder, MultisigOrderBuilder, MultisigWallet } from '@ton/ton';
 import { randomBytes } from 'crypto';
 import { existsSync, readFileSync, writeFileSync } from 'fs';
@@ -105,7 +105,7 @@ export function readOrder(path: string): { file: OrderFile; order: MultisigOrder
     for (const [id, signature] of Object.entries(file.signatures)) {
         const key = Buffer.from(file.owners[Number(id)] ?? '', 'hex');
         const sig = Buffer.from(signature, 'hex');
-        if (key.length !== 32 || sig.length !== 64 || !signVerify(order.payload.hash(), sig, key))
+        if (key.length !== 32 || sig.length !== 64 || !w.ed25519Verify(order.payload.hash(), sig, key))
             throw new cli.InputError(`${path}: the signature of owner ${id} does not verify`);
         order.signatures[Number(id)] = sig;
     }
@@ -132,8 +132,8 @@ export async function ownerKeyOption(provider: NetworkProvider, opts: cli.Option
         if (!(await mnemonicValidate(words))) throw new cli.InputError(`--key ${path}: not a valid TON mnemonic`);
         return mnemonicToPrivateKey(words);
     }
-    if (/^[0-9a-fA-F]{64}$/.test(text)) return keyPairFromSeed(Buffer.from(text, 'hex'));
-    if (/^[0-9a-fA-F]{128}$/.test(text)) return keyPairFromSecretKey(Buffer.from(text, 'hex'));
+    if (/^[0-9a-fA-F]{64}$/.test(text)) return w.ed25519FromSeed(Buffer.from(text, 'hex'));
+    if (/^[0-9a-fA-F]{128}$/.test(text)) return w.ed25519FromSecretKey(Buffer.from(text, 'hex'));
     throw new cli.InputError(`--key ${path}: expected 24 mnemonic words or a hex ed25519 seed or secret key`);
 }
 

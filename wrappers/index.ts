@@ -4,6 +4,7 @@ export { Provider, providerForOwner, PROVIDER_STATUS_NAMES } from './Provider';
 export { ProviderEntry, providerEntryFor } from './ProviderEntry';
 export { Session, sessionFor, clientKeyHashOf, claimWindowEnd, servingEnd, SESSION_STATUS_NAMES } from './Session';
 export * from './proof';
+export * from './ed25519';
 export * from './receipt';
 export * from './listing';
 export * from './params';

@@ -2,7 +2,7 @@
 // layout itself is AttestationProof in contracts/messages.tact; this module is the only place
 // off-chain code builds or reads one (tests, scripts, tee-verifier and the SDK import it).
 import { Address, Cell, beginCell } from '@ton/core';
-import { keyPairFromSeed, sign, signVerify } from '@ton/crypto';
+import { ed25519Sign, ed25519Verify } from './ed25519';
 import {
     REVOCATION_PROOF_TAG,
     storeRevocationProof,
@@ -137,13 +137,13 @@ export function parseAttestationProof(proof: Cell): AttestationFields & { tag: b
 export function signProof(proof: Cell, verifierSecretKey: Buffer): ProofSignature {
     return {
         publicKey: verifierSecretKey.subarray(32),
-        signature: sign(proof.hash(), verifierSecretKey),
+        signature: ed25519Sign(proof.hash(), verifierSecretKey),
     };
 }
 
 /** Whether `signature` is a valid signature of the proof cell's hash by its public key. */
 export function verifyProofSignature(proof: Cell, signature: ProofSignature): boolean {
-    return signVerify(proof.hash(), signature.signature, signature.publicKey);
+    return ed25519Verify(proof.hash(), signature.signature, signature.publicKey);
 }
 
 /**
@@ -170,11 +170,6 @@ export function buildSignatureChain(signatures: ProofSignature[], opts: { keepOr
     }
     if (next === null) throw new RangeError('at least one signature is required');
     return next;
-}
-
-/** An ed25519 key pair from a 32-byte seed (verifier and enclave keys alike). */
-export function ed25519FromSeed(seed: Buffer) {
-    return keyPairFromSeed(seed);
 }
 
 /**

@@ -2,7 +2,8 @@
 // UsageReceipt in contracts/messages.tact; this module is the only place off-chain code builds,
 // signs, checks or reads one (worker, SDK, tests).
 import { Address, Cell, beginCell } from '@ton/core';
-import { KeyObject, createHash, createPrivateKey, createPublicKey, sign, verify } from 'crypto';
+import { createHash } from 'crypto';
+import { ed25519Sign, ed25519Verify } from './ed25519';
 import { Prices, RECEIPT_TAG, loadUsageReceipt, storeUsageReceipt } from './Root';
 
 /**
@@ -128,9 +129,8 @@ export function parseUsageReceipt(receipt: Cell): ReceiptFields & { tag: bigint 
 }
 
 /**
- * The enclave signs the receipt cell's representation hash, which is what the Session checks.
- * Ed25519 through node:crypto (OpenSSL): about 50 µs to sign or verify, against 4 and 13 ms for
- * the pure-JS implementation, on every request of both worker and client. Keys are @ton/crypto's
+ * The enclave signs the receipt cell's representation hash, which is what the Session checks
+ * (ed25519.ts: native Ed25519, on every request of both worker and client). Keys are @ton/crypto's
  * (a 64-byte secret key: the seed, then the public key).
  */
 export function signUsageReceipt(receipt: Cell, enclaveSecretKey: Buffer): Buffer {
@@ -144,13 +144,12 @@ export function verifyUsageReceipt(receipt: Cell, signature: Buffer, enclavePubl
 
 /** signUsageReceipt of the receipt cell's representation hash (encodeUsageReceipt, decodeUsageReceipt). */
 export function signReceiptHash(hash: Buffer, enclaveSecretKey: Buffer): Buffer {
-    return sign(null, hash, ed25519Key('private', enclaveSecretKey.subarray(0, 32)));
+    return ed25519Sign(hash, enclaveSecretKey);
 }
 
 /** verifyUsageReceipt of the receipt cell's representation hash (decodeUsageReceipt). */
 export function verifyReceiptHash(hash: Buffer, signature: Buffer, enclavePublicKey: Buffer): boolean {
-    if (signature.length !== 64 || enclavePublicKey.length !== 32) return false;
-    return verify(null, hash, ed25519Key('public', enclavePublicKey), signature);
+    return ed25519Verify(hash, signature, enclavePublicKey);
 }
 
 // The receipt cell without a Cell: storeUsageReceipt's layout written and read with bigint
@@ -284,24 +283,4 @@ function readOneCell(boc: Buffer): { fields: ReceiptFields & { tag: bigint }; ha
         },
         hash: createHash('sha256').update(boc.subarray(11, 13)).update(data).digest(),
     };
-}
-
-// DER prefixes that wrap a raw 32-byte Ed25519 seed (PKCS#8) or public key (SPKI), so that
-// node:crypto can import it.
-const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex');
-const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
-const imported = new Map<string, KeyObject>();
-
-function ed25519Key(kind: 'private' | 'public', raw: Buffer): KeyObject {
-    const id = kind + raw.toString('hex');
-    let key = imported.get(id);
-    if (!key) {
-        key =
-            kind === 'private'
-                ? createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, raw]), format: 'der', type: 'pkcs8' })
-                : createPublicKey({ key: Buffer.concat([SPKI_ED25519, raw]), format: 'der', type: 'spki' });
-        if (imported.size >= 256) imported.delete(imported.keys().next().value!); // a few enclave keys at a time
-        imported.set(id, key);
-    }
-    return key;
 }

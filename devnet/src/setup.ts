@@ -4,11 +4,11 @@
 // to the state directory so that every tool can be pointed at them.
 import { Address, Cell, SendMode, external, internal, toNano } from '@ton/core';
 import { WalletContractV4 } from '@ton/ton';
-import { keyPairFromSeed, mnemonicNew, mnemonicToPrivateKey } from '@ton/crypto';
+import { mnemonicNew, mnemonicToPrivateKey } from '@ton/crypto';
 import { randomBytes } from 'crypto';
 import { writeFileSync } from 'fs';
 import { join } from 'path';
-import { EXAMPLE_PARAMS, GLOBAL_ID_TESTNET, accountOf, firstFailure, rootForDeployment } from '../../wrappers';
+import { EXAMPLE_PARAMS, GLOBAL_ID_TESTNET, accountOf, ed25519FromSeed, firstFailure, rootForDeployment } from '../../wrappers';
 import { NO_GPU_EVIDENCE } from '../../protocol/evidence';
 import { simulatedMeasurement } from '../../tee-verifier/src/attest';
 import { DevChain } from './chain';
@@ -62,7 +62,7 @@ export async function setUpDevnet(
         const file = join(dir, `verifier-${i + 1}.seed`);
         writeFileSync(file, seed.toString('hex') + '\n', { mode: 0o600 });
         verifierKeyFiles.push(file);
-        verifierKeys.push(keyPairFromSeed(seed));
+        verifierKeys.push(ed25519FromSeed(seed));
     }
     const info: DevnetInfo = { globalId: GLOBAL_ID_TESTNET, wallets, verifierKeyFiles, supply: supply.toString() };
     if (o.deploy) {

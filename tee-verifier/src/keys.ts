@@ -1,7 +1,8 @@
 // The verifier's ed25519 signing key: a 32-byte seed in hex, read from a file or an environment
 // variable the operator names. Never logged, never written anywhere.
 import { readFileSync } from 'fs';
-import { KeyPair, keyPairFromSeed } from '@ton/crypto';
+import type { KeyPair } from '@ton/crypto';
+import { ed25519FromSeed } from '../../wrappers/ed25519';
 
 export interface KeySource {
     file?: string;
@@ -27,5 +28,5 @@ export function loadSigningKey(source: KeySource, environment: NodeJS.ProcessEnv
     }
     const hex = text.trim().replace(/^0x/, '');
     if (!/^[0-9a-fA-F]{64}$/.test(hex)) throw new Error(`the ${where} must hold a 32-byte ed25519 seed as 64 hex characters`);
-    return keyPairFromSeed(Buffer.from(hex, 'hex'));
+    return ed25519FromSeed(Buffer.from(hex, 'hex'));
 }

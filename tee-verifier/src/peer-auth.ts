@@ -5,7 +5,8 @@
 // - the request's signature: the asking verifier signs the exact body it sends, with a timestamp,
 //   so only a key on Root's verifier set can ask, and nobody can alter what it asked.
 import { Address } from '@ton/core';
-import { KeyPair, sign, signVerify } from '@ton/crypto';
+import type { KeyPair } from '@ton/crypto';
+import { ed25519Sign, ed25519Verify } from '../../wrappers/ed25519';
 import { createHash } from 'crypto';
 import { NonceTicket, PEER_HEADERS } from '../../protocol/verifier-api';
 
@@ -48,13 +49,11 @@ function ticketDigest(f: TicketFields): Buffer {
 }
 
 export function signTicket(f: TicketFields, key: KeyPair): NonceTicket {
-    return { issuer: key.publicKey, issuedAt: f.issuedAt, expiresAt: f.expiresAt, signature: sign(ticketDigest(f), key.secretKey) };
+    return { issuer: key.publicKey, issuedAt: f.issuedAt, expiresAt: f.expiresAt, signature: ed25519Sign(ticketDigest(f), key.secretKey) };
 }
 
 export function ticketSignatureValid(f: Omit<TicketFields, 'issuedAt' | 'expiresAt'>, t: NonceTicket): boolean {
-    return (
-        t.signature.length === 64 && signVerify(ticketDigest({ ...f, issuedAt: t.issuedAt, expiresAt: t.expiresAt }), t.signature, t.issuer)
-    );
+    return ed25519Verify(ticketDigest({ ...f, issuedAt: t.issuedAt, expiresAt: t.expiresAt }), t.signature, t.issuer);
 }
 
 export interface PeerAuth {
@@ -68,7 +67,7 @@ const requestDigest = (timestamp: number, body: Buffer) =>
     createHash('sha256').update(REQUEST_DOMAIN).update(u64(timestamp)).update(createHash('sha256').update(body).digest()).digest();
 
 export function authenticate(body: Buffer, key: KeyPair, timestamp: number): PeerAuth {
-    return { publicKey: key.publicKey, timestamp, signature: sign(requestDigest(timestamp, body), key.secretKey) };
+    return { publicKey: key.publicKey, timestamp, signature: ed25519Sign(requestDigest(timestamp, body), key.secretKey) };
 }
 
 export function authHeaders(a: PeerAuth): Record<string, string> {
@@ -100,7 +99,7 @@ export function authenticatedPeer(
     if (Math.abs(timestamp - now) > skew)
         return { problem: `the request is signed at ${timestamp}, more than ${skew} s from now (${now})` };
     const publicKey = Buffer.from(key, 'hex');
-    if (!signVerify(requestDigest(timestamp, body), Buffer.from(signature, 'hex'), publicKey)) {
+    if (!ed25519Verify(requestDigest(timestamp, body), Buffer.from(signature, 'hex'), publicKey)) {
         return { problem: 'the request signature does not verify' };
     }
     return { publicKey };

@@ -12,7 +12,8 @@
 // a key only the TD holds. The worker combines the shares of its verifiers
 // (worker/src/sealed-keys.ts): reading its sealed keys takes every one of them.
 import { hkdfSync } from 'crypto';
-import { KeyPair, sign } from '@ton/crypto';
+import type { KeyPair } from '@ton/crypto';
+import { ed25519Sign } from '../../wrappers/ed25519';
 import { generateX25519KeyPair, sealAuth } from '../../protocol/hpke';
 import { SEALING_SHARE_DOMAIN, sealingGpuNonce, sealingReportData, sealingShareSigned } from '../../protocol/evidence';
 import { SealingRequest, SealingShare } from '../../protocol/verifier-api';
@@ -61,7 +62,7 @@ export class Sealer {
         return {
             publicKey: this.o.key.publicKey,
             ...sealed,
-            signature: sign(sealingShareSigned(reportData, sealed), this.o.key.secretKey),
+            signature: ed25519Sign(sealingShareSigned(reportData, sealed), this.o.key.secretKey),
         };
     }
 

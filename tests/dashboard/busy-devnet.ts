@@ -3,7 +3,6 @@
 // session opened, claimed, closed and finalized (its fee in Root's treasury), a second session
 // left open (collateral locked), and a verifier change waiting in governance's timelock.
 import { Address, Cell, beginCell, toNano } from '@ton/core';
-import { keyPairFromSeed } from '@ton/crypto';
 import { readFileSync } from 'fs';
 import {
     AttestationFields,
@@ -19,6 +18,7 @@ import {
     buildUsageReceipt,
     clientKeyHashOf,
     amountDue,
+    ed25519FromSeed,
     modelKey,
     providerForOwner,
     sessionFor,
@@ -81,7 +81,7 @@ export async function busyDevnet(net: Devnet): Promise<BusyDevnet> {
         bounce: false,
         body: cell(storeRegister({ $$type: 'Register', queryId: 1n, listing })),
     });
-    const enclave = keyPairFromSeed(Buffer.alloc(32, 0xe1));
+    const enclave = ed25519FromSeed(Buffer.alloc(32, 0xe1));
     const now = net.chain.now();
     const fields: AttestationFields = {
         globalId: net.info.globalId,
@@ -97,7 +97,7 @@ export async function busyDevnet(net: Devnet): Promise<BusyDevnet> {
         nonce: 1n,
     };
     const proof = buildAttestationProof(fields);
-    const verifiers = net.info.verifierKeyFiles.map((f) => keyPairFromSeed(Buffer.from(readFileSync(f, 'utf8').trim(), 'hex')));
+    const verifiers = net.info.verifierKeyFiles.map((f) => ed25519FromSeed(Buffer.from(readFileSync(f, 'utf8').trim(), 'hex')));
     const signatures = buildSignatureChain(verifiers.map((k) => signProof(proof, k.secretKey)));
     await owner.sender.send({
         to: provider.address,

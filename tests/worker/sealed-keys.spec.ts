@@ -4,7 +4,8 @@ import { statSync, writeFileSync, readFileSync } from 'fs';
 import { randomBytes } from 'crypto';
 import { Address } from '@ton/core';
 import { createServer } from 'http';
-import { KeyPair, sign } from '@ton/crypto';
+import type { KeyPair } from '@ton/crypto';
+import { ed25519Sign } from '../../wrappers';
 import { generateX25519KeyPair, sealAuth } from '../../protocol/hpke';
 import { SEALING_SHARE_DOMAIN, sealingReportData, sealingShareSigned } from '../../protocol/evidence';
 import { encodeSealingShare, sealingRequestSchema } from '../../protocol/verifier-api';
@@ -214,7 +215,7 @@ describe('enclave keys sealed with the verifiers', () => {
                     Buffer.alloc(32, 1),
                 );
                 const sealed = { senderKey: sender.publicKey, enc, ciphertext };
-                const signature = sign(sealingShareSigned(reportData, sealed), key.secretKey);
+                const signature = ed25519Sign(sealingShareSigned(reportData, sealed), key.secretKey);
                 res.setHeader('content-type', 'application/json');
                 res.end(JSON.stringify(encodeSealingShare({ publicKey: key.publicKey, ...sealed, signature })));
             });

@@ -4,7 +4,8 @@
 // attestation, and sessions opened under the old keys can no longer be served (only claimed).
 import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'crypto';
 import { openBlob, sealBlob } from '../../protocol/aead';
-import { KeyPair, keyPairFromSeed } from '@ton/crypto';
+import type { KeyPair } from '@ton/crypto';
+import { ed25519FromSeed } from '../../wrappers/ed25519';
 import { SessionKey, generateEncryptionKeyPair } from '../../protocol/encryption';
 
 export interface EnclaveKeys {
@@ -13,7 +14,7 @@ export interface EnclaveKeys {
 }
 
 export async function generateEnclaveKeys(): Promise<EnclaveKeys> {
-    return { signing: keyPairFromSeed(randomBytes(32)), encryption: await generateEncryptionKeyPair() };
+    return { signing: ed25519FromSeed(randomBytes(32)), encryption: await generateEncryptionKeyPair() };
 }
 
 // Answers kept for retries (meter.ts) are encrypted under a key derived from the enclave's

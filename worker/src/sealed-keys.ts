@@ -15,18 +15,16 @@
 // - development (`--seal-key-file`, `--dev` only): a secret file the operator names; whoever reads
 //   it can read the keys, so it proves nothing about the code.
 import { hkdfSync, randomBytes } from 'crypto';
-import { signVerify } from '@ton/crypto';
 import { openAuth, generateX25519KeyPair } from '../../protocol/hpke';
 import { SEALING_SHARE_DOMAIN, SealingBinding, sealingReportData, sealingShareSigned } from '../../protocol/evidence';
 import { SealingRequest, encodeSealingRequest, sealingShareSchema } from '../../protocol/verifier-api';
 import { postToVerifier } from './verifier-client';
 import { ChainAccess, onChain } from '../../protocol/chain';
-import { Root, bufferToBigInt } from '../../wrappers';
+import { Root, bufferToBigInt, ed25519FromSecretKey, ed25519Verify } from '../../wrappers';
 import { openBlob, sealBlob } from '../../protocol/aead';
 import { readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync, existsSync } from 'fs';
 import { dirname } from 'path';
 import { Address } from '@ton/core';
-import { keyPairFromSecretKey } from '@ton/crypto';
 import { EnclaveKeys } from './keys';
 import type { AttestationRequest } from '../../protocol/evidence';
 import { attestRequestSchema, encodeAttestationRequest } from '../../protocol/verifier-api';
@@ -118,7 +116,7 @@ export function verifierSealingSource(o: VerifierSealingOptions): SealingKeySour
             o.timeoutMs ?? 30_000,
         );
         const signer = answer.publicKey.toString('hex');
-        if (!signVerify(sealingShareSigned(reportData, answer), answer.signature, answer.publicKey)) {
+        if (!ed25519Verify(sealingShareSigned(reportData, answer), answer.signature, answer.publicKey)) {
             throw new Error(`the sealing share from ${url} does not carry a valid signature of ${signer}`);
         }
         if (!set.has(answer.publicKey)) {
@@ -201,7 +199,7 @@ export class SealedKeys {
         };
         return {
             keys: {
-                signing: keyPairFromSecretKey(Buffer.from(s.signing, 'hex')),
+                signing: ed25519FromSecretKey(Buffer.from(s.signing, 'hex')),
                 encryption: {
                     publicKey: Buffer.from(s.encryption.publicKey, 'hex'),
                     privateKey: Buffer.from(s.encryption.privateKey, 'hex'),
