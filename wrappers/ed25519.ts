@@ -12,23 +12,38 @@ import type { KeyPair } from '@ton/crypto';
 const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex');
 const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
 
-// Keys once imported, by their bytes: a process uses a few (an enclave's, a verifier's, the
-// workers' it checks), each for every message; the bound only keeps a long run's map small.
-const imported = new Map<string, KeyObject>();
-const IMPORTED_KEPT = 256;
+// Public keys once imported, by their bytes: a process checks a few (the workers' its client
+// talks to, the verifiers'), each for every message; the bound keeps a long run's map small, also
+// when keys come from strangers (a verifier checks a co-signing request before it knows the asker).
+const publicKeys = new Map<string, KeyObject>();
+const PUBLIC_KEYS_KEPT = 256;
+// Secret keys once imported, by the key pair's own buffer: no copy of a seed is kept as a string,
+// and an entry goes with its key pair (the seed it was imported from is kept with it, so that a
+// buffer written over with another key is imported again).
+const secretKeys = new WeakMap<Buffer, { seed: Buffer; key: KeyObject }>();
 
-function keyObject(kind: 'private' | 'public', raw: Buffer): KeyObject {
-    const id = kind + raw.toString('hex');
-    let key = imported.get(id);
+function publicKeyObject(raw: Buffer): KeyObject {
+    const id = raw.toString('hex');
+    let key = publicKeys.get(id);
     if (!key) {
-        key =
-            kind === 'private'
-                ? createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, raw]), format: 'der', type: 'pkcs8' })
-                : createPublicKey({ key: Buffer.concat([SPKI_ED25519, raw]), format: 'der', type: 'spki' });
-        if (imported.size >= IMPORTED_KEPT) imported.delete(imported.keys().next().value!);
-        imported.set(id, key);
+        key = createPublicKey({ key: Buffer.concat([SPKI_ED25519, raw]), format: 'der', type: 'spki' });
+        if (publicKeys.size >= PUBLIC_KEYS_KEPT) publicKeys.delete(publicKeys.keys().next().value!);
+        publicKeys.set(id, key);
     }
     return key;
+}
+
+function secretKeyObject(secretKey: Buffer): KeyObject {
+    const seed = secretKey.subarray(0, 32);
+    let kept = secretKeys.get(secretKey);
+    if (!kept || !kept.seed.equals(seed)) {
+        kept = {
+            seed: Buffer.from(seed),
+            key: createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, seed]), format: 'der', type: 'pkcs8' }),
+        };
+        secretKeys.set(secretKey, kept);
+    }
+    return kept.key;
 }
 
 /** The Ed25519 key pair of a 32-byte seed (verifier and enclave keys alike; as @ton/crypto's keyPairFromSeed). */
@@ -52,14 +67,14 @@ export function ed25519FromSecretKey(secretKey: Buffer): KeyPair {
 /** The Ed25519 signature of `message` by a 64-byte secret key (its seed signs, as @ton/crypto's `sign`). */
 export function ed25519Sign(message: Buffer, secretKey: Buffer): Buffer {
     if (secretKey.length !== 64) throw new RangeError(`an Ed25519 secret key is 64 bytes, not ${secretKey.length}`);
-    return sign(null, message, keyObject('private', secretKey.subarray(0, 32)));
+    return sign(null, message, secretKeyObject(secretKey));
 }
 
 /** Whether `signature` is the Ed25519 signature of `message` by `publicKey` (false for a key or signature of the wrong length). */
 export function ed25519Verify(message: Buffer, signature: Buffer, publicKey: Buffer): boolean {
     if (signature.length !== 64 || publicKey.length !== 32) return false;
     try {
-        return verify(null, message, keyObject('public', publicKey), signature);
+        return verify(null, message, publicKeyObject(publicKey), signature);
     } catch {
         return false; // (a public key that is not a point of the curve)
     }

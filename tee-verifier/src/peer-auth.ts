@@ -79,7 +79,8 @@ export function authHeaders(a: PeerAuth): Record<string, string> {
 }
 
 // The asking verifier's key when the headers sign exactly `body` at a time within `skew` seconds
-// of `now`; otherwise why not.
+// of `now`; otherwise why not. Anyone can sign with some key (even one that makes any signature
+// verify): the asker is a verifier only once its key is found in Root's set (Attestor.cosign).
 export function authenticatedPeer(
     headers: Record<string, string | string[] | undefined>,
     body: Buffer,

@@ -59,6 +59,15 @@ describe('Ed25519 on node:crypto', () => {
         expect(ed25519Verify(message, malleated, key.publicKey)).toBe(false);
     });
 
+    it('signs with the key a buffer holds now, also when it was written over with another key since it last signed', () => {
+        const message = Buffer.from('order');
+        const [first, second] = [6, 7].map((b) => ed25519FromSeed(Buffer.alloc(32, b)));
+        const reused = Buffer.from(first.secretKey);
+        expect(ed25519Verify(message, ed25519Sign(message, reused), first.publicKey)).toBe(true);
+        second.secretKey.copy(reused);
+        expect(ed25519Verify(message, ed25519Sign(message, reused), second.publicKey)).toBe(true);
+    });
+
     it('takes a 64-byte secret key only when its second half is the public key of its first', () => {
         const key = ed25519FromSeed(Buffer.alloc(32, 4));
         expect(ed25519FromSecretKey(key.secretKey)).toEqual(key);
