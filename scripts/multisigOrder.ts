@@ -133,7 +133,13 @@ export async function ownerKeyOption(provider: NetworkProvider, opts: cli.Option
         return mnemonicToPrivateKey(words);
     }
     if (/^[0-9a-fA-F]{64}$/.test(text)) return w.ed25519FromSeed(Buffer.from(text, 'hex'));
-    if (/^[0-9a-fA-F]{128}$/.test(text)) return w.ed25519FromSecretKey(Buffer.from(text, 'hex'));
+    if (/^[0-9a-fA-F]{128}$/.test(text)) {
+        try {
+            return w.ed25519FromSecretKey(Buffer.from(text, 'hex'));
+        } catch (e) {
+            throw new cli.InputError(`--key ${path}: ${(e as Error).message}`); // (its halves are of two keys)
+        }
+    }
     throw new cli.InputError(`--key ${path}: expected 24 mnemonic words or a hex ed25519 seed or secret key`);
 }
 

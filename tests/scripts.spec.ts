@@ -501,7 +501,7 @@ describe('operator scripts', () => {
 import { NetworkProvider } from '@ton/blueprint';
 import { BlockchainTransaction, SendMessageResult } from '@ton/sandbox';
 import { Cell, ContractProvider, StateInit, external } from '@ton/core';
-import { ERR_CHANGE_NOT_DUE, ERR_NOT_OWNER as ERR_NOT_OWNER_CODE, MAX_REVOCATION_SLASH_BPS, accountOf } from '../wrappers';
+import { ERR_CHANGE_NOT_DUE, ERR_NOT_OWNER as ERR_NOT_OWNER_CODE, MAX_REVOCATION_SLASH_BPS, accountOf, ed25519FromSeed } from '../wrappers';
 import * as executeChange from '../scripts/executeChange';
 import * as cancelChange from '../scripts/cancelChange';
 import * as multisigKey from '../scripts/multisigKey';
@@ -900,6 +900,11 @@ describe('multisig scripts', () => {
         writeFileSync(outsider, hex(Buffer.alloc(32, 7)));
         await expect(multisigSign.run(as(stranger).provider, ['--order', order, '--key', outsider])).rejects.toThrow(
             /is not an owner of multisig/,
+        );
+        const mixed = join(dir, 'mixed.key'); // a seed, then the public key of another seed
+        writeFileSync(mixed, hex(Buffer.alloc(32, 7)) + hex(ed25519FromSeed(Buffer.alloc(32, 8)).publicKey));
+        await expect(multisigSign.run(as(stranger).provider, ['--order', order, '--key', mixed])).rejects.toThrow(
+            new InputError(`--key ${mixed}: the secret key does not hold the public key of its seed`),
         );
 
         await multisigSign.run(as(stranger).provider, ['--order', order, '--key', keyFiles[0]]);

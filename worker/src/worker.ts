@@ -153,7 +153,7 @@ export class Worker {
     private lastClaimAt = new Map<string, number>();
     private lateClaims = new Set<string>(); // sessions claimed once past the window by this machine's clock
     private listingCache: ChainRead<Listing | null> | undefined;
-    private readsInFlight = new Map<string, Promise<ChainRead<unknown>>>(); // by what they read (reread)
+    private readsInFlight = new Map<string, Promise<unknown>>(); // by what they read (sharedRead)
     private attestedUntil: number | null = null;
     // The request (keys, provider, nonce, TDX and GPU evidence) of the attestation the Provider
     // holds: served at GET /v1/evidence so a client can judge it with the verifier's own code.
@@ -334,27 +334,24 @@ export class Worker {
         fresh: boolean,
         read: () => Promise<T>,
     ): Promise<ChainRead<T>> {
-        const key = `${what}${fresh ? ' (fresh)' : ''}`; // (`what` names the account and the state)
-        const shared = this.readsInFlight.get(key) as Promise<ChainRead<T>> | undefined;
-        if (shared) return shared;
-        const reading = this.readAgain(cached, address, what, fresh, read).finally(() => this.readsInFlight.delete(key));
-        this.readsInFlight.set(key, reading);
-        return reading;
+        // (`what` names the account and the state)
+        return this.sharedRead(`${what}${fresh ? ' (fresh)' : ''}`, async () => {
+            const chain = this.o.chain;
+            const lt = chain.lastTransactionLt && (await onChain(chain, what, () => chain.lastTransactionLt!(address)));
+            const rereadMs = Math.max(STATE_REREAD_PERIODS * this.o.sessionCacheSeconds * 1000, STATE_REREAD_MIN_MS);
+            const keep = !fresh && cached && lt !== undefined && lt !== 0n && lt === cached.lt && Date.now() - cached.gotAt < rereadMs;
+            const now = Date.now();
+            return keep ? { ...cached, readAt: now } : { value: await read(), readAt: now, lt, gotAt: now };
+        });
     }
 
-    private async readAgain<T>(
-        cached: ChainRead<T> | undefined,
-        address: Address,
-        what: string,
-        fresh: boolean,
-        read: () => Promise<T>,
-    ): Promise<ChainRead<T>> {
-        const chain = this.o.chain;
-        const lt = chain.lastTransactionLt && (await onChain(chain, what, () => chain.lastTransactionLt!(address)));
-        const rereadMs = Math.max(STATE_REREAD_PERIODS * this.o.sessionCacheSeconds * 1000, STATE_REREAD_MIN_MS);
-        const keep = !fresh && cached && lt !== undefined && lt !== 0n && lt === cached.lt && Date.now() - cached.gotAt < rereadMs;
-        const now = Date.now();
-        return keep ? { ...cached, readAt: now } : { value: await read(), readAt: now, lt, gotAt: now };
+    // The read under way under `key`, or `read` started (and forgotten once it settles, failed or not).
+    private sharedRead<T>(key: string, read: () => Promise<T>): Promise<T> {
+        const shared = this.readsInFlight.get(key) as Promise<T> | undefined;
+        if (shared) return shared;
+        const reading = read().finally(() => this.readsInFlight.delete(key));
+        this.readsInFlight.set(key, reading);
+        return reading;
     }
 
     // Decrypts, checks, runs and meters one request; returns the encrypted answer and receipt.
