@@ -2,7 +2,7 @@
 // variable the operator names. Never logged, never written anywhere.
 import { readFileSync } from 'fs';
 import type { KeyPair } from '@ton/crypto';
-import { ed25519FromSeed } from '../../wrappers/ed25519';
+import { ed25519FromSeed } from '../../wrappers';
 
 export interface KeySource {
     file?: string;

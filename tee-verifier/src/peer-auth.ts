@@ -6,7 +6,7 @@
 //   so only a key on Root's verifier set can ask, and nobody can alter what it asked.
 import { Address } from '@ton/core';
 import type { KeyPair } from '@ton/crypto';
-import { ed25519Sign, ed25519Verify } from '../../wrappers/ed25519';
+import { ed25519Sign, ed25519Verify } from '../../wrappers';
 import { createHash } from 'crypto';
 import { NonceTicket, PEER_HEADERS } from '../../protocol/verifier-api';
 

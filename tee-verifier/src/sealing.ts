@@ -13,7 +13,7 @@
 // (worker/src/sealed-keys.ts): reading its sealed keys takes every one of them.
 import { hkdfSync } from 'crypto';
 import type { KeyPair } from '@ton/crypto';
-import { ed25519Sign } from '../../wrappers/ed25519';
+import { ed25519Sign } from '../../wrappers';
 import { generateX25519KeyPair, sealAuth } from '../../protocol/hpke';
 import { SEALING_SHARE_DOMAIN, sealingGpuNonce, sealingReportData, sealingShareSigned } from '../../protocol/evidence';
 import { SealingRequest, SealingShare } from '../../protocol/verifier-api';

@@ -5,7 +5,7 @@
 import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'crypto';
 import { openBlob, sealBlob } from '../../protocol/aead';
 import type { KeyPair } from '@ton/crypto';
-import { ed25519FromSeed } from '../../wrappers/ed25519';
+import { ed25519FromSeed } from '../../wrappers';
 import { SessionKey, generateEncryptionKeyPair } from '../../protocol/encryption';
 
 export interface EnclaveKeys {
