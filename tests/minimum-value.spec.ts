@@ -11,6 +11,7 @@ import {
     CHAIN_GAS,
     CLAIM_VALUE,
     ERR_VALUE_TOO_SMALL,
+    FINALIZE_ABANDONED_VALUE,
     FINALIZE_MIN_VALUE,
     FINALIZE_VALUE,
     REGISTRATION_OVERHEAD,
@@ -38,6 +39,13 @@ import {
     signedReceipt,
     submitAttestation,
 } from '../testkit';
+
+// A worker finalizing a session its client left open pays the value and the client gets what the
+// chain did not spend: it must be accepted, and not much more than the least accepted.
+function expectTightFinalizeAbandoned(leastAccepted: bigint) {
+    expect(FINALIZE_ABANDONED_VALUE).toBeGreaterThanOrEqual(leastAccepted);
+    expect(FINALIZE_ABANDONED_VALUE).toBeLessThanOrEqual((leastAccepted * 115n) / 100n);
+}
 
 function exitCodeAt(transactions: BlockchainTransaction[], to: Address): number | undefined {
     const tx = transactions.find((t) => t.inMessage?.info.dest?.toString() === to.toString());
@@ -125,6 +133,7 @@ describe('the minimum accepted value carries the whole chain', () => {
         );
         expect(FINALIZE_MIN_VALUE).toBeGreaterThanOrEqual(value);
         expect(FINALIZE_VALUE).toBeGreaterThanOrEqual(FINALIZE_MIN_VALUE);
+        expectTightFinalizeAbandoned(value);
         expectWholeChainSucceeded(result, [client.address]);
         expect(await prov.provider.getLocked()).toBe(0n);
         expect(await p.root.getTreasury()).toBeGreaterThan(0n);
@@ -141,6 +150,7 @@ describe('the minimum accepted value carries the whole chain', () => {
         );
         expect(FINALIZE_MIN_VALUE).toBeGreaterThanOrEqual(value);
         expect(FINALIZE_VALUE).toBeGreaterThanOrEqual(FINALIZE_MIN_VALUE);
+        expectTightFinalizeAbandoned(value);
         expectWholeChainSucceeded(result, [client.address]);
         expect(await prov.provider.getLocked()).toBe(0n);
         expect((await prov.provider.getStats()).slashCount).toBe(1n);
@@ -206,6 +216,7 @@ describe('the values clients attach cover the gas the contracts reserve', () => 
         ['SESSION_OPEN_OVERHEAD', SESSION_OPEN_OVERHEAD, CHAIN_GAS.sessionOpen],
         ['CLAIM_VALUE', CLAIM_VALUE, CHAIN_GAS.claim],
         ['FINALIZE_MIN_VALUE', FINALIZE_MIN_VALUE, CHAIN_GAS.finalize],
+        ['FINALIZE_ABANDONED_VALUE', FINALIZE_ABANDONED_VALUE, CHAIN_GAS.finalize],
     ])('%s', (_name, value, gas) => {
         expect(value).toBeGreaterThanOrEqual(gasFee(gas));
     });

@@ -69,3 +69,9 @@ export const CLAIM_VALUE = 15_000_000n; // 0.015 TON
 export const FINALIZE_VALUE = 200_000_000n; // 0.2 TON
 /** The least value a FinalizeSession may carry: what its chain (settling, or timing out with a slash) needs. */
 export const FINALIZE_MIN_VALUE = 100_000_000n; // 0.1 TON
+/**
+ * What a worker attaches when it finalizes a session its client left open: whatever the chain
+ * does not spend goes to the client with the refund, so it is the least the Session accepts
+ * (0.0485 TON at today's basechain prices, tests/minimum-value.spec.ts) and a 10% margin.
+ */
+export const FINALIZE_ABANDONED_VALUE = 53_500_000n; // 0.0535 TON

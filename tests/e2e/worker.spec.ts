@@ -15,9 +15,13 @@ import {
 } from '../../sdk';
 import {
     EXAMPLE_PARAMS,
+    FINALIZE_ABANDONED_VALUE,
+    ProtocolParams,
     NO_USAGE,
     Provider,
+    SESSION_FINALIZED,
     SESSION_OPEN,
+    SESSION_RELEASE_FAILED,
     Session,
     TCB_SIMULATED,
     amountDue,
@@ -39,6 +43,7 @@ import { judgeEvidence, simulatedMeasurement } from '../../tee-verifier/src/atte
 import { DEFAULT_TCB_POLICY } from '../../tee-verifier/src/quote';
 import { AttestationRequest, NO_GPU_EVIDENCE } from '../../protocol/evidence';
 import { ChainAccess } from '../../protocol/chain';
+import { installStandIn } from '../../testkit/transactions';
 import type { SessionState } from '../../protocol/state';
 
 const ask = (content: string, max_tokens = 64) => ({ messages: [{ role: 'user' as const, content }], max_tokens });
@@ -72,8 +77,8 @@ describe('worker and client SDK', () => {
         return post(`${net.workerUrl}/v1/sessions/${session.address.toString()}/chat`, sealed.envelope);
     }
 
-    async function setUp(o: { budget?: bigint; attest?: boolean; durationSeconds?: number } = {}) {
-        net = await startLocalNetwork();
+    async function setUp(o: { budget?: bigint; attest?: boolean; durationSeconds?: number; params?: ProtocolParams } = {}) {
+        net = await startLocalNetwork({ params: o.params });
         real = undefined;
         if (o.attest !== false) await net.worker.attest();
         client = new CocoonClient({
@@ -626,18 +631,165 @@ describe('worker and client SDK', () => {
             }
         });
 
-        it("gives up a receipt once the claim window is over by the chain's clock (the Session refuses it then)", async () => {
-            await setUp();
-            await session.chat(ask('one'));
+        // Closes the session and lets its claim window pass with its latest receipt unclaimed: the
+        // newest block an endpoint reported, 5 s before the window's end, leaves a claim too little
+        // time to land. Returns what puts the worker's chain back.
+        async function missTheClaimWindow() {
             await session.close();
             net.blockchain.now = session.finalizableAt().at + 1;
-            // (the newest block an endpoint reported, 5 s before the window's end, leaves a claim too little time to land)
             const chain = net.worker.o.chain;
             (net.worker.o as { chain: ChainAccess }).chain = { ...chain, latestBlockTime: () => session.finalizableAt().at - 6 };
+            return () => ((net.worker.o as { chain: ChainAccess }).chain = chain);
+        }
+
+        it("gives up a receipt once the claim window is over by the chain's clock (the Session refuses it then)", async () => {
+            await setUp();
+            // (forgotten at once when the worker does not finalize abandoned sessions; else see below)
+            (net.worker.o.claim as { finalizeAbandonedAfterSeconds: number | null }).finalizeAbandonedAfterSeconds = null;
+            await session.chat(ask('one'));
+            await missTheClaimWindow();
             const sent = net.ledger.transactions.length;
             expect(await net.worker.claimDue()).toEqual([]);
             expect(net.worker.o.meter.unsettled().map((a) => a.toRawString())).not.toContain(session.address.toRawString());
             expect(net.ledger.transactions.length).toBe(sent); // nothing sent
+        });
+
+        describe('sessions their clients left open', () => {
+            const provider = () => net.blockchain.openContract(Provider.fromAddress(net.provider));
+            const balance = async (a: Address) => (await net.blockchain.getContract(a)).balance;
+            const status = async (s: ClientSession) => (await s.refresh()).status;
+            const after = () => net.worker.o.claim.finalizeAbandonedAfterSeconds!;
+
+            it('are finalized by the worker a day after their claim window, not sooner: collateral released, client refunded, the worker paying one finalize', async () => {
+                await setUp();
+                const served = await session.chat(ask('one'));
+                await net.worker.claimDue(true);
+                expect(await provider().getLocked()).toBeGreaterThan(0n);
+                // the client vanishes: no close, no finalize
+                net.blockchain.now = session.finalizableAt().at + after() - 5;
+                const sent = net.ledger.transactions.length;
+                expect(await net.worker.claimDue()).toEqual([]);
+                expect(net.ledger.transactions.length).toBe(sent);
+                net.blockchain.now = session.finalizableAt().at + after() + 1;
+                // a wallet that fails to send: logged, the pass goes on (and the finalize is tried again later)
+                const wallet = net.worker.o.sender;
+                (net.worker.o as { sender: unknown }).sender = { ...wallet, send: () => Promise.reject(new Error('wallet down')) };
+                const warnings = jest.spyOn(net.worker.o.log, 'warn');
+                await expect(net.worker.claimDue()).resolves.toEqual([]);
+                expect(warnings.mock.calls.map((c) => c[1])).toContain('finalizing an abandoned session failed; retried later');
+                (net.worker.o as { sender: unknown }).sender = wallet;
+                net.blockchain.now += 601;
+                const [worker, clientBefore, held] = [
+                    await balance(net.workerWallet.address),
+                    await balance(net.client.address),
+                    await balance(session.address),
+                ];
+                await net.worker.claimDue();
+                expect(await status(session)).toBe(Number(SESSION_FINALIZED));
+                expect(await provider().getLocked()).toBe(0n);
+                const spent = worker - (await balance(net.workerWallet.address));
+                expect(spent).toBeGreaterThanOrEqual(FINALIZE_ABANDONED_VALUE);
+                expect(spent).toBeLessThan(FINALIZE_ABANDONED_VALUE + toNano('0.01')); // and the wallet's own fee
+                // the client gets the unused budget (and the Session's reserve, and what the finalize did not spend)
+                const refund = (await balance(net.client.address)) - clientBefore;
+                expect(refund).toBeGreaterThan(toNano('5') - served.receipt.amountDue);
+                expect(refund).toBeLessThan(held + FINALIZE_ABANDONED_VALUE);
+                // the next pass sees it over and forgets it, sending nothing
+                const finalized = net.ledger.transactions.length;
+                await net.worker.claimDue();
+                expect(net.worker.o.meter.unsettled().map((a) => a.toRawString())).not.toContain(session.address.toRawString());
+                expect(net.ledger.transactions.length).toBe(finalized);
+            });
+
+            it("go by the chain's clock too (a machine clock ahead never finalizes early), and a finalize that fails is sent again only after 10 minutes", async () => {
+                await setUp();
+                await session.chat(ask('one'));
+                await net.worker.claimDue(true);
+                const chain = net.worker.o.chain;
+                const month = 30 * 86_400;
+                const ahead = (seconds: number) => ({ ...chain, now: () => chain.now() + seconds });
+                // the newest block says the window is not over: nothing is sent
+                (net.worker.o as { chain: ChainAccess }).chain = ahead(month);
+                const sent = net.ledger.transactions.length;
+                await net.worker.claimDue();
+                expect(net.ledger.transactions.length).toBe(sent);
+                // an endpoint whose newest block is ahead too: sent, and refused by the Session (too early)
+                const blockAhead = { latestBlockTime: () => chain.now() + month };
+                (net.worker.o as { chain: ChainAccess }).chain = { ...ahead(month), ...blockAhead };
+                await net.worker.claimDue();
+                const refused = net.ledger.transactions.length;
+                expect(refused).toBeGreaterThan(sent);
+                expect(await status(session)).toBe(Number(SESSION_OPEN));
+                await net.worker.claimDue(); // not again at once
+                expect(net.ledger.transactions.length).toBe(refused);
+                (net.worker.o as { chain: ChainAccess }).chain = { ...ahead(month + 601), ...blockAhead };
+                await net.worker.claimDue();
+                expect(net.ledger.transactions.length).toBeGreaterThan(refused);
+                (net.worker.o as { chain: ChainAccess }).chain = chain;
+            });
+
+            it('are left alone when their collateral is worth less than twice what a finalize costs', async () => {
+                // 1% collateral: a 5 TON session locks 0.05 TON of stake, less than 2 x FINALIZE_ABANDONED_VALUE
+                await setUp({ params: { ...EXAMPLE_PARAMS, collateralBps: 100n } });
+                await session.chat(ask('one'));
+                await net.worker.claimDue(true);
+                expect(await provider().getLocked()).toBeLessThan(2n * FINALIZE_ABANDONED_VALUE);
+                net.blockchain.now = session.finalizableAt().at + after() + 1;
+                const sent = net.ledger.transactions.length;
+                await net.worker.claimDue();
+                expect(net.ledger.transactions.length).toBe(sent);
+                expect(await status(session)).toBe(Number(SESSION_OPEN));
+                await session.finalize();
+            });
+
+            it('whose collateral release bounced are finalized again, so that the collateral is released', async () => {
+                await setUp();
+                await session.chat(ask('one'));
+                await session.close();
+                net.blockchain.now = session.finalizableAt().at + 1;
+                const restore = await installStandIn(net.blockchain, net.provider, 'throw');
+                await session.finalize().catch(() => undefined); // (the SDK waits for a finalized Session)
+                expect(await status(session)).toBe(Number(SESSION_RELEASE_FAILED));
+                await restore();
+                const locked = await provider().getLocked();
+                expect(locked).toBeGreaterThan(0n);
+                net.blockchain.now = session.finalizableAt().at + after() + 1;
+                await net.worker.claimDue();
+                expect(await status(session)).toBe(Number(SESSION_FINALIZED));
+                expect(await provider().getLocked()).toBe(0n);
+            });
+
+            it('whose latest receipt missed the claim window are finalized too, and none is with the policy off', async () => {
+                await setUp();
+                await session.chat(ask('one'));
+                const restoreChain = await missTheClaimWindow();
+                const sent = net.ledger.transactions.length;
+                const errors = jest.spyOn(net.worker.o.log, 'error');
+                expect(await net.worker.claimDue()).toEqual([]);
+                expect(await net.worker.claimDue()).toEqual([]);
+                expect(net.ledger.transactions.length).toBe(sent);
+                expect(errors).toHaveBeenCalledTimes(1); // 'claim window over before the latest receipt was claimed', once
+                expect(net.worker.o.meter.unsettled().map((a) => a.toRawString())).toContain(session.address.toRawString()); // kept to be finalized
+                errors.mockRestore();
+                restoreChain();
+                net.blockchain.now = session.finalizableAt().at + after() + 1;
+                await net.worker.claimDue();
+                expect(await status(session)).toBe(Number(SESSION_FINALIZED));
+                expect(await provider().getLocked()).toBe(0n);
+                // with the policy off, a session left open stays as it is
+                await net.worker.attest(); // (a day later: attested again)
+                const next = await openTracked();
+                await next.chat(ask('two'));
+                await net.worker.claimDue(true);
+                (net.worker.o.claim as { finalizeAbandonedAfterSeconds: number | null }).finalizeAbandonedAfterSeconds = null;
+                net.blockchain.now = next.finalizableAt().at + 30 * 86_400;
+                const before = net.ledger.transactions.length;
+                await net.worker.claimDue();
+                expect(net.ledger.transactions.length).toBe(before);
+                expect(await status(next)).toBe(Number(SESSION_OPEN));
+                await next.finalize();
+                session = next;
+            });
         });
 
         it("claims once when this machine's clock runs past the claim window and the chain's newest block does not", async () => {

@@ -42,6 +42,19 @@ describe('worker CLI', () => {
         expect(r).toMatchObject({ status: 64, stderr: 'error: --root nope is not a TON address' });
     });
 
+    it('takes --finalize-abandoned-after as seconds or off, naming the flag otherwise', () => {
+        for (const bad of ['0', '1h', '-5', '1.5']) {
+            const r = worker({}, ...serve, '--finalize-abandoned-after', bad);
+            expect(r).toMatchObject({
+                status: 64,
+                stderr: `error: --finalize-abandoned-after must be a number of seconds or off, got ${bad}`,
+            });
+        }
+        // accepted: the next refusal is the missing mnemonic
+        for (const good of ['off', '7200'])
+            expect(worker({}, ...serve, '--finalize-abandoned-after', good).stderr).toMatch(/COCOON_WORKER_MNEMONIC/);
+    });
+
     it('needs the wallet mnemonic from the environment', () => {
         const r = worker({}, ...serve);
         expect(r.status).toBe(64);

@@ -5,8 +5,8 @@
 import { existsSync, statSync, writeFileSync } from 'fs';
 import { Command, Option } from 'commander';
 import pino from 'pino';
-import { Address, toNano } from '@ton/core';
-import { GLOBAL_ID_MAINNET, GLOBAL_ID_TESTNET, providerForOwner } from '../../wrappers';
+import { Address, fromNano, toNano } from '@ton/core';
+import { FINALIZE_ABANDONED_VALUE, GLOBAL_ID_MAINNET, GLOBAL_ID_TESTNET, providerForOwner } from '../../wrappers';
 import { ChainAccess, failoverChain, mnemonicWallet } from '../../protocol/chain';
 import { logOutput, withProgress } from '../../protocol/progress';
 import { ENDPOINT_HELP, UsageError, endpointsFromOptions, positiveInt } from '../../protocol/cli';
@@ -60,6 +60,7 @@ export interface ServeOptions {
     port: number;
     claimMin: string;
     claimInterval: number;
+    finalizeAbandonedAfter: number | null;
     tick: number;
     sessionCache: number;
     maxConcurrentPerSession: number;
@@ -201,7 +202,12 @@ export async function runWorker(o: ServeOptions) {
         modelHash: servedModelHash,
         meter,
         evidence: { tsmDir: o.tsm, allowSimulated: o.dev, gpu },
-        claim: { ...DEFAULT_CLAIM_POLICY, minAmount: toNano(o.claimMin), intervalSeconds: o.claimInterval },
+        claim: {
+            ...DEFAULT_CLAIM_POLICY,
+            minAmount: toNano(o.claimMin),
+            intervalSeconds: o.claimInterval,
+            finalizeAbandonedAfterSeconds: o.finalizeAbandonedAfter,
+        },
         refreshMarginSeconds: 3600,
         sessionCacheSeconds: o.sessionCache,
         maxConcurrentPerSession: o.maxConcurrentPerSession,
@@ -287,6 +293,16 @@ program
     .option('--port <port>', 'port to listen on', (v) => positiveInt('--port', v), 8443)
     .option('--claim-min <ton>', 'claim a session once this much is unclaimed', '1')
     .option('--claim-interval <seconds>', 'or this long after its last claim', (v) => positiveInt('--claim-interval', v), 3600)
+    .option(
+        '--finalize-abandoned-after <seconds>',
+        `finalize a session this long after its claim window if its client has not (releasing the Provider's collateral; costs ${fromNano(FINALIZE_ABANDONED_VALUE)} TON each), or off`,
+        (v) => {
+            if (v === 'off') return null;
+            if (!/^[1-9][0-9]*$/.test(v)) throw new UsageError(`--finalize-abandoned-after must be a number of seconds or off, got ${v}`);
+            return Number(v);
+        },
+        DEFAULT_CLAIM_POLICY.finalizeAbandonedAfterSeconds,
+    )
     .option(
         '--tick <seconds>',
         'seconds between background passes (attestation refresh, acknowledging new sessions, claims)',

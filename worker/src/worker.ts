@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'crypto';
 import type { Logger } from 'pino';
 import {
     CLAIM_VALUE,
+    FINALIZE_ABANDONED_VALUE,
     Listing,
     Root,
     ATTESTATION_VALUE,
@@ -18,14 +19,17 @@ import {
     SESSION_CLOSING,
     SESSION_FINALIZED,
     SESSION_OPEN,
+    SESSION_RELEASE_FAILED,
     SESSION_STATUS_NAMES,
     bufferToBigInt,
     buildSignatureChain,
     claimWindowEnd,
+    loadSessionSettlement,
     servingEnd,
     clientKeyHashOf,
     parseAttestationProof,
     storeClaimUsage,
+    storeFinalizeSession,
     storeSubmitAttestation,
 } from '../../wrappers';
 import { ChainAccess, ChainUnavailable, onChain, waitFor } from '../../protocol/chain';
@@ -78,6 +82,11 @@ export interface ClaimPolicy {
     minAmount: bigint; // claim once this much is unclaimed...
     intervalSeconds: number; // ...or this long after the last claim...
     deadlineMarginSeconds: number; // ...or this close to the deadline (a session never claimed by its deadline is a timeout)
+    // Finalize a session this long after its claim window when its client has not (null: never).
+    // Until someone finalizes, the Provider's collateral for it stays locked. Long enough that a
+    // client who only wants its budget back finalizes first (the worker pays for the finalize,
+    // and what the chain does not spend of it goes to the client).
+    finalizeAbandonedAfterSeconds: number | null;
 }
 
 export interface WorkerOptions {
@@ -131,7 +140,15 @@ function answerContext(session: Address, requestId: string, requestHash: Buffer)
     return Buffer.concat([Buffer.from(session.toRawString()), Buffer.from('|' + requestId + '|'), requestHash]);
 }
 
-export const DEFAULT_CLAIM_POLICY: ClaimPolicy = { minAmount: 1_000_000_000n, intervalSeconds: 3600, deadlineMarginSeconds: 1800 };
+export const DEFAULT_CLAIM_POLICY: ClaimPolicy = {
+    minAmount: 1_000_000_000n,
+    intervalSeconds: 3600,
+    deadlineMarginSeconds: 1800,
+    finalizeAbandonedAfterSeconds: 86_400,
+};
+// A FinalizeSession that did not land (the chain refused it, or it is still on its way) is sent
+// again after this long, not on every pass.
+const FINALIZE_RETRY_SECONDS = 600;
 
 export class Worker {
     readonly stats = { requests: 0, refused: 0, tokens: NO_USAGE, claims: 0 };
@@ -152,6 +169,8 @@ export class Worker {
     private readonly rows: RowAuthenticator;
     private lastClaimAt = new Map<string, number>();
     private lateClaims = new Set<string>(); // sessions claimed once past the window by this machine's clock
+    private givenUp = new Set<string>(); // sessions whose latest receipt missed the claim window (logged once)
+    private finalizeSentAt = new Map<string, number>(); // sessions left open by their clients, finalized by this worker
     private listingCache: ChainRead<Listing | null> | undefined;
     private readsInFlight = new Map<string, Promise<unknown>>(); // by what they read (sharedRead)
     private attestedUntil: number | null = null;
@@ -757,7 +776,11 @@ export class Worker {
             const s = await readSession(this.o.chain, address);
             if (!s || s.status === Number(SESSION_FINALIZED)) {
                 this.o.meter.markSettled(address);
-                this.lateClaims.delete(address.toRawString());
+                this.forget(address.toRawString());
+                continue;
+            }
+            if (this.abandoned(s)) {
+                await this.finalizeAbandoned(address, s);
                 continue;
             }
             // The latest receipt the Session pays: none of its requests accepted after the close or
@@ -774,12 +797,15 @@ export class Worker {
             if (late) {
                 const blockTime = this.o.chain.latestBlockTime?.();
                 const key = address.toRawString();
+                if (this.givenUp.has(key)) continue;
                 if (blockTime === undefined || blockTime > windowEnd - LATE_CLAIM_MARGIN_SECONDS || this.lateClaims.has(key)) {
                     this.o.log.error(
                         { session: address.toString(), seqno: latest.seqno },
                         'claim window over before the latest receipt was claimed',
                     );
-                    this.o.meter.markSettled(address);
+                    // Kept while it may still need finalizing (abandoned), else done with.
+                    if (this.o.claim.finalizeAbandonedAfterSeconds === null) this.o.meter.markSettled(address);
+                    else this.givenUp.add(key);
                     this.lateClaims.delete(key);
                     continue;
                 }
@@ -823,6 +849,51 @@ export class Worker {
             this.o.log.info({ session: address.toString(), seqno: latest.seqno, amountDue: latest.amountDue.toString() }, 'claimed');
         }
         return claimed;
+    }
+
+    // Whether a session's client left it open (or its collateral release bounced) long past its
+    // claim window, by both this machine's clock and the chain's newest block (the Session refuses
+    // a finalize before the window is over by its own clock), with a collateral worth releasing:
+    // more than twice what the finalize costs (so that clients who open small sessions to abandon
+    // them cost the worker less than the stake it gets back).
+    private abandoned(s: SessionState): boolean {
+        const after = this.o.claim.finalizeAbandonedAfterSeconds;
+        if (after === null || !s.terms) return false;
+        const finalizable = [SESSION_OPEN, SESSION_CLOSING, SESSION_RELEASE_FAILED].some((status) => s.status === Number(status));
+        const windowEnd = claimWindowEnd(s.status, s.deadline, s.closedAt, Number(s.terms.closeGracePeriod));
+        const now = Math.min(this.o.chain.now(), this.o.chain.latestBlockTime?.() ?? Infinity);
+        if (!finalizable || now <= windowEnd + after) return false;
+        return loadSessionSettlement(s.terms.settlement.beginParse()).collateral > 2n * FINALIZE_ABANDONED_VALUE;
+    }
+
+    // Finalizes a session its client left open, so that the Provider's collateral for it is
+    // released (and the client refunded). Not waited for: the next pass sees it finalized. A
+    // failure is logged and never stops the claims of the pass.
+    private async finalizeAbandoned(address: Address, s: SessionState) {
+        const key = address.toRawString();
+        const now = this.o.chain.now();
+        if (now - (this.finalizeSentAt.get(key) ?? -Infinity) < FINALIZE_RETRY_SECONDS) return;
+        this.finalizeSentAt.set(key, now);
+        const session = address.toString();
+        const body = beginCell()
+            .store(storeFinalizeSession({ $$type: 'FinalizeSession', queryId: 0n }))
+            .endCell();
+        try {
+            await this.send(address, FINALIZE_ABANDONED_VALUE, body, 'finalize an abandoned session');
+            this.o.log.info(
+                { session, status: SESSION_STATUS_NAMES[s.status], claimed: s.claimed.toString() },
+                'finalizing a session its client left open past its claim window (its collateral is released)',
+            );
+        } catch (e) {
+            this.o.log.warn({ session, err: (e as Error).message }, 'finalizing an abandoned session failed; retried later');
+        }
+    }
+
+    private forget(key: string) {
+        this.lateClaims.delete(key);
+        this.givenUp.delete(key);
+        this.finalizeSentAt.delete(key);
+        this.lastClaimAt.delete(key);
     }
 
     // The latest receipt of a session that counts no request accepted after `end`. Receipts are
