@@ -734,11 +734,17 @@ describe('worker and client SDK', () => {
                 await session.chat(ask('one'));
                 await net.worker.claimDue(true);
                 expect(await provider().getLocked()).toBeLessThan(2n * FINALIZE_ABANDONED_VALUE);
+                const tracked = () => net.worker.o.meter.unsettled().map((a) => a.toRawString());
+                net.blockchain.now = session.finalizableAt().at - 1; // (claims may still come)
+                await net.worker.claimDue();
+                expect(tracked()).toContain(session.address.toRawString());
                 net.blockchain.now = session.finalizableAt().at + after() + 1;
                 const sent = net.ledger.transactions.length;
                 await net.worker.claimDue();
                 expect(net.ledger.transactions.length).toBe(sent);
                 expect(await status(session)).toBe(Number(SESSION_OPEN));
+                // all claimed and the window over: the worker is done with it (no longer read on every pass)
+                expect(tracked()).not.toContain(session.address.toRawString());
                 await session.finalize();
             });
 
@@ -787,6 +793,7 @@ describe('worker and client SDK', () => {
                 await net.worker.claimDue();
                 expect(net.ledger.transactions.length).toBe(before);
                 expect(await status(next)).toBe(Number(SESSION_OPEN));
+                expect(net.worker.o.meter.unsettled().map((a) => a.toRawString())).not.toContain(next.address.toRawString());
                 await next.finalize();
                 session = next;
             });

@@ -775,8 +775,7 @@ export class Worker {
         for (const address of only ? [only] : this.o.meter.unsettled()) {
             const s = await readSession(this.o.chain, address);
             if (!s || s.status === Number(SESSION_FINALIZED)) {
-                this.o.meter.markSettled(address);
-                this.forget(address.toRawString());
+                this.doneWith(address);
                 continue;
             }
             if (this.abandoned(s)) {
@@ -787,7 +786,12 @@ export class Worker {
             // the deadline (one accepted while this worker had not seen the close yet is not paid).
             const end = servingEnd(s.status, s.deadline, s.closedAt);
             const latest = s.terms && this.payableReceipt(address, s, end);
-            if (!latest || latest.seqno <= s.seqno || !s.terms) continue;
+            if (!latest || latest.seqno <= s.seqno || !s.terms) {
+                // All claimed: once the window is over, a session this worker will not finalize
+                // needs nothing more from it (and is no longer read on every pass).
+                if (this.windowOverBy(s, 0) && !this.willFinalize(s)) this.doneWith(address);
+                continue;
+            }
             const now = this.o.chain.now();
             const windowEnd = claimWindowEnd(s.status, s.deadline, s.closedAt, Number(s.terms.closeGracePeriod));
             // The Session refuses a claim after its window, by the chain's clock. When this machine's
@@ -804,8 +808,8 @@ export class Worker {
                         'claim window over before the latest receipt was claimed',
                     );
                     // Kept while it may still need finalizing (abandoned), else done with.
-                    if (this.o.claim.finalizeAbandonedAfterSeconds === null) this.o.meter.markSettled(address);
-                    else this.givenUp.add(key);
+                    if (this.willFinalize(s)) this.givenUp.add(key);
+                    else this.doneWith(address);
                     this.lateClaims.delete(key);
                     continue;
                 }
@@ -851,19 +855,28 @@ export class Worker {
         return claimed;
     }
 
-    // Whether a session's client left it open (or its collateral release bounced) long past its
-    // claim window, by both this machine's clock and the chain's newest block (the Session refuses
-    // a finalize before the window is over by its own clock), with a collateral worth releasing:
-    // more than twice what the finalize costs (so that clients who open small sessions to abandon
-    // them cost the worker less than the stake it gets back).
-    private abandoned(s: SessionState): boolean {
-        const after = this.o.claim.finalizeAbandonedAfterSeconds;
-        if (after === null || !s.terms) return false;
-        const finalizable = [SESSION_OPEN, SESSION_CLOSING, SESSION_RELEASE_FAILED].some((status) => s.status === Number(status));
-        const windowEnd = claimWindowEnd(s.status, s.deadline, s.closedAt, Number(s.terms.closeGracePeriod));
-        const now = Math.min(this.o.chain.now(), this.o.chain.latestBlockTime?.() ?? Infinity);
-        if (!finalizable || now <= windowEnd + after) return false;
+    // Whether this worker finalizes the session if its client leaves it open: when the policy
+    // says so and its collateral is worth releasing, more than twice what the finalize costs (so
+    // that clients who open small sessions to abandon them cost the worker less than the stake it
+    // gets back).
+    private willFinalize(s: SessionState): boolean {
+        if (this.o.claim.finalizeAbandonedAfterSeconds === null || !s.terms) return false;
         return loadSessionSettlement(s.terms.settlement.beginParse()).collateral > 2n * FINALIZE_ABANDONED_VALUE;
+    }
+
+    // Whether the session's claim window ended more than `seconds` ago by both this machine's
+    // clock and the chain's newest block (the Session judges by its own clock).
+    private windowOverBy(s: SessionState, seconds: number): boolean {
+        if (!s.terms) return false;
+        const windowEnd = claimWindowEnd(s.status, s.deadline, s.closedAt, Number(s.terms.closeGracePeriod));
+        return Math.min(this.o.chain.now(), this.o.chain.latestBlockTime?.() ?? Infinity) > windowEnd + seconds;
+    }
+
+    // Whether a session's client left it open (or its collateral release bounced) long past its
+    // claim window, and this worker finalizes it.
+    private abandoned(s: SessionState): boolean {
+        const finalizable = [SESSION_OPEN, SESSION_CLOSING, SESSION_RELEASE_FAILED].some((status) => s.status === Number(status));
+        return finalizable && this.willFinalize(s) && this.windowOverBy(s, this.o.claim.finalizeAbandonedAfterSeconds!);
     }
 
     // Finalizes a session its client left open, so that the Provider's collateral for it is
@@ -889,7 +902,10 @@ export class Worker {
         }
     }
 
-    private forget(key: string) {
+    // The session needs nothing more from this worker: its records are trimmed and it is no longer read.
+    private doneWith(address: Address) {
+        this.o.meter.markSettled(address);
+        const key = address.toRawString();
         this.lateClaims.delete(key);
         this.givenUp.delete(key);
         this.finalizeSentAt.delete(key);
