@@ -249,7 +249,7 @@ function workerControl(
                     minAmount: toNano('1000'),
                     intervalSeconds: 86_400,
                     deadlineMarginSeconds: 600,
-                    finalizeAbandonedAfterSeconds: 86_400,
+                    finalizeAbandonedAfterSeconds: 7 * 86_400,
                     ...w.claim,
                 },
                 refreshMarginSeconds: 3600,

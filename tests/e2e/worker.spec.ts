@@ -19,6 +19,7 @@ import {
     ProtocolParams,
     NO_USAGE,
     Provider,
+    SESSION_CLOSING,
     SESSION_FINALIZED,
     SESSION_OPEN,
     SESSION_RELEASE_FAILED,
@@ -658,9 +659,13 @@ describe('worker and client SDK', () => {
             const provider = () => net.blockchain.openContract(Provider.fromAddress(net.provider));
             const balance = async (a: Address) => (await net.blockchain.getContract(a)).balance;
             const status = async (s: ClientSession) => (await s.refresh()).status;
+            const tracked = () => net.worker.o.meter.unsettled().map((a) => a.toRawString());
             const after = () => net.worker.o.claim.finalizeAbandonedAfterSeconds!;
+            const slashes = async () => (await provider().getStats()).slashCount;
+            // the worker's per-session memory of its finalizes
+            const attempts = () => (net.worker as unknown as { finalizeAttempts: Map<string, unknown> }).finalizeAttempts;
 
-            it('are finalized by the worker a day after their claim window, not sooner: collateral released, client refunded, the worker paying one finalize', async () => {
+            it('are finalized by the worker a week after their claim window, not sooner: collateral released, client refunded, the worker paying one finalize', async () => {
                 await setUp();
                 const served = await session.chat(ask('one'));
                 await net.worker.claimDue(true);
@@ -687,6 +692,7 @@ describe('worker and client SDK', () => {
                 await net.worker.claimDue();
                 expect(await status(session)).toBe(Number(SESSION_FINALIZED));
                 expect(await provider().getLocked()).toBe(0n);
+                expect(await slashes()).toBe(0n);
                 const spent = worker - (await balance(net.workerWallet.address));
                 expect(spent).toBeGreaterThanOrEqual(FINALIZE_ABANDONED_VALUE);
                 expect(spent).toBeLessThan(FINALIZE_ABANDONED_VALUE + toNano('0.01')); // and the wallet's own fee
@@ -694,10 +700,11 @@ describe('worker and client SDK', () => {
                 const refund = (await balance(net.client.address)) - clientBefore;
                 expect(refund).toBeGreaterThan(toNano('5') - served.receipt.amountDue);
                 expect(refund).toBeLessThan(held + FINALIZE_ABANDONED_VALUE);
-                // the next pass sees it over and forgets it, sending nothing
+                // the next pass sees it over and forgets it, sending nothing and keeping nothing
                 const finalized = net.ledger.transactions.length;
                 await net.worker.claimDue();
-                expect(net.worker.o.meter.unsettled().map((a) => a.toRawString())).not.toContain(session.address.toRawString());
+                expect(tracked()).not.toContain(session.address.toRawString());
+                expect(attempts().size).toBe(0);
                 expect(net.ledger.transactions.length).toBe(finalized);
             });
 
@@ -728,13 +735,26 @@ describe('worker and client SDK', () => {
                 (net.worker.o as { chain: ChainAccess }).chain = chain;
             });
 
+            it('with nothing claimed are never finalized by the worker (that finalize is a timeout: it would slash the Provider)', async () => {
+                await setUp();
+                await session.chat(ask('one')); // (its receipt never claimed)
+                await session.close();
+                net.blockchain.now = session.finalizableAt().at + after() + 1;
+                const sent = net.ledger.transactions.length;
+                await net.worker.claimDue();
+                expect(net.ledger.transactions.length).toBe(sent);
+                expect(await status(session)).toBe(Number(SESSION_CLOSING));
+                expect(await slashes()).toBe(0n);
+                expect(tracked()).not.toContain(session.address.toRawString()); // nothing more it can do
+                await session.finalize();
+            });
+
             it('are left alone when their collateral is worth less than twice what a finalize costs', async () => {
                 // 1% collateral: a 5 TON session locks 0.05 TON of stake, less than 2 x FINALIZE_ABANDONED_VALUE
                 await setUp({ params: { ...EXAMPLE_PARAMS, collateralBps: 100n } });
                 await session.chat(ask('one'));
                 await net.worker.claimDue(true);
                 expect(await provider().getLocked()).toBeLessThan(2n * FINALIZE_ABANDONED_VALUE);
-                const tracked = () => net.worker.o.meter.unsettled().map((a) => a.toRawString());
                 net.blockchain.now = session.finalizableAt().at - 1; // (claims may still come)
                 await net.worker.claimDue();
                 expect(tracked()).toContain(session.address.toRawString());
@@ -748,26 +768,42 @@ describe('worker and client SDK', () => {
                 await session.finalize();
             });
 
-            it('whose collateral release bounced are finalized again, so that the collateral is released', async () => {
+            it('whose collateral release bounced are finalized again at once, five times at most (10, 20, 40, 80 minutes apart)', async () => {
                 await setUp();
                 await session.chat(ask('one'));
+                await net.worker.claimDue(true);
                 await session.close();
                 net.blockchain.now = session.finalizableAt().at + 1;
                 const restore = await installStandIn(net.blockchain, net.provider, 'throw');
                 await session.finalize().catch(() => undefined); // (the SDK waits for a finalized Session)
                 expect(await status(session)).toBe(Number(SESSION_RELEASE_FAILED));
+                // while the Provider keeps refusing, each attempt costs a finalize: five, spaced out
+                const sends = jest.spyOn(net.worker.o.sender, 'send');
+                const sentBy: number[] = [];
+                for (const wait of [0, 599, 1, 700, 500, 2399, 1, 4799, 1, 100_000]) {
+                    net.blockchain.now += wait;
+                    await net.worker.claimDue();
+                    sentBy.push(sends.mock.calls.length);
+                }
+                // at 0, 600, 1800, 4200 and 9000 s; never again
+                expect(sentBy).toEqual([1, 1, 2, 2, 3, 3, 4, 4, 5, 5]);
+                expect(await status(session)).toBe(Number(SESSION_RELEASE_FAILED));
+                sends.mockRestore();
                 await restore();
-                const locked = await provider().getLocked();
-                expect(locked).toBeGreaterThan(0n);
-                net.blockchain.now = session.finalizableAt().at + after() + 1;
+                // once the Provider takes it (here: a restarted worker, which tries again)
+                await net.stopWorker();
+                await net.startWorker();
                 await net.worker.claimDue();
                 expect(await status(session)).toBe(Number(SESSION_FINALIZED));
                 expect(await provider().getLocked()).toBe(0n);
+                expect(await slashes()).toBe(0n);
             });
 
             it('whose latest receipt missed the claim window are finalized too, and none is with the policy off', async () => {
                 await setUp();
                 await session.chat(ask('one'));
+                await net.worker.claimDue(true);
+                await session.chat(ask('two'));
                 const restoreChain = await missTheClaimWindow();
                 const sent = net.ledger.transactions.length;
                 const errors = jest.spyOn(net.worker.o.log, 'error');
@@ -775,17 +811,18 @@ describe('worker and client SDK', () => {
                 expect(await net.worker.claimDue()).toEqual([]);
                 expect(net.ledger.transactions.length).toBe(sent);
                 expect(errors).toHaveBeenCalledTimes(1); // 'claim window over before the latest receipt was claimed', once
-                expect(net.worker.o.meter.unsettled().map((a) => a.toRawString())).toContain(session.address.toRawString()); // kept to be finalized
+                expect(tracked()).toContain(session.address.toRawString()); // kept to be finalized
                 errors.mockRestore();
                 restoreChain();
                 net.blockchain.now = session.finalizableAt().at + after() + 1;
                 await net.worker.claimDue();
                 expect(await status(session)).toBe(Number(SESSION_FINALIZED));
                 expect(await provider().getLocked()).toBe(0n);
+                expect(await slashes()).toBe(0n);
                 // with the policy off, a session left open stays as it is
-                await net.worker.attest(); // (a day later: attested again)
+                await net.worker.attest(); // (a week later: attested again)
                 const next = await openTracked();
-                await next.chat(ask('two'));
+                await next.chat(ask('three'));
                 await net.worker.claimDue(true);
                 (net.worker.o.claim as { finalizeAbandonedAfterSeconds: number | null }).finalizeAbandonedAfterSeconds = null;
                 net.blockchain.now = next.finalizableAt().at + 30 * 86_400;
@@ -793,7 +830,7 @@ describe('worker and client SDK', () => {
                 await net.worker.claimDue();
                 expect(net.ledger.transactions.length).toBe(before);
                 expect(await status(next)).toBe(Number(SESSION_OPEN));
-                expect(net.worker.o.meter.unsettled().map((a) => a.toRawString())).not.toContain(next.address.toRawString());
+                expect(tracked()).not.toContain(next.address.toRawString());
                 await next.finalize();
                 session = next;
             });

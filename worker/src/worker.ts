@@ -144,11 +144,13 @@ export const DEFAULT_CLAIM_POLICY: ClaimPolicy = {
     minAmount: 1_000_000_000n,
     intervalSeconds: 3600,
     deadlineMarginSeconds: 1800,
-    finalizeAbandonedAfterSeconds: 86_400,
+    finalizeAbandonedAfterSeconds: 7 * 86_400,
 };
-// A FinalizeSession that did not land (the chain refused it, or it is still on its way) is sent
-// again after this long, not on every pass.
+// A FinalizeSession that did not do its work (the chain refused it, it is still on its way, or the
+// collateral release bounced again) is sent again after 10 minutes, then 20, 40 and 80; after five
+// attempts the session is left to its client (until the worker restarts).
 const FINALIZE_RETRY_SECONDS = 600;
+const FINALIZE_ATTEMPTS = 5;
 
 export class Worker {
     readonly stats = { requests: 0, refused: 0, tokens: NO_USAGE, claims: 0 };
@@ -170,7 +172,8 @@ export class Worker {
     private lastClaimAt = new Map<string, number>();
     private lateClaims = new Set<string>(); // sessions claimed once past the window by this machine's clock
     private givenUp = new Set<string>(); // sessions whose latest receipt missed the claim window (logged once)
-    private finalizeSentAt = new Map<string, number>(); // sessions left open by their clients, finalized by this worker
+    // sessions left open by their clients that this worker finalized: when last, how many times
+    private finalizeAttempts = new Map<string, { at: number; count: number }>();
     private listingCache: ChainRead<Listing | null> | undefined;
     private readsInFlight = new Map<string, Promise<unknown>>(); // by what they read (sharedRead)
     private attestedUntil: number | null = null;
@@ -856,11 +859,12 @@ export class Worker {
     }
 
     // Whether this worker finalizes the session if its client leaves it open: when the policy
-    // says so and its collateral is worth releasing, more than twice what the finalize costs (so
-    // that clients who open small sessions to abandon them cost the worker less than the stake it
-    // gets back).
+    // says so, something was claimed (else the finalize is a timeout, which slashes the Provider's
+    // collateral) and its collateral is worth releasing, more than twice what the finalize costs
+    // (so that clients who open small sessions to abandon them cost the worker less than the stake
+    // it gets back).
     private willFinalize(s: SessionState): boolean {
-        if (this.o.claim.finalizeAbandonedAfterSeconds === null || !s.terms) return false;
+        if (this.o.claim.finalizeAbandonedAfterSeconds === null || !s.terms || s.seqno === 0) return false;
         return loadSessionSettlement(s.terms.settlement.beginParse()).collateral > 2n * FINALIZE_ABANDONED_VALUE;
     }
 
@@ -872,11 +876,13 @@ export class Worker {
         return Math.min(this.o.chain.now(), this.o.chain.latestBlockTime?.() ?? Infinity) > windowEnd + seconds;
     }
 
-    // Whether a session's client left it open (or its collateral release bounced) long past its
-    // claim window, and this worker finalizes it.
+    // Whether this worker finalizes the session now: its client left it open long past its claim
+    // window, or its collateral release bounced (settled: claims are over).
     private abandoned(s: SessionState): boolean {
-        const finalizable = [SESSION_OPEN, SESSION_CLOSING, SESSION_RELEASE_FAILED].some((status) => s.status === Number(status));
-        return finalizable && this.willFinalize(s) && this.windowOverBy(s, this.o.claim.finalizeAbandonedAfterSeconds!);
+        if (!this.willFinalize(s)) return false;
+        if (s.status === Number(SESSION_RELEASE_FAILED)) return true;
+        const open = s.status === Number(SESSION_OPEN) || s.status === Number(SESSION_CLOSING);
+        return open && this.windowOverBy(s, this.o.claim.finalizeAbandonedAfterSeconds!);
     }
 
     // Finalizes a session its client left open, so that the Provider's collateral for it is
@@ -884,10 +890,14 @@ export class Worker {
     // failure is logged and never stops the claims of the pass.
     private async finalizeAbandoned(address: Address, s: SessionState) {
         const key = address.toRawString();
-        const now = this.o.chain.now();
-        if (now - (this.finalizeSentAt.get(key) ?? -Infinity) < FINALIZE_RETRY_SECONDS) return;
-        this.finalizeSentAt.set(key, now);
         const session = address.toString();
+        const now = this.o.chain.now();
+        const tried = this.finalizeAttempts.get(key) ?? { at: -Infinity, count: 0 };
+        if (tried.count >= FINALIZE_ATTEMPTS || now - tried.at < FINALIZE_RETRY_SECONDS * 2 ** (tried.count - 1)) return;
+        this.finalizeAttempts.set(key, { at: now, count: tried.count + 1 });
+        if (tried.count + 1 === FINALIZE_ATTEMPTS) {
+            this.o.log.error({ session }, 'finalizing an abandoned session: last attempt; after it the session is left to its client');
+        }
         const body = beginCell()
             .store(storeFinalizeSession({ $$type: 'FinalizeSession', queryId: 0n }))
             .endCell();
@@ -908,7 +918,7 @@ export class Worker {
         const key = address.toRawString();
         this.lateClaims.delete(key);
         this.givenUp.delete(key);
-        this.finalizeSentAt.delete(key);
+        this.finalizeAttempts.delete(key);
         this.lastClaimAt.delete(key);
     }
 
