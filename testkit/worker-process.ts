@@ -28,7 +28,12 @@ async function main() {
         modelHash: DEMO_MODEL_HASH,
         meter: new Meter(join(o.dir, 'worker.sqlite'), LOCAL_GLOBAL_ID),
         evidence: { tsmDir: join(o.dir, 'no-tsm'), allowSimulated: true },
-        claim: { minAmount: toNano('1000'), intervalSeconds: 86_400, deadlineMarginSeconds: 600, finalizeAbandonedAfterSeconds: 7 * 86_400 },
+        claim: {
+            minAmount: toNano('1000'),
+            intervalSeconds: 86_400,
+            deadlineMarginSeconds: 600,
+            finalizeAbandonedAfterSeconds: 7 * 86_400,
+        },
         refreshMarginSeconds: 3600,
         sessionCacheSeconds: 3,
         maxConcurrentPerSession: 8,
