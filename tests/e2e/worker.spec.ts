@@ -741,12 +741,35 @@ describe('worker and client SDK', () => {
                 await session.close();
                 net.blockchain.now = session.finalizableAt().at + after() + 1;
                 const sent = net.ledger.transactions.length;
-                await net.worker.claimDue();
+                await net.worker.claimDue(); // the receipt given up (a read may lag: kept)
+                expect(tracked()).toContain(session.address.toRawString());
+                await net.worker.claimDue(); // still nothing claimed a week after the window: dropped
+                expect(tracked()).not.toContain(session.address.toRawString());
                 expect(net.ledger.transactions.length).toBe(sent);
                 expect(await status(session)).toBe(Number(SESSION_CLOSING));
                 expect(await slashes()).toBe(0n);
-                expect(tracked()).not.toContain(session.address.toRawString()); // nothing more it can do
                 await session.finalize();
+            });
+
+            it('whose release bounced with nothing claimed are settled: dropped at once, no claim or finalize sent', async () => {
+                await setUp();
+                await session.chat(ask('one')); // (its receipt never claimed)
+                await session.close();
+                net.blockchain.now = session.finalizableAt().at + 1;
+                // the client's finalize (a timeout) while the Provider refuses the release
+                const restore = await installStandIn(net.blockchain, net.provider, 'throw');
+                await session.finalize().catch(() => undefined); // (the SDK waits for a finalized Session)
+                expect(await status(session)).toBe(Number(SESSION_RELEASE_FAILED));
+                await restore();
+                const sends = jest.spyOn(net.worker.o.sender, 'send');
+                for (let pass = 0; pass < 3; pass++) {
+                    await net.worker.claimDue();
+                    net.blockchain.now += 3600;
+                }
+                expect(sends).not.toHaveBeenCalled();
+                expect(tracked()).not.toContain(session.address.toRawString());
+                sends.mockRestore();
+                await session.finalize(); // (the client retries the release)
             });
 
             it('are left alone when their collateral is worth less than twice what a finalize costs', async () => {
@@ -758,6 +781,12 @@ describe('worker and client SDK', () => {
                 net.blockchain.now = session.finalizableAt().at - 1; // (claims may still come)
                 await net.worker.claimDue();
                 expect(tracked()).toContain(session.address.toRawString());
+                // nor by a machine clock a month ahead while the newest block is inside the window
+                const chain = net.worker.o.chain;
+                (net.worker.o as { chain: ChainAccess }).chain = { ...chain, now: () => chain.now() + 30 * 86_400 };
+                await net.worker.claimDue();
+                expect(tracked()).toContain(session.address.toRawString());
+                (net.worker.o as { chain: ChainAccess }).chain = chain;
                 net.blockchain.now = session.finalizableAt().at + after() + 1;
                 const sent = net.ledger.transactions.length;
                 await net.worker.claimDue();
@@ -796,6 +825,31 @@ describe('worker and client SDK', () => {
                 await net.worker.claimDue();
                 expect(await status(session)).toBe(Number(SESSION_FINALIZED));
                 expect(await provider().getLocked()).toBe(0n);
+                expect(await slashes()).toBe(0n);
+            });
+
+            it('are kept through reads from an endpoint behind: absent, or with an older seqno', async () => {
+                await setUp();
+                await session.chat(ask('one'));
+                await net.worker.claimDue(true);
+                const state = require('../../protocol/state') as typeof import('../../protocol/state');
+                const read = jest.spyOn(state, 'readSession').mockResolvedValueOnce(null); // (no account yet)
+                await net.worker.claimDue();
+                expect(tracked()).toContain(session.address.toRawString());
+                const second = await session.chat(ask('two'));
+                expect((await net.worker.claimDue(true)).map((c) => c.seqno)).toEqual([second.receipt.seqno]);
+                // its last receipt missed the window, read once with no claim at all: kept, and finalized later
+                await session.chat(ask('three'));
+                const restoreChain = await missTheClaimWindow();
+                const real = (await state.readSession(net.chain, session.address))!;
+                read.mockResolvedValueOnce({ ...real, seqno: 0 });
+                await net.worker.claimDue();
+                expect(tracked()).toContain(session.address.toRawString());
+                read.mockRestore();
+                restoreChain();
+                net.blockchain.now = session.finalizableAt().at + after() + 1;
+                await net.worker.claimDue();
+                expect(await status(session)).toBe(Number(SESSION_FINALIZED));
                 expect(await slashes()).toBe(0n);
             });
 

@@ -771,18 +771,29 @@ export class Worker {
     // ---------------------------------------------------------------------------------------
 
     // Claims every session whose latest receipt is due under the claim policy (or all of them
-    // with `force`). Sessions over on-chain are marked settled.
+    // with `force`). Sessions over on-chain are marked settled; abandoned ones are finalized.
     // A session with no receipt claimed yet is always due: its first claim acknowledges it.
     async claimDue(force = false, only?: Address): Promise<{ session: Address; seqno: number; amountDue: bigint }[]> {
         const claimed: { session: Address; seqno: number; amountDue: bigint }[] = [];
         for (const address of only ? [only] : this.o.meter.unsettled()) {
             const s = await readSession(this.o.chain, address);
-            if (!s || s.status === Number(SESSION_FINALIZED)) {
+            if (!s) {
+                // A Session this worker served is never deleted (a finalized one stays as a
+                // tombstone): an endpoint that does not see it yet. Settling it here would lose its
+                // receipts.
+                this.o.log.warn({ session: address.toString() }, 'the session reads as absent (an endpoint behind?): kept');
+                continue;
+            }
+            if (s.status === Number(SESSION_FINALIZED)) {
                 this.doneWith(address);
                 continue;
             }
             if (this.abandoned(s)) {
                 await this.finalizeAbandoned(address, s);
+                continue;
+            }
+            if (s.status === Number(SESSION_RELEASE_FAILED)) {
+                this.doneWith(address); // settled, claims over: this worker does not retry its release
                 continue;
             }
             // The latest receipt the Session pays: none of its requests accepted after the close or
@@ -792,7 +803,7 @@ export class Worker {
             if (!latest || latest.seqno <= s.seqno || !s.terms) {
                 // All claimed: once the window is over, a session this worker will not finalize
                 // needs nothing more from it (and is no longer read on every pass).
-                if (this.windowOverBy(s, 0) && !this.willFinalize(s)) this.doneWith(address);
+                if (this.windowOverBy(s, 0) && !this.finalizeWorthIt(s)) this.doneWith(address);
                 continue;
             }
             const now = this.o.chain.now();
@@ -804,14 +815,19 @@ export class Worker {
             if (late) {
                 const blockTime = this.o.chain.latestBlockTime?.();
                 const key = address.toRawString();
-                if (this.givenUp.has(key)) continue;
+                if (this.givenUp.has(key)) {
+                    // (nothing ever claimed, long after the window: the worker will not finalize a timeout)
+                    if (s.seqno === 0 && this.windowOverBy(s, this.o.claim.finalizeAbandonedAfterSeconds!)) this.doneWith(address);
+                    continue;
+                }
                 if (blockTime === undefined || blockTime > windowEnd - LATE_CLAIM_MARGIN_SECONDS || this.lateClaims.has(key)) {
                     this.o.log.error(
                         { session: address.toString(), seqno: latest.seqno },
                         'claim window over before the latest receipt was claimed',
                     );
-                    // Kept while it may still need finalizing (abandoned), else done with.
-                    if (this.willFinalize(s)) this.givenUp.add(key);
+                    // Kept while it may still need finalizing (abandoned), else done with. (Whatever
+                    // seqno this read shows: one from an endpoint behind may be lower than the chain's.)
+                    if (this.finalizeWorthIt(s)) this.givenUp.add(key);
                     else this.doneWith(address);
                     this.lateClaims.delete(key);
                     continue;
@@ -858,13 +874,12 @@ export class Worker {
         return claimed;
     }
 
-    // Whether this worker finalizes the session if its client leaves it open: when the policy
-    // says so, something was claimed (else the finalize is a timeout, which slashes the Provider's
-    // collateral) and its collateral is worth releasing, more than twice what the finalize costs
-    // (so that clients who open small sessions to abandon them cost the worker less than the stake
-    // it gets back).
-    private willFinalize(s: SessionState): boolean {
-        if (this.o.claim.finalizeAbandonedAfterSeconds === null || !s.terms || s.seqno === 0) return false;
+    // Whether this worker finalizes the session if its client leaves it open and something was
+    // claimed: when the policy says so and its collateral is worth releasing, more than twice what
+    // the finalize costs (so that clients who open small sessions to abandon them cost the worker
+    // less than the stake it gets back).
+    private finalizeWorthIt(s: SessionState): boolean {
+        if (this.o.claim.finalizeAbandonedAfterSeconds === null || !s.terms) return false;
         return loadSessionSettlement(s.terms.settlement.beginParse()).collateral > 2n * FINALIZE_ABANDONED_VALUE;
     }
 
@@ -877,9 +892,10 @@ export class Worker {
     }
 
     // Whether this worker finalizes the session now: its client left it open long past its claim
-    // window, or its collateral release bounced (settled: claims are over).
+    // window, or its collateral release bounced (settled: claims are over). Never one with nothing
+    // claimed: that finalize is a timeout, which slashes the Provider's collateral.
     private abandoned(s: SessionState): boolean {
-        if (!this.willFinalize(s)) return false;
+        if (s.seqno === 0 || !this.finalizeWorthIt(s)) return false;
         if (s.status === Number(SESSION_RELEASE_FAILED)) return true;
         const open = s.status === Number(SESSION_OPEN) || s.status === Number(SESSION_CLOSING);
         return open && this.windowOverBy(s, this.o.claim.finalizeAbandonedAfterSeconds!);
