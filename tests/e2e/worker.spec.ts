@@ -700,6 +700,11 @@ describe('worker and client SDK', () => {
                 const refund = (await balance(net.client.address)) - clientBefore;
                 expect(refund).toBeGreaterThan(toNano('5') - served.receipt.amountDue);
                 expect(refund).toBeLessThan(held + FINALIZE_ABANDONED_VALUE);
+                // counted for the operator
+                expect(await (await fetch(`${net.workerUrl}/metrics`)).text()).toContain('cocoon_worker_abandoned_finalizes_total 1\n');
+                expect(((await (await fetch(`${net.workerUrl}/health`)).json()) as { stats: object }).stats).toMatchObject({
+                    abandonedFinalizes: 1,
+                });
                 // the next pass sees it over and forgets it, sending nothing and keeping nothing
                 const finalized = net.ledger.transactions.length;
                 await net.worker.claimDue();

@@ -17,7 +17,7 @@ const fakeWorker = {
     handleChat: async () => {
         throw new ApiError('unknown-session', 404, 'no Session there');
     },
-    stats: { requests: 0, refused: 0, tokens: NO_USAGE, claims: 0 },
+    stats: { requests: 0, refused: 0, tokens: NO_USAGE, claims: 0, abandonedFinalizes: 0 },
     o: { chain: { now: () => 0 } },
 } as unknown as Worker;
 

@@ -3,10 +3,10 @@
 // default: a TLS-terminating proxy or the TEE's own network stack exposes it. Bodies are HPKE
 // ciphertext; fastify logs method, URL and status only, never a body.
 import Fastify, { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import { Address } from '@ton/core';
+import { Address, fromNano } from '@ton/core';
 import { ApiError, MinuteCounter, jsonApi, parseOrRefuse, prometheusText } from '../../protocol/http';
 import { requestEnvelopeSchema } from '../../protocol/worker-api';
-import { TOKEN_FIELDS } from '../../wrappers';
+import { FINALIZE_ABANDONED_VALUE, TOKEN_FIELDS } from '../../wrappers';
 import { encodeAttestationRequest } from '../../protocol/verifier-api';
 import { Worker } from './worker';
 
@@ -101,6 +101,12 @@ export const workerStatusRoutes: FastifyPluginAsync<{ worker: Worker }> = async 
                 samples: TOKEN_FIELDS.map((f) => [{ class: f.replace(/Tokens$/, '') }, s.tokens[f]] as [Record<string, string>, bigint]),
             },
             { name: 'cocoon_worker_claims_total', help: 'Claims confirmed on-chain.', type: 'counter', samples: [[{}, s.claims]] },
+            {
+                name: 'cocoon_worker_abandoned_finalizes_total',
+                help: `FinalizeSession messages sent for sessions their clients left open (${fromNano(FINALIZE_ABANDONED_VALUE)} TON each).`,
+                type: 'counter',
+                samples: [[{}, s.abandonedFinalizes]],
+            },
             {
                 name: 'cocoon_worker_attested_until',
                 help: 'Unix time the attestation expires (0 if none).',

@@ -153,7 +153,7 @@ const FINALIZE_RETRY_SECONDS = 600;
 const FINALIZE_ATTEMPTS = 5;
 
 export class Worker {
-    readonly stats = { requests: 0, refused: 0, tokens: NO_USAGE, claims: 0 };
+    readonly stats = { requests: 0, refused: 0, tokens: NO_USAGE, claims: 0, abandonedFinalizes: 0 };
     private seenEnvelopes = new Set<string>(); // session|enc of the envelopes opened, the oldest forgotten first
     // Sessions read from the chain (null: no Session there, so junk addresses cost one read each
     // per cache period), at most SESSION_CACHE_SIZE of them.
@@ -919,6 +919,7 @@ export class Worker {
             .endCell();
         try {
             await this.send(address, FINALIZE_ABANDONED_VALUE, body, 'finalize an abandoned session');
+            this.stats.abandonedFinalizes += 1;
             this.o.log.info(
                 { session, status: SESSION_STATUS_NAMES[s.status], claimed: s.claimed.toString() },
                 'finalizing a session its client left open past its claim window (its collateral is released)',
