@@ -664,6 +664,15 @@ describe('worker and client SDK', () => {
             const slashes = async () => (await provider().getStats()).slashCount;
             // the worker's per-session memory of its finalizes
             const attempts = () => (net.worker as unknown as { finalizeAttempts: Map<string, unknown> }).finalizeAttempts;
+            // A pass sends nothing: the session stays open, and the worker is done with it (no
+            // longer read on every pass).
+            async function expectLeftToItsClient(s: ClientSession) {
+                const sent = net.ledger.transactions.length;
+                await net.worker.claimDue();
+                expect(net.ledger.transactions.length).toBe(sent);
+                expect(await status(s)).toBe(Number(SESSION_OPEN));
+                expect(tracked()).not.toContain(s.address.toRawString());
+            }
 
             it('are finalized by the worker a week after their claim window, not sooner: collateral released, client refunded, the worker paying one finalize', async () => {
                 await setUp();
@@ -793,12 +802,7 @@ describe('worker and client SDK', () => {
                 expect(tracked()).toContain(session.address.toRawString());
                 (net.worker.o as { chain: ChainAccess }).chain = chain;
                 net.blockchain.now = session.finalizableAt().at + after() + 1;
-                const sent = net.ledger.transactions.length;
-                await net.worker.claimDue();
-                expect(net.ledger.transactions.length).toBe(sent);
-                expect(await status(session)).toBe(Number(SESSION_OPEN));
-                // all claimed and the window over: the worker is done with it (no longer read on every pass)
-                expect(tracked()).not.toContain(session.address.toRawString());
+                await expectLeftToItsClient(session); // (all claimed, the window over)
                 await session.finalize();
             });
 
@@ -885,11 +889,7 @@ describe('worker and client SDK', () => {
                 await net.worker.claimDue(true);
                 (net.worker.o.claim as { finalizeAbandonedAfterSeconds: number | null }).finalizeAbandonedAfterSeconds = null;
                 net.blockchain.now = next.finalizableAt().at + 30 * 86_400;
-                const before = net.ledger.transactions.length;
-                await net.worker.claimDue();
-                expect(net.ledger.transactions.length).toBe(before);
-                expect(await status(next)).toBe(Number(SESSION_OPEN));
-                expect(tracked()).not.toContain(next.address.toRawString());
+                await expectLeftToItsClient(next);
                 await next.finalize();
                 session = next;
             });
