@@ -632,6 +632,9 @@ describe('worker and client SDK', () => {
             }
         });
 
+        // The sessions the worker still reads on its passes (not settled in its meter).
+        const tracked = () => net.worker.o.meter.unsettled().map((a) => a.toRawString());
+
         // Closes the session and lets its claim window pass with its latest receipt unclaimed: the
         // newest block an endpoint reported, 5 s before the window's end, leaves a claim too little
         // time to land. Returns what puts the worker's chain back.
@@ -651,7 +654,7 @@ describe('worker and client SDK', () => {
             await missTheClaimWindow();
             const sent = net.ledger.transactions.length;
             expect(await net.worker.claimDue()).toEqual([]);
-            expect(net.worker.o.meter.unsettled().map((a) => a.toRawString())).not.toContain(session.address.toRawString());
+            expect(tracked()).not.toContain(session.address.toRawString());
             expect(net.ledger.transactions.length).toBe(sent); // nothing sent
         });
 
@@ -659,7 +662,6 @@ describe('worker and client SDK', () => {
             const provider = () => net.blockchain.openContract(Provider.fromAddress(net.provider));
             const balance = async (a: Address) => (await net.blockchain.getContract(a)).balance;
             const status = async (s: ClientSession) => (await s.refresh()).status;
-            const tracked = () => net.worker.o.meter.unsettled().map((a) => a.toRawString());
             const after = () => net.worker.o.claim.finalizeAbandonedAfterSeconds!;
             const slashes = async () => (await provider().getStats()).slashCount;
             // the worker's per-session memory of its finalizes
