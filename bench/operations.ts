@@ -25,6 +25,8 @@ import {
     GAS_SESSION_OPEN,
     GAS_SESSION_TOP_UP,
     GAS_SESSION_REPORT_EQUIVOCATION,
+    GAS_SESSION_REVOCATION_VERIFIED,
+    GAS_SESSION_SUBMIT_REVOCATION,
     GAS_PROVIDER_SLASH,
     GAS_PROVIDER_SUBMIT_REVOCATION,
     GAS_ROOT_REGISTER_PROVIDER,
@@ -89,6 +91,7 @@ export const GAS_BUDGETS: Record<string, bigint> = {
     'session.topUp': GAS_SESSION_TOP_UP,
     'session.finalize': GAS_SESSION_FINALIZE,
     'session.finalize.timeout': GAS_SESSION_FINALIZE,
+    'session.finalize.byOther': GAS_SESSION_FINALIZE,
     'provider.releaseCollateral': GAS_PROVIDER_RELEASE_COLLATERAL,
     'provider.releaseCollateral.slash': GAS_PROVIDER_RELEASE_COLLATERAL,
     'root.depositTreasury': GAS_ROOT_DEPOSIT_TREASURY,
@@ -98,6 +101,8 @@ export const GAS_BUDGETS: Record<string, bigint> = {
     'root.verifyRevocation': GAS_ROOT_VERIFY_ATTESTATION,
     'session.cancel': GAS_SESSION_FINALIZE,
     'provider.revocationVerified': GAS_PROVIDER_SLASH,
+    'session.submitRevocation': GAS_SESSION_SUBMIT_REVOCATION,
+    'session.revocationVerified': GAS_SESSION_REVOCATION_VERIFIED,
     'provider.slashForEquivocation.fullQueue': GAS_PROVIDER_SLASH,
     'provider.releaseCollateral.slashFullQueue': GAS_PROVIDER_RELEASE_COLLATERAL,
 };
@@ -257,6 +262,13 @@ async function measureSessions(out: Measurements) {
     out['session.accepted'] = measureTx(findTx(opened.transactions, prov.provider.address, session.address));
     // opened while the attestation is fresh; left without receipts until its deadline
     const timedOut = await sendOpenSession(p, prov.owner.address, { client: 'bench-client-2' });
+    // and one its client will leave open, to be finalized by someone else (below)
+    const left = await sendOpenSession(p, prov.owner.address, { client: 'bench-client-left' });
+    await left.session.send(
+        prov.owner.getSender(),
+        { value: toNano('0.05') },
+        { $$type: 'ClaimUsage', queryId: 0n, ...signedReceipt(p, left.session.address, prov.enclave, 1, 2_000_000n, 1_000_000n) },
+    );
     const claimed = await session.send(
         prov.owner.getSender(),
         { value: toNano('0.05') },
@@ -300,6 +312,13 @@ async function measureSessions(out: Measurements) {
     out['session.finalize.timeout'] = measureTx(findTx(slash.transactions, timedOut.client.address, timedOut.session.address));
     out['provider.releaseCollateral.slash'] = measureTx(findTx(slash.transactions, timedOut.session.address, prov.provider.address));
 
+    // A session finalized by someone other than its client (a worker ending a session its client
+    // left open): the most messages a finalize sends (the client's escrow and the finalizer's change apart)
+    p.blockchain.now = Math.max(p.blockchain.now!, Number(await left.session.getDeadline()) + grace + 1);
+    const finalizer = await p.blockchain.treasury('bench-finalizer');
+    const byOther = await left.session.send(finalizer.getSender(), { value: toNano('0.2') }, { $$type: 'FinalizeSession', queryId: 0n });
+    out['session.finalize.byOther'] = measureTx(findTx(byOther.transactions, finalizer.address, left.session.address));
+
     // An escrow the Provider never answered (a stand-in that swallows LockCollateral), taken back
     const silentOwner = await p.blockchain.treasury('bench-silent-owner');
     await installStandIn(p.blockchain, (await providerForOwner(p.root.address, silentOwner.address)).address, 'swallow');
@@ -330,6 +349,21 @@ async function measureSessions(out: Measurements) {
         revoked.enclave,
         Number((await revoked.provider.getAttestation())!.issuedAt),
     );
+    // at a session of that key first (with a claim, so its settlement pays a protocol fee): the
+    // reporter pays for ending it, the most a Session's RevocationVerified sends
+    const s4 = await sendOpenSession(q, revoked.owner.address, { client: 'bench-client-revoked' });
+    await s4.session.send(
+        revoked.owner.getSender(),
+        { value: toNano('0.05') },
+        { $$type: 'ClaimUsage', queryId: 0n, ...signedReceipt(q, s4.session.address, revoked.enclave, 1, 2_000_000n, 1_000_000n) },
+    );
+    const atSession = await s4.session.send(
+        reporter.getSender(),
+        { value: toNano('0.3') },
+        { $$type: 'SubmitRevocation', queryId: 0n, proof, signatures },
+    );
+    out['session.submitRevocation'] = measureTx(findTx(atSession.transactions, reporter.address, s4.session.address));
+    out['session.revocationVerified'] = measureTx(findTx(atSession.transactions, q.root.address, s4.session.address));
     const rv = await revoked.provider.send(
         reporter.getSender(),
         { value: toNano('0.2') },

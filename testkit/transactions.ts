@@ -32,6 +32,32 @@ export function requireNoFailure(transactions: Iterable<Transaction>, what: stri
     if (failure) throw new Error(`${what} failed: ${failure.reason} at ${failure.account.toString()}`);
 }
 
+// The values of the internal messages `from` sent to `to` in these transactions, in order: what
+// a contract paid out to whom.
+export function valuesSent(transactions: BlockchainTransaction[], from: Address, to: Address): bigint[] {
+    const out: bigint[] = [];
+    for (const tx of transactions) {
+        for (const m of tx.outMessages.values()) {
+            if (m.info.type === 'internal' && m.info.src.equals(from) && m.info.dest.equals(to)) out.push(m.info.value.coins);
+        }
+    }
+    return out;
+}
+
+// The total value of the internal messages these transactions sent to `to`, from anyone.
+export function valueReceived(transactions: BlockchainTransaction[], to: Address): bigint {
+    let total = 0n;
+    for (const tx of transactions) {
+        for (const m of tx.outMessages.values()) if (m.info.type === 'internal' && m.info.dest.equals(to)) total += m.info.value.coins;
+    }
+    return total;
+}
+
+// The storage fee a transaction paid (the account's rent since its previous transaction).
+export function storageFee(tx: BlockchainTransaction): bigint {
+    return tx.description.type === 'generic' ? (tx.description.storagePhase?.storageFeesCollected ?? 0n) : 0n;
+}
+
 // Opcodes of the events (external out messages) the transactions emitted, in order.
 export function eventOpcodes(transactions: BlockchainTransaction[]): number[] {
     const out: number[] = [];

@@ -43,6 +43,8 @@ import {
     signedReceipt,
     submitAttestation,
     signedRevocation,
+    valueReceived,
+    valuesSent,
 } from '../testkit';
 
 const BPS = 10_000n;
@@ -356,10 +358,15 @@ describe('issue 11 attacks', () => {
             expect(await session.getStatus()).toBe(SESSION_RELEASE_FAILED);
             await restore();
             expect(await prov.provider.getLocked()).toBeGreaterThan(0n);
-            const retry = await finalize(session, await p.blockchain.treasury('anyone'));
+            const anyone = await p.blockchain.treasury('anyone');
+            const retry = await finalize(session, anyone); // (0.2 TON)
             expect(retry.transactions).toHaveTransaction({ from: session.address, to: prov.provider.address, success: true });
             expect(await prov.provider.getLocked()).toBe(0n);
             expect(await session.getStatus()).toBe(SESSION_FINALIZED);
+            // the client's refund left with the first finalize: the retry's change goes to whoever retried
+            expect(valuesSent(retry.transactions, session.address, client.address)).toEqual([]);
+            expect(valuesSent(retry.transactions, session.address, anyone.address)).toHaveLength(1);
+            expect(toNano('0.2') - valueReceived(retry.transactions, anyone.address)).toBeLessThan(toNano('0.02'));
             // and only once
             const again = await finalize(session, client);
             expect(again.transactions).toHaveTransaction({ to: session.address, success: false });

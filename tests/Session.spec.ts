@@ -52,7 +52,11 @@ import {
     attestedProvider,
     deployProtocol,
     eventOpcodes,
+    findTx,
     makeEnclave,
+    storageFee,
+    valueReceived,
+    valuesSent,
     registerProvider,
     sendOpenSession,
     CLIENT_SESSION_KEY,
@@ -311,6 +315,7 @@ describe('Sessions', () => {
                     collateral: locked,
                     settled: 0n,
                     timedOut: true,
+                    payer: attacker.address,
                 },
             );
             expect(r.transactions).toHaveTransaction({ to: prov.provider.address, exitCode: Number(ERR_NOT_SESSION) });
@@ -623,6 +628,65 @@ describe('Sessions', () => {
             expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_VALUE_TOO_SMALL) });
             expect(await session.getStatus()).toBe(SESSION_CLOSING);
         });
+
+        // Whoever ends a session pays only what ending it costs. (Before, the finalizer's unused
+        // value went to the client too: a client who left its session for the worker to end was
+        // paid for it.)
+        it("someone else finalizes: the unclaimed escrow to the client, the rest of the finalizer's value back to it; TON conserved", async () => {
+            const budget = await session.getBudget();
+            await claim(session, prov.owner, signedReceipt(p, session.address, prov.enclave, 1, 2_000_000n, 1_000_000n));
+            const claimed = amountDue(tokens(2_000_000n, 1_000_000n), PRICES);
+            await session.send(client.getSender(), { value: toNano('0.05') }, { $$type: 'CloseSession', queryId: 0n });
+            p.blockchain.now! += GRACE + 1;
+            const worker = await p.blockchain.treasury('worker');
+            await snapshot(client.address, session.address, worker.address);
+            const held = (await p.blockchain.getContract(session.address)).balance;
+            const value = toNano('0.2');
+            const r = await finalize(session, worker, value);
+            expect(await session.getStatus()).toBe(SESSION_FINALIZED);
+            // the client: the balance before the finalize, less the tombstone's reserve and the
+            // protocol fee (the unclaimed budget, and the dust the opening left), in one message
+            const fee = claimed - netOfFee(claimed);
+            const escrow = held - storageFee(findTx(r.transactions, worker.address, session.address)) - SESSION_STORAGE_RESERVE - fee;
+            expect(escrow).toBeGreaterThanOrEqual(budget - claimed);
+            expect(escrow).toBeLessThan(budget - claimed + toNano('0.01'));
+            expect(valuesSent(r.transactions, session.address, client.address)).toEqual([escrow]);
+            // the finalizer: its value less the settlement's fees
+            expect(valuesSent(r.transactions, session.address, worker.address)).toHaveLength(1);
+            expect(value - valueReceived(r.transactions, worker.address)).toBeLessThan(toNano('0.025'));
+            // (the release leg's excess too: the Provider sends it to the finalizer, not the client)
+            expect(valuesSent(r.transactions, prov.provider.address, worker.address)).toHaveLength(1);
+            expect(valuesSent(r.transactions, prov.provider.address, client.address)).toEqual([]);
+            expect(await p.root.getTreasury()).toBe(fee);
+            expect(await prov.provider.getLocked()).toBe(0n);
+            expect((await p.blockchain.getContract(session.address)).balance).toBe(SESSION_STORAGE_RESERVE);
+            await ledger.expectConserved(r.transactions);
+        });
+
+        it('refuses a finalizer off the basechain: the change it gets back is priced for the basechain', async () => {
+            await claim(session, prov.owner, signedReceipt(p, session.address, prov.enclave, 1, 0n, 0n));
+            await session.send(client.getSender(), { value: toNano('0.05') }, { $$type: 'CloseSession', queryId: 0n });
+            p.blockchain.now! += GRACE + 1;
+            const masterchain = await p.blockchain.treasury('mc-finalizer', { workchain: -1 });
+            const r = await finalize(session, masterchain);
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: 138 }); // not a basechain address
+            expect(await session.getStatus()).toBe(SESSION_CLOSING);
+        });
+
+        it('the client finalizes: one refund, its escrow and its change together', async () => {
+            await claim(session, prov.owner, signedReceipt(p, session.address, prov.enclave, 1, 0n, 0n)); // (acknowledged: no timeout)
+            await session.send(client.getSender(), { value: toNano('0.05') }, { $$type: 'CloseSession', queryId: 0n });
+            p.blockchain.now! += GRACE + 1;
+            const held = (await p.blockchain.getContract(session.address)).balance;
+            const value = toNano('0.2');
+            const r = await finalize(session, client, value);
+            expect(valuesSent(r.transactions, session.address, client.address)).toHaveLength(1);
+            const escrow = held - storageFee(findTx(r.transactions, client.address, session.address)) - SESSION_STORAGE_RESERVE;
+            const spent = escrow + value - valueReceived(r.transactions, client.address); // the settlement's fees
+            expect(spent).toBeGreaterThan(0n);
+            expect(spent).toBeLessThan(toNano('0.025'));
+            expect((await p.blockchain.getContract(session.address)).balance).toBe(SESSION_STORAGE_RESERVE);
+        });
     });
 
     // A timeout is a session with no receipt at all claimed by the end of its claim window. A
@@ -642,7 +706,7 @@ describe('Sessions', () => {
             await snapshot(client.address, session.address, stranger.address);
             p.blockchain.now = (await windowEnd(session)) + 1;
 
-            const clientBefore = (await p.blockchain.getContract(client.address)).balance;
+            const held = (await p.blockchain.getContract(session.address)).balance;
             const finalizeValue = toNano('0.2');
             const r = await finalize(session, stranger, finalizeValue); // anyone may finalize; the refund goes to the client
             const slashed = (collateral * TEST_PARAMS.timeoutSlashBps) / BPS;
@@ -651,11 +715,16 @@ describe('Sessions', () => {
             expect(await p.root.getTreasury()).toBe(slashed); // no reporter reward, no compensation
             const stats = await prov.provider.getStats();
             expect([stats.slashed, stats.slashCount, stats.timeoutCount]).toEqual([slashed, 1n, 1n]);
-            // the client got its budget back and nothing from the slash (what it gets beyond its
-            // budget is the unused part of the finalizer's value, as for every finalize)
-            const gained = (await p.blockchain.getContract(client.address)).balance - clientBefore;
-            expect(gained).toBeGreaterThan(budget);
-            expect(gained).toBeLessThan(budget + finalizeValue);
+            // the client got its budget back (and the dust the opening left) and nothing from the
+            // slash; the finalizer the rest of its value
+            const escrow = held - storageFee(findTx(r.transactions, stranger.address, session.address)) - SESSION_STORAGE_RESERVE;
+            expect(escrow).toBeGreaterThanOrEqual(budget);
+            expect(escrow).toBeLessThan(budget + toNano('0.01'));
+            expect(valuesSent(r.transactions, session.address, client.address)).toEqual([escrow]);
+            expect(valuesSent(r.transactions, session.address, stranger.address)).toHaveLength(1);
+            expect(finalizeValue - valueReceived(r.transactions, stranger.address)).toBeLessThan(toNano('0.025'));
+            expect(valuesSent(r.transactions, prov.provider.address, stranger.address)).toHaveLength(1);
+            expect(valuesSent(r.transactions, prov.provider.address, client.address)).toEqual([]);
             expect(eventOpcodes(r.transactions)).toContain(0xc0c09105);
             expect((await p.blockchain.getContract(prov.provider.address)).balance).toBeGreaterThanOrEqual(await prov.provider.getStake());
             await ledger.expectConserved(r.transactions);
@@ -755,6 +824,30 @@ describe('Sessions', () => {
             // the whole budget back (less the gas of taking it back, paid from the 0.05 TON attached)
             expect((await p.blockchain.getContract(client.address)).balance - before).toBeGreaterThan(budget - toNano('0.01'));
             await ledger.expectConserved([...opened.result.transactions, ...early.transactions, ...r.transactions]);
+            await restore();
+        });
+
+        it('someone else takes it back for the client: the escrow to the client, the rest of its value to it', async () => {
+            const restore = await installStandIn(p.blockchain, prov.provider.address, 'swallow');
+            const client = await p.blockchain.treasury('client');
+            const session = p.blockchain.openContract(await sessionFor(p.root.address, prov.owner.address, client.address, 1n));
+            p.blockchain.now! += 1;
+            await sendOpenSession(p, prov.owner.address);
+            const budget = await session.getBudget();
+            p.blockchain.now! += Number(OPENING_TIMEOUT);
+            const stranger = await p.blockchain.treasury('stranger');
+            await snapshot(client.address, session.address, stranger.address);
+            const held = (await p.blockchain.getContract(session.address)).balance;
+            const value = toNano('0.05');
+            const r = await finalize(session, stranger, value);
+            expect(await session.getStatus()).toBe(SESSION_FINALIZED);
+            const escrow = held - storageFee(findTx(r.transactions, stranger.address, session.address)) - SESSION_STORAGE_RESERVE;
+            expect(escrow).toBeGreaterThanOrEqual(budget);
+            expect(valuesSent(r.transactions, session.address, client.address)).toEqual([escrow]);
+            expect(valuesSent(r.transactions, session.address, stranger.address)).toHaveLength(1);
+            expect(value - valueReceived(r.transactions, stranger.address)).toBeLessThan(toNano('0.006'));
+            expect((await p.blockchain.getContract(session.address)).balance).toBe(SESSION_STORAGE_RESERVE);
+            await ledger.expectConserved(r.transactions);
             await restore();
         });
 

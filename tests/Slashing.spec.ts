@@ -23,6 +23,7 @@ import {
     MAX_CLOCK_SKEW,
     GLOBAL_ID_TESTNET,
     SESSION_FINALIZED,
+    SESSION_STORAGE_RESERVE,
     STATUS_ACTIVE,
     STATUS_EXITING,
     STATUS_JAILED,
@@ -51,7 +52,10 @@ import {
     sendReportEquivocation,
     signedReceipt,
     signedRevocation,
+    storageFee,
     tokens,
+    valueReceived,
+    valuesSent,
 } from '../testkit';
 
 const BPS = 10_000n;
@@ -332,14 +336,22 @@ describe('Slashing', () => {
             await claim(1, 1_000_000n);
             const claimed = await session.getClaimed();
             const budget = await session.getBudget();
-            const clientBefore = (await p.blockchain.getContract(client.address)).balance;
-            const r = await submit(session, revocation());
+            const held = (await p.blockchain.getContract(session.address)).balance;
+            const treasury = await p.root.getTreasury();
+            const value = toNano('0.2');
+            const r = await submit(session, revocation(), value);
             expect(r.transactions).toHaveTransaction({ from: p.root.address, to: session.address, success: true });
             expect(await session.getStatus()).toBe(SESSION_FINALIZED);
             expect(await prov.provider.getLocked()).toBe(0n);
-            expect((await p.blockchain.getContract(client.address)).balance - clientBefore).toBeGreaterThan(
-                budget - claimed - toNano('0.01'),
-            );
+            // the client: the unclaimed escrow; the reporter: the rest of the value it sent
+            const rent = r.transactions.filter((t) => t.address === BigInt('0x' + session.address.hash.toString('hex')));
+            const fee = (await p.root.getTreasury()) - treasury; // the protocol fee on what was claimed
+            expect(fee).toBeGreaterThan(0n);
+            const escrow = held - rent.reduce((sum, t) => sum + storageFee(t), 0n) - SESSION_STORAGE_RESERVE - fee;
+            expect(escrow).toBeGreaterThanOrEqual(budget - claimed);
+            expect(valuesSent(r.transactions, session.address, client.address)).toEqual([escrow]);
+            expect(valuesSent(r.transactions, session.address, reporter.address)).toHaveLength(1);
+            expect(value - valueReceived(r.transactions, reporter.address)).toBeLessThan(toNano('0.035'));
             // the provider cannot claim any more
             const late = await claim(2, 2_000_000n);
             expect(late.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_SESSION_STATUS) });

@@ -388,6 +388,7 @@ const ENTRIES: Entry[] = [
                     collateral: toNano('2'),
                     settled: 0n,
                     timedOut: true,
+                    payer: w.stranger.address,
                 }),
             ),
     },

@@ -15,6 +15,7 @@ import {
     FINALIZE_MIN_VALUE,
     FINALIZE_VALUE,
     REGISTRATION_OVERHEAD,
+    SESSION_STORAGE_RESERVE,
     SESSION_OPEN_OVERHEAD,
     STAKE_MIN_VALUE,
     gasFee,
@@ -26,6 +27,9 @@ import {
 import {
     DAY,
     attestedProvider,
+    findTx,
+    storageFee,
+    valuesSent,
     deployProtocol,
     CLIENT_SESSION_KEY,
     MODEL,
@@ -45,6 +49,19 @@ import {
 function expectTightFinalizeAbandoned(leastAccepted: bigint) {
     expect(FINALIZE_ABANDONED_VALUE).toBeGreaterThanOrEqual(leastAccepted);
     expect(FINALIZE_ABANDONED_VALUE).toBeLessThanOrEqual((leastAccepted * 115n) / 100n);
+}
+
+// At the least accepted value the finalizer's value paid every fee: the client got the whole
+// escrow (`held`, the Session's balance before, less its rent, the tombstone's reserve and the
+// protocol fee) and the tombstone kept its whole reserve.
+async function expectFeesPaidByFinalizer(
+    blockchain: Blockchain,
+    o: { session: Address; client: Address; finalizer: Address; held: bigint; protocolFee: bigint },
+    result: SendMessageResult,
+) {
+    const rent = storageFee(findTx(result.transactions, o.finalizer, o.session));
+    expect(valuesSent(result.transactions, o.session, o.client)).toEqual([o.held - rent - SESSION_STORAGE_RESERVE - o.protocolFee]);
+    expect((await blockchain.getContract(o.session)).balance).toBe(SESSION_STORAGE_RESERVE);
 }
 
 function exitCodeAt(transactions: BlockchainTransaction[], to: Address): number | undefined {
@@ -128,15 +145,24 @@ describe('the minimum accepted value carries the whole chain', () => {
             },
         );
         p.blockchain.now! += 2 * DAY;
+        // by someone else (the worker): the chain with the most messages (the client's refund apart)
+        const worker = await p.blockchain.treasury('worker');
+        const held = (await p.blockchain.getContract(session.address)).balance;
         const { value, result } = await minimumAccepted(p.blockchain, session.address, (v) =>
-            session.send(client.getSender(), { value: v }, { $$type: 'FinalizeSession', queryId: 0n }),
+            session.send(worker.getSender(), { value: v }, { $$type: 'FinalizeSession', queryId: 0n }),
         );
         expect(FINALIZE_MIN_VALUE).toBeGreaterThanOrEqual(value);
         expect(FINALIZE_VALUE).toBeGreaterThanOrEqual(FINALIZE_MIN_VALUE);
         expectTightFinalizeAbandoned(value);
-        expectWholeChainSucceeded(result, [client.address]);
+        expectWholeChainSucceeded(result, [worker.address, client.address]);
         expect(await prov.provider.getLocked()).toBe(0n);
-        expect(await p.root.getTreasury()).toBeGreaterThan(0n);
+        const protocolFee = await p.root.getTreasury(); // (nothing was in it before)
+        expect(protocolFee).toBeGreaterThan(0n);
+        await expectFeesPaidByFinalizer(
+            p.blockchain,
+            { session: session.address, client: client.address, finalizer: worker.address, held, protocolFee },
+            result,
+        );
     });
 
     it('FinalizeSession, timing out (Session -> Provider -> Root, client)', async () => {
@@ -145,15 +171,22 @@ describe('the minimum accepted value carries the whole chain', () => {
         const { client, session } = await sendOpenSession(p, prov.owner.address);
         // no receipt claimed by the end of the claim window
         p.blockchain.now = Number(await session.getDeadline()) + Number((await session.getTerms())!.closeGracePeriod) + 1;
+        const worker = await p.blockchain.treasury('worker');
+        const held = (await p.blockchain.getContract(session.address)).balance;
         const { value, result } = await minimumAccepted(p.blockchain, session.address, (v) =>
-            session.send(client.getSender(), { value: v }, { $$type: 'FinalizeSession', queryId: 0n }),
+            session.send(worker.getSender(), { value: v }, { $$type: 'FinalizeSession', queryId: 0n }),
         );
         expect(FINALIZE_MIN_VALUE).toBeGreaterThanOrEqual(value);
         expect(FINALIZE_VALUE).toBeGreaterThanOrEqual(FINALIZE_MIN_VALUE);
         expectTightFinalizeAbandoned(value);
-        expectWholeChainSucceeded(result, [client.address]);
+        expectWholeChainSucceeded(result, [worker.address, client.address]);
         expect(await prov.provider.getLocked()).toBe(0n);
         expect((await prov.provider.getStats()).slashCount).toBe(1n);
+        await expectFeesPaidByFinalizer(
+            p.blockchain,
+            { session: session.address, client: client.address, finalizer: worker.address, held, protocolFee: 0n },
+            result,
+        );
         expect(await p.root.getTreasury()).toBeGreaterThan(0n);
     });
 

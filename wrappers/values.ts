@@ -70,9 +70,8 @@ export const FINALIZE_VALUE = 200_000_000n; // 0.2 TON
 /** The least value a FinalizeSession may carry: what its chain (settling, or timing out with a slash) needs. */
 export const FINALIZE_MIN_VALUE = 100_000_000n; // 0.1 TON
 /**
- * What a worker attaches when it finalizes a session its client left open: whatever the chain
- * does not spend goes to the client with the refund, so it is the least the Session accepts and
- * about a 10% margin (tests/minimum-value.spec.ts measures that least value and holds this one
- * within 15% above it).
+ * What a worker attaches when it finalizes a session its client left open: the least the Session
+ * accepts and about a 10% margin (tests/minimum-value.spec.ts measures that least value and holds
+ * this one within 15% above it). What the chain does not spend comes back to the worker.
  */
 export const FINALIZE_ABANDONED_VALUE = 53_500_000n; // 0.0535 TON

@@ -10,8 +10,8 @@
 // 4. A client never receives more than its escrow plus its share of slashes of a provider that
 //    really misbehaved: what it received minus what it sent, plus what its sessions paid
 //    providers, is at most the compensation of real equivocations in its sessions, the reporter
-//    rewards it earned, and the value others sent into its sessions (whoever finalizes, the
-//    unused value goes to the client).
+//    rewards it earned, and the value others sent into its sessions (the value of a bounce goes
+//    to the client, whoever paid for the leg that bounced).
 // 5. A stranger never gains, except reporter rewards of real equivocations and revocations.
 //
 // Besides: every slash is exactly the one the model predicts (model.ts), messages the model says

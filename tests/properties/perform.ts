@@ -711,7 +711,16 @@ async function forgeProvider(w: World, a: Extract<Action, { kind: 'forgeProvider
             };
             break;
         case 'ReleaseCollateral':
-            body = { $$type: 'ReleaseCollateral', queryId: 0n, client, nonce: 0n, collateral: amount, settled: 0n, timedOut: true };
+            body = {
+                $$type: 'ReleaseCollateral',
+                queryId: 0n,
+                client,
+                nonce: 0n,
+                collateral: amount,
+                settled: 0n,
+                timedOut: true,
+                payer: client,
+            };
             break;
         case 'SlashForEquivocation':
             body = { $$type: 'SlashForEquivocation', queryId: 0n, client, nonce: 0n, reporter: forger, compensationCap: amount };
