@@ -1,5 +1,6 @@
 // npx blueprint run finalizeSession --testnet --mnemonic -- --session SESSION
-// Anyone (the client alone for a timeout): settle a session whose claims are over; the refund goes to the client.
+// Anyone (a client, its provider, a worker): settle a session whose claims are over (or take back an
+// escrow never accepted); the escrow goes to the client, the rest of the value back to the sender.
 import { NetworkProvider } from '@ton/blueprint';
 import { beginCell } from '@ton/core';
 import * as w from '../wrappers';
