@@ -37,6 +37,7 @@ import {
     RECEIPT_TAG,
     clientKeyHashOf,
     providerForOwner,
+    FINALIZE_ABANDONED_VALUE,
     OPENING_TIMEOUT,
     SESSION_OPENING,
     storeLockCollateral,
@@ -663,6 +664,29 @@ describe('Sessions', () => {
             await ledger.expectConserved(r.transactions);
         });
 
+        // Storage fees come out of the escrow; a session whose whole budget was claimed and that
+        // was left long enough has rent beyond it. Whoever ends it pays that out of its value, or
+        // is refused with its value back (a failure of the actions instead would leave the value in
+        // the Session, for the client).
+        it('a session left until its rent ate the escrow: the finalizer pays the shortfall, or is refused and keeps its value', async () => {
+            const budget = await session.getBudget();
+            const promptTokens = budget / (PRICES.prompt / 1_000_000n); // the whole budget, to 50 nanotons
+            await claim(session, prov.owner, signedReceipt(p, session.address, prov.enclave, 1, promptTokens, 0n));
+            const claimed = await session.getClaimed();
+            expect(budget - claimed).toBeLessThan(100n);
+            p.blockchain.now = Number(await session.getDeadline()) + GRACE + 2 * 365 * DAY;
+            const worker = await p.blockchain.treasury('worker');
+            let r = await finalize(session, worker, FINALIZE_ABANDONED_VALUE);
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_VALUE_TOO_SMALL) });
+            expect(await session.getStatus()).toBe(SESSION_OPEN);
+            expect(valueReceived(r.transactions, worker.address)).toBeGreaterThan(FINALIZE_ABANDONED_VALUE - toNano('0.01')); // the bounce
+            r = await finalize(session, worker, toNano('0.2'));
+            expect(await session.getStatus()).toBe(SESSION_FINALIZED);
+            expect(valuesSent(r.transactions, session.address, client.address)).toEqual([]); // nothing left of the escrow
+            expect(await p.root.getTreasury()).toBe(claimed - netOfFee(claimed)); // the whole protocol fee
+            expect((await p.blockchain.getContract(session.address)).balance).toBe(SESSION_STORAGE_RESERVE);
+        });
+
         it('refuses a finalizer off the basechain: the change it gets back is priced for the basechain', async () => {
             await claim(session, prov.owner, signedReceipt(p, session.address, prov.enclave, 1, 0n, 0n));
             await session.send(client.getSender(), { value: toNano('0.05') }, { $$type: 'CloseSession', queryId: 0n });
@@ -848,6 +872,25 @@ describe('Sessions', () => {
             expect(value - valueReceived(r.transactions, stranger.address)).toBeLessThan(toNano('0.006'));
             expect((await p.blockchain.getContract(session.address)).balance).toBe(SESSION_STORAGE_RESERVE);
             await ledger.expectConserved(r.transactions);
+            await restore();
+        });
+
+        it('an escrow of a few nanotons left for years: the canceller pays the rent beyond it, or is refused', async () => {
+            const restore = await installStandIn(p.blockchain, prov.provider.address, 'swallow');
+            p.blockchain.now! += 1;
+            const probe = await sendOpenSession(p, prov.owner.address, { client: 'probe' });
+            const openingCost = toNano('10') - (await probe.session.getBudget());
+            const { session, client } = await sendOpenSession(p, prov.owner.address, { value: openingCost + 1000n });
+            expect(await session.getBudget()).toBe(1000n);
+            p.blockchain.now! += 2 * 365 * DAY;
+            const stranger = await p.blockchain.treasury('stranger');
+            let r = await finalize(session, stranger, toNano('0.015')); // (a cancel's least value is about 0.0093 TON)
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_VALUE_TOO_SMALL) });
+            expect(await session.getStatus()).toBe(SESSION_OPENING);
+            r = await finalize(session, stranger, toNano('0.05'));
+            expect(await session.getStatus()).toBe(SESSION_FINALIZED);
+            expect(valuesSent(r.transactions, session.address, client.address)).toEqual([]);
+            expect((await p.blockchain.getContract(session.address)).balance).toBe(SESSION_STORAGE_RESERVE);
             await restore();
         });
 

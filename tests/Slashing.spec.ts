@@ -357,6 +357,19 @@ describe('Slashing', () => {
             expect(late.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_SESSION_STATUS) });
         });
 
+        it('at a Session left until its rent ate the escrow: the reporter pays the shortfall, or is refused', async () => {
+            const budget = await session.getBudget();
+            await claim(1, budget / (PRICES.completion / 1_000_000n)); // the whole budget, to 200 nanotons
+            p.blockchain.now! += 2 * 365 * DAY;
+            // (the least value of a revocation at a Session is about 0.080 TON)
+            let r = await submit(session, revocation(), toNano('0.09'));
+            expect(r.transactions).toHaveTransaction({ to: session.address, exitCode: Number(ERR_VALUE_TOO_SMALL) });
+            r = await submit(session, revocation(), toNano('0.3'));
+            expect(await session.getStatus()).toBe(SESSION_FINALIZED);
+            expect(valuesSent(r.transactions, session.address, client.address)).toEqual([]);
+            expect((await p.blockchain.getContract(session.address)).balance).toBe(SESSION_STORAGE_RESERVE);
+        });
+
         it('at a Session: when Root refuses the revocation, the bounce returns the value to the client', async () => {
             const clientBefore = (await p.blockchain.getContract(client.address)).balance;
             const r = await submit(session, revocation({}, p.verifiers.slice(0, 1)));

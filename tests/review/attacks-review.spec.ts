@@ -762,14 +762,14 @@ describe('HELD: callers pay, at ±1 nanoton (class 7)', () => {
 });
 
 describe('HELD: a stranger finalizing at the minimum value (class 7)', () => {
-    // FinalizeSession at exactly gas(19,000) + settlementCost from a stranger, for a served session
+    // FinalizeSession at exactly gas(20,000) + settlementCost from a stranger, for a served session
     // and for a timeout: one nanoton less is refused; at the minimum the client still receives at
     // least budget - claimed (and the stranger the rest of its value), and neither Root nor the
     // Provider pays for anything.
     it('HELD: at min - 1 refused; at min the client gets its whole unclaimed budget and no contract pays', async () => {
         // (11 small messages: the treasury leg's 2, the release leg's 6, the event, the client's
         // refund and the finalizer's change)
-        const min = gasFee(19_000n + 8_000n + 65_000n + 8_000n) + 11n * SMALL_MESSAGE_FEE;
+        const min = gasFee(20_000n + 8_000n + 65_000n + 8_000n) + 11n * SMALL_MESSAGE_FEE;
         const stranger = await wallet('stranger');
         const { session, client } = await sendOpenSession(p, prov.owner.address, { client: 'served' });
         await claim(session, prov.owner, signedReceipt(p, session.address, prov.enclave, 1, 1_000_000n, 1_000_000n));
