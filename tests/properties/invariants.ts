@@ -10,8 +10,9 @@
 // 4. A client never receives more than its escrow plus its share of slashes of a provider that
 //    really misbehaved: what it received minus what it sent, plus what its sessions paid
 //    providers, is at most the compensation of real equivocations in its sessions, the reporter
-//    rewards it earned, and the value others sent into its sessions (the value of a bounce goes
-//    to the client, whoever paid for the leg that bounced).
+//    rewards it earned, and the value others sent into its sessions, but for claims, finalizes and
+//    revocations (their senders get back what they do not spend) and with the value of every
+//    bounce into its sessions (that goes to the client, whoever paid for the leg that bounced).
 // 5. A stranger never gains, except reporter rewards of real equivocations and revocations.
 //
 // Besides: every slash is exactly the one the model predicts (model.ts), messages the model says
@@ -35,6 +36,8 @@ import { Leg } from './model';
 import { DISHONEST, HONEST, PARTIES, Party, World, clientParty, isOpenOrClosing } from './world';
 
 const CLAIM_USAGE = 0xc0c04005;
+const FINALIZE_SESSION = 0xc0c04007;
+const SUBMIT_REVOCATION = 0xc0c0300a;
 
 export class Violation extends Error {}
 
@@ -231,10 +234,19 @@ export async function checkStep(w: World, a: Action, step: Step) {
         const info = tx.inMessage?.info;
         if (info?.type !== 'internal') continue;
         const slot = w.s.slots.find((x) => x.contract.address.equals(accountOf(tx)));
+        if (!slot) continue;
+        // a bounce's value goes to the client, whoever paid for the leg that bounced
+        if (info.bounced) {
+            w.donations[slot.client] += info.value.coins;
+            continue;
+        }
         const from = wallets.get(info.src.toRawString());
-        if (!slot || !from || from === clientParty(slot.client)) continue;
+        if (!from || from === clientParty(slot.client)) continue;
         const body = tx.inMessage!.body.beginParse();
-        if (body.remainingBits >= 32 && body.preloadUint(32) === CLAIM_USAGE) continue; // a claim's value goes to the payee
+        const op = body.remainingBits >= 32 ? body.preloadUint(32) : undefined;
+        // a claim's value goes to the payee; what a finalize or a revocation does not spend goes
+        // back to its sender (the client gets its escrow, nothing of the sender's value)
+        if (op === CLAIM_USAGE || op === FINALIZE_SESSION || op === SUBMIT_REVOCATION) continue;
         w.donations[slot.client] += info.value.coins;
     }
     for (const party of ['client0', 'client1', 'stranger'] as Party[]) {
