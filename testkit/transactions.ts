@@ -2,7 +2,7 @@
 // wrappers' firstFailure, the one reader of exit codes that scripts and the demo use too.
 import { Blockchain, BlockchainTransaction, createShardAccount } from '@ton/sandbox';
 import { Address, Transaction, beginCell, toNano } from '@ton/core';
-import { exitCodeOf, firstFailure } from '../wrappers';
+import { SESSION_STORAGE_RESERVE, exitCodeOf, firstFailure } from '../wrappers';
 
 export function gasUsed(tx: BlockchainTransaction): bigint {
     if (tx.description.type !== 'generic' || tx.description.computePhase.type !== 'vm') return 0n;
@@ -56,6 +56,14 @@ export function valueReceived(transactions: BlockchainTransaction[], to: Address
 // The storage fee a transaction paid (the account's rent since its previous transaction).
 export function storageFee(tx: BlockchainTransaction): bigint {
     return tx.description.type === 'generic' ? (tx.description.storagePhase?.storageFeesCollected ?? 0n) : 0n;
+}
+
+// What a Session that these transactions ended owed its client: `held` (its balance read before)
+// less the rent its transactions paid, the tombstone's reserve and `owed` (the protocol fee).
+export function escrowOwed(transactions: BlockchainTransaction[], session: Address, held: bigint, owed = 0n): bigint {
+    const account = BigInt('0x' + session.hash.toString('hex'));
+    const rent = transactions.filter((t) => t.address === account).reduce((sum, t) => sum + storageFee(t), 0n);
+    return held - rent - SESSION_STORAGE_RESERVE - owed;
 }
 
 // Opcodes of the events (external out messages) the transactions emitted, in order.

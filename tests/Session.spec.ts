@@ -53,9 +53,8 @@ import {
     attestedProvider,
     deployProtocol,
     eventOpcodes,
-    findTx,
     makeEnclave,
-    storageFee,
+    escrowOwed,
     valueReceived,
     valuesSent,
     registerProvider,
@@ -648,7 +647,7 @@ describe('Sessions', () => {
             // the client: the balance before the finalize, less the tombstone's reserve and the
             // protocol fee (the unclaimed budget, and the dust the opening left), in one message
             const fee = claimed - netOfFee(claimed);
-            const escrow = held - storageFee(findTx(r.transactions, worker.address, session.address)) - SESSION_STORAGE_RESERVE - fee;
+            const escrow = escrowOwed(r.transactions, session.address, held, fee);
             expect(escrow).toBeGreaterThanOrEqual(budget - claimed);
             expect(escrow).toBeLessThan(budget - claimed + toNano('0.01'));
             expect(valuesSent(r.transactions, session.address, client.address)).toEqual([escrow]);
@@ -705,7 +704,7 @@ describe('Sessions', () => {
             const value = toNano('0.2');
             const r = await finalize(session, client, value);
             expect(valuesSent(r.transactions, session.address, client.address)).toHaveLength(1);
-            const escrow = held - storageFee(findTx(r.transactions, client.address, session.address)) - SESSION_STORAGE_RESERVE;
+            const escrow = escrowOwed(r.transactions, session.address, held);
             const spent = escrow + value - valueReceived(r.transactions, client.address); // the settlement's fees
             expect(spent).toBeGreaterThan(0n);
             expect(spent).toBeLessThan(toNano('0.025'));
@@ -741,7 +740,7 @@ describe('Sessions', () => {
             expect([stats.slashed, stats.slashCount, stats.timeoutCount]).toEqual([slashed, 1n, 1n]);
             // the client got its budget back (and the dust the opening left) and nothing from the
             // slash; the finalizer the rest of its value
-            const escrow = held - storageFee(findTx(r.transactions, stranger.address, session.address)) - SESSION_STORAGE_RESERVE;
+            const escrow = escrowOwed(r.transactions, session.address, held);
             expect(escrow).toBeGreaterThanOrEqual(budget);
             expect(escrow).toBeLessThan(budget + toNano('0.01'));
             expect(valuesSent(r.transactions, session.address, client.address)).toEqual([escrow]);
@@ -865,7 +864,7 @@ describe('Sessions', () => {
             const value = toNano('0.05');
             const r = await finalize(session, stranger, value);
             expect(await session.getStatus()).toBe(SESSION_FINALIZED);
-            const escrow = held - storageFee(findTx(r.transactions, stranger.address, session.address)) - SESSION_STORAGE_RESERVE;
+            const escrow = escrowOwed(r.transactions, session.address, held);
             expect(escrow).toBeGreaterThanOrEqual(budget);
             expect(valuesSent(r.transactions, session.address, client.address)).toEqual([escrow]);
             expect(valuesSent(r.transactions, session.address, stranger.address)).toHaveLength(1);

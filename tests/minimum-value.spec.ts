@@ -27,8 +27,7 @@ import {
 import {
     DAY,
     attestedProvider,
-    findTx,
-    storageFee,
+    escrowOwed,
     valuesSent,
     deployProtocol,
     CLIENT_SESSION_KEY,
@@ -59,8 +58,9 @@ async function expectFeesPaidByFinalizer(
     o: { session: Address; client: Address; finalizer: Address; held: bigint; protocolFee: bigint },
     result: SendMessageResult,
 ) {
-    const rent = storageFee(findTx(result.transactions, o.finalizer, o.session));
-    expect(valuesSent(result.transactions, o.session, o.client)).toEqual([o.held - rent - SESSION_STORAGE_RESERVE - o.protocolFee]);
+    expect(valuesSent(result.transactions, o.session, o.client)).toEqual([
+        escrowOwed(result.transactions, o.session, o.held, o.protocolFee),
+    ]);
     expect((await blockchain.getContract(o.session)).balance).toBe(SESSION_STORAGE_RESERVE);
 }
 
