@@ -295,7 +295,7 @@ program
     .option('--claim-interval <seconds>', 'or this long after its last claim', (v) => positiveInt('--claim-interval', v), 3600)
     .option(
         '--finalize-abandoned-after <seconds>',
-        `finalize a session this long after its claim window if its client has not (releasing the Provider's collateral; costs ${fromNano(FINALIZE_ABANDONED_VALUE)} TON each), or off`,
+        `finalize a session this long after its claim window if its client has not (releasing the Provider's collateral; attaches ${fromNano(FINALIZE_ABANDONED_VALUE)} TON, about 0.02 TON is spent and the rest comes back), or off`,
         (v) => {
             if (v === 'off') return null;
             if (!/^[1-9][0-9]*$/.test(v)) throw new UsageError(`--finalize-abandoned-after must be a number of seconds or off, got ${v}`);

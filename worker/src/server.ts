@@ -103,7 +103,7 @@ export const workerStatusRoutes: FastifyPluginAsync<{ worker: Worker }> = async 
             { name: 'cocoon_worker_claims_total', help: 'Claims confirmed on-chain.', type: 'counter', samples: [[{}, s.claims]] },
             {
                 name: 'cocoon_worker_abandoned_finalizes_total',
-                help: `FinalizeSession messages sent for sessions their clients left open (${fromNano(FINALIZE_ABANDONED_VALUE)} TON each).`,
+                help: `FinalizeSession messages sent for sessions their clients left open (${fromNano(FINALIZE_ABANDONED_VALUE)} TON attached to each; what the chain does not spend comes back).`,
                 type: 'counter',
                 samples: [[{}, s.abandonedFinalizes]],
             },
