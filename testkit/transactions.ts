@@ -58,12 +58,16 @@ export function storageFee(tx: BlockchainTransaction): bigint {
     return tx.description.type === 'generic' ? (tx.description.storagePhase?.storageFeesCollected ?? 0n) : 0n;
 }
 
+// The storage fees `account`'s transactions among these paid.
+export function rentPaid(transactions: BlockchainTransaction[], account: Address): bigint {
+    const id = BigInt('0x' + account.hash.toString('hex'));
+    return transactions.filter((t) => t.address === id).reduce((sum, t) => sum + storageFee(t), 0n);
+}
+
 // What a Session that these transactions ended owed its client: `held` (its balance read before)
 // less the rent its transactions paid, the tombstone's reserve and `owed` (the protocol fee).
 export function escrowOwed(transactions: BlockchainTransaction[], session: Address, held: bigint, owed = 0n): bigint {
-    const account = BigInt('0x' + session.hash.toString('hex'));
-    const rent = transactions.filter((t) => t.address === account).reduce((sum, t) => sum + storageFee(t), 0n);
-    return held - rent - SESSION_STORAGE_RESERVE - owed;
+    return held - rentPaid(transactions, session) - SESSION_STORAGE_RESERVE - owed;
 }
 
 // Opcodes of the events (external out messages) the transactions emitted, in order.

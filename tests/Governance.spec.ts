@@ -63,6 +63,7 @@ import {
     signedProof,
     signedReceipt,
     submitAttestation,
+    storageFee,
 } from '../testkit';
 
 const CHANGE_PROPOSED_EVENT = 0xc0c09009;
@@ -380,8 +381,7 @@ describe('Timelocked governance', () => {
             r = await execute(p, stranger, id);
             const tx = findTx(r.transactions, stranger.address, p.root.address);
             expect(tx.description.type === 'generic' && !tx.description.aborted).toBe(true);
-            const storageFee = tx.description.type === 'generic' ? (tx.description.storagePhase?.storageFeesCollected ?? 0n) : 0n;
-            expect((await p.blockchain.getContract(p.root.address)).balance + storageFee).toBeGreaterThanOrEqual(rootBefore);
+            expect((await p.blockchain.getContract(p.root.address)).balance + storageFee(tx)).toBeGreaterThanOrEqual(rootBefore);
             expect(await k.applied(p)).toBe(true);
             expect(closedEvents(r.transactions)).toEqual([{ $$type: 'ChangeClosedEvent', id: BigInt(id), executed: true }]);
             expect((await p.root.getPendingChanges()).size).toBe(0);

@@ -4,7 +4,7 @@
 // Root's balance less its treasury, and a Provider's balance less its stake and unbonding
 // requests, never go down (storage fees aside), and every Session still holds what it owes plus
 // its storage reserve.
-import { BlockchainSnapshot, BlockchainTransaction, SandboxContract, TreasuryContract } from '@ton/sandbox';
+import { BlockchainSnapshot, SandboxContract, TreasuryContract } from '@ton/sandbox';
 import { Address, Cell, beginCell, toNano } from '@ton/core';
 import '@ton/test-utils';
 import {
@@ -79,6 +79,7 @@ import {
     signedProof,
     signedReceipt,
     signedRevocation,
+    rentPaid,
 } from '../testkit';
 
 interface World {
@@ -565,11 +566,6 @@ async function sessionStatus(w: World, address: Address): Promise<bigint> {
     return (await w.p.blockchain.openContract(Session.fromAddress(address)).getState()).status;
 }
 
-const storageFees = (txs: BlockchainTransaction[], address: Address) =>
-    txs
-        .filter((t) => t.inMessage?.info.dest?.toString() === address.toString())
-        .reduce((sum, t) => sum + (t.description.type === 'generic' ? (t.description.storagePhase?.storageFeesCollected ?? 0n) : 0n), 0n);
-
 // Sends `e` with `value` from the saved world; returns whether the entry transaction succeeded,
 // and adds to `problems` every contract that ended with less of its own money.
 async function send(w: World, e: Entry, value: bigint, problems: string[]): Promise<boolean> {
@@ -583,7 +579,7 @@ async function send(w: World, e: Entry, value: bigint, problems: string[]): Prom
     for (const c of contracts.filter((a) => touched.has(a.toString()))) {
         const balance = (await w.p.blockchain.getContract(c)).balance;
         if (c.equals(w.p.root.address) || c.equals(w.prov.provider.address)) {
-            const lost = w.ownBefore.get(c.toRawString())! - (balance - (await owed(w, c))) - storageFees(r.transactions, c);
+            const lost = w.ownBefore.get(c.toRawString())! - (balance - (await owed(w, c))) - rentPaid(r.transactions, c);
             if (lost > 0n)
                 problems.push(`${e.name} with ${value} nanotons: ${c.equals(w.p.root.address) ? 'Root' : 'the Provider'} lost ${lost}`);
         } else if (balance > 0n && (await sessionStatus(w, c)) !== SESSION_NEW && balance - (await owed(w, c)) < SESSION_STORAGE_RESERVE) {

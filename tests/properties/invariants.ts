@@ -19,6 +19,7 @@
 // must fail fail, a Session only ever holds a claim the enclave signed for it, and seqnos never
 // go back.
 import { BlockchainTransaction } from '@ton/sandbox';
+import { rentPaid } from '../../testkit';
 import { Address } from '@ton/core';
 import {
     SESSION_STATUS_NAMES,
@@ -174,7 +175,7 @@ export async function checkStep(w: World, a: Action, step: Step) {
         if (!isTouched(address)) continue;
         const raw = address.toRawString();
         const own = await w.ownFundsOf(address);
-        const storage = step.transactions.filter((t) => accountOf(t).equals(address)).reduce((sum, t) => sum + storageFees(t), 0n);
+        const storage = rentPaid(step.transactions, address);
         check(
             own + storage >= w.ownFunds.get(raw)!,
             () => `${what}: ${nameOf(w, address)} paid ${w.ownFunds.get(raw)! - own - storage} from its own funds`,
@@ -216,9 +217,7 @@ export async function checkStep(w: World, a: Action, step: Step) {
             const fee = state.terms ? (state.claimed * state.terms.protocolFeeBps) / 10_000n : 0n;
             const own = balance - (state.budget - state.claimed) - fee;
             const before = w.ownFunds.get(key);
-            const storage = step.transactions
-                .filter((t) => accountOf(t).equals(slot.contract.address))
-                .reduce((sum, t) => sum + storageFees(t), 0n);
+            const storage = rentPaid(step.transactions, slot.contract.address);
             check(
                 before === undefined || own + storage >= before,
                 () => `${what}: ${name} paid ${before! - own - storage} from its own funds`,
@@ -264,10 +263,6 @@ export async function checkStep(w: World, a: Action, step: Step) {
                 `${what}: ${party} received ${net} net (its sessions paid ${paid}), more than it may: ${bound} (allowance ${w.allowance.get(party)})`,
         );
     }
-}
-
-function storageFees(tx: BlockchainTransaction): bigint {
-    return tx.description.type === 'generic' ? (tx.description.storagePhase?.storageFeesCollected ?? 0n) : 0n;
 }
 
 function nameOf(w: World, address: Address) {

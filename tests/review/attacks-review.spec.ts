@@ -77,6 +77,7 @@ import {
     signedReceipt,
     submitAttestation,
     signedRevocation,
+    rentPaid,
 } from '../../testkit';
 
 const BPS = 10_000n;
@@ -162,11 +163,6 @@ function exitCodeOf(transactions: BlockchainTransaction[], to: Address): number 
     if (!tx || tx.description.type !== 'generic' || tx.description.computePhase.type !== 'vm') return undefined;
     return tx.description.computePhase.exitCode;
 }
-
-const storageFeesAt = (txs: BlockchainTransaction[], a: Address) =>
-    txs
-        .filter((t) => t.inMessage?.info.dest?.toString() === a.toString())
-        .reduce((s, t) => s + (t.description.type === 'generic' ? (t.description.storagePhase?.storageFeesCollected ?? 0n) : 0n), 0n);
 
 // =============================================================================================
 // FINDINGS: these tests failed against the contracts they were found on (0842341); they pass since
@@ -695,7 +691,7 @@ describe('HELD: governance timelock (classes 6, 10)', () => {
             { $$type: 'WithdrawTreasury', queryId: 0n, amount: treasury, to: to.address },
         );
         expect(await p.root.getTreasury()).toBe(0n);
-        expect(rootBefore - (await balanceOf(p.root.address)) - storageFeesAt(r.transactions, p.root.address)).toBe(treasury);
+        expect(rootBefore - (await balanceOf(p.root.address)) - rentPaid(r.transactions, p.root.address)).toBe(treasury);
     });
 });
 
@@ -752,7 +748,7 @@ describe('HELD: callers pay, at ±1 nanoton (class 7)', () => {
                 const r = await c.send(value);
                 const code = exitCodeOf(r.transactions, c.at);
                 if ((code === 0) !== accepted) problems.push(`${c.name} at ${value}: exit code ${code}`);
-                const lost = before - (await own(c.at)) - storageFeesAt(r.transactions, c.at);
+                const lost = before - (await own(c.at)) - rentPaid(r.transactions, c.at);
                 if (lost > 0n) problems.push(`${c.name} at ${value}: the contract lost ${lost} nanotons`);
             }
             await p.blockchain.loadFrom(snap);
@@ -794,13 +790,11 @@ describe('HELD: a stranger finalizing at the minimum value (class 7)', () => {
             const got = (await balanceOf(c.address)) - clientBefore;
             if (got < owed) problems.push(`client got ${got} < ${owed}`);
             const rootLost =
-                rootOwn -
-                ((await balanceOf(p.root.address)) - (await p.root.getTreasury())) -
-                storageFeesAt(r.transactions, p.root.address);
+                rootOwn - ((await balanceOf(p.root.address)) - (await p.root.getTreasury())) - rentPaid(r.transactions, p.root.address);
             const provLost =
                 provOwn -
                 ((await balanceOf(prov.provider.address)) - (await slashable())) -
-                storageFeesAt(r.transactions, prov.provider.address);
+                rentPaid(r.transactions, prov.provider.address);
             if (rootLost > 0n) problems.push(`Root lost ${rootLost}`);
             if (provLost > 0n) problems.push(`Provider lost ${provLost}`);
         }
