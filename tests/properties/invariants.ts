@@ -197,8 +197,21 @@ export async function checkStep(w: World, a: Action, step: Step) {
                 () => `${what}: ${name} holds ${balance} < unclaimed ${state.budget - state.claimed}`,
             );
         }
+        for (const tx of step.transactions) {
+            const aborted = tx.description.type === 'generic' && tx.description.aborted;
+            if (
+                aborted &&
+                tx.outMessagesCount === 0 &&
+                tx.inMessage?.info.type === 'internal' &&
+                accountOf(tx).equals(slot.contract.address)
+            ) {
+                const key = slot.contract.address.toRawString();
+                w.unbounced.set(key, (w.unbounced.get(key) ?? 0n) + tx.inMessage.info.value.coins);
+            }
+        }
         if (state.status === SESSION_FINALIZED || state.status === SESSION_RELEASE_FAILED) {
-            check(balance <= SESSION_STORAGE_RESERVE, () => `${what}: finalized ${name} keeps ${balance} > its reserve`);
+            const left = w.unbounced.get(slot.contract.address.toRawString()) ?? 0n;
+            check(balance <= SESSION_STORAGE_RESERVE + left, () => `${what}: finalized ${name} keeps ${balance} > its reserve`);
         }
         // a claim is always the amount of a receipt the enclave signed for this opening
         if (state.seqno > 0n) {

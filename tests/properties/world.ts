@@ -168,6 +168,9 @@ export class World {
     // Value that parties other than the client sent into a client's Sessions (a finalize's unused
     // value, a failed report's value... go to the client by design).
     readonly donations = [0n, 0n];
+    // By Session (raw address): what refused messages left in it, too small to pay for their bounce
+    // (the network keeps such a remainder in the account, not the contract)
+    readonly unbounced = new Map<string, bigint>();
     // Network fees each party's wallet paid for its own transactions.
     readonly fees = new Map<Party, bigint>(PARTIES.map((x) => [x, 0n]));
     // Provider 0's stake + unbonding, and each provider's slashed total, after the last step.
