@@ -90,11 +90,27 @@ export function sandboxChain(blockchain: Blockchain): ChainAccess {
 const TRANSFER_VALIDITY_SECONDS = 60;
 
 /**
+ * A Sender that can carry several messages in one wallet transfer (mnemonicWallet's): a worker
+ * with many sessions to claim sends them in as many transfers as its wallet needs, not one
+ * transfer (and one wait for its seqno to land) per claim.
+ */
+export interface BatchSender extends Sender {
+    readonly maxMessages: number; // in one transfer: 4 for a v3 or v4 wallet, 255 for v5r1
+    // Sends `messages` (at most maxMessages, all with the same send mode) in one transfer;
+    // resolves once it landed, as `send` does.
+    sendMany(messages: SenderArguments[]): Promise<void>;
+}
+
+/** Whether `sender` can put several messages in one transfer. */
+export const isBatchSender = (sender: Sender): sender is BatchSender => typeof (sender as Partial<BatchSender>).sendMany === 'function';
+
+/**
  * The v4 wallet of a 24-word mnemonic, as a Sender (it reads its seqno and signs each transfer)
  * through `chain` (or a TonClient). Transfers go one at a time, each once the previous one's
  * seqno landed: a v4 wallet signs a transfer with its current seqno, so two sent together (a
  * worker's claim and attestation, a gateway's top-up and a close) would carry the same seqno
- * and the chain would take only one of them, silently.
+ * and the chain would take only one of them, silently. `sendMany` puts several messages in one
+ * transfer.
  */
 export async function mnemonicWallet(
     chain: ChainAccess,
@@ -106,29 +122,27 @@ export async function mnemonicWallet(
         testnet?: boolean;
         progress?: (what: string) => Progress; // shows the wait for each transfer's seqno (a command line's; daemons log their own)
     } = {},
-): Promise<{ address: Address; sender: Sender }> {
+): Promise<{ address: Address; sender: BatchSender }> {
     const key = await mnemonicToPrivateKey(mnemonic);
     const version = o.version ?? 'v4';
     const wallet = chain.open(walletContract(version, key.publicKey, o.testnet ?? false));
+    const maxMessages = version === 'v5r1' ? 255 : 4;
     // What the wallet's own sender does, with the transfer valid until a time on the chain's clock
     // (@ton/ton's uses the machine's: on a chain whose clock is ahead every transfer has expired).
-    const signer = {
-        send: async (args: SenderArguments) => {
-            await chain.accountState(wallet.address); // (which brings the chain's clock up to date)
-            const transfer = (wallet.createTransfer as (a: unknown) => Cell)({
-                seqno: await wallet.getSeqno(),
-                secretKey: key.secretKey,
-                sendMode: args.sendMode ?? SendMode.PAY_GAS_SEPARATELY + (version === 'v5r1' ? SendMode.IGNORE_ERRORS : 0),
-                messages: [internal({ to: args.to, value: args.value, init: args.init, body: args.body, bounce: args.bounce })],
-                timeout: chain.now() + TRANSFER_VALIDITY_SECONDS,
-            });
-            await wallet.send(transfer);
-        },
+    const sign = async (messages: SenderArguments[]) => {
+        await chain.accountState(wallet.address); // (which brings the chain's clock up to date)
+        const transfer = (wallet.createTransfer as (a: unknown) => Cell)({
+            seqno: await wallet.getSeqno(),
+            secretKey: key.secretKey,
+            sendMode: messages[0].sendMode ?? SendMode.PAY_GAS_SEPARATELY + (version === 'v5r1' ? SendMode.IGNORE_ERRORS : 0),
+            messages: messages.map((m) => internal({ to: m.to, value: m.value, init: m.init, body: m.body, bounce: m.bounce })),
+            timeout: chain.now() + TRANSFER_VALIDITY_SECONDS,
+        });
+        await wallet.send(transfer);
     };
-    let queue: Promise<unknown> = Promise.resolve();
-    const send = async (args: SenderArguments) => {
+    const transfer = async (messages: SenderArguments[]) => {
         const before = await wallet.getSeqno();
-        await signer.send(args);
+        await sign(messages);
         const what = `Waiting for the wallet's transfer with seqno ${before} to land`;
         const wait = o.progress?.(what);
         let landed: true | undefined;
@@ -149,12 +163,25 @@ export async function mnemonicWallet(
         }
         wait?.succeed();
     };
-    const sender: Sender = {
+    let queue: Promise<unknown> = Promise.resolve();
+    const queued = (messages: SenderArguments[]) => {
+        const mine = queue.then(() => transfer(messages));
+        queue = mine.catch(() => {}); // (the next transfer goes on after a failed one)
+        return mine;
+    };
+    const sender: BatchSender = {
         address: wallet.address,
-        send: (args) => {
-            const mine = queue.then(() => send(args));
-            queue = mine.catch(() => {}); // (the next transfer goes on after a failed one)
-            return mine;
+        maxMessages,
+        send: (args) => queued([args]),
+        sendMany: async (messages) => {
+            if (messages.length === 0) return;
+            if (messages.length > maxMessages) {
+                throw new RangeError(`a ${version} wallet sends at most ${maxMessages} messages in one transfer, not ${messages.length}`);
+            }
+            if (messages.some((m) => m.sendMode !== messages[0].sendMode)) {
+                throw new RangeError('the messages of one transfer share its send mode');
+            }
+            return queued(messages);
         },
     };
     return { address: wallet.address, sender };

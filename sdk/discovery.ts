@@ -10,22 +10,11 @@
 import { Address, Transaction } from '@ton/core';
 import { Root, loadProviderRegisteredEvent, providerEntryFor } from '../wrappers';
 import { ChainAccess, onChain } from '../protocol/chain';
+import { mapBounded } from '../protocol/map-bounded';
+
+export { mapBounded };
 
 const PROVIDER_REGISTERED = 0xc0c09007;
-
-/** `f` over `items`, at most `limit` at a time, results in order. */
-export async function mapBounded<T, R>(items: readonly T[], limit: number, f: (item: T, index: number) => Promise<R>): Promise<R[]> {
-    const results = new Array<R>(items.length);
-    let next = 0;
-    const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-        while (next < items.length) {
-            const i = next++;
-            results[i] = await f(items[i], i);
-        }
-    });
-    await Promise.all(lanes);
-    return results;
-}
 
 /** How ProviderDirectory reads the chain: reads at a time, and how long Root's provider count is reused. */
 export interface DirectoryOptions {

@@ -44,7 +44,8 @@ import { countTokens, ECHO_CONTEXT_TOKENS, ECHO_PREFIX } from '../../worker/src/
 import { judgeEvidence, simulatedMeasurement } from '../../tee-verifier/src/attest';
 import { DEFAULT_TCB_POLICY } from '../../tee-verifier/src/quote';
 import { AttestationRequest, NO_GPU_EVIDENCE } from '../../protocol/evidence';
-import { ChainAccess } from '../../protocol/chain';
+import { ChainAccess, mnemonicWallet } from '../../protocol/chain';
+import { mnemonicNew } from '@ton/crypto';
 import { installStandIn } from '../../testkit/transactions';
 import type { SessionState } from '../../protocol/state';
 
@@ -1653,6 +1654,57 @@ describe('worker and client SDK', () => {
             net.blockchain.now = (await session.refresh()).deadline - 300; // inside the 600 s margin
             await net.worker.tick();
             expect((await readSession(net.chain, session.address))!.seqno).toBe(receipt.seqno);
+        });
+
+        it('claims many sessions in one pass in a few wallet transfers, and a session it cannot read holds up none of the others', async () => {
+            await setUp();
+            // the worker's wallet as its CLI makes it: a v4 wallet of a mnemonic (4 messages a transfer)
+            // (its transfers' transactions recorded for the ledger, as the ledger's own senders record theirs)
+            const recording: ChainAccess = {
+                ...net.chain,
+                open: (c) =>
+                    new Proxy(net.chain.open(c), {
+                        get: (target, name) =>
+                            name !== 'send'
+                                ? Reflect.get(target, name)
+                                : async (...args: unknown[]) => {
+                                      const send = Reflect.get(target, name) as (...a: unknown[]) => Promise<{ transactions: [] }>;
+                                      const sent = await send(...args);
+                                      net.ledger.transactions.push(...sent.transactions);
+                                      return sent;
+                                  },
+                    }),
+            };
+            const wallet = await mnemonicWallet(recording, await mnemonicNew(24), { pollMs: 1 });
+            await net.ledger.track('a v4 worker wallet', wallet.address);
+            await net.ledger.sender(net.workerWallet).send({ to: wallet.address, value: toNano('5'), bounce: false });
+            (net.worker.o as { sender: unknown }).sender = wallet.sender;
+            const transfers = async () =>
+                (await net.chain.transactions(wallet.address, 0n)).filter((t) => t.inMessage?.info.type === 'external-in');
+            // new sessions are acknowledged together: six zero receipts in two transfers
+            const sessions = [session];
+            for (let i = 0; i < 5; i++) sessions.push(await openTracked());
+            expect(await net.worker.acknowledgeNewSessions()).toHaveLength(6);
+            expect((await transfers()).map((t) => t.outMessagesCount)).toEqual([4, 2]);
+            for (const s of sessions) expect((await readSession(net.chain, s.address))!.seqno).toBe(1);
+            const served = [];
+            for (const s of sessions) served.push(await s.chat(ask('served')));
+            // one session cannot be read: the other five are claimed, in two transfers, then the pass fails naming the read
+            const chain = net.worker.o.chain;
+            const unreadable = sessions[2].address;
+            (net.worker.o as { chain: ChainAccess }).chain = {
+                ...chain,
+                accountState: (a) => (a.equals(unreadable) ? Promise.reject(new Error('the endpoint is down')) : chain.accountState(a)),
+            };
+            await expect(net.worker.claimDue(true)).rejects.toThrow('the endpoint is down');
+            expect((await transfers()).slice(2).map((t) => t.outMessagesCount)).toEqual([4, 1]);
+            for (const [i, s] of sessions.entries()) {
+                expect((await readSession(net.chain, s.address))!.seqno).toBe(i === 2 ? 1 : served[i].receipt.seqno);
+            }
+            // read again on the next pass, and claimed
+            (net.worker.o as { chain: ChainAccess }).chain = chain;
+            expect((await net.worker.claimDue(true)).map((c) => c.session.toString())).toEqual([unreadable.toString()]);
+            expect((await readSession(net.chain, unreadable))!.seqno).toBe(served[2].receipt.seqno);
         });
     });
 });

@@ -1,6 +1,6 @@
 // Several chain endpoints (protocol/chain.ts failoverChain): one that refuses, hangs or serves stale
 // state does not take a worker, verifier or client down; when all fail, the error names each.
-import { Address, Cell, loadMessage } from '@ton/core';
+import { Address, Cell, loadMessage, loadMessageRelaxed } from '@ton/core';
 import { mnemonicNew } from '@ton/crypto';
 import { ChainUnavailable, failoverChain, mnemonicWallet } from '../../protocol/chain';
 import { UsageError, endpointsFromOptions } from '../../protocol/cli';
@@ -143,6 +143,48 @@ describe('chain endpoint failover', () => {
         await expect(wallet.sender.send({ to: ROOT, value: 1n })).rejects.toThrow('did not land');
         expect(shown).toEqual([expect.stringMatching(/^Waiting for the wallet's transfer with seqno 3 to land: failed \(0 s\)$/)]);
         await expect(wallet.sender.send({ to: ROOT, value: 1n })).rejects.toThrow('seqno 3 did not land'); // the queue goes on after a failure
+    });
+
+    it("puts several messages in one transfer (sendMany): up to the wallet's limit, in the same queue as single sends", async () => {
+        const up = await fake({ getters: { seqno: [['num', '0x7']] } });
+        const { sender } = await mnemonicWallet(failoverChain([{ url: up.url }]), await mnemonicNew(24), { pollMs: 10 });
+        expect(sender.maxMessages).toBe(4); // a v4 wallet's
+        const to = (i: number) => new Address(0, Buffer.alloc(32, i));
+        await Promise.all([
+            sender.send({ to: ROOT, value: 1n }),
+            sender.sendMany([1, 2, 3, 4].map((i) => ({ to: to(i), value: BigInt(i), bounce: true }))),
+        ]);
+        const transfers = up.sent.map((boc) => {
+            const body = loadMessage(Cell.fromBase64(boc).beginParse()).body.beginParse();
+            body.skip(512 + 32 + 32); // signature, wallet id, valid until
+            const seqno = body.loadUint(32);
+            body.skip(8); // op
+            const messages: { to: string; value: bigint }[] = [];
+            while (body.remainingRefs > 0) {
+                body.skip(8); // send mode
+                const m = loadMessageRelaxed(body.loadRef().beginParse());
+                if (m.info.type !== 'internal') throw new Error('not an internal message');
+                messages.push({ to: m.info.dest.toString(), value: m.info.value.coins });
+            }
+            return { seqno, messages };
+        });
+        expect(transfers).toEqual([
+            { seqno: 7, messages: [{ to: ROOT.toString(), value: 1n }] },
+            { seqno: 8, messages: [1, 2, 3, 4].map((i) => ({ to: to(i).toString(), value: BigInt(i) })) },
+        ]);
+        // more than one transfer carries, or messages that need two send modes: refused, nothing sent
+        await expect(sender.sendMany([1, 2, 3, 4, 5].map((i) => ({ to: to(i), value: 1n })))).rejects.toThrow(
+            'a v4 wallet sends at most 4 messages in one transfer, not 5',
+        );
+        await expect(
+            sender.sendMany([
+                { to: ROOT, value: 1n },
+                { to: ROOT, value: 1n, sendMode: 128 },
+            ]),
+        ).rejects.toThrow('the messages of one transfer share its send mode');
+        expect(up.sent).toHaveLength(2);
+        const v5 = await mnemonicWallet(failoverChain([{ url: up.url }]), await mnemonicNew(24), { version: 'v5r1' });
+        expect(v5.sender.maxMessages).toBe(255);
     });
 
     it("reads a Blueprint script's chain through COCOON_ENDPOINTS when its own endpoint is down", async () => {

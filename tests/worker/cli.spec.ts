@@ -55,6 +55,14 @@ describe('worker CLI', () => {
             expect(worker({}, ...serve, '--finalize-abandoned-after', good).stderr).toMatch(/COCOON_WORKER_MNEMONIC/);
     });
 
+    it('takes --wallet-version as one of the wallets a mnemonic drives, naming the choices otherwise', () => {
+        const r = worker({}, ...serve, '--wallet-version', 'v2');
+        expect(r.status).not.toBe(0);
+        expect(r.stderr).toMatch(/--wallet-version <version>' argument 'v2' is invalid\. Allowed choices are v3r2, v4, v4r2, v5r1/);
+        // accepted: the next refusal is the missing mnemonic
+        expect(worker({}, ...serve, '--wallet-version', 'v5r1').stderr).toMatch(/COCOON_WORKER_MNEMONIC/);
+    });
+
     it('needs the wallet mnemonic from the environment', () => {
         const r = worker({}, ...serve);
         expect(r.status).toBe(64);

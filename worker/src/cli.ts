@@ -7,7 +7,7 @@ import { Command, Option } from 'commander';
 import pino from 'pino';
 import { Address, fromNano, toNano } from '@ton/core';
 import { FINALIZE_ABANDONED_VALUE, GLOBAL_ID_MAINNET, GLOBAL_ID_TESTNET, providerForOwner } from '../../wrappers';
-import { ChainAccess, failoverChain, mnemonicWallet } from '../../protocol/chain';
+import { ChainAccess, WALLET_VERSIONS, WalletVersion, failoverChain, mnemonicWallet } from '../../protocol/chain';
 import { logOutput, withProgress } from '../../protocol/progress';
 import { ENDPOINT_HELP, UsageError, endpointsFromOptions, positiveInt } from '../../protocol/cli';
 import { openAiBackend } from './backend';
@@ -45,6 +45,7 @@ export interface ServeOptions {
     endpoint: string[];
     apiKeyEnv: string;
     walletMnemonicEnv: string;
+    walletVersion: WalletVersion; // v5r1 puts up to 255 claims in one transfer, v4 four
     verifier: string[];
     backend: string;
     backendKeyEnv: string;
@@ -187,7 +188,7 @@ export async function runWorker(o: ServeOptions) {
     const servedModelHash = await servedModel(o, log);
     // (--dev: the devnet's clock, which an admin moves forward)
     const chain = failoverChain(endpointsFromOptions(o.endpoint, o.apiKeyEnv), { followChainClock: o.dev });
-    const wallet = await mnemonicWallet(chain, mnemonic);
+    const wallet = await mnemonicWallet(chain, mnemonic, { version: o.walletVersion, testnet: o.network === 'testnet' });
     const provider = (await providerForOwner(o.root, o.owner)).address;
     const sealedKeys = sealedKeysOrUsageError(o, provider, servedModelHash, chain);
     const meter = new Meter(o.db, o.network === 'mainnet' ? GLOBAL_ID_MAINNET : GLOBAL_ID_TESTNET);
@@ -262,6 +263,14 @@ program
     .option('--endpoint <url...>', ENDPOINT_HELP, ['https://testnet.toncenter.com/api/v2/jsonRPC'])
     .option('--api-key-env <name>', 'environment variable holding the API key of a single --endpoint', 'TONCENTER_API_KEY')
     .option('--wallet-mnemonic-env <name>', "environment variable holding the worker wallet's 24-word mnemonic", 'COCOON_WORKER_MNEMONIC')
+    .addOption(
+        new Option(
+            '--wallet-version <version>',
+            "the worker wallet's contract: a pass's claims go out in transfers of 4 messages (v3r2, v4) or 255 (v5r1)",
+        )
+            .choices([...WALLET_VERSIONS])
+            .default('v4'),
+    )
     .requiredOption('--verifier <url...>', 'TEE verifiers to ask for proofs, tried in order')
     .requiredOption(
         '--backend <url>',

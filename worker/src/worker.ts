@@ -32,7 +32,8 @@ import {
     storeFinalizeSession,
     storeSubmitAttestation,
 } from '../../wrappers';
-import { ChainAccess, ChainUnavailable, onChain, waitFor } from '../../protocol/chain';
+import { ChainAccess, ChainUnavailable, isBatchSender, onChain, waitFor } from '../../protocol/chain';
+import { mapBounded } from '../../protocol/map-bounded';
 import { DecryptionError, RequestEnvelope, ResponseEnvelope, StreamFrame, StreamSealer, openRequest } from '../../protocol/encryption';
 import { SessionState, offerFor, readProvider, readSession } from '../../protocol/state';
 import {
@@ -59,7 +60,7 @@ import { AsyncQueue } from '../../protocol/async-queue';
 import { Backend, BackendRejected, BackendUnavailable } from './backend';
 import { EvidenceOptions, collectEvidence } from './evidence';
 import { AnswerStore, EnclaveKeys, RowAuthenticator, answerStore, generateEnclaveKeys, rowAuthenticator } from './keys';
-import { Meter, requestRowBytes } from './meter';
+import { Meter, SignedReceipt, requestRowBytes } from './meter';
 import { SealedKeys } from './sealed-keys';
 import { requestProofFromAny } from './verifier-client';
 
@@ -125,6 +126,9 @@ const STATE_REREAD_MIN_MS = 30_000;
 // it this long to land (the newest block an endpoint reports is itself a few seconds old).
 const LATE_CLAIM_MARGIN_SECONDS = 30;
 const SERVED_MEMORY = 200_000;
+// The claim pass reads this many sessions at once (each read is a chain round trip; an endpoint
+// limits requests per second).
+const CHAIN_READS_AT_ONCE = 8;
 
 // A state read from the chain: when it was last checked, its account's last lt then, and when its
 // getters last ran (Worker.reread).
@@ -773,10 +777,23 @@ export class Worker {
     // Claims every session whose latest receipt is due under the claim policy (or all of them
     // with `force`). Sessions over on-chain are marked settled; abandoned ones are finalized.
     // A session with no receipt claimed yet is always due: its first claim acknowledges it.
-    async claimDue(force = false, only?: Address): Promise<{ session: Address; seqno: number; amountDue: bigint }[]> {
-        const claimed: { session: Address; seqno: number; amountDue: bigint }[] = [];
-        for (const address of only ? [only] : this.o.meter.unsettled()) {
-            const s = await readSession(this.o.chain, address);
+    async claimDue(force = false, only?: Address[]): Promise<{ session: Address; seqno: number; amountDue: bigint }[]> {
+        const addresses = only ?? this.o.meter.unsettled();
+        // Every session is read first, a bounded number at a time (each read is a chain round
+        // trip). One that cannot be read is left for the next pass without holding up the
+        // others' claims; the pass then fails with its error.
+        let failure: unknown;
+        const states = await mapBounded(addresses, CHAIN_READS_AT_ONCE, (address) =>
+            readSession(this.o.chain, address).catch((e: unknown) => {
+                failure ??= e;
+                return undefined;
+            }),
+        );
+        const finalizes: Outgoing[] = [];
+        const claims: (Outgoing & { session: Address; latest: SignedReceipt; now: number })[] = [];
+        for (const [i, address] of addresses.entries()) {
+            const s = states[i];
+            if (s === undefined) continue;
             if (!s) {
                 // A Session this worker served is never deleted (a finalized one stays as a
                 // tombstone): an endpoint that does not see it yet. Settling it here would lose its
@@ -789,7 +806,8 @@ export class Worker {
                 continue;
             }
             if (this.abandoned(s)) {
-                await this.finalizeAbandoned(address, s);
+                const finalize = this.abandonedFinalize(address, s);
+                if (finalize) finalizes.push(finalize);
                 continue;
             }
             if (s.status === Number(SESSION_RELEASE_FAILED)) {
@@ -857,20 +875,45 @@ export class Worker {
                     }),
                 )
                 .endCell();
-            await this.send(address, CLAIM_VALUE, body, `claim receipt #${latest.seqno}`);
-            const after = await waitFor(async () => {
-                const now = await readSession(this.o.chain, address);
-                return now && now.seqno >= latest.seqno ? now : undefined;
-            }, this.o.confirmTimeoutMs);
-            if (!after) {
-                this.o.log.warn({ session: address.toString(), seqno: latest.seqno }, 'claim not confirmed yet; retried on the next pass');
+            claims.push({ to: address, value: CLAIM_VALUE, body, what: `claim receipt #${latest.seqno}`, session: address, latest, now });
+        }
+
+        // The pass's messages go out together, in as few wallet transfers as the wallet allows.
+        const sent = await this.sendAll([...finalizes, ...claims]);
+        for (const [i, f] of finalizes.entries()) {
+            const error = sent[i];
+            if (error)
+                this.o.log.warn({ session: f.to.toString(), err: error.message }, 'finalizing an abandoned session failed; retried later');
+            else this.stats.abandonedFinalizes += 1;
+        }
+        const toConfirm = claims.filter((_, i) => !sent[finalizes.length + i]);
+        failure ??= sent.slice(finalizes.length).find((e) => e); // (a finalize that failed is tried again later)
+
+        // Then every claim sent is looked for on-chain, a bounded number of reads at a time.
+        const confirmed = new Set<(typeof claims)[number]>();
+        await waitFor(async () => {
+            const left = toConfirm.filter((c) => !confirmed.has(c));
+            await mapBounded(left, CHAIN_READS_AT_ONCE, async (c) => {
+                const now = await readSession(this.o.chain, c.session).catch(() => null);
+                if (now && now.seqno >= c.latest.seqno) confirmed.add(c);
+            });
+            return confirmed.size === toConfirm.length ? true : undefined;
+        }, this.o.confirmTimeoutMs);
+        const claimed: { session: Address; seqno: number; amountDue: bigint }[] = [];
+        for (const c of toConfirm) {
+            if (!confirmed.has(c)) {
+                this.o.log.warn(
+                    { session: c.session.toString(), seqno: c.latest.seqno },
+                    'claim not confirmed yet; retried on the next pass',
+                );
                 continue;
             }
-            this.lastClaimAt.set(address.toRawString(), now);
+            this.lastClaimAt.set(c.session.toRawString(), c.now);
             this.stats.claims += 1;
-            claimed.push({ session: address, seqno: latest.seqno, amountDue: latest.amountDue });
-            this.o.log.info({ session: address.toString(), seqno: latest.seqno, amountDue: latest.amountDue.toString() }, 'claimed');
+            claimed.push({ session: c.session, seqno: c.latest.seqno, amountDue: c.latest.amountDue });
+            this.o.log.info({ session: c.session.toString(), seqno: c.latest.seqno, amountDue: c.latest.amountDue.toString() }, 'claimed');
         }
+        if (failure) throw failure;
         return claimed;
     }
 
@@ -901,32 +944,28 @@ export class Worker {
         return open && this.windowOverBy(s, this.o.claim.finalizeAbandonedAfterSeconds!);
     }
 
-    // Finalizes a session its client left open, so that the Provider's collateral for it is
-    // released (and the client refunded). Not waited for: the next pass sees it finalized. A
-    // failure is logged and never stops the claims of the pass.
-    private async finalizeAbandoned(address: Address, s: SessionState) {
+    // The FinalizeSession of a session its client left open, so that the Provider's collateral for
+    // it is released (and the client refunded), if an attempt is due now: sent with the pass's
+    // claims and not waited for (the next pass sees it finalized). A failure is logged and never
+    // stops the claims of the pass.
+    private abandonedFinalize(address: Address, s: SessionState): Outgoing | undefined {
         const key = address.toRawString();
         const session = address.toString();
         const now = this.o.chain.now();
         const tried = this.finalizeAttempts.get(key) ?? { at: -Infinity, count: 0 };
-        if (tried.count >= FINALIZE_ATTEMPTS || now - tried.at < FINALIZE_RETRY_SECONDS * 2 ** (tried.count - 1)) return;
+        if (tried.count >= FINALIZE_ATTEMPTS || now - tried.at < FINALIZE_RETRY_SECONDS * 2 ** (tried.count - 1)) return undefined;
         this.finalizeAttempts.set(key, { at: now, count: tried.count + 1 });
         if (tried.count + 1 === FINALIZE_ATTEMPTS) {
             this.o.log.error({ session }, 'finalizing an abandoned session: last attempt; after it the session is left to its client');
         }
+        this.o.log.info(
+            { session, status: SESSION_STATUS_NAMES[s.status], claimed: s.claimed.toString() },
+            'finalizing a session its client left open past its claim window (its collateral is released)',
+        );
         const body = beginCell()
             .store(storeFinalizeSession({ $$type: 'FinalizeSession', queryId: 0n }))
             .endCell();
-        try {
-            await this.send(address, FINALIZE_ABANDONED_VALUE, body, 'finalize an abandoned session');
-            this.stats.abandonedFinalizes += 1;
-            this.o.log.info(
-                { session, status: SESSION_STATUS_NAMES[s.status], claimed: s.claimed.toString() },
-                'finalizing a session its client left open past its claim window (its collateral is released)',
-            );
-        } catch (e) {
-            this.o.log.warn({ session, err: (e as Error).message }, 'finalizing an abandoned session failed; retried later');
-        }
+        return { to: address, value: FINALIZE_ABANDONED_VALUE, body, what: 'finalize an abandoned session' };
     }
 
     // The session needs nothing more from this worker: its records are trimmed and it is no longer read.
@@ -988,7 +1027,7 @@ export class Worker {
             }
             this.o.meter.setScannedLt(tx.lt);
         }
-        for (const session of acknowledged) await this.claimDue(false, session);
+        if (acknowledged.length > 0) await this.claimDue(false, acknowledged);
         return acknowledged;
     }
 
@@ -1023,10 +1062,43 @@ export class Worker {
 
     // Wallet sends are serialized: a wallet accepts one seqno at a time.
     private send(to: Address, value: bigint, body: Cell, what: string) {
-        const next = this.sends.then(() => onChain(this.o.chain, what, () => this.o.sender.send({ to, value, body, bounce: true })));
+        return this.queueSend(what, (sender) => sender.send({ to, value, body, bounce: true }));
+    }
+
+    // Sends `messages` in as few transfers as the wallet allows (one message each when the sender
+    // cannot batch); the error of each message's transfer, if it failed.
+    private async sendAll(messages: Outgoing[]): Promise<(Error | undefined)[]> {
+        const sender = this.o.sender;
+        const size = isBatchSender(sender) ? sender.maxMessages : 1;
+        const errors: (Error | undefined)[] = [];
+        for (let i = 0; i < messages.length; i += size) {
+            const batch = messages.slice(i, i + size);
+            const args = batch.map((m) => ({ to: m.to, value: m.value, body: m.body, bounce: true }));
+            try {
+                await this.queueSend(batch.map((m) => m.what).join(', '), (s) =>
+                    batch.length > 1 && isBatchSender(s) ? s.sendMany(args) : s.send(args[0]),
+                );
+                errors.push(...batch.map(() => undefined));
+            } catch (e) {
+                errors.push(...batch.map(() => e as Error));
+            }
+        }
+        return errors;
+    }
+
+    private queueSend(what: string, send: (sender: Sender) => Promise<void>) {
+        const next = this.sends.then(() => onChain(this.o.chain, what, () => send(this.o.sender)));
         this.sends = next.catch(() => undefined);
         return next;
     }
+}
+
+// A message of the worker's wallet: a claim, a finalize.
+interface Outgoing {
+    to: Address;
+    value: bigint;
+    body: Cell;
+    what: string; // for errors: "claim receipt #12"
 }
 
 // The Session whose LockCollateral this Provider transaction accepted, if it is one.
