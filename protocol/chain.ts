@@ -88,6 +88,9 @@ export function sandboxChain(blockchain: Blockchain): ChainAccess {
 
 // How long a wallet transfer is valid, on the chain's clock: one not on-chain by then never lands.
 const TRANSFER_VALIDITY_SECONDS = 60;
+// A node refuses an external message over 65,535 bytes (config param 43's default); a transfer's
+// header and, on its first send, the wallet's code take up to about 2 KB of it.
+const MAX_TRANSFER_BYTES = 63 * 1024;
 
 /**
  * A Sender that can carry several messages in one wallet transfer (mnemonicWallet's): a worker
@@ -95,7 +98,7 @@ const TRANSFER_VALIDITY_SECONDS = 60;
  * transfer (and one wait for its seqno to land) per claim.
  */
 export interface BatchSender extends Sender {
-    readonly maxMessages: number; // in one transfer: 4 for a v3 or v4 wallet, 255 for v5r1
+    readonly maxMessages: number; // in one transfer: 4 for a v3 or v4 wallet, 200 for v5r1
     // Sends `messages` (at most maxMessages, all with the same send mode) in one transfer;
     // resolves once it landed, as `send` does.
     sendMany(messages: SenderArguments[]): Promise<void>;
@@ -126,7 +129,9 @@ export async function mnemonicWallet(
     const key = await mnemonicToPrivateKey(mnemonic);
     const version = o.version ?? 'v4';
     const wallet = chain.open(walletContract(version, key.publicKey, o.testnet ?? false));
-    const maxMessages = version === 'v5r1' ? 255 : 4;
+    // (v5r1 takes 255 actions, but 255 claims make an external message over the 64 KB a node
+    // accepts: about 258 bytes each)
+    const maxMessages = version === 'v5r1' ? 200 : 4;
     // What the wallet's own sender does, with the transfer valid until a time on the chain's clock
     // (@ton/ton's uses the machine's: on a chain whose clock is ahead every transfer has expired).
     const sign = async (messages: SenderArguments[]) => {
@@ -138,6 +143,12 @@ export async function mnemonicWallet(
             messages: messages.map((m) => internal({ to: m.to, value: m.value, init: m.init, body: m.body, bounce: m.bounce })),
             timeout: chain.now() + TRANSFER_VALIDITY_SECONDS,
         });
+        const bytes = transfer.toBoc({ idx: false, crc32: false }).length;
+        if (bytes > MAX_TRANSFER_BYTES) {
+            throw new RangeError(
+                `the transfer is ${bytes} bytes, more than an external message may carry (64 KB with its header and the wallet's code): send fewer or smaller messages`,
+            );
+        }
         await wallet.send(transfer);
     };
     const transfer = async (messages: SenderArguments[]) => {

@@ -1656,10 +1656,10 @@ describe('worker and client SDK', () => {
             expect((await readSession(net.chain, session.address))!.seqno).toBe(receipt.seqno);
         });
 
-        it('claims many sessions in one pass in a few wallet transfers, and a session it cannot read holds up none of the others', async () => {
-            await setUp();
-            // the worker's wallet as its CLI makes it: a v4 wallet of a mnemonic (4 messages a transfer)
-            // (its transfers' transactions recorded for the ledger, as the ledger's own senders record theirs)
+        // The worker's wallet as its CLI makes it, funded with `value`: a v4 wallet of a mnemonic (4
+        // messages a transfer), whose transfers' transactions are recorded for the ledger (as the
+        // ledger's own senders record theirs); and its transfers so far.
+        async function batchingWallet(value: bigint) {
             const recording: ChainAccess = {
                 ...net.chain,
                 open: (c) =>
@@ -1675,12 +1675,18 @@ describe('worker and client SDK', () => {
                                   },
                     }),
             };
-            const wallet = await mnemonicWallet(recording, await mnemonicNew(24), { pollMs: 1 });
+            const wallet = await mnemonicWallet(recording, await mnemonicNew(24), { pollMs: 1, landTimeoutMs: 2000 });
             await net.ledger.track('a v4 worker wallet', wallet.address);
-            await net.ledger.sender(net.workerWallet).send({ to: wallet.address, value: toNano('5'), bounce: false });
+            await net.ledger.sender(net.workerWallet).send({ to: wallet.address, value, bounce: false });
             (net.worker.o as { sender: unknown }).sender = wallet.sender;
             const transfers = async () =>
                 (await net.chain.transactions(wallet.address, 0n)).filter((t) => t.inMessage?.info.type === 'external-in');
+            return { wallet, transfers };
+        }
+
+        it('claims many sessions in one pass in a few wallet transfers, and a session it cannot read holds up none of the others', async () => {
+            await setUp();
+            const { transfers } = await batchingWallet(toNano('5'));
             // new sessions are acknowledged together: six zero receipts in two transfers
             const sessions = [session];
             for (let i = 0; i < 5; i++) sessions.push(await openTracked());
@@ -1705,6 +1711,64 @@ describe('worker and client SDK', () => {
             (net.worker.o as { chain: ChainAccess }).chain = chain;
             expect((await net.worker.claimDue(true)).map((c) => c.session.toString())).toEqual([unreadable.toString()]);
             expect((await readSession(net.chain, unreadable))!.seqno).toBe(served[2].receipt.seqno);
+        });
+
+        it('spends what an underfunded wallet has on the most urgent claims, says so in one line, and claims the rest once funded', async () => {
+            await setUp(); // (its session lasts an hour)
+            const { wallet, transfers } = await batchingWallet(toNano('1'));
+            const sessions = [session];
+            for (const durationSeconds of [2400, 600, 1200]) sessions.push(await openTracked({ durationSeconds }));
+            await net.worker.acknowledgeNewSessions();
+            const served = [];
+            for (const s of sessions) served.push(await s.chat(ask('served')));
+            // the wallet keeps about two claims' worth
+            const left = (await net.blockchain.getContract(wallet.address)).balance;
+            await wallet.sender.send({ to: net.workerWallet.address, value: left - toNano('0.04'), bounce: false });
+            const errors = jest.spyOn(net.worker.o.log, 'error');
+            const claimed = (await net.worker.claimDue(true)).map((c) => c.session.toString());
+            // one transfer, landed, carrying the claims the wallet could pay for: the earliest windows first
+            const urgency = [2, 3, 1, 0].map((i) => sessions[i].address.toString());
+            expect(claimed.length).toBeGreaterThan(0);
+            expect(claimed.length).toBeLessThan(4);
+            expect(claimed).toEqual(urgency.slice(0, claimed.length));
+            expect((await transfers()).at(-1)!.outMessagesCount).toBe(claimed.length);
+            const line = errors.mock.calls.find((c) => String(c[1]).startsWith('claims sent but not seen on-chain'));
+            expect(line?.[0]).toMatchObject({ count: 4 - claimed.length });
+            // funded again: the next pass claims the others
+            await net.ledger.sender(net.workerWallet).send({ to: wallet.address, value: toNano('1'), bounce: false });
+            expect((await net.worker.claimDue(true)).map((c) => c.session.toString()).sort()).toEqual(urgency.slice(claimed.length).sort());
+            for (const [i, s] of sessions.entries()) expect((await readSession(net.chain, s.address))!.seqno).toBe(served[i].receipt.seqno);
+        });
+
+        it('stops reading sessions when the chain keeps failing, and a session whose records fail holds up none of the others', async () => {
+            await setUp();
+            // thirty sessions to read and a chain that is down: eight failed reads in a row, then no more
+            const chain = net.worker.o.chain;
+            let reads = 0;
+            (net.worker.o as { chain: ChainAccess }).chain = {
+                ...chain,
+                accountState: () => {
+                    reads += 1;
+                    return Promise.reject(new Error('the endpoint is down'));
+                },
+            };
+            const unsettled = jest.spyOn(net.worker.o.meter, 'unsettled');
+            unsettled.mockReturnValueOnce(Array.from({ length: 30 }, (_, i) => new Address(0, Buffer.alloc(32, i + 1))));
+            await expect(net.worker.claimDue()).rejects.toThrow('the endpoint is down');
+            expect(reads).toBe(8);
+            (net.worker.o as { chain: ChainAccess }).chain = chain;
+            // a session whose receipts cannot be read from the worker's database: the other is claimed, then the pass fails
+            const other = await openTracked();
+            await net.worker.acknowledgeNewSessions();
+            const [a, b] = [await session.chat(ask('one')), await other.chat(ask('two'))];
+            const claimable = net.worker.o.meter.claimable.bind(net.worker.o.meter);
+            jest.spyOn(net.worker.o.meter, 'claimable').mockImplementation((s, end) => {
+                if (s.equals(session.address)) throw new Error('database disk image is malformed');
+                return claimable(s, end);
+            });
+            await expect(net.worker.claimDue(true)).rejects.toThrow('database disk image is malformed');
+            expect((await readSession(net.chain, other.address))!.seqno).toBe(b.receipt.seqno);
+            expect((await readSession(net.chain, session.address))!.seqno).toBeLessThan(a.receipt.seqno);
         });
     });
 });

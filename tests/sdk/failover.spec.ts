@@ -1,12 +1,12 @@
 // Several chain endpoints (protocol/chain.ts failoverChain): one that refuses, hangs or serves stale
 // state does not take a worker, verifier or client down; when all fail, the error names each.
-import { Address, Cell, loadMessage, loadMessageRelaxed } from '@ton/core';
+import { Address, Cell, beginCell, loadMessage, loadMessageRelaxed, toNano } from '@ton/core';
 import { mnemonicNew } from '@ton/crypto';
 import { ChainUnavailable, failoverChain, mnemonicWallet } from '../../protocol/chain';
 import { UsageError, endpointsFromOptions } from '../../protocol/cli';
 import { logOutput, progress } from '../../protocol/progress';
 import { withEndpoints } from '../../scripts/lib';
-import { Root } from '../../wrappers';
+import { Root, encodeUsageReceipt, storeClaimUsage } from '../../wrappers';
 import type { NetworkProvider } from '@ton/blueprint';
 import { rootAllowlist } from '../../tee-verifier/src/ton';
 import { FakeToncenter, fakeToncenter, refusingEndpoint } from '../../testkit/fake-toncenter';
@@ -182,9 +182,43 @@ describe('chain endpoint failover', () => {
                 { to: ROOT, value: 1n, sendMode: 128 },
             ]),
         ).rejects.toThrow('the messages of one transfer share its send mode');
+        // a transfer too large for an external message (a node refuses one over 64 KB): refused before it is sent
+        const big = (m: number) => {
+            let body = beginCell().endCell();
+            for (let i = 0; i < 140; i++) body = beginCell().storeUint(m, 8).storeBuffer(Buffer.alloc(126, i)).storeRef(body).endCell();
+            return body; // (about 18 KB, of cells no other message shares)
+        };
+        await expect(sender.sendMany([1, 2, 3, 4].map((i) => ({ to: to(i), value: 1n, body: big(i) })))).rejects.toThrow(
+            /^the transfer is \d+ bytes, more than an external message may carry/,
+        );
         expect(up.sent).toHaveLength(2);
-        const v5 = await mnemonicWallet(failoverChain([{ url: up.url }]), await mnemonicNew(24), { version: 'v5r1' });
-        expect(v5.sender.maxMessages).toBe(255);
+        // (v5r1 takes 255 actions; 255 claims would be over that size)
+        const v5 = await mnemonicWallet(failoverChain([{ url: up.url }]), await mnemonicNew(24), { version: 'v5r1', pollMs: 10 });
+        expect(v5.sender.maxMessages).toBe(200);
+        // 200 claims of served receipts (a worker's pass) fit in one external message
+        const claims = Array.from({ length: 200 }, (_, i) => {
+            const receipt = Cell.fromBoc(
+                encodeUsageReceipt({
+                    globalId: -239,
+                    session: to(i),
+                    openedAt: 1_800_000_000,
+                    seqno: 100_000 + i,
+                    lastRequestAt: 1_800_000_100,
+                    promptTokens: 123_456n,
+                    cachedTokens: 1_234n,
+                    completionTokens: 654_321n,
+                    reasoningTokens: 4_321n,
+                    amountDue: toNano('1000') + BigInt(i),
+                    resultsHash: (1n << 255n) + BigInt(i),
+                }).boc,
+            )[0];
+            const body = beginCell()
+                .store(storeClaimUsage({ $$type: 'ClaimUsage', queryId: BigInt(i), signature: Buffer.alloc(64, i), receipt }))
+                .endCell();
+            return { to: to(i), value: toNano('0.015'), body, bounce: true };
+        });
+        await v5.sender.sendMany(claims);
+        expect(Buffer.from(up.sent[2], 'base64').length).toBeLessThanOrEqual(65_535);
     });
 
     it("reads a Blueprint script's chain through COCOON_ENDPOINTS when its own endpoint is down", async () => {

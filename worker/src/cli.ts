@@ -45,7 +45,7 @@ export interface ServeOptions {
     endpoint: string[];
     apiKeyEnv: string;
     walletMnemonicEnv: string;
-    walletVersion: WalletVersion; // v5r1 puts up to 255 claims in one transfer, v4 four
+    walletVersion: WalletVersion; // v5r1 puts up to 200 claims in one transfer, v4 four
     verifier: string[];
     backend: string;
     backendKeyEnv: string;
@@ -233,14 +233,20 @@ export async function runWorker(o: ServeOptions) {
     log.info({ host: o.host, port: o.port }, 'serving clients');
 
     let timer: NodeJS.Timeout | undefined;
-    const loop = async () => {
-        await worker.tick();
-        timer = setTimeout(loop, o.tick * 1000);
+    let stopping = false;
+    let pass: Promise<void> = Promise.resolve();
+    const loop = () => {
+        pass = worker.tick().finally(() => {
+            if (!stopping) timer = setTimeout(loop, o.tick * 1000);
+        });
     };
     timer = setTimeout(loop, o.tick * 1000);
     const stop = async () => {
-        if (timer) clearTimeout(timer);
+        if (stopping) return;
+        stopping = true;
+        clearTimeout(timer);
         await app.close();
+        await pass; // (a pass under way first: two at once would send the same claims twice)
         // one last pass so that what was served is claimed before the keys are gone
         await worker
             .claimDue(true)
@@ -266,7 +272,7 @@ program
     .addOption(
         new Option(
             '--wallet-version <version>',
-            "the worker wallet's contract: a pass's claims go out in transfers of 4 messages (v3r2, v4) or 255 (v5r1)",
+            "the worker wallet's contract: a pass's claims go out in transfers of 4 messages (v3r2, v4) or 200 (v5r1)",
         )
             .choices([...WALLET_VERSIONS])
             .default('v4'),

@@ -1,7 +1,7 @@
 // The worker: holds the enclave keys, keeps the Provider attested, serves sessions' encrypted
 // requests through the model backend, meters them into signed receipts and claims them on-chain.
 // Plaintext exists only inside handleChat and is never logged.
-import { Address, Cell, Sender, Transaction, beginCell } from '@ton/core';
+import { Address, Cell, SendMode, Sender, Transaction, beginCell } from '@ton/core';
 import { createHash, randomBytes } from 'crypto';
 import type { Logger } from 'pino';
 import {
@@ -781,140 +781,173 @@ export class Worker {
         const addresses = only ?? this.o.meter.unsettled();
         // Every session is read first, a bounded number at a time (each read is a chain round
         // trip). One that cannot be read is left for the next pass without holding up the
-        // others' claims; the pass then fails with its error.
+        // others' claims, and the pass then fails with its error; when reads keep failing (the
+        // chain is down) the rest are not tried.
         let failure: unknown;
-        const states = await mapBounded(addresses, CHAIN_READS_AT_ONCE, (address) =>
-            readSession(this.o.chain, address).catch((e: unknown) => {
+        let failingInARow = 0;
+        const states = await mapBounded(addresses, CHAIN_READS_AT_ONCE, async (address) => {
+            if (failingInARow >= CHAIN_READS_AT_ONCE) return undefined;
+            try {
+                const s = await readSession(this.o.chain, address);
+                failingInARow = 0;
+                return s;
+            } catch (e) {
                 failure ??= e;
+                failingInARow += 1;
                 return undefined;
-            }),
-        );
+            }
+        });
         const finalizes: Outgoing[] = [];
-        const claims: (Outgoing & { session: Address; latest: SignedReceipt; now: number })[] = [];
+        const claims: Claim[] = [];
         for (const [i, address] of addresses.entries()) {
             const s = states[i];
             if (s === undefined) continue;
-            if (!s) {
-                // A Session this worker served is never deleted (a finalized one stays as a
-                // tombstone): an endpoint that does not see it yet. Settling it here would lose its
-                // receipts.
-                this.o.log.warn({ session: address.toString() }, 'the session reads as absent (an endpoint behind?): kept');
-                continue;
+            try {
+                const next = this.nextMessage(address, s, force);
+                if (next && 'latest' in next) claims.push(next);
+                else if (next) finalizes.push(next);
+            } catch (e) {
+                failure ??= e; // (this session's records: the others go on)
             }
-            if (s.status === Number(SESSION_FINALIZED)) {
-                this.doneWith(address);
-                continue;
-            }
-            if (this.abandoned(s)) {
-                const finalize = this.abandonedFinalize(address, s);
-                if (finalize) finalizes.push(finalize);
-                continue;
-            }
-            if (s.status === Number(SESSION_RELEASE_FAILED)) {
-                this.doneWith(address); // settled, claims over: this worker does not retry its release
-                continue;
-            }
-            // The latest receipt the Session pays: none of its requests accepted after the close or
-            // the deadline (one accepted while this worker had not seen the close yet is not paid).
-            const end = servingEnd(s.status, s.deadline, s.closedAt);
-            const latest = s.terms && this.payableReceipt(address, s, end);
-            if (!latest || latest.seqno <= s.seqno || !s.terms) {
-                // All claimed: once the window is over, a session this worker will not finalize
-                // needs nothing more from it (and is no longer read on every pass).
-                if (this.windowOverBy(s, 0) && !this.finalizeWorthIt(s)) this.doneWith(address);
-                continue;
-            }
-            const now = this.o.chain.now();
-            const windowEnd = claimWindowEnd(s.status, s.deadline, s.closedAt, Number(s.terms.closeGracePeriod));
-            // The Session refuses a claim after its window, by the chain's clock. When this machine's
-            // clock says the window is over but the newest block says there is time left (a clock
-            // running ahead), the claim is tried once before the receipt is given up.
-            const late = now > windowEnd;
-            if (late) {
-                const blockTime = this.o.chain.latestBlockTime?.();
-                const key = address.toRawString();
-                if (this.givenUp.has(key)) {
-                    // (nothing ever claimed, long after the window: the worker will not finalize a timeout)
-                    if (s.seqno === 0 && this.windowOverBy(s, this.o.claim.finalizeAbandonedAfterSeconds!)) this.doneWith(address);
-                    continue;
-                }
-                if (blockTime === undefined || blockTime > windowEnd - LATE_CLAIM_MARGIN_SECONDS || this.lateClaims.has(key)) {
-                    this.o.log.error(
-                        { session: address.toString(), seqno: latest.seqno },
-                        'claim window over before the latest receipt was claimed',
-                    );
-                    // Kept while it may still need finalizing (abandoned), else done with. (Whatever
-                    // seqno this read shows: one from an endpoint behind may be lower than the chain's.)
-                    if (this.finalizeWorthIt(s)) this.givenUp.add(key);
-                    else this.doneWith(address);
-                    this.lateClaims.delete(key);
-                    continue;
-                }
-                this.lateClaims.add(key);
-                this.o.log.warn(
-                    { session: address.toString(), seqno: latest.seqno, machineClock: now, newestBlock: blockTime, windowEnd },
-                    "this machine's clock is past the claim window and the chain's newest block is not: claiming once (check the machine's clock)",
-                );
-            }
-            const due =
-                force ||
-                late ||
-                s.seqno === 0 ||
-                s.status === Number(SESSION_CLOSING) ||
-                latest.amountDue - s.claimed >= this.o.claim.minAmount ||
-                now - this.claimClock(address, now) >= this.o.claim.intervalSeconds ||
-                s.deadline - now <= this.o.claim.deadlineMarginSeconds;
-            if (!due) continue;
-            const body = beginCell()
-                .store(
-                    storeClaimUsage({
-                        $$type: 'ClaimUsage',
-                        queryId: BigInt(latest.seqno),
-                        signature: latest.signature,
-                        receipt: latest.receipt,
-                    }),
-                )
-                .endCell();
-            claims.push({ to: address, value: CLAIM_VALUE, body, what: `claim receipt #${latest.seqno}`, session: address, latest, now });
         }
-
-        // The pass's messages go out together, in as few wallet transfers as the wallet allows.
-        const sent = await this.sendAll([...finalizes, ...claims]);
+        // The pass's messages go out together, in as few wallet transfers as the wallet allows:
+        // claims first, the most urgent (the earliest end of window) first, so that a wallet
+        // short of funds spends them on claims (an acknowledgement missed is a timeout slash).
+        claims.sort((a, b) => a.windowEnd - b.windowEnd);
+        const sent = await this.sendAll([...claims, ...finalizes]);
         for (const [i, f] of finalizes.entries()) {
-            const error = sent[i];
+            const error = sent[claims.length + i];
             if (error)
                 this.o.log.warn({ session: f.to.toString(), err: error.message }, 'finalizing an abandoned session failed; retried later');
             else this.stats.abandonedFinalizes += 1;
         }
-        const toConfirm = claims.filter((_, i) => !sent[finalizes.length + i]);
-        failure ??= sent.slice(finalizes.length).find((e) => e); // (a finalize that failed is tried again later)
+        const toConfirm = claims.filter((_, i) => !sent[i]);
+        failure ??= sent.slice(0, claims.length).find((e) => e); // (a finalize that failed is tried again later)
 
         // Then every claim sent is looked for on-chain, a bounded number of reads at a time.
-        const confirmed = new Set<(typeof claims)[number]>();
+        const confirmed = new Set<Claim>();
+        let unreadable: unknown;
         await waitFor(async () => {
             const left = toConfirm.filter((c) => !confirmed.has(c));
             await mapBounded(left, CHAIN_READS_AT_ONCE, async (c) => {
-                const now = await readSession(this.o.chain, c.session).catch(() => null);
+                const now = await readSession(this.o.chain, c.to).catch((e: unknown) => void (unreadable = e));
                 if (now && now.seqno >= c.latest.seqno) confirmed.add(c);
             });
             return confirmed.size === toConfirm.length ? true : undefined;
         }, this.o.confirmTimeoutMs);
         const claimed: { session: Address; seqno: number; amountDue: bigint }[] = [];
         for (const c of toConfirm) {
-            if (!confirmed.has(c)) {
-                this.o.log.warn(
-                    { session: c.session.toString(), seqno: c.latest.seqno },
-                    'claim not confirmed yet; retried on the next pass',
-                );
-                continue;
-            }
-            this.lastClaimAt.set(c.session.toRawString(), c.now);
+            if (!confirmed.has(c)) continue;
+            this.lastClaimAt.set(c.to.toRawString(), c.now);
             this.stats.claims += 1;
-            claimed.push({ session: c.session, seqno: c.latest.seqno, amountDue: c.latest.amountDue });
-            this.o.log.info({ session: c.session.toString(), seqno: c.latest.seqno, amountDue: c.latest.amountDue.toString() }, 'claimed');
+            claimed.push({ session: c.to, seqno: c.latest.seqno, amountDue: c.latest.amountDue });
+            this.o.log.info({ session: c.to.toString(), seqno: c.latest.seqno, amountDue: c.latest.amountDue.toString() }, 'claimed');
+        }
+        const unconfirmed = toConfirm.filter((c) => !confirmed.has(c));
+        if (unconfirmed.length > 0) {
+            // (one line for them all: a wallet out of funds or a chain that is down would otherwise log one per session)
+            this.o.log.error(
+                {
+                    sessions: unconfirmed.slice(0, 10).map((c) => `${c.to.toString()} #${c.latest.seqno}`),
+                    count: unconfirmed.length,
+                    ...(unreadable ? { lastReadError: (unreadable as Error).message } : {}),
+                },
+                "claims sent but not seen on-chain in time (the worker wallet may lack funds, or the chain's endpoints lag): retried on the next pass",
+            );
         }
         if (failure) throw failure;
         return claimed;
+    }
+
+    // What the pass sends for this session now: its claim, the finalize of a session its client
+    // left open, or nothing (a session done with is dropped from the passes here).
+    private nextMessage(address: Address, s: SessionState | null, force: boolean): Claim | Outgoing | undefined {
+        if (!s) {
+            // A Session this worker served is never deleted (a finalized one stays as a
+            // tombstone): an endpoint that does not see it yet. Settling it here would lose its
+            // receipts.
+            this.o.log.warn({ session: address.toString() }, 'the session reads as absent (an endpoint behind?): kept');
+            return undefined;
+        }
+        if (s.status === Number(SESSION_FINALIZED)) {
+            this.doneWith(address);
+            return undefined;
+        }
+        if (this.abandoned(s)) return this.abandonedFinalize(address, s);
+        if (s.status === Number(SESSION_RELEASE_FAILED)) {
+            this.doneWith(address); // settled, claims over: this worker does not retry its release
+            return undefined;
+        }
+        // The latest receipt the Session pays: none of its requests accepted after the close or
+        // the deadline (one accepted while this worker had not seen the close yet is not paid).
+        const end = servingEnd(s.status, s.deadline, s.closedAt);
+        const latest = s.terms && this.payableReceipt(address, s, end);
+        if (!latest || latest.seqno <= s.seqno || !s.terms) {
+            // All claimed: once the window is over, a session this worker will not finalize
+            // needs nothing more from it (and is no longer read on every pass).
+            if (this.windowOverBy(s, 0) && !this.finalizeWorthIt(s)) this.doneWith(address);
+            return undefined;
+        }
+        const now = this.o.chain.now();
+        const windowEnd = claimWindowEnd(s.status, s.deadline, s.closedAt, Number(s.terms.closeGracePeriod));
+        // The Session refuses a claim after its window, by the chain's clock. When this machine's
+        // clock says the window is over but the newest block says there is time left (a clock
+        // running ahead), the claim is tried once before the receipt is given up.
+        const late = now > windowEnd;
+        if (late) {
+            const blockTime = this.o.chain.latestBlockTime?.();
+            const key = address.toRawString();
+            if (this.givenUp.has(key)) {
+                // (nothing ever claimed, long after the window: the worker will not finalize a timeout)
+                if (s.seqno === 0 && this.windowOverBy(s, this.o.claim.finalizeAbandonedAfterSeconds!)) this.doneWith(address);
+                return undefined;
+            }
+            if (blockTime === undefined || blockTime > windowEnd - LATE_CLAIM_MARGIN_SECONDS || this.lateClaims.has(key)) {
+                this.o.log.error(
+                    { session: address.toString(), seqno: latest.seqno },
+                    'claim window over before the latest receipt was claimed',
+                );
+                // Kept while it may still need finalizing (abandoned), else done with. (Whatever
+                // seqno this read shows: one from an endpoint behind may be lower than the chain's.)
+                if (this.finalizeWorthIt(s)) this.givenUp.add(key);
+                else this.doneWith(address);
+                this.lateClaims.delete(key);
+                return undefined;
+            }
+            this.lateClaims.add(key);
+            this.o.log.warn(
+                { session: address.toString(), seqno: latest.seqno, machineClock: now, newestBlock: blockTime, windowEnd },
+                "this machine's clock is past the claim window and the chain's newest block is not: claiming once (check the machine's clock)",
+            );
+        }
+        const due =
+            force ||
+            late ||
+            s.seqno === 0 ||
+            s.status === Number(SESSION_CLOSING) ||
+            latest.amountDue - s.claimed >= this.o.claim.minAmount ||
+            now - this.claimClock(address, now) >= this.o.claim.intervalSeconds ||
+            s.deadline - now <= this.o.claim.deadlineMarginSeconds;
+        if (!due) return undefined;
+        const body = beginCell()
+            .store(
+                storeClaimUsage({
+                    $$type: 'ClaimUsage',
+                    queryId: BigInt(latest.seqno),
+                    signature: latest.signature,
+                    receipt: latest.receipt,
+                }),
+            )
+            .endCell();
+        return {
+            to: address,
+            value: CLAIM_VALUE,
+            body,
+            what: `claim receipt #${latest.seqno} of ${address.toString()}`,
+            latest,
+            now,
+            windowEnd,
+        };
     }
 
     // Whether this worker finalizes the session if its client leaves it open and something was
@@ -1066,7 +1099,10 @@ export class Worker {
     }
 
     // Sends `messages` in as few transfers as the wallet allows (one message each when the sender
-    // cannot batch); the error of each message's transfer, if it failed.
+    // cannot batch); the error of each message's transfer, if it failed. A transfer of several
+    // ignores the errors of its messages (IGNORE_ERRORS): one the wallet cannot pay for does not
+    // keep the others from going, and the transfer lands either way (claims not sent are seen
+    // unconfirmed, and tried again on the next pass).
     private async sendAll(messages: Outgoing[]): Promise<(Error | undefined)[]> {
         const sender = this.o.sender;
         const size = isBatchSender(sender) ? sender.maxMessages : 1;
@@ -1074,9 +1110,12 @@ export class Worker {
         for (let i = 0; i < messages.length; i += size) {
             const batch = messages.slice(i, i + size);
             const args = batch.map((m) => ({ to: m.to, value: m.value, body: m.body, bounce: true }));
+            const what = batch.length === 1 ? batch[0].what : `send ${batch.length} messages (${batch[0].what}, ...)`;
             try {
-                await this.queueSend(batch.map((m) => m.what).join(', '), (s) =>
-                    batch.length > 1 && isBatchSender(s) ? s.sendMany(args) : s.send(args[0]),
+                await this.queueSend(what, (s) =>
+                    batch.length > 1 && isBatchSender(s)
+                        ? s.sendMany(args.map((a) => ({ ...a, sendMode: SendMode.PAY_GAS_SEPARATELY + SendMode.IGNORE_ERRORS })))
+                        : s.send(args[0]),
                 );
                 errors.push(...batch.map(() => undefined));
             } catch (e) {
@@ -1098,7 +1137,14 @@ interface Outgoing {
     to: Address;
     value: bigint;
     body: Cell;
-    what: string; // for errors: "claim receipt #12"
+    what: string; // for errors: "claim receipt #12 of EQ..."
+}
+
+// A claim of a pass: the receipt it claims, when it was decided, and when its window ends.
+interface Claim extends Outgoing {
+    latest: SignedReceipt;
+    now: number;
+    windowEnd: number;
 }
 
 // The Session whose LockCollateral this Provider transaction accepted, if it is one.
