@@ -246,7 +246,7 @@ export async function runWorker(o: ServeOptions) {
         stopping = true;
         clearTimeout(timer);
         await app.close();
-        await pass; // (a pass under way first: two at once would send the same claims twice)
+        await pass.catch(() => undefined); // (a pass under way first: two at once would send the same claims twice)
         // one last pass so that what was served is claimed before the keys are gone
         await worker
             .claimDue(true)

@@ -176,6 +176,7 @@ export class Worker {
     private lastClaimAt = new Map<string, number>();
     private lateClaims = new Set<string>(); // sessions claimed once past the window by this machine's clock
     private givenUp = new Set<string>(); // sessions whose latest receipt missed the claim window (logged once)
+    private unreadLastPass = new Set<string>(); // sessions the last claim pass could not read (read last on the next)
     // sessions left open by their clients that this worker finalized: when last, how many times
     private finalizeAttempts = new Map<string, { at: number; count: number }>();
     private listingCache: ChainRead<Listing | null> | undefined;
@@ -778,22 +779,28 @@ export class Worker {
     // with `force`). Sessions over on-chain are marked settled; abandoned ones are finalized.
     // A session with no receipt claimed yet is always due: its first claim acknowledges it.
     async claimDue(force = false, only?: Address[]): Promise<{ session: Address; seqno: number; amountDue: bigint }[]> {
-        const addresses = only ?? this.o.meter.unsettled();
+        // Sessions whose read failed on the last pass are read last, so that accounts that keep
+        // failing never hold up the others.
+        const addresses = [...(only ?? this.o.meter.unsettled())].sort(
+            (a, b) => Number(this.unreadLastPass.has(a.toRawString())) - Number(this.unreadLastPass.has(b.toRawString())),
+        );
         // Every session is read first, a bounded number at a time (each read is a chain round
         // trip). One that cannot be read is left for the next pass without holding up the
-        // others' claims, and the pass then fails with its error; when reads keep failing (the
-        // chain is down) the rest are not tried.
+        // others' claims, and the pass then fails with its error; when the first reads all fail
+        // (the chain is down) the rest are not tried.
         let failure: unknown;
-        let failingInARow = 0;
+        let [failed, read] = [0, 0];
         const states = await mapBounded(addresses, CHAIN_READS_AT_ONCE, async (address) => {
-            if (failingInARow >= CHAIN_READS_AT_ONCE) return undefined;
+            if (failed >= CHAIN_READS_AT_ONCE && read === 0) return undefined;
             try {
                 const s = await readSession(this.o.chain, address);
-                failingInARow = 0;
+                read += 1;
+                this.unreadLastPass.delete(address.toRawString());
                 return s;
             } catch (e) {
                 failure ??= e;
-                failingInARow += 1;
+                failed += 1;
+                this.unreadLastPass.add(address.toRawString());
                 return undefined;
             }
         });
@@ -819,40 +826,51 @@ export class Worker {
             const error = sent[claims.length + i];
             if (error)
                 this.o.log.warn({ session: f.to.toString(), err: error.message }, 'finalizing an abandoned session failed; retried later');
-            else this.stats.abandonedFinalizes += 1;
         }
-        const toConfirm = claims.filter((_, i) => !sent[i]);
         failure ??= sent.slice(0, claims.length).find((e) => e); // (a finalize that failed is tried again later)
 
-        // Then every claim sent is looked for on-chain, a bounded number of reads at a time.
-        const confirmed = new Set<Claim>();
+        // Then every message sent is looked for on-chain (a claim's seqno, a finalized Session),
+        // a bounded number of reads at a time: a message the wallet could not pay for went
+        // nowhere, and the transfer landed all the same.
+        const toConfirm: { message: Claim | Outgoing; done: (s: SessionState) => boolean }[] = [
+            ...claims.filter((_, i) => !sent[i]).map((c) => ({ message: c, done: (s: SessionState) => s.seqno >= c.latest.seqno })),
+            ...finalizes
+                .filter((_, i) => !sent[claims.length + i])
+                .map((f) => ({ message: f, done: (s: SessionState) => s.status === Number(SESSION_FINALIZED) })),
+        ];
+        const confirmed = new Set<Claim | Outgoing>();
         let unreadable: unknown;
         await waitFor(async () => {
-            const left = toConfirm.filter((c) => !confirmed.has(c));
+            const left = toConfirm.filter((c) => !confirmed.has(c.message));
             await mapBounded(left, CHAIN_READS_AT_ONCE, async (c) => {
-                const now = await readSession(this.o.chain, c.to).catch((e: unknown) => void (unreadable = e));
-                if (now && now.seqno >= c.latest.seqno) confirmed.add(c);
+                const now = await readSession(this.o.chain, c.message.to).catch((e: unknown) => void (unreadable = e));
+                if (now && c.done(now)) confirmed.add(c.message);
             });
             return confirmed.size === toConfirm.length ? true : undefined;
         }, this.o.confirmTimeoutMs);
         const claimed: { session: Address; seqno: number; amountDue: bigint }[] = [];
-        for (const c of toConfirm) {
-            if (!confirmed.has(c)) continue;
+        for (const { message } of toConfirm) {
+            if (!confirmed.has(message)) continue;
+            if (!('latest' in message)) {
+                this.stats.abandonedFinalizes += 1;
+                continue;
+            }
+            const c = message;
             this.lastClaimAt.set(c.to.toRawString(), c.now);
             this.stats.claims += 1;
             claimed.push({ session: c.to, seqno: c.latest.seqno, amountDue: c.latest.amountDue });
             this.o.log.info({ session: c.to.toString(), seqno: c.latest.seqno, amountDue: c.latest.amountDue.toString() }, 'claimed');
         }
-        const unconfirmed = toConfirm.filter((c) => !confirmed.has(c));
+        const unconfirmed = toConfirm.filter((c) => !confirmed.has(c.message)).map((c) => c.message);
         if (unconfirmed.length > 0) {
             // (one line for them all: a wallet out of funds or a chain that is down would otherwise log one per session)
             this.o.log.error(
                 {
-                    sessions: unconfirmed.slice(0, 10).map((c) => `${c.to.toString()} #${c.latest.seqno}`),
+                    messages: unconfirmed.slice(0, 10).map((m) => m.what),
                     count: unconfirmed.length,
                     ...(unreadable ? { lastReadError: (unreadable as Error).message } : {}),
                 },
-                "claims sent but not seen on-chain in time (the worker wallet may lack funds, or the chain's endpoints lag): retried on the next pass",
+                "messages sent but not seen on-chain in time (the worker wallet may lack funds, or the chain's endpoints lag): retried on the next pass",
             );
         }
         if (failure) throw failure;
@@ -1099,24 +1117,21 @@ export class Worker {
     }
 
     // Sends `messages` in as few transfers as the wallet allows (one message each when the sender
-    // cannot batch); the error of each message's transfer, if it failed. A transfer of several
-    // ignores the errors of its messages (IGNORE_ERRORS): one the wallet cannot pay for does not
-    // keep the others from going, and the transfer lands either way (claims not sent are seen
-    // unconfirmed, and tried again on the next pass).
+    // cannot batch); the error of each message's transfer, if it failed. The wallet ignores the
+    // error of a message (IGNORE_ERRORS): one it cannot pay for does not keep the others of its
+    // transfer from going, and the transfer lands (its seqno moves) either way, so that it cannot
+    // be replayed; what was not sent is seen unconfirmed, and tried again on the next pass.
     private async sendAll(messages: Outgoing[]): Promise<(Error | undefined)[]> {
         const sender = this.o.sender;
         const size = isBatchSender(sender) ? sender.maxMessages : 1;
+        const sendMode = SendMode.PAY_GAS_SEPARATELY + SendMode.IGNORE_ERRORS;
         const errors: (Error | undefined)[] = [];
         for (let i = 0; i < messages.length; i += size) {
             const batch = messages.slice(i, i + size);
-            const args = batch.map((m) => ({ to: m.to, value: m.value, body: m.body, bounce: true }));
+            const args = batch.map((m) => ({ to: m.to, value: m.value, body: m.body, bounce: true, sendMode }));
             const what = batch.length === 1 ? batch[0].what : `send ${batch.length} messages (${batch[0].what}, ...)`;
             try {
-                await this.queueSend(what, (s) =>
-                    batch.length > 1 && isBatchSender(s)
-                        ? s.sendMany(args.map((a) => ({ ...a, sendMode: SendMode.PAY_GAS_SEPARATELY + SendMode.IGNORE_ERRORS })))
-                        : s.send(args[0]),
-                );
+                await this.queueSend(what, (s) => (batch.length > 1 && isBatchSender(s) ? s.sendMany(args) : s.send(args[0])));
                 errors.push(...batch.map(() => undefined));
             } catch (e) {
                 errors.push(...batch.map(() => e as Error));
