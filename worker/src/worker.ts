@@ -779,36 +779,11 @@ export class Worker {
     // with `force`). Sessions over on-chain are marked settled; abandoned ones are finalized.
     // A session with no receipt claimed yet is always due: its first claim acknowledges it.
     async claimDue(force = false, only?: Address[]): Promise<{ session: Address; seqno: number; amountDue: bigint }[]> {
-        // Sessions whose read failed on the last pass are read last, so that accounts that keep
-        // failing never hold up the others.
-        const addresses = [...(only ?? this.o.meter.unsettled())].sort(
-            (a, b) => Number(this.unreadLastPass.has(a.toRawString())) - Number(this.unreadLastPass.has(b.toRawString())),
-        );
-        // Every session is read first, a bounded number at a time (each read is a chain round
-        // trip). One that cannot be read is left for the next pass without holding up the
-        // others' claims, and the pass then fails with its error; when the first reads all fail
-        // (the chain is down) the rest are not tried.
-        let failure: unknown;
-        let [failed, read] = [0, 0];
-        const states = await mapBounded(addresses, CHAIN_READS_AT_ONCE, async (address) => {
-            if (failed >= CHAIN_READS_AT_ONCE && read === 0) return undefined;
-            try {
-                const s = await readSession(this.o.chain, address);
-                read += 1;
-                this.unreadLastPass.delete(address.toRawString());
-                return s;
-            } catch (e) {
-                failure ??= e;
-                failed += 1;
-                this.unreadLastPass.add(address.toRawString());
-                return undefined;
-            }
-        });
+        const read = await this.readForPass(only ?? this.o.meter.unsettled());
+        let failure = read.failure;
         const finalizes: Outgoing[] = [];
         const claims: Claim[] = [];
-        for (const [i, address] of addresses.entries()) {
-            const s = states[i];
-            if (s === undefined) continue;
+        for (const [address, s] of read.states) {
             try {
                 const next = this.nextMessage(address, s, force);
                 if (next && 'latest' in next) claims.push(next);
@@ -832,49 +807,84 @@ export class Worker {
         // Then every message sent is looked for on-chain (a claim's seqno, a finalized Session),
         // a bounded number of reads at a time: a message the wallet could not pay for went
         // nowhere, and the transfer landed all the same.
-        const toConfirm: { message: Claim | Outgoing; done: (s: SessionState) => boolean }[] = [
+        const toConfirm: { message: Outgoing; done: (s: SessionState) => boolean }[] = [
             ...claims.filter((_, i) => !sent[i]).map((c) => ({ message: c, done: (s: SessionState) => s.seqno >= c.latest.seqno })),
             ...finalizes
                 .filter((_, i) => !sent[claims.length + i])
                 .map((f) => ({ message: f, done: (s: SessionState) => s.status === Number(SESSION_FINALIZED) })),
         ];
-        const confirmed = new Set<Claim | Outgoing>();
-        let unreadable: unknown;
-        await waitFor(async () => {
-            const left = toConfirm.filter((c) => !confirmed.has(c.message));
-            await mapBounded(left, CHAIN_READS_AT_ONCE, async (c) => {
-                const now = await readSession(this.o.chain, c.message.to).catch((e: unknown) => void (unreadable = e));
-                if (now && c.done(now)) confirmed.add(c.message);
-            });
-            return confirmed.size === toConfirm.length ? true : undefined;
-        }, this.o.confirmTimeoutMs);
+        const seen = await this.seenOnChain(toConfirm);
+        this.stats.abandonedFinalizes += finalizes.filter((f) => seen.has(f)).length;
         const claimed: { session: Address; seqno: number; amountDue: bigint }[] = [];
-        for (const { message } of toConfirm) {
-            if (!confirmed.has(message)) continue;
-            if (!('latest' in message)) {
-                this.stats.abandonedFinalizes += 1;
-                continue;
-            }
-            const c = message;
+        for (const c of claims.filter((c) => seen.has(c))) {
             this.lastClaimAt.set(c.to.toRawString(), c.now);
             this.stats.claims += 1;
             claimed.push({ session: c.to, seqno: c.latest.seqno, amountDue: c.latest.amountDue });
             this.o.log.info({ session: c.to.toString(), seqno: c.latest.seqno, amountDue: c.latest.amountDue.toString() }, 'claimed');
         }
-        const unconfirmed = toConfirm.filter((c) => !confirmed.has(c.message)).map((c) => c.message);
-        if (unconfirmed.length > 0) {
-            // (one line for them all: a wallet out of funds or a chain that is down would otherwise log one per session)
+        if (failure) throw failure;
+        return claimed;
+    }
+
+    // The states of `addresses` for a claim pass, a bounded number of reads at a time (each is a
+    // chain round trip), with the first read's error if any failed. One that cannot be read is
+    // left out (the others' claims go on) and read last on the next pass, so that accounts that
+    // keep failing never hold up the others; when the first reads all fail (the chain is down)
+    // the rest are not tried.
+    private async readForPass(addresses: Address[]) {
+        const order = [...addresses].sort(
+            (a, b) => Number(this.unreadLastPass.has(a.toRawString())) - Number(this.unreadLastPass.has(b.toRawString())),
+        );
+        let failure: unknown;
+        let [failed, read] = [0, 0];
+        const states = await mapBounded(order, CHAIN_READS_AT_ONCE, async (address) => {
+            if (failed >= CHAIN_READS_AT_ONCE && read === 0) return undefined;
+            try {
+                const s = await readSession(this.o.chain, address);
+                read += 1;
+                this.unreadLastPass.delete(address.toRawString());
+                return s;
+            } catch (e) {
+                failure ??= e;
+                failed += 1;
+                this.unreadLastPass.add(address.toRawString());
+                return undefined;
+            }
+        });
+        return {
+            states: order
+                .map((a, i) => [a, states[i]] as const)
+                .filter((e): e is readonly [Address, SessionState | null] => e[1] !== undefined),
+            failure,
+        };
+    }
+
+    // Which of the messages sent show on-chain (`done` of their Session's state) within the
+    // confirmation time, reading a bounded number at a time; the others are logged in one line
+    // (a wallet out of funds or a chain that is down would otherwise log one per session).
+    private async seenOnChain(sent: { message: Outgoing; done: (s: SessionState) => boolean }[]): Promise<Set<Outgoing>> {
+        const seen = new Set<Outgoing>();
+        let unreadable: unknown;
+        await waitFor(async () => {
+            const left = sent.filter((c) => !seen.has(c.message));
+            await mapBounded(left, CHAIN_READS_AT_ONCE, async (c) => {
+                const now = await readSession(this.o.chain, c.message.to).catch((e: unknown) => void (unreadable = e));
+                if (now && c.done(now)) seen.add(c.message);
+            });
+            return seen.size === sent.length ? true : undefined;
+        }, this.o.confirmTimeoutMs);
+        const unseen = sent.filter((c) => !seen.has(c.message)).map((c) => c.message);
+        if (unseen.length > 0) {
             this.o.log.error(
                 {
-                    messages: unconfirmed.slice(0, 10).map((m) => m.what),
-                    count: unconfirmed.length,
+                    messages: unseen.slice(0, 10).map((m) => m.what),
+                    count: unseen.length,
                     ...(unreadable ? { lastReadError: (unreadable as Error).message } : {}),
                 },
                 "messages sent but not seen on-chain in time (the worker wallet may lack funds, or the chain's endpoints lag): retried on the next pass",
             );
         }
-        if (failure) throw failure;
-        return claimed;
+        return seen;
     }
 
     // What the pass sends for this session now: its claim, the finalize of a session its client
