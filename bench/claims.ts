@@ -10,9 +10,9 @@
 import { performance } from 'perf_hooks';
 import { Sender, toNano } from '@ton/core';
 import { mnemonicNew } from '@ton/crypto';
-import { CocoonClient, ClientSession } from '../sdk';
+import { ClientSession } from '../sdk';
 import { ChainAccess, WalletVersion, mnemonicWallet } from '../protocol/chain';
-import { DEMO_MODEL, LOCAL_CLIENT_POLICY, LocalNetwork, startLocalNetwork } from '../testkit/local-network';
+import { DEMO_MODEL, LocalNetwork, localClient, startLocalNetwork } from '../testkit/local-network';
 
 const PROMPT = { messages: [{ role: 'user' as const, content: 'Claim me.' }], max_tokens: 8 };
 
@@ -73,12 +73,7 @@ async function main() {
     const net = await startLocalNetwork();
     try {
         await net.worker.attest();
-        const client = new CocoonClient({
-            ...LOCAL_CLIENT_POLICY,
-            chain: net.chain,
-            wallet: net.ledger.sender(net.client),
-            root: net.root.address,
-        });
+        const client = localClient(net);
         const sessions: ClientSession[] = [];
         for (let i = 0; i < n; i++) {
             sessions.push(await client.openSession(net.provider, { model: DEMO_MODEL, budget: toNano('3'), durationSeconds: 3600 }));
