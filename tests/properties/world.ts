@@ -165,8 +165,9 @@ export class World {
     // What the invariants allow a party to gain: reporter rewards of real slashes, and for a
     // client the compensation of a real equivocation in its session.
     readonly allowance = new Map<Party, bigint>(PARTIES.map((x) => [x, 0n]));
-    // Value that parties other than the client sent into a client's Sessions (a finalize's unused
-    // value, a failed report's value... go to the client by design).
+    // Value that parties other than the client sent into a client's Sessions and the client may
+    // get (a top-up by someone else, a bounce's value, a failed report's...; not a claim's, a
+    // finalize's or a revocation's, whose unspent value goes back to their senders).
     readonly donations = [0n, 0n];
     // By Session (raw address): what refused messages left in it, too small to pay for their bounce
     // (the network keeps such a remainder in the account, not the contract)
