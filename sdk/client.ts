@@ -159,6 +159,12 @@ export interface ClientOptions {
     readConcurrency?: number;
 }
 
+/** A provider's own state as every request checks it (CocoonClient.providerCheck). */
+export interface ProviderCheck {
+    attestation: Attestation | null;
+    status: bigint;
+}
+
 /**
  * A provider that can serve a model now, as findProviders and discover offer it: its worker's endpoint, prices per
  * million tokens, attestation, free stake, GPUs, record and health.
@@ -212,6 +218,9 @@ export function byPriceThenRecord(a: ProviderOffer, b: ProviderOffer): number {
 
 const compare = (x: bigint, y: bigint) => (x < y ? -1 : x > y ? 1 : 0);
 
+// Reads a client keeps (CocoonClient.reused): Root's few, and one per provider it has sessions with.
+const READS_KEPT = 256;
+
 /**
  * The SDK's entry point for one wallet under one Root: finds providers, opens, resumes and settles sessions (ClientSession),
  * and checks a provider's status and attestation against Root.
@@ -220,15 +229,28 @@ export class CocoonClient {
     readonly confirmTimeoutMs: number;
     readonly margin: number;
 
-    private rootReads = new Map<string, { value: unknown; at: number }>();
+    // Chain reads reused for a while (Root's for attestationCheckMs, a provider's for
+    // providerCheckMs), by what they read, shared by all of this client's sessions: fifty sessions
+    // with one provider make one read per window, not fifty. A read under way is joined, not
+    // repeated; a failed one is not kept.
+    private reads = new Map<string, { at: number; value: Promise<unknown> }>();
+
+    private reused<T>(key: string, reuseMs: number, what: string, read: () => Promise<T>): Promise<T> {
+        const kept = this.reads.get(key);
+        if (kept && Date.now() - kept.at < reuseMs) return kept.value as Promise<T>;
+        const value = onChain(this.o.chain, what, read);
+        if (reuseMs <= 0) return value;
+        const entry = { at: Date.now(), value };
+        this.reads.delete(key); // (re-inserted last: past the bound, the oldest goes first)
+        this.reads.set(key, entry);
+        if (this.reads.size > READS_KEPT) this.reads.delete(this.reads.keys().next().value!);
+        value.catch(() => this.reads.get(key) === entry && this.reads.delete(key));
+        return value;
+    }
 
     // A read of Root's state, reused for attestationCheckMs (see ClientOptions).
-    private async fromRoot<T>(key: string, read: () => Promise<T>): Promise<T> {
-        const hit = this.rootReads.get(key);
-        if (hit && Date.now() - hit.at < (this.o.attestationCheckMs ?? 60_000)) return hit.value as T;
-        const value = await onChain(this.o.chain, `read Root's ${key.split(':')[0]}`, read);
-        this.rootReads.set(key, { value, at: Date.now() });
-        return value;
+    private fromRoot<T>(key: string, read: () => Promise<T>): Promise<T> {
+        return this.reused(`root:${key}`, this.o.attestationCheckMs ?? 60_000, `read Root's ${key.split(':')[0]}`, read);
     }
 
     async rootGlobalId(): Promise<number> {
@@ -243,6 +265,21 @@ export class CocoonClient {
         return this.fromRoot(`measurement allowlist:${measurement}`, () =>
             this.o.chain.open(Root.fromAddress(this.o.root)).getIsMeasurementAllowed(measurement),
         );
+    }
+
+    // The provider's own state (status, attestation), as every request checks it: read anew unless
+    // providerCheckMs reuses it (see ClientOptions).
+    providerCheck(provider: Address): Promise<ProviderCheck> {
+        return this.reused(`provider:${provider.toRawString()}`, this.o.providerCheckMs ?? 0, 'read the provider attestation', async () => {
+            const contract = this.o.chain.open(Provider.fromAddress(provider));
+            const [attestation, status] = await Promise.all([contract.getAttestation(), contract.getStatus()]);
+            return { attestation, status };
+        });
+    }
+
+    // The next providerCheck of this provider reads the chain again.
+    forgetProviderCheck(provider: Address) {
+        this.reads.delete(`provider:${provider.toRawString()}`);
     }
 
     constructor(readonly o: ClientOptions) {
@@ -774,19 +811,9 @@ export class ClientSession {
     // The enclave key to encrypt to, checked on-chain before every request: the provider must be
     // active, its attestation valid (not expired, revoked or ended by a jail), acceptable to this
     // client's policy, still for the session's signing key, and its measurement allowlisted.
-    private providerRead: { attestation: Attestation | null; status: bigint; at: number } | undefined;
-
     async checkAttestation(): Promise<Buffer> {
         const chain = this.client.o.chain;
-        const reuse = this.client.o.providerCheckMs ?? 0;
-        if (!this.providerRead || Date.now() - this.providerRead.at >= reuse) {
-            const provider = chain.open(Provider.fromAddress(this.provider));
-            const [attestation, status] = await onChain(chain, 'read the provider attestation', () =>
-                Promise.all([provider.getAttestation(), provider.getStatus()]),
-            );
-            this.providerRead = { attestation, status, at: Date.now() };
-        }
-        const { attestation, status } = this.providerRead;
+        const { attestation, status } = await this.client.providerCheck(this.provider);
         requireAttested({ attestation }, chain.now(), this.client.margin);
         const untrusted = await this.client.trustProblem({ status: Number(status), attestation });
         if (untrusted) throw untrusted;
@@ -979,7 +1006,7 @@ export class ClientSession {
             // The worker holds other keys than the ones checked: look at the chain again, which
             // names the real problem (a new attestation) if there is one.
             if (err.success && (err.data.error === 'previous-enclave-key' || err.data.error === 'undecryptable')) {
-                this.providerRead = undefined;
+                this.client.forgetProviderCheck(this.provider);
                 await this.checkAttestation();
             }
             throw new CocoonError(

@@ -5,10 +5,10 @@
 import '@ton/test-utils';
 import { createServer, Server } from 'http';
 import { AddressInfo } from 'net';
-import { toNano } from '@ton/core';
-import { TCB_OUT_OF_DATE } from '../../wrappers';
+import { Contract, toNano } from '@ton/core';
+import { Provider, TCB_OUT_OF_DATE } from '../../wrappers';
 import { CocoonClient, ClientOptions, ClientSession } from '../../sdk';
-import { sandboxChain } from '../../protocol/chain';
+import { ChainAccess, sandboxChain } from '../../protocol/chain';
 import {
     AttestedProvider,
     MODEL,
@@ -59,18 +59,24 @@ describe('the client and a provider that stops being trustworthy', () => {
 
     afterEach(() => new Promise<void>((r) => server.close(() => r())));
 
-    async function open(o: Partial<ClientOptions> = {}): Promise<ClientSession> {
+    async function clientWith(o: Partial<ClientOptions> = {}): Promise<CocoonClient> {
         const wallet = await p.blockchain.treasury('sdk-client');
         // (the treasury's own send: it carries the Session's state init)
         const sender = { address: wallet.address, send: (a: Parameters<typeof wallet.send>[0]) => wallet.send(a) };
-        const client = new CocoonClient({
+        return new CocoonClient({
             chain: sandboxChain(p.blockchain),
             wallet: sender as never,
             root: p.root.address,
             confirmTimeoutMs: 2000,
             ...o,
         });
-        return client.openSession(prov.provider.address, { model: MODEL, budget: toNano('5'), durationSeconds: 3600 });
+    }
+
+    const openWith = (client: CocoonClient) =>
+        client.openSession(prov.provider.address, { model: MODEL, budget: toNano('5'), durationSeconds: 3600 });
+
+    async function open(o: Partial<ClientOptions> = {}): Promise<ClientSession> {
+        return openWith(await clientWith(o));
     }
 
     // one request: it reaches the stand-in worker, which answers nothing the SDK can read
@@ -114,6 +120,49 @@ describe('the client and a provider that stops being trustworthy', () => {
         const r = await prov.provider.send(prov.owner.getSender(), { value: toNano('0.05') }, { $$type: 'PauseProvider', queryId: 0n });
         requireSuccess(r.transactions, prov.owner.address, prov.provider.address);
         expect(await chatReaches(session)).toBe(true); // the window the client chose
+    });
+
+    it("shares the provider read among the client's sessions with that provider, joins a read under way, and keeps no failed read", async () => {
+        let reads = 0;
+        let failing = false;
+        const chain = sandboxChain(p.blockchain);
+        const counting: ChainAccess = {
+            ...chain,
+            open: <T extends Contract>(c: T) => {
+                if (c instanceof Provider) {
+                    reads += 1;
+                    if (failing) throw new Error('the endpoint is down');
+                }
+                return chain.open(c);
+            },
+        };
+        // (no retries: the stand-in worker's answers are unreadable, and every try checks the provider)
+        const client = await clientWith({ chain: counting, providerCheckMs: 60_000, retries: 0 });
+        const [one, two] = [await openWith(client), await openWith(client)];
+        reads = 0;
+        expect(await Promise.all([chatReaches(one), chatReaches(two), chatReaches(one), chatReaches(two)])).toEqual([
+            true,
+            true,
+            true,
+            true,
+        ]);
+        expect(await chatReaches(two)).toBe(true);
+        expect(reads).toBe(1); // five requests of two sessions: one read, joined while under way, then reused
+
+        // a read that failed is not what the next request gets
+        client.forgetProviderCheck(prov.provider.address);
+        failing = true;
+        await expect(one.chat(ask)).rejects.toMatchObject({ code: 'chain-unavailable' });
+        failing = false;
+        expect(await chatReaches(one)).toBe(true);
+        expect(reads).toBe(3);
+
+        // without providerCheckMs every request reads
+        const every = await clientWith({ chain: counting, retries: 0 });
+        const session = await openWith(every);
+        reads = 0;
+        expect(await Promise.all([chatReaches(session), chatReaches(session)])).toEqual([true, true]);
+        expect(reads).toBe(2);
     });
 
     it('sends nothing more once the provider re-attests with a TCB status the client refuses (same keys)', async () => {
