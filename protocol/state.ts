@@ -1,6 +1,17 @@
 // Reading Provider and Session state from the chain, in one place for the SDK and the worker.
 import { Address } from '@ton/core';
-import { Attestation, Listing, ModelOffer, ProtocolParams, Provider, ProviderStats, Session, SessionTerms, modelKey } from '../wrappers';
+import {
+    Attestation,
+    Listing,
+    ModelOffer,
+    ProtocolParams,
+    Provider,
+    ProviderStats,
+    Session,
+    SessionTerms,
+    modelKey,
+    sessionFor,
+} from '../wrappers';
 import { ChainAccess, onChain } from './chain';
 
 /** A Session contract's state as readSession reads it: parties, status, budget and what was claimed from it, terms. */
@@ -8,6 +19,7 @@ export interface SessionState {
     address: Address;
     provider: Address;
     client: Address;
+    nonce: bigint; // with the client, what the Session's address commits to (isSessionOf)
     status: number; // SESSION_* in wrappers
     budget: bigint;
     claimed: bigint;
@@ -31,6 +43,7 @@ export async function readSession(chain: ChainAccess, address: Address): Promise
             address,
             provider: s.provider,
             client: s.client,
+            nonce: s.nonce,
             status: Number(s.status),
             budget: s.budget,
             claimed: s.claimed,
@@ -42,6 +55,20 @@ export async function readSession(chain: ChainAccess, address: Address): Promise
             terms: s.terms,
         };
     });
+}
+
+/**
+ * Whether the account read as `s` is the Session the Provider of `provider` (its Root and owner)
+ * opens for s's client and nonce: this release's Session code, at the address its initial data
+ * gives (as the Provider checks a Session that messages it). Anyone can deploy a contract whose
+ * getter answers like a Session of any Provider, with any terms; only the address tells the real
+ * one, whose claims pay and whose finalize returns what it does not spend.
+ */
+export async function isSessionOf(
+    provider: { root: Address; owner: Address },
+    s: Pick<SessionState, 'address' | 'client' | 'nonce'>,
+): Promise<boolean> {
+    return (await sessionFor(provider.root, provider.owner, s.client, s.nonce)).address.equals(s.address);
 }
 
 /** A Provider contract's state as readProvider reads it: owner, status, stake, listing, attestation and record. */

@@ -359,6 +359,7 @@ export type WorkerErrorCode =
     | 'body-too-large'
     | 'unsupported-media-type'
     | 'unknown-session'
+    | 'not-a-session'
     | 'other-provider'
     | 'session-not-open'
     | 'deadline-passed'

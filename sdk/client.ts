@@ -47,7 +47,7 @@ import { attestRequestSchema } from '../protocol/verifier-api';
 import { SessionKey, StreamOpener, generateEncryptionKeyPair, sealRequest } from '../protocol/encryption';
 import { Outstanding, ReceiptRejected, ReceiptTracker } from './receipts';
 import { ProviderDirectory, mapBounded } from './discovery';
-import { ProviderState, SessionState, offerFor, readProvider, readSession } from '../protocol/state';
+import { ProviderState, SessionState, isSessionOf, offerFor, readProvider, readSession } from '../protocol/state';
 import {
     ChatCompletion,
     ChatCompletionChunk,
@@ -93,6 +93,7 @@ export type CocoonErrorCode =
     | 'invalid-duration'
     | 'session-refused'
     | 'session-not-open'
+    | 'not-a-session'
     | 'not-confirmed'
     | 'too-early'
     | 'worker-unreachable'
@@ -432,6 +433,7 @@ export class CocoonClient {
             throw new CocoonError('session-not-open', 'this session key is not the one the session was opened with');
         }
         const p = await this.providerOrThrow(s.provider);
+        await this.requireSessionOfRoot(s, p.owner);
         const session = new ClientSession(
             this,
             s,
@@ -458,6 +460,7 @@ export class CocoonClient {
         if (s.status >= Number(SESSION_FINALIZED)) return { step: 'settled' };
         if (!s.client.equals(this.o.wallet.address))
             throw new CocoonError('session-not-open', `${address.toString()} is not this wallet's session`);
+        await this.requireSessionOfRoot(s);
         const now = this.o.chain.now();
         const send = (value: bigint, body: Cell) =>
             onChain(this.o.chain, 'send', () => this.o.wallet.send({ to: address, value, body, bounce: true }));
@@ -486,6 +489,25 @@ export class CocoonClient {
         if (now < at) return { step: 'waiting', at };
         await send(FINALIZE_VALUE, finalize());
         return { step: 'finalizing' };
+    }
+
+    // That the account read as `s` is a Session of this client's Root (isSessionOf), not a contract
+    // that answers like one (which would keep a top-up, or the value of a close or finalize),
+    // before anything is sent to it or through it. `owner`: its Provider's, if already read.
+    private async requireSessionOfRoot(s: SessionState, owner?: Address) {
+        const providerOwner = owner ?? (await readProvider(this.o.chain, s.provider))?.owner;
+        if (!providerOwner) {
+            throw new CocoonError(
+                'provider-not-found',
+                `no Provider at ${s.provider.toString()}, the one ${s.address.toString()} names: it cannot be a Session of this client's Root`,
+            );
+        }
+        if (!(await isSessionOf({ root: this.o.root, owner: providerOwner }, s))) {
+            throw new CocoonError(
+                'not-a-session',
+                `${s.address.toString()} answers like a Session but is not one of this client's Root: its address is not the one a Session's code and initial data give. Send it nothing.`,
+            );
+        }
     }
 
     // What this client's own policy finds wrong with a provider it is about to trust, beyond the

@@ -15,6 +15,7 @@ import {
     sessionFor,
 } from '../wrappers';
 import { attestedProvider, deployProtocol, sendOpenSession } from '../testkit';
+import { Session as GeneratedSession } from '../build/Session/tact_Session';
 
 const code = (name: string) =>
     Cell.fromBoc(Buffer.from(JSON.parse(readFileSync(join(__dirname, '..', 'build', `${name}.compiled.json`), 'utf8')).hex, 'hex'))[0];
@@ -51,6 +52,23 @@ describe('addresses', () => {
         );
         expect(result.transactions).toHaveTransaction({ from: prov.provider.address, to: session.address, success: true });
         void toNano;
+    });
+
+    it("sessionFor builds the StateInit Tact's generated fromInit builds (it lays the initial data out itself, for speed)", async () => {
+        const any = (workchain: number, fill: number) => new Address(workchain, Buffer.alloc(32, fill));
+        const cases: [Address, Address, Address, bigint][] = [
+            [any(0, 1), any(0, 2), any(0, 3), 0n],
+            [any(-1, 0xff), any(0, 0), any(-1, 0x5a), (1n << 64n) - 1n],
+            [any(0, 0x80), any(-1, 0x7f), any(0, 0x01), 123_456_789n],
+        ];
+        for (const [root, owner, client, nonce] of cases) {
+            const [ours, generated] = [
+                await sessionFor(root, owner, client, nonce),
+                await GeneratedSession.fromInit(root, owner, client, nonce),
+            ];
+            expect(ours.address.equals(generated.address)).toBe(true);
+            expect(ours.init!.data.equals(generated.init!.data) && ours.init!.code.equals(generated.init!.code)).toBe(true);
+        }
     });
 
     it('a Session with another nonce, client, owner or Root is another address', async () => {

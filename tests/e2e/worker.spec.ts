@@ -1,6 +1,7 @@
 // The worker and the SDK against each other on the local network: what each refuses, and why.
 import { BackendRejected, BackendUnavailable } from '../../worker/src/backend';
 import { Address, beginCell, toNano } from '@ton/core';
+import { createShardAccount } from '@ton/sandbox';
 import {
     CocoonClient,
     CocoonError,
@@ -475,6 +476,94 @@ describe('worker and client SDK', () => {
             expect(net.worker.stats.requests).toBe(1);
             expect(net.worker.stats.refused).toBe(2);
             expect(net.worker.o.meter.latest(session.address)!.seqno).toBe(1);
+        });
+
+        // A contract anyone can deploy that answers the `state` getter as a real Session of this
+        // Provider does (here: a copy of a real one's code and data at another address): with the
+        // provider, terms, enclave key and client key of a real session, it would take requests
+        // it never pays for, and the worker's claims and finalizes would spend its TON for nothing.
+        async function counterfeitOf(real: Address): Promise<Address> {
+            const account = (await net.blockchain.getContract(real)).account.account!;
+            const state = account.storage.state;
+            if (state.type !== 'active') throw new Error('not an active account');
+            const fake = new Address(0, Buffer.alloc(32, 0x3c));
+            const copy = createShardAccount({ address: fake, code: state.state.code!, data: state.state.data!, balance: toNano('1') });
+            await net.blockchain.setShardAccount(fake, copy);
+            const [copied, original] = [(await readSession(net.chain, fake))!, (await readSession(net.chain, real))!];
+            expect([copied.provider.toString(), copied.terms!.signingKey, copied.clientKeyHash, copied.status]).toEqual([
+                original.provider.toString(),
+                original.terms!.signingKey,
+                original.clientKeyHash,
+                original.status,
+            ]);
+            return fake;
+        }
+
+        it('serves, claims and finalizes nothing for a contract that only answers like a Session of this Provider', async () => {
+            await setUp();
+            await session.chat(ask('the real one'));
+            const fake = await counterfeitOf(session.address);
+            let calls = 0;
+            slowDown((done) => ((calls += 1), done()));
+            const sealed = await sealRequest(
+                net.worker.keys.encryption.publicKey,
+                fake,
+                session.sessionKey,
+                Buffer.from(JSON.stringify({ model: DEMO_MODEL, ...ask('free compute?') })),
+                requestId(1),
+            );
+            const refusal = await post(`${net.workerUrl}/v1/sessions/${fake.toString()}/chat`, sealed.envelope);
+            expect(refusal).toMatchObject({ status: 404, json: { error: 'not-a-session' } });
+            expect(calls).toBe(0);
+            expect(net.worker.o.meter.latest(fake)).toBeNull();
+
+            // One an earlier release served is dropped from the claim pass, with nothing sent to it
+            // (a finalize too: it is left long past its window, with something claimed).
+            net.worker.o.meter.acknowledge(fake, (await readSession(net.chain, fake))!.openedAt, net.worker.keys.signing, DEMO_PRICES);
+            const before = await net.blockchain.getContract(fake);
+            const claimed = await net.worker.claimDue(true);
+            expect(claimed.map((c) => c.session.toString())).toEqual([session.address.toString()]);
+            expect(net.worker.o.meter.unsettled().map((a) => a.toString())).not.toContain(fake.toString());
+            const after = await net.blockchain.getContract(fake);
+            expect([after.balance, after.lastTransactionLt]).toEqual([before.balance, before.lastTransactionLt]);
+
+            // and the SDK neither resumes it nor sends it a close
+            await expect(client.resumeSession(fake, session.sessionKey, DEMO_MODEL)).rejects.toMatchObject({ code: 'not-a-session' });
+            await expect(client.settleSession(fake)).rejects.toMatchObject({ code: 'not-a-session' });
+            expect((await net.blockchain.getContract(fake)).balance).toBe(before.balance);
+            expect(await client.settleSession(session.address)).toEqual({ step: 'closing' }); // the real one is closed
+        });
+
+        it("believes no Root and owner of its Provider that do not give the Provider's address (an endpoint answering wrongly)", async () => {
+            await setUp();
+            await net.stopWorker();
+            await net.startWorker(); // (new keys: nothing is known of the Provider yet)
+            const chain = net.worker.o.chain;
+            let lying = true;
+            const liar: ChainAccess = {
+                ...chain,
+                open: (c) => {
+                    const opened = chain.open(c);
+                    if (!(c instanceof Provider) || !lying) return opened;
+                    const summary = (opened as unknown as { getSummary: () => Promise<{ owner: Address }> }).getSummary;
+                    return { ...opened, getSummary: async () => ({ ...(await summary()), owner: net.client }) } as typeof opened;
+                },
+            };
+            (net.worker.o as { chain: ChainAccess }).chain = liar;
+            const attempt = async (id: number) => {
+                const sealed = await sealRequest(
+                    net.worker.keys.encryption.publicKey,
+                    session.address,
+                    session.sessionKey,
+                    Buffer.from(JSON.stringify({ model: DEMO_MODEL, ...ask('hello') })),
+                    requestId(id),
+                );
+                return post(`${net.workerUrl}/v1/sessions/${session.address.toString()}/chat`, sealed.envelope);
+            };
+            expect(await attempt(1)).toMatchObject({ status: 500, json: { error: 'internal' } });
+            lying = false;
+            // the honest answer is kept: the session is the real one (opened under the earlier keys)
+            expect(await attempt(2)).toMatchObject({ status: 409, json: { error: 'previous-enclave-key' } });
         });
 
         it('refuses a request for a model other than the session was opened for, or a session it does not serve', async () => {

@@ -31,11 +31,12 @@ import {
     storeClaimUsage,
     storeFinalizeSession,
     storeSubmitAttestation,
+    providerForOwner,
 } from '../../wrappers';
 import { ChainAccess, ChainUnavailable, isBatchSender, onChain, waitFor } from '../../protocol/chain';
 import { mapBounded } from '../../protocol/map-bounded';
 import { DecryptionError, RequestEnvelope, ResponseEnvelope, StreamFrame, StreamSealer, openRequest } from '../../protocol/encryption';
-import { SessionState, offerFor, readProvider, readSession } from '../../protocol/state';
+import { SessionState, isSessionOf, offerFor, readProvider, readSession } from '../../protocol/state';
 import {
     Completion,
     CompletionChunk,
@@ -180,6 +181,10 @@ export class Worker {
     // sessions left open by their clients that this worker finalized: when last, how many times
     private finalizeAttempts = new Map<string, { at: number; count: number }>();
     private listingCache: ChainRead<Listing | null> | undefined;
+    // The Provider's Root and owner, which never change: every Session of it commits to them.
+    private providerIdentity: { root: Address; owner: Address } | undefined; // (ownProvider)
+    // Sessions found to be Sessions of this Provider (isOwnSession), the latest SESSION_CACHE_SIZE.
+    private ownSessions = new Set<string>();
     private readsInFlight = new Map<string, Promise<unknown>>(); // by what they read (sharedRead)
     private attestedUntil: number | null = null;
     // The request (keys, provider, nonce, TDX and GPU evidence) of the attestation the Provider
@@ -245,7 +250,7 @@ export class Worker {
     // Whether this worker's keys are attested on-chain with more than the refresh margin left,
     // under Root's current verifier set (clients refuse an attestation of an earlier set).
     async attestationDue(): Promise<boolean> {
-        const p = await readProvider(this.o.chain, this.o.provider);
+        const p = await this.ownProvider();
         const a = p?.attestation;
         const mine = a && a.signingKey === this.signingKey;
         this.attestedUntil = mine ? Number(a.validUntil) : null;
@@ -258,7 +263,7 @@ export class Worker {
 
     // Gets a proof from the verifiers and submits it; returns when the Provider holds it.
     async attest(): Promise<{ validUntil: number; verifier: string }> {
-        const provider = await readProvider(this.o.chain, this.o.provider);
+        const provider = await this.ownProvider();
         this.listingCache = undefined;
         if (!provider) throw new Error(`no Provider at ${this.o.provider.toString()}: register it first (scripts/registerProvider)`);
         for (const m of this.o.models) {
@@ -286,7 +291,7 @@ export class Worker {
             .endCell();
         await this.send(this.o.provider, ATTESTATION_VALUE, body, 'submit the attestation proof');
         const held = await waitFor(async () => {
-            const a = (await readProvider(this.o.chain, this.o.provider))?.attestation;
+            const a = (await this.ownProvider())?.attestation;
             return a && Number(a.issuedAt) >= proof.issuedAt ? a : undefined;
         }, this.o.confirmTimeoutMs);
         if (!held || held.signingKey !== this.signingKey) {
@@ -338,7 +343,7 @@ export class Worker {
         const cached = this.listingCache;
         if (!cached || Date.now() - cached.readAt >= this.o.sessionCacheSeconds * 1000) {
             this.listingCache = await this.reread(cached, this.o.provider, "read the Provider's listing", false, async () => {
-                return (await readProvider(this.o.chain, this.o.provider))?.listing ?? null;
+                return (await this.ownProvider())?.listing ?? null;
             });
         }
         return this.listingCache!.value;
@@ -720,6 +725,13 @@ export class Worker {
         if (!s.provider.equals(this.o.provider)) {
             throw new WorkerRefusal('other-provider', 409, `the session is with the Provider ${s.provider.toString()}, not this worker's`);
         }
+        if (!(await this.isOwnSession(s))) {
+            throw new WorkerRefusal(
+                'not-a-session',
+                404,
+                `the account at ${sessionAddress.toString()} answers like a Session of this Provider but is not one: a Session's address is the one its code and initial data (Root, provider owner, client, nonce) give, and this one's is not`,
+            );
+        }
         if (!s.terms) s = await this.session(sessionAddress, true); // accepted since it was read
         if (!s.terms)
             throw new WorkerRefusal('session-not-open', 409, `the session is ${SESSION_STATUS_NAMES[s.status]}: it takes no requests`);
@@ -734,6 +746,39 @@ export class Worker {
             throw new WorkerRefusal('not-your-session', 403, 'the request is not from the session key this session was opened with');
         }
         return s;
+    }
+
+    // This worker's Provider as the chain has it now. Its Root and owner, which never change, are
+    // kept from the first read that agrees with its address (every Session of it commits to them:
+    // isOwnSession); an endpoint that answers otherwise is not believed.
+    private async ownProvider() {
+        const p = await readProvider(this.o.chain, this.o.provider);
+        if (p && !this.providerIdentity && (await providerForOwner(p.root, p.owner)).address.equals(this.o.provider)) {
+            this.providerIdentity = { root: p.root, owner: p.owner };
+        }
+        return p;
+    }
+
+    // Whether `s` is a Session of this Provider (isSessionOf), not a contract that only answers like
+    // one: such a contract takes requests it never pays for, and claims and finalizes sent to it
+    // spend the worker's TON. Once per session (a StateInit hash); the Provider's Root and owner are
+    // read once.
+    private async isOwnSession(s: SessionState): Promise<boolean> {
+        const key = s.address.toRawString();
+        if (this.ownSessions.has(key)) return true;
+        if (!this.providerIdentity) {
+            const p = await this.ownProvider();
+            if (!p) throw new Error(`no Provider at ${this.o.provider.toString()}: register it first (scripts/registerProvider)`);
+            if (!this.providerIdentity) {
+                throw new Error(
+                    `the Provider at ${this.o.provider.toString()} reads as having Root ${p.root.toString()} and owner ${p.owner.toString()}, which give another address: an endpoint answers wrongly, or this is not a Provider of Cocoon's code`,
+                );
+            }
+        }
+        if (!(await isSessionOf(this.providerIdentity, s))) return false;
+        this.ownSessions.add(key);
+        if (this.ownSessions.size > SESSION_CACHE_SIZE) this.ownSessions.delete(this.ownSessions.values().next().value!);
+        return true;
     }
 
     // A new request is served only while the session is open and before its deadline.
@@ -785,6 +830,15 @@ export class Worker {
         const claims: Claim[] = [];
         for (const [address, s] of read.states) {
             try {
+                if (s && !(await this.isOwnSession(s))) {
+                    // (recorded by an earlier release, which served it: never claimed or finalized)
+                    this.o.log.error(
+                        { session: address.toString() },
+                        'not a Session of this Provider (a contract that answers like one): dropped',
+                    );
+                    this.doneWith(address);
+                    continue;
+                }
                 const next = this.nextMessage(address, s, force);
                 if (next && 'latest' in next) claims.push(next);
                 else if (next) finalizes.push(next);
