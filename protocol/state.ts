@@ -32,13 +32,15 @@ export interface SessionState {
 }
 
 /**
- * null when no Session lives at `address` (never opened, or refused and gone). One get-method
- * call: the Session's `state` getter.
+ * null when no Session lives at `address` (never opened, or refused and gone), or the account
+ * there answers as no Session does (Session.getStateIfSession). One get-method call: the
+ * Session's `state` getter. (Whether it is a Session of a given Provider: isSessionOf.)
  */
 export async function readSession(chain: ChainAccess, address: Address): Promise<SessionState | null> {
     return onChain(chain, `read the Session ${address.toString()}`, async () => {
         if ((await chain.accountState(address)) !== 'active') return null;
-        const s = await chain.open(Session.fromAddress(address)).getState();
+        const s = await chain.open(Session.fromAddress(address)).getStateIfSession();
+        if (!s) return null;
         return {
             address,
             provider: s.provider,
@@ -68,6 +70,7 @@ export async function isSessionOf(
     provider: { root: Address; owner: Address },
     s: Pick<SessionState, 'address' | 'client' | 'nonce'>,
 ): Promise<boolean> {
+    if (s.nonce < 0n || s.nonce >= 1n << 64n) return false; // (a Session's nonce is a uint64; a getter may answer anything)
     return (await sessionFor(provider.root, provider.owner, s.client, s.nonce)).address.equals(s.address);
 }
 

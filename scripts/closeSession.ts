@@ -8,7 +8,7 @@ import * as cli from './lib';
 export async function run(provider: NetworkProvider, args: string[]) {
     provider = cli.withEndpoints(provider); // (reads through COCOON_ENDPOINTS when it is set)
     const opts = cli.parseOptions(args);
-    const session = await cli.deployedTarget(provider, opts, 'session', 'Session');
+    const session = await cli.sessionTarget(provider, opts);
     const body = beginCell()
         .store(w.storeCloseSession({ $$type: 'CloseSession', queryId: 0n }))
         .endCell();

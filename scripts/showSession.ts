@@ -9,7 +9,7 @@ export async function run(provider: NetworkProvider, args: string[]) {
     provider = cli.withEndpoints(provider); // (reads through COCOON_ENDPOINTS when it is set)
     const ui = provider.ui();
     const opts = cli.parseOptions(args);
-    const address = await cli.deployedTarget(provider, opts, 'session', 'Session');
+    const address = await cli.sessionTarget(provider, opts);
     const s = provider.open(w.Session.fromAddress(address));
     const status = w.SESSION_STATUS_NAMES[Number(await s.getStatus())];
     const date = (t: bigint) => new Date(Number(t) * 1000).toISOString();

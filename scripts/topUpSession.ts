@@ -8,7 +8,7 @@ import * as cli from './lib';
 export async function run(provider: NetworkProvider, args: string[]) {
     provider = cli.withEndpoints(provider); // (reads through COCOON_ENDPOINTS when it is set)
     const opts = cli.parseOptions(args);
-    const session = await cli.deployedTarget(provider, opts, 'session', 'Session');
+    const session = await cli.sessionTarget(provider, opts);
     const amount = cli.parseTon(await cli.requiredOption(provider, opts, 'amount', 'Amount (TON)'), '--amount');
     const body = beginCell()
         .store(w.storeTopUpSession({ $$type: 'TopUpSession', queryId: 0n }))

@@ -433,7 +433,7 @@ export class CocoonClient {
             throw new CocoonError('session-not-open', 'this session key is not the one the session was opened with');
         }
         const p = await this.providerOrThrow(s.provider);
-        await this.requireSessionOfRoot(s, p.owner);
+        await this.requireSession(s, p);
         const session = new ClientSession(
             this,
             s,
@@ -460,7 +460,7 @@ export class CocoonClient {
         if (s.status >= Number(SESSION_FINALIZED)) return { step: 'settled' };
         if (!s.client.equals(this.o.wallet.address))
             throw new CocoonError('session-not-open', `${address.toString()} is not this wallet's session`);
-        await this.requireSessionOfRoot(s);
+        await this.requireSession(s);
         const now = this.o.chain.now();
         const send = (value: bigint, body: Cell) =>
             onChain(this.o.chain, 'send', () => this.o.wallet.send({ to: address, value, body, bounce: true }));
@@ -491,21 +491,22 @@ export class CocoonClient {
         return { step: 'finalizing' };
     }
 
-    // That the account read as `s` is a Session of this client's Root (isSessionOf), not a contract
-    // that answers like one (which would keep a top-up, or the value of a close or finalize),
-    // before anything is sent to it or through it. `owner`: its Provider's, if already read.
-    private async requireSessionOfRoot(s: SessionState, owner?: Address) {
-        const providerOwner = owner ?? (await readProvider(this.o.chain, s.provider))?.owner;
-        if (!providerOwner) {
+    // That the account read as `s` is a Session (isSessionOf: Cocoon's Session code at the address
+    // its initial data give), not a contract that answers like one (which would keep a top-up, or
+    // the value of a close or finalize), before anything is sent to it or through it. `provider`:
+    // its Provider as already read. (Any Root's: a session of an earlier deployment still settles.)
+    private async requireSession(s: SessionState, provider?: Pick<ProviderState, 'root' | 'owner'>) {
+        const p = provider ?? (await readProvider(this.o.chain, s.provider));
+        if (!p) {
             throw new CocoonError(
                 'provider-not-found',
-                `no Provider at ${s.provider.toString()}, the one ${s.address.toString()} names: it cannot be a Session of this client's Root`,
+                `no Provider at ${s.provider.toString()}, the one ${s.address.toString()} names: it cannot be a Session`,
             );
         }
-        if (!(await isSessionOf({ root: this.o.root, owner: providerOwner }, s))) {
+        if (!(await isSessionOf(p, s))) {
             throw new CocoonError(
                 'not-a-session',
-                `${s.address.toString()} answers like a Session but is not one of this client's Root: its address is not the one a Session's code and initial data give. Send it nothing.`,
+                `${s.address.toString()} answers like a Session but is not one: its address is not the one a Session's code and initial data give. Send it nothing.`,
             );
         }
     }

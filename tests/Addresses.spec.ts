@@ -15,6 +15,7 @@ import {
     sessionFor,
 } from '../wrappers';
 import { attestedProvider, deployProtocol, sendOpenSession } from '../testkit';
+import { isSessionOf } from '../protocol/state';
 import { Session as GeneratedSession } from '../build/Session/tact_Session';
 
 const code = (name: string) =>
@@ -69,6 +70,17 @@ describe('addresses', () => {
             expect(ours.address.equals(generated.address)).toBe(true);
             expect(ours.init!.data.equals(generated.init!.data) && ours.init!.code.equals(generated.init!.code)).toBe(true);
         }
+    });
+
+    it('isSessionOf: the real Session of (Root, owner, client, nonce); no other address, and no nonce a Session cannot have', async () => {
+        const [root, owner, client] = [1, 2, 3].map((fill) => new Address(0, Buffer.alloc(32, fill)));
+        const real = (await sessionFor(root, owner, client, 7n)).address;
+        expect(await isSessionOf({ root, owner }, { address: real, client, nonce: 7n })).toBe(true);
+        expect(await isSessionOf({ root, owner }, { address: real, client, nonce: 8n })).toBe(false);
+        expect(await isSessionOf({ root: owner, owner: root }, { address: real, client, nonce: 7n })).toBe(false);
+        expect(await isSessionOf({ root, owner }, { address: new Address(-1, real.hash), client, nonce: 7n })).toBe(false);
+        // a getter may answer any integer: false, never a throw (that would be a 500 a stranger can repeat)
+        for (const nonce of [1n << 64n, -1n]) expect(await isSessionOf({ root, owner }, { address: real, client, nonce })).toBe(false);
     });
 
     it('a Session with another nonce, client, owner or Root is another address', async () => {

@@ -1,6 +1,6 @@
 import { Address, Cell, ContractProvider, beginCell, contractAddress } from '@ton/core';
 import { createHash } from 'crypto';
-import { Session as GeneratedSession } from '../build/Session/tact_Session';
+import { Session as GeneratedSession, loadGetterTupleSessionState } from '../build/Session/tact_Session';
 import { SESSION_CLOSING, SessionSettlement, loadSessionSettlement } from '../build/Root/tact_Root';
 
 /**
@@ -28,6 +28,26 @@ export class Session extends GeneratedSession {
 
     static fromAddress(address: Address): Session {
         return new Session(address);
+    }
+
+    /**
+     * The `state` getter's answer, or null when the account answers as no Session does: its getter
+     * throws (a TVM exit code, as any endpoint would answer) or returns something else. A failure to
+     * reach the chain still throws.
+     */
+    async getStateIfSession(provider: ContractProvider) {
+        let answer;
+        try {
+            answer = await provider.get('state', []);
+        } catch (e) {
+            if (/exit_code/.test((e as Error)?.message ?? '')) return null;
+            throw e;
+        }
+        try {
+            return loadGetterTupleSessionState(answer.stack);
+        } catch {
+            return null;
+        }
     }
 
     async getProvider(provider: ContractProvider) {

@@ -4,7 +4,17 @@
 import { NetworkProvider } from '@ton/blueprint';
 import { Address } from '@ton/core';
 import { readFileSync } from 'fs';
-import { GOVERNANCE_VALUE, Listing, ProtocolParams, buildListing, listingFromJson, paramsFromJson } from '../../wrappers';
+import {
+    GOVERNANCE_VALUE,
+    Listing,
+    ProtocolParams,
+    Provider,
+    Session,
+    buildListing,
+    listingFromJson,
+    paramsFromJson,
+} from '../../wrappers';
+import { isSessionOf } from '../../protocol/state';
 
 // A problem with what the operator asked for, found before anything was sent.
 export class InputError extends Error {}
@@ -64,6 +74,27 @@ export function valueOption(opts: Options): bigint {
 export async function deployedTarget(provider: NetworkProvider, opts: Options, option: string, kind: string): Promise<Address> {
     const address = parseAddress(await requiredOption(provider, opts, option, `${kind} address`), `--${option}`);
     if (!(await provider.isContractDeployed(address))) throw new InputError(`no ${kind} is deployed at --${option} ${address.toString()}`);
+    return address;
+}
+
+// --session: a Session of Cocoon's code (isSessionOf), not only a deployed account: a top-up,
+// close, finalize or report sent to a contract that merely answers like one is lost, and what
+// showSession would print of it is whatever its getter claims.
+export async function sessionTarget(provider: NetworkProvider, opts: Options): Promise<Address> {
+    const address = await deployedTarget(provider, opts, 'session', 'Session');
+    let genuine: boolean;
+    try {
+        const s = await provider.open(Session.fromAddress(address)).getState();
+        const p = provider.open(Provider.fromAddress(s.provider));
+        genuine = await isSessionOf({ root: await p.getRoot(), owner: await p.getOwner() }, { address, client: s.client, nonce: s.nonce });
+    } catch (e) {
+        throw new InputError(`--session ${address.toString()} cannot be read as a Session (${(e as Error).message}): nothing was sent`);
+    }
+    if (!genuine) {
+        throw new InputError(
+            `--session ${address.toString()} is not a Session of Cocoon's code: its address is not the one a Session's code and initial data give (nothing was sent)`,
+        );
+    }
     return address;
 }
 

@@ -516,6 +516,11 @@ describe('worker and client SDK', () => {
             expect(refusal).toMatchObject({ status: 404, json: { error: 'not-a-session' } });
             expect(calls).toBe(0);
             expect(net.worker.o.meter.latest(fake)).toBeNull();
+            // an account whose getter answers as no Session does (Root's) is no Session: refused as
+            // unknown (and counted against the asker's address), not as a chain outage
+            expect(await readSession(net.chain, net.root.address)).toBeNull();
+            const notOne = await post(`${net.workerUrl}/v1/sessions/${net.root.address.toString()}/chat`, sealed.envelope);
+            expect(notOne).toMatchObject({ status: 404, json: { error: 'unknown-session' } });
 
             // One an earlier release served is dropped from the claim pass, with nothing sent to it
             // (a finalize too: it is left long past its window, with something claimed).
@@ -531,6 +536,12 @@ describe('worker and client SDK', () => {
             await expect(client.resumeSession(fake, session.sessionKey, DEMO_MODEL)).rejects.toMatchObject({ code: 'not-a-session' });
             await expect(client.settleSession(fake)).rejects.toMatchObject({ code: 'not-a-session' });
             expect((await net.blockchain.getContract(fake)).balance).toBe(before.balance);
+            // (a session whose Provider cannot be found is not taken on trust either)
+            const blind = new CocoonClient({
+                ...client.o,
+                chain: { ...net.chain, accountState: async (a) => (a.equals(net.provider) ? 'uninit' : net.chain.accountState(a)) },
+            });
+            await expect(blind.settleSession(session.address)).rejects.toMatchObject({ code: 'provider-not-found' });
             expect(await client.settleSession(session.address)).toEqual({ step: 'closing' }); // the real one is closed
         });
 
