@@ -1,18 +1,21 @@
 // CocoonClient.settleSession for a session the Provider never accepted (still OPENING): the
 // contract refunds it by FinalizeSession once OPENING_TIMEOUT is over, so the client sends one
 // then, and says when before. (The sandbox accepts or bounces at once: OPENING is shown here with
-// a read of the chain replaced.)
+// the reads of the chain replaced: a Session of a Provider whose Root and owner give its address.)
 import { Address, Cell } from '@ton/core';
 import { CocoonClient } from '../../sdk';
-import { FINALIZE_VALUE, OPENING_TIMEOUT, SESSION_OPENING, loadFinalizeSession } from '../../wrappers';
+import { FINALIZE_VALUE, OPENING_TIMEOUT, SESSION_OPENING, loadFinalizeSession, sessionFor } from '../../wrappers';
 
 const OPENED_AT = 1_000_000;
+const [ROOT, OWNER, CLIENT] = [9, 2, 7].map((fill) => new Address(0, Buffer.alloc(32, fill)));
 jest.mock('../../protocol/state', () => ({
     ...jest.requireActual('../../protocol/state'),
+    readProvider: async () => ({ root: ROOT, owner: OWNER }),
     readSession: async (_chain: unknown, address: Address) => ({
         address,
         provider: new Address(0, Buffer.alloc(32, 1)),
-        client: new Address(0, Buffer.alloc(32, 7)),
+        client: CLIENT,
+        nonce: 5n,
         status: 1, // SESSION_OPENING
         budget: 5_000_000_000n,
         claimed: 0n,
@@ -35,9 +38,10 @@ it('finalizes a session stuck in OPENING once OPENING_TIMEOUT is over, and says 
             address: new Address(0, Buffer.alloc(32, 7)),
             send: async (m: { value: bigint; body?: Cell | null }) => void sent.push(m),
         },
-        root: new Address(0, Buffer.alloc(32, 9)),
+        root: ROOT,
     });
-    const session = new Address(0, Buffer.alloc(32, 3));
+    const session = (await sessionFor(ROOT, OWNER, CLIENT, 5n)).address;
+    await expect(client.settleSession(new Address(0, Buffer.alloc(32, 3)))).rejects.toMatchObject({ code: 'not-a-session' });
     expect(await client.settleSession(session)).toEqual({ step: 'waiting', at: OPENED_AT + Number(OPENING_TIMEOUT) });
     expect(sent).toHaveLength(0);
     now = OPENED_AT + Number(OPENING_TIMEOUT);
