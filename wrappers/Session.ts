@@ -32,15 +32,17 @@ export class Session extends GeneratedSession {
 
     /**
      * The `state` getter's answer, or null when the account answers as no Session does: its getter
-     * throws (a TVM exit code, as any endpoint would answer) or returns something else. A failure to
-     * reach the chain still throws.
+     * throws (the contract's own exit code, which every endpoint would answer) or returns something
+     * else. A failure to reach the chain still throws, and so does a negative exit code (the node's,
+     * not the contract's: an account not there yet on a lagging endpoint, a getter out of gas).
      */
     async getStateIfSession(provider: ContractProvider) {
         let answer;
         try {
             answer = await provider.get('state', []);
         } catch (e) {
-            if (/exit_code/.test((e as Error)?.message ?? '')) return null;
+            const exitCode = /exit_code:?\s*(-?\d+)/.exec((e as Error)?.message ?? '')?.[1];
+            if (exitCode !== undefined && Number(exitCode) >= 0) return null;
             throw e;
         }
         try {
