@@ -395,12 +395,24 @@ export class CocoonClient {
             // bounceable: if the Session refuses the message, the value comes back
             this.o.wallet.send({ to: session.address, value: o.budget + SESSION_OPEN_OVERHEAD, body, init: session.init, bounce: true }),
         );
+        // (a read that fails meanwhile, an endpoint behind, is no answer: the budget has left, and
+        // a failure here would send the caller to another provider with a second one)
+        let lastError: unknown;
         const state = await waitFor(async () => {
-            const s = await readSession(this.o.chain, session.address);
+            const s = await readSession(this.o.chain, session.address).catch((e: unknown) => void (lastError = e));
             return s && s.status >= Number(SESSION_OPEN) ? s : undefined;
         }, this.confirmTimeoutMs);
         if (!state) {
-            const gone = (await this.o.chain.accountState(session.address)) !== 'active';
+            const gone = await this.o.chain.accountState(session.address).then(
+                (a) => a !== 'active',
+                () => false,
+            );
+            if (!gone && lastError) {
+                throw new CocoonError(
+                    'not-confirmed',
+                    `the session ${session.address.toString()} was sent but could not be read (${(lastError as Error).message}): check it again later with resumeSession`,
+                );
+            }
             throw gone
                 ? new CocoonError(
                       'session-refused',
@@ -456,6 +468,10 @@ export class CocoonClient {
     // finalized (unix time).
     async settleSession(address: Address): Promise<{ step: 'absent' | 'closing' | 'waiting' | 'finalizing' | 'settled'; at?: number }> {
         const s = await onChain(this.o.chain, 'read the session', () => readSession(this.o.chain, address));
+        if (!s && (await onChain(this.o.chain, 'read the session', () => this.o.chain.accountState(address))) === 'active') {
+            // (an account that answers as no Session does: not 'absent', which a caller takes for refunded)
+            throw new CocoonError('not-a-session', `${address.toString()} is an account that answers as no Session does`);
+        }
         if (!s) return { step: 'absent' };
         if (s.status >= Number(SESSION_FINALIZED)) return { step: 'settled' };
         if (!s.client.equals(this.o.wallet.address))
@@ -1178,12 +1194,16 @@ export class ClientSession {
     private async sendAndAwait(value: bigint, body: Cell, what: string, done: (s: SessionState) => boolean): Promise<SessionState> {
         const chain = this.client.o.chain;
         await onChain(chain, `send ${what}`, () => this.client.o.wallet.send({ to: this.address, value, body, bounce: true }));
+        let lastError: unknown; // (a read that fails meanwhile is no answer: what was sent is on its way)
         const s = await waitFor(async () => {
-            const s = await this.refresh();
-            return done(s) ? s : undefined;
+            const s = await this.refresh().catch((e: unknown) => void (lastError = e));
+            return s && done(s) ? s : undefined;
         }, this.client.confirmTimeoutMs);
         if (!s) {
-            throw new CocoonError('not-confirmed', `${what} does not show on-chain yet: check the session's transactions for an exit code`);
+            throw new CocoonError(
+                'not-confirmed',
+                `${what} does not show on-chain yet${lastError ? ` (the last read failed: ${(lastError as Error).message})` : ''}: check the session's transactions for an exit code`,
+            );
         }
         return s;
     }

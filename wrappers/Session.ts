@@ -3,6 +3,9 @@ import { createHash } from 'crypto';
 import { Session as GeneratedSession, loadGetterTupleSessionState } from '../build/Session/tact_Session';
 import { SESSION_CLOSING, SessionSettlement, loadSessionSettlement } from '../build/Root/tact_Root';
 
+// Exit codes a node answers for an account it does not have (yet): not the account's answer.
+const NOT_THERE_YET = new Set([-13, -256]);
+
 /**
  * The Session contract. On-chain it has a single getter, `state` (every getter of a Tact contract
  * repeats the code that loads its state, and a Session's code travels with every session opened);
@@ -32,9 +35,10 @@ export class Session extends GeneratedSession {
 
     /**
      * The `state` getter's answer, or null when the account answers as no Session does: its getter
-     * throws (the contract's own exit code, which every endpoint would answer) or returns something
-     * else. A failure to reach the chain still throws, and so does a negative exit code (the node's,
-     * not the contract's: an account not there yet on a lagging endpoint, a getter out of gas).
+     * throws (every endpoint answers the same exit code: a Session's getter never throws, and runs
+     * on little gas, so out of gas, -14, is an answer too) or returns something else. A failure to
+     * reach the chain still throws, and so does "account not initialized" (-13, a lite server's
+     * -256): an endpoint behind that does not have the account yet.
      */
     async getStateIfSession(provider: ContractProvider) {
         let answer;
@@ -42,7 +46,7 @@ export class Session extends GeneratedSession {
             answer = await provider.get('state', []);
         } catch (e) {
             const exitCode = /exit_code:?\s*(-?\d+)/.exec((e as Error)?.message ?? '')?.[1];
-            if (exitCode !== undefined && Number(exitCode) >= 0) return null;
+            if (exitCode !== undefined && !NOT_THERE_YET.has(Number(exitCode))) return null;
             throw e;
         }
         try {

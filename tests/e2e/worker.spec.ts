@@ -1,7 +1,7 @@
 // The worker and the SDK against each other on the local network: what each refuses, and why.
 import { BackendRejected, BackendUnavailable } from '../../worker/src/backend';
 import { Address, beginCell, toNano } from '@ton/core';
-import { createShardAccount } from '@ton/sandbox';
+import { createShardAccount, internal } from '@ton/sandbox';
 import {
     CocoonClient,
     CocoonError,
@@ -23,13 +23,18 @@ import {
     SESSION_CLOSING,
     SESSION_FINALIZED,
     SESSION_OPEN,
+    SESSION_OPENING,
+    SESSION_OPEN_OVERHEAD,
+    OPENING_TIMEOUT,
     SESSION_RELEASE_FAILED,
     SESSION_STORAGE_RESERVE,
     Session,
     TCB_SIMULATED,
     amountDue,
     clientKeyHashOf,
+    modelKey,
     sessionFor,
+    storeOpenSession,
     storeAddVerifier,
     storeExecuteChange,
 } from '../../wrappers';
@@ -186,6 +191,50 @@ describe('worker and client SDK', () => {
     });
 
     describe('finding and opening', () => {
+        it('waits out a read that fails right after the budget left (an endpoint behind): the session opened is the one returned, and no second escrow is sent', async () => {
+            await setUp({ attest: true });
+            let failing = 1;
+            const chain: ChainAccess = {
+                ...net.chain,
+                open: ((c: Parameters<ChainAccess['open']>[0]) => {
+                    const opened = net.chain.open(c);
+                    if (!(c instanceof Session)) return opened;
+                    const read = (opened as unknown as { getStateIfSession: () => Promise<unknown> }).getStateIfSession;
+                    return new Proxy(opened as object, {
+                        get: (target, name) =>
+                            name !== 'getStateIfSession'
+                                ? Reflect.get(target, name)
+                                : async () => {
+                                      if (failing-- > 0) throw new Error('Unable to execute get method. Got exit_code: -13');
+                                      return read();
+                                  },
+                    });
+                }) as ChainAccess['open'],
+            };
+            const lagging = new CocoonClient({
+                ...LOCAL_CLIENT_POLICY,
+                chain,
+                wallet: net.ledger.sender(net.client),
+                root: net.root.address,
+            });
+            const offers = await lagging.discover({ model: DEMO_MODEL, budget: toNano('5'), includeUnhealthy: true });
+            const sent: Address[] = [];
+            nonce += 1n;
+            await net.ledger.track(
+                'session',
+                (await sessionFor(net.root.address, net.gpuOwner.address, net.client.address, nonce)).address,
+            );
+            const opened = await lagging.openSessionWithFailover(offers, {
+                budget: toNano('5'),
+                durationSeconds: 3600,
+                nonce,
+                beforeOpen: (a) => void sent.push(a),
+            });
+            expect(failing).toBe(-1); // (the failing read happened)
+            expect(sent.map((a) => a.toString())).toEqual([opened.address.toString()]);
+            expect((await readSession(net.chain, opened.address))!.status).toBe(Number(SESSION_OPEN));
+        });
+
         it('finds the provider from Root registrations and filters by model, price, stake and attestation', async () => {
             await setUp({ attest: false });
             const candidates = registeredProviders(net.ledger.transactions, net.root.address);
@@ -535,6 +584,8 @@ describe('worker and client SDK', () => {
             // and the SDK neither resumes it nor sends it a close
             await expect(client.resumeSession(fake, session.sessionKey, DEMO_MODEL)).rejects.toMatchObject({ code: 'not-a-session' });
             await expect(client.settleSession(fake)).rejects.toMatchObject({ code: 'not-a-session' });
+            await expect(client.settleSession(net.root.address)).rejects.toMatchObject({ code: 'not-a-session' }); // not 'absent'
+            expect(await client.settleSession(new Address(0, Buffer.alloc(32, 0x3d)))).toEqual({ step: 'absent' });
             expect((await net.blockchain.getContract(fake)).balance).toBe(before.balance);
             // (a session whose Provider cannot be found is not taken on trust either)
             const blind = new CocoonClient({
@@ -1937,6 +1988,64 @@ describe('sessions a client never uses', () => {
         expect(await provider.getStake()).toBe(stake);
         expect((await provider.getStats()).timeoutCount).toBe(0n);
         expect(await net.ledger.imbalance()).toBe(0n);
+    });
+
+    it('acknowledges a session whose Provider accepted it before the Session took the acceptance (a scan in between waits for it), and waits no longer than an opening can last', async () => {
+        net = await startLocalNetwork();
+        await net.worker.attest();
+        // Opens a session, scanning (`during`) right after the Provider's transaction: it accepted,
+        // and SessionAccepted is still on its way to the Session.
+        const openRacing = async (nonce: bigint, during: () => Promise<void>) => {
+            const session = await sessionFor(net.root.address, net.gpuOwner.address, net.client.address, nonce);
+            await net.ledger.track(`session ${nonce}`, session.address);
+            const key = await generateEncryptionKeyPair();
+            const body = beginCell()
+                .store(
+                    storeOpenSession({
+                        $$type: 'OpenSession',
+                        queryId: nonce,
+                        modelKey: modelKey(DEMO_MODEL),
+                        deadline: BigInt(net.chain.now() + 60),
+                        clientKeyHash: clientKeyHashOf(key.publicKey),
+                    }),
+                )
+                .endCell();
+            const value = toNano('5') + SESSION_OPEN_OVERHEAD;
+            let scanned = false;
+            for await (const tx of await net.blockchain.sendMessageIter(
+                internal({ from: net.client.address, to: session.address, value, body, stateInit: session.init! }),
+            )) {
+                net.ledger.transactions.push(tx);
+                const to = tx.inMessage?.info.dest;
+                if (!scanned && to instanceof Address && to.equals(net.provider)) {
+                    expect((await readSession(net.chain, session.address))!.status).toBe(Number(SESSION_OPENING));
+                    await during();
+                    scanned = true;
+                }
+            }
+            return { address: session.address, value };
+        };
+        const first = await openRacing(11n, async () => expect(await net.worker.acknowledgeNewSessions()).toEqual([]));
+        expect((await net.worker.acknowledgeNewSessions()).map((a) => a.toString())).toEqual([first.address.toString()]);
+        expect((await readSession(net.chain, first.address))!.seqno).toBe(1);
+        expect(await net.worker.acknowledgeNewSessions()).toEqual([]); // once
+        expect(await net.ledger.imbalance()).toBe(first.value); // (the opening message was made, not sent by a wallet)
+
+        // One that still does not read as open (an endpoint that never shows it) once an opening
+        // could have been cancelled is passed over, so that the scan goes on to later sessions.
+        const chain = net.worker.o.chain;
+        let hidden: Address | undefined;
+        (net.worker.o as { chain: ChainAccess }).chain = {
+            ...chain,
+            accountState: async (a) => (hidden && a.equals(hidden) ? 'nonexist' : chain.accountState(a)),
+        };
+        const second = await openRacing(12n, async () => undefined);
+        hidden = second.address;
+        expect(await net.worker.acknowledgeNewSessions()).toEqual([]);
+        net.blockchain.now = net.chain.now() + Number(OPENING_TIMEOUT) + 601;
+        expect(await net.worker.acknowledgeNewSessions()).toEqual([]); // passed over (an error line)
+        hidden = undefined;
+        expect(await net.worker.acknowledgeNewSessions()).toEqual([]); // and not looked at again
     });
 });
 

@@ -10,7 +10,7 @@ const answering = (get: () => Promise<TupleItem[]>) =>
     ({ get: async () => ({ stack: new TupleReader(await get()) }) }) as unknown as ContractProvider;
 
 describe('Session.getStateIfSession', () => {
-    it("is null for a getter that throws (the contract's exit code) or answers something else; throws when the chain cannot be reached or the node answers a negative exit code", async () => {
+    it("is null for a getter that throws (the contract's exit code) or answers something else; throws when the chain cannot be reached or the node does not have the account (yet)", async () => {
         const session = Session.fromAddress(address);
         const exitCode = answering(async () => {
             throw new Error('Unable to execute get method. Got exit_code: 11');
@@ -22,6 +22,10 @@ describe('Session.getStateIfSession', () => {
             throw new Error('connect ECONNREFUSED 127.0.0.1:8081');
         });
         await expect(session.getStateIfSession(unreachable)).rejects.toThrow('ECONNREFUSED');
+        const outOfGas = answering(async () => {
+            throw new Error('Unable to execute get method. Got exit_code: -14'); // (a Session's getter needs little gas)
+        });
+        await expect(session.getStateIfSession(outOfGas)).resolves.toBeNull();
         const notThereYet = answering(async () => {
             throw new Error('Unable to execute get method. Got exit_code: -13'); // (the node's code, not a contract's)
         });

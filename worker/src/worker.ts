@@ -19,6 +19,8 @@ import {
     SESSION_CLOSING,
     SESSION_FINALIZED,
     SESSION_OPEN,
+    SESSION_OPENING,
+    OPENING_TIMEOUT,
     SESSION_RELEASE_FAILED,
     SESSION_STATUS_NAMES,
     bufferToBigInt,
@@ -127,6 +129,9 @@ const STATE_REREAD_MIN_MS = 30_000;
 // it this long to land (the newest block an endpoint reports is itself a few seconds old).
 const LATE_CLAIM_MARGIN_SECONDS = 30;
 const SERVED_MEMORY = 200_000;
+// How long past OPENING_TIMEOUT an acceptance whose Session does not read as open yet is waited
+// for (acknowledgeNewSessions): the Session takes it within seconds unless its opening was cancelled.
+const ACCEPTANCE_WAIT_MARGIN_SECONDS = 600;
 // The claim pass reads this many sessions at once (each read is a chain round trip; an endpoint
 // limits requests per second).
 const CHAIN_READS_AT_ONCE = 8;
@@ -1120,15 +1125,23 @@ export class Worker {
     // the end of its claim window is a timeout and costs the provider collateral, whatever the
     // client did; the acknowledgement shows the enclave was there. Sessions are found in the
     // Provider's transactions (each acceptance answers a LockCollateral from the Session).
+    //
+    // The Provider's acceptance shows before the Session has taken it (the SessionAccepted message
+    // is on its way): a session that still reads as opening, or not at all (an endpoint behind), is
+    // looked at again on the next scan, which starts again at its transaction (the sessions after
+    // it are acknowledged again, which changes nothing). Only one whose opening could have been
+    // cancelled since (older than OPENING_TIMEOUT and a margin) is passed over, with an error line.
     async acknowledgeNewSessions(): Promise<Address[]> {
         const transactions = await onChain(this.o.chain, "read the Provider's transactions", () =>
             this.o.chain.transactions(this.o.provider, this.o.meter.scannedLt()),
         );
         const acknowledged: Address[] = [];
+        let waitingFrom: bigint | undefined; // the lt of the first acceptance the Session has not taken yet
         for (const tx of transactions) {
             const session = acceptedSession(tx);
             if (session) {
                 const s = await readSession(this.o.chain, session);
+                const taken = s && s.status !== Number(SESSION_OPENING);
                 if (
                     s &&
                     (s.status === Number(SESSION_OPEN) || s.status === Number(SESSION_CLOSING)) &&
@@ -1138,10 +1151,18 @@ export class Worker {
                     const prices = s.terms.prices;
                     this.o.meter.acknowledge(session, s.openedAt, this.keys.signing, prices);
                     acknowledged.push(session);
+                } else if (!taken && waitingFrom === undefined) {
+                    if (this.o.chain.now() - tx.now <= Number(OPENING_TIMEOUT) + ACCEPTANCE_WAIT_MARGIN_SECONDS) waitingFrom = tx.lt;
+                    else
+                        this.o.log.error(
+                            { session: session.toString(), status: s ? SESSION_STATUS_NAMES[s.status] : 'absent' },
+                            'a session this Provider accepted long ago still does not read as open: not acknowledged',
+                        );
                 }
             }
-            this.o.meter.setScannedLt(tx.lt);
+            if (waitingFrom === undefined) this.o.meter.setScannedLt(tx.lt);
         }
+        if (waitingFrom !== undefined) this.o.meter.setScannedLt(waitingFrom - 1n);
         if (acknowledged.length > 0) await this.claimDue(false, acknowledged);
         return acknowledged;
     }
