@@ -233,6 +233,11 @@ describe('worker and client SDK', () => {
             expect(failing).toBe(-1); // (the failing read happened)
             expect(sent.map((a) => a.toString())).toEqual([opened.address.toString()]);
             expect((await readSession(net.chain, opened.address))!.status).toBe(Number(SESSION_OPEN));
+            // a top-up waits out such a read the same way
+            const budget = opened.budget;
+            failing = 1;
+            expect(await opened.topUp(toNano('1'))).toBeGreaterThan(budget);
+            expect(failing).toBe(-1);
         });
 
         it('finds the provider from Root registrations and filters by model, price, stake and attestation', async () => {
