@@ -10,6 +10,7 @@ import {
     Session,
     SessionTerms,
     modelKey,
+    providerForOwner,
     sessionFor,
 } from '../wrappers';
 import { ChainAccess, onChain } from './chain';
@@ -72,6 +73,11 @@ export async function isSessionOf(
 ): Promise<boolean> {
     if (s.nonce < 0n || s.nonce >= 1n << 64n) return false; // (a Session's nonce is a uint64; a getter may answer anything)
     return (await sessionFor(provider.root, provider.owner, s.client, s.nonce)).address.equals(s.address);
+}
+
+/** `p` is the Provider `root` has for p's owner: same Root, and the address the genuine code gives. */
+export async function isProviderOf(root: Address, p: Pick<ProviderState, 'address' | 'root' | 'owner'>): Promise<boolean> {
+    return p.root.equals(root) && (await providerForOwner(root, p.owner)).address.equals(p.address);
 }
 
 /** A Provider contract's state as readProvider reads it: owner, status, stake, listing, attestation and record. */

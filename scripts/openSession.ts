@@ -12,7 +12,8 @@ import * as w from '../wrappers';
 import * as cli from './lib';
 import { loadOrCreateSessionKey } from '../sdk/keyfile';
 import { networkProviderChain } from '../protocol/chain';
-import { isProviderOf, sessionOpeningProblem } from '../sdk/client';
+import { sessionOpeningProblem } from '../sdk/client';
+import { isProviderOf } from '../protocol/state';
 import { offerFor, readProvider } from '../protocol/state';
 
 export async function run(provider: NetworkProvider, args: string[]) {

@@ -31,7 +31,6 @@ import {
     claimWindowEnd,
     clientKeyHashOf,
     modelKey,
-    providerForOwner,
     sessionFor,
     storeCloseSession,
     storeFinalizeSession,
@@ -47,7 +46,7 @@ import { attestRequestSchema } from '../protocol/verifier-api';
 import { SessionKey, StreamOpener, generateEncryptionKeyPair, sealRequest } from '../protocol/encryption';
 import { Outstanding, ReceiptRejected, ReceiptTracker } from './receipts';
 import { ProviderDirectory, mapBounded } from './discovery';
-import { ProviderState, SessionState, isSessionOf, offerFor, readProvider, readSession } from '../protocol/state';
+import { ProviderState, SessionState, isProviderOf, isSessionOf, offerFor, readProvider, readSession } from '../protocol/state';
 import {
     ChatCompletion,
     ChatCompletionChunk,
@@ -653,11 +652,6 @@ export class CocoonClient {
         if (!p.listing || !p.params) throw new CocoonError('provider-not-found', `the Provider at ${address.toString()} is not registered`);
         return p;
     }
-}
-
-/** `p` is the Provider `root` has for p's owner: same Root, and the address the genuine code gives. */
-export async function isProviderOf(root: Address, p: Pick<ProviderState, 'address' | 'root' | 'owner'>): Promise<boolean> {
-    return p.root.equals(root) && (await providerForOwner(root, p.owner)).address.equals(p.address);
 }
 
 /**

@@ -95,3 +95,14 @@ export async function installStandIn(
     await blockchain.setShardAccount(address, createShardAccount({ address, code, data: beginCell().endCell(), balance: toNano('1') }));
     return () => blockchain.setShardAccount(address, before);
 }
+
+// Puts a copy of the account at `from` (its code and data, with 1 TON) at `to`: a contract that
+// answers every getter as `from` does, at an address that is not its own (a counterfeit).
+export async function copyAccount(blockchain: Blockchain, from: Address, to: Address) {
+    const state = (await blockchain.getContract(from)).account.account?.storage.state;
+    if (state?.type !== 'active') throw new Error(`${from.toString()} is not an active account`);
+    await blockchain.setShardAccount(
+        to,
+        createShardAccount({ address: to, code: state.state.code!, data: state.state.data!, balance: toNano('1') }),
+    );
+}

@@ -1,7 +1,7 @@
 // The worker and the SDK against each other on the local network: what each refuses, and why.
 import { BackendRejected, BackendUnavailable } from '../../worker/src/backend';
 import { Address, beginCell, toNano } from '@ton/core';
-import { createShardAccount, internal } from '@ton/sandbox';
+import { internal } from '@ton/sandbox';
 import {
     CocoonClient,
     CocoonError,
@@ -52,7 +52,7 @@ import { DEFAULT_TCB_POLICY } from '../../tee-verifier/src/quote';
 import { AttestationRequest, NO_GPU_EVIDENCE } from '../../protocol/evidence';
 import { ChainAccess, mnemonicWallet } from '../../protocol/chain';
 import { mnemonicNew } from '@ton/crypto';
-import { installStandIn } from '../../testkit/transactions';
+import { copyAccount, installStandIn } from '../../testkit/transactions';
 import type { SessionState } from '../../protocol/state';
 
 const ask = (content: string, max_tokens = 64) => ({ messages: [{ role: 'user' as const, content }], max_tokens });
@@ -537,12 +537,8 @@ describe('worker and client SDK', () => {
         // provider, terms, enclave key and client key of a real session, it would take requests
         // it never pays for, and the worker's claims and finalizes would spend its TON for nothing.
         async function counterfeitOf(real: Address): Promise<Address> {
-            const account = (await net.blockchain.getContract(real)).account.account!;
-            const state = account.storage.state;
-            if (state.type !== 'active') throw new Error('not an active account');
             const fake = new Address(0, Buffer.alloc(32, 0x3c));
-            const copy = createShardAccount({ address: fake, code: state.state.code!, data: state.state.data!, balance: toNano('1') });
-            await net.blockchain.setShardAccount(fake, copy);
+            await copyAccount(net.blockchain, real, fake);
             const [copied, original] = [(await readSession(net.chain, fake))!, (await readSession(net.chain, real))!];
             expect([copied.provider.toString(), copied.terms!.signingKey, copied.clientKeyHash, copied.status]).toEqual([
                 original.provider.toString(),

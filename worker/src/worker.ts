@@ -33,12 +33,11 @@ import {
     storeClaimUsage,
     storeFinalizeSession,
     storeSubmitAttestation,
-    providerForOwner,
 } from '../../wrappers';
 import { ChainAccess, ChainUnavailable, isBatchSender, onChain, waitFor } from '../../protocol/chain';
 import { mapBounded } from '../../protocol/map-bounded';
 import { DecryptionError, RequestEnvelope, ResponseEnvelope, StreamFrame, StreamSealer, openRequest } from '../../protocol/encryption';
-import { SessionState, isSessionOf, offerFor, readProvider, readSession } from '../../protocol/state';
+import { SessionState, isProviderOf, isSessionOf, offerFor, readProvider, readSession } from '../../protocol/state';
 import {
     Completion,
     CompletionChunk,
@@ -758,7 +757,7 @@ export class Worker {
     // isOwnSession); an endpoint that answers otherwise is not believed.
     private async ownProvider() {
         const p = await readProvider(this.o.chain, this.o.provider);
-        if (p && !this.providerIdentity && (await providerForOwner(p.root, p.owner)).address.equals(this.o.provider)) {
+        if (p && !this.providerIdentity && (await isProviderOf(p.root, p))) {
             this.providerIdentity = { root: p.root, owner: p.owner };
         }
         return p;
