@@ -238,6 +238,17 @@ describe('worker and client SDK', () => {
             failing = 1;
             expect(await opened.topUp(toNano('1'))).toBeGreaterThan(budget);
             expect(failing).toBe(-1);
+            // reads that never succeed end the wait as not confirmed, naming the failure (not as refused)
+            nonce += 1n;
+            await net.ledger.track('unread', (await sessionFor(net.root.address, net.gpuOwner.address, net.client.address, nonce)).address);
+            const blind = new CocoonClient({ ...lagging.o, confirmTimeoutMs: 300 });
+            failing = Number.MAX_SAFE_INTEGER;
+            await expect(
+                blind.openSession(net.provider, { model: DEMO_MODEL, budget: toNano('5'), durationSeconds: 3600, nonce }),
+            ).rejects.toMatchObject({
+                code: 'not-confirmed',
+                message: expect.stringMatching(/was sent but could not be read \(.*exit_code: -13/),
+            });
         });
 
         it('finds the provider from Root registrations and filters by model, price, stake and attestation', async () => {
